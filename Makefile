@@ -1,0 +1,39 @@
+# seedkit developer tasks. Quick start: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.seedkit-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-pg16 lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: render a project from the template on SQLite, migrate, seed twice (the second run changes nothing)
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+## test: the whole suite against a real PostgreSQL (started here unless SEEDKIT_TEST_DATABASE_URL is set)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-pg16: the database tests again on PostgreSQL 16 from the pgserver wheel
+test-pg16: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'pgserver>=0.1.4,<0.2'
+	SEEDKIT_TEST_PG_BINDIR=$$($(BIN)/python -c 'import pgserver, pathlib; print(pathlib.Path(pgserver.__file__).parent / "pginstall" / "bin")') \
+		$(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check seedkit tests bench examples
+
+bench: $(STAMP)
+	$(BIN)/python bench/seed_bench.py --rows $${ROWS:-1000000}
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,33 @@
+"""seedkit: versioned raw-SQL migrations and idempotent seed data for Python teams."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import Config, load_config
+from .errors import (
+    ConfigError,
+    DatabaseError,
+    DriftError,
+    FixtureError,
+    LockTimeout,
+    MigrationError,
+    RefusedError,
+    SeedkitError,
+    UsageError,
+)
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DatabaseError",
+    "DriftError",
+    "FixtureError",
+    "LockTimeout",
+    "MigrationError",
+    "RefusedError",
+    "SeedkitError",
+    "UsageError",
+    "__version__",
+    "load_config",
+]

@@ -1,0 +1,113 @@
+"""The Typer application, its global options and the one error boundary."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from ..config import Config, load_config
+from ..errors import SeedkitError
+from ..urls import mask
+
+
+@dataclass
+class State:
+    config_path: Path | None = None
+    debug: bool = False
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+def state(ctx: click.Context) -> State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def err(text: str) -> None:
+    """Write to stderr, masked."""
+    click.echo(mask(text), err=True)
+
+
+def out(text: str = "") -> None:
+    click.echo(mask(text))
+
+
+class BoundaryGroup(TyperGroup):
+    """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the SPEC §7 exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except SeedkitError as exc:
+            self._report(ctx, exc, str(exc), exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err("error: interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so, briefly, unless --debug
+            self._report(ctx, exc, f"unexpected {type(exc).__name__}: {exc}",
+                         "this is a bug in seedkit; run again with --debug for the traceback")
+            raise typer.Exit(1) from None
+
+    @staticmethod
+    def _report(ctx: click.Context, exc: BaseException, message: str, hint: str | None) -> None:
+        if state(ctx).debug:
+            err("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+        err(f"error: {message}")
+        if hint:
+            err(f"hint: {hint}")
+
+
+app = typer.Typer(
+    cls=BoundaryGroup,
+    name="seedkit",
+    help="Versioned raw-SQL migrations and idempotent seed data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out(f"seedkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(None, "--config", "-c", help="Path to seedkit.toml (default: "
+                                       "found in the current folder or its parents).", dir_okay=False),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    st = state(ctx)
+    st.config_path = config
+    st.debug = debug
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(prog_name="seedkit")
+    except SystemExit as exc:
+        sys.exit(exc.code)

@@ -1,0 +1,93 @@
+"""The one small interface both database adapters implement.
+
+Dialect differences live here and in the two adapters, not in ``if dialect == …`` branches spread
+through the seed engine and the migration runner.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from ..urls import DatabaseURL
+from .catalog import Catalog, TableName
+
+
+class Database(abc.ABC):
+    dialect: ClassVar[str]
+    placeholder: ClassVar[str]  # "%s" or "?"
+
+    def __init__(self, url: DatabaseURL, conn: Any):
+        self.url = url
+        self.conn = conn  # the driver's connection (psycopg.Connection or sqlite3.Connection)
+        self._catalog: Catalog | None = None
+
+    # -- statements ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """Run one statement; return the driver cursor. Driver errors become ``DatabaseError``."""
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return list(self.execute(sql, params).fetchall())
+
+    def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+        return self.execute(sql, params).fetchone()
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Begin (or, nested, a savepoint); commit on success, roll back on any exception."""
+
+    @property
+    @abc.abstractmethod
+    def in_transaction(self) -> bool: ...
+
+    # -- names --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def quote(self, identifier: str) -> str:
+        """Quote one identifier with the driver's own quoting."""
+
+    def qualified(self, table: TableName) -> str:
+        if table.schema is None:
+            return self.quote(table.name)
+        return f"{self.quote(table.schema)}.{self.quote(table.name)}"
+
+    def columns_list(self, columns: Sequence[str]) -> str:
+        return ", ".join(self.quote(c) for c in columns)
+
+    # -- catalog ------------------------------------------------------------------------------
+    def catalog(self, refresh: bool = False) -> Catalog:
+        if self._catalog is None or refresh:
+            self._catalog = self._introspect()
+        return self._catalog
+
+    @abc.abstractmethod
+    def _introspect(self) -> Catalog: ...
+
+    def table_exists(self, table: TableName) -> bool:
+        return table in self.catalog(refresh=True).tables
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def server_version(self) -> str: ...
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # pragma: no cover - closing a broken connection
+            pass
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"

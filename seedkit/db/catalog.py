@@ -1,0 +1,132 @@
+"""What the database says about its tables: small frozen dataclasses shared by both dialects.
+
+The adapters fill these in (``Database.catalog()``); the seed planner and the migration linter read them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from ..errors import Location, SeedkitError
+
+# Portable type families the value converter understands.
+KINDS = ("int", "float", "numeric", "bool", "text", "date", "timestamp", "timestamptz", "time",
+         "interval", "json", "uuid", "bytes", "enum", "array", "other")
+
+
+@dataclass(frozen=True, order=True)
+class TableName:
+    schema: str | None
+    name: str
+
+    def __str__(self) -> str:
+        if self.schema in (None, "public", "main"):
+            return self.name
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # as the database spells it, e.g. "numeric(10,2)", "text[]", "INTEGER"
+    kind: str  # one of KINDS
+    nullable: bool = True
+    default: str | None = None
+    identity: str | None = None  # "always" | "by default" (PostgreSQL identity columns)
+    generated: bool = False  # GENERATED ALWAYS AS (…) STORED: never written
+    sequence: str | None = None  # qualified sequence behind serial/identity (PostgreSQL)
+    autoincrement: bool = False  # serial, identity, or SQLite INTEGER PRIMARY KEY
+    element_kind: str | None = None  # for arrays
+    enum_values: tuple[str, ...] = ()
+    type_oid: int | None = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not None or self.autoincrement or self.identity is not None
+
+
+@dataclass(frozen=True)
+class UniqueKey:
+    name: str
+    columns: tuple[str, ...]
+    primary: bool = False
+    partial: bool = False  # a partial unique index cannot back ON CONFLICT by itself
+    constraint: bool = True  # False: a unique index that is not a constraint
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    table: TableName
+    columns: tuple[str, ...]
+    ref_table: TableName
+    ref_columns: tuple[str, ...]
+    deferrable: bool = False
+    initially_deferred: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: TableName
+    columns: dict[str, Column]
+    primary_key: tuple[str, ...] = ()
+    unique_keys: tuple[UniqueKey, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    def column(self, name: str) -> Column | None:
+        return self.columns.get(name)
+
+    def unique_for(self, columns: tuple[str, ...] | list[str]) -> UniqueKey | None:
+        """A full (non-partial) unique key on exactly these columns, in any order."""
+        wanted = set(columns)
+        for key in self.unique_keys:
+            if not key.partial and set(key.columns) == wanted:
+                return key
+        return None
+
+
+@dataclass
+class Catalog:
+    dialect: str
+    tables: dict[TableName, Table] = field(default_factory=dict)
+    search_path: tuple[str | None, ...] = ("public",)
+
+    def find(self, name: str) -> Table | None:
+        """Resolve ``users`` or ``schema.users`` like the database would (search path, then case)."""
+        schema, _, bare = name.rpartition(".")
+        candidates = [TableName(schema or None, bare)] if schema else [
+            TableName(s, bare) for s in self.search_path]
+        for cand in candidates:
+            if cand in self.tables:
+                return self.tables[cand]
+        lowered = [TableName(c.schema, c.name.lower()) for c in candidates]
+        for cand in lowered:
+            if cand in self.tables:
+                return self.tables[cand]
+        return None
+
+    def get(self, name: str, *, location: Location | None = None) -> Table:
+        table = self.find(name)
+        if table is None:
+            raise UnknownObject("table", name, [str(t) for t in self.tables], location=location)
+        return table
+
+    def referencing(self, target: TableName) -> list[ForeignKey]:
+        return [fk for t in self.tables.values() for fk in t.foreign_keys if fk.ref_table == target]
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
+    return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+
+
+class UnknownObject(SeedkitError):
+    """An unknown table or column, with suggestions."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, name: str, choices: list[str], *, location: Location | None = None):
+        close = did_you_mean(name, choices)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
+        super().__init__(f"unknown {what} {name!r}", location=location, hint=hint)
+        self.suggestions = close

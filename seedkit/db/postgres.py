@@ -1,0 +1,190 @@
+"""PostgreSQL adapter (psycopg 3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from ..errors import DatabaseError
+from ..urls import DatabaseURL, mask
+from .base import Database
+from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
+
+_KINDS = {
+    "int2": "int", "int4": "int", "int8": "int", "oid": "int",
+    "float4": "float", "float8": "float", "numeric": "numeric", "money": "numeric",
+    "bool": "bool", "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",
+    "date": "date", "timestamp": "timestamp", "timestamptz": "timestamptz", "time": "time",
+    "timetz": "time", "interval": "interval", "json": "json", "jsonb": "json", "uuid": "uuid",
+    "bytea": "bytes",
+}
+
+# Connection problems worth waiting for (server starting, not yet listening); others fail at once.
+_TRANSIENT = ("connection refused", "the database system is starting up", "could not connect",
+              "no such file or directory", "timeout expired", "server closed the connection")
+
+
+def translate(exc: psycopg.Error) -> DatabaseError:
+    diag = getattr(exc, "diag", None)
+    message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
+    detail = diag.message_detail if diag else None
+    hint = diag.message_hint if diag else None
+    err = DatabaseError(mask(message + (f" ({detail})" if detail else "")), sqlstate=exc.sqlstate,
+                        hint=mask(hint) if hint else None)
+    err.position = int(diag.statement_position) if diag and diag.statement_position else None  # type: ignore[attr-defined]
+    return err
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+    placeholder = "%s"
+
+    @classmethod
+    def connect(cls, url: DatabaseURL, *, wait: float = 10.0, autocommit: bool = True,
+                application_name: str = "seedkit") -> PostgresDatabase:
+        deadline = time.monotonic() + wait
+        delay = 0.1
+        while True:
+            try:
+                conn = psycopg.connect(url.raw, autocommit=autocommit, application_name=application_name,
+                                       connect_timeout=max(2, int(wait) or 2))
+                return cls(url, conn)
+            except psycopg.OperationalError as exc:
+                text = str(exc).lower()
+                if time.monotonic() >= deadline or not any(t in text for t in _TRANSIENT):
+                    err = translate(exc)
+                    raise DatabaseError(f"cannot connect to {url}: {err.message}", sqlstate=exc.sqlstate,
+                                        hint="is the database running and the URL right?") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def execute(self, statement: str | sql.Composable, params: Sequence[Any] | None = None) -> Any:
+        try:
+            return self.conn.execute(statement, params)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    def executemany(self, statement: str | sql.Composable, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany(statement, rows)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                yield
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def quote(self, identifier: str) -> str:
+        return sql.Identifier(identifier).as_string(self.conn)
+
+    @property
+    def server_version(self) -> str:
+        v = self.conn.info.server_version
+        return f"{v // 10000}.{v % 10000}"
+
+    # -- catalog ------------------------------------------------------------------------------
+    def _introspect(self) -> Catalog:
+        search_path = tuple(r[0] for r in self.fetchall(
+            "SELECT unnest(current_schemas(false))")) or ("public",)
+        tables: dict[TableName, dict[str, Any]] = {}
+        oids: dict[int, TableName] = {}
+        for oid, schema, name in self.fetchall("""
+            SELECT c.oid, n.nspname, c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
+              AND n.nspname NOT LIKE 'pg_temp%%'
+            ORDER BY n.nspname, c.relname"""):
+            tn = TableName(schema, name)
+            oids[oid] = tn
+            tables[tn] = {"columns": {}, "pk": (), "uniques": [], "fks": []}
+        if not oids:
+            return Catalog("postgresql", {}, search_path)
+        oid_list = list(oids)
+        for (relid, name, typ, notnull, default, identity, generated, typname, typtype, elemtyp, typoid,
+             enum_values, seq) in self.fetchall("""
+            SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                   pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
+                   COALESCE(bt.typname, t.typname), t.typtype, et.typname, a.atttypid,
+                   (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                     WHERE e.enumtypid = t.oid),
+                   pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname)
+            FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+            LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attrelid, a.attnum""", [oid_list]):
+            if typtype == "e":
+                kind = "enum"
+            elif elemtyp is not None:
+                kind = "array"
+            else:
+                kind = _KINDS.get(typname, "other")
+            is_generated = generated == "s"
+            ident = {"a": "always", "d": "by default"}.get(identity or "")
+            serial = bool(default and default.startswith("nextval("))
+            tables[oids[relid]]["columns"][name] = Column(
+                name=name, type=typ, kind=kind, nullable=not notnull,
+                default=None if is_generated else default, identity=ident, generated=is_generated,
+                sequence=seq, autoincrement=bool(ident or serial),
+                element_kind=_KINDS.get((elemtyp or "").lstrip("_"), "other") if elemtyp else None,
+                enum_values=tuple(enum_values or ()), type_oid=typoid)
+        for relid, iname, cols, primary, partial, is_constraint in self.fetchall("""
+            SELECT i.indrelid, ic.relname,
+                   ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                         ORDER BY k.ord),
+                   i.indisprimary, i.indpred IS NOT NULL,
+                   EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = i.indexrelid
+                           AND co.contype IN ('p', 'u'))
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = ANY(%s) AND i.indisunique AND i.indisvalid
+              AND i.indexprs IS NULL AND 0 <> ALL (i.indkey)
+            ORDER BY i.indrelid, i.indisprimary DESC, ic.relname""", [oid_list]):
+            info = tables[oids[relid]]
+            key = UniqueKey(name=iname, columns=tuple(cols), primary=primary, partial=partial,
+                            constraint=is_constraint)
+            info["uniques"].append(key)
+            if primary:
+                info["pk"] = tuple(cols)
+        for relid, cname, cols, refrel, refcols, deferrable, deferred in self.fetchall("""
+            SELECT co.conrelid, co.conname,
+                   ARRAY(SELECT a.attname FROM unnest(co.conkey) WITH ORDINALITY k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum
+                         ORDER BY k.ord),
+                   co.confrelid,
+                   ARRAY(SELECT a.attname FROM unnest(co.confkey) WITH ORDINALITY k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.attnum
+                         ORDER BY k.ord),
+                   co.condeferrable, co.condeferred
+            FROM pg_constraint co
+            WHERE co.contype = 'f' AND co.conrelid = ANY(%s)
+            ORDER BY co.conrelid, co.conname""", [oid_list]):
+            if refrel not in oids:
+                continue
+            tables[oids[relid]]["fks"].append(ForeignKey(
+                name=cname, table=oids[relid], columns=tuple(cols), ref_table=oids[refrel],
+                ref_columns=tuple(refcols), deferrable=deferrable, initially_deferred=deferred))
+        return Catalog("postgresql", {
+            tn: Table(name=tn, columns=info["columns"], primary_key=info["pk"],
+                      unique_keys=tuple(info["uniques"]), foreign_keys=tuple(info["fks"]))
+            for tn, info in tables.items()}, search_path)

@@ -1,0 +1,166 @@
+"""SQLite adapter (standard library ``sqlite3``), in explicit-transaction mode.
+
+The connection runs with ``isolation_level=None`` so the driver never opens or commits a
+transaction behind our back; ``transaction()`` issues ``BEGIN IMMEDIATE`` (the write lock) itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import DatabaseError
+from ..urls import DatabaseURL
+from .base import Database
+from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
+
+
+def sqlite_kind(declared: str) -> str:
+    """Map a declared column type to a kind, after SQLite's own affinity rules plus common names."""
+    t = declared.upper()
+    base = t.split("(")[0].strip()
+    if base.endswith("[]"):
+        return "json"
+    named = {"BOOLEAN": "bool", "BOOL": "bool", "DATE": "date", "DATETIME": "timestamp",
+             "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "TIME": "time", "JSON": "json",
+             "JSONB": "json", "UUID": "uuid", "DECIMAL": "numeric", "NUMERIC": "numeric"}
+    if base in named:
+        return named[base]
+    if "INT" in t:
+        return "int"
+    if any(s in t for s in ("CHAR", "CLOB", "TEXT")):
+        return "text"
+    if "BLOB" in t:
+        return "bytes"
+    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
+        return "float"
+    if not t:
+        return "other"
+    return "numeric"
+
+
+def translate(exc: sqlite3.Error) -> DatabaseError:
+    code = getattr(exc, "sqlite_errorname", None)
+    return DatabaseError(str(exc), sqlstate=code)
+
+
+class SQLiteDatabase(Database):
+    dialect = "sqlite"
+    placeholder = "?"
+
+    @classmethod
+    def connect(cls, url: DatabaseURL, *, busy_timeout: float = 60.0, create: bool = True) -> SQLiteDatabase:
+        target = ":memory:" if url.path is None else str(url.path)
+        if url.path is not None:
+            if not url.path.parent.is_dir():
+                raise DatabaseError(f"cannot open {url}: folder {url.path.parent} does not exist")
+            if not create and not url.path.exists():
+                raise DatabaseError(f"cannot open {url}: the file does not exist")
+        try:
+            conn = sqlite3.connect(target, isolation_level=None, timeout=busy_timeout,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open {url}: {exc}") from None
+        return cls(url, conn)
+
+    def execute(self, statement: str, params: Sequence[Any] | None = None) -> Any:
+        try:
+            return self.conn.execute(statement, params or ())
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.conn.executemany(statement, rows)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        nested = self.conn.in_transaction
+        name = f"sk_{id(self)}_{self._depth}"
+        self.execute(f"SAVEPOINT {name}" if nested else "BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if nested:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            elif self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        self.execute(f"RELEASE SAVEPOINT {name}" if nested else "COMMIT")
+
+    _depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    @property
+    def server_version(self) -> str:
+        return sqlite3.sqlite_version
+
+    # -- catalog ------------------------------------------------------------------------------
+    def _introspect(self) -> Catalog:
+        tables: dict[TableName, Table] = {}
+        raw_fks: dict[TableName, list[dict[str, Any]]] = {}
+        names = [r[0] for r in self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        for name in names:
+            q = self.quote(name)
+            info = self.fetchall(f"PRAGMA table_xinfo({q})")
+            pk_cols = tuple(r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
+            rowid_alias = len(pk_cols) == 1 and any(
+                r[1] == pk_cols[0] and (r[2] or "").upper() == "INTEGER" for r in info)
+            columns: dict[str, Column] = {}
+            for _cid, col, typ, notnull, default, pk, hidden in info:
+                if hidden == 1:
+                    continue
+                auto = bool(rowid_alias and pk)
+                columns[col] = Column(name=col, type=typ or "", kind=sqlite_kind(typ or ""),
+                                      nullable=not notnull and not auto, default=default,
+                                      generated=hidden in (2, 3), autoincrement=auto)
+            uniques: list[UniqueKey] = []
+            if rowid_alias:
+                uniques.append(UniqueKey(name=f"{name}_pkey", columns=pk_cols, primary=True))
+            for _seq, iname, unique, origin, partial in self.fetchall(f"PRAGMA index_list({q})"):
+                if not unique:
+                    continue
+                cols = tuple(r[2] for r in self.fetchall(f"PRAGMA index_info({self.quote(iname)})"))
+                if any(c is None for c in cols):
+                    continue  # expression index
+                uniques.append(UniqueKey(name=iname, columns=cols, primary=origin == "pk",
+                                         partial=bool(partial), constraint=origin in ("pk", "u")))
+            uniques.sort(key=lambda u: not u.primary)
+            tn = TableName(None, name)
+            fks: dict[int, dict[str, Any]] = {}
+            for fid, _seq, ref, frm, to, *_ in self.fetchall(f"PRAGMA foreign_key_list({q})"):
+                fk = fks.setdefault(fid, {"ref": ref, "from": [], "to": []})
+                fk["from"].append(frm)
+                fk["to"].append(to)
+            raw_fks[tn] = [{"id": fid, **fk} for fid, fk in sorted(fks.items())]
+            tables[tn] = Table(name=tn, columns=columns, primary_key=pk_cols, unique_keys=tuple(uniques))
+        # Resolve foreign keys once every table is known (a missing "to" means the parent's key).
+        for tn, table in list(tables.items()):
+            fks_out = []
+            for fk in raw_fks[tn]:
+                ref = next((t for t in tables if t.name.lower() == fk["ref"].lower()), TableName(None, fk["ref"]))
+                to = fk["to"]
+                if any(c is None for c in to):
+                    to = list(tables[ref].primary_key) if ref in tables else to
+                fks_out.append(ForeignKey(name=f"{tn.name}_fk{fk['id']}", table=tn, columns=tuple(fk["from"]),
+                                          ref_table=ref, ref_columns=tuple(to)))
+            tables[tn] = Table(name=tn, columns=table.columns, primary_key=table.primary_key,
+                               unique_keys=table.unique_keys, foreign_keys=tuple(fks_out))
+        return Catalog("sqlite", tables, (None,))
