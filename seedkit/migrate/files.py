@@ -1,0 +1,370 @@
+"""Migration files: the three layouts, their sections and directives, versions and checksums.
+
+Accepted entries in the migrations folder (detected per entry, so layouts can be mixed):
+
+- ``VERSION_name.sql``: one file with ``-- migrate:up`` and optional ``-- migrate:down`` sections
+  (dbmate's format); ``-- migrate:up transaction:false`` runs that section outside a transaction;
+- ``VERSION_name.up.sql`` + ``VERSION_name.down.sql``: a pair;
+- ``VERSION_name/up.sql`` + ``down.sql``: a folder (Diesel's layout; dashes in VERSION are ignored).
+
+In the pair and folder layouts a first-line comment ``-- seedkit: transaction=false`` turns the
+transaction off for that file. Versions compare numerically; two entries with the same version are an
+error. Anything that is not ``*.sql`` or a folder starting with a digit is ignored (README, .gitkeep).
+
+The checksum is the sha256 of the migration's text with line endings normalised to ``\\n`` (and a
+UTF-8 byte-order mark dropped), so a checkout on Windows does not look like an edited migration. For
+a pair or folder it covers the up file, then the down file when there is one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import Location, MigrationFileError
+
+UP_MARKER = "-- migrate:up"
+DOWN_MARKER = "-- migrate:down"
+
+_SINGLE = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*?))?\.sql$", re.IGNORECASE)
+_PAIR = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*?))?\.(?P<dir>up|down)\.sql$", re.IGNORECASE)
+_FOLDER = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*))?$")
+# A section marker: "-- migrate:up" or "-- migrate:down", then options such as "transaction:false".
+_MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
+_NAME_OK = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One direction of a migration: its SQL and where that SQL starts in its file."""
+
+    sql: str
+    path: Path
+    line_offset: int  # 1-based line of ``path`` on which ``sql`` starts (column 1)
+    transactional: bool = True
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration, whatever its layout.
+
+    ``version`` is the text stored in the history table (the digits of the file's version, dashes
+    removed); ``number`` is the same as an integer, used for ordering.
+    """
+
+    version: str
+    number: int
+    name: str
+    layout: str  # "file" | "pair" | "folder"
+    path: Path  # the file holding the up section (the single file, the .up.sql, or folder/up.sql)
+    up: Section
+    down: Section | None
+    checksum: str
+    down_path: Path | None = None  # the file holding the down section (same as path for "file")
+
+    @property
+    def up_sql(self) -> str:
+        return self.up.sql
+
+    @property
+    def down_sql(self) -> str | None:
+        return self.down.sql if self.down else None
+
+    @property
+    def up_line_offset(self) -> int:
+        return self.up.line_offset
+
+    @property
+    def transactional(self) -> bool:
+        """Whether the up section runs inside a transaction."""
+        return self.up.transactional
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        if self.down_path is None or self.down_path == self.path:
+            return (self.path,)
+        return (self.path, self.down_path)
+
+    @property
+    def entry(self) -> Path:
+        """The entry in the migrations folder: the file, the up file of a pair, or the folder."""
+        return self.path.parent if self.layout == "folder" else self.path
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.name}" if self.name else self.version
+
+
+def normalise(text: str) -> str:
+    """Line endings to ``\\n`` and no byte-order mark: what checksums and line numbers are computed on."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def checksum(*texts: str) -> str:
+    digest = hashlib.sha256()
+    for i, text in enumerate(texts):
+        if i:
+            digest.update(b"\0")
+        digest.update(normalise(text).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def display_path(path: Path) -> str:
+    """A path as people want to read it: relative to the working directory when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return str(path)
+
+
+def parse_version(text: str) -> tuple[str, int]:
+    digits = text.replace("-", "")
+    return digits, int(digits)
+
+
+def _read(path: Path) -> str:
+    try:
+        return normalise(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MigrationFileError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                                 location=Location(file=display_path(path))) from None
+    except OSError as exc:
+        raise MigrationFileError(f"cannot read the file: {exc.strerror}",
+                                 location=Location(file=display_path(path))) from None
+
+
+def _options(text: str, path: Path, line: int) -> bool:
+    """Parse marker options (``transaction:false``); return whether the section is transactional."""
+    transactional = True
+    for option in text.split():
+        key, _, value = option.partition(":")
+        if key.lower() == "transaction" and value.lower() in ("true", "false"):
+            transactional = value.lower() == "true"
+        else:
+            raise MigrationFileError(f"unknown migration option {option!r}",
+                                     location=Location(file=display_path(path), line=line),
+                                     hint="the only option is transaction:false")
+    return transactional
+
+
+def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section | None]:
+    """Split a dbmate-style file into its up and down sections."""
+    text = _read(path) if text is None else normalise(text)
+    where = display_path(path)
+    lines = text.split("\n")
+    starts: list[int] = []  # character offset of each line
+    pos = 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    markers: list[tuple[str, int, bool]] = []  # (which, line index, transactional)
+    for i, line in enumerate(lines):
+        m = _MARKER.match(line.strip())
+        if m:
+            which = m["which"].lower()
+            if any(w == which for w, _, _ in markers):
+                raise MigrationFileError(f"a second '-- migrate:{which}' section",
+                                         location=Location(file=where, line=i + 1),
+                                         hint="a migration has one up and at most one down section")
+            markers.append((which, i, _options(m["options"], path, i + 1)))
+    if not markers or markers[0][0] != "up":
+        line = markers[0][1] + 1 if markers else None
+        raise MigrationFileError("no '-- migrate:up' section" if not markers else
+                                 "'-- migrate:down' comes before '-- migrate:up'",
+                                 location=Location(file=where, line=line),
+                                 hint="start the file with a '-- migrate:up' line; put the rollback "
+                                      "after a '-- migrate:down' line")
+    first_marker = markers[0][1]
+    if _has_sql(text[:starts[first_marker]]):
+        raise MigrationFileError("SQL before the '-- migrate:up' line would never run",
+                                 location=Location(file=where, line=_first_sql_line(lines, first_marker)),
+                                 hint="move it below '-- migrate:up'")
+
+    def section(k: int) -> Section:
+        _, idx, transactional = markers[k]
+        begin = starts[idx + 1] if idx + 1 < len(lines) else len(text)
+        end = starts[markers[k + 1][1]] if k + 1 < len(markers) else len(text)
+        return Section(sql=text[begin:end], path=path, line_offset=idx + 2, transactional=transactional)
+
+    up = section(0)
+    down = section(1) if len(markers) > 1 else None
+    return up, down
+
+
+def _has_sql(text: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("--") for line in text.split("\n"))
+
+
+def _first_sql_line(lines: list[str], stop: int) -> int:
+    for i, line in enumerate(lines[:stop]):
+        if line.strip() and not line.strip().startswith("--"):
+            return i + 1
+    return 1  # pragma: no cover
+
+
+def _directive_section(path: Path, text: str) -> Section:
+    """A whole file as a section; a first-line ``-- seedkit: transaction=false`` turns the transaction off."""
+    first = text.split("\n", 1)[0].strip()
+    transactional = True
+    m = _DIRECTIVE.match(first)
+    if m:
+        for option in m["body"].replace(",", " ").split():
+            key, _, value = option.partition("=")
+            if key.lower() == "transaction" and value.lower() in ("true", "false"):
+                transactional = value.lower() == "true"
+            else:
+                raise MigrationFileError(f"unknown seedkit directive {option!r}",
+                                         location=Location(file=display_path(path), line=1),
+                                         hint="the directive is '-- seedkit: transaction=false'")
+    return Section(sql=text, path=path, line_offset=1, transactional=transactional)
+
+
+def _entry_error(path: Path, message: str, hint: str | None = None) -> MigrationFileError:
+    return MigrationFileError(message, location=Location(file=display_path(path)), hint=hint)
+
+
+def load_entry(path: Path) -> Migration | None:
+    """Read one entry of the migrations folder (a file or a folder); ``None`` when it is not a migration.
+
+    For a pair, call this with the ``.up.sql`` file; the ``.down.sql`` is found next to it.
+    """
+    name = path.name
+    if name.startswith("."):
+        return None
+    if path.is_dir():
+        m = _FOLDER.match(name)
+        if not m:
+            return None
+        up_file, down_file = path / "up.sql", path / "down.sql"
+        if not up_file.is_file():
+            raise _entry_error(path, "migration folder without an up.sql",
+                               hint="a folder migration holds up.sql and, optionally, down.sql")
+        version, number = parse_version(m["version"])
+        up = _directive_section(up_file, _read(up_file))
+        down = _directive_section(down_file, _read(down_file)) if down_file.is_file() else None
+        return Migration(version=version, number=number, name=m["name"] or "", layout="folder", path=up_file,
+                         up=up, down=down, down_path=down_file if down else None,
+                         checksum=checksum(up.sql, *([down.sql] if down else [])))
+    if not name.lower().endswith(".sql"):
+        return None
+    pair = _PAIR.match(name)
+    if pair:
+        if pair["dir"].lower() == "down":
+            up_file = path.with_name(name[: -len(".down.sql")] + ".up.sql")
+            if not up_file.is_file():
+                raise _entry_error(path, "a .down.sql without its .up.sql",
+                                   hint=f"add {up_file.name}, or remove this file")
+            return None  # loaded with its up file
+        version, number = parse_version(pair["version"])
+        down_file = path.with_name(name[: -len(".up.sql")] + ".down.sql")
+        up = _directive_section(path, _read(path))
+        down = _directive_section(down_file, _read(down_file)) if down_file.is_file() else None
+        return Migration(version=version, number=number, name=pair["name"] or "", layout="pair", path=path,
+                         up=up, down=down, down_path=down_file if down else None,
+                         checksum=checksum(up.sql, *([down.sql] if down else [])))
+    single = _SINGLE.match(name)
+    if not single:
+        raise _entry_error(path, "a .sql file whose name does not start with a version",
+                           hint="name migrations VERSION_name.sql, e.g. "
+                                f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}_{path.stem}.sql")
+    version, number = parse_version(single["version"])
+    text = _read(path)
+    up, down = parse_single(path, text)
+    return Migration(version=version, number=number, name=single["name"] or "", layout="file", path=path,
+                     up=up, down=down, down_path=path if down else None, checksum=checksum(text))
+
+
+def discover(directory: Path | str) -> list[Migration]:
+    """Every migration in ``directory``, in version order; duplicate versions are an error.
+
+    A missing folder holds no migrations (a fresh project); a path that is not a folder is an error.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        return []
+    if not directory.is_dir():
+        raise _entry_error(directory, "the migrations path is not a folder")
+    found: dict[int, Migration] = {}
+    for entry in sorted(directory.iterdir()):
+        migration = load_entry(entry)
+        if migration is None:
+            continue
+        other = found.get(migration.number)
+        if other is not None:
+            raise MigrationFileError(
+                f"version {migration.version} is used twice: {display_path(other.entry)} and "
+                f"{display_path(migration.entry)}",
+                location=Location(file=display_path(migration.entry)),
+                hint="give one of them a new version (seedkit migrate new NAME picks a timestamp)")
+        found[migration.number] = migration
+    return [found[n] for n in sorted(found)]
+
+
+def load_paths(paths: Iterable[Path | str]) -> list[Migration]:
+    """Migrations named explicitly (files or folders, or migrations folders), in version order.
+
+    Used by tools that take ``PATHS`` (the linter); a folder that is itself a migration is loaded as one.
+    """
+    result: dict[tuple[int, Path], Migration] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise _entry_error(path, "no such file or folder")
+        migration: Migration | None = None
+        if path.is_dir() and not _FOLDER.match(path.name):
+            for m in discover(path):
+                result[(m.number, m.path)] = m
+            continue
+        if path.is_file() and path.name.lower() in ("up.sql", "down.sql") and _FOLDER.match(path.parent.name):
+            path = path.parent
+        if path.is_file() and _PAIR.match(path.name) and path.name.lower().endswith(".down.sql"):
+            path = path.with_name(path.name[: -len(".down.sql")] + ".up.sql")
+        migration = load_entry(path)
+        if migration is None:
+            raise _entry_error(path, "not a migration file or folder")
+        result[(migration.number, migration.path)] = migration
+    return [result[k] for k in sorted(result)]
+
+
+def new_name(name: str) -> str:
+    """Validate a migration name: letters, digits and underscores (spaces and dashes become ``_``)."""
+    cleaned = re.sub(r"[\s-]+", "_", name.strip()).strip("_")
+    if not cleaned or not _NAME_OK.match(cleaned):
+        raise MigrationFileError(f"bad migration name {name!r}",
+                                 hint="use letters, digits and underscores, e.g. add_posts")
+    return cleaned
+
+
+TEMPLATE = """-- migrate:up
+
+
+-- migrate:down
+
+"""
+
+
+def write_new(directory: Path, name: str, *, now: datetime | None = None) -> Path:
+    """Write ``YYYYMMDDHHMMSS_name.sql`` (UTC) with both sections; refuse to reuse a version."""
+    cleaned = new_name(name)
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = {m.number: m for m in discover(directory)}
+    if int(stamp) in existing:
+        taken = display_path(existing[int(stamp)].entry)
+        raise MigrationFileError(f"version {stamp} already exists: {taken}",
+                                 hint="wait a second and run the command again")
+    path = directory / f"{stamp}_{cleaned}.sql"
+    path.write_text(TEMPLATE, encoding="utf-8")
+    return path
+
+
+__all__ = ["DOWN_MARKER", "UP_MARKER", "Migration", "Section", "checksum", "discover", "display_path",
+           "load_entry", "load_paths", "new_name", "normalise", "parse_single", "write_new"]
