@@ -67,8 +67,10 @@ class Settings(_Section):
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
-def interpolate(value: str, variables: Mapping[str, str], *, where: str) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without a default is an error."""
+def interpolate(value: str, variables: Mapping[str, str], *, where: str,
+                location: Location | None = None) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` (the default also applies when VAR is empty, as in
+    the shell); an unset or empty variable without a default is an error naming it and ``where``."""
 
     def sub(m: re.Match[str]) -> str:
         name, default = m["name"], m["default"]
@@ -77,7 +79,8 @@ def interpolate(value: str, variables: Mapping[str, str], *, where: str) -> str:
             return got  # type: ignore[return-value]
         if default is not None:
             return default
-        raise ConfigError(f"environment variable {name} is not set (used by {where})",
+        state = "is empty" if got == "" else "is not set"
+        raise ConfigError(f"environment variable {name} {state} (used by {where})", location=location,
                           hint=f"export {name}=… or add it to the .env file, or write ${{{name}:-default}}")
 
     return _VAR.sub(sub, value)
@@ -98,7 +101,8 @@ class Config:
     settings: Settings
     root: Path
     path: Path | None = None  # the file it was read from (None: defaults)
-    variables: dict[str, str] = field(default_factory=dict)  # .env overlaid with os.environ
+    # .env overlaid with os.environ; kept out of repr() because it holds every secret of the process
+    variables: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def source(self) -> str:
@@ -117,25 +121,33 @@ class Config:
             return self.settings.envs[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.envs)) or "none"
+            file = self.path.name if self.path else CONFIG_FILE
             raise ConfigError(f"unknown environment {name!r} (configured: {known})",
-                              location=Location(file=self.source),
-                              hint=f"add an [envs.{name}] table to {self.path.name if self.path else CONFIG_FILE}"
-                              ) from None
+                              location=Location(file=str(self.path)) if self.path else None,
+                              hint=f"add an [envs.{name}] table to {file}") from None
 
     def database_url(self, env: str | None = None, override: str | None = None) -> DatabaseURL:
         """The URL to use: an explicit override, then the environment's, then ``[database] url``,
         then ``DATABASE_URL``."""
-        candidates: list[tuple[str | None, str]] = [(override, "--database")]
+        candidates: list[tuple[str | None, str, list[str] | None]] = [(override, "--database", None)]
         if env is not None:
-            candidates.append((self.env(env).database_url, f"envs.{env}.database_url in {self.source}"))
-        candidates.append((self.settings.database.url, f"database.url in {self.source}"))
-        candidates.append((self.variables.get("DATABASE_URL"), "DATABASE_URL"))
-        for value, where in candidates:
+            candidates.append((self.env(env).database_url, f"envs.{env}.database_url in {self.source}",
+                               ["envs", env, "database_url"]))
+        candidates.append((self.settings.database.url, f"database.url in {self.source}", ["database", "url"]))
+        candidates.append((self.variables.get("DATABASE_URL"), "DATABASE_URL", None))
+        for value, where, key in candidates:
             if value:
-                return parse_url(interpolate(value, self.variables, where=where), base_dir=self.root,
-                                 source=where)
+                location = None
+                if key is not None and self.path is not None:
+                    location = Location(file=str(self.path), line=_line_of_key(self.path, key, self._prefix))
+                return parse_url(interpolate(value, self.variables, where=where, location=location),
+                                 base_dir=self.root, source=where)
         raise ConfigError("no database URL is configured",
                           hint="pass --database URL, set [database] url in seedkit.toml, or set DATABASE_URL")
+
+    @property
+    def _prefix(self) -> str:
+        return "tool.seedkit." if self.path is not None and self.path.name == "pyproject.toml" else ""
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -173,8 +185,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *, start: Path | Non
     if file.name == "pyproject.toml":
         data = data.get("tool", {}).get("seedkit")
         prefix = "tool.seedkit."
-        if data is None:
-            raise ConfigError(f"{file} has no [tool.seedkit] table")
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file} has no [tool.seedkit] table", location=Location(file=str(file)),
+                              hint="add a [tool.seedkit] table, or point --config at a seedkit.toml")
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -193,43 +206,61 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
 
 
+_TOML_TYPES = {"str": "a string", "int": "an integer", "float": "a float", "bool": "a boolean",
+               "list": "an array", "dict": "a table", "datetime": "a date-time", "date": "a date",
+               "time": "a time"}
+
+
 def _config_error(exc: ValidationError, file: Path, prefix: str) -> ConfigError:
-    problems = []
-    first_line = None
+    problems: list[tuple[int, str]] = []
     for err in exc.errors():
-        key = prefix + ".".join(str(p) for p in err["loc"])
-        line = _line_of_key(file, [str(p) for p in err["loc"]], prefix)
-        first_line = first_line or line
+        loc = [str(p) for p in err["loc"]]
+        key = prefix + ".".join(loc)
+        line = _line_of_key(file, loc, prefix)
+        at = f" (line {line})" if line else ""
         if err["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}" + (f" (line {line})" if line else ""))
+            text = f"unknown key {key!r}{at}"
         else:
-            problems.append(f"{key}: {err['msg']}" + (f" (line {line})" if line else ""))
-    message = "invalid configuration: " + "; ".join(problems)
+            got = _TOML_TYPES.get(type(err.get("input")).__name__) if err["type"].endswith("_type") else None
+            text = f"{key}: {err['msg']}" + (f", got {got}" if got else "") + at
+        problems.append((line or 1 << 30, text))
+    problems.sort(key=lambda p: p[0])  # in file order; the location points at the first one
+    first_line = problems[0][0] if problems and problems[0][0] != 1 << 30 else None
+    message = "invalid configuration: " + "; ".join(text for _, text in problems)
     return ConfigError(message, location=Location(file=str(file), line=first_line),
                        hint="see the [database], [migrations], [seeds] and [envs.NAME] tables in the docs")
 
 
-def _line_of_key(file: Path, loc: list[str], prefix: str) -> int | None:
-    """Best-effort line of a key: TOML parsers keep no positions, so find the table then the key."""
+_TOML_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_TOML_DOTTED = rf"\s*{_TOML_KEY}(?:\s*\.\s*{_TOML_KEY})*\s*"
+_TOML_HEADER = re.compile(rf"^\s*\[\[?({_TOML_DOTTED})\]\]?\s*(?:#.*)?$")
+_TOML_ASSIGN = re.compile(rf"^({_TOML_DOTTED})=")
+
+
+def _split_key(dotted: str) -> list[str]:
+    return [k[1:-1] if k[:1] in "\"'" else k for k in re.findall(_TOML_KEY, dotted)]
+
+
+def _line_of_key(file: Path, loc: list[str], prefix: str = "") -> int | None:
+    """Best-effort line of a key (tomllib keeps no positions): scan table headers and ``key = …``
+    lines, and return the one that defines the longest leading part of the key's full path."""
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
-    *tables, key = loc if loc else [""]
-    header = prefix + ".".join(tables)
-    start = 0
-    if tables:
-        pat = re.compile(r"^\s*\[\s*" + re.escape(header).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
-        for i, text in enumerate(lines):
-            if pat.match(text):
-                start = i + 1
-                break
+    base = _split_key(prefix.rstrip("."))
+    target = base + [str(p) for p in loc]
+    table: list[str] = []
+    best: tuple[int, int] | None = None  # (length of the matched path, line number)
+    for number, text in enumerate(lines, start=1):
+        header = _TOML_HEADER.match(text)
+        if header:
+            table = path = _split_key(header[1])
+        elif assign := _TOML_ASSIGN.match(text):
+            path = table + _split_key(assign[1])
         else:
-            return None
-    key_pat = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
-    for i in range(start, len(lines)):
-        if i > start and lines[i].lstrip().startswith("[") and tables:
-            break
-        if key_pat.match(lines[i]):
-            return i + 1
-    return start or None
+            continue
+        if len(base) < len(path) <= len(target) and target[:len(path)] == path and (
+                best is None or len(path) > best[0]):
+            best = (len(path), number)
+    return best[1] if best else None

@@ -5,28 +5,41 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+# scheme://user:PASSWORD@host — the password runs to the last "@" of the authority (an unencoded "@" in
+# a password is what urlsplit accepts too), so nothing of it is left behind.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^/\s]*)(?P<at>@)(?=[^@/?#\s]*(?:[/?#\s]|$))")
+# ``password=…`` as in libpq keyword strings and URL queries: an unquoted value runs to the next space
+# (masking a trailing "&x=1" too is the safe side).
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE)
 
 # Passwords seen in any URL this process parsed; masked wherever they show up, not only inside URLs.
 _known_secrets: set[str] = set()
+_secret_pattern: re.Pattern[str] | None = None
 
 
 def remember_secret(secret: str | None) -> None:
-    if secret and len(secret) >= 3:
+    """Mask ``secret`` in everything printed from now on (secrets shorter than 3 characters are not
+    worth the noise of masking them wherever they occur)."""
+    global _secret_pattern
+    if secret and len(secret) >= 3 and secret not in _known_secrets:
         _known_secrets.add(secret)
+        # A secret is masked as a whole token, not inside a longer word: the common local password
+        # "postgres" must not turn "postgresql://" into "***ql://".
+        alternatives = "|".join(re.escape(s) for s in sorted(_known_secrets, key=len, reverse=True))
+        _secret_pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
 
 
 def mask(text: str) -> str:
     """Hide passwords: in URLs, in ``password=…`` pairs, and any password seen earlier."""
     text = _URL_PASSWORD.sub(lambda m: m["head"] + "***" + m["at"], text)
     text = _KV_PASSWORD.sub(lambda m: m["head"] + "***", text)
-    for secret in sorted(_known_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
+    if _secret_pattern is not None:
+        text = _secret_pattern.sub("***", text)
     return text
 
 
@@ -70,8 +83,18 @@ def parse_url(url: str, *, base_dir: Path | None = None, source: str | None = No
                           hint="set database.url in seedkit.toml or DATABASE_URL in the environment or .env")
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        parts = urlsplit(url)
-        remember_secret(unquote(parts.password) if parts.password else None)
+        try:
+            parts = urlsplit(url)  # the port is left to libpq, which accepts "h1:5432,h2:5433"
+        except ValueError as exc:
+            raise ConfigError(f"bad PostgreSQL URL {mask(url)!r}{where}: {exc}",
+                              hint="the form is postgresql://user:password@host:port/database; "
+                                   "percent-encode special characters in the password") from None
+        if parts.password:
+            remember_secret(unquote(parts.password))
+            remember_secret(parts.password)
+        for key, value in parse_qsl(parts.query):
+            if key.lower() == "password":
+                remember_secret(value)
         raw = urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
         database = unquote(parts.path.lstrip("/")) or None
         return DatabaseURL(raw=raw, dialect="postgresql", database=database)
