@@ -201,7 +201,8 @@ def test_unknown_key_in_pyproject_is_located_in_tool_seedkit(tmp_path: Path) -> 
     ('[envs]\ndev = 1\n', "envs.dev", 2, "valid dictionary"),
     ('seeds = "x"\n', "seeds", 1, "got a string"),
 ])
-def test_wrong_types_name_key_file_and_line(tmp_path: Path, toml: str, key: str, line: int, words: str) -> None:
+def test_wrong_types_name_key_file_and_line(tmp_path: Path, toml: str, key: str, line: int,
+                                             words: str) -> None:
     cfg = write(tmp_path / "seedkit.toml", toml)
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
@@ -212,7 +213,8 @@ def test_wrong_types_name_key_file_and_line(tmp_path: Path, toml: str, key: str,
 
 
 def test_several_problems_are_reported_together_in_file_order(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "seedkit.toml", '[seeds]\nfaker_seed = "x"\n[extra]\na = 1\n[envs.dev]\nnope = 1\n')
+    cfg = write(tmp_path / "seedkit.toml",
+                '[seeds]\nfaker_seed = "x"\n[extra]\na = 1\n[envs.dev]\nnope = 1\n')
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
     message = info.value.message
@@ -299,7 +301,8 @@ def test_unused_environments_need_no_variables(tmp_path: Path, no_env: None,
 
 # --- .env -----------------------------------------------------------------------------------------
 
-def test_dotenv_next_to_the_config_is_read(tmp_path: Path, no_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_next_to_the_config_is_read(tmp_path: Path, no_env: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = write(tmp_path / "seedkit.toml", FULL)
     write(tmp_path / ".env", "# local settings\nDATABASE_URL=sqlite:///from_dotenv.db\n"
           "export TEST_DATABASE_URL='sqlite:///test_from_dotenv.db'\n")
@@ -313,7 +316,8 @@ def test_dotenv_next_to_the_config_is_read(tmp_path: Path, no_env: None, monkeyp
     assert "DATABASE_URL" not in os.environ  # read, not exported into the process
 
 
-def test_real_environment_wins_over_dotenv(tmp_path: Path, no_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_environment_wins_over_dotenv(tmp_path: Path, no_env: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = write(tmp_path / "seedkit.toml", FULL)
     write(tmp_path / ".env", "DATABASE_URL=sqlite:///from_dotenv.db\n")
     monkeypatch.setenv("DATABASE_URL", "sqlite:///from_env.db")
