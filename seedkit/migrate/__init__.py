@@ -1,7 +1,122 @@
-"""Versioned raw-SQL migrations: files, statement splitting, the runner (``seedkit migrate``)."""
+"""Versioned raw-SQL migrations: the Python API behind ``seedkit migrate``.
+
+Each function mirrors one command and returns a plain dataclass report::
+
+    from seedkit import load_config, migrate
+
+    config = load_config()
+    migrate.up(config)                       # apply everything pending
+    migrate.up(config, to="20240101120000")  # … or up to a version
+    migrate.status(config).pending           # what is left
+    migrate.down(config, steps=2)            # roll back the last two
+
+Problems raise ``SeedkitError`` subclasses: ``DriftError`` (exit 3) when the history and the files
+disagree, ``MigrationError`` (exit 1) located at the failing statement, ``LockTimeout`` /
+``RefusedError`` (exit 4), ``MigrationFileError`` / ``UsageError`` (exit 2).
+"""
 
 from __future__ import annotations
 
-from .files import Migration, discover
+from pathlib import Path
 
-__all__ = ["Migration", "discover"]
+from ..config import Config, load_config
+from ..errors import RefusedError
+from ..urls import DatabaseURL
+from .files import Migration, Section, discover, load_paths, write_new
+from .runner import (
+    MigrationRun,
+    Problem,
+    Progress,
+    ResolveReport,
+    Runner,
+    RunReport,
+    StatusEntry,
+    StatusReport,
+    VerifyReport,
+)
+
+
+def _config(config: Config | None) -> Config:
+    return config if config is not None else load_config()
+
+
+def _url(config: Config, env: str | None, database_url: str | DatabaseURL | None) -> DatabaseURL:
+    override = database_url.raw if isinstance(database_url, DatabaseURL) else database_url
+    return config.database_url(env, override)
+
+
+def runner(config: Config | None = None, *, env: str | None = None,
+           database_url: str | DatabaseURL | None = None, lock_timeout: float | None = None) -> Runner:
+    """A ``Runner`` for the configured migrations folder and database (close it, or use ``with``)."""
+    config = _config(config)
+    url = _url(config, env, database_url)
+    migrations = discover(config.migrations_dir)
+    settings = config.settings.migrations
+    return Runner(migrations, url, table=settings.table,
+                  lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
+                  connect_timeout=config.settings.database.connect_timeout)
+
+
+def new(config: Config | None, name: str) -> Path:
+    """Create a migration file YYYYMMDDHHMMSS_NAME.sql (UTC time) with an up and a down section."""
+    return write_new(_config(config).migrations_dir, name)
+
+
+def up(config: Config | None = None, *, env: str | None = None, database_url: str | DatabaseURL | None = None,
+       to: str | int | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
+       lock_timeout: float | None = None, progress: Progress | None = None) -> RunReport:
+    """Apply pending migrations in version order, each in its own transaction unless marked
+    transaction:false; with --to VERSION, stop after that version.
+
+    Refuses (exit 3) before anything runs when an applied migration was edited or deleted, a pending
+    one is older than the newest applied one, or a non-transactional migration failed earlier."""
+    with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
+        return r.up(to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, progress=progress)
+
+
+def down(config: Config | None = None, *, env: str | None = None,
+         database_url: str | DatabaseURL | None = None, steps: int | None = None,
+         to: str | int | None = None, dry_run: bool = False,
+         lock_timeout: float | None = None, progress: Progress | None = None) -> RunReport:
+    """Roll back applied migrations with their down sections: the newest one, the newest --steps N,
+    or every one newer than --to VERSION (0 for all).
+
+    Refused on protected environments: roll forward there with a new migration."""
+    config = _config(config)
+    if env is not None and config.env(env).protected:
+        raise RefusedError(f"refusing to roll back the protected environment {env!r}",
+                           hint="write a new migration that undoes the change and apply it with "
+                                "'seedkit migrate up'")
+    with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
+        return r.down(steps=steps, to=to, dry_run=dry_run, progress=progress)
+
+
+def status(config: Config | None = None, *, env: str | None = None,
+           database_url: str | DatabaseURL | None = None, allow_out_of_order: bool = False) -> StatusReport:
+    """List every migration as applied, pending, changed, missing or failed, with when it was
+    applied; --exit-code exits 3 when anything is pending or drifted."""
+    with runner(config, env=env, database_url=database_url) as r:
+        return r.status(allow_out_of_order=allow_out_of_order)
+
+
+def verify(config: Config | None = None, *, env: str | None = None,
+           database_url: str | DatabaseURL | None = None, allow_out_of_order: bool = False) -> VerifyReport:
+    """Check the database's history against the files: applied migrations unchanged and present,
+    nothing pending out of order, no failed migration, every file valid. Pending migrations are fine;
+    any problem exits 3."""
+    with runner(config, env=env, database_url=database_url) as r:
+        return r.verify(allow_out_of_order=allow_out_of_order)
+
+
+def resolve(config: Config | None, version: str | int, *, applied: bool, env: str | None = None,
+            database_url: str | DatabaseURL | None = None,
+            lock_timeout: float | None = None) -> ResolveReport:
+    """Record the outcome of a failed non-transactional migration once the database was fixed by
+    hand: --applied (it is complete now) or --rolled-back (it was undone; up runs it again)."""
+    with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
+        return r.resolve(version, applied=applied)
+
+
+__all__ = ["Migration", "MigrationRun", "Problem", "ResolveReport", "RunReport", "Runner", "Section",
+           "StatusEntry", "StatusReport", "VerifyReport", "discover", "down", "load_paths", "new", "resolve",
+           "runner", "status", "up", "verify"]

@@ -1,0 +1,182 @@
+"""``seedkit migrate …``: a thin layer over ``seedkit.migrate`` (each command calls one function)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import typer
+
+from .. import migrate as api
+from ..errors import UsageError
+from ..migrate.runner import MigrationRun, drift_error
+from ._app import app, out, state
+
+migrate_app = typer.Typer(
+    name="migrate",
+    help="Versioned raw-SQL migrations: create, apply, roll back, check.",
+    no_args_is_help=True,
+)
+app.add_typer(migrate_app, name="migrate")
+
+_ENV = typer.Option(None, "--env", "-e", help="Environment whose database to use (from seedkit.toml).")
+_DATABASE = typer.Option(None, "--database", help="Database URL (overrides the configuration).")
+_LOCK_TIMEOUT = typer.Option(None, "--lock-timeout", min=0.0,
+                             help="Seconds to wait for another migration run to finish "
+                                  "(default: migrations.lock_timeout in seedkit.toml, 60).")
+_OUT_OF_ORDER = typer.Option(False, "--allow-out-of-order",
+                             help="Accept pending migrations older than the newest applied one.")
+_JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def _doc(fn: Any) -> str:
+    """A library docstring as help text: paragraphs kept, lines within a paragraph joined."""
+    paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    out(json.dumps(data, indent=2, default=str))
+
+
+def _describe(run: MigrationRun, *, dry_run: bool) -> str:
+    verb = {("up", False): "applied", ("up", True): "would apply",
+            ("down", False): "rolled back", ("down", True): "would roll back"}[(run.direction, dry_run)]
+    label = f"{run.version}_{run.name}" if run.name else run.version
+    parts = [f"{run.statements} statement{'s' if run.statements != 1 else ''}"]
+    if not run.transactional:
+        parts.append("no transaction")
+    if not dry_run:
+        parts.append(f"{run.execution_ms:.0f} ms")
+    return f"{verb} {label} ({', '.join(parts)})"
+
+
+def _version(v: str | None) -> str:
+    return v if v is not None else "none (empty history)"
+
+
+@migrate_app.command("new", help=_doc(api.new))
+def new_cmd(ctx: typer.Context,
+            name: str = typer.Argument(..., help="What the migration does, e.g. add_posts.")) -> None:
+    path = api.new(state(ctx).config(), name)
+    out(f"created {api.files.display_path(path)}")
+
+
+@migrate_app.command("up", help=_doc(api.up))
+def up_cmd(
+    ctx: typer.Context,
+    to: str | None = typer.Option(None, "--to", help="Stop after this version."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run; change nothing."),
+    allow_out_of_order: bool = _OUT_OF_ORDER,
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+    lock_timeout: float | None = _LOCK_TIMEOUT,
+) -> None:
+    def progress(run: MigrationRun) -> None:
+        out(_describe(run, dry_run=dry_run))
+
+    report = api.up(state(ctx).config(), env=env, database_url=database, to=to, dry_run=dry_run,
+                    allow_out_of_order=allow_out_of_order, lock_timeout=lock_timeout, progress=progress)
+    if not report.migrations:
+        out(f"nothing to apply; database at version {_version(report.version_after)}")
+    else:
+        would = "would be" if dry_run else "is"
+        out(f"database {report.database} {would} at version {_version(report.version_after)}")
+
+
+@migrate_app.command("down", help=_doc(api.down))
+def down_cmd(
+    ctx: typer.Context,
+    steps: int | None = typer.Option(None, "--steps", min=1, help="How many migrations to roll back "
+                                     "(default 1)."),
+    to: str | None = typer.Option(None, "--to", help="Roll back every migration newer than this version "
+                                  "(0: all of them)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run; change nothing."),
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+    lock_timeout: float | None = _LOCK_TIMEOUT,
+) -> None:
+    def progress(run: MigrationRun) -> None:
+        out(_describe(run, dry_run=dry_run))
+
+    report = api.down(state(ctx).config(), env=env, database_url=database, steps=steps, to=to,
+                      dry_run=dry_run, lock_timeout=lock_timeout, progress=progress)
+    if not report.migrations:
+        out(f"nothing to roll back; database at version {_version(report.version_after)}")
+    else:
+        would = "would be" if dry_run else "is"
+        out(f"database {report.database} {would} at version {_version(report.version_after)}")
+
+
+@migrate_app.command("status", help=_doc(api.status))
+def status_cmd(
+    ctx: typer.Context,
+    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 3 when anything is pending or drifted."),
+    as_json: bool = _JSON,
+    allow_out_of_order: bool = _OUT_OF_ORDER,
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+) -> None:
+    report = api.status(state(ctx).config(), env=env, database_url=database,
+                        allow_out_of_order=allow_out_of_order)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        out(f"database: {report.database}")
+        out(f"version:  {_version(report.current_version)}")
+        if report.entries:
+            rows = [("VERSION", "NAME", "STATE", "APPLIED AT", "NOTE")] + [
+                (e.version, e.name, e.state, e.applied_at or "-", e.note or "") for e in report.entries]
+            widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            for r in rows:
+                cells = "  ".join(r[i].ljust(widths[i]) for i in range(4))
+                out(cells + ("  " + r[4] if r[4] else ""))
+        else:
+            out("no migrations")
+        counts: dict[str, int] = {}
+        for e in report.entries:
+            counts[e.state] = counts.get(e.state, 0) + 1
+        out(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
+    if exit_code and not report.ok:
+        raise typer.Exit(3)
+
+
+@migrate_app.command("verify", help=_doc(api.verify))
+def verify_cmd(
+    ctx: typer.Context,
+    as_json: bool = _JSON,
+    allow_out_of_order: bool = _OUT_OF_ORDER,
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+) -> None:
+    report = api.verify(state(ctx).config(), env=env, database_url=database,
+                        allow_out_of_order=allow_out_of_order)
+    if as_json:
+        _emit_json(report.to_dict())
+        if not report.ok:
+            raise typer.Exit(3)
+        return
+    if not report.ok:
+        raise drift_error(report.problems, action="verification failed")
+    out(f"ok: {report.checked} migration{'s' if report.checked != 1 else ''} match {report.database}")
+
+
+@migrate_app.command("resolve", help=_doc(api.resolve))
+def resolve_cmd(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="Version of the failed migration."),
+    applied: bool = typer.Option(False, "--applied", help="It is now fully applied (finished by hand)."),
+    rolled_back: bool = typer.Option(False, "--rolled-back",
+                                     help="It was undone by hand; 'up' will run it again from the start."),
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+    lock_timeout: float | None = _LOCK_TIMEOUT,
+) -> None:
+    if applied == rolled_back:
+        raise UsageError("say what happened: give exactly one of --applied or --rolled-back")
+    report = api.resolve(state(ctx).config(), version, applied=applied, env=env, database_url=database,
+                         lock_timeout=lock_timeout)
+    label = f"{report.version}_{report.name}" if report.name else report.version
+    out(f"recorded {label} as {report.decision} (it was {report.previous_status} after "
+        f"{report.statements_done} statement(s))")

@@ -1,0 +1,960 @@
+"""The migration runner: history table, lock, validation, applying and rolling back.
+
+One run, step by step:
+
+1. take the lock (PostgreSQL: a session advisory lock polled with ``pg_try_advisory_lock`` on a
+   dedicated autocommit connection — never a blocking ``pg_advisory_lock``, which deadlocks with
+   ``CREATE INDEX CONCURRENTLY``; SQLite: ``BEGIN IMMEDIATE`` with a busy timeout);
+2. create the history table on first use and read it;
+3. validate the files against the history (changed, missing, out of order, failed) and refuse with
+   exit 3 before anything runs; refuse statements that cannot run in a transaction inside a
+   transactional migration, naming the flag to set;
+4. apply each migration: transactional ones as one transaction with their history row;
+   non-transactional ones statement by statement in autocommit, with progress recorded so a failure
+   leaves a ``failed`` row that blocks later runs until a human records the outcome (``resolve``).
+
+Every statement is sent on its own; errors are mapped back to the file, line and column.
+"""
+
+from __future__ import annotations
+
+import abc
+import getpass
+import os
+import re
+import socket
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import db as dbmod
+from ..db.base import Database
+from ..db.catalog import TableName
+from ..errors import (
+    DatabaseError,
+    DriftError,
+    Location,
+    LockTimeout,
+    MigrationError,
+    MigrationFileError,
+    SeedkitError,
+    UsageError,
+)
+from ..urls import DatabaseURL
+from .files import Migration, Section, display_path
+from .split import Statement, line_col, needs_no_transaction, split
+
+APPLIED, FAILED, RUNNING = "applied", "failed", "running"
+_LOCK_CLASS = 0x5EED  # first half of the advisory lock key: "this is seedkit migrate"
+
+
+# -- history ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryRow:
+    version: str
+    name: str
+    checksum: str
+    applied_at: str | None  # ISO 8601, UTC
+    execution_ms: int
+    status: str  # applied | failed | running
+    statements_done: int = 0
+    error: str | None = None
+
+    @property
+    def number(self) -> int | None:
+        digits = self.version.replace("-", "")
+        return int(digits) if digits.isdigit() else None
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return str(value)
+
+
+def _row(r: tuple) -> HistoryRow:
+    return HistoryRow(version=str(r[0]), name=r[1] or "", checksum=r[2], applied_at=_iso(r[3]),
+                      execution_ms=int(r[4] or 0), status=r[5], statements_done=int(r[6] or 0), error=r[7])
+
+
+def who() -> str:
+    """``user@host`` for the audit log."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # pragma: no cover - no user name in some containers
+        user = "?"
+    return f"{user}@{socket.gethostname()}"
+
+
+class History:
+    """The history table (one row per applied migration) and its audit log (``<table>_log``).
+
+    The table is qualified with the schema it was found in at the start of the run, so a migration
+    that changes ``search_path`` cannot make the runner write its history somewhere else.
+    """
+
+    COLUMNS = ("version", "name", "checksum", "applied_at", "execution_ms", "status", "statements_done",
+               "error")
+
+    def __init__(self, db: Database, table: str):
+        self.db = db
+        schema, _, name = table.rpartition(".")
+        if db.dialect == "postgresql" and not schema:
+            row = db.fetchone("SELECT current_schema()")
+            schema = row[0] if row and row[0] else ""
+            if not schema:
+                raise DatabaseError("no schema to create the history table in (search_path is empty)",
+                                    hint="set [migrations] table = \"schema.table\" in seedkit.toml")
+        self.name = TableName(schema or None, name)
+        self.log_name = TableName(schema or None, f"{name}_log")
+        self.table = db.qualified(self.name)
+        self.log_table = db.qualified(self.log_name)
+        self.p = db.placeholder
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    def _now(self) -> Any:
+        now = datetime.now(timezone.utc)
+        return now if self.db.dialect == "postgresql" else now.isoformat(timespec="microseconds")
+
+    def exists(self) -> bool:
+        if self.db.dialect == "postgresql":
+            row = self.db.fetchone("SELECT to_regclass(%s)", [f"{self.table}"])
+            return bool(row and row[0])
+        row = self.db.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               [self.name.name])
+        return row is not None
+
+    def ensure(self) -> None:
+        """Create the tables on first use; refuse a same-named table that is not ours."""
+        if self.exists():
+            cur = self.db.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
+            have = {d[0] for d in cur.description}
+            missing = [c for c in self.COLUMNS if c not in have]
+            if missing:
+                raise DatabaseError(
+                    f"table {self.name} exists but is not a seedkit history table "
+                    f"(missing columns: {', '.join(missing)})",
+                    hint="set [migrations] table in seedkit.toml to another name")
+        if self.db.dialect == "postgresql":
+            ts, big, ident = "timestamptz", "bigint", "bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+        else:
+            ts, big, ident = "text", "integer", "integer PRIMARY KEY"
+        self.db.execute(f"""CREATE TABLE IF NOT EXISTS {self.table} (
+            version text PRIMARY KEY,
+            name text NOT NULL DEFAULT '',
+            checksum text NOT NULL,
+            applied_at {ts},
+            execution_ms {big} NOT NULL DEFAULT 0,
+            status text NOT NULL DEFAULT 'applied',
+            statements_done integer NOT NULL DEFAULT 0,
+            error text)""")
+        self.db.execute(f"""CREATE TABLE IF NOT EXISTS {self.log_table} (
+            id {ident},
+            version text NOT NULL,
+            name text NOT NULL DEFAULT '',
+            action text NOT NULL,
+            at {ts} NOT NULL,
+            execution_ms {big},
+            by_whom text,
+            detail text)""")
+
+    def rows(self) -> dict[str, HistoryRow]:
+        if not self.exists():
+            return {}
+        rows = (_row(r) for r in self.db.fetchall(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table}"))
+        return {row.version: row for row in rows}
+
+    def get(self, version: str) -> HistoryRow | None:
+        r = self.db.fetchone(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table} WHERE version = {self.p}",
+                             [version])
+        if r is None:
+            return None
+        return _row(r)
+
+    def record(self, m: Migration, *, status: str, execution_ms: int = 0, statements_done: int = 0,
+               error: str | None = None, applied: bool = True) -> None:
+        """Insert or replace the row of ``m``."""
+        p = self.p
+        self.db.execute(
+            f"INSERT INTO {self.table} (version, name, checksum, applied_at, execution_ms, status, "
+            f"statements_done, error) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+            f"ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, "
+            f"applied_at = excluded.applied_at, execution_ms = excluded.execution_ms, "
+            f"status = excluded.status, statements_done = excluded.statements_done, error = excluded.error",
+            [m.version, m.name, m.checksum, self._now() if applied else None, execution_ms, status,
+             statements_done, error])
+
+    def progress(self, version: str, statements_done: int) -> None:
+        self.db.execute(f"UPDATE {self.table} SET statements_done = {self.p} WHERE version = {self.p}",
+                        [statements_done, version])
+
+    def delete(self, version: str) -> None:
+        self.db.execute(f"DELETE FROM {self.table} WHERE version = {self.p}", [version])
+
+    def log(self, version: str, name: str, action: str, *, execution_ms: int | None = None,
+            detail: str | None = None) -> None:
+        p = self.p
+        self.db.execute(
+            f"INSERT INTO {self.log_table} (version, name, action, at, execution_ms, by_whom, detail) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            [version, name, action, self._now(), execution_ms, who(), detail])
+
+    def log_entries(self, version: str | None = None) -> list[dict[str, Any]]:
+        if not self.exists():
+            return []
+        where = f" WHERE version = {self.p}" if version else ""
+        rows = self.db.fetchall(f"SELECT version, name, action, at, execution_ms, by_whom, detail "
+                                f"FROM {self.log_table}{where} ORDER BY id", [version] if version else None)
+        return [{"version": r[0], "name": r[1], "action": r[2], "at": _iso(r[3]), "execution_ms": r[4],
+                 "by": r[5], "detail": r[6]} for r in rows]
+
+
+# -- sessions: the dialect-specific part of a run (lock and transaction boundaries) ----------------
+
+class Session(abc.ABC):
+    """A connection to migrate, with the run lock and the transaction boundaries of its dialect."""
+
+    def __init__(self, db: Database, table: str, lock_timeout: float):
+        self.db = db
+        self.lock_timeout = lock_timeout
+        self.history = History(db, table)
+
+    @abc.abstractmethod
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the run lock (waiting up to ``lock_timeout`` seconds for it)."""
+
+    def migration_transaction(self) -> Any:
+        """Around one transactional migration: its statements and its history row, all or nothing."""
+        return self.db.transaction()
+
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """Around one non-transactional migration: autocommit, statement by statement."""
+        yield
+
+    @property
+    def server_version_num(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class PostgresSession(Session):
+    def __init__(self, db: Database, table: str, lock_timeout: float):
+        super().__init__(db, table, lock_timeout)
+        self.lock_key = lock_key(str(self.history.name))
+
+    @property
+    def server_version_num(self) -> int | None:
+        return int(self.db.conn.info.server_version)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        from ..db.postgres import PostgresDatabase
+
+        lock_db = PostgresDatabase.connect(self.db.url, wait=5.0, autocommit=True,
+                                           application_name=application_name("lock"))
+        try:
+            self._acquire(lock_db)
+            try:
+                yield
+            finally:
+                with suppress(DatabaseError):  # a broken connection took the lock with it
+                    lock_db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+        finally:
+            lock_db.close()
+
+    def _acquire(self, lock_db: Database) -> None:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            row = lock_db.fetchone("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+            if row and row[0]:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LockTimeout(
+                    f"another migration run holds the lock on {self.db.url} "
+                    f"(waited {self.lock_timeout:g} s): {self.holder(lock_db)}",
+                    hint="wait for it to finish, or raise --lock-timeout; if that session is stuck, "
+                         "end it with SELECT pg_terminate_backend(pid)")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.5)
+
+    def holder(self, conn: Database) -> str:
+        row = conn.fetchone("""
+            SELECT a.pid, a.application_name, a.usename, a.client_addr::text, a.client_hostname,
+                   a.backend_start, a.state_change, a.state
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid
+              AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database
+                                                   WHERE datname = current_database())""",
+                            [_LOCK_CLASS, self.lock_key])
+        if row is None:
+            return "the holder is not visible (it may have just finished)"
+        pid, app, user, addr, host, started, since, _state = row
+        parts = [f"held by pid {pid}"]
+        if app:
+            parts.append(f"application {app!r}")
+        if user:
+            parts.append(f"user {user}")
+        if addr or host:
+            parts.append(f"from {host or addr}")
+        parts.append(f"since {_iso(since or started)}")
+        return ", ".join(parts)
+
+
+class SQLiteSession(Session):
+    """SQLite: the whole run is one ``BEGIN IMMEDIATE`` (the write lock), each migration a savepoint.
+
+    A non-transactional migration commits what came before, runs in autocommit, then takes the write
+    lock again; whatever another process applied meanwhile is skipped (each migration is re-checked
+    against the history just before it runs).
+    """
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self._begin()
+        try:
+            yield
+        finally:
+            if self.db.in_transaction:
+                self.db.conn.execute("COMMIT")
+
+    def _begin(self) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except DatabaseError as exc:
+            if exc.sqlstate in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in exc.message:
+                raise LockTimeout(
+                    f"another process holds the write lock on {self.db.url} "
+                    f"(waited {self.lock_timeout:g} s)",
+                    hint="wait for it to finish, or raise --lock-timeout") from None
+            raise
+
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        if self.db.in_transaction:
+            self.db.conn.execute("COMMIT")
+        try:
+            yield
+        finally:
+            if not self.db.in_transaction:
+                self._begin()
+
+
+def lock_key(table: str) -> int:
+    """Second half of the advisory lock key: one lock per history table (per database)."""
+    return zlib.crc32(f"seedkit migrate {table}".encode()) & 0x7FFFFFFF
+
+
+def application_name(role: str) -> str:
+    return f"seedkit migrate {role} {socket.gethostname()}:{os.getpid()}"[:63]
+
+
+def open_session(url: DatabaseURL, table: str, *, lock_timeout: float,
+                 connect_timeout: float = 10.0) -> Session:
+    if url.dialect == "postgresql":
+        db = dbmod.connect(url, wait=connect_timeout, application_name=application_name("run"))
+        return PostgresSession(db, table, lock_timeout)
+    db = dbmod.connect(url, busy_timeout=lock_timeout)
+    return SQLiteSession(db, table, lock_timeout)
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # changed | missing | out_of_order | failed
+    version: str
+    name: str
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}" if self.file else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": self.version, "name": self.name, "file": self.file,
+                "message": self.message}
+
+
+_HINTS = {
+    "changed": "never edit a migration after it ships: restore the file as it was applied "
+               "(e.g. git checkout) and put the change in a new migration (seedkit migrate new NAME)",
+    "missing": "restore the deleted migration file; a migration that ran stays in the history",
+    "out_of_order": "give the new migration a version newer than the newest applied one, "
+                    "or pass --allow-out-of-order if applying it late is safe",
+    "failed": "check by hand what the migration did, then record the outcome with "
+              "'seedkit migrate resolve VERSION --applied' or '--rolled-back'",
+    "invalid": "fix the file; see the message for the line",
+}
+
+
+def find_problems(migrations: list[Migration], rows: dict[str, HistoryRow], *,
+                  allow_out_of_order: bool = False) -> list[Problem]:
+    by_number = {m.number: m for m in migrations}
+    problems: list[Problem] = []
+    applied_numbers = [r.number for r in rows.values() if r.number is not None and r.status == APPLIED]
+    newest = max(applied_numbers, default=None)
+    matched: set[int] = set()
+    for row in sorted(rows.values(), key=lambda r: (r.number is None, r.number or 0, r.version)):
+        m = by_number.get(row.number) if row.number is not None else None
+        if m is None:
+            problems.append(Problem("missing", row.version, row.name,
+                                    f"migration {row.version}{'_' + row.name if row.name else ''} "
+                                    f"was applied but its file is gone from the migrations folder"))
+            continue
+        matched.add(m.number)
+        where = display_path(m.entry)
+        if row.status != APPLIED:
+            state = "was interrupted" if row.status == RUNNING else "failed"
+            detail = f" after {row.statements_done} statement(s)" if row.statements_done is not None else ""
+            err = f": {row.error}" if row.error else ""
+            problems.append(Problem("failed", m.version, m.name,
+                                    f"non-transactional migration {m.label} {state}{detail}{err}; "
+                                    "the database may be half-way", where))
+        elif row.checksum != m.checksum:
+            problems.append(Problem("changed", m.version, m.name,
+                                    f"migration {m.label} was changed after it was applied "
+                                    f"(checksum {m.checksum[:12]}, applied {row.checksum[:12]})", where))
+    if newest is not None and not allow_out_of_order:
+        for m in migrations:
+            if m.number not in matched and m.number < newest:
+                newest_row = next(r for r in rows.values() if r.number == newest)
+                problems.append(Problem("out_of_order", m.version, m.name,
+                                        f"pending migration {m.label} is older than the newest applied one "
+                                        f"({newest_row.version})", display_path(m.entry)))
+    return problems
+
+
+def drift_error(problems: list[Problem], action: str = "refusing to run") -> DriftError:
+    kinds = sorted({p.kind for p in problems}, key=list(_HINTS).index)
+    hint = "; ".join(_HINTS[k] for k in kinds)
+    if len(problems) == 1:
+        p = problems[0]
+        return DriftError(f"{p.message}; {action}", location=Location(file=p.file) if p.file else None,
+                          hint=hint)
+    lines = "\n".join(f"  {p}" for p in problems)
+    return DriftError(f"{len(problems)} problems with the migration history; {action}:\n{lines}", hint=hint)
+
+
+# -- planning --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Planned:
+    migration: Migration
+    section: Section
+    statements: list[Statement]
+
+    @property
+    def transactional(self) -> bool:
+        return self.section.transactional
+
+
+def plan_section(m: Migration, section: Section, dialect: str, server_version: int | None,
+                 direction: str) -> Planned:
+    statements = split(section.sql, dialect, section.line_offset)
+    if section.transactional:
+        for stmt in statements:
+            reason = needs_no_transaction(stmt, dialect, server_version)
+            if reason:
+                raise MigrationFileError(
+                    f"{reason} cannot run inside a transaction, and the {direction} section of migration "
+                    f"{m.label} runs in one; nothing was run",
+                    location=Location(file=display_path(section.path), line=stmt.line, column=stmt.column),
+                    hint=_flag_hint(m, direction))
+    return Planned(m, section, statements)
+
+
+def _flag_hint(m: Migration, direction: str) -> str:
+    advice = "(and keep such a migration to that one statement: a failure half-way cannot be rolled back)"
+    if m.layout == "file":
+        return (f"run this section outside a transaction: change its marker line to "
+                f"'-- migrate:{direction} transaction:false' {advice}")
+    return ("run this file outside a transaction: make its first line "
+            f"'-- seedkit: transaction=false' {advice}")
+
+
+def parse_target(value: str | int) -> int:
+    text = str(value).strip().replace("-", "")
+    if not text.isdigit():
+        raise UsageError(f"bad version {value!r}: versions are numbers (dashes are ignored)")
+    return int(text)
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+@dataclass
+class MigrationRun:
+    """One migration applied or rolled back (or that would be, in a dry run)."""
+
+    version: str
+    name: str
+    file: str
+    direction: str  # up | down
+    statements: int
+    transactional: bool
+    execution_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunReport:
+    """What ``up`` or ``down`` did."""
+
+    database: str
+    direction: str
+    migrations: list[MigrationRun] = field(default_factory=list)
+    version_before: str | None = None
+    version_after: str | None = None
+    dry_run: bool = False
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: v for k, v in self.__dict__.items() if k != "migrations"},
+                "migrations": [m.to_dict() for m in self.migrations]}
+
+
+Progress = Callable[[MigrationRun], None]
+
+
+@dataclass
+class StatusEntry:
+    """One migration as ``status`` sees it."""
+
+    version: str
+    name: str
+    state: str  # applied | pending | changed | missing | failed
+    file: str | None
+    applied_at: str | None = None
+    execution_ms: int | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class StatusReport:
+    database: str
+    current_version: str | None
+    entries: list[StatusEntry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[StatusEntry]:
+        return [e for e in self.entries if e.state == "pending"]
+
+    @property
+    def ok(self) -> bool:
+        """Nothing pending and nothing drifted."""
+        return not self.problems and not self.pending
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "current_version": self.current_version, "ok": self.ok,
+                "pending": len(self.pending), "migrations": [e.to_dict() for e in self.entries],
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+@dataclass
+class VerifyReport:
+    database: str
+    checked: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "checked": self.checked, "ok": self.ok,
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+@dataclass
+class ResolveReport:
+    database: str
+    version: str
+    name: str
+    decision: str  # applied | rolled-back
+    previous_status: str
+    statements_done: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# -- the runner ------------------------------------------------------------------------------------
+
+class Runner:
+    """Applies and rolls back migrations on one database. Use as a context manager."""
+
+    def __init__(self, migrations: list[Migration], url: DatabaseURL, *, table: str = "schema_migrations",
+                 lock_timeout: float = 60.0, connect_timeout: float = 10.0):
+        self.migrations = migrations
+        self.url = url
+        self.table = table
+        self.lock_timeout = lock_timeout
+        self.session = open_session(url, table, lock_timeout=lock_timeout, connect_timeout=connect_timeout)
+        self.db = self.session.db
+        self.history = self.session.history
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    # -- reading ----------------------------------------------------------------------------------
+    def current_version(self, rows: dict[str, HistoryRow]) -> str | None:
+        applied = [r for r in rows.values() if r.status == APPLIED and r.number is not None]
+        return max(applied, key=lambda r: r.number or 0).version if applied else None
+
+    def _by_version(self, target: int) -> Migration:
+        for m in self.migrations:
+            if m.number == target:
+                return m
+        raise UsageError(f"no migration with version {target} in the migrations folder")
+
+    # -- up ---------------------------------------------------------------------------------------
+    def up(self, *, to: str | int | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
+           progress: Progress | None = None) -> RunReport:
+        started = time.perf_counter()
+        target = parse_target(to) if to is not None else None
+        if target is not None:
+            self._by_version(target)
+        report = RunReport(database=str(self.url), direction="up", dry_run=dry_run)
+        server = self.session.server_version_num
+        with self._maybe_locked(dry_run):
+            rows = self.history.rows()
+            report.version_before = report.version_after = self.current_version(rows)
+            problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
+            if problems:
+                raise drift_error(problems)
+            known = {r.number for r in rows.values()}
+            pending = [m for m in self.migrations
+                       if m.number not in known and (target is None or m.number <= target)]
+            # Split and check everything first: a refused statement stops the run before anything runs.
+            plans = [plan_section(m, m.up, self.db.dialect, server, "up") for m in pending]
+            for planned in plans:
+                m = planned.migration
+                run = MigrationRun(m.version, m.name, display_path(planned.section.path), "up",
+                                   len(planned.statements), planned.transactional)
+                if not dry_run and not self._apply(planned, run):
+                    continue  # another runner applied it meanwhile
+                report.migrations.append(run)
+                if report.version_after is None or m.number > parse_target(report.version_after):
+                    report.version_after = m.version
+                if progress:
+                    progress(run)
+        report.elapsed_ms = (time.perf_counter() - started) * 1000
+        return report
+
+    @contextmanager
+    def _maybe_locked(self, dry_run: bool) -> Iterator[None]:
+        if dry_run:
+            yield
+            return
+        with self.session.locked():
+            self.history.ensure()
+            yield
+
+    def _apply(self, planned: Planned, run: MigrationRun) -> bool:
+        """Apply one migration; ``False`` when another runner applied it meanwhile."""
+        m = planned.migration
+        t0 = time.perf_counter()
+        if planned.transactional:
+            with self.session.migration_transaction():
+                if self.history.get(m.version) is not None:
+                    return False
+                for stmt in planned.statements:
+                    self._execute(planned, stmt, done=None)
+                ms = int((time.perf_counter() - t0) * 1000)
+                self.history.record(m, status=APPLIED, execution_ms=ms)
+                self.history.log(m.version, m.name, "up", execution_ms=ms)
+            run.execution_ms = (time.perf_counter() - t0) * 1000
+            return True
+        with self.session.outside_transaction():
+            if self.history.get(m.version) is not None:
+                return False
+            self.history.record(m, status=RUNNING, applied=False)
+            for i, stmt in enumerate(planned.statements):
+                self._execute(planned, stmt, done=i)
+                self.history.progress(m.version, i + 1)
+            ms = int((time.perf_counter() - t0) * 1000)
+            self.history.record(m, status=APPLIED, execution_ms=ms, statements_done=len(planned.statements))
+            self.history.log(m.version, m.name, "up", execution_ms=ms, detail="without a transaction")
+        run.execution_ms = (time.perf_counter() - t0) * 1000
+        return True
+
+    def _execute(self, planned: Planned, stmt: Statement, *, done: int | None) -> None:
+        """Run one statement; on failure raise a ``MigrationError`` located in the file.
+
+        ``done`` is the number of statements of a non-transactional migration already run (``None``
+        for a transactional one); a failure then leaves a ``failed`` row behind.
+        """
+        try:
+            self.db.execute(stmt.sql)
+        except DatabaseError as exc:
+            error = self._locate(planned, stmt, exc)
+            if done is not None:
+                m = planned.migration
+                self._record_failure(planned, done, error)
+                error.hint = (f"migration {m.label} runs without a transaction: {done} of "
+                              f"{len(planned.statements)} statement(s) had run and stay done. Fix the "
+                              f"database by hand, then run 'seedkit migrate resolve {m.version} --applied' "
+                              f"or '--rolled-back'; 'up' refuses to run until then")
+            raise error from exc
+
+    def _record_failure(self, planned: Planned, done: int, error: MigrationError) -> None:
+        m = planned.migration
+        detail = f"{error.location}: {error.message}" if error.location else error.message
+        try:
+            self.history.record(m, status=FAILED, statements_done=done, error=detail, applied=False)
+            self.history.log(m.version, m.name, "failed", detail=detail)
+        except SeedkitError:  # pragma: no cover - the connection broke: the RUNNING row says enough
+            pass
+
+    def _locate(self, planned: Planned, stmt: Statement, exc: DatabaseError) -> MigrationError:
+        section = planned.section
+        offset = None
+        position = getattr(exc, "position", None)
+        if position:
+            offset = stmt.offset + int(position) - 1
+        else:
+            near = re.search(r'near "(.+?)": syntax error', exc.message)
+            if near:
+                found = stmt.sql.find(near[1])
+                if found >= 0:
+                    offset = stmt.offset + found
+        if offset is not None:
+            line, column = line_col(section.sql, offset, section.line_offset)
+        else:
+            line, column = stmt.line, stmt.column
+        inline = _inline_code_line(exc, stmt, section)
+        if inline is not None:
+            line, column = inline
+        sqlstate = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+        m = planned.migration
+        transaction = "rolled back" if planned.transactional else "stopped"
+        message = f"{exc.message}{sqlstate}; migration {m.label} {transaction}"
+        hint = exc.hint
+        if planned.transactional:
+            hint = (f"{hint}; " if hint else "") + \
+                "the whole migration was rolled back; earlier migrations stay applied"
+        return MigrationError(message, sqlstate=exc.sqlstate, hint=hint,
+                              location=Location(file=display_path(section.path), line=line, column=column))
+
+    # -- down -------------------------------------------------------------------------------------
+    def down(self, *, steps: int | None = None, to: str | int | None = None, dry_run: bool = False,
+             progress: Progress | None = None) -> RunReport:
+        if steps is not None and to is not None:
+            raise UsageError("give either --steps or --to, not both")
+        if steps is not None and steps < 1:
+            raise UsageError("--steps must be 1 or more")
+        target = parse_target(to) if to is not None else None
+        started = time.perf_counter()
+        report = RunReport(database=str(self.url), direction="down", dry_run=dry_run)
+        server = self.session.server_version_num
+        with self._maybe_locked(dry_run):
+            rows = self.history.rows()
+            report.version_before = report.version_after = self.current_version(rows)
+            problems = find_problems(self.migrations, rows, allow_out_of_order=True)
+            if problems:
+                raise drift_error(problems)
+            applied = sorted((r for r in rows.values() if r.status == APPLIED and r.number is not None),
+                             key=lambda r: r.number or 0, reverse=True)
+            if target is not None:
+                if target != 0 and not any(r.number == target for r in applied):
+                    raise UsageError(f"version {to} is not applied, so the database cannot be rolled back "
+                                     "to it",
+                                     hint="seedkit migrate status lists the applied versions; --to 0 rolls "
+                                          "everything back")
+                chosen = [r for r in applied if (r.number or 0) > target]
+            else:
+                chosen = applied[: steps or 1]
+            by_number = {m.number: m for m in self.migrations}
+            migrations = [by_number[r.number] for r in chosen if r.number is not None]
+            no_down = [m for m in migrations if m.down is None]
+            if no_down:
+                names = ", ".join(display_path(m.entry) for m in no_down)
+                raise MigrationFileError(f"cannot roll back: no down section in {names}; nothing was run",
+                                         location=Location(file=display_path(no_down[0].entry)),
+                                         hint="add a '-- migrate:down' section (or a down.sql), or roll "
+                                              "forward with a new migration instead")
+            plans = [plan_section(m, m.down, self.db.dialect, server, "down")  # type: ignore[arg-type]
+                     for m in migrations]
+            for planned in plans:
+                run = MigrationRun(planned.migration.version, planned.migration.name,
+                                   display_path(planned.section.path), "down", len(planned.statements),
+                                   planned.transactional)
+                if not dry_run and not self._revert(planned, run):
+                    continue
+                report.migrations.append(run)
+                done = {r.version for r in report.migrations}
+                rest = [r for r in applied if r.version not in done]
+                report.version_after = rest[0].version if rest else None
+                if progress:
+                    progress(run)
+        report.elapsed_ms = (time.perf_counter() - started) * 1000
+        return report
+
+    def _revert(self, planned: Planned, run: MigrationRun) -> bool:
+        m = planned.migration
+        t0 = time.perf_counter()
+        if planned.transactional:
+            with self.session.migration_transaction():
+                row = self.history.get(m.version)
+                if row is None or row.status != APPLIED:
+                    return False
+                for stmt in planned.statements:
+                    self._execute(planned, stmt, done=None)
+                self.history.delete(m.version)
+                self.history.log(m.version, m.name, "down",
+                                 execution_ms=int((time.perf_counter() - t0) * 1000))
+        else:
+            with self.session.outside_transaction():
+                row = self.history.get(m.version)
+                if row is None or row.status != APPLIED:
+                    return False
+                for i, stmt in enumerate(planned.statements):
+                    try:
+                        self.db.execute(stmt.sql)
+                    except DatabaseError as exc:
+                        error = self._locate(planned, stmt, exc)
+                        self.history.log(m.version, m.name, "down failed",
+                                         detail=f"{error.location}: {error.message} after {i} statement(s)")
+                        error.hint = (f"the down section of {m.label} runs without a transaction: {i} of "
+                                      f"{len(planned.statements)} statement(s) had run; the migration is "
+                                      "still recorded as applied. Fix the database by hand, then run down "
+                                      "again or record the outcome with 'seedkit migrate resolve'")
+                        raise error from exc
+                self.history.delete(m.version)
+                ms = int((time.perf_counter() - t0) * 1000)
+                self.history.log(m.version, m.name, "down", execution_ms=ms, detail="without a transaction")
+        run.execution_ms = (time.perf_counter() - t0) * 1000
+        return True
+
+    # -- status and verify ------------------------------------------------------------------------
+    def status(self, *, allow_out_of_order: bool = False) -> StatusReport:
+        rows = self.history.rows()
+        problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
+        by_kind = {(p.kind, p.version): p for p in problems}
+        by_number = {r.number: r for r in rows.values() if r.number is not None}
+        report = StatusReport(database=str(self.url), current_version=self.current_version(rows),
+                              problems=problems)
+        on_disk = set()
+        for m in self.migrations:
+            on_disk.add(m.number)
+            row = by_number.get(m.number)
+            entry = StatusEntry(m.version, m.name, "pending", display_path(m.entry))
+            if row is not None:
+                entry.applied_at, entry.execution_ms = row.applied_at, row.execution_ms
+                if row.status != APPLIED:
+                    entry.state, entry.note = "failed", by_kind[("failed", m.version)].message
+                elif ("changed", m.version) in by_kind:
+                    entry.state, entry.note = "changed", "edited after it was applied"
+                else:
+                    entry.state = "applied"
+            elif ("out_of_order", m.version) in by_kind:
+                entry.note = "out of order: older than the newest applied migration"
+            report.entries.append(entry)
+        for row in rows.values():
+            if row.number not in on_disk:
+                report.entries.append(StatusEntry(row.version, row.name, "missing", None, row.applied_at,
+                                                  row.execution_ms, "applied, but the file is gone"))
+        report.entries.sort(key=lambda e: (parse_target(e.version) if e.version.replace("-", "").isdigit()
+                                           else -1, e.version))
+        return report
+
+    def verify(self, *, allow_out_of_order: bool = False) -> VerifyReport:
+        rows = self.history.rows()
+        problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
+        # Every file must also split cleanly and respect its transaction flag, before it ships.
+        for m in self.migrations:
+            for direction, section in (("up", m.up), ("down", m.down)):
+                if section is None:
+                    continue
+                try:
+                    plan_section(m, section, self.db.dialect, self.session.server_version_num, direction)
+                except MigrationFileError as exc:
+                    problems.append(Problem("invalid", m.version, m.name, exc.message,
+                                            str(exc.location) if exc.location else display_path(m.entry)))
+        return VerifyReport(database=str(self.url), checked=len(self.migrations), problems=problems)
+
+    # -- resolve ----------------------------------------------------------------------------------
+    def resolve(self, version: str | int, *, applied: bool) -> ResolveReport:
+        """Record a human's decision about a failed non-transactional migration."""
+        number = parse_target(version)
+        with self.session.locked():
+            self.history.ensure()
+            rows = self.history.rows()
+            row = next((r for r in rows.values() if r.number == number), None)
+            if row is None or row.status == APPLIED:
+                state = "not in the history" if row is None else "applied"
+                raise UsageError(f"migration {version} is {state}: there is no failed migration to resolve",
+                                 hint="resolve records the outcome of a failed non-transactional migration; "
+                                      "seedkit migrate status shows which one failed")
+            detail = f"was {row.status} after {row.statements_done} statement(s)"
+            if row.error:
+                detail += f": {row.error}"
+            if applied:
+                m = next((m for m in self.migrations if m.number == number), None)
+                if m is None:
+                    raise MigrationFileError(f"migration {version} is not in the migrations folder, so it "
+                                             "cannot be recorded as applied",
+                                             hint="restore its file first, or use --rolled-back")
+                with self.session.migration_transaction():
+                    self.history.record(m, status=APPLIED, statements_done=row.statements_done)
+                    self.history.log(m.version, m.name, "resolved applied", detail=detail)
+            else:
+                with self.session.migration_transaction():
+                    self.history.delete(row.version)
+                    self.history.log(row.version, row.name, "resolved rolled-back", detail=detail)
+            return ResolveReport(database=str(self.url), version=row.version, name=row.name,
+                                 decision="applied" if applied else "rolled-back", previous_status=row.status,
+                                 statements_done=row.statements_done)
+
+
+_INLINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
+
+
+def _inline_code_line(exc: DatabaseError, stmt: Statement, section: Section) -> tuple[int, int] | None:
+    """A run-time error inside a ``DO`` block names a line of the block: map it into the file."""
+    cause = exc.__cause__
+    context = getattr(getattr(cause, "diag", None), "context", None) or ""
+    m = _INLINE.search(context)
+    if not m or stmt.keyword() != "DO":
+        return None
+    try:
+        from pglast import parser as pg_parser
+
+        body = next(t for t in pg_parser.scan(stmt.sql) if t.name == "SCONST")
+    except Exception:
+        return None
+    line, _ = line_col(section.sql, stmt.offset + body.start, section.line_offset)
+    line += int(m[1]) - 1
+    lines = section.sql.split("\n")
+    index = line - section.line_offset
+    text = lines[index] if 0 <= index < len(lines) else ""
+    return line, len(text) - len(text.lstrip()) + 1
