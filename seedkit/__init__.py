@@ -16,6 +16,8 @@ from .errors import (
     SeedkitError,
     UsageError,
 )
+from .seed import fixture, ref, run
+from .seed.report import Report, TableReport
 
 __all__ = [
     "Config",
@@ -25,9 +27,14 @@ __all__ = [
     "FixtureError",
     "LockTimeout",
     "MigrationError",
+    "Report",
     "RefusedError",
     "SeedkitError",
+    "TableReport",
     "UsageError",
     "__version__",
+    "fixture",
     "load_config",
+    "ref",
+    "run",
 ]

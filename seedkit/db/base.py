@@ -7,12 +7,12 @@ through the seed engine and the migration runner.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from ..urls import DatabaseURL
-from .catalog import Catalog, TableName
+from .catalog import Catalog, Column, Table, TableName
 
 
 class Database(abc.ABC):
@@ -71,6 +71,43 @@ class Database(abc.ABC):
 
     def table_exists(self, table: TableName) -> bool:
         return table in self.catalog(refresh=True).tables
+
+    # -- seeding support: what the seed engine needs that differs by dialect -----------------------
+    @abc.abstractmethod
+    def adapt_value(self, column: Column, value: Any) -> Any:
+        """A converted fixture value → what this driver sends for ``column``."""
+
+    @abc.abstractmethod
+    def create_stage(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
+        """Create a temporary staging table (dropped at commit/rollback); return its quoted name."""
+
+    @abc.abstractmethod
+    def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Stream rows into a table (COPY on PostgreSQL, batched executemany on SQLite); return the count."""
+
+    @abc.abstractmethod
+    def distinct(self, a: str, b: str, column: Column) -> str:
+        """SQL that is true when ``a`` and ``b`` differ, NULL-aware (``IS DISTINCT FROM``)."""
+
+    @abc.abstractmethod
+    def json_key(self, exprs: Sequence[str]) -> str:
+        """SQL building a canonical text form of a key (for the prune ledger)."""
+
+    @abc.abstractmethod
+    def lock_for_seeding(self, timeout: float) -> None:
+        """Take the per-database seed lock for the current transaction (LockTimeout after ``timeout``)."""
+
+    @abc.abstractmethod
+    def defer_constraints(self) -> None:
+        """Defer foreign-key checks to commit where the database allows it."""
+
+    @abc.abstractmethod
+    def sync_sequence(self, table: TableName, column: Column) -> None:
+        """Move the sequence behind ``column`` to at least max(column), never backwards."""
+
+    def insert_override(self, table: Table, columns: Sequence[str]) -> str:
+        """Extra clause needed to insert explicit values into ``columns`` (identity ALWAYS)."""
+        return ""
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
 
-from ..errors import DatabaseError
+from ..errors import DatabaseError, LockTimeout
 from ..urls import DatabaseURL, mask
 from .base import Database
 from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
@@ -188,3 +189,85 @@ class PostgresDatabase(Database):
             tn: Table(name=tn, columns=info["columns"], primary_key=info["pk"],
                       unique_keys=tuple(info["uniques"]), foreign_keys=tuple(info["fks"]))
             for tn, info in tables.items()}, search_path)
+
+    # -- seeding support ----------------------------------------------------------------------
+    SEED_LOCK_KEY = 0x5EED_0001
+
+    def adapt_value(self, column: Column, value: Any) -> Any:
+        if value is None:
+            return None
+        if column.kind == "json":
+            return Jsonb(value)
+        return value
+
+    def create_stage(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
+        cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns)
+        self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(sql.Identifier(name), cols))
+        return self.quote(name)
+
+    def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        n = 0
+        stmt = f"COPY {table_sql} ({self.columns_list(columns)}) FROM STDIN"
+        try:
+            with self.conn.cursor() as cur, cur.copy(stmt) as copy:  # type: ignore[arg-type]
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+                    n += 1
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        return n
+
+    def distinct(self, a: str, b: str, column: Column) -> str:
+        if column.kind == "json" and column.type == "json":
+            return f"{a}::jsonb IS DISTINCT FROM {b}::jsonb"
+        if column.kind == "other" and column.type in ("xml", "point", "line", "box", "polygon", "circle", "path"):
+            return f"{a}::text IS DISTINCT FROM {b}::text"
+        return f"{a} IS DISTINCT FROM {b}"
+
+    def json_key(self, exprs: Sequence[str]) -> str:
+        return f"json_build_array({', '.join(exprs)})::text"
+
+    def lock_for_seeding(self, timeout: float) -> None:
+        self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
+        try:
+            self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
+        except DatabaseError as exc:
+            if exc.sqlstate != "55P03":
+                raise
+            raise LockTimeout(f"another seedkit run holds the seed lock on {self.url}{self._lock_holder()}",
+                              hint="wait for it to finish, or raise seeds.lock_timeout") from None
+        self.execute("SET LOCAL lock_timeout = DEFAULT")
+
+    def _lock_holder(self) -> str:
+        try:
+            other = psycopg.connect(self.url.raw, autocommit=True, connect_timeout=5)
+        except psycopg.Error:
+            return ""
+        with other:
+            row = other.execute(
+                """SELECT a.pid, a.application_name, a.client_addr::text, a.xact_start
+                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                   WHERE l.locktype = 'advisory' AND l.granted
+                     AND l.objid = (%s::bigint & 4294967295)::oid LIMIT 1""", [self.SEED_LOCK_KEY]).fetchone()
+        if not row:
+            return ""
+        pid, app, addr, since = row
+        return f" (pid {pid}, application {app or '?'}, from {addr or 'local'}, since {since:%Y-%m-%d %H:%M:%S})"
+
+    def defer_constraints(self) -> None:
+        self.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def sync_sequence(self, table: TableName, column: Column) -> None:
+        if not column.sequence:
+            return
+        self.execute(
+            sql.SQL("SELECT setval(%s::regclass, m) FROM (SELECT max({col}) AS m FROM {tbl}) x "
+                    "WHERE m IS NOT NULL AND m > COALESCE(pg_sequence_last_value(%s::regclass), 0)").format(
+                col=sql.Identifier(column.name), tbl=sql.SQL(self.qualified(table))),
+            [column.sequence, column.sequence])
+
+    def insert_override(self, table: Table, columns: Sequence[str]) -> str:
+        if any(table.columns[c].identity == "always" for c in columns):
+            return " OVERRIDING SYSTEM VALUE"
+        return ""

@@ -6,9 +6,12 @@ transaction behind our back; ``transaction()`` issues ``BEGIN IMMEDIATE`` (the w
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from ..errors import DatabaseError
@@ -100,6 +103,10 @@ class SQLiteDatabase(Database):
 
     _depth = 0
 
+    def __init__(self, url: DatabaseURL, conn: Any):
+        super().__init__(url, conn)
+        self._stages: list[str] = []
+
     @property
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
@@ -164,3 +171,64 @@ class SQLiteDatabase(Database):
             tables[tn] = Table(name=tn, columns=table.columns, primary_key=table.primary_key,
                                unique_keys=table.unique_keys, foreign_keys=tuple(fks_out))
         return Catalog("sqlite", tables, (None,))
+
+    # -- seeding support ----------------------------------------------------------------------
+    def adapt_value(self, column: Column, value: Any) -> Any:
+        if value is None or isinstance(value, (str, int, float, bytes)) and not isinstance(value, bool):
+            if column.kind == "json" and isinstance(value, (str, int, float)):
+                return json.dumps(value)
+            return value
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, Decimal):
+            return str(value) if column.kind in ("numeric", "text", "other") else float(value)
+        if isinstance(value, dt.datetime):
+            return value.isoformat(sep=" ")
+        if isinstance(value, (dt.date, dt.time)):
+            return value.isoformat()
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        return str(value)
+
+    def create_stage(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
+        cols = ", ".join(f"{self.quote(c)} {t}" for c, t in columns)
+        self.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
+        self.execute(f"CREATE TEMP TABLE {self.quote(name)} ({cols})")
+        self._stages.append(name)
+        return f"temp.{self.quote(name)}"
+
+    def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        stmt = (f"INSERT INTO {table_sql} ({self.columns_list(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})")
+        n = 0
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 5000:
+                self.executemany(stmt, batch)
+                n += len(batch)
+                batch = []
+        if batch:
+            self.executemany(stmt, batch)
+            n += len(batch)
+        return n
+
+    def drop_stages(self) -> None:
+        for name in self._stages:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
+        self._stages.clear()
+
+    def distinct(self, a: str, b: str, column: Column) -> str:
+        return f"{a} IS NOT {b}"
+
+    def json_key(self, exprs: Sequence[str]) -> str:
+        return f"json_array({', '.join(exprs)})"
+
+    def lock_for_seeding(self, timeout: float) -> None:
+        pass  # transaction() already began with BEGIN IMMEDIATE: the database-wide write lock
+
+    def defer_constraints(self) -> None:
+        self.execute("PRAGMA defer_foreign_keys = ON")
+
+    def sync_sequence(self, table: TableName, column: Column) -> None:
+        pass  # INTEGER PRIMARY KEY (and sqlite_sequence) always follow max(rowid)

@@ -1,0 +1,93 @@
+"""``seedkit run ENV``: load an environment's fixtures into the database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+from .. import seed
+from ..errors import UsageError
+from ..seed.report import Report
+from ._app import app, out, state
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    env_arg: str | None = typer.Argument(None, metavar="[ENV]", help="Environment to seed (same as --env)."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Environment to seed, e.g. dev or test."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, report, write nothing."),
+    check: bool = typer.Option(False, "--check", help="Like --dry-run; exit 3 when the database differs."),
+    diff: bool = typer.Option(False, "--diff", help="Show old → new values of updated rows (bounded)."),
+    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    only: list[str] = typer.Option([], "--only", help="Seed only this table (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable report."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm running on a protected environment or database."),
+) -> None:
+    """Seed ENV: upsert its fixtures by natural key in one transaction; unchanged rows are not touched."""
+    if env_arg and env and env_arg != env:
+        raise UsageError(f"two environments given: {env_arg!r} and --env {env!r}")
+    name = env or env_arg
+    if not name:
+        raise UsageError("which environment? e.g. `seedkit run dev` or `seedkit run --env test`")
+    progress = _progress_bar() if sys.stderr.isatty() and not as_json else None
+    try:
+        report = seed.run(name, config=state(ctx).config(), database_url=database, dry_run=dry_run, check=check,
+                          diff=diff, only=only, yes=yes, progress=progress.update if progress else None)
+    finally:
+        if progress:
+            progress.close()
+    if as_json:
+        out(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print_report(report, diff=diff)
+    if check and report.changed:
+        raise typer.Exit(3)
+
+
+def print_report(report: Report, *, diff: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"seed {report.env} → {report.database}" + (" (dry run: nothing written)" if report.dry_run else "")
+    table = Table(title=title, title_justify="left")
+    for col in ("table", "inserted", "updated", "unchanged", "deleted", "time"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for t in report.tables:
+        table.add_row(t.table, str(t.inserted), str(t.updated), str(t.unchanged), str(t.deleted),
+                      f"{t.seconds * 1000:.0f} ms")
+    table.add_row("total", str(report.inserted), str(report.updated), str(report.unchanged), str(report.deleted),
+                  f"{report.seconds * 1000:.0f} ms", style="bold")
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    if diff:
+        for t in report.tables:
+            for d in t.diffs:
+                console.print(f"  {t.table} {d['key']}: {d['column']}: {d['old']!r} → {d['new']!r}",
+                              markup=False, highlight=False)
+    if not report.changed:
+        console.print("nothing changed" if not report.dry_run else "in sync: nothing would change")
+
+
+class _progress_bar:
+    """A rich progress bar per table, on stderr, only when it is a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=Console(stderr=True), transient=True)
+        self.tasks: dict[str, Any] = {}
+        self.p.start()
+
+    def update(self, table: str, done: int, total: int | None) -> None:
+        if table not in self.tasks:
+            self.tasks[table] = self.p.add_task(table, total=total)
+        self.p.update(self.tasks[table], completed=done, total=total)
+
+    def close(self) -> None:
+        self.p.stop()

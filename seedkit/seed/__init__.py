@@ -1,0 +1,139 @@
+"""The seed engine: ``run(env)`` loads an environment's fixtures and upserts them in one transaction.
+
+files (load.py, python.py) → fixtures → plan (plan.py) → apply (apply.py) → report (report.py)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .. import db
+from ..config import Config, load_config
+from ..errors import FixtureError, RefusedError, SeedkitError
+from .apply import Applier, Progress, ensure_ledger
+from .fixtures import Fixture
+from .load import discover, load_file
+from .plan import build_plan
+from .python import fixture, load_python, ref
+from .report import Report, TableReport
+
+META = "seedkit_meta"
+
+
+class _Rollback(Exception):
+    pass
+
+
+def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
+    """Every fixture of the included folders; all file problems are reported together."""
+    fixtures: list[Fixture] = []
+    problems: list[FixtureError] = []
+    seeds = config.seeds_dir
+    for path in discover(seeds, include):
+        shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
+        try:
+            if path.suffix.lower() == ".py":
+                fixtures += load_python(path, shown=shown, faker_seed=config.settings.seeds.faker_seed,
+                                        faker_locale=config.settings.seeds.faker_locale)
+            else:
+                fixtures += load_file(path, variables=config.variables, display=shown)
+        except FixtureError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FixtureError(f"{len(problems)} fixture files have problems:", problems=problems)
+    return fixtures
+
+
+def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, database_url: str | None = None,
+        dry_run: bool = False, check: bool = False, diff: bool = False, only: list[str] | tuple[str, ...] = (),
+        yes: bool = False, progress: Progress | None = None) -> Report:
+    """Seed ``env``: load its fixtures and upsert them by natural key in one transaction.
+
+    ``dry_run``/``check`` compute the report and write nothing. Returns the per-table report.
+    """
+    if not isinstance(config, Config):
+        config = load_config(config)
+    env_settings = config.env(env)
+    if env_settings.protected and not yes:
+        raise RefusedError(f"environment {env!r} is protected", hint="pass --yes (yes=True) if you mean it")
+    url = config.database_url(env, database_url)
+    fixtures = load_fixtures(config, env_settings.include)
+    if only:
+        wanted = set(only)
+        fixtures = [f for f in fixtures if f.table in wanted or f.table.rpartition(".")[2] in wanted]
+    report = Report(env=env, database=str(url), dry_run=dry_run or check)
+    started = time.perf_counter()
+    settings = config.settings.seeds
+    conn_kwargs = {"wait": config.settings.database.connect_timeout}
+    if url.dialect == "sqlite":
+        conn_kwargs = {"busy_timeout": settings.lock_timeout}
+    with db.connect(url, **conn_kwargs) as d:  # type: ignore[arg-type]
+        try:
+            with d.transaction():
+                d.lock_for_seeding(settings.lock_timeout)
+                catalog = d.catalog(refresh=True)
+                _check_stamp(d, env, env_settings.protected, yes, exists=META in {t.name for t in catalog.tables})
+                plan = build_plan(fixtures, catalog, d)
+                if not report.dry_run:
+                    _ensure_meta(d)
+                    if any(f.header.prune for f in fixtures):
+                        ensure_ledger(d)
+                elif any(f.header.prune for f in fixtures) and "seedkit_rows" not in {
+                        t.name for t in catalog.tables}:
+                    ensure_ledger(d)  # rolled back with the dry run
+                Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress).run()
+                if not report.dry_run:
+                    _stamp(d, env, env_settings.protected)
+                else:
+                    raise _Rollback
+        except _Rollback:
+            pass
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ensure_meta(d: db.Database) -> None:
+    d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(META)} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+def _meta(d: db.Database, key: str) -> str | None:
+    row = d.fetchone(f"SELECT value FROM {d.quote(META)} WHERE key = {d.placeholder}", [key])
+    return row[0] if row else None
+
+
+def _check_stamp(d: db.Database, env: str, protected: bool, yes: bool, *, exists: bool) -> None:
+    if not exists:
+        return
+    owner = _meta(d, "protected_env")
+    if owner and owner != env and not yes:
+        raise RefusedError(f"this database was seeded by the protected environment {owner!r}; refusing to run "
+                           f"{env!r} fixtures on it", hint="pass --yes if this really is the right database")
+
+
+def _stamp(d: db.Database, env: str, protected: bool) -> None:
+    ph = d.placeholder
+    wanted = {"last_env": env}
+    if protected:
+        wanted["protected_env"] = env
+    for key, value in wanted.items():
+        current = _meta(d, key)
+        if current == value:
+            continue  # an unchanged run writes nothing
+        if current is None:
+            d.execute(f"INSERT INTO {d.quote(META)} (key, value) VALUES ({ph}, {ph})", [key, value])
+        else:
+            d.execute(f"UPDATE {d.quote(META)} SET value = {ph} WHERE key = {ph}", [value, key])
+
+
+def database_stamp(d: db.Database) -> str | None:
+    """The protected environment that seeded this database, if any (reset and the pytest plugin ask)."""
+    if META not in {t.name for t in d.catalog(refresh=True).tables}:
+        return None
+    return _meta(d, "protected_env")
+
+
+__all__ = ["Report", "SeedkitError", "TableReport", "database_stamp", "fixture", "load_fixtures", "ref", "run"]

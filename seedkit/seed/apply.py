@@ -1,0 +1,495 @@
+"""Apply a plan in the run's transaction: stage rows, merge them set-based, touch nothing unchanged.
+
+For every fixture (and every distinct column set within it) rows stream into a temporary staging
+table (COPY on PostgreSQL, batched ``executemany`` on SQLite). References are resolved in SQL by
+joining the referenced table on its natural key. One classification query counts missing and changed
+rows; an ``INSERT … SELECT`` and an ``UPDATE … FROM`` run only when there is something to write, and
+the update's ``WHERE`` keeps unchanged rows untouched (no write, no trigger, no dead tuple).
+When the target table is empty and nothing needs resolving, rows go straight in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..db.base import Database
+from ..db.catalog import Catalog, Column, Table, TableName
+from ..errors import DatabaseError, FixtureError, Location
+from .convert import ConversionError, convert
+from .fixtures import Fixture, Ref
+from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, ref_target
+from .report import Report, TableReport
+
+LEDGER = "seedkit_rows"
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass
+class RefShape:
+    target: RefTarget
+    stage_cols: tuple[str, ...]  # staging columns holding the match values
+    alias: str
+
+
+@dataclass
+class Stage:
+    sql: str  # quoted staging table name
+    fixture: FixturePlan
+    columns: list[str]  # data columns, in order
+    refs: dict[str, RefShape] = field(default_factory=dict)  # by data column
+    count: int = 0
+    state: bool = False  # has a _state column (tables with deferred columns)
+
+
+class Applier:
+    def __init__(self, d: Database, plan: Plan, catalog: Catalog, report: Report, *, dry_run: bool,
+                 diff: bool, progress: Progress | None = None, diff_limit: int = 20):
+        self.d = d
+        self.plan = plan
+        self.catalog = catalog
+        self.report = report
+        self.dry_run = dry_run
+        self.diff = diff
+        self.diff_limit = diff_limit
+        self.progress = progress
+        self.stages: dict[TableName, list[Stage]] = {}
+        self._n_stages = 0
+
+    # -- entry --------------------------------------------------------------------------------
+    def run(self) -> None:
+        if self.plan.defer_all or any(tp.deferred for tp in self.plan.tables):
+            self.d.defer_constraints()
+        for tp in self.plan.tables:
+            tr = self.report.table(str(tp.table.name))
+            start = time.perf_counter()
+            for fp in tp.fixtures:
+                for group in self._groups(fp):
+                    self._merge(tp, fp, group, tr)
+            tr.seconds += time.perf_counter() - start
+        for tp in self.plan.tables:
+            if tp.deferred:
+                tr = self.report.table(str(tp.table.name))
+                start = time.perf_counter()
+                for stage in self.stages.get(tp.table.name, []):
+                    self._set_deferred(tp, stage, tr)
+                tr.seconds += time.perf_counter() - start
+        for tp in reversed(self.plan.tables):
+            for fp in tp.fixtures:
+                if fp.fixture.header.prune:
+                    tr = self.report.table(str(tp.table.name))
+                    start = time.perf_counter()
+                    self._prune(tp, fp, tr)
+                    tr.seconds += time.perf_counter() - start
+
+    # -- grouping rows by the columns they list -----------------------------------------------------
+    def _groups(self, fp: FixturePlan) -> Iterator[tuple[list[str], dict[str, RefShape | None], Iterator]]:
+        fx = fp.fixture
+        if fx.rows is not None:
+            groups: dict[tuple, list[tuple[int, dict[str, Any]]]] = {}
+            for n, values in fx.numbered():
+                sig = (tuple(values), tuple((c, self._shape_sig(fp, c, v)) for c, v in values.items()
+                                            if isinstance(v, Ref)))
+                groups.setdefault(sig, []).append((n, values))
+            for (cols, _), rows in groups.items():
+                yield list(cols), self._first_refs(fp, rows), iter(rows)
+            return
+        it = fx.numbered()
+        first = next(it, None)
+        if first is None:
+            return
+        cols = list(first[1])
+        for c in cols:
+            check_value(fp.table, c, None, False, self.catalog, self.plan.natural_keys, fx.row_location(1, c))
+
+        def chained() -> Iterator[tuple[int, dict[str, Any]]]:
+            yield first
+            keys = first[1].keys()
+            for n, values in it:
+                if values.keys() != keys:
+                    raise FixtureError(
+                        f"row has columns {sorted(values)}, but the first row has {sorted(keys)}",
+                        location=fx.row_location(n), hint="every row of a Python fixture lists the same columns")
+                yield n, values
+
+        yield cols, self._first_refs(fp, [first]), chained()
+
+    def _shape_sig(self, fp: FixturePlan, column: str, ref: Ref) -> tuple:
+        return (ref.table, tuple(k for k, _ in ref.match), ref.column)
+
+    def _first_refs(self, fp: FixturePlan, rows: list[tuple[int, dict[str, Any]]]) -> dict[str, RefShape | None]:
+        shapes: dict[str, RefShape | None] = {}
+        for n, values in rows[:1]:
+            for c, v in values.items():
+                if isinstance(v, Ref):
+                    target = ref_target(v, fp.table, c, self.catalog, self.plan.natural_keys,
+                                        v.location or fp.fixture.row_location(n, c))
+                    shapes[c] = RefShape(target, (), "")
+        return shapes
+
+    # -- one group: stage, classify, write ----------------------------------------------------------
+    def _merge(self, tp: TablePlan, fp: FixturePlan, group: tuple, tr: TableReport) -> None:
+        cols, shapes, rows = group
+        d, table = self.d, tp.table
+        refs: dict[str, RefShape] = {}
+        for i, (c, shape) in enumerate(shapes.items()):
+            assert shape is not None
+            refs[c] = RefShape(shape.target, tuple(f"_r{i}_{j}" for j in range(len(shape.target.match))), f"r{i}")
+        fx = fp.fixture
+        deferred_here = [c for c in cols if c in tp.deferred]
+        direct = (not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
+                  and not fx.header.prune and self._is_empty(table))
+        if direct and self._direct(tp, fp, cols, rows, tr):
+            return
+        if direct:  # the direct load failed on a duplicate key: stage again to say where
+            rows = (item for _, _, it in self._groups(fp) for item in it)
+        self._n_stages += 1
+        name = f"_sk_stage_{self._n_stages}"
+        stage_cols = [("_n", "bigint"), *((c, table.columns[c].type or "TEXT") for c in cols)]
+        for c, shape in refs.items():
+            stage_cols += [(sc, shape.target.table.columns[m].type or "TEXT")
+                           for sc, m in zip(shape.stage_cols, shape.target.match)]
+        if deferred_here:
+            stage_cols.append(("_state", "text"))
+        stage = Stage(d.create_stage(name, stage_cols), fp, cols, refs, state=bool(deferred_here))
+        self.stages.setdefault(table.name, []).append(stage)
+        loaded_cols = [c for c, _ in stage_cols if c != "_state"]
+        stage.count = d.load_rows(stage.sql, loaded_cols, self._tuples(fp, cols, refs, rows))
+        if stage.count == 0:
+            return
+        if fx.rows is None:
+            self._check_duplicates(tp, stage)
+        self._classify_and_write(tp, stage, tr, deferred_here)
+
+    def _tuples(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
+                rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple]:
+        """Converted, driver-ready tuples: (n, values…, ref match values…)."""
+        fx, table, d = fp.fixture, fp.table, self.d
+        columns = [table.columns[c] for c in cols]
+        adapt = d.adapt_value
+        text = fx.text_values
+        ref_specs = [(c, shape, [shape.target.table.columns[m] for m in shape.target.match])
+                     for c, shape in refs.items()]
+        done = 0
+        report = self.progress
+        total = fx.count if fx.rows is None else len(fx.rows)
+        label = str(table.name)
+        for n, values in rows:
+            out: list[Any] = [n]
+            for c, column in zip(cols, columns):
+                v = values[c]
+                if v is None or isinstance(v, Ref):
+                    out.append(None)
+                    continue
+                try:
+                    out.append(adapt(column, convert(v, column, text=text)))
+                except ConversionError as exc:
+                    raise FixtureError(str(exc), location=fx.row_location(n, c)) from None
+            for c, shape, mcols in ref_specs:
+                v = values[c]
+                if isinstance(v, Ref):
+                    if v.scalar != (len(shape.target.match) == 1 and v.match[0][0] is None) and not v.scalar:
+                        pass
+                    try:
+                        matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in shape.target.match]
+                        if v.table != shape.target.table.name.name and self.catalog.get(v.table).name != \
+                                shape.target.table.name:
+                            raise FixtureError(f"column {c!r} mixes references to different tables",
+                                               location=fx.row_location(n, c))
+                        out += [adapt(mc, convert(mv, mc, text=True)) for mc, mv in zip(mcols, matched)]
+                    except ConversionError as exc:
+                        raise FixtureError(f"{v}: {exc}", location=fx.row_location(n, c)) from None
+                else:
+                    out += [None] * len(mcols)
+            done += 1
+            if report is not None and done % 10000 == 0:
+                report(label, done, total)
+            yield tuple(out)
+        if report is not None:
+            report(label, done, total)
+
+    def _is_empty(self, table: Table) -> bool:
+        return self.d.fetchone(f"SELECT 1 FROM {self.d.qualified(table.name)} LIMIT 1") is None
+
+    def _direct(self, tp: TablePlan, fp: FixturePlan, cols: list[str], rows: Iterator, tr: TableReport) -> bool:
+        """Empty target, nothing to resolve: load straight into the table. False on a duplicate key."""
+        d, table = self.d, tp.table
+        target = d.qualified(table.name)
+        try:
+            with d.transaction():  # a savepoint: a duplicate key falls back to the staged path
+                n = d.load_rows(target, cols, (t[1:] for t in self._tuples(fp, cols, {}, rows)))
+        except DatabaseError as exc:
+            if exc.sqlstate not in ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
+                raise self._locate(exc, fp) from None
+            return False
+        tr.inserted += n
+        self._sync_sequences(table, cols)
+        return True
+
+    def _locate(self, exc: DatabaseError, fp: FixturePlan) -> DatabaseError:
+        exc.message = f"{fp.table.name}: {exc.message}"
+        exc.location = exc.location or Location(file=fp.fixture.source, line=fp.fixture.location.line,
+                                                document=fp.fixture.location.document)
+        return exc
+
+    # -- SQL building ---------------------------------------------------------------------------
+    def _src(self, stage: Stage) -> str:
+        """SELECT over the staging table with references resolved: one row per fixture row."""
+        d, q = self.d, self.d.quote
+        exprs = ["s._n AS _n"]
+        joins = []
+        unres = []
+        for c in stage.columns:
+            shape = stage.refs.get(c)
+            if shape is None:
+                exprs.append(f"s.{q(c)} AS {q(c)}")
+                continue
+            a = shape.alias
+            first = shape.stage_cols[0]
+            exprs.append(f"CASE WHEN s.{q(first)} IS NULL THEN s.{q(c)} ELSE {a}.{q(shape.target.target)} END"
+                         f" AS {q(c)}")
+            on = " AND ".join(f"{a}.{q(m)} = s.{q(sc)}" for m, sc in zip(shape.target.match, shape.stage_cols))
+            joins.append(f"LEFT JOIN {self._ref_source(shape)} {a} ON {on}")
+            unres.append(f"(s.{q(first)} IS NOT NULL AND {a}.{q(shape.target.match[0])} IS NULL)")
+        if stage.state:
+            exprs.append("s._state AS _state")
+        exprs.append(f"CASE WHEN {' OR '.join(unres)} THEN 1 ELSE 0 END AS _unres" if unres else "0 AS _unres")
+        return f"SELECT {', '.join(exprs)} FROM {stage.sql} s {' '.join(joins)}"
+
+    def _ref_source(self, shape: RefShape) -> str:
+        """The referenced table; in a dry run also rows its fixtures would insert (value unknown yet)."""
+        d, q = self.d, self.d.quote
+        t = shape.target
+        real = d.qualified(t.table.name)
+        if not self.dry_run:
+            return real
+        cols = [*t.match, t.target] if t.target not in t.match else list(t.match)
+        parts = [f"SELECT {', '.join(q(c) for c in cols)} FROM {real}"]
+        for st in self.stages.get(t.table.name, []):
+            if all(m in st.columns and m not in st.refs for m in t.match):
+                sel = [f"s.{q(c)}" if c in t.match else f"NULL AS {q(c)}" for c in cols]
+                cond = " AND ".join(f"x.{q(m)} = s.{q(m)}" for m in t.match)
+                parts.append(f"SELECT {', '.join(sel)} FROM {st.sql} s WHERE NOT EXISTS "
+                             f"(SELECT 1 FROM {real} x WHERE {cond})")
+        return "(" + " UNION ALL ".join(parts) + ")" if len(parts) > 1 else real
+
+    def _key_join(self, key: tuple[str, ...], left: str = "t", right: str = "src") -> str:
+        q = self.d.quote
+        return " AND ".join(f"{left}.{q(k)} = {right}.{q(k)}" for k in key)
+
+    def _compare_cols(self, tp: TablePlan, stage: Stage) -> list[str]:
+        fp = stage.fixture
+        return [c for c in stage.columns if c not in fp.key and c not in fp.update_columns_excluded
+                and c not in tp.deferred]
+
+    def _differs(self, table: Table, cols: list[str]) -> str:
+        q = self.d.quote
+        return " OR ".join(self.d.distinct(f"t.{q(c)}", f"src.{q(c)}", table.columns[c]) for c in cols) or "1=0"
+
+    # -- classify and write ---------------------------------------------------------------------
+    def _classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str]) -> None:
+        d, q, table, fp = self.d, self.d.quote, tp.table, stage.fixture
+        target = d.qualified(table.name)
+        src = self._src(stage)
+        compare = self._compare_cols(tp, stage) if fp.fixture.header.on_conflict == "update" else []
+        key = fp.key
+        k0 = q(key[0])
+        differs = self._differs(table, compare)
+        row = d.fetchone(
+            f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres) "
+            f"FROM ({src}) src LEFT JOIN {target} t ON {self._key_join(key)}")
+        assert row is not None
+        total, missing, changed, unresolved = (int(x or 0) for x in row)
+        if unresolved:
+            self._raise_unresolved(stage, src)
+        if stage.state:
+            d.execute(f"UPDATE {stage.sql} SET _state = CASE WHEN EXISTS (SELECT 1 FROM {target} t, ({src}) src "
+                      f"WHERE src._n = {stage.sql}._n AND {self._key_join(key)}) THEN 'old' ELSE 'new' END")
+        if self.diff and changed:
+            self._collect_diff(table, stage, src, compare, tr)
+        insert_cols = [c for c in stage.columns if c not in tp.deferred]
+        if missing and not self.dry_run:
+            cols_sql = ", ".join(q(c) for c in insert_cols)
+            d.execute(f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
+                      f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
+                      f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})")
+            self._sync_sequences(table, insert_cols)
+        if changed and compare and not self.dry_run:
+            sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
+            d.execute(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
+                      f"WHERE {self._key_join(key)} AND ({differs})")
+        tr.inserted += missing
+        tr.updated += changed if compare else 0
+        tr.unchanged += total - missing - (changed if compare else 0)
+
+    def _set_deferred(self, tp: TablePlan, stage: Stage, tr: TableReport) -> None:
+        """Second pass for self-references and broken cycles: every row now exists."""
+        d, q, table, fp = self.d, self.d.quote, tp.table, stage.fixture
+        cols = [c for c in stage.columns if c in tp.deferred]
+        if not cols or stage.count == 0:
+            return
+        if fp.fixture.header.on_conflict == "ignore":
+            cols_changed_only_new = True
+        else:
+            cols_changed_only_new = False
+        target = d.qualified(table.name)
+        src = self._src(stage)
+        differs = self._differs(table, cols)
+        scope = "src._state = 'new'" if cols_changed_only_new else "1=1"
+        row = d.fetchone(f"SELECT SUM(CASE WHEN src._state = 'old' THEN 1 ELSE 0 END), COUNT(*), SUM(src._unres) "
+                         f"FROM ({src}) src JOIN {target} t ON {self._key_join(fp.key)} "
+                         f"WHERE ({differs}) AND {scope}")
+        assert row is not None
+        old_changed, any_changed, unresolved = (int(x or 0) for x in row)
+        if unresolved:
+            self._raise_unresolved(stage, src)
+        if any_changed and not self.dry_run:
+            sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in cols)
+            d.execute(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
+                      f"WHERE {self._key_join(fp.key)} AND ({differs}) AND {scope}")
+        if old_changed and not cols_changed_only_new:
+            # rows that existed before the run and changed only in a deferred column
+            tr.updated += old_changed
+            tr.unchanged -= old_changed
+            if tr.unchanged < 0:
+                tr.unchanged = 0
+
+    def _sync_sequences(self, table: Table, cols: list[str]) -> None:
+        if self.dry_run:
+            return
+        for c in cols:
+            column = table.columns[c]
+            if column.autoincrement:
+                self.d.sync_sequence(table.name, column)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _raise_unresolved(self, stage: Stage, src: str) -> None:
+        d, q = self.d, self.d.quote
+        fx = stage.fixture.fixture
+        bad = d.fetchall(f"SELECT src._n FROM ({src}) src WHERE src._unres = 1 ORDER BY src._n LIMIT 10")
+        problems = []
+        for (n,) in bad:
+            cols = ", ".join(q(sc) for shape in stage.refs.values() for sc in shape.stage_cols)
+            vals = d.fetchone(f"SELECT {cols} FROM {stage.sql} WHERE _n = {d.placeholder}", [n]) or ()
+            i = 0
+            for c, shape in stage.refs.items():
+                mv = vals[i:i + len(shape.stage_cols)]
+                i += len(shape.stage_cols)
+                if mv and mv[0] is not None:
+                    t = shape.target
+                    found = d.fetchone(
+                        f"SELECT 1 FROM {d.qualified(t.table.name)} WHERE "
+                        + " AND ".join(f"{q(m)} = {d.placeholder}" for m in t.match), list(mv))
+                    if found is None:
+                        want = ", ".join(f"{m} = {v!r}" for m, v in zip(t.match, mv))
+                        problems.append(FixtureError(f"unresolved reference: no {t.table.name} row with {want}",
+                                                     location=fx.row_location(n, c),
+                                                     hint=self._closest_hint(t, mv)))
+        if len(problems) == 1:
+            raise problems[0]
+        raise FixtureError(f"{len(problems)} unresolved references:", problems=problems)
+
+    def _closest_hint(self, t: RefTarget, values: tuple) -> str | None:
+        if len(t.match) != 1:
+            return None
+        from ..db.catalog import did_you_mean
+
+        d = self.d
+        names = [str(r[0]) for r in d.fetchall(f"SELECT {d.quote(t.match[0])} FROM {d.qualified(t.table.name)} "
+                                               "LIMIT 5000")]
+        close = did_you_mean(str(values[0]), names)
+        return f"closest existing keys: {', '.join(map(repr, close))}" if close else None
+
+    def _check_duplicates(self, tp: TablePlan, stage: Stage) -> None:
+        """A streamed fixture may generate the same key twice (also across stages of the table)."""
+        d, q = self.d, self.d.quote
+        key = stage.fixture.key
+        parts = []
+        for i, st in enumerate(self.stages[tp.table.name]):
+            if all(k in st.columns for k in key):
+                parts.append(f"SELECT {i} AS _s, src._n, {', '.join('src.' + q(k) for k in key)} "
+                             f"FROM ({self._src(st)}) src")
+        if not parts:
+            return
+        keys = ", ".join(q(k) for k in key)
+        dup = d.fetchone(f"SELECT {keys}, COUNT(*) FROM ({' UNION ALL '.join(parts)}) u "
+                         f"GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1")
+        if dup is None:
+            return
+        cond = " AND ".join(f"u.{q(k)} = {d.placeholder}" for k in key)
+        places = d.fetchall(f"SELECT _s, _n FROM ({' UNION ALL '.join(parts)}) u WHERE {cond} ORDER BY _s, _n "
+                            "LIMIT 2", list(dup[:len(key)]))
+        stages = self.stages[tp.table.name]
+        locs = [stages[s].fixture.fixture.row_location(n) for s, n in places]
+        shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, dup))
+        raise FixtureError(f"the same key ({shown}) is generated twice for {tp.table.name}; first at {locs[0]}",
+                           location=locs[-1],
+                           hint="build keys from the row number (e.g. f'user{n}@example.com'), not from Faker")
+
+    def _collect_diff(self, table: Table, stage: Stage, src: str, compare: list[str], tr: TableReport) -> None:
+        d, q = self.d, self.d.quote
+        key = stage.fixture.key
+        sel = [f"src.{q(k)}" for k in key] + [x for c in compare for x in (f"t.{q(c)}", f"src.{q(c)}")]
+        rows = d.fetchall(f"SELECT {', '.join(sel)} FROM ({src}) src JOIN {d.qualified(table.name)} t ON "
+                          f"{self._key_join(key)} WHERE ({self._differs(table, compare)}) ORDER BY src._n "
+                          f"LIMIT {self.diff_limit - len(tr.diffs)}")
+        for r in rows:
+            k = dict(zip(key, r[:len(key)]))
+            rest = r[len(key):]
+            for i, c in enumerate(compare):
+                old, new = rest[2 * i], rest[2 * i + 1]
+                if old != new:
+                    tr.diffs.append({"key": {a: _plain(b) for a, b in k.items()}, "column": c,
+                                     "old": _plain(old), "new": _plain(new)})
+
+    # -- prune ----------------------------------------------------------------------------------
+    def _prune(self, tp: TablePlan, fp: FixturePlan, tr: TableReport) -> None:
+        d, q, ph = self.d, self.d.quote, self.d.placeholder
+        table = tp.table
+        ledger = d.quote(LEDGER)
+        ident = [fp.fixture.name, str(table.name)]
+        stages = [st for st in self.stages.get(table.name, []) if st.fixture is fp]
+        key_sql = d.json_key([f"src.{q(k)}" for k in fp.key])
+        current = " UNION ALL ".join(f"SELECT {key_sql} AS k FROM ({self._src(st)}) src" for st in stages) \
+            or "SELECT NULL AS k WHERE 1=0"
+        gone = [r[0] for r in d.fetchall(
+            f"SELECT l.row_key FROM {ledger} l WHERE l.fixture = {ph} AND l.table_name = {ph} "
+            f"AND l.row_key NOT IN (SELECT k FROM ({current}) c WHERE k IS NOT NULL)", ident)]
+        t_key = d.json_key([f"{q(k)}" for k in fp.key])
+        deleted = 0
+        if gone:
+            for i in range(0, len(gone), 500):
+                chunk = gone[i:i + 500]
+                marks = ", ".join(ph for _ in chunk)
+                if self.dry_run:
+                    got = d.fetchone(f"SELECT COUNT(*) FROM {d.qualified(table.name)} WHERE {t_key} IN ({marks})",
+                                     chunk)
+                    deleted += int(got[0]) if got else 0
+                else:
+                    cur = d.execute(f"DELETE FROM {d.qualified(table.name)} WHERE {t_key} IN ({marks})", chunk)
+                    deleted += max(cur.rowcount, 0)
+                    d.execute(f"DELETE FROM {ledger} WHERE fixture = {ph} AND table_name = {ph} "
+                              f"AND row_key IN ({marks})", [*ident, *chunk])
+        tr.deleted += deleted
+        if not self.dry_run and stages:
+            d.execute(f"INSERT INTO {ledger} (fixture, table_name, row_key) "
+                      f"SELECT DISTINCT {ph}, {ph}, c.k FROM ({current}) c WHERE c.k IS NOT NULL AND NOT EXISTS "
+                      f"(SELECT 1 FROM {ledger} l WHERE l.fixture = {ph} AND l.table_name = {ph} AND l.row_key = c.k)",
+                      [*ident, *ident])
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def ensure_ledger(d: Database) -> None:
+    d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(LEDGER)} (fixture TEXT NOT NULL, table_name TEXT NOT NULL, "
+              "row_key TEXT NOT NULL, PRIMARY KEY (fixture, table_name, row_key))")
+
+
+__all__ = ["Applier", "Column", "Fixture", "ensure_ledger"]

@@ -1,0 +1,129 @@
+"""The fixture model every loader produces: documents of rows, each value remembering where it came from.
+
+``Fixture`` is one document (one YAML document, one JSON object, one CSV file, one Python fixture).
+Rows of file fixtures are held in memory (they are small); Python fixtures stream their rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import FixtureError, Location
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to another row: ``table`` row whose ``match`` columns equal the given values.
+
+    ``match`` may be a single unnamed value (scalar form, ``!ref roles/admin``): its column is the
+    referenced table's natural key, decided by the planner. ``column`` names the referenced column
+    when no foreign key says which.
+    """
+
+    table: str
+    match: tuple[tuple[str | None, Any], ...]
+    column: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def scalar(self) -> bool:
+        return len(self.match) == 1 and self.match[0][0] is None
+
+    def __str__(self) -> str:
+        if self.scalar:
+            return f"!ref {self.table}/{self.match[0][1]}"
+        inner = ", ".join(f"{k}: {v!r}" for k, v in self.match)
+        return f"!ref {{table: {self.table}, {inner}}}"
+
+
+def make_ref(table: str, values: dict[str, Any] | Any, column: str | None = None,
+             location: Location | None = None) -> Ref:
+    if isinstance(values, dict):
+        if not values:
+            raise FixtureError(f"!ref to {table!r} names no columns to match", location=location,
+                               hint="write !ref {table: t, col: value} or !ref t/value")
+        match = tuple(sorted(values.items()))
+    else:
+        match = ((None, values),)
+    return Ref(table=table, match=match, column=column, location=location)
+
+
+@dataclass
+class Row:
+    values: dict[str, Any]
+    location: Location  # file, line, document, row
+    column_lines: dict[str, int] = field(default_factory=dict)
+
+    def where(self, column: str) -> Location:
+        loc = self.location
+        return Location(file=loc.file, line=self.column_lines.get(column, loc.line), document=loc.document,
+                        row=loc.row, field=column)
+
+
+class FixtureHeader(BaseModel):
+    """The document-level settings of a fixture (validated; unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str | None = None
+    key: list[str] | None = None
+    on_conflict: Literal["update", "ignore"] = "update"
+    create_only: list[str] = Field(default_factory=list)
+    prune: bool = False
+
+    @field_validator("key", "create_only", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+def parse_header(data: dict[str, Any], location: Location) -> FixtureHeader:
+    try:
+        return FixtureHeader.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"unknown key {key!r}" if err["type"] == "extra_forbidden" else f"{key}: {err['msg']}")
+        raise FixtureError("; ".join(problems), location=location,
+                           hint="a fixture document may have: table, key, on_conflict, create_only, prune, rows"
+                           ) from None
+
+
+@dataclass
+class Fixture:
+    """One document of rows for one table."""
+
+    table: str
+    header: FixtureHeader
+    source: str  # file path (relative to the seeds folder when possible)
+    location: Location
+    rows: list[Row] | None = None  # file fixtures
+    stream: Callable[[], Iterator[dict[str, Any]]] | None = None  # Python fixtures: a fresh iterator per call
+    name: str = ""  # ledger identity: "<file>#<table>" or the Python fixture's name
+    count: int | None = None  # rows a Python fixture will produce, when known
+    text_values: bool = False  # CSV: every cell is text (a json column's cell is JSON text)
+
+    def numbered(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(row number from 1, values) for every row; Python fixtures stream theirs."""
+        if self.rows is not None:
+            for n, row in enumerate(self.rows, start=1):
+                yield n, row.values
+        else:
+            assert self.stream is not None
+            yield from enumerate(self.stream(), start=1)
+
+    def row_location(self, n: int, column: str | None = None) -> Location:
+        if self.rows is not None and 1 <= n <= len(self.rows):
+            row = self.rows[n - 1]
+            return row.where(column) if column else row.location
+        return Location(file=self.source, line=self.location.line, document=self.location.document, row=n,
+                        field=column)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.rows is not None

@@ -1,0 +1,299 @@
+"""Fixture files → ``Fixture`` documents with source locations.
+
+YAML is read with PyYAML's node API so every row and value keeps its line; floats become ``Decimal``
+(no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to ``Ref``
+objects and environment values here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import FixtureError, Location
+from .fixtures import Fixture, Row, make_ref, parse_header
+
+SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".py")
+
+
+def discover(seeds_dir: Path, include: list[str]) -> list[Path]:
+    """Fixture files of the included folders, folder order first, then sorted by path."""
+    files: list[Path] = []
+    for folder in include:
+        base = seeds_dir / folder
+        if not base.is_dir():
+            raise FixtureError(f"seed folder {folder!r} does not exist", location=Location(file=str(base)),
+                               hint=f"create {base} or remove {folder!r} from the environment's include")
+        files += sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+                        and not any(part.startswith((".", "_")) for part in p.relative_to(base).parts))
+    return files
+
+
+def load_file(path: Path, *, variables: Mapping[str, str], display: str | None = None) -> list[Fixture]:
+    """Read one fixture file (not Python) into documents."""
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FixtureError(f"cannot read: {exc.strerror}", location=Location(file=shown)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FixtureError("the file is not valid UTF-8 text", location=Location(file=shown, line=line),
+                           hint="save the file as UTF-8") from None
+    if "\x00" in text:
+        raise FixtureError("the file contains NUL bytes (binary data?)", location=Location(file=shown))
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return _load_yaml(text, path, shown, variables)
+    if suffix == ".json":
+        return _load_json(text, path, shown)
+    if suffix == ".csv":
+        return _load_csv(text, path, shown)
+    raise FixtureError(f"unsupported fixture file type {suffix!r}", location=Location(file=shown))
+
+
+# -- documents ------------------------------------------------------------------------------------
+def _document(data: Any, path: Path, shown: str, doc_no: int, line: int | None,
+              row_lines: list[tuple[int | None, dict[str, int]]] | None = None) -> Fixture | None:
+    loc = Location(file=shown, line=line, document=doc_no)
+    if data is None:
+        return None
+    if isinstance(data, list):  # a bare list of rows
+        data = {"rows": data}
+    if not isinstance(data, dict):
+        raise FixtureError(f"a fixture document must be a mapping with 'rows', not {_kind(data)}", location=loc,
+                           hint="write `rows:` followed by a list of mappings")
+    header_data = {k: v for k, v in data.items() if k != "rows"}
+    header = parse_header(header_data, loc)
+    table = header.table or path.stem
+    rows_data = data.get("rows")
+    if rows_data is None:
+        rows_data = []
+    if not isinstance(rows_data, list):
+        raise FixtureError(f"'rows' must be a list of mappings, not {_kind(rows_data)}", location=loc)
+    rows: list[Row] = []
+    for i, values in enumerate(rows_data, start=1):
+        rline, cols = row_lines[i - 1] if row_lines and i - 1 < len(row_lines) else (line, {})
+        rloc = Location(file=shown, line=rline, document=doc_no, row=i)
+        if not isinstance(values, dict):
+            raise FixtureError(f"a row must be a mapping of column: value, not {_kind(values)}", location=rloc)
+        for col in values:
+            if not isinstance(col, str):
+                raise FixtureError(f"column names must be text, not {col!r}", location=rloc)
+        rows.append(Row(values=values, location=rloc, column_lines=cols))
+    return Fixture(table=table, header=header, source=shown, location=loc, rows=rows,
+                   name=f"{shown}#{doc_no}:{table}")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text"}.get(type(value), type(value).__name__)
+
+
+# -- YAML -----------------------------------------------------------------------------------------
+class _Loader(yaml.SafeLoader):
+    variables: Mapping[str, str] = {}
+    shown = ""
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    low = text.lower()
+    if low in (".inf", "+.inf", "-.inf", ".nan"):
+        return yaml.SafeLoader.construct_yaml_float(loader, node)
+    return Decimal(text)
+
+
+def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
+    loc = Location(file=loader.shown, line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+    if not isinstance(node, yaml.ScalarNode):
+        raise FixtureError("!env takes a variable name, e.g. !env ADMIN_TOKEN", location=loc)
+    name = str(loader.construct_scalar(node)).strip()
+    default = None
+    if ":-" in name:
+        name, default = name.split(":-", 1)
+    value = loader.variables.get(name)
+    if value is None:
+        if default is not None:
+            return default
+        raise FixtureError(f"environment variable {name} is not set (used by !env)", location=loc,
+                           hint=f"export {name}=… or add it to the .env file")
+    return value
+
+
+def _construct_ref(loader: _Loader, node: yaml.Node) -> Any:
+    loc = Location(file=loader.shown, line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        text = str(loader.construct_scalar(node))
+        table, sep, value = text.partition("/")
+        if not sep or not table or value == "":
+            raise FixtureError(f"bad !ref {text!r}", location=loc,
+                               hint="write !ref table/key-value or !ref {table: t, column: value}")
+        return make_ref(table.strip(), value, location=loc)
+    if isinstance(node, yaml.MappingNode):
+        data = loader.construct_mapping(node, deep=True)
+        table = data.pop("table", None)
+        column = data.pop("column", None)
+        if not isinstance(table, str) or not table:
+            raise FixtureError("!ref {…} needs a 'table'", location=loc)
+        for k, v in data.items():
+            if isinstance(v, (dict, list)) or v is None:
+                raise FixtureError(f"!ref value for {k!r} must be a plain value", location=loc)
+        return make_ref(table, {str(k): v for k, v in data.items()}, column=column, location=loc)
+    raise FixtureError("!ref takes table/value or a mapping", location=loc)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("!env", _construct_env)
+_Loader.add_constructor("!ref", _construct_ref)
+
+
+def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
+    loader = _Loader(text)
+    loader.variables = variables
+    loader.shown = shown
+    fixtures: list[Fixture] = []
+    try:
+        doc_no = 0
+        while loader.check_node():
+            node = loader.get_node()
+            doc_no += 1
+            if node is None:
+                continue
+            row_lines = _row_lines(node)
+            _check_duplicate_keys(node, shown)
+            data = loader.construct_document(node)
+            fx = _document(data, path, shown, doc_no, node.start_mark.line + 1, row_lines)
+            if fx is not None:
+                fixtures.append(fx)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file=shown, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None)
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = None
+        if "could not determine a constructor" in str(exc):
+            hint = "seedkit understands the tags !ref and !env"
+        raise FixtureError(f"malformed YAML: {problem}", location=loc, hint=hint) from None
+    except yaml.YAMLError as exc:
+        raise FixtureError(f"malformed YAML: {exc}", location=Location(file=shown)) from None
+    finally:
+        loader.dispose()
+    return fixtures
+
+
+def _row_lines(node: yaml.Node) -> list[tuple[int | None, dict[str, int]]] | None:
+    rows_node = None
+    if isinstance(node, yaml.SequenceNode):
+        rows_node = node
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == "rows" and isinstance(v, yaml.SequenceNode):
+                rows_node = v
+    if rows_node is None:
+        return None
+    out: list[tuple[int | None, dict[str, int]]] = []
+    for item in rows_node.value:
+        cols: dict[str, int] = {}
+        if isinstance(item, yaml.MappingNode):
+            for k, _v in item.value:
+                if isinstance(k, yaml.ScalarNode):
+                    cols[k.value] = k.start_mark.line + 1
+        out.append((item.start_mark.line + 1, cols))
+    return out
+
+
+def _check_duplicate_keys(node: yaml.Node, shown: str) -> None:
+    """PyYAML keeps the last of duplicated mapping keys silently; a fixture must not."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen and n.tag != "!ref":
+                        raise FixtureError(
+                            f"key {k.value!r} appears twice in one mapping (first on line {seen[k.value]})",
+                            location=Location(file=shown, line=k.start_mark.line + 1,
+                                              column=k.start_mark.column + 1))
+                    seen[k.value] = k.start_mark.line + 1
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+def _json_hook(pairs: list[tuple[str, Any]]) -> Any:
+    keys = [k for k, _ in pairs]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup is not None:
+        raise ValueError(f"key {dup!r} appears twice in one object")
+    obj = dict(pairs)
+    if set(obj) and "$ref" in obj:  # {"$ref": "roles/admin"} or {"$ref": {"table": …}}
+        spec = obj.pop("$ref")
+        if isinstance(spec, str):
+            table, _, value = spec.partition("/")
+            return make_ref(table, value)
+        if isinstance(spec, dict):
+            spec = dict(spec)
+            return make_ref(spec.pop("table", ""), spec, column=spec.pop("column", None))
+    return obj
+
+
+def _load_json(text: str, path: Path, shown: str) -> list[Fixture]:
+    try:
+        data = json.loads(text, parse_float=Decimal, object_pairs_hook=_json_hook)
+    except json.JSONDecodeError as exc:
+        raise FixtureError(f"malformed JSON: {exc.msg}", location=Location(file=shown, line=exc.lineno,
+                                                                           column=exc.colno)) from None
+    except ValueError as exc:
+        raise FixtureError(f"malformed JSON: {exc}", location=Location(file=shown)) from None
+    docs = data if isinstance(data, list) and all(isinstance(d, dict) and "rows" in d for d in data) and data \
+        else [data]
+    out = []
+    for i, doc in enumerate(docs, start=1):
+        fx = _document(doc, path, shown, i, None)
+        if fx is not None:
+            out.append(fx)
+    return out
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+def _load_csv(text: str, path: Path, shown: str) -> list[Fixture]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        header = [h.strip() for h in header]
+        if any(not h for h in header):
+            raise FixtureError("the header row has an empty column name", location=Location(file=shown, line=1))
+        if len(set(header)) != len(header):
+            dup = next(h for h in header if header.count(h) > 1)
+            raise FixtureError(f"column {dup!r} appears twice in the header", location=Location(file=shown, line=1))
+        rows: list[Row] = []
+        row_no = 0
+        for record in reader:
+            line = reader.line_num
+            if not record or all(not c.strip() for c in record) and len(record) <= 1:
+                continue
+            row_no += 1
+            loc = Location(file=shown, line=line, row=row_no)
+            if len(record) != len(header):
+                raise FixtureError(f"expected {len(header)} cells as in the header, found {len(record)}",
+                                   location=loc)
+            rows.append(Row(values={h: (c if c != "" else None) for h, c in zip(header, record)},
+                            location=loc, column_lines={h: line for h in header}))
+    except csv.Error as exc:
+        raise FixtureError(f"malformed CSV: {exc}", location=Location(file=shown, line=reader.line_num)) from None
+    return [Fixture(table=path.stem, header=parse_header({}, Location(file=shown)), source=shown,
+                    location=Location(file=shown, line=1), rows=rows, name=f"{shown}:{path.stem}",
+                    text_values=True)]

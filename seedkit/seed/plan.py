@@ -1,0 +1,372 @@
+"""Fixtures + the live catalog → a plan: tables in foreign-key order, keys checked against unique
+constraints, references and values validated, cycles broken. Nothing is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..db.base import Database
+from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName, UnknownObject, did_you_mean
+from ..errors import FixtureError, Location
+from .convert import ConversionError, convert
+from .fixtures import Fixture, Ref
+
+MAX_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class RefTarget:
+    """How a ``Ref`` in a column resolves: the referenced table, its matching columns, the value column."""
+
+    column: str  # column of the referencing table
+    table: Table  # referenced table
+    match: tuple[str, ...]  # referenced columns to match on (sorted as in the Ref)
+    target: str  # referenced column whose value is stored
+
+
+@dataclass
+class FixturePlan:
+    fixture: Fixture
+    table: Table
+    key: tuple[str, ...]
+    update_columns_excluded: frozenset[str]  # create_only
+    converters: Callable[[str], Column | None] | None = None
+
+
+@dataclass
+class TablePlan:
+    table: Table
+    fixtures: list[FixturePlan] = field(default_factory=list)
+    deferred: frozenset[str] = frozenset()  # FK columns set after every table is written (cycles, self-refs)
+
+
+@dataclass
+class Plan:
+    tables: list[TablePlan]  # in dependency order
+    natural_keys: dict[TableName, tuple[str, ...]]  # for scalar !ref: the key each table is referred by
+    defer_all: bool = False  # SQLite: foreign keys checked at commit
+
+
+class Problems:
+    """Collects located problems so one run reports all of them at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FixtureError] = []
+
+    def add(self, message: str, location: Location | None, hint: str | None = None) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(FixtureError(message, location=location, hint=hint))
+
+    def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            raise self.items[0]
+        if self.items:
+            more = " (showing the first 50)" if len(self.items) >= MAX_PROBLEMS else ""
+            raise FixtureError(f"{len(self.items)} problems in the fixtures{more}:", problems=self.items)
+
+
+def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) -> Plan:
+    problems = Problems()
+    by_table: dict[TableName, TablePlan] = {}
+    for fx in fixtures:
+        try:
+            table = catalog.get(fx.table, location=fx.location)
+        except UnknownObject as exc:
+            problems.add(exc.message, fx.location, exc.hint or "create it in a migration first")
+            continue
+        key = tuple(fx.header.key or table.primary_key)
+        if not key:
+            problems.add(f"table {table.name} has no primary key; say which columns identify a row", fx.location,
+                         "add `key: [column, …]` backed by a unique constraint")
+            continue
+        bad = [c for c in (*key, *fx.header.create_only) if c not in table.columns]
+        for c in bad:
+            close = did_you_mean(c, list(table.columns))
+            problems.add(f"unknown column {c!r} in key/create_only of {table.name}", fx.location,
+                         f"did you mean {', '.join(map(repr, close))}?" if close else None)
+        if bad:
+            continue
+        if table.unique_for(key) is None:
+            cols = ", ".join(key)
+            problems.add(f"key ({cols}) of {table.name} is not backed by a primary key or unique constraint",
+                         fx.location, f"add one in a migration: CREATE UNIQUE INDEX ON {table.name} ({cols}); "
+                         "or use a key that has one")
+            continue
+        tp = by_table.setdefault(table.name, TablePlan(table))
+        tp.fixtures.append(FixturePlan(fx, table, key, frozenset(fx.header.create_only)))
+    problems.raise_if_any()
+
+    natural_keys: dict[TableName, tuple[str, ...]] = {}
+    for tn, tp in by_table.items():
+        natural_keys[tn] = tp.fixtures[0].key
+    order, deferred, defer_all = _order(by_table, database, problems)
+    for tn, cols in deferred.items():
+        by_table[tn].deferred = frozenset(cols)
+    problems.raise_if_any()
+    plan = Plan([by_table[tn] for tn in order], natural_keys, defer_all)
+    _validate_rows(plan, catalog, problems, database)
+    problems.raise_if_any()
+    return plan
+
+
+def natural_key(table: Table, plan_keys: dict[TableName, tuple[str, ...]]) -> tuple[str, ...] | None:
+    """The key a scalar ``!ref table/value`` matches: the fixture's key in this run, else the single
+    one-column unique key besides the primary key, else the primary key."""
+    if table.name in plan_keys:
+        return plan_keys[table.name]
+    singles = [u.columns for u in table.unique_keys if not u.primary and not u.partial and len(u.columns) == 1]
+    if len(singles) == 1:
+        return singles[0]
+    return table.primary_key or None
+
+
+def ref_target(ref: Ref, table: Table, column: str, catalog: Catalog,
+               plan_keys: dict[TableName, tuple[str, ...]], location: Location | None) -> RefTarget:
+    """Decide how ``ref`` (written in ``table.column``) resolves, or raise a located error."""
+    target_table = catalog.get(ref.table, location=location)
+    fk = _fk_for(table, column)
+    if ref.column is not None:
+        target = ref.column
+    elif fk is not None:
+        if fk.ref_table != target_table.name:
+            raise FixtureError(f"{column!r} references {fk.ref_table}, but the !ref points at {target_table.name}",
+                               location=location)
+        target = fk.ref_columns[fk.columns.index(column)]
+    else:
+        raise FixtureError(f"column {column!r} has no foreign key, so the !ref must say which column to use",
+                           location=location, hint=f"write !ref {{table: {ref.table}, …, column: id}}")
+    if target not in target_table.columns:
+        raise UnknownObject("column", target, list(target_table.columns), location=location)
+    if ref.scalar:
+        key = natural_key(target_table, plan_keys)
+        if not key or len(key) != 1:
+            raise FixtureError(f"!ref {ref.table}/… needs a single-column key, and {target_table.name} is keyed "
+                               f"by ({', '.join(key or ())})", location=location,
+                               hint=f"write !ref {{table: {ref.table}, col: value, …}}")
+        match = key
+    else:
+        match = tuple(k for k, _ in ref.match)  # type: ignore[misc]
+        for m in match:
+            if m not in target_table.columns:
+                raise UnknownObject("column", m, list(target_table.columns), location=location)
+    return RefTarget(column=column, table=target_table, match=match, target=target)
+
+
+def _fk_for(table: Table, column: str) -> ForeignKey | None:
+    single = [fk for fk in table.foreign_keys if fk.columns == (column,)]
+    if single:
+        return single[0]
+    multi = [fk for fk in table.foreign_keys if column in fk.columns]
+    return multi[0] if multi else None
+
+
+def _order(by_table: dict[TableName, TablePlan], database: Database,
+           problems: Problems) -> tuple[list[TableName], dict[TableName, set[str]], bool]:
+    """Topological order by foreign keys; self-references and breakable cycles become deferred columns."""
+    names = sorted(by_table)
+    edges: dict[TableName, list[ForeignKey]] = {n: [] for n in names}
+    deferred: dict[TableName, set[str]] = {}
+    for n in names:
+        for fk in by_table[n].table.foreign_keys:
+            if fk.ref_table == n:
+                deferred.setdefault(n, set()).update(
+                    c for c in fk.columns if by_table[n].table.columns[c].nullable)
+            elif fk.ref_table in by_table:
+                edges[n].append(fk)
+    defer_all = database.dialect == "sqlite"
+    for scc in _sccs(names, {n: [fk.ref_table for fk in edges[n]] for n in names}):
+        if len(scc) < 2:
+            continue
+        members = set(scc)
+        for n in scc:
+            keep = []
+            for fk in edges[n]:
+                breakable = fk.ref_table in members and (
+                    all(by_table[n].table.columns[c].nullable for c in fk.columns))
+                if breakable:
+                    deferred.setdefault(n, set()).update(fk.columns)
+                else:
+                    keep.append(fk)
+            edges[n] = keep
+    graph = {n: [fk.ref_table for fk in edges[n]] for n in names}
+    for scc in _sccs(names, graph):
+        if len(scc) > 1:
+            fks = "; ".join(f"{fk.table}({', '.join(fk.columns)}) → {fk.ref_table}"
+                            for n in scc for fk in edges[n] if fk.ref_table in scc)
+            first = by_table[scc[0]].fixtures[0].fixture
+            problems.add(f"foreign-key cycle that cannot be broken: {fks}", first.location,
+                         "make one of these columns nullable (seedkit then sets it after inserting both tables)"
+                         " or the constraint DEFERRABLE")
+            return names, deferred, defer_all
+    order: list[TableName] = []
+    seen: set[TableName] = set()
+
+    def visit(n: TableName) -> None:
+        if n in seen:
+            return
+        seen.add(n)
+        for dep in sorted(graph[n]):
+            visit(dep)
+        order.append(n)
+
+    for n in names:
+        visit(n)
+    return order, deferred, defer_all
+
+
+def _sccs(nodes: list[TableName], graph: dict[TableName, list[TableName]]) -> list[list[TableName]]:
+    """Tarjan's strongly connected components (iterative enough for a schema's worth of tables)."""
+    index: dict[TableName, int] = {}
+    low: dict[TableName, int] = {}
+    stack: list[TableName] = []
+    on_stack: set[TableName] = set()
+    out: list[list[TableName]] = []
+    counter = [0]
+
+    def strong(v: TableName) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, []):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            out.append(sorted(comp))
+
+    for n in nodes:
+        if n not in index:
+            strong(n)
+    return out
+
+
+# -- rows -----------------------------------------------------------------------------------------
+def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: Database) -> None:
+    """Check every in-memory row: columns, value types, key presence, duplicate keys, references."""
+    seen_keys: dict[tuple[TableName, tuple[Any, ...]], Location] = {}
+    fixture_rows: dict[TableName, list[dict[str, Any]]] = {}
+    for tp in plan.tables:
+        for fp in tp.fixtures:
+            if fp.fixture.rows is not None:
+                fixture_rows.setdefault(tp.table.name, []).extend(r.values for r in fp.fixture.rows)
+    pending_refs: list[tuple[Ref, RefTarget, Location]] = []
+    for tp in plan.tables:
+        table = tp.table
+        for fp in tp.fixtures:
+            fx = fp.fixture
+            if fx.rows is None:
+                continue
+            for n, values in fx.numbered():
+                key_vals = []
+                for col, value in values.items():
+                    loc = fx.row_location(n, col)
+                    try:
+                        checked = check_value(table, col, value, fx.text_values, catalog, plan.natural_keys, loc)
+                    except FixtureError as exc:
+                        problems.add(exc.message, exc.location or loc, exc.hint)
+                        continue
+                    if isinstance(checked, tuple) and checked and isinstance(checked[0], RefTarget):
+                        pending_refs.append((value, checked[0], loc))
+                for k in fp.key:
+                    if values.get(k) is None:
+                        problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
+                                     f"every row needs its key: {', '.join(fp.key)}")
+                        break
+                    key_vals.append(_hashable(values[k]))
+                else:
+                    ident = (table.name, tuple(key_vals))
+                    where = fx.row_location(n)
+                    if ident in seen_keys:
+                        first = seen_keys[ident]
+                        shown = ", ".join(f"{k}={v!r}" for k, v in zip(fp.key, key_vals))
+                        problems.add(f"the same key ({shown}) appears twice for {table.name}; first at {first}",
+                                     where, "each row's key must be unique across all fixtures of a run")
+                    else:
+                        seen_keys[ident] = where
+    if problems.items:
+        return
+    for ref, target, loc in pending_refs:
+        _check_ref_exists(ref, target, fixture_rows, plan, problems, loc, database)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, Ref):
+        return (value.table, value.match)
+    if isinstance(value, (list, dict)):
+        return repr(value)
+    return str(value) if not isinstance(value, (int, str)) else value
+
+
+def check_value(table: Table, col: str, value: Any, text: bool, catalog: Catalog,
+                plan_keys: dict[TableName, tuple[str, ...]], loc: Location) -> Any:
+    """Validate one value for ``table.col``: returns the converted value, or ``(RefTarget,)`` for a ref."""
+    column = table.columns.get(col)
+    if column is None:
+        raise UnknownObject("column", col, list(table.columns), location=loc)
+    if column.generated:
+        raise FixtureError(f"column {col!r} is generated by the database and cannot be written", location=loc)
+    if isinstance(value, Ref):
+        return (ref_target(value, table, col, catalog, plan_keys, value.location or loc),)
+    try:
+        return convert(value, column, text=text)
+    except ConversionError as exc:
+        raise FixtureError(str(exc), location=loc) from None
+
+
+def _check_ref_exists(ref: Ref, target: RefTarget, fixture_rows: dict[TableName, list[dict[str, Any]]],
+                      plan: Plan, problems: Problems, loc: Location, d: Database) -> None:
+    values = [v for _, v in ref.match]
+    try:
+        converted = tuple(convert(v, target.table.columns[m], text=True) for m, v in zip(target.match, values))
+    except ConversionError as exc:
+        problems.add(f"{ref}: {exc}", loc)
+        return
+    for row in fixture_rows.get(target.table.name, []):
+        try:
+            if all(row.get(m) is not None and not isinstance(row.get(m), Ref)
+                   and convert(row[m], target.table.columns[m], text=True) == v
+                   for m, v in zip(target.match, converted)):
+                return
+        except ConversionError:
+            continue
+    if target.table.name in {tp.table.name for tp in plan.tables if any(
+            fp.fixture.rows is None for fp in tp.fixtures)}:
+        return  # a streamed Python fixture may provide it; checked in SQL while applying
+    if _lookup(d, target, converted) is not None:
+        return
+    closest = _closest(d, target, values, fixture_rows)
+    problems.add(f"unresolved {ref}: no {target.table.name} row with "
+                 + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
+                 loc, f"closest existing keys: {', '.join(map(repr, closest))}" if closest else
+                 f"add the row to a {target.table.name} fixture or check the spelling")
+
+
+def _lookup(d: Database, target: RefTarget, values: tuple[Any, ...]) -> Any:
+    where = " AND ".join(f"{d.quote(m)} = {d.placeholder}" for m in target.match)
+    params = [d.adapt_value(target.table.columns[m], v) for m, v in zip(target.match, values)]
+    return d.fetchone(f"SELECT 1 FROM {d.qualified(target.table.name)} WHERE {where}", params)
+
+
+def _closest(d: Database, target: RefTarget, values: list[Any],
+             fixture_rows: dict[TableName, list[dict[str, Any]]]) -> list[str]:
+    if len(target.match) != 1:
+        return []
+    m = target.match[0]
+    candidates = {str(r[m]) for r in fixture_rows.get(target.table.name, []) if r.get(m) is not None
+                  and not isinstance(r.get(m), Ref)}
+    candidates |= {str(r[0]) for r in d.fetchall(
+        f"SELECT {d.quote(m)} FROM {d.qualified(target.table.name)} LIMIT 5000")}
+    return did_you_mean(str(values[0]), sorted(candidates))

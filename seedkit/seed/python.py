@@ -1,0 +1,157 @@
+"""Python fixtures: ``@fixture`` functions and generators, ``ref()``, deterministic Faker.
+
+Every row gets a Faker seeded from (``faker_seed``, fixture name, row number), so row *n* always gets
+the same values however many rows or fixtures exist, in whatever order files load. Faker itself may
+change its generated values between releases; seedkit pins a compatible range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import FixtureError, Location
+from .fixtures import Fixture, FixtureHeader, Ref, make_ref
+
+_MARK = "__seedkit_fixture__"
+
+
+@dataclass(frozen=True)
+class FixtureSpec:
+    table: str
+    key: list[str] | None
+    count: int | None
+    name: str | None
+    on_conflict: str
+    create_only: tuple[str, ...]
+    prune: bool
+
+
+def fixture(table: str, *, key: list[str] | str | None = None, count: int | None = None,
+            name: str | None = None, on_conflict: str = "update", create_only: tuple[str, ...] | list[str] = (),
+            prune: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a Python fixture for ``table``.
+
+    Either ``def f(fake, n) -> dict`` with ``count=N`` (called for n = 1…N), or a generator
+    ``def f(fake)`` that yields row dicts (streamed, never held in memory whole).
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(func, _MARK, FixtureSpec(table=table, key=[key] if isinstance(key, str) else key, count=count,
+                                         name=name, on_conflict=on_conflict, create_only=tuple(create_only),
+                                         prune=prune))
+        return func
+
+    return decorate
+
+
+def ref(table: str, value: Any = None, /, *, column: str | None = None, **match: Any) -> Ref:
+    """A reference to another row: ``ref("roles", "admin")`` or ``ref("teams", org="acme", slug="core")``."""
+    if value is not None and match:
+        raise TypeError("ref() takes either one key value or column=value pairs, not both")
+    return make_ref(table, match if match else value, column=column)
+
+
+def _seed_for(base: int, name: str, n: int) -> int:
+    digest = hashlib.blake2b(f"{base}\x1f{name}\x1f{n}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _make_faker(locale: str) -> Any:
+    from faker import Faker
+
+    return Faker(locale, use_weighting=False)
+
+
+def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -> list[Fixture]:
+    """Execute a fixture module (not an importable package) and collect its fixtures."""
+    module_name = "seedkit_fixture_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise FixtureError("cannot load this Python file", location=Location(file=shown))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise FixtureError(f"syntax error: {exc.msg}", location=Location(file=shown, line=exc.lineno,
+                                                                         column=exc.offset)) from None
+    except Exception as exc:
+        raise FixtureError(f"importing the fixture file failed: {type(exc).__name__}: {exc}",
+                           location=Location(file=shown, line=_line_in(exc, path))) from None
+    finally:
+        sys.modules.pop(module_name, None)
+    fixtures = []
+    for attr, func in vars(module).items():
+        fspec = getattr(func, _MARK, None)
+        if fspec is None or not callable(func):
+            continue
+        fixtures.append(_to_fixture(func, fspec, attr, path, shown, faker_seed, faker_locale))
+    return fixtures
+
+
+def _line_in(exc: BaseException, path: Path) -> int | None:
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == path:
+            line = frame.lineno
+    return line
+
+
+def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: Path, shown: str,
+                faker_seed: int, faker_locale: str) -> Fixture:
+    name = fspec.name or attr
+    def_line = inspect.getsourcelines(func)[1] if hasattr(func, "__code__") else None
+    loc = Location(file=shown, line=def_line)
+    header = FixtureHeader(table=fspec.table, key=fspec.key, on_conflict=fspec.on_conflict,  # type: ignore[arg-type]
+                           create_only=list(fspec.create_only), prune=fspec.prune)
+    generator = inspect.isgeneratorfunction(func)
+    if not generator and fspec.count is None:
+        raise FixtureError(f"fixture {name!r} needs count=N (or make it a generator that yields rows)",
+                           location=loc)
+
+    def fail(exc: BaseException, n: int) -> FixtureError:
+        return FixtureError(f"fixture {name!r} raised {type(exc).__name__}: {exc}",
+                            location=Location(file=shown, line=_line_in(exc, path) or def_line, row=n))
+
+    def stream() -> Iterator[dict[str, Any]]:
+        fake = _make_faker(faker_locale)
+        if generator:
+            fake.seed_instance(_seed_for(faker_seed, name, 1))
+            it = func(fake)
+            n = 0
+            while True:
+                n += 1
+                fake.seed_instance(_seed_for(faker_seed, name, n))
+                try:
+                    row = next(it)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    raise fail(exc, n) from None
+                yield _checked(row, name, shown, def_line, n)
+        else:
+            for n in range(1, (fspec.count or 0) + 1):
+                fake.seed_instance(_seed_for(faker_seed, name, n))
+                try:
+                    row = func(fake, n)
+                except Exception as exc:
+                    raise fail(exc, n) from None
+                yield _checked(row, name, shown, def_line, n)
+
+    return Fixture(table=fspec.table, header=header, source=shown, location=loc, stream=stream,
+                   name=f"{shown}:{name}", count=None if generator else fspec.count)
+
+
+def _checked(row: Any, name: str, shown: str, line: int | None, n: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise FixtureError(f"fixture {name!r} returned {type(row).__name__}, not a dict of column: value",
+                           location=Location(file=shown, line=line, row=n))
+    return row
