@@ -742,11 +742,9 @@ class Runner:
         if position:
             offset = stmt.offset + int(position) - 1
         else:
-            near = re.search(r'near "(.+?)": syntax error', exc.message)
-            if near:
-                found = stmt.sql.find(near[1])
-                if found >= 0:
-                    offset = stmt.offset + found
+            found = _named_in_message(exc.message, stmt.sql)
+            if found is not None:
+                offset = stmt.offset + found
         if offset is not None:
             line, column = line_col(section.sql, offset, section.line_offset)
         else:
@@ -934,6 +932,27 @@ class Runner:
             return ResolveReport(database=str(self.url), version=row.version, name=row.name,
                                  decision="applied" if applied else "rolled-back", previous_status=row.status,
                                  statements_done=row.statements_done)
+
+
+# SQLite gives no error offset; its messages name the token or object, which we look for instead.
+_SQLITE_NAMED = [re.compile(p) for p in (
+    r'near "(?P<name>.+?)": syntax error', r"no such (?:table|column|function|index|view|trigger|module): "
+    r"(?:\w+\.)?(?P<name>\S+)", r"has no column named (?P<name>\S+)",
+    r"(?:table|index|view|trigger) \"?(?P<name>[^\s\"]+)\"? already exists")]
+
+
+def _named_in_message(message: str, sql: str) -> int | None:
+    for pattern in _SQLITE_NAMED:
+        m = pattern.search(message)
+        if m:
+            name = m["name"]
+            found = re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", sql, re.IGNORECASE) \
+                if name[:1].isalnum() or name[:1] == "_" else None
+            if found:
+                return found.start()
+            index = sql.find(name)
+            return index if index >= 0 else None
+    return None
 
 
 _INLINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
