@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -16,6 +15,17 @@ from .. import __version__
 from ..config import Config, load_config
 from ..errors import SeedkitError
 from ..urls import mask
+
+# Recent typer carries its own copy of click (own exceptions, no dependency on click): do not import
+# click in seedkit, it may not be installed.
+try:
+    from typer.exceptions import TyperException as _CliProblem
+except ImportError:  # pragma: no cover  (older typer is built on click)
+    from click import ClickException as _CliProblem
+
+# Exceptions the command-line framework raises on purpose (--help, usage errors, exit codes): let them
+# through the boundary untouched.
+_FRAMEWORK = (typer.Exit, typer.Abort, _CliProblem)
 
 
 @dataclass
@@ -30,7 +40,7 @@ class State:
         return self._config
 
 
-def state(ctx: click.Context) -> State:
+def state(ctx: typer.Context) -> State:
     root = ctx.find_root()
     if not isinstance(root.obj, State):
         root.obj = State()
@@ -39,20 +49,20 @@ def state(ctx: click.Context) -> State:
 
 def err(text: str) -> None:
     """Write to stderr, masked."""
-    click.echo(mask(text), err=True)
+    typer.echo(mask(text), err=True)
 
 
 def out(text: str = "") -> None:
-    click.echo(mask(text))
+    typer.echo(mask(text))
 
 
 class BoundaryGroup(TyperGroup):
     """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the SPEC §7 exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except _FRAMEWORK:
             raise
         except SeedkitError as exc:
             self._report(ctx, exc, str(exc), exc.hint)
@@ -66,7 +76,7 @@ class BoundaryGroup(TyperGroup):
             raise typer.Exit(1) from None
 
     @staticmethod
-    def _report(ctx: click.Context, exc: BaseException, message: str, hint: str | None) -> None:
+    def _report(ctx: typer.Context, exc: BaseException, message: str, hint: str | None) -> None:
         if state(ctx).debug:
             err("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
         err(f"error: {message}")
