@@ -16,32 +16,65 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).parent))
 from pgcluster import ClusterUnavailable, start_cluster, wait_ready  # noqa: E402
 
+from seedkit.urls import mask  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SERVERS: list[str] = []  # the PostgreSQL servers this run used, repeated in the summary
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a PostgreSQL server (maintenance database) the tests may create databases on."""
+def pg_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a PostgreSQL server (maintenance database) the tests may create databases on.
+
+    ``SEEDKIT_TEST_DATABASE_URL`` names one; otherwise a throwaway cluster is started (see
+    pgcluster.py for which binaries). ``SEEDKIT_TEST_PG_MAJOR=16`` fails the run on any other major
+    version, so a run meant for one version cannot pass on another.
+    """
     url = os.environ.get("SEEDKIT_TEST_DATABASE_URL")
-    if url:
+    cluster = None
+    if not url:
+        try:
+            cluster = start_cluster()
+        except ClusterUnavailable as exc:
+            if IN_CI:
+                pytest.fail(f"CI=true and no PostgreSQL could be started: {exc}", pytrace=False)
+            pytest.skip(f"no PostgreSQL available: {exc}")
+        url = cluster.url
+    try:
         wait_ready(url)
-        yield url
-        return
-    try:
-        cluster = start_cluster()
-    except ClusterUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and no PostgreSQL could be started: {exc}", pytrace=False)
-        pytest.skip(f"no PostgreSQL available: {exc}")
-    try:
-        wait_ready(cluster.url)
-        with psycopg.connect(cluster.url) as c:
+        with psycopg.connect(url) as c:
             version = c.execute("SHOW server_version").fetchone()[0]
-        sys.stderr.write(f"\n[seedkit tests] started PostgreSQL {version} at {cluster.url}\n")
-        yield cluster.url
+            major = c.info.server_version // 10000
+        wanted = os.environ.get("SEEDKIT_TEST_PG_MAJOR")
+        if wanted and int(wanted) != major:
+            pytest.fail(f"SEEDKIT_TEST_PG_MAJOR={wanted} but the server is PostgreSQL {version}",
+                        pytrace=False)
+        origin = f"started from {cluster.bindir}" if cluster else "from SEEDKIT_TEST_DATABASE_URL"
+        SERVERS.append(f"PostgreSQL {version} {origin} at {mask(url)}")
+        reporter = request.config.pluginmanager.getplugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"[seedkit tests] {SERVERS[-1]}")
+        yield url
     finally:
-        cluster.stop()
+        if cluster is not None:
+            cluster.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for server in SERVERS:
+        terminalreporter.write_line(f"[seedkit tests] database tests ran on {server}")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses PostgreSQL ``postgres``, so ``-m postgres`` selects all of them
+    (including the PostgreSQL half of ``db_url``) without each test having to say so."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        uses_db_url_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        if "pg_server" in getattr(item, "fixturenames", ()) or uses_db_url_pg:
+            item.add_marker(pytest.mark.postgres)
 
 
 def _with_db(server_url: str, name: str) -> str:

@@ -1,15 +1,26 @@
 """A throwaway PostgreSQL cluster for the test suite and the benchmarks.
 
-Uses the local server binaries (``pg_ctl`` on PATH or ``/usr/lib/postgresql/*/bin``), else the
-``pgserver`` wheel. PostgreSQL refuses to run as root, so as root the server runs as the
-``postgres`` OS user from a temporary folder it owns. Trust authentication on 127.0.0.1 only.
+Which server binaries:
+
+- ``SEEDKIT_TEST_PG_BINDIR=/path/to/bin`` uses exactly those (``=pgserver``: the binaries in the
+  ``pgserver`` wheel). An explicit choice never falls back to anything else, so a run that asked for
+  PostgreSQL 16 cannot quietly test another version, and an empty folder means "no PostgreSQL".
+- Otherwise the local server binaries (``pg_ctl`` on PATH, else the newest ``/usr/lib/postgresql/*/bin``),
+  then the ``pgserver`` wheel when it is installed.
+
+PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` OS user (``nobody``
+when there is none) through ``runuser``, from a temporary folder that user owns. When that user cannot
+execute the binaries where they are (a wheel inside a virtualenv under a private home folder, say),
+the installation is copied to a temporary folder it can read. Trust authentication on 127.0.0.1 only.
 
 Run as a script to start one and print its URL (``python tests/pgcluster.py``); Ctrl-C stops it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -19,14 +30,33 @@ import tempfile
 import time
 from pathlib import Path
 
+BINDIR_VARIABLE = "SEEDKIT_TEST_PG_BINDIR"
+NEEDED = ("initdb", "pg_ctl", "postgres")
+
 
 class ClusterUnavailable(RuntimeError):
     pass
 
 
+def explicit_bindir() -> Path | None:
+    """The folder ``SEEDKIT_TEST_PG_BINDIR`` names (absolute), or None when it is not set."""
+    value = os.environ.get(BINDIR_VARIABLE, "").strip()
+    if not value:
+        return None
+    if value == "pgserver":
+        found = _pgserver_bindir()
+        if found is None:
+            raise ClusterUnavailable(f"{BINDIR_VARIABLE}=pgserver but the pgserver package is not installed "
+                                     "(pip install 'pgserver>=0.1.4,<0.2')")
+        return found
+    return Path(value).expanduser().resolve()
+
+
 def find_bindir() -> Path | None:
-    if os.environ.get("SEEDKIT_TEST_PG_BINDIR"):
-        return Path(os.environ["SEEDKIT_TEST_PG_BINDIR"])
+    """Local server binaries: ``SEEDKIT_TEST_PG_BINDIR``, ``pg_ctl`` on PATH, ``/usr/lib/postgresql``."""
+    explicit = explicit_bindir()
+    if explicit is not None:
+        return explicit
     on_path = shutil.which("pg_ctl")
     if on_path and shutil.which("initdb"):
         return Path(os.path.realpath(on_path)).parent
@@ -39,12 +69,19 @@ def find_bindir() -> Path | None:
 
 
 def _pgserver_bindir() -> Path | None:
+    """The binaries inside the ``pgserver`` wheel, found without importing it (its import has side
+    effects such as warnings about XDG_RUNTIME_DIR)."""
     try:
-        import pgserver  # type: ignore[import-not-found]
-    except ImportError:
+        spec = importlib.util.find_spec("pgserver")
+    except (ImportError, ValueError):
         return None
-    candidate = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    return candidate if (candidate / "pg_ctl").exists() else None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location).resolve() / "pginstall" / "bin"
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    return None
 
 
 def free_port() -> int:
@@ -53,33 +90,95 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _server_user() -> str:
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise ClusterUnavailable("running as root and there is neither a 'postgres' nor a 'nobody' OS user")
+
+
 class Cluster:
     def __init__(self, bindir: Path, port: int | None = None):
-        self.bindir = bindir
+        self.bindir = Path(bindir).resolve()
+        missing = [name for name in NEEDED if not (self.bindir / name).is_file()]
+        if missing:
+            raise ClusterUnavailable(f"no PostgreSQL server binaries in {self.bindir} "
+                                     f"(missing: {', '.join(missing)})")
         self.port = port or free_port()
+        self.user: str | None = None
+        self._copy: Path | None = None  # a readable copy of the installation, removed by stop()
         self.tmp = Path(tempfile.mkdtemp(prefix="seedkit-pg-"))
         self.datadir = self.tmp / "data"
-        self.user: str | None = None
         if os.geteuid() == 0:
             try:
-                pw = pwd.getpwnam("postgres")
-            except KeyError as exc:
-                raise ClusterUnavailable("running as root and there is no 'postgres' OS user") from exc
-            os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
-            self.tmp.chmod(0o700)
-            self.user = "postgres"
+                self._prepare_for_root()
+            except BaseException:
+                self.stop()
+                raise
+
+    def _prepare_for_root(self) -> None:
+        if shutil.which("runuser") is None:
+            raise ClusterUnavailable("running as root and `runuser` is not available")
+        self.user = _server_user()
+        pw = pwd.getpwnam(self.user)
+        os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
+        self.tmp.chmod(0o700)
+        if not self._as_user("test", "-w", str(self.tmp)):
+            raise ClusterUnavailable(f"the {self.user!r} OS user cannot reach {self.tmp}; set TMPDIR to a "
+                                     "folder every user can enter (such as /tmp)")
+        if not self._as_user(str(self.bindir / "postgres"), "--version"):
+            self._copy_installation()
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def _as_user(self, *cmd: str) -> bool:
+        assert self.user is not None
+        proc = subprocess.run(["runuser", "-u", self.user, "--", *cmd], capture_output=True, cwd=self.tmp)
+        return proc.returncode == 0
+
+    def _copy_installation(self) -> None:
+        """Copy the installation where the server user can read it. The layout is relocatable; a
+        wheel's binaries also find their bundled libraries through ``$ORIGIN/../../../NAME.libs``
+        (pgserver: ``pgserver/pginstall/bin`` → ``pgserver.libs``), so that folder is copied too."""
+        prefix = self.bindir.parent  # .../pgserver/pginstall
+        anchor = prefix.parent.parent  # .../site-packages
+        self._copy = Path(tempfile.mkdtemp(prefix="seedkit-pginstall-"))
+        self._copy.chmod(0o755)
+        target = self._copy / prefix.relative_to(anchor)
+        for part in ("bin", "lib", "share"):
+            if (prefix / part).is_dir():
+                shutil.copytree(prefix / part, target / part, symlinks=True)
+        bundled = anchor / f"{prefix.parent.name}.libs"
+        if bundled.is_dir():
+            shutil.copytree(bundled, self._copy / bundled.name, symlinks=True)
+        for folder, _dirs, files in os.walk(self._copy):
+            Path(folder).chmod(Path(folder).stat().st_mode | 0o055)
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    mode = path.stat().st_mode
+                    path.chmod(mode | (0o055 if mode & 0o100 else 0o044))
+        self.bindir = target / "bin"
+        if not self._as_user(str(self.bindir / "postgres"), "--version"):
+            raise ClusterUnavailable(f"the {self.user!r} OS user cannot run the PostgreSQL binaries from "
+                                     f"{prefix}, not even from a copy in {self._copy}")
+
     def _run(self, *args: str) -> None:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self.user:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.tmp)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.tmp)
+        except OSError as exc:
+            raise ClusterUnavailable(f"cannot run {cmd[0]}: {exc}") from None
         if proc.returncode != 0:
-            raise ClusterUnavailable(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+            output = proc.stderr.strip() or proc.stdout.strip()
+            raise ClusterUnavailable(f"{' '.join(args[:2])} failed: {output}")
 
     def start(self) -> Cluster:
         self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "--no-sync",
@@ -92,27 +191,40 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        try:
-            self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
-        except ClusterUnavailable:
-            pass
+        if (self.datadir / "postmaster.pid").exists():
+            with contextlib.suppress(ClusterUnavailable):
+                self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
 
 
 def start_cluster() -> Cluster:
-    """Start a cluster from local binaries, else from the pgserver wheel."""
+    """Start a cluster from the chosen binaries (see the module docstring)."""
+    explicit = explicit_bindir()
+    if explicit is not None:
+        return _start(explicit)
     errors = []
-    for bindir in (find_bindir(), _pgserver_bindir()):
+    for find in (find_bindir, _pgserver_bindir):  # the wheel is looked for only when it is needed
+        bindir = find()
         if bindir is None:
             continue
-        cluster = Cluster(bindir)
         try:
-            return cluster.start()
+            return _start(bindir)
         except ClusterUnavailable as exc:
-            cluster.stop()
             errors.append(str(exc))
-    raise ClusterUnavailable("; ".join(errors) or
-                             "no PostgreSQL server binaries found (install postgresql or `pip install pgserver`)")
+    raise ClusterUnavailable("; ".join(errors) or "no PostgreSQL server binaries found: install the "
+                             "postgresql server package, or `pip install 'pgserver>=0.1.4,<0.2'`, or set "
+                             "SEEDKIT_TEST_DATABASE_URL")
+
+
+def _start(bindir: Path) -> Cluster:
+    cluster = Cluster(bindir)
+    try:
+        return cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:

@@ -1,0 +1,127 @@
+"""The test harness itself: database tests never silently vanish in CI, and the throwaway server
+starts from any supported set of binaries (the Debian packages, or the pgserver wheel as root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pgcluster import (
+    BINDIR_VARIABLE,
+    Cluster,
+    ClusterUnavailable,
+    _pgserver_bindir,
+    _server_user,
+    start_cluster,
+)
+
+HERE = Path(__file__).parent
+
+INNER_TESTS = """
+import pytest
+
+def test_needs_postgres(pg_url):
+    assert pg_url
+
+@pytest.mark.parametrize("n", [1])
+def test_both_databases(db_url, n):
+    assert db_url
+
+def test_plain():
+    pass
+"""
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A separate pytest project that uses this suite's conftest and harness."""
+    for name in ("conftest.py", "pgcluster.py"):
+        (pytester.path / name).write_text((HERE / name).read_text())
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    for name in ("SEEDKIT_TEST_DATABASE_URL", "SEEDKIT_TEST_PG_MAJOR", "CI"):
+        monkeypatch.delenv(name, raising=False)
+    return pytester
+
+
+def no_postgres(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    empty = tmp_path / "no-postgres-here"
+    empty.mkdir()
+    monkeypatch.setenv(BINDIR_VARIABLE, str(empty))
+    return empty
+
+
+def test_explicit_bindir_without_binaries_is_unavailable(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    empty = no_postgres(monkeypatch, tmp_path)
+    with pytest.raises(ClusterUnavailable, match=f"no PostgreSQL server binaries in {empty}"):
+        start_cluster()
+
+
+def test_ci_without_postgres_fails_loudly(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    empty = no_postgres(monkeypatch, tmp_path)
+    monkeypatch.setenv("CI", "true")
+    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=2, errors=2)  # test_plain and the SQLite half run; nothing skipped
+    result.stdout.fnmatch_lines([f"*CI=true and no PostgreSQL could be started: no PostgreSQL server "
+                                 f"binaries in {empty}*"])
+
+
+def test_without_ci_missing_postgres_skips(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    no_postgres(monkeypatch, tmp_path)
+    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(["*no PostgreSQL available: no PostgreSQL server binaries in*"])
+
+
+def test_postgres_marker_covers_every_postgres_test(inner: pytest.Pytester) -> None:
+    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-m", "postgres", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["test_inner.py::test_needs_postgres",
+                                 "test_inner.py::test_both_databases[postgresql-1]"])
+    assert "sqlite" not in result.stdout.str() and "test_plain" not in result.stdout.str()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(os.geteuid() != 0, reason="the copy is made only when running as root")
+def test_pgserver_binaries_unreadable_by_the_server_user_are_copied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pgserver wheel inside a folder only root can enter (a virtualenv under /root, say): the
+    harness copies the installation where the server user can run it, and removes the copy after."""
+    source = _pgserver_bindir()
+    if source is None:
+        pytest.skip("the pgserver wheel is not installed (pip install 'pgserver>=0.1.4,<0.2')")
+    site = source.parents[2]  # the wheel's layout: site/pgserver/pginstall/bin and site/pgserver.libs
+    private = tmp_path / "private" / "site-packages"
+    private.mkdir(mode=0o700, parents=True)
+    shutil.copytree(source.parent, private / "pgserver" / "pginstall", symlinks=True,
+                    ignore=shutil.ignore_patterns("include"))
+    if (site / "pgserver.libs").is_dir():
+        shutil.copytree(site / "pgserver.libs", private / "pgserver.libs")
+    bindir = private / "pgserver" / "pginstall" / "bin"
+    assert subprocess.run(["runuser", "-u", _server_user(), "--", str(bindir / "postgres"), "--version"],
+                          capture_output=True).returncode != 0  # really out of reach
+
+    monkeypatch.setenv(BINDIR_VARIABLE, str(bindir))
+    cluster = start_cluster()
+    try:
+        assert cluster.bindir != bindir and cluster._copy is not None
+        import psycopg
+
+        with psycopg.connect(cluster.url) as conn:
+            assert conn.info.server_version // 10000 == 16
+            assert conn.execute("SELECT current_user").fetchone()[0] == "postgres"
+    finally:
+        cluster.stop()
+    assert not cluster._copy.exists() and not cluster.tmp.exists()
+
+
+def test_cluster_rejects_a_folder_without_server_binaries(tmp_path: Path) -> None:
+    (tmp_path / "pg_ctl").write_text("")
+    with pytest.raises(ClusterUnavailable, match="missing: initdb, postgres"):
+        Cluster(tmp_path)
