@@ -19,7 +19,6 @@ a pair or folder it covers the up file, then the down file when there is one.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -120,8 +119,8 @@ def checksum(*texts: str) -> str:
 def display_path(path: Path) -> str:
     """A path as people want to read it: relative to the working directory when inside it."""
     try:
-        return os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive on Windows
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:  # outside the working directory
         return str(path)
 
 

@@ -259,7 +259,8 @@ class Session(abc.ABC):
 class PostgresSession(Session):
     def __init__(self, db: Database, table: str, lock_timeout: float):
         super().__init__(db, table, lock_timeout)
-        self.lock_key = lock_key(str(self.history.name))
+        name = self.history.name
+        self.lock_key = lock_key(f"{name.schema}.{name.name}")
 
     @property
     def server_version_num(self) -> int | None:
