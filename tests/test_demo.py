@@ -1,0 +1,66 @@
+"""`make demo` (examples/demo.py): render the local template on SQLite, migrate, seed dev twice, and
+fail when the second run changes anything. Run as a real process, the way `make demo` runs it."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from test_template import REPO, git, project_env, template_copy
+
+DEMO = REPO / "examples" / "demo.py"
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    # A DATABASE_URL in the caller's environment must not redirect the demo (the demo drops it too).
+    env = {**project_env(REPO), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/never"}
+    return subprocess.run([sys.executable, str(DEMO), *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_make_demo_runs_the_quick_start(tmp_path: Path) -> None:
+    dest = tmp_path / "demo"
+    result = run_demo("--dest", str(dest))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    steps = ["$ seedkit migrate up", "$ seedkit run dev\n", "$ seedkit run dev --json"]
+    assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)
+    assert "The second run changed nothing: 30 rows unchanged." in out
+    assert "seedkit.toml" in out and "migrations/00000000000001_initial.sql" in out
+    # The rendered project is there, on SQLite, seeded.
+    assert "database: sqlite" in (dest / ".copier-answers.yml").read_text()
+    db = sqlite3.connect(dest / "demo.db")
+    try:
+        assert db.execute("SELECT count(*) FROM posts").fetchone() == (25,)
+        assert db.execute("SELECT name FROM roles ORDER BY name").fetchall() == [("admin",), ("member",),
+                                                                                ("reader",)]
+        db.execute("CREATE TABLE leftover (id integer)")
+        db.commit()
+    finally:
+        db.close()
+    # Running the demo again starts from scratch.
+    again = run_demo("--dest", str(dest))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "The second run changed nothing: 30 rows unchanged." in again.stdout
+    db = sqlite3.connect(dest / "demo.db")
+    try:
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'leftover'").fetchall() == []
+    finally:
+        db.close()
+
+
+def test_the_demo_fails_when_the_second_run_changes_something(tmp_path: Path) -> None:
+    """A fixture that is not deterministic (values from uuid4, not from `fake`) must fail the demo."""
+    template = template_copy(tmp_path / "template")
+    posts = template / "template" / "seeds" / "dev" / "{% if example_schema %}posts.py{% endif %}"
+    text = posts.read_text()
+    assert 'fake.sentence(nb_words=6).rstrip(".")' in text
+    posts.write_text(text.replace('fake.sentence(nb_words=6).rstrip(".")', '__import__("uuid").uuid4().hex'))
+    git(template, "commit", "--quiet", "--no-gpg-sign", "-am", "random titles")
+
+    result = run_demo("--dest", str(tmp_path / "demo"), "--template", str(template))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED: the second run changed the database (0 inserted, 25 updated, 0 deleted)" in result.stderr
