@@ -26,8 +26,7 @@ test: $(STAMP)
 ## test-pg16: the database tests again on PostgreSQL 16 from the pgserver wheel
 test-pg16: $(STAMP)
 	$(BIN)/python -m pip install --quiet 'pgserver>=0.1.4,<0.2'
-	SEEDKIT_TEST_PG_BINDIR=$$($(BIN)/python -c 'import pgserver, pathlib; print(pathlib.Path(pgserver.__file__).parent / "pginstall" / "bin")') \
-		$(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)
+	SEEDKIT_TEST_PG_BINDIR=pgserver SEEDKIT_TEST_PG_MAJOR=16 $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check seedkit tests bench examples
