@@ -26,11 +26,16 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind
 from pglast.parser import ParseError, parse_plpgsql_json, scan
+
+from ..config import Config
+from ..errors import ConfigError
+from .files import Migration, discover, display_path, load_paths
 
 # -------------------------------------------------------------------------------------------------
 # Rules
@@ -786,7 +791,10 @@ class _Checker:
         rel_at = self.at(stmt, node.relation)
         if rel_at is None:
             return fallback
-        toks = [t for t in self.tokens if rel_at <= t.start < stmt.end and not _is_comment(t)]
+        # Scan the statement's own text: inside a DO block the section's tokens are one string.
+        text = self.src.sql[stmt.start:stmt.end]
+        toks = [_Tok(t.start + stmt.start, t.end + stmt.start, t.name) for t in _safe_scan(text)]
+        toks = [t for t in toks if rel_at <= t.start and not _is_comment(t)]
         if not toks:
             return fallback
         i = 1  # the first token is the (first part of the) table name
@@ -890,6 +898,13 @@ def _walk(node: Any) -> Iterator[ast.Node]:
             stack.extend(getattr(item, name) for name in item)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    start: int
+    end: int
+    name: str
 
 
 def _is_comment(tok: Any) -> bool:
@@ -1124,3 +1139,97 @@ def _apply_suppressions(src: _Source, raw: list[_Raw],
                                     RULES["nolint-unused"].hint))
     findings.sort(key=lambda f: (f.line, f.column, f.rule))
     return findings, suppressed
+
+
+# -------------------------------------------------------------------------------------------------
+# Migrations folders and files
+# -------------------------------------------------------------------------------------------------
+
+_DIALECT_HINT = re.compile(r"^--\s*seedkit:.*\bdialect\s*=\s*(?P<dialect>[A-Za-z]+)", re.IGNORECASE)
+SQLITE_NOTE = "SQLite migration: skipped (the lint rules are about PostgreSQL locks and rewrites)"
+
+
+def file_dialect(sql: str) -> str | None:
+    """A ``-- seedkit: dialect=sqlite`` (or ``=postgresql``) hint in the comments that open a section."""
+    for line in sql.split("\n"):
+        text = line.strip()
+        if not text:
+            continue
+        if not text.startswith("--"):
+            return None
+        m = _DIALECT_HINT.match(text)
+        if m:
+            value = m["dialect"].lower()
+            return "postgresql" if value in ("postgres", "postgresql", "pg") else value
+    return None
+
+
+def config_dialect(config: Config, env: str | None = None, database_url: str | None = None) -> str | None:
+    """The dialect of the configured database, or None when no URL can be worked out (not an error
+    here: linting needs no database)."""
+    try:
+        return config.database_url(env, database_url).dialect
+    except ConfigError:
+        return None
+
+
+def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = None,
+                    report_versions: set[str] | None = None) -> LintReport:
+    """Lint migrations in version order; facts from earlier ones inform later ones.
+
+    ``dialect`` is the database the migrations are for (a file's own ``dialect=`` hint wins);
+    SQLite migrations are skipped with a note. With ``report_versions``, only those migrations are
+    reported; the others are still read so that what they created is known.
+    """
+    schema = SchemaState()
+    report = LintReport()
+    for m in sorted(migrations, key=lambda m: m.number):
+        shown = report_versions is None or m.version in report_versions
+        section = m.up
+        path = display_path(section.path)
+        result = FileResult(path=path, version=m.version, transactional=section.transactional)
+        if (file_dialect(section.sql) or dialect or "postgresql") == "sqlite":
+            result.status, result.note = "skipped", SQLITE_NOTE
+        else:
+            findings, suppressed = lint_section(section.sql, path=path, transactional=section.transactional,
+                                                line_offset=section.line_offset - 1, schema=schema)
+            result.findings, result.suppressed = findings, suppressed
+        if shown:
+            report.files.append(result)
+    return report
+
+
+def lint_paths(paths: Sequence[Path | str] | None = None, *, config: Config | None = None,
+               env: str | None = None, database_url: str | None = None, dialect: str | None = None,
+               pending: bool = False) -> LintReport:
+    """Check PostgreSQL migrations for operations that lock or break production.
+
+    Lints the files or folders given, else the configured migrations folder. Each finding is
+    FILE:LINE:COL RULE LEVEL MESSAGE with a hint; the exit code is 1 when an error-level finding
+    remains. Silence one finding with '-- seedkit:nolint RULE reason' on or directly above the
+    statement. SQLite migrations (the configured database, or a '-- seedkit: dialect=sqlite' comment)
+    are skipped with a note. With pending, only migrations the database has not applied are reported.
+    """
+    if config is None:
+        from ..config import load_config
+
+        config = load_config()
+    migrations = load_paths(paths) if paths else discover(config.migrations_dir)
+    if dialect is None:
+        dialect = config_dialect(config, env, database_url)
+    if not pending:
+        return lint_migrations(migrations, dialect=dialect)
+    versions = pending_versions(config, env=env, database_url=database_url) & {m.version for m in migrations}
+    if paths:
+        # Earlier migrations of the folder still tell us what exists (tables created long ago).
+        known = {m.number for m in migrations}
+        migrations = [*migrations, *(m for m in discover(config.migrations_dir) if m.number not in known)]
+    return lint_migrations(migrations, dialect=dialect, report_versions=versions)
+
+
+def pending_versions(config: Config, *, env: str | None = None, database_url: str | None = None) -> set[str]:
+    """Versions on disk that the database has not (fully) applied, from the runner's status."""
+    from . import status
+
+    report = status(config, env=env, database_url=database_url)
+    return {e.version for e in report.entries if e.state in ("pending", "failed")}

@@ -1,0 +1,2 @@
+-- seedkit: transaction=false
+DROP INDEX CONCURRENTLY IF EXISTS projects_org_slug_idx;

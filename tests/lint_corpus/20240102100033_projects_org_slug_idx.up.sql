@@ -1,0 +1,2 @@
+-- seedkit: transaction=false
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS projects_org_slug_idx ON projects (org_id, slug);

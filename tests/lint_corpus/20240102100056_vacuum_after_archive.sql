@@ -1,0 +1,5 @@
+-- migrate:up
+VACUUM (ANALYZE) tasks; -- expect: non-transactional-statement
+
+-- migrate:down
+SELECT 1;

@@ -1,0 +1,10 @@
+-- migrate:up
+CREATE TABLE events_2024_03 (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE events_2024_03 ADD CONSTRAINT events_2024_03_range
+    CHECK (occurred_at >= '2024-03-01' AND occurred_at < '2024-04-01');
+ALTER TABLE events ATTACH PARTITION events_2024_03
+    FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+
+-- migrate:down
+ALTER TABLE events DETACH PARTITION events_2024_03;
+DROP TABLE events_2024_03;
