@@ -138,6 +138,10 @@ def status_cmd(
         for e in report.entries:
             counts[e.state] = counts.get(e.state, 0) + 1
         out(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
+        if report.problems:
+            out("problems (up refuses to run until they are fixed):")
+            for problem in report.problems:
+                out(f"  {problem}")
     if exit_code and not report.ok:
         raise typer.Exit(3)
 
