@@ -13,7 +13,6 @@ CREATE TABLE events_2024_01 PARTITION OF events
     FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
 CREATE TABLE events_2024_02 PARTITION OF events
     FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
-CREATE TABLE events_default PARTITION OF events DEFAULT;
 
 CREATE INDEX events_org_occurred_idx ON events (org_id, occurred_at);
 
