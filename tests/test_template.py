@@ -300,6 +300,20 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
         assert phrase in readme, phrase
 
 
+def test_copier_cli_as_the_readme_shows(template_repo: Path, tmp_path: Path) -> None:
+    """`copier copy --defaults -d database=sqlite SRC DST` in a real process, with the next steps shown."""
+    result = subprocess.run([str(BIN / "copier"), "copy", "--defaults", "-d", "database=sqlite",
+                             str(template_repo), str(tmp_path / "myapp")],
+                            capture_output=True, text=True, env={**os.environ, **GIT_IDENTITY})
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = result.stdout + result.stderr
+    for step in ("make install", "make migrate", "make seed", "make test", "git init"):
+        assert step in shown, step
+    assert "make db-up" not in shown, "SQLite has no server to start"
+    assert yaml.safe_load((tmp_path / "myapp" / ".copier-answers.yml").read_text())["database"] == "sqlite"
+    assert not (tmp_path / "myapp" / "docker-compose.yml").exists()
+
+
 def test_explicit_answers_reach_the_files(template_repo: Path, tmp_path: Path) -> None:
     answers = explicit_answers({"database": "postgresql", "example_schema": True, "ci": "github"})
     project = render(template_repo, tmp_path / "p", answers)
