@@ -239,6 +239,20 @@ def test_type_changes_that_do_not_rewrite_are_known(old: str, new: str, rewrites
     assert rules(findings) == (["column-type-change"] if rewrites else [])
 
 
+def test_known_column_types_follow_renames_and_drops() -> None:
+    schema = SchemaState()
+    lint("CREATE TABLE t (c varchar(10));", schema=schema)
+    lint("-- seedkit:nolint rename-table t is unused yet\nALTER TABLE t RENAME TO u;\n"
+         "-- seedkit:nolint rename-column u is unused yet\nALTER TABLE u RENAME COLUMN c TO d;",
+         schema=schema)
+    assert lint("ALTER TABLE u ALTER COLUMN d TYPE varchar(20);", schema=schema) == []
+    gone = lint("ALTER TABLE t ALTER COLUMN c TYPE varchar(20);", schema=schema)
+    assert rules(gone) == ["column-type-change"]
+    lint("-- seedkit:nolint drop-table replaced\nDROP TABLE u;\nCREATE TABLE u (d integer);", schema=schema)
+    recreated = lint("ALTER TABLE u ALTER COLUMN d TYPE varchar(30);", schema=schema)
+    assert rules(recreated) == ["column-type-change"]
+
+
 def test_type_change_of_an_unknown_column_is_reported() -> None:
     assert rules(lint("ALTER TABLE users ALTER COLUMN email TYPE text;")) == ["column-type-change"]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -313,14 +314,15 @@ class _Tables:
     """A set of relation keys with schema-tolerant lookup (``t`` matches ``public.t``)."""
 
     def __init__(self) -> None:
-        self._keys: list[Key] = []
+        self._by_name: dict[str, list[Key]] = {}
 
     def add(self, key: Key) -> None:
-        if key not in self._keys:
-            self._keys.append(key)
+        keys = self._by_name.setdefault(key[1], [])
+        if key not in keys:
+            keys.append(key)
 
     def find(self, key: Key) -> Key | None:
-        return next((k for k in self._keys if _same(k, key)), None)
+        return next((k for k in self._by_name.get(key[1], ()) if _same(k, key)), None)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, tuple) and self.find(key) is not None  # type: ignore[arg-type]
@@ -328,13 +330,13 @@ class _Tables:
     def discard(self, key: Key) -> None:
         found = self.find(key)
         if found is not None:
-            self._keys.remove(found)
+            self._by_name[found[1]].remove(found)
 
     def rename(self, key: Key, new: str) -> None:
         found = self.find(key)
         if found is not None:
-            self._keys.remove(found)
-            self._keys.append((found[0], new))
+            self.discard(found)
+            self.add((found[0], new))
 
 
 @dataclass
@@ -344,27 +346,44 @@ class SchemaState:
     Only used to avoid false alarms on the safe multi-step patterns; an empty state is always safe.
     """
 
+    tables: _Tables = field(default_factory=_Tables)  # every table seen created
     columns: dict[Key, dict[str, ast.TypeName]] = field(default_factory=dict)
     partitioned: _Tables = field(default_factory=_Tables)
     functions: dict[str, str] = field(default_factory=dict)  # name -> "immutable" | "stable" | "volatile"
-    # CHECK (col IS NOT NULL) constraints: name -> (table, column, validated)
+    # CHECK (col IS NOT NULL) constraints: (table, name) -> (column, validated)
     notnull_checks: dict[tuple[Key, str], tuple[str, bool]] = field(default_factory=dict)
 
+    def create_table(self, key: Key) -> None:
+        self.drop_table(key)
+        self.tables.add(key)
+        self.columns[key] = {}
+
+    def drop_table(self, key: Key) -> None:
+        found = self.tables.find(key)
+        if found is not None:
+            self.tables.discard(found)
+            self.columns.pop(found, None)
+
+    def rename_table(self, key: Key, new: str) -> None:
+        found = self.tables.find(key)
+        if found is not None:
+            cols = self.columns.pop(found, {})
+            self.tables.rename(found, new)
+            self.columns[(found[0], new)] = cols
+
     def column_type(self, table: Key, column: str) -> ast.TypeName | None:
-        for key, cols in self.columns.items():
-            if _same(key, table) and column in cols:
-                return cols[column]
-        return None
+        found = self.tables.find(table)
+        return self.columns.get(found, {}).get(column) if found is not None else None
 
     def set_column(self, table: Key, column: str, type_name: ast.TypeName | None) -> None:
-        for key in self.columns:
-            if _same(key, table):
-                table = key
-                break
+        found = self.tables.find(table)
+        if found is None:
+            self.create_table(table)
+            found = table
         if type_name is None:
-            self.columns.get(table, {}).pop(column, None)
+            self.columns[found].pop(column, None)
         else:
-            self.columns.setdefault(table, {})[column] = type_name
+            self.columns[found][column] = type_name
 
     def has_validated_notnull(self, table: Key, column: str) -> bool:
         return any(_same(t, table) and col == column and valid
@@ -467,7 +486,7 @@ class _Checker:
     def _CreateStmt(self, stmt: _Stmt, node: ast.CreateStmt) -> None:
         key = _key(node.relation)
         self.state.created.add(key)
-        self.schema.columns[key] = {}
+        self.schema.create_table(key)
         if node.partspec is not None:
             self.schema.partitioned.add(key)
         for elt in node.tableElts or ():
@@ -534,7 +553,7 @@ class _Checker:
                     self.add(stmt, None, "drop-table", f"dropping table {_show(key)} breaks running code "
                              "that still uses it")
                 self.state.created.discard(key)
-                self.schema.columns.pop(key, None)
+                self.schema.drop_table(key)
         elif kind == ObjectType.OBJECT_INDEX:
             if node.concurrent:
                 if self.state.transactional:
@@ -593,9 +612,7 @@ class _Checker:
                          f"renaming table {_show(key)} to {node.newname} breaks running code that uses the "
                          "old name")
             self.state.created.rename(key, node.newname)
-            for k in list(self.schema.columns):
-                if _same(k, key):
-                    self.schema.columns[(k[0], node.newname)] = self.schema.columns.pop(k)
+            self.schema.rename_table(key, node.newname)
         elif node.renameType == ObjectType.OBJECT_COLUMN and node.relationType == ObjectType.OBJECT_TABLE:
             if self.existing(key):
                 self.add(stmt, None, "rename-column",
@@ -1007,13 +1024,14 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
     checker = _Checker(src, _MigrationState(transactional=transactional), schema)
     tokens = checker.tokens
     statements: list[_Stmt] = []
+    token_starts = [t.start for t in tokens]
     for index, raw in enumerate(parsed):
         begin = raw.stmt_location
         end = begin + raw.stmt_len if raw.stmt_len else len(sql)
-        first = next((t for t in tokens if begin <= t.start < end and not _is_comment(t)), None)
-        start = first.start if first is not None else begin
-        last = [t for t in tokens if begin <= t.start < end and not _is_comment(t) and t.name != "ASCII_59"]
-        stop = last[-1].end + 1 if last else end
+        i, j = bisect_left(token_starts, begin), bisect_left(token_starts, end)
+        own = [t for t in tokens[i:j] if not _is_comment(t) and t.name != "ASCII_59"]
+        start = own[0].start if own else begin
+        stop = own[-1].end + 1 if own else end
         span = (src.position(start)[0], src.position(max(start, stop - 1))[0])
         statements.append(_Stmt(raw.stmt, start, stop, 0, span, index))
 
