@@ -275,3 +275,17 @@ def test_third_runner_times_out_and_names_the_holder(pg_project: Project) -> Non
         out, err = slow.communicate()
     assert code == 0, err
     assert "applied 1_slow" in out
+
+
+def test_docs_show_real_commands_and_options() -> None:
+    """docs/migrations.md stays in step with the CLI: each command and option it shows exists."""
+    import re
+
+    text = (REPO / "docs" / "migrations.md").read_text(encoding="utf-8")
+    shown = re.findall(r"seedkit migrate (\w+)((?: [^\n`]*)?)", text)
+    assert {c for c, _ in shown} >= {"new", "up", "down", "status", "verify", "resolve"}
+    for command, rest in shown:
+        help_text = CliRunner().invoke(app, ["migrate", command, "--help"])
+        assert help_text.exit_code == 0, command
+        for option in re.findall(r"--[a-z-]+", rest):
+            assert option in help_text.stdout, (command, option)

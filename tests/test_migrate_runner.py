@@ -657,3 +657,15 @@ def test_history_table_that_is_not_ours_is_refused(project: Project) -> None:
     project.single("1", "a", "CREATE TABLE a (x integer);")
     with pytest.raises(Exception, match="not a seedkit history table"):
         migrate.up(project.config)
+
+
+def test_read_only_commands_do_not_create_a_sqlite_file(sqlite_project: Project) -> None:
+    sqlite_project.single("1", "a", "CREATE TABLE a (x integer);")
+    path = Path(sqlite_project.url[len("sqlite:///"):])
+    assert not path.exists()
+    for check in (migrate.status, migrate.verify):
+        with pytest.raises(Exception, match="does not exist"):
+            check(sqlite_project.config)
+    assert not path.exists()
+    migrate.up(sqlite_project.config)
+    assert path.exists() and migrate.status(sqlite_project.config).ok

@@ -46,15 +46,18 @@ def _url(config: Config, env: str | None, database_url: str | DatabaseURL | None
 
 
 def runner(config: Config | None = None, *, env: str | None = None,
-           database_url: str | DatabaseURL | None = None, lock_timeout: float | None = None) -> Runner:
-    """A ``Runner`` for the configured migrations folder and database (close it, or use ``with``)."""
+           database_url: str | DatabaseURL | None = None, lock_timeout: float | None = None,
+           create: bool = True) -> Runner:
+    """A ``Runner`` for the configured migrations folder and database (close it, or use ``with``).
+
+    ``create=False`` refuses to create a missing SQLite file (for read-only commands)."""
     config = _config(config)
     url = _url(config, env, database_url)
     migrations = discover(config.migrations_dir)
     settings = config.settings.migrations
     return Runner(migrations, url, table=settings.table,
                   lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
-                  connect_timeout=config.settings.database.connect_timeout)
+                  connect_timeout=config.settings.database.connect_timeout, create=create)
 
 
 def new(config: Config | None, name: str) -> Path:
@@ -95,7 +98,7 @@ def status(config: Config | None = None, *, env: str | None = None,
            database_url: str | DatabaseURL | None = None, allow_out_of_order: bool = False) -> StatusReport:
     """List every migration as applied, pending, changed, missing or failed, with when it was
     applied; --exit-code exits 3 when anything is pending or drifted."""
-    with runner(config, env=env, database_url=database_url) as r:
+    with runner(config, env=env, database_url=database_url, create=False) as r:
         return r.status(allow_out_of_order=allow_out_of_order)
 
 
@@ -104,7 +107,7 @@ def verify(config: Config | None = None, *, env: str | None = None,
     """Check the database's history against the files: applied migrations unchanged and present,
     nothing pending out of order, no failed migration, every file valid. Pending migrations are fine;
     any problem exits 3."""
-    with runner(config, env=env, database_url=database_url) as r:
+    with runner(config, env=env, database_url=database_url, create=False) as r:
         return r.verify(allow_out_of_order=allow_out_of_order)
 
 

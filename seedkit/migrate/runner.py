@@ -370,12 +370,13 @@ def application_name(role: str) -> str:
     return f"seedkit migrate {role} {socket.gethostname()}:{os.getpid()}"[:63]
 
 
-def open_session(url: DatabaseURL, table: str, *, lock_timeout: float,
-                 connect_timeout: float = 10.0) -> Session:
+def open_session(url: DatabaseURL, table: str, *, lock_timeout: float, connect_timeout: float = 10.0,
+                 create: bool = True) -> Session:
+    """Connect for a run; ``create=False`` (read-only commands) never creates a SQLite file."""
     if url.dialect == "postgresql":
         db = dbmod.connect(url, wait=connect_timeout, application_name=application_name("run"))
         return PostgresSession(db, table, lock_timeout)
-    db = dbmod.connect(url, busy_timeout=lock_timeout)
+    db = dbmod.connect(url, busy_timeout=lock_timeout, create=create)
     return SQLiteSession(db, table, lock_timeout)
 
 
@@ -611,12 +612,13 @@ class Runner:
     """Applies and rolls back migrations on one database. Use as a context manager."""
 
     def __init__(self, migrations: list[Migration], url: DatabaseURL, *, table: str = "schema_migrations",
-                 lock_timeout: float = 60.0, connect_timeout: float = 10.0):
+                 lock_timeout: float = 60.0, connect_timeout: float = 10.0, create: bool = True):
         self.migrations = migrations
         self.url = url
         self.table = table
         self.lock_timeout = lock_timeout
-        self.session = open_session(url, table, lock_timeout=lock_timeout, connect_timeout=connect_timeout)
+        self.session = open_session(url, table, lock_timeout=lock_timeout, connect_timeout=connect_timeout,
+                                    create=create)
         self.db = self.session.db
         self.history = self.session.history
 
