@@ -289,6 +289,16 @@ def test_partitioned_parent_gets_the_partition_recipe() -> None:
     assert lint("CREATE INDEX events_user_idx ON ONLY events (user_id);", schema=schema) == []
 
 
+def test_on_only_a_known_plain_table_still_builds_the_index() -> None:
+    schema = SchemaState()
+    lint("CREATE TABLE plain (a int);", schema=schema)
+    assert rules(lint("CREATE INDEX ON ONLY plain (a);", schema=schema)) == ["index-not-concurrent"]
+
+
+def test_reindex_of_a_new_table_is_fine() -> None:
+    assert lint("CREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);\nREINDEX TABLE t;") == []
+
+
 def test_dropping_an_index_made_in_the_same_migration_is_fine() -> None:
     assert lint("CREATE INDEX CONCURRENTLY i ON users (a);\nDROP INDEX i;", transactional=False) == []
 

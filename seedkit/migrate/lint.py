@@ -441,7 +441,6 @@ class _Stmt:
     end: int  # section offset just after the last token
     loc_base: int | None  # add to a node's ``location`` to get a section offset (None: unknown)
     span: tuple[int, int]  # first and last file line, for seedkit:nolint
-    top: int  # index of the top-level statement it belongs to
 
 
 @dataclass
@@ -519,8 +518,11 @@ class _Checker:
                 self.add(stmt, None, "concurrently-in-transaction",
                          f"{what} CONCURRENTLY cannot run inside a transaction block")
             return
-        if not self.existing(key) or not node.relation.inh:
-            # A table created in this migration is empty; ON ONLY a partitioned parent is metadata only.
+        if not self.existing(key):  # a table created in this migration is empty
+            return
+        if not node.relation.inh and (key in self.schema.partitioned or key not in self.schema.tables):
+            # ON ONLY a partitioned parent creates an invalid index and builds nothing (a table not
+            # known to be a plain one is taken to be partitioned: ONLY means nothing anywhere else)
             return
         if key in self.schema.partitioned:
             self.add(stmt, None, "index-not-concurrent",
@@ -537,6 +539,8 @@ class _Checker:
             if self.state.transactional:
                 self.add(stmt, None, "concurrently-in-transaction",
                          "REINDEX CONCURRENTLY cannot run inside a transaction block")
+            return
+        if node.relation is not None and not self.existing(_key(node.relation)):
             return
         target = _show(_key(node.relation)) if node.relation is not None else (node.name or "database")
         self.add(stmt, None, "index-not-concurrent",
@@ -565,8 +569,6 @@ class _Checker:
                 self.add(stmt, None, "drop-index-not-concurrent",
                          f"DROP INDEX {', '.join(names)} without CONCURRENTLY takes an ACCESS EXCLUSIVE "
                          "lock on its table")
-        elif kind == ObjectType.OBJECT_DATABASE:  # pragma: no cover - DROP DATABASE is DropdbStmt
-            pass
 
     def _DropdbStmt(self, stmt: _Stmt, node: ast.Node) -> None:
         self._no_transaction(stmt, "DROP DATABASE")
@@ -1025,7 +1027,7 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
     tokens = checker.tokens
     statements: list[_Stmt] = []
     token_starts = [t.start for t in tokens]
-    for index, raw in enumerate(parsed):
+    for raw in parsed:
         begin = raw.stmt_location
         end = begin + raw.stmt_len if raw.stmt_len else len(sql)
         i, j = bisect_left(token_starts, begin), bisect_left(token_starts, end)
@@ -1033,7 +1035,7 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
         start = own[0].start if own else begin
         stop = own[-1].end + 1 if own else end
         span = (src.position(start)[0], src.position(max(start, stop - 1))[0])
-        statements.append(_Stmt(raw.stmt, start, stop, 0, span, index))
+        statements.append(_Stmt(raw.stmt, start, stop, 0, span))
 
     do_bodies: list[tuple[int, int]] = []
     for stmt in statements:
@@ -1099,7 +1101,7 @@ def _do_statements(src: _Source, stmt: _Stmt, node: ast.DoStmt, body: tuple[int,
         for raw in parsed:
             start = at + (raw.stmt_location if loc_base is not None else 0)
             span = (src.position(start)[0], last_line)
-            found.append(_Stmt(raw.stmt, start, at + len(query), loc_base, span, stmt.top))
+            found.append(_Stmt(raw.stmt, start, at + len(query), loc_base, span))
     return found
 
 
