@@ -91,6 +91,8 @@ def test_duplicate_versions_are_rejected(tmp_path: Path, names: tuple[str, str])
     ("1_a.sql", "SELECT 0;\n-- migrate:up\nSELECT 1;\n", "before the '-- migrate:up' line", 1),
     ("1_a.sql", "-- migrate:up transaction:maybe\nSELECT 1;\n", "unknown migration option", 1),
     ("1_a.up.sql", "-- seedkit: transactions=false\nSELECT 1;\n", "unknown seedkit directive", 1),
+    ("1_a.up.sql", "-- seedkit: transaction=no\nSELECT 1;\n", "unknown seedkit directive", 1),
+    ("1_a.up.sql", "-- seedkit: notransaction\nSELECT 1;\n", "unknown seedkit directive", 1),
     ("create_users.sql", "-- migrate:up\nSELECT 1;\n", "does not start with a version", None),
 ])
 def test_malformed_files_are_located(tmp_path: Path, name: str, text: str, message: str,
@@ -166,3 +168,11 @@ def test_load_paths_accepts_files_folders_and_directories(tmp_path: Path) -> Non
     assert [(m.number, m.layout) for m in picked] == [(2, "pair"), (3, "folder")]
     with pytest.raises(MigrationFileError, match="no such file"):
         load_paths([tmp_path / "missing.sql"])
+
+
+def test_first_line_comments_of_other_tools_are_not_runner_directives(tmp_path: Path) -> None:
+    write(tmp_path / "1_a.up.sql", "-- seedkit:nolint drop-table replaced by accounts\nDROP TABLE legacy;\n")
+    write(tmp_path / "2_b" / "up.sql", "-- seedkit: dialect=sqlite, transaction=false\nVACUUM;\n")
+    write(tmp_path / "3_c.up.sql", "-- seedkit: dialect=postgresql\nSELECT 1;\n")
+    a, b, c = discover(tmp_path)
+    assert (a.transactional, b.transactional, c.transactional) == (True, False, True)

@@ -214,12 +214,15 @@ def _directive_section(path: Path, text: str) -> Section:
     first = text.split("\n", 1)[0].strip()
     transactional = True
     m = _DIRECTIVE.match(first)
-    if m:
-        for option in m["body"].replace(",", " ").split():
-            key, _, value = option.partition("=")
+    body = m["body"].strip() if m else ""
+    # "-- seedkit:nolint RULE reason" belongs to the linter; other KEY=VALUE settings (dialect=…) to
+    # other tools. Only transaction=… is the runner's, and a near miss of it is an error, not a no-op.
+    if body and not body.lower().startswith("nolint"):
+        for option in body.replace(",", " ").split():
+            key, eq, value = option.partition("=")
             if key.lower() == "transaction" and value.lower() in ("true", "false"):
                 transactional = value.lower() == "true"
-            else:
+            elif key.lower().startswith("transact") or not eq:
                 raise MigrationFileError(f"unknown seedkit directive {option!r}",
                                          location=Location(file=display_path(path), line=1),
                                          hint="the directive is '-- seedkit: transaction=false'")
