@@ -675,9 +675,8 @@ def test_cli_pending_reports_only_unapplied_migrations_postgresql(project: Path,
     assert result.output.splitlines()[-1] == "0 migrations checked: 0 errors, 0 warnings"
 
 
-@pytest.mark.xfail(strict=True, reason="seedkit/migrate/files.py reads any first-line '-- seedkit:' comment "
-                   "of an up.sql as a runner directive and rejects 'nolint' and 'dialect=' (owner asked)")
 def test_lint_comments_on_the_first_line_of_a_pair_file(project: Path) -> None:
+    """The runner's first-line directive (transaction=false) and the linter's comments share a line."""
     write(project / "migrations" / "20240101000004_drop.up.sql", """
         -- seedkit:nolint drop-table replaced by accounts in v2
         DROP TABLE legacy;
