@@ -232,8 +232,11 @@ BEGIN ATOMIC
   SELECT count(*) FROM notes;
 END;
 SELECT add_note('via; function');
+CREATE TABLE percent (v text);
+INSERT INTO percent VALUES ('50%'), ('%s'), ('%%'), ('%(name)s'), ('?');
 
 -- migrate:down
+DROP TABLE percent;
 DROP FUNCTION note_count();
 DROP FUNCTION add_note(text);
 DROP TABLE notes;
@@ -244,7 +247,8 @@ DROP TABLE notes;
 def test_postgres_do_blocks_functions_strings_and_comments(pg_project: Project) -> None:
     (pg_project.dir / "1_tricky.sql").write_text(PG_TRICKY, encoding="utf-8")
     report = migrate.up(pg_project.config)
-    assert report.migrations[0].statements == 6
+    assert report.migrations[0].statements == 8
+    assert pg_project.query("SELECT v FROM percent") == [("50%",), ("%s",), ("%%",), ("%(name)s",), ("?",)]
     bodies = [r[0] for r in pg_project.query("SELECT body FROM notes ORDER BY id")]
     assert bodies == ["semi;colon", "it's; quoted", "escaped'; quote", "dollar;", "from DO; block",
                       "via; function"]
@@ -669,3 +673,13 @@ def test_read_only_commands_do_not_create_a_sqlite_file(sqlite_project: Project)
     assert not path.exists()
     migrate.up(sqlite_project.config)
     assert path.exists() and migrate.status(sqlite_project.config).ok
+
+
+@pytest.mark.postgres
+def test_syntax_error_inside_a_plpgsql_body_points_into_the_body(pg_project: Project) -> None:
+    pg_project.single("1", "fn", "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n"
+                                 "  RETURN 1 +;\nEND\n$$;")
+    with pytest.raises(MigrationError) as info:
+        migrate.up(pg_project.config)
+    assert info.value.location is not None
+    assert (info.value.location.line, info.value.location.column) == (4, 13)
