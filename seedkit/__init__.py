@@ -16,6 +16,7 @@ from .errors import (
     SeedkitError,
     UsageError,
 )
+from . import migrate
 from .seed import fixture, ref, run
 from .seed.report import Report, TableReport
 
@@ -35,6 +36,7 @@ __all__ = [
     "__version__",
     "fixture",
     "load_config",
+    "migrate",
     "ref",
     "run",
 ]

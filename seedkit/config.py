@@ -47,7 +47,7 @@ class SeedSettings(_Section):
     dir: str = "seeds"
     faker_seed: int = 0
     faker_locale: str = "en_US"
-    batch_size: int = Field(default=5000, ge=1)
+    batch_size: int = Field(default=10000, ge=1)
     lock_timeout: float = Field(default=60.0, ge=0)
 
 

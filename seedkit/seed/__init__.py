@@ -85,7 +85,8 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                 elif any(f.header.prune for f in fixtures) and "seedkit_rows" not in {
                         t.name for t in catalog.tables}:
                     ensure_ledger(d)  # rolled back with the dry run
-                Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress).run()
+                Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
+                        batch_size=settings.batch_size).run()
                 if not report.dry_run:
                     _stamp(d, env, env_settings.protected)
                 else:

@@ -11,6 +11,7 @@ When the target table is empty and nothing needs resolving, rows go straight in.
 from __future__ import annotations
 
 import time
+from itertools import islice
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,7 @@ class Stage:
 
 class Applier:
     def __init__(self, d: Database, plan: Plan, catalog: Catalog, report: Report, *, dry_run: bool,
-                 diff: bool, progress: Progress | None = None, diff_limit: int = 20):
+                 diff: bool, progress: Progress | None = None, diff_limit: int = 20, batch_size: int = 10000):
         self.d = d
         self.plan = plan
         self.catalog = catalog
@@ -54,9 +55,11 @@ class Applier:
         self.dry_run = dry_run
         self.diff = diff
         self.diff_limit = diff_limit
+        self.batch_size = batch_size
         self.progress = progress
         self.stages: dict[TableName, list[Stage]] = {}
         self._n_stages = 0
+        self._nested_cache: dict[tuple, Any] = {}
 
     # -- entry --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -156,7 +159,7 @@ class Applier:
         stage = Stage(d.create_stage(name, stage_cols), fp, cols, refs, state=bool(deferred_here))
         self.stages.setdefault(table.name, []).append(stage)
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
-        stage.count = d.load_rows(stage.sql, loaded_cols, self._tuples(fp, cols, refs, rows))
+        stage.count = self._load(stage.sql, loaded_cols, self._tuples(fp, cols, refs, rows))
         if stage.count == 0:
             return
         if fx.rows is None:
@@ -189,26 +192,53 @@ class Applier:
                     raise FixtureError(str(exc), location=fx.row_location(n, c)) from None
             for c, shape, mcols in ref_specs:
                 v = values[c]
-                if isinstance(v, Ref):
-                    if v.scalar != (len(shape.target.match) == 1 and v.match[0][0] is None) and not v.scalar:
-                        pass
-                    try:
-                        matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in shape.target.match]
-                        if v.table != shape.target.table.name.name and self.catalog.get(v.table).name != \
-                                shape.target.table.name:
-                            raise FixtureError(f"column {c!r} mixes references to different tables",
-                                               location=fx.row_location(n, c))
-                        out += [adapt(mc, convert(mv, mc, text=True)) for mc, mv in zip(mcols, matched)]
-                    except ConversionError as exc:
-                        raise FixtureError(f"{v}: {exc}", location=fx.row_location(n, c)) from None
-                else:
+                if not isinstance(v, Ref):
                     out += [None] * len(mcols)
+                    continue
+                loc = fx.row_location(n, c)
+                if self.catalog.get(v.table, location=loc).name != shape.target.table.name:
+                    raise FixtureError(f"column {c!r} mixes references to different tables", location=loc)
+                matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in shape.target.match]
+                try:
+                    out += [adapt(mc, convert(self._nested(mv, shape.target.table, m, loc), mc, text=True))
+                            for mc, mv, m in zip(mcols, matched, shape.target.match)]
+                except ConversionError as exc:
+                    raise FixtureError(f"{v}: {exc}", location=loc) from None
             done += 1
             if report is not None and done % 10000 == 0:
                 report(label, done, total)
             yield tuple(out)
         if report is not None:
             report(label, done, total)
+
+    def _load(self, table_sql: str, columns: list[str], tuples: Iterator[tuple]) -> int:
+        """Load in batches: memory stays bounded, and lookups made while building rows never run
+        in the middle of a COPY."""
+        n = 0
+        while batch := list(islice(tuples, self.batch_size)):
+            n += self.d.load_rows(table_sql, columns, batch)
+        return n
+
+    def _nested(self, value: Any, table: Table, column: str, loc: Location) -> Any:
+        """A reference used as a match value inside another reference: look it up now (cached)."""
+        if not isinstance(value, Ref):
+            return value
+        cache_key = (value, table.name, column)
+        if cache_key in self._nested_cache:
+            return self._nested_cache[cache_key]
+        t = ref_target(value, table, column, self.catalog, self.plan.natural_keys, value.location or loc)
+        d, q = self.d, self.d.quote
+        vals = [value.match[0][1]] if value.scalar else [dict(value.match).get(m) for m in t.match]
+        params = [d.adapt_value(t.table.columns[m], convert(self._nested(v, t.table, m, loc), t.table.columns[m],
+                                                             text=True)) for m, v in zip(t.match, vals)]
+        row = d.fetchone(f"SELECT {q(t.target)} FROM {d.qualified(t.table.name)} WHERE "
+                         + " AND ".join(f"{q(m)} = {d.placeholder}" for m in t.match), params)
+        if row is None and not self.dry_run:
+            want = ", ".join(f"{m} = {v!r}" for m, v in zip(t.match, vals))
+            raise FixtureError(f"unresolved {value}: no {t.table.name} row with {want}",
+                               location=value.location or loc, hint=self._closest_hint(t, tuple(vals)))
+        self._nested_cache[cache_key] = row[0] if row else None
+        return self._nested_cache[cache_key]
 
     def _is_empty(self, table: Table) -> bool:
         return self.d.fetchone(f"SELECT 1 FROM {self.d.qualified(table.name)} LIMIT 1") is None
@@ -219,7 +249,7 @@ class Applier:
         target = d.qualified(table.name)
         try:
             with d.transaction():  # a savepoint: a duplicate key falls back to the staged path
-                n = d.load_rows(target, cols, (t[1:] for t in self._tuples(fp, cols, {}, rows)))
+                n = self._load(target, cols, (t[1:] for t in self._tuples(fp, cols, {}, rows)))
         except DatabaseError as exc:
             if exc.sqlstate not in ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
                 raise self._locate(exc, fp) from None
@@ -235,13 +265,19 @@ class Applier:
         return exc
 
     # -- SQL building ---------------------------------------------------------------------------
-    def _src(self, stage: Stage) -> str:
-        """SELECT over the staging table with references resolved: one row per fixture row."""
+    def _src(self, stage: Stage, deferred: bool = False) -> str:
+        """SELECT over the staging table with references resolved: one row per fixture row.
+
+        Deferred columns (self-references, broken cycles) are left out until ``deferred=True``.
+        """
         d, q = self.d, self.d.quote
         exprs = ["s._n AS _n"]
         joins = []
         unres = []
+        skip = set() if deferred else self._deferred_of(stage)
         for c in stage.columns:
+            if c in skip:
+                continue
             shape = stage.refs.get(c)
             if shape is None:
                 exprs.append(f"s.{q(c)} AS {q(c)}")
@@ -257,6 +293,12 @@ class Applier:
             exprs.append("s._state AS _state")
         exprs.append(f"CASE WHEN {' OR '.join(unres)} THEN 1 ELSE 0 END AS _unres" if unres else "0 AS _unres")
         return f"SELECT {', '.join(exprs)} FROM {stage.sql} s {' '.join(joins)}"
+
+    def _deferred_of(self, stage: Stage) -> frozenset[str]:
+        for tp in self.plan.tables:
+            if tp.table.name == stage.fixture.table.name:
+                return tp.deferred
+        return frozenset()
 
     def _ref_source(self, shape: RefShape) -> str:
         """The referenced table; in a dry run also rows its fixtures would insert (value unknown yet)."""
@@ -336,7 +378,7 @@ class Applier:
         else:
             cols_changed_only_new = False
         target = d.qualified(table.name)
-        src = self._src(stage)
+        src = self._src(stage, deferred=True)
         differs = self._differs(table, cols)
         scope = "src._state = 'new'" if cols_changed_only_new else "1=1"
         row = d.fetchone(f"SELECT SUM(CASE WHEN src._state = 'old' THEN 1 ELSE 0 END), COUNT(*), SUM(src._unres) "
@@ -345,7 +387,7 @@ class Applier:
         assert row is not None
         old_changed, any_changed, unresolved = (int(x or 0) for x in row)
         if unresolved:
-            self._raise_unresolved(stage, src)
+            self._raise_unresolved(stage, src, deferred=True)
         if any_changed and not self.dry_run:
             sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in cols)
             d.execute(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
@@ -366,7 +408,7 @@ class Applier:
                 self.d.sync_sequence(table.name, column)
 
     # -- checks ---------------------------------------------------------------------------------
-    def _raise_unresolved(self, stage: Stage, src: str) -> None:
+    def _raise_unresolved(self, stage: Stage, src: str, deferred: bool = False) -> None:
         d, q = self.d, self.d.quote
         fx = stage.fixture.fixture
         bad = d.fetchall(f"SELECT src._n FROM ({src}) src WHERE src._unres = 1 ORDER BY src._n LIMIT 10")
@@ -375,10 +417,11 @@ class Applier:
             cols = ", ".join(q(sc) for shape in stage.refs.values() for sc in shape.stage_cols)
             vals = d.fetchone(f"SELECT {cols} FROM {stage.sql} WHERE _n = {d.placeholder}", [n]) or ()
             i = 0
+            skip = set() if deferred else self._deferred_of(stage)
             for c, shape in stage.refs.items():
                 mv = vals[i:i + len(shape.stage_cols)]
                 i += len(shape.stage_cols)
-                if mv and mv[0] is not None:
+                if mv and mv[0] is not None and c not in skip:
                     t = shape.target
                     found = d.fetchone(
                         f"SELECT 1 FROM {d.qualified(t.table.name)} WHERE "

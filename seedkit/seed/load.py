@@ -146,7 +146,7 @@ def _construct_ref(loader: _Loader, node: yaml.Node) -> Any:
             raise FixtureError("!ref {…} needs a 'table'", location=loc)
         for k, v in data.items():
             if isinstance(v, (dict, list)) or v is None:
-                raise FixtureError(f"!ref value for {k!r} must be a plain value", location=loc)
+                raise FixtureError(f"!ref value for {k!r} must be a plain value or another !ref", location=loc)
         return make_ref(table, {str(k): v for k, v in data.items()}, column=column, location=loc)
     raise FixtureError("!ref takes table/value or a mapping", location=loc)
 

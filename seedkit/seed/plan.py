@@ -102,7 +102,7 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
     natural_keys: dict[TableName, tuple[str, ...]] = {}
     for tn, tp in by_table.items():
         natural_keys[tn] = tp.fixtures[0].key
-    order, deferred, defer_all = _order(by_table, database, problems)
+    order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog))
     for tn, cols in deferred.items():
         by_table[tn].deferred = frozenset(cols)
     problems.raise_if_any()
@@ -163,8 +163,29 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
     return multi[0] if multi else None
 
 
-def _order(by_table: dict[TableName, TablePlan], database: Database,
-           problems: Problems) -> tuple[list[TableName], dict[TableName, set[str]], bool]:
+def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[TableName, set[TableName]]:
+    """Tables each table's references point at (also nested ones, and ones without a foreign key)."""
+    edges: dict[TableName, set[TableName]] = {}
+
+    def walk(value: Any, owner: TableName) -> None:
+        if isinstance(value, Ref):
+            target = catalog.find(value.table)
+            if target is not None and target.name != owner:
+                edges.setdefault(owner, set()).add(target.name)
+            for _, v in value.match:
+                walk(v, owner)
+
+    for tn, tp in by_table.items():
+        for fp in tp.fixtures:
+            rows = fp.fixture.rows if fp.fixture.rows is not None else []
+            for row in rows:
+                for v in row.values.values():
+                    walk(v, tn)
+    return edges
+
+
+def _order(by_table: dict[TableName, TablePlan], database: Database, problems: Problems,
+           ref_edges: dict[TableName, set[TableName]]) -> tuple[list[TableName], dict[TableName, set[str]], bool]:
     """Topological order by foreign keys; self-references and breakable cycles become deferred columns."""
     names = sorted(by_table)
     edges: dict[TableName, list[ForeignKey]] = {n: [] for n in names}
@@ -191,7 +212,9 @@ def _order(by_table: dict[TableName, TablePlan], database: Database,
                 else:
                     keep.append(fk)
             edges[n] = keep
-    graph = {n: [fk.ref_table for fk in edges[n]] for n in names}
+    graph = {n: sorted({fk.ref_table for fk in edges[n]} | {
+        t for t in ref_edges.get(n, ()) if t in by_table and not any(
+            fk.ref_table == t for fk in by_table[n].table.foreign_keys)}) for n in names}
     for scc in _sccs(names, graph):
         if len(scc) > 1:
             fks = "; ".join(f"{fk.table}({', '.join(fk.columns)}) → {fk.ref_table}"
@@ -329,6 +352,8 @@ def check_value(table: Table, col: str, value: Any, text: bool, catalog: Catalog
 def _check_ref_exists(ref: Ref, target: RefTarget, fixture_rows: dict[TableName, list[dict[str, Any]]],
                       plan: Plan, problems: Problems, loc: Location, d: Database) -> None:
     values = [v for _, v in ref.match]
+    if any(isinstance(v, Ref) for v in values):
+        return  # a nested reference: resolved (and checked) in SQL while applying
     try:
         converted = tuple(convert(v, target.table.columns[m], text=True) for m, v in zip(target.match, values))
     except ConversionError as exc:
