@@ -7,6 +7,7 @@ through the seed engine and the migration runner.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -115,10 +116,8 @@ class Database(abc.ABC):
     def server_version(self) -> str: ...
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken connection
             self.conn.close()
-        except Exception:  # pragma: no cover - closing a broken connection
-            pass
 
     def __enter__(self) -> Database:
         return self

@@ -11,9 +11,9 @@ When the target table is empty and nothing needs resolving, rows go straight in.
 from __future__ import annotations
 
 import time
-from itertools import islice
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from ..db.base import Database
@@ -21,7 +21,7 @@ from ..db.catalog import Catalog, Column, Table, TableName
 from ..errors import DatabaseError, FixtureError, Location
 from .convert import ConversionError, convert
 from .fixtures import Fixture, Ref
-from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, ref_target
+from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
 from .report import Report, TableReport
 
 LEDGER = "seedkit_rows"
@@ -151,7 +151,7 @@ class Applier:
         self._n_stages += 1
         name = f"_sk_stage_{self._n_stages}"
         stage_cols = [("_n", "bigint"), *((c, table.columns[c].type or "TEXT") for c in cols)]
-        for c, shape in refs.items():
+        for shape in refs.values():
             stage_cols += [(sc, shape.target.table.columns[m].type or "TEXT")
                            for sc, m in zip(shape.stage_cols, shape.target.match)]
         if deferred_here:
@@ -270,7 +270,7 @@ class Applier:
 
         Deferred columns (self-references, broken cycles) are left out until ``deferred=True``.
         """
-        d, q = self.d, self.d.quote
+        q = self.d.quote
         exprs = ["s._n AS _n"]
         joins = []
         unres = []
@@ -373,10 +373,7 @@ class Applier:
         cols = [c for c in stage.columns if c in tp.deferred]
         if not cols or stage.count == 0:
             return
-        if fp.fixture.header.on_conflict == "ignore":
-            cols_changed_only_new = True
-        else:
-            cols_changed_only_new = False
+        cols_changed_only_new = fp.fixture.header.on_conflict == "ignore"
         target = d.qualified(table.name)
         src = self._src(stage, deferred=True)
         differs = self._differs(table, cols)
@@ -435,16 +432,8 @@ class Applier:
             raise problems[0]
         raise FixtureError(f"{len(problems)} unresolved references:", problems=problems)
 
-    def _closest_hint(self, t: RefTarget, values: tuple) -> str | None:
-        if len(t.match) != 1:
-            return None
-        from ..db.catalog import did_you_mean
-
-        d = self.d
-        names = [str(r[0]) for r in d.fetchall(f"SELECT {d.quote(t.match[0])} FROM {d.qualified(t.table.name)} "
-                                               "LIMIT 5000")]
-        close = did_you_mean(str(values[0]), names)
-        return f"closest existing keys: {', '.join(map(repr, close))}" if close else None
+    def _closest_hint(self, t: RefTarget, values: tuple) -> str:
+        return closest_keys_hint(self.d, t, values)
 
     def _check_duplicates(self, tp: TablePlan, stage: Stage) -> None:
         """A streamed fixture may generate the same key twice (also across stages of the table)."""

@@ -114,7 +114,7 @@ def _bool(value: Any, column: Column, text: bool) -> bool:
 def _text(value: Any, column: Column, text: bool) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or isinstance(value, (dict, list, bytes)):
+    if isinstance(value, (bool, dict, list, bytes)):
         raise ConversionError(f"expected text for {column.type}, got {_name(value)}")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()

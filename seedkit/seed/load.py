@@ -178,6 +178,9 @@ def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) 
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file=shown, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None)
         problem = exc.problem or exc.context or "invalid YAML"
+        ctx = exc.context_mark
+        if exc.context and ctx is not None and (mark is None or ctx.line != mark.line):
+            problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
         hint = None
         if "could not determine a constructor" in str(exc):
             hint = "seedkit understands the tags !ref and !env"

@@ -101,7 +101,9 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
 
     natural_keys: dict[TableName, tuple[str, ...]] = {}
     for tn, tp in by_table.items():
-        natural_keys[tn] = tp.fixtures[0].key
+        declared = [fp.fixture.header.key for fp in tp.fixtures if fp.fixture.header.key]
+        if declared:
+            natural_keys[tn] = tuple(declared[0])
     order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog))
     for tn, cols in deferred.items():
         by_table[tn].deferred = frozenset(cols)
@@ -113,8 +115,8 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
 
 
 def natural_key(table: Table, plan_keys: dict[TableName, tuple[str, ...]]) -> tuple[str, ...] | None:
-    """The key a scalar ``!ref table/value`` matches: the fixture's key in this run, else the single
-    one-column unique key besides the primary key, else the primary key."""
+    """The key a scalar ``!ref table/value`` matches: the key a fixture of this run declares, else the
+    single one-column unique key besides the primary key, else the primary key."""
     if table.name in plan_keys:
         return plan_keys[table.name]
     singles = [u.columns for u in table.unique_keys if not u.primary and not u.partial and len(u.columns) == 1]
@@ -372,11 +374,9 @@ def _check_ref_exists(ref: Ref, target: RefTarget, fixture_rows: dict[TableName,
         return  # a streamed Python fixture may provide it; checked in SQL while applying
     if _lookup(d, target, converted) is not None:
         return
-    closest = _closest(d, target, values, fixture_rows)
     problems.add(f"unresolved {ref}: no {target.table.name} row with "
                  + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
-                 loc, f"closest existing keys: {', '.join(map(repr, closest))}" if closest else
-                 f"add the row to a {target.table.name} fixture or check the spelling")
+                 loc, closest_keys_hint(d, target, values, fixture_rows))
 
 
 def _lookup(d: Database, target: RefTarget, values: tuple[Any, ...]) -> Any:
@@ -385,13 +385,20 @@ def _lookup(d: Database, target: RefTarget, values: tuple[Any, ...]) -> Any:
     return d.fetchone(f"SELECT 1 FROM {d.qualified(target.table.name)} WHERE {where}", params)
 
 
-def _closest(d: Database, target: RefTarget, values: list[Any],
-             fixture_rows: dict[TableName, list[dict[str, Any]]]) -> list[str]:
+def closest_keys_hint(d: Database, target: RefTarget, values: list[Any] | tuple[Any, ...],
+                      fixture_rows: dict[TableName, list[dict[str, Any]]] | None = None) -> str:
+    """A hint naming the existing keys closest to the unresolved value (or a few, when none is close)."""
     if len(target.match) != 1:
-        return []
+        return f"add the row to a {target.table.name} fixture or check the values"
     m = target.match[0]
-    candidates = {str(r[m]) for r in fixture_rows.get(target.table.name, []) if r.get(m) is not None
-                  and not isinstance(r.get(m), Ref)}
+    candidates = {str(r[m]) for r in (fixture_rows or {}).get(target.table.name, [])
+                  if r.get(m) is not None and not isinstance(r.get(m), Ref)}
     candidates |= {str(r[0]) for r in d.fetchall(
         f"SELECT {d.quote(m)} FROM {d.qualified(target.table.name)} LIMIT 5000")}
-    return did_you_mean(str(values[0]), sorted(candidates))
+    close = did_you_mean(str(values[0]), sorted(candidates))
+    if close:
+        return f"closest existing keys: {', '.join(map(repr, close))}"
+    if candidates:
+        some = sorted(candidates)[:5]
+        return f"no key is close; existing {m} values include {', '.join(map(repr, some))}"
+    return f"{target.table.name} has no rows yet: add them to a fixture of this environment"
