@@ -87,6 +87,10 @@ class Database(abc.ABC):
         """Stream rows into a table (COPY on PostgreSQL, batched executemany on SQLite); return the count."""
 
     @abc.abstractmethod
+    def passthrough(self, column: Column) -> bool:
+        """True when the driver can take a native Python value for ``column`` as it is."""
+
+    @abc.abstractmethod
     def distinct(self, a: str, b: str, column: Column) -> str:
         """SQL that is true when ``a`` and ``b`` differ, NULL-aware (``IS DISTINCT FROM``)."""
 

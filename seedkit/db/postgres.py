@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,7 +40,13 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     err = DatabaseError(mask(message + (f" ({detail})" if detail else "")), sqlstate=exc.sqlstate,
                         hint=mask(hint) if hint else None)
     err.position = int(diag.statement_position) if diag and diag.statement_position else None  # type: ignore[attr-defined]
+    m = _COPY_CONTEXT.search(diag.context or "") if diag else None
+    err.copy_line = int(m[1]) if m else None  # type: ignore[attr-defined]
+    err.copy_column = m[2] if m and m[2] else None  # type: ignore[attr-defined]
     return err
+
+
+_COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?")
 
 
 class PostgresDatabase(Database):
@@ -216,7 +223,13 @@ class PostgresDatabase(Database):
                     n += 1
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        except (TypeError, ValueError, OverflowError) as exc:  # a value psycopg cannot send
+            raise DatabaseError(f"cannot send value: {exc}") from exc
         return n
+
+    def passthrough(self, column: Column) -> bool:
+        # psycopg dumps Python's own types for these; the server parses and checks them
+        return column.kind not in ("json", "array", "other", "interval")
 
     def distinct(self, a: str, b: str, column: Column) -> str:
         if column.kind == "json" and column.type == "json":

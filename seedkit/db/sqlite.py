@@ -218,6 +218,9 @@ class SQLiteDatabase(Database):
             self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
         self._stages.clear()
 
+    def passthrough(self, column: Column) -> bool:
+        return False  # SQLite stores whatever it is given: every value is checked in Python
+
     def distinct(self, a: str, b: str, column: Column) -> str:
         return f"{a} IS NOT {b}"
 

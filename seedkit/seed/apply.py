@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from ..db.base import Database
 from ..db.catalog import Catalog, Column, Table, TableName
 from ..errors import DatabaseError, FixtureError, Location
-from .convert import ConversionError, convert
+from .convert import ConversionError, convert, fast_converter
 from .fixtures import Fixture, Ref
 from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
 from .report import Report, TableReport
@@ -60,6 +61,9 @@ class Applier:
         self.stages: dict[TableName, list[Stage]] = {}
         self._n_stages = 0
         self._nested_cache: dict[tuple, Any] = {}
+        self._copying = False  # a COPY is open: no other statement may run on the connection
+        self._seen: dict[TableName, set[int | None]] = {}  # key hashes of streamed tables
+        self._suspects: set[TableName] = set()  # tables where a streamed key may repeat
 
     # -- entry --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -109,13 +113,7 @@ class Applier:
 
         def chained() -> Iterator[tuple[int, dict[str, Any]]]:
             yield first
-            keys = first[1].keys()
-            for n, values in it:
-                if values.keys() != keys:
-                    raise FixtureError(
-                        f"row has columns {sorted(values)}, but the first row has {sorted(keys)}",
-                        location=fx.row_location(n), hint="every row of a Python fixture lists the same columns")
-                yield n, values
+            yield from it
 
         yield cols, self._first_refs(fp, [first]), chained()
 
@@ -159,70 +157,160 @@ class Applier:
         stage = Stage(d.create_stage(name, stage_cols), fp, cols, refs, state=bool(deferred_here))
         self.stages.setdefault(table.name, []).append(stage)
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
-        stage.count = self._load(stage.sql, loaded_cols, self._tuples(fp, cols, refs, rows))
+        stage.count = self._load(stage.sql, loaded_cols, fp, cols, refs, rows)
         if stage.count == 0:
             return
-        if fx.rows is None:
+        if table.name in self._suspects:
             self._check_duplicates(tp, stage)
         self._classify_and_write(tp, stage, tr, deferred_here)
 
-    def _tuples(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
-                rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple]:
-        """Converted, driver-ready tuples: (n, values…, ref match values…)."""
+    def _row_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
+                   with_n: bool) -> Callable[[int, dict[str, Any]], list]:
+        """A function (n, values) → driver-ready row [n, values…, ref match values…].
+
+        This is the hot loop of a load. Columns the driver can take as they are (``passthrough``)
+        are picked with one C-level ``itemgetter``; the rest are converted in Python. A value the
+        driver or the database then rejects is located afterwards (see ``_load``).
+        """
         fx, table, d = fp.fixture, fp.table, self.d
-        columns = [table.columns[c] for c in cols]
-        adapt = d.adapt_value
-        text = fx.text_values
+        width = len(cols)
+        getter = itemgetter(*cols) if width > 1 else (lambda v, _c=cols[0]: (v[_c],))
+        off = 1 if with_n else 0
+        converted = [(i + off, fast_converter(table.columns[c], text=fx.text_values, adapt=d.adapt_value,
+                                              skip=(Ref,)))
+                     for i, c in enumerate(cols) if c in refs or not d.passthrough(table.columns[c])]
         ref_specs = [(c, shape, [shape.target.table.columns[m] for m in shape.target.match])
                      for c, shape in refs.items()]
-        done = 0
-        report = self.progress
-        total = fx.count if fx.rows is None else len(fx.rows)
-        label = str(table.name)
-        for n, values in rows:
-            out: list[Any] = [n]
-            for c, column in zip(cols, columns):
-                v = values[c]
-                if v is None or isinstance(v, Ref):
-                    out.append(None)
-                    continue
-                try:
-                    out.append(adapt(column, convert(v, column, text=text)))
-                except ConversionError as exc:
-                    raise FixtureError(str(exc), location=fx.row_location(n, c)) from None
-            for c, shape, mcols in ref_specs:
-                v = values[c]
-                if not isinstance(v, Ref):
-                    out += [None] * len(mcols)
-                    continue
-                loc = fx.row_location(n, c)
-                if self.catalog.get(v.table, location=loc).name != shape.target.table.name:
-                    raise FixtureError(f"column {c!r} mixes references to different tables", location=loc)
-                matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in shape.target.match]
-                try:
-                    out += [adapt(mc, convert(self._nested(mv, shape.target.table, m, loc), mc, text=True))
-                            for mc, mv, m in zip(mcols, matched, shape.target.match)]
-                except ConversionError as exc:
-                    raise FixtureError(f"{v}: {exc}", location=loc) from None
-            done += 1
-            if report is not None and done % 10000 == 0:
-                report(label, done, total)
-            yield tuple(out)
-        if report is not None:
-            report(label, done, total)
+        explain = self._explain_row
+        # Streamed rows may repeat a key: remember key hashes per table and check suspects in SQL.
+        streamed = any(f.fixture.rows is None for tp in self.plan.tables if tp.table.name == table.name
+                       for f in tp.fixtures)
+        seen = self._seen.setdefault(table.name, set()) if streamed else None
+        kget = itemgetter(*fp.key)
+        suspects = self._suspects
 
-    def _load(self, table_sql: str, columns: list[str], tuples: Iterator[tuple]) -> int:
-        """Load in batches: memory stays bounded, and lookups made while building rows never run
-        in the middle of a COPY."""
+        def make(n: int, values: dict[str, Any]) -> list:
+            if seen is not None:
+                try:
+                    h = hash(kget(values))
+                except (KeyError, TypeError):
+                    h = None
+                if h in seen:
+                    suspects.add(table.name)
+                seen.add(h)
+            try:
+                row = [n, *getter(values)] if with_n else [*getter(values)]
+                for i, fn in converted:
+                    row[i] = fn(row[i])
+            except (ConversionError, KeyError):
+                explain(fp, cols, n, values)
+                raise
+            if len(values) != width:
+                explain(fp, cols, n, values)
+            for c, shape, mcols in ref_specs:
+                row += self._ref_values(fp, c, shape, mcols, n, values[c])
+            return row
+
+        return make
+
+    def _explain_row(self, fp: FixturePlan, cols: list[str], n: int, values: dict[str, Any]) -> None:
+        """Raise the located error for a row the fast loop could not convert."""
+        fx = fp.fixture
+        if set(values) != set(cols):
+            raise FixtureError(f"row has columns {sorted(values)}, but the first row has {sorted(cols)}",
+                               location=fx.row_location(n), hint="every row of a Python fixture lists the same columns")
+        for c in cols:
+            check_value(fp.table, c, values[c], fx.text_values, self.catalog, self.plan.natural_keys,
+                        fx.row_location(n, c))
+        raise FixtureError("row could not be converted", location=fx.row_location(n))  # pragma: no cover
+
+    def _ref_values(self, fp: FixturePlan, c: str, shape: RefShape, mcols: list[Column], n: int, v: Any) -> list:
+        if not isinstance(v, Ref):
+            return [None] * len(mcols)
+        fx, d = fp.fixture, self.d
+        loc = fx.row_location(n, c)
+        if self.catalog.get(v.table, location=loc).name != shape.target.table.name:
+            raise FixtureError(f"column {c!r} mixes references to different tables", location=loc)
+        matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in shape.target.match]
+        try:
+            return [d.adapt_value(mc, convert(self._nested(mv, shape.target.table, m, loc), mc, text=True))
+                    for mc, mv, m in zip(mcols, matched, shape.target.match)]
+        except ConversionError as exc:
+            raise FixtureError(f"{v}: {exc}", location=loc) from None
+
+    def _load(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
+              refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True) -> int:
+        """Load in batches: memory stays bounded by the batch size, lookups made while building rows
+        never run in the middle of a COPY, and a batch the database rejects is explained row by row."""
+        make = self._row_maker(fp, cols, refs, with_n)
+        fx = fp.fixture
+        total = fx.count if fx.rows is None else len(fx.rows)
+        label = str(fp.table.name)
+        if fx.rows is None:
+            return self._load_stream(table_sql, columns, fp, make, rows, label, total)
         n = 0
-        while batch := list(islice(tuples, self.batch_size)):
-            n += self.d.load_rows(table_sql, columns, batch)
+        while chunk := list(islice(rows, self.batch_size)):
+            batch = [make(i, values) for i, values in chunk]
+            try:
+                n += self.d.load_rows(table_sql, columns, batch)
+            except DatabaseError as exc:
+                self._explain_batch(fp, cols, chunk, exc)
+                raise
+            if self.progress is not None:
+                self.progress(label, n, total)
         return n
+
+    def _load_stream(self, table_sql: str, columns: list[str], fp: FixturePlan, make: Callable, rows: Iterator,
+                     label: str, total: int | None) -> int:
+        """A Python fixture streams through one COPY, so generating rows and storing them overlap."""
+        current = [0]
+        every = self.batch_size
+        progress = self.progress
+
+        def gen() -> Iterator[list]:
+            for i, values in rows:
+                current[0] = i
+                yield make(i, values)
+                if progress is not None and i % every == 0:
+                    progress(label, i, total)
+
+        self._copying = True
+        try:
+            n = self.d.load_rows(table_sql, columns, gen())
+        except DatabaseError as exc:
+            if exc.sqlstate is None or exc.sqlstate.startswith("22"):
+                line = getattr(exc, "copy_line", None)
+                where = fp.fixture.row_location(line or current[0], getattr(exc, "copy_column", None))
+                raise FixtureError(exc.message, location=where, hint=exc.hint) from None
+            raise
+        finally:
+            self._copying = False
+        if progress is not None:
+            progress(label, n, total)
+        return n
+
+    def _explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],
+                       exc: DatabaseError) -> None:
+        """The database rejected a batch: find the row (and column) with the full checks, or say where
+        the database said it was."""
+        if exc.sqlstate is not None and not exc.sqlstate.startswith("22"):
+            return  # not about a value (None: the driver could not send one)
+        for i, values in chunk:
+            self._explain_row(fp, cols, i, values)
+        line = getattr(exc, "copy_line", None)
+        if line is not None and 1 <= line <= len(chunk):
+            i = chunk[line - 1][0]
+            raise FixtureError(exc.message, location=fp.fixture.row_location(i, getattr(exc, "copy_column", None)),
+                               hint=exc.hint) from None
 
     def _nested(self, value: Any, table: Table, column: str, loc: Location) -> Any:
         """A reference used as a match value inside another reference: look it up now (cached)."""
         if not isinstance(value, Ref):
             return value
+        if self._copying:
+            raise FixtureError(f"{value} inside another reference is not supported in Python fixtures",
+                               location=value.location or loc,
+                               hint="reference the row by its own key, e.g. ref('projects', slug='rocket')")
         cache_key = (value, table.name, column)
         if cache_key in self._nested_cache:
             return self._nested_cache[cache_key]
@@ -249,7 +337,7 @@ class Applier:
         target = d.qualified(table.name)
         try:
             with d.transaction():  # a savepoint: a duplicate key falls back to the staged path
-                n = self._load(target, cols, (t[1:] for t in self._tuples(fp, cols, {}, rows)))
+                n = self._load(target, cols, fp, cols, {}, rows, with_n=False)
         except DatabaseError as exc:
             if exc.sqlstate not in ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
                 raise self._locate(exc, fp) from None

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import math
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,6 +23,43 @@ _FALSE = {"false", "f", "no", "n", "off", "0"}
 
 class ConversionError(ValueError):
     pass
+
+
+def fast_converter(column: Column, *, text: bool, adapt: Callable[[Column, Any], Any],
+                   skip: tuple[type, ...] = ()) -> Callable[[Any], Any]:
+    """A per-column function value → driver value for the hot loop.
+
+    Values already of the column's natural Python type (int for integers, str for text, float for
+    floats) pass straight through; anything else takes the full ``convert`` + ``adapt`` path.
+    ``skip`` types (references) become NULL: they are resolved in SQL.
+    """
+
+    def slow(v: Any) -> Any:
+        if v is None or isinstance(v, skip):
+            return None
+        return adapt(column, convert(v, column, text=text))
+
+    kind = column.kind
+    if kind == "int":
+        bound = _INT_RANGES.get(column.type.lower(), 2**63)
+
+        def to_int(v: Any) -> Any:
+            if v.__class__ is int and -bound <= v < bound:
+                return v
+            return slow(v)
+
+        return to_int
+    if kind == "text":
+        def to_text(v: Any) -> Any:
+            return v if v.__class__ is str else slow(v)
+
+        return to_text
+    if kind == "float":
+        def to_float(v: Any) -> Any:
+            return v if v.__class__ is float else slow(v)
+
+        return to_float
+    return slow
 
 
 def convert(value: Any, column: Column, *, text: bool = False) -> Any:

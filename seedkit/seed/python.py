@@ -12,7 +12,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,37 @@ def _make_faker(locale: str) -> Any:
     return Faker(locale, use_weighting=False)
 
 
+class RowFaker:
+    """The ``fake`` a fixture receives: a Faker reseeded for every row, on the row's first use.
+
+    Seeding a Faker costs more than most rows do, so rows that never touch ``fake`` never pay for
+    it, and Faker itself is only imported when a fixture uses it.
+    """
+
+    __slots__ = ("_faker", "_locale", "_base", "_name", "_n", "_seeded")
+
+    def __init__(self, locale: str, base: int, name: str):
+        self._faker: Any = None
+        self._locale = locale
+        self._base = base
+        self._name = name
+        self._n = 1
+        self._seeded = False
+
+    def at(self, n: int) -> None:
+        self._n = n
+        self._seeded = False
+
+    def __getattr__(self, attr: str) -> Any:
+        faker = self._faker
+        if faker is None:
+            faker = self._faker = _make_faker(self._locale)
+        if not self._seeded:
+            faker.seed_instance(_seed_for(self._base, self._name, self._n))
+            self._seeded = True
+        return getattr(faker, attr)
+
+
 def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -> list[Fixture]:
     """Execute a fixture module (not an importable package) and collect its fixtures."""
     module_name = "seedkit_fixture_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
@@ -122,36 +153,40 @@ def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: P
                             location=Location(file=shown, line=_line_in(exc, path) or def_line, row=n))
 
     def stream() -> Iterator[dict[str, Any]]:
-        fake = _make_faker(faker_locale)
+        fake = RowFaker(faker_locale, faker_seed, name)
+        at = fake.at
         if generator:
-            fake.seed_instance(_seed_for(faker_seed, name, 1))
             it = func(fake)
             n = 0
             while True:
                 n += 1
-                fake.seed_instance(_seed_for(faker_seed, name, n))
+                at(n)
                 try:
                     row = next(it)
                 except StopIteration:
                     return
                 except Exception as exc:
                     raise fail(exc, n) from None
-                yield _checked(row, name, shown, def_line, n)
+                if row.__class__ is not dict:
+                    row = _checked(row, name, shown, def_line, n)
+                yield row
         else:
             for n in range(1, (fspec.count or 0) + 1):
-                fake.seed_instance(_seed_for(faker_seed, name, n))
+                at(n)
                 try:
                     row = func(fake, n)
                 except Exception as exc:
                     raise fail(exc, n) from None
-                yield _checked(row, name, shown, def_line, n)
+                if row.__class__ is not dict:
+                    row = _checked(row, name, shown, def_line, n)
+                yield row
 
     return Fixture(table=fspec.table, header=header, source=shown, location=loc, stream=stream,
                    name=f"{shown}:{name}", count=None if generator else fspec.count)
 
 
 def _checked(row: Any, name: str, shown: str, line: int | None, n: int) -> dict[str, Any]:
-    if not isinstance(row, dict):
+    if not isinstance(row, Mapping):
         raise FixtureError(f"fixture {name!r} returned {type(row).__name__}, not a dict of column: value",
                            location=Location(file=shown, line=line, row=n))
-    return row
+    return dict(row)
