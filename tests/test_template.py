@@ -287,6 +287,10 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
                              capture_output=True, text=True)
         assert dry.returncode == 0, dry.stderr
         assert dry.stdout.strip() == command
+    listed = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
+        "help", "install", "db-up", "db-down", "migrate", "seed", "reset", "test"]
     dry = subprocess.run(["make", "-n", "db-up"], cwd=project, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert ("docker compose up" in dry.stdout) == postgres

@@ -128,6 +128,15 @@ def day_one(project: Path, *, example: bool, dialect: str) -> None:
     assert re.search(rf"\b{expected} passed\b", tests.stdout), tests.stdout
     assert " failed" not in tests.stdout and " error" not in tests.stdout
 
+    # The README's other commands: a dry run, and the next migration.
+    dry = json.loads(run(project, SEEDKIT, "run", "dev", "--dry-run", "--json").stdout)
+    assert dry["dry_run"] and not dry["changed"]
+    run(project, SEEDKIT, "migrate", "new", "add_comments")
+    [new_file] = [p for p in (project / "migrations").iterdir() if p.name.endswith("_add_comments.sql")]
+    assert re.fullmatch(r"\d{14}_add_comments\.sql", new_file.name)
+    assert "applied" in make(project, "migrate").stdout
+    run(project, SEEDKIT, "migrate", "status", "--exit-code")
+
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("postgres_project", [True, False], ids=["example", "blank"], indirect=True)
