@@ -1,1 +1,520 @@
-"""pytest plugin (registered through the ``pytest11`` entry point)."""
+"""pytest plugin: tests get a migrated, seeded database (registered through the ``pytest11`` entry point).
+
+Fixtures (SPEC §6)::
+
+    seedkit_db_url        session   URL of a test database: created fresh, migrated to head, seeded once
+    seedkit_conn          function  a DB-API connection to it, in a transaction rolled back after the test
+    seedkit_fresh_db_url  function  URL of a private copy of the seeded database, dropped after the test
+
+How it works, per pytest process (so each pytest-xdist worker has databases of its own):
+
+1. At first use, a *template* database is created next to the configured one (PostgreSQL: a new,
+   uniquely named database on the same server; SQLite: a file in a temporary folder), migrated to head
+   with ``seedkit.migrate.up`` and seeded with ``seedkit.run(env)``. Nothing connects to it afterwards.
+2. ``seedkit_db_url`` is a copy of the template (``CREATE DATABASE … TEMPLATE`` / SQLite backup API);
+   ``seedkit_conn`` is one connection to it, kept for the session, each test inside its own transaction.
+3. ``seedkit_fresh_db_url`` copies the template again for each test that asks. Copying from a template
+   nobody uses, rather than from the database ``seedkit_conn`` holds open, is what makes the PostgreSQL
+   copy possible at all (``CREATE DATABASE … TEMPLATE`` refuses a database with open connections), and
+   it gives every copy exactly the seeded state, whatever tests committed to ``seedkit_db_url``.
+4. At the end of the session every database is dropped, unless ``--seedkit-keep``.
+
+Setup problems (a failing migration, a bad fixture, a protected environment) fail the session with
+seedkit's located error message and no traceback. Nothing from seedkit is imported until a fixture is
+used, so projects that have seedkit installed but do not use these fixtures pay nothing for them here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from seedkit.config import Config
+    from seedkit.urls import DatabaseURL
+
+DEFAULT_ENV = "test"
+# Databases a PostgreSQL server needs for itself: never used as a name prefix for test databases.
+_SERVER_DATABASES = frozenset({"postgres", "template0", "template1"})
+_PG_NAME_LIMIT = 63  # NAMEDATALEN - 1
+_KEPT = pytest.StashKey[list]()
+_SHOULDFAIL = "seedkit: the test database could not be set up"
+_NOT_COMMITTABLE = ("seedkit_conn is rolled back after every test, so it cannot {what}; use "
+                    "seedkit_fresh_db_url for a test that must commit, or a savepoint for a partial rollback")
+
+
+# -- options ------------------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("seedkit", "seedkit: a migrated, seeded test database")
+    group.addoption("--seedkit-env", dest="seedkit_env", default=None, metavar="ENV",
+                    help="environment whose fixtures seed the test database (default: test; ini: seedkit_env)")
+    group.addoption("--seedkit-database-url", dest="seedkit_database_url", default=None, metavar="URL",
+                    help="server (PostgreSQL) or folder/file (SQLite) URL to create test databases from "
+                         "(default: next to the environment's configured database; SQLite: a temporary "
+                         "folder; ini: seedkit_database_url)")
+    group.addoption("--seedkit-config", dest="seedkit_config", default=None, metavar="PATH",
+                    help="seedkit.toml to use (default: found from the current folder; ini: seedkit_config)")
+    group.addoption("--seedkit-keep", dest="seedkit_keep", action="store_true", default=False,
+                    help="keep the test databases after the session, for a look at them (ini: seedkit_keep)")
+    parser.addini("seedkit_env", "seedkit: environment that seeds the test database", default=DEFAULT_ENV)
+    parser.addini("seedkit_database_url", "seedkit: server or folder URL to create test databases from",
+                  default="")
+    parser.addini("seedkit_config", "seedkit: path to seedkit.toml (relative to this ini file)", default="")
+    parser.addini("seedkit_keep", "seedkit: keep the test databases after the session", type="bool",
+                  default=False)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The plugin's settings: command line first, then the ini file, then the defaults."""
+
+    env: str = DEFAULT_ENV
+    database_url: str | None = None
+    config: Path | None = None
+    keep: bool = False
+
+    @classmethod
+    def from_pytest(cls, config: pytest.Config) -> Options:
+        env = config.getoption("seedkit_env") or config.getini("seedkit_env") or DEFAULT_ENV
+        url = config.getoption("seedkit_database_url") or config.getini("seedkit_database_url") or None
+        path: Path | None = None
+        if config.getoption("seedkit_config"):
+            path = Path(config.getoption("seedkit_config"))
+        elif config.getini("seedkit_config"):
+            base = config.inipath.parent if config.inipath else config.rootpath
+            path = base / config.getini("seedkit_config")
+        keep = bool(config.getoption("seedkit_keep") or config.getini("seedkit_keep"))
+        return cls(env=str(env).strip(), database_url=str(url).strip() if url else None, config=path, keep=keep)
+
+
+# -- the databases of one pytest process --------------------------------------------------------------
+
+def worker_id(config: pytest.Config) -> str | None:
+    """``gw0``, ``gw1``… under pytest-xdist, None otherwise."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput.get("workerid", "gw"))
+    return os.environ.get("PYTEST_XDIST_WORKER") or None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
+
+
+@dataclass
+class TestDatabases:
+    """The template, the session database and the fresh copies of one pytest process."""
+
+    __test__ = False  # not a test class, whatever pytest's naming rules say
+
+    config: Config
+    env: str
+    base: str  # unique stem of every database name: prefix_worker_token
+    make_url: Any  # name -> DatabaseURL
+    keep: bool
+    template: DatabaseURL | None = None
+    created: list[DatabaseURL] = field(default_factory=list)
+    _copies: int = 0
+
+    def url(self, suffix: str = "") -> DatabaseURL:
+        return self.make_url(f"{self.base}_{suffix}" if suffix else self.base)
+
+    def build_template(self) -> None:
+        """Create, migrate and seed the template database; ``SetupFailed`` says which step failed."""
+        from seedkit import migrate, run
+        from seedkit.db.admin import create_database
+        from seedkit.errors import SeedkitError
+
+        url = self.url("tpl")
+        step = f"creating {url}"
+        try:
+            create_database(url)
+            self.created.append(url)
+            step = f"migrating {url}"
+            migrate.up(self.config, env=self.env, database_url=url.raw)
+            step = f"seeding {url}"
+            run(self.env, config=self.config, database_url=url.raw)
+        except SeedkitError as exc:
+            raise SetupFailed(step, exc) from None
+        self.template = url
+
+    def copy(self, suffix: str | None = None) -> DatabaseURL:
+        """A new database with exactly the template's content."""
+        from seedkit.db.admin import create_database
+
+        assert self.template is not None
+        if suffix is None:
+            self._copies += 1
+            suffix = str(self._copies)
+        url = self.url(suffix)
+        create_database(url, template=self.template)
+        self.created.append(url)
+        return url
+
+    def drop(self, url: DatabaseURL) -> None:
+        from seedkit.db.admin import drop_database
+        from seedkit.errors import SeedkitError
+
+        if self.keep:
+            return
+        try:
+            drop_database(url, missing_ok=True)
+        except SeedkitError as exc:
+            warnings.warn(f"seedkit: could not drop the test database {url}: {exc}", stacklevel=1)
+        if url in self.created:
+            self.created.remove(url)
+
+    def close(self) -> None:
+        for url in reversed(list(self.created)):
+            self.drop(url)
+
+
+class SetupFailed(Exception):
+    """The test database could not be set up; carries the seedkit error and the step."""
+
+    def __init__(self, step: str, error: Exception):
+        super().__init__(f"{step}: {error}")
+        self.step = step
+        self.error = error
+
+
+def _plan(options: Options, config: Config,
+          tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str, DatabaseURL | None]:
+    """Where test databases go: (make_url(name), name prefix, base database to check for a stamp)."""
+    from seedkit.errors import UsageError
+    from seedkit.urls import parse_url
+
+    if options.database_url:
+        explicit = options.database_url
+        base = parse_url(explicit, base_dir=Path.cwd(), source="--seedkit-database-url")
+    else:
+        explicit = None
+        base = config.database_url(options.env)
+    if base.dialect == "postgresql":
+        name = base.database or ""
+        prefix = _slug(name) if name and name not in _SERVER_DATABASES else "seedkit"
+        return base.with_database, prefix, base if name else None
+    # SQLite: the folder an explicit URL names (a URL ending in "/", an existing folder, or the folder of
+    # a file), else a temporary folder. A database file the URL names is checked for a protected stamp.
+    stamped = base if base.path is not None and base.path.is_file() else None
+    if explicit and base.path is not None:
+        if explicit.split("?", 1)[0].endswith("/") or base.path.is_dir():
+            folder, prefix = base.path, "seedkit"
+        else:
+            folder, prefix = base.path.parent, _slug(base.path.stem)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the folder {folder} for test databases: {exc.strerror}",
+                             hint="check --seedkit-database-url") from None
+    else:
+        folder = tmp_path_factory.mktemp("seedkit", numbered=True)
+        prefix = _slug(base.path.stem) if base.path is not None else "seedkit"
+    return (lambda n: parse_url(f"sqlite:///{folder / (n + '.db')}")), prefix or "seedkit", stamped
+
+
+def _unique_base(prefix: str, worker: str | None) -> str:
+    """``prefix[_worker]_token``: unique per pytest process, and telling whose database it is."""
+    token = uuid.uuid4().hex[:8]
+    tail = (f"_{_slug(worker) or 'w'}" if worker else "") + f"_{token}"
+    # room for the longest suffix ("_tpl" or a copy number) within PostgreSQL's name limit
+    return prefix[: _PG_NAME_LIMIT - len(tail) - 8] + tail
+
+
+def _refuse_protected(config: Config, env: str, stamp_source: DatabaseURL | None) -> None:
+    """Tests never run a protected environment, nor next to a database a protected environment seeded
+    (that server or folder is production's, whatever the test configuration says)."""
+    from seedkit import db
+    from seedkit.db.admin import database_exists
+    from seedkit.errors import RefusedError
+    from seedkit.seed import database_stamp
+
+    if config.env(env).protected:
+        raise RefusedError(f"environment {env!r} is protected: the pytest plugin never seeds it",
+                           hint="use a test environment, e.g. --seedkit-env test")
+    if stamp_source is None or not database_exists(stamp_source):
+        return
+    with db.connect(stamp_source, wait=config.settings.database.connect_timeout) as conn:
+        owner = database_stamp(conn)
+    if owner:
+        raise RefusedError(f"{stamp_source} was seeded by the protected environment {owner!r}: refusing to "
+                           "create test databases next to it",
+                           hint="point --seedkit-database-url (or the environment's database_url) at a "
+                                "test server or folder")
+
+
+def _setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TestDatabases:
+    options = Options.from_pytest(request.config)
+    try:
+        return _build(request, tmp_path_factory, options)
+    except SetupFailed as exc:
+        failure = exc  # failed below, outside this handler, so no exception chain is shown
+    except Exception:  # a bug, not a setup problem: its traceback is worth seeing, once
+        request.session.shouldfail = _SHOULDFAIL
+        raise
+    _fail_session(request, options.env, failure)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           options: Options) -> TestDatabases:
+    from seedkit.config import load_config
+    from seedkit.errors import RefusedError, SeedkitError
+
+    try:
+        config = load_config(options.config)
+        if config.path is None and options.config is None and request.config.rootpath != Path.cwd():
+            config = load_config(start=request.config.rootpath)
+        make_url, prefix, stamp_source = _plan(options, config, tmp_path_factory)
+        _refuse_protected(config, options.env, stamp_source)
+    except SeedkitError as exc:
+        raise SetupFailed("refused" if isinstance(exc, RefusedError) else "reading the configuration",
+                          exc) from None
+    dbs = TestDatabases(config=config, env=options.env, base=_unique_base(prefix, worker_id(request.config)),
+                        make_url=make_url, keep=options.keep)
+    request.config.stash.setdefault(_KEPT, [])
+    try:
+        dbs.build_template()
+    except BaseException:
+        if options.keep:
+            request.config.stash[_KEPT].extend(str(u) for u in dbs.created)
+        dbs.close()
+        raise
+    return dbs
+
+
+def _fail_session(request: pytest.FixtureRequest, env: str, failure: SetupFailed) -> None:
+    """Stop the session after this test, showing seedkit's message the way the CLI does."""
+    from seedkit.urls import mask
+
+    exc = failure.error
+    lines = [f"seedkit: cannot set up the test database for environment {env!r} ({failure.step})",
+             f"error: {exc}"]
+    if getattr(exc, "hint", None):
+        lines.append(f"hint: {exc.hint}")  # type: ignore[attr-defined]
+    request.session.shouldfail = _SHOULDFAIL
+    pytest.fail(mask("\n".join(lines)), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def _seedkit_databases(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    dbs = _setup(request, tmp_path_factory)
+    try:
+        yield dbs
+    finally:
+        if dbs.keep:
+            request.config.stash[_KEPT].extend(str(u) for u in dbs.created)
+        dbs.close()
+
+
+@pytest.fixture(scope="session")
+def seedkit_db_url(_seedkit_databases: TestDatabases) -> Iterator[str]:
+    """URL of this session's test database: migrated to head and seeded once, dropped at the end."""
+    url = _copy_or_fail(_seedkit_databases, "")
+    try:
+        yield url.raw
+    finally:
+        _seedkit_databases.drop(url)
+
+
+@pytest.fixture
+def seedkit_fresh_db_url(_seedkit_databases: TestDatabases) -> Iterator[str]:
+    """URL of a brand-new copy of the seeded database, for a test that must commit; dropped afterwards."""
+    url = _copy_or_fail(_seedkit_databases, None)
+    try:
+        yield url.raw
+    finally:
+        _seedkit_databases.drop(url)
+
+
+def _copy_or_fail(dbs: TestDatabases, suffix: str | None) -> DatabaseURL:
+    from seedkit.errors import SeedkitError
+
+    try:
+        return dbs.copy(suffix)
+    except SeedkitError as exc:
+        pytest.fail(f"seedkit: could not copy the seeded test database: {exc}", pytrace=False)
+
+
+# -- one connection, one transaction per test ---------------------------------------------------------
+
+class _Connections:
+    """The session's connection to ``seedkit_db_url``, reopened when a test closed or broke it."""
+
+    def __init__(self, url: str):
+        from seedkit.urls import parse_url
+
+        self.url = parse_url(url)
+        self.conn: Any = None
+
+    def get(self) -> Any:
+        if self.conn is None or _is_closed(self.conn):
+            self.conn = _connect(self.url)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None and not _is_closed(self.conn):
+            self.conn.close()
+
+
+def _is_closed(conn: Any) -> bool:
+    if isinstance(conn, _sqlite_class()):
+        return conn.closed_by_test
+    return bool(conn.closed or conn.broken)
+
+
+def _connect(url: DatabaseURL) -> Any:
+    if url.dialect == "postgresql":
+        conn = _psycopg_class().connect(url.raw, autocommit=False, application_name="seedkit pytest")
+    else:
+        assert url.path is not None
+        conn = _sqlite_class()(str(url.path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA foreign_keys = ON")  # as seedkit itself runs SQLite
+    conn._seedkit_defaults = {"row_factory": conn.row_factory}
+    return conn
+
+
+@cache
+def _psycopg_class() -> type:
+    import psycopg
+
+    class RolledBackConnection(psycopg.Connection):  # type: ignore[type-arg]
+        """A psycopg connection whose work is always rolled back: commit() and rollback() say why not."""
+
+        __qualname__ = "RolledBackConnection"
+
+        def commit(self) -> None:
+            raise psycopg.ProgrammingError(_NOT_COMMITTABLE.format(what="commit"))
+
+        def rollback(self) -> None:
+            raise psycopg.ProgrammingError(_NOT_COMMITTABLE.format(what="roll back by itself"))
+
+    return RolledBackConnection
+
+
+@cache
+def _sqlite_class() -> type:
+    import sqlite3
+
+    class RolledBackConnection(sqlite3.Connection):
+        """A sqlite3 connection whose work is always rolled back: commit(), rollback() and a ``with``
+        block that would commit say why not."""
+
+        __qualname__ = "RolledBackConnection"
+
+        closed_by_test = False
+
+        def commit(self) -> None:
+            raise sqlite3.ProgrammingError(_NOT_COMMITTABLE.format(what="commit"))
+
+        def rollback(self) -> None:
+            raise sqlite3.ProgrammingError(_NOT_COMMITTABLE.format(what="roll back by itself"))
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+            if exc_type is None:
+                self.commit()
+            return False
+
+        def close(self) -> None:
+            self.closed_by_test = True
+            super().close()
+
+    return RolledBackConnection
+
+
+@pytest.fixture(scope="session")
+def _seedkit_connection(seedkit_db_url: str) -> Iterator[_Connections]:
+    connections = _Connections(seedkit_db_url)
+    try:
+        yield connections
+    finally:
+        connections.close()
+
+
+@pytest.fixture
+def seedkit_conn(_seedkit_connection: _Connections) -> Iterator[Any]:
+    """A DB-API connection (psycopg or sqlite3) to ``seedkit_db_url`` inside a transaction that is
+    rolled back after the test: every test starts from exactly the seeded state."""
+    conn = _seedkit_connection.get()
+    if _seedkit_connection.url.dialect == "postgresql":
+        ended = yield from _pg_transaction(conn)
+    else:
+        ended = yield from _sqlite_transaction(conn)
+    if ended:
+        pytest.fail("the test ended seedkit_conn's transaction (a COMMIT?), so its writes may have reached "
+                    "the shared test database; use seedkit_fresh_db_url for a test that must commit",
+                    pytrace=False)
+
+
+def _pg_transaction(conn: Any) -> Iterator[Any]:
+    """Yield ``conn`` inside a transaction that is always rolled back; return whether the test itself
+    ended that transaction."""
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        psycopg.Connection.rollback(conn)
+    ended = False
+    try:
+        with conn.transaction(force_rollback=True):
+            yield conn
+            ended = conn.info.transaction_status == TransactionStatus.IDLE
+    except psycopg.Error:
+        if not _is_closed(conn):
+            raise
+        return False  # the test closed the connection: the next test gets a new one
+    conn.row_factory = conn._seedkit_defaults["row_factory"]
+    return ended
+
+
+def _sqlite_transaction(conn: Any) -> Iterator[Any]:
+    import sqlite3
+
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    conn.execute("BEGIN")
+    yield conn
+    if _is_closed(conn):
+        return False  # the test closed the connection: the next test gets a new one
+    ended = not conn.in_transaction
+    if not ended:
+        sqlite3.Connection.rollback(conn)
+    conn.row_factory = conn._seedkit_defaults["row_factory"]
+    conn.isolation_level = None
+    return ended
+
+
+# -- reporting ----------------------------------------------------------------------------------------
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    kept = session.config.stash.get(_KEPT, [])
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and kept:  # an xdist worker: hand the list to the controller
+        workeroutput["seedkit_kept"] = list(kept)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: collect the databases each worker kept."""
+    kept = getattr(node, "workeroutput", {}).get("seedkit_kept")
+    if kept:
+        node.config.stash.setdefault(_KEPT, []).extend(kept)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    kept = config.stash.get(_KEPT, [])
+    if kept:
+        terminalreporter.section("seedkit")
+        for url in kept:
+            terminalreporter.write_line(f"kept test database {url}")
