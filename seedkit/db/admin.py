@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from psycopg import sql
-
 from ..errors import DatabaseError
 from ..urls import DatabaseURL
 from . import connect
@@ -43,6 +41,8 @@ def create_database(url: DatabaseURL, *, template: DatabaseURL | None = None) ->
         else:
             sqlite3.connect(url.path).close()
         return
+    from psycopg import sql
+
     with _maintenance(url) as conn:
         stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database or ""))
         if template is not None:
@@ -62,6 +62,8 @@ def drop_database(url: DatabaseURL, *, missing_ok: bool = True) -> None:
             elif not missing_ok and suffix == "":
                 raise DatabaseError(f"database file {url.path} does not exist")
         return
+    from psycopg import sql
+
     with _maintenance(url) as conn:
         exists = "IF EXISTS " if missing_ok else ""
         major = int(conn.server_version.split(".")[0])

@@ -242,6 +242,10 @@ class PostgresDatabase(Database):
         return f"json_build_array({', '.join(exprs)})::text"
 
     def lock_for_seeding(self, timeout: float) -> None:
+        # staging tables are temporary: give them memory before their first use in this session,
+        # and the merge joins room to hash
+        self.execute("SET LOCAL temp_buffers = '256MB'")
+        self.execute("SET LOCAL work_mem = '256MB'")
         self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
         try:
             self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])

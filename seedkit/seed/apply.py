@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
@@ -111,11 +111,7 @@ class Applier:
         for c in cols:
             check_value(fp.table, c, None, False, self.catalog, self.plan.natural_keys, fx.row_location(1, c))
 
-        def chained() -> Iterator[tuple[int, dict[str, Any]]]:
-            yield first
-            yield from it
-
-        yield cols, self._first_refs(fp, [first]), chained()
+        yield cols, self._first_refs(fp, [first]), chain((first,), it)
 
     def _shape_sig(self, fp: FixturePlan, column: str, ref: Ref) -> tuple:
         return (ref.table, tuple(k for k, _ in ref.match), ref.column)

@@ -103,7 +103,7 @@ class Fixture:
     source: str  # file path (relative to the seeds folder when possible)
     location: Location
     rows: list[Row] | None = None  # file fixtures
-    stream: Callable[[], Iterator[dict[str, Any]]] | None = None  # Python fixtures: a fresh iterator per call
+    stream: Callable[[], Iterator[tuple[int, dict[str, Any]]]] | None = None  # Python: fresh (n, row) pairs per call
     name: str = ""  # ledger identity: "<file>#<table>" or the Python fixture's name
     count: int | None = None  # rows a Python fixture will produce, when known
     text_values: bool = False  # CSV: every cell is text (a json column's cell is JSON text)
@@ -111,11 +111,9 @@ class Fixture:
     def numbered(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row number from 1, values) for every row; Python fixtures stream theirs."""
         if self.rows is not None:
-            for n, row in enumerate(self.rows, start=1):
-                yield n, row.values
-        else:
-            assert self.stream is not None
-            yield from enumerate(self.stream(), start=1)
+            return ((n, row.values) for n, row in enumerate(self.rows, start=1))
+        assert self.stream is not None
+        return self.stream()
 
     def row_location(self, n: int, column: str | None = None) -> Location:
         if self.rows is not None and 1 <= n <= len(self.rows):

@@ -87,10 +87,6 @@ class RowFaker:
         self._n = 1
         self._seeded = False
 
-    def at(self, n: int) -> None:
-        self._n = n
-        self._seeded = False
-
     def __getattr__(self, attr: str) -> Any:
         faker = self._faker
         if faker is None:
@@ -152,15 +148,16 @@ def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: P
         return FixtureError(f"fixture {name!r} raised {type(exc).__name__}: {exc}",
                             location=Location(file=shown, line=_line_in(exc, path) or def_line, row=n))
 
-    def stream() -> Iterator[dict[str, Any]]:
+    def stream() -> Iterator[tuple[int, dict[str, Any]]]:
+        """(row number, row) pairs; ``fake`` is re-seeded for each row before the fixture runs."""
         fake = RowFaker(faker_locale, faker_seed, name)
-        at = fake.at
         if generator:
             it = func(fake)
             n = 0
             while True:
                 n += 1
-                at(n)
+                fake._n = n
+                fake._seeded = False
                 try:
                     row = next(it)
                 except StopIteration:
@@ -169,17 +166,18 @@ def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: P
                     raise fail(exc, n) from None
                 if row.__class__ is not dict:
                     row = _checked(row, name, shown, def_line, n)
-                yield row
+                yield n, row
         else:
             for n in range(1, (fspec.count or 0) + 1):
-                at(n)
+                fake._n = n
+                fake._seeded = False
                 try:
                     row = func(fake, n)
                 except Exception as exc:
                     raise fail(exc, n) from None
                 if row.__class__ is not dict:
                     row = _checked(row, name, shown, def_line, n)
-                yield row
+                yield n, row
 
     return Fixture(table=fspec.table, header=header, source=shown, location=loc, stream=stream,
                    name=f"{shown}:{name}", count=None if generator else fspec.count)
