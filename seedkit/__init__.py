@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import migrate
 from .config import Config, load_config
 from .errors import (
     ConfigError,
@@ -16,7 +17,6 @@ from .errors import (
     SeedkitError,
     UsageError,
 )
-from . import migrate
 from .seed import fixture, ref, run
 from .seed.report import Report, TableReport
 

@@ -404,3 +404,62 @@ def test_teams_example_migrates_and_seeds_idempotently(db_url: str, tmp_path: Pa
     assert first.table("memberships").inserted == 3 and first.table("task_statuses").inserted == 3
     second = seedkit.run("dev", config=config, database_url=db_url)
     assert not second.changed and second.unchanged == first.inserted
+
+
+# -- PostgreSQL types, identity ALWAYS, schemas ------------------------------------------------------
+@pytest.mark.postgres
+def test_postgres_types_round_trip_without_rewrites(pg_url: str, tmp_path: Path) -> None:
+    p = Project(tmp_path, pg_url)
+    p.sql("""
+        CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE SCHEMA billing;
+        CREATE TABLE billing.things (
+            id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code uuid NOT NULL UNIQUE,
+            price numeric(12, 4), ratio double precision, at timestamptz, day date, t time,
+            span interval, doc json, docb jsonb, tags text[], nums int[], feeling mood, raw bytea,
+            flag boolean, total numeric GENERATED ALWAYS AS (price * 2) STORED)
+    """)
+    p.write("dev/things.yaml", """
+        table: billing.things
+        key: [code]
+        rows:
+          - id: 7
+            code: 7f1c2d3e-0000-4000-8000-000000000001
+            price: 0.1000
+            ratio: 0.5
+            at: 2024-05-01T10:00:00+02:00
+            day: 2024-05-01
+            t: "10:30:00"
+            span: 1 day 2 hours
+            doc: {b: 1, a: [1, 2]}
+            docb: {nested: {x: null}}
+            tags: [a, "b c"]
+            nums: [1, 2, 3]
+            feeling: happy
+            flag: yes
+          - code: 7f1c2d3e-0000-4000-8000-000000000002
+            price: 123456.7891
+            feeling: sad
+    """)
+    first = seedkit.run("dev", config=p.config())
+    assert first.table("billing.things").inserted == 2
+    row = p.rows("SELECT id, price::text, total::text, tags, nums, feeling::text, doc::text, docb, flag, day::text,"
+                 " t::text, span::text FROM billing.things ORDER BY code")[0]
+    assert row[:6] == (7, "0.1000", "0.2000", ["a", "b c"], [1, 2, 3], "happy")
+    assert json.loads(row[6]) == {"b": 1, "a": [1, 2]} and row[7] == {"nested": {"x": None}}
+    assert row[8:] == (True, "2024-05-01", "10:30:00", "1 day 02:00:00")
+    assert not seedkit.run("dev", config=p.config()).changed  # json (no = operator) compares too
+    p.sql("INSERT INTO billing.things (code) VALUES ('7f1c2d3e-0000-4000-8000-000000000003')")
+    assert p.scalar("SELECT max(id) FROM billing.things") >= 8  # identity moved past the explicit 7
+
+
+@pytest.mark.postgres
+def test_enum_and_uuid_errors_are_located(pg_url: str, tmp_path: Path) -> None:
+    p = Project(tmp_path, pg_url)
+    p.sql("CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE t (code uuid PRIMARY KEY, feeling mood)")
+    p.write("dev/t.yaml", "key: [code]\nrows:\n  - {code: not-a-uuid}\n  - {code: 7f1c2d3e-0000-4000-8000-000000000001,"
+                          " feeling: angry}\n")
+    result = cli(p, "run", "dev")
+    assert result.exit_code == 2
+    assert "t.yaml:3" in result.stderr and "UUID" in result.stderr
+    assert "t.yaml:4" in result.stderr and "'angry' is not one of" in result.stderr
