@@ -136,8 +136,9 @@ class Applier:
             refs[c] = RefShape(shape.target, tuple(f"_r{i}_{j}" for j in range(len(shape.target.match))), f"r{i}")
         fx = fp.fixture
         deferred_here = [c for c in cols if c in tp.deferred]
-        direct = (not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
-                  and not fx.header.prune and self._is_empty(table))
+        empty = self._is_empty(table)
+        direct = (empty and not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
+                  and not fx.header.prune)
         if direct and self._direct(tp, fp, cols, rows, tr):
             return
         if direct:  # the direct load failed on a duplicate key: stage again to say where
@@ -158,7 +159,10 @@ class Applier:
             return
         if table.name in self._suspects:
             self._check_duplicates(tp, stage)
-        self._classify_and_write(tp, stage, tr, deferred_here)
+        if empty and not self.dry_run and not stage.state:
+            self._insert_all(tp, stage, tr)
+        else:
+            self._classify_and_write(tp, stage, tr, deferred_here)
 
     def _row_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
                    with_n: bool) -> Callable[[int, dict[str, Any]], list]:
@@ -175,8 +179,7 @@ class Applier:
         converted = [(i + off, fast_converter(table.columns[c], text=fx.text_values, adapt=d.adapt_value,
                                               skip=(Ref,)))
                      for i, c in enumerate(cols) if c in refs or not d.passthrough(table.columns[c])]
-        ref_specs = [(c, shape, [shape.target.table.columns[m] for m in shape.target.match])
-                     for c, shape in refs.items()]
+        ref_specs = [(c, self._ref_maker(fp, c, shape)) for c, shape in refs.items()]
         explain = self._explain_row
         # Streamed rows may repeat a key: remember key hashes per table and check suspects in SQL.
         streamed = any(f.fixture.rows is None for tp in self.plan.tables if tp.table.name == table.name
@@ -203,8 +206,8 @@ class Applier:
                 raise
             if len(values) != width:
                 explain(fp, cols, n, values)
-            for c, shape, mcols in ref_specs:
-                row += self._ref_values(fp, c, shape, mcols, n, values[c])
+            for c, ref_values in ref_specs:
+                row += ref_values(n, values[c])
             return row
 
         return make
@@ -220,19 +223,33 @@ class Applier:
                         fx.row_location(n, c))
         raise FixtureError("row could not be converted", location=fx.row_location(n))  # pragma: no cover
 
-    def _ref_values(self, fp: FixturePlan, c: str, shape: RefShape, mcols: list[Column], n: int, v: Any) -> list:
-        if not isinstance(v, Ref):
-            return [None] * len(mcols)
+    def _ref_maker(self, fp: FixturePlan, c: str, shape: RefShape) -> Callable[[int, Any], list]:
+        """A function (n, value) → the staging values of one reference column (the match values)."""
         fx, d = fp.fixture, self.d
-        loc = fx.row_location(n, c)
-        if self.catalog.get(v.table, location=loc).name != shape.target.table.name:
-            raise FixtureError(f"column {c!r} mixes references to different tables", location=loc)
-        matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in shape.target.match]
-        try:
-            return [d.adapt_value(mc, convert(self._nested(mv, shape.target.table, m, loc), mc, text=True))
-                    for mc, mv, m in zip(mcols, matched, shape.target.match)]
-        except ConversionError as exc:
-            raise FixtureError(f"{v}: {exc}", location=loc) from None
+        target = shape.target
+        mcols = [target.table.columns[m] for m in target.match]
+        convs = [fast_converter(mc, text=True, adapt=d.adapt_value) for mc in mcols]
+        nones = [None] * len(mcols)
+        known: set[str] = set()  # table spellings already checked to name the target table
+
+        def values(n: int, v: Any) -> list:
+            if v.__class__ is not Ref:
+                return nones
+            loc = None
+            if v.table not in known:
+                loc = fx.row_location(n, c)
+                if self.catalog.get(v.table, location=loc).name != target.table.name:
+                    raise FixtureError(f"column {c!r} mixes references to different tables", location=loc)
+                known.add(v.table)
+            matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in target.match]
+            try:
+                return [conv(mv) if mv.__class__ is not Ref else
+                        conv(self._nested(mv, target.table, m, loc or fx.row_location(n, c)))
+                        for conv, mv, m in zip(convs, matched, target.match)]
+            except ConversionError as exc:
+                raise FixtureError(f"{v}: {exc}", location=fx.row_location(n, c)) from None
+
+        return values
 
     def _load(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
               refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True) -> int:
@@ -415,6 +432,19 @@ class Applier:
         return " OR ".join(self.d.distinct(f"t.{q(c)}", f"src.{q(c)}", table.columns[c]) for c in cols) or "1=0"
 
     # -- classify and write ---------------------------------------------------------------------
+    def _insert_all(self, tp: TablePlan, stage: Stage, tr: TableReport) -> None:
+        """The table is empty: every row is new, so skip classifying and insert what resolves."""
+        d, q, table = self.d, self.d.quote, tp.table
+        src = self._src(stage)
+        cols = [c for c in stage.columns if c not in tp.deferred]
+        cur = d.execute(f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
+                        f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)} "
+                        f"FROM ({src}) src WHERE src._unres = 0")
+        if cur.rowcount != stage.count:
+            self._raise_unresolved(stage, src)
+        self._sync_sequences(table, cols)
+        tr.inserted += stage.count
+
     def _classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str]) -> None:
         d, q, table, fp = self.d, self.d.quote, tp.table, stage.fixture
         target = d.qualified(table.name)
@@ -431,9 +461,9 @@ class Applier:
         total, missing, changed, unresolved = (int(x or 0) for x in row)
         if unresolved:
             self._raise_unresolved(stage, src)
-        if stage.state:
-            d.execute(f"UPDATE {stage.sql} SET _state = CASE WHEN EXISTS (SELECT 1 FROM {target} t, ({src}) src "
-                      f"WHERE src._n = {stage.sql}._n AND {self._key_join(key)}) THEN 'old' ELSE 'new' END")
+        if stage.state and missing:  # remember which rows this run inserts (see _set_deferred)
+            d.execute(f"UPDATE {stage.sql} SET _state = 'new' WHERE _n IN (SELECT src._n FROM ({src}) src "
+                      f"LEFT JOIN {target} t ON {self._key_join(key)} WHERE t.{k0} IS NULL)")
         if self.diff and changed:
             self._collect_diff(table, stage, src, compare, tr)
         insert_cols = [c for c in stage.columns if c not in tp.deferred]
@@ -462,7 +492,7 @@ class Applier:
         src = self._src(stage, deferred=True)
         differs = self._differs(table, cols)
         scope = "src._state = 'new'" if cols_changed_only_new else "1=1"
-        row = d.fetchone(f"SELECT SUM(CASE WHEN src._state = 'old' THEN 1 ELSE 0 END), COUNT(*), SUM(src._unres) "
+        row = d.fetchone(f"SELECT SUM(CASE WHEN src._state IS NULL THEN 1 ELSE 0 END), COUNT(*), SUM(src._unres) "
                          f"FROM ({src}) src JOIN {target} t ON {self._key_join(fp.key)} "
                          f"WHERE ({differs}) AND {scope}")
         assert row is not None

@@ -15,23 +15,35 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import FixtureError, Location
 
 
-@dataclass(frozen=True)
 class Ref:
     """A reference to another row: ``table`` row whose ``match`` columns equal the given values.
 
     ``match`` may be a single unnamed value (scalar form, ``!ref roles/admin``): its column is the
     referenced table's natural key, decided by the planner. ``column`` names the referenced column
-    when no foreign key says which.
+    when no foreign key says which. A plain slotted class: Python fixtures create one per row.
     """
 
-    table: str
-    match: tuple[tuple[str | None, Any], ...]
-    column: str | None = None
-    location: Location | None = field(default=None, compare=False)
+    __slots__ = ("table", "match", "column", "location", "scalar")
 
-    @property
-    def scalar(self) -> bool:
-        return len(self.match) == 1 and self.match[0][0] is None
+    def __init__(self, table: str, match: tuple[tuple[str | None, Any], ...], column: str | None = None,
+                 location: Location | None = None):
+        self.table = table
+        self.match = match
+        self.column = column
+        self.location = location
+        self.scalar = len(match) == 1 and match[0][0] is None
+
+    def _ident(self) -> tuple:
+        return (self.table, self.match, self.column)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ref) and self._ident() == other._ident()
+
+    def __hash__(self) -> int:
+        return hash(self._ident())
+
+    def __repr__(self) -> str:
+        return f"Ref({self.table!r}, {self.match!r}, column={self.column!r})"
 
     def __str__(self) -> str:
         if self.scalar:
