@@ -476,20 +476,20 @@ def test_empty_table_path_and_merge_path_give_identical_contents(proj: Project, 
     '''
     # at once: every table empty (items has no references, so it can go straight in)
     proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.py", users_py.format(count=60))
-    proj.write("dev/items.py", ITEMS_PY.format(count=60))
+    proj.write("dev/users.py", users_py.format(count=600))
+    proj.write("dev/items.py", ITEMS_PY.format(count=600))
     first = run(proj)
-    assert counts(first, "users") == (60, 0, 0, 0) and counts(first, "items") == (60, 0, 0, 0)
+    assert counts(first, "users") == (600, 0, 0, 0) and counts(first, "items") == (600, 0, 0, 0)
     # in two steps: half the rows first, then all of them into tables that already hold rows
     other = project(tmp_path / "other", new_db())
     other.write("common/roles.yaml", ROLES)
-    users = other.write("dev/users.py", users_py.format(count=30))
-    items = other.write("dev/items.py", ITEMS_PY.format(count=30))
+    users = other.write("dev/users.py", users_py.format(count=300))
+    items = other.write("dev/items.py", ITEMS_PY.format(count=300))
     run(other)
-    users.write_text(users.read_text().replace("COUNT = 30", "COUNT = 60"))
-    items.write_text(items.read_text().replace("COUNT = 30", "COUNT = 60"))
+    users.write_text(users.read_text().replace("COUNT = 300", "COUNT = 600"))
+    items.write_text(items.read_text().replace("COUNT = 300", "COUNT = 600"))
     second = run(other)
-    assert counts(second, "users") == (30, 0, 30, 0) and counts(second, "items") == (30, 0, 30, 0)
+    assert counts(second, "users") == (300, 0, 300, 0) and counts(second, "items") == (300, 0, 300, 0)
     assert everything(other) == everything(proj)
 
 
@@ -579,3 +579,75 @@ def test_report_json_counts_python_rows(proj: Project) -> None:
     report = json.loads(result.stdout)
     assert report["totals"]["inserted"] == 7
     assert [t["table"] for t in report["tables"]] == ["users"]
+
+
+# -- more: the YAML header options, file-level errors, keys shared with YAML ------------------------------------
+def test_fixture_options_prune_create_only_and_ignore(proj: Project) -> None:
+    users = proj.write("dev/users.py", '''
+        from seedkit import fixture
+
+        COUNT = 10
+
+
+        @fixture("users", key="email", count=COUNT, prune=True, create_only=["age"])
+        def users(fake, n):
+            return {"email": f"u{n}@example.com", "name": f"User {n}", "age": n}
+
+
+        @fixture("roles", key=["name"], count=2, on_conflict="ignore")
+        def roles(fake, n):
+            return {"name": f"role{n}"}
+    ''')
+    run(proj)
+    proj.sql("UPDATE users SET age = 99 WHERE email = 'u1@example.com'")
+    proj.sql("UPDATE roles SET name = 'renamed' WHERE name = 'role2'")
+    proj.sql("INSERT INTO users (email, name) VALUES ('by-hand@example.com', 'Hand')")
+    users.write_text(users.read_text().replace("COUNT = 10", "COUNT = 6").replace('f"User {n}"', 'f"Person {n}"'))
+    report = run(proj)
+    assert counts(report, "users") == (0, 6, 0, 4)
+    assert proj.rows("SELECT email, name, age FROM users ORDER BY id") == [
+        ("u1@example.com", "Person 1", 99)] + [(f"u{n}@example.com", f"Person {n}", n) for n in range(2, 7)] + [
+        ("by-hand@example.com", "Hand", None)]
+    assert counts(report, "roles") == (1, 0, 1, 0)
+    assert proj.rows("SELECT name FROM roles ORDER BY id") == [("role1",), ("renamed",), ("role2",)]
+    assert not run(proj).changed
+
+
+@pytest.mark.parametrize("python_first", [True, False], ids=["python-then-yaml", "yaml-then-python"])
+def test_the_same_key_in_a_python_fixture_and_a_yaml_fixture_names_both(proj: Project, python_first: bool) -> None:
+    py, yaml = ("common/gen.py", "dev/more.yaml") if python_first else ("dev/gen.py", "common/more.yaml")
+    proj.write(py, '''
+        from seedkit import fixture
+
+
+        @fixture("users", key=["email"], count=5)
+        def users(fake, n):
+            return {"email": f"u{n}@example.com", "name": "generated"}
+    ''')
+    proj.write(yaml, "table: users\nkey: [email]\nrows:\n  - {email: x@example.com, name: typed}\n"
+                     "  - {email: u4@example.com, name: typed}\n")
+    with pytest.raises(FixtureError) as exc:
+        run(proj)
+    text = str(exc.value)
+    assert "u4@example.com" in text and "gen.py" in text and "more.yaml" in text, text
+    assert everything(proj) == {t: [] for t in TABLES}
+
+
+@pytest.mark.parametrize("case", ["syntax", "import-time", "not-a-dict"])
+def test_broken_fixture_files_are_located_errors(proj: Project, case: str) -> None:
+    source, where = {
+        "syntax": ("from seedkit import fixture\n\n\n@fixture('users', count=2)\ndef users(fake, n)\n"
+                   "    return {}\n", ["bad.py:5", "syntax"]),
+        "import-time": ("from seedkit import fixture\n\nPREFIX = undefined_name\n",
+                        ["bad.py:3", "NameError", "undefined_name"]),
+        "not-a-dict": ("from seedkit import fixture\n\n\n@fixture('users', key=['email'])\ndef users(fake):\n"
+                       "    yield {'email': 'a@example.com'}\n    yield ['b@example.com']\n",
+                       ["bad.py", "row 2", "list", "dict"]),
+    }[case]
+    proj.write("common/roles.yaml", ROLES)
+    proj.write("dev/bad.py", source)
+    with pytest.raises(FixtureError) as exc:
+        run(proj)
+    for part in where:
+        assert part in str(exc.value), (part, str(exc.value))
+    assert everything(proj) == {t: [] for t in TABLES}
