@@ -125,6 +125,8 @@ class TestDatabases:
     template: DatabaseURL | None = None
     created: list[DatabaseURL] = field(default_factory=list)
     _copies: int = 0
+    _dropper: Any = None  # a one-thread executor, started by the first drop_later()
+    _dropping: list[Any] = field(default_factory=list)
 
     def url(self, suffix: str = "") -> DatabaseURL:
         return self.make_url(f"{self.base}_{suffix}" if suffix else self.base)
@@ -162,19 +164,45 @@ class TestDatabases:
         return url
 
     def drop(self, url: DatabaseURL) -> None:
+        """Drop ``url`` now (unless ``keep``); a failure is a warning, not a test error."""
+        problem = self._drop(url)
+        if problem:
+            warnings.warn(problem, stacklevel=2)
+
+    def drop_later(self, url: DatabaseURL) -> None:
+        """Drop ``url`` on a background thread, so the next test need not wait for it; ``close``
+        waits for every such drop (and warns about failures there, on the main thread)."""
+        if self.keep:
+            return
+        if self._dropper is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedkit-drop")
+        self._dropping.append(self._dropper.submit(self._drop, url))
+
+    def _drop(self, url: DatabaseURL) -> str | None:
         from seedkit.db.admin import drop_database
         from seedkit.errors import SeedkitError
 
         if self.keep:
-            return
+            return None
         try:
             drop_database(url, missing_ok=True)
         except SeedkitError as exc:
-            warnings.warn(f"seedkit: could not drop the test database {url}: {exc}", stacklevel=1)
-        if url in self.created:
-            self.created.remove(url)
+            return f"seedkit: could not drop the test database {url}: {exc}"
+        finally:
+            if url in self.created:
+                self.created.remove(url)
+        return None
 
     def close(self) -> None:
+        if self._dropper is not None:
+            self._dropper.shutdown(wait=True)
+            self._dropper = None
+            problems = [f.result() for f in self._dropping]  # anything but a SeedkitError is a bug: raise
+            self._dropping.clear()
+            for problem in filter(None, problems):
+                warnings.warn(problem, stacklevel=2)
         for url in reversed(list(self.created)):
             self.drop(url)
 
@@ -335,7 +363,7 @@ def seedkit_fresh_db_url(_seedkit_databases: TestDatabases) -> Iterator[str]:
     try:
         yield url.raw
     finally:
-        _seedkit_databases.drop(url)
+        _seedkit_databases.drop_later(url)
 
 
 def _copy_or_fail(dbs: TestDatabases, suffix: str | None) -> DatabaseURL:
