@@ -17,8 +17,12 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from pglast import parser as pg_parser
 
+def _pg_parser() -> Any:
+    """pglast's parser, imported on first use (SQLite projects never pay for it)."""
+    from pglast import parser
+
+    return parser
 
 @dataclass(frozen=True)
 class Statement:
@@ -91,8 +95,8 @@ def _make(text: str, start: int, end: int, line_offset: int, *, nested: bool, no
 
 def split_postgres(text: str, line_offset: int = 1) -> list[Statement]:
     try:
-        raw = pg_parser.parse_sql(text)
-    except pg_parser.ParseError:
+        raw = _pg_parser().parse_sql(text)
+    except _pg_parser().ParseError:
         return _split_postgres_scanner(text, line_offset)
     out: list[Statement] = []
     for r in raw:
@@ -110,8 +114,8 @@ def _split_postgres_scanner(text: str, line_offset: int) -> list[Statement]:
     ``BEGIN ATOMIC … END`` bodies are followed by keyword, counting ``CASE … END`` inside them.
     """
     try:
-        tokens = pg_parser.scan(text)
-    except pg_parser.ParseError:
+        tokens = _pg_parser().scan(text)
+    except _pg_parser().ParseError:
         stmt = _make(text, 0, len(text), line_offset, nested=True, strip_semicolon=True)
         return [stmt] if stmt else []
     out: list[Statement] = []
@@ -230,8 +234,8 @@ def needs_no_transaction(stmt: Statement, dialect: str, server_version: int | No
 def _postgres_by_tokens(stmt: Statement) -> str | None:
     """The same question without a parse tree: look at the keywords the lexer sees."""
     try:
-        names = [t.name for t in pg_parser.scan(stmt.sql) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
-    except pg_parser.ParseError:
+        names = [t.name for t in _pg_parser().scan(stmt.sql) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    except _pg_parser().ParseError:
         return None
     if not names:
         return None
