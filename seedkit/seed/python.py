@@ -77,10 +77,11 @@ class RowFaker:
     it, and Faker itself is only imported when a fixture uses it.
     """
 
-    __slots__ = ("_faker", "_locale", "_base", "_name", "_n", "_seeded")
+    __slots__ = ("_faker", "_proxy", "_locale", "_base", "_name", "_n", "_seeded")
 
     def __init__(self, locale: str, base: int, name: str):
-        self._faker: Any = None
+        self._faker: Any = None  # the single-locale Generator behind the Faker proxy
+        self._proxy: Any = None
         self._locale = locale
         self._base = base
         self._name = name
@@ -90,11 +91,15 @@ class RowFaker:
     def __getattr__(self, attr: str) -> Any:
         faker = self._faker
         if faker is None:
-            faker = self._faker = _make_faker(self._locale)
+            self._proxy = _make_faker(self._locale)
+            faker = self._faker = self._proxy.factories[0]  # skip the proxy's dispatch on every call
         if not self._seeded:
             faker.seed_instance(_seed_for(self._base, self._name, self._n))
             self._seeded = True
-        return getattr(faker, attr)
+        try:
+            return getattr(faker, attr)
+        except AttributeError:  # proxy-level helpers such as fake.unique
+            return getattr(self._proxy, attr)
 
 
 def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -> list[Fixture]:
