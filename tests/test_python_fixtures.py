@@ -28,6 +28,7 @@ CREATE TABLE members (user_id bigint NOT NULL REFERENCES users (id), team_id int
 CREATE TABLE items (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, label text, qty int,
     price numeric(10,2), active boolean, born date, meta jsonb);
 CREATE TABLE big (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, payload text);
+CREATE TABLE notes (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, user_ref bigint);
 """
 
 SQLITE_SCHEMA = """
@@ -40,9 +41,10 @@ CREATE TABLE members (user_id INTEGER NOT NULL REFERENCES users (id), team_id IN
 CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, label TEXT, qty INTEGER,
     price DECIMAL(10,2), active BOOLEAN, born DATE, meta JSON);
 CREATE TABLE big (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, payload TEXT);
+CREATE TABLE notes (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, user_ref INTEGER);
 """
 
-TABLES = ["roles", "users", "teams", "members", "items", "big"]
+TABLES = ["roles", "users", "teams", "members", "items", "big", "notes"]  # notes.user_ref: no foreign key
 
 ROLES = """
 key: [name]
@@ -178,6 +180,28 @@ def test_ref_inside_python_fixtures_scalar_and_keyword_forms(proj: Project) -> N
                      "JOIN teams t ON t.id = m.team_id ORDER BY u.id") == [
         ("user1@example.com", "acme", "core"), ("user2@example.com", "acme", "web"),
         ("user3@example.com", "acme", "core"), ("user4@example.com", "globex", "core")]
+    assert not run(proj).changed
+
+
+def test_ref_with_column_to_a_table_without_foreign_key_loads_the_target_first(proj: Project) -> None:
+    """notes.user_ref has no foreign key, so only the ref() says notes depend on users (and "notes"
+    sorts before "users"). The same reference written in YAML works."""
+    proj.write("dev/people.py", '''
+        from seedkit import fixture, ref
+
+
+        @fixture("notes", key=["slug"], count=3)
+        def notes(fake, n):
+            return {"slug": f"note{n}", "user_ref": ref("users", f"user{n}@example.com", column="id")}
+
+
+        @fixture("users", key=["email"], count=3)
+        def users(fake, n):
+            return {"email": f"user{n}@example.com"}
+    ''')
+    run(proj)
+    assert proj.rows("SELECT n.slug, u.email FROM notes n JOIN users u ON u.id = n.user_ref ORDER BY n.id") == [
+        (f"note{n}", f"user{n}@example.com") for n in range(1, 4)]
     assert not run(proj).changed
 
 
