@@ -299,15 +299,17 @@ def _build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     from seedkit.config import load_config
     from seedkit.errors import RefusedError, SeedkitError
 
+    step = "reading the configuration"
     try:
         config = load_config(options.config)
         if config.path is None and options.config is None and request.config.rootpath != Path.cwd():
             config = load_config(start=request.config.rootpath)
+        config.env(options.env)  # an unknown environment is a configuration problem
         make_url, prefix, stamp_source = _plan(options, config, tmp_path_factory)
+        step = f"checking {stamp_source or 'the environment'}"
         _refuse_protected(config, options.env, stamp_source)
     except SeedkitError as exc:
-        raise SetupFailed("refused" if isinstance(exc, RefusedError) else "reading the configuration",
-                          exc) from None
+        raise SetupFailed("refused" if isinstance(exc, RefusedError) else step, exc) from None
     dbs = TestDatabases(config=config, env=options.env, base=_unique_base(prefix, worker_id(request.config)),
                         make_url=make_url, keep=options.keep)
     request.config.stash.setdefault(_KEPT, [])
@@ -326,10 +328,14 @@ def _fail_session(request: pytest.FixtureRequest, env: str, failure: SetupFailed
     from seedkit.urls import mask
 
     exc = failure.error
+    hint = getattr(exc, "hint", None)
+    if not hint and getattr(exc, "sqlstate", None) == "42501" and failure.step.startswith("creating"):
+        hint = ("the plugin creates a database per test session: give the database user the CREATEDB "
+                "privilege (ALTER ROLE … CREATEDB), or point --seedkit-database-url at a server where it has it")
     lines = [f"seedkit: cannot set up the test database for environment {env!r} ({failure.step})",
              f"error: {exc}"]
-    if getattr(exc, "hint", None):
-        lines.append(f"hint: {exc.hint}")  # type: ignore[attr-defined]
+    if hint:
+        lines.append(f"hint: {hint}")
     request.session.shouldfail = _SHOULDFAIL
     pytest.fail(mask("\n".join(lines)), pytrace=False)
 

@@ -513,6 +513,27 @@ def test_database_stamped_by_a_protected_environment_is_refused(project: Project
     assert project.databases() == before
 
 
+@pytest.mark.postgres
+def test_a_user_without_createdb_gets_a_hint(pytester: pytest.Pytester, pg_server: str) -> None:
+    project = make_project(pytester, "postgresql", pg_server)
+    role = f"nocreatedb_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+    try:
+        server = psycopg.conninfo.conninfo_to_dict(pg_server)
+        project.args = ["--seedkit-database-url",
+                        f"postgresql://{role}@{server['host']}:{server['port']}/{project.prefix}"]
+        result = project.run()
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["* (creating postgresql://*/*_tpl)",
+                                     "error: *permission denied to create database*",
+                                     "hint: *CREATEDB privilege*"])
+        assert project.databases() == []
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{role}"')
+
+
 # -- cost for projects that do not use it -----------------------------------------------------------
 
 def test_the_plugin_is_inert_without_its_fixtures(pytester: pytest.Pytester) -> None:
