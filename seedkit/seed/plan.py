@@ -179,9 +179,13 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
 
     for tn, tp in by_table.items():
         for fp in tp.fixtures:
-            rows = fp.fixture.rows if fp.fixture.rows is not None else []
-            for row in rows:
-                for v in row.values.values():
+            if fp.fixture.rows is not None:
+                values = [row.values for row in fp.fixture.rows]
+            else:  # a Python fixture: its first row shows what it references (rows are deterministic)
+                first = next(fp.fixture.numbered(), None)
+                values = [first[1]] if first else []
+            for row in values:
+                for v in row.values():
                     walk(v, tn)
     return edges
 
