@@ -28,7 +28,7 @@ CREATE TABLE members (user_id bigint NOT NULL REFERENCES users (id), team_id int
 CREATE TABLE items (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, label text, qty int,
     price numeric(10,2), active boolean, born date, meta jsonb);
 CREATE TABLE big (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, payload text);
-CREATE TABLE notes (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, user_ref bigint);
+CREATE TABLE notes (id bigserial PRIMARY KEY, slug text UNIQUE, user_ref bigint);
 """
 
 SQLITE_SCHEMA = """
@@ -41,10 +41,11 @@ CREATE TABLE members (user_id INTEGER NOT NULL REFERENCES users (id), team_id IN
 CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, label TEXT, qty INTEGER,
     price DECIMAL(10,2), active BOOLEAN, born DATE, meta JSON);
 CREATE TABLE big (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, payload TEXT);
-CREATE TABLE notes (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, user_ref INTEGER);
+CREATE TABLE notes (id INTEGER PRIMARY KEY, slug TEXT UNIQUE, user_ref INTEGER);
 """
 
-TABLES = ["roles", "users", "teams", "members", "items", "big", "notes"]  # notes.user_ref: no foreign key
+# notes: user_ref has no foreign key; slug is a nullable unique key
+TABLES = ["roles", "users", "teams", "members", "items", "big", "notes"]
 
 ROLES = """
 key: [name]
@@ -460,6 +461,30 @@ def test_a_raising_fixture_fails_the_cli_with_exit_2_and_no_traceback(proj: Proj
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert f"boom.py:{raise_line}" in result.stderr and "row 4" in result.stderr and "broken_users" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["null-key", "no-key-column"])
+def test_a_missing_or_null_key_is_a_located_error_and_nothing_is_written(proj: Project, case: str) -> None:
+    """As in YAML. notes.slug is unique but nullable: a row without its key could never be found
+    again, so every run would insert it anew."""
+    row3 = '{"user_ref": 3}' if case == "no-key-column" else '{"slug": None, "user_ref": 3}'
+    first = '{"user_ref": n}' if case == "no-key-column" else '{"slug": f"n{n}", "user_ref": n}'
+    proj.write("common/roles.yaml", ROLES)
+    proj.write("dev/keys.py", f'''
+        from seedkit import fixture
+
+
+        @fixture("notes", key=["slug"])
+        def notes(fake):
+            for n in range(1, 6):
+                yield {row3} if n == 3 else {first}
+    ''')
+    for _ in range(2):
+        with pytest.raises(FixtureError) as exc:
+            run(proj)
+        text = str(exc.value)
+        assert "keys.py" in text and "slug" in text and ("row 3" in text or "row 1" in text), text
+        assert everything(proj) == {t: [] for t in TABLES}
 
 
 @pytest.mark.parametrize("shape", ["extra-column", "missing-column"])
