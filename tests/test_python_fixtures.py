@@ -206,6 +206,26 @@ def test_ref_with_column_to_a_table_without_foreign_key_loads_the_target_first(p
     assert not run(proj).changed
 
 
+@pytest.mark.parametrize("first", ["None", "2"], ids=["first-row-null", "first-row-plain-value"])
+def test_ref_after_rows_without_one_in_the_same_column_is_resolved(proj: Project, first: str) -> None:
+    """Whether a column holds references is not decided by the first row: later rows' ref() count."""
+    proj.write("common/roles.yaml", ROLES)
+    proj.write("dev/users.py", f'''
+        from seedkit import fixture, ref
+
+
+        @fixture("users", key=["email"], count=4)
+        def users(fake, n):
+            return {{"email": f"user{{n}}@example.com", "role_id": {first} if n == 1 else ref("roles", "admin")}}
+    ''')
+    run(proj)
+    admin = proj.scalar("SELECT id FROM roles WHERE name = 'admin'")
+    expected_first = None if first == "None" else 2
+    assert proj.rows("SELECT email, role_id FROM users ORDER BY id") == [("user1@example.com", expected_first)] + [
+        (f"user{n}@example.com", admin) for n in range(2, 5)]
+    assert not run(proj).changed
+
+
 def test_ref_to_a_row_already_in_the_database(proj: Project) -> None:
     proj.sql("INSERT INTO roles (name) VALUES ('by-hand')")
     proj.write("dev/users.py", '''
