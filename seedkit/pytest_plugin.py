@@ -26,7 +26,6 @@ used, so projects that have seedkit installed but do not use these fixtures pay 
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 import warnings
@@ -101,10 +100,10 @@ class Options:
 
 def worker_id(config: pytest.Config) -> str | None:
     """``gw0``, ``gw1``… under pytest-xdist, None otherwise."""
+    # ``workerinput`` exists on xdist workers only; unlike PYTEST_XDIST_WORKER, a pytest run started
+    # from inside a worker (pytester) does not inherit it.
     workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        return str(workerinput.get("workerid", "gw"))
-    return os.environ.get("PYTEST_XDIST_WORKER") or None
+    return None if workerinput is None else str(workerinput.get("workerid", "gw"))
 
 
 def _slug(text: str) -> str:
