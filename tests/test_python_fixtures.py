@@ -152,6 +152,24 @@ def test_count_fixture_and_generator_fixture_load(proj: Project) -> None:
     assert not run(proj).changed
 
 
+def test_rows_may_list_their_columns_in_any_order(proj: Project) -> None:
+    proj.write("dev/items.py", '''
+        from seedkit import fixture
+
+
+        @fixture("items", key=["code"])
+        def items(fake):
+            for n in range(1, 5):
+                if n % 2:
+                    yield {"code": f"c{n}", "label": f"L{n}", "qty": n}
+                else:
+                    yield {"qty": n, "label": f"L{n}", "code": f"c{n}"}
+    ''')
+    run(proj)
+    assert proj.rows("SELECT code, label, qty FROM items ORDER BY id") == [(f"c{n}", f"L{n}", n) for n in range(1, 5)]
+    assert not run(proj).changed
+
+
 def test_ref_inside_python_fixtures_scalar_and_keyword_forms(proj: Project) -> None:
     proj.write("common/roles.yaml", ROLES)
     proj.write("common/teams.yaml", "key: [org, slug]\nrows:\n  - {org: acme, slug: core}\n"
