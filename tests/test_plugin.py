@@ -486,6 +486,24 @@ def test_setup_failure_shows_the_located_error(project: Project, failure: str) -
     assert project.databases() == [], "nothing is left behind"
 
 
+def test_keep_after_a_failed_setup_leaves_the_half_built_template(pytester: pytest.Pytester) -> None:
+    project = make_project(pytester, "sqlite", None)
+    project.write({"seeds/test/users.yaml": "rows:\n  - {email: a@example.com, nmae: A, role_id: 1}\n"})
+    result = project.run("--seedkit-keep")
+    result.assert_outcomes(errors=1)
+    kept = project.databases()
+    assert len(kept) == 1 and kept[0].endswith("_tpl.db")
+    result.stdout.fnmatch_lines([f"kept test database sqlite:///*/{kept[0]}"])
+
+
+def test_only_fresh_copies_when_only_fresh_copies_are_asked_for(pytester: pytest.Pytester) -> None:
+    project = make_project(pytester, "sqlite", None)
+    project.write({"tests/test_db.py": "def test_a(seedkit_fresh_db_url):\n    pass\n"})
+    result = project.run("--seedkit-keep")
+    result.assert_outcomes(passed=1)
+    assert [n.rsplit("_", 1)[1] for n in project.databases()] == ["1.db", "tpl.db"]
+
+
 def test_missing_variable_in_the_configured_url(pytester: pytest.Pytester,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     project = make_project(pytester, "sqlite", None, configured_url="${NO_SUCH_TEST_URL}")
