@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -24,7 +25,6 @@ from test_template import BIN, project_env, render, template_copy
 
 from seedkit import db
 from seedkit.config import load_config, read_dotenv
-from seedkit.urls import parse_url
 
 SEEDKIT = str(BIN / "seedkit")
 PYTEST = f"{BIN / 'python'} -m pytest -p no:cacheprovider"
@@ -52,12 +52,14 @@ def make(project: Path, target: str) -> subprocess.CompletedProcess[str]:
 def postgres_project(template_repo: Path, tmp_path: Path, pg_server: str, request: pytest.FixtureRequest
                      ) -> Iterator[Path]:
     example = request.param
-    server = parse_url(pg_server)
-    port = int(re.search(r":(\d+)/", server.raw)[1])  # type: ignore[index]
+    server = urlsplit(pg_server)
     suffix = uuid.uuid4().hex[:8]
     project = render(template_repo, tmp_path / "myapp", {
-        "database": "postgresql", "example_schema": example, "db_port": port,
+        "database": "postgresql", "example_schema": example, "db_port": server.port or 5432,
         "db_name": f"e2e_{suffix}", "db_user": f"e2e_user_{suffix}"})
+    if server.hostname not in (None, "127.0.0.1", "localhost"):  # SEEDKIT_TEST_DATABASE_URL elsewhere
+        dotenv = project / ".env"
+        dotenv.write_text(dotenv.read_text().replace("@127.0.0.1:", f"@{server.hostname}:"))
     env = read_dotenv(project / ".env")
     user, password, name = env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
     with psycopg.connect(pg_server, autocommit=True) as admin:
