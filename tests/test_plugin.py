@@ -584,10 +584,8 @@ def test_the_plugin_module_imports_only_pytest_and_the_standard_library() -> Non
     assert top - {"__future__", "pytest", "typing"} <= set(sys.stdlib_module_names), top
 
 
-@pytest.mark.xfail(strict=True, reason="seedkit/__init__.py imports the whole library eagerly (about 0.5 s), "
-                   "and pytest imports the package to load seedkit.pytest_plugin; a lazy __init__ "
-                   "(PEP 562 __getattr__) would make the installed plugin free")
 def test_loading_the_plugin_does_not_load_the_library() -> None:
+    """pytest imports the package to load the plugin: the lazy __init__ keeps that free."""
     code = "import sys, seedkit.pytest_plugin; print(sorted(m for m in sys.modules if m.startswith('seedkit')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "seedkit.config" not in loaded and "psycopg" not in loaded

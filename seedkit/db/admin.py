@@ -14,15 +14,19 @@ from . import connect
 from .base import Database
 
 
-def _maintenance(url: DatabaseURL) -> Database:
-    last: DatabaseError | None = None
-    for name in ("postgres", "template1"):
-        try:
-            return connect(url.with_database(name), wait=5.0)
-        except DatabaseError as exc:
-            last = exc
-    assert last is not None
-    raise last
+def _maintenance(url: DatabaseURL, wait: float = 5.0) -> Database:
+    """A connection to the server's ``postgres`` database, or ``template1`` where that one was dropped.
+
+    Only a missing database falls through to ``template1``; an unreachable server is reported at once,
+    naming the database the caller asked about.
+    """
+    try:
+        return connect(url.with_database("postgres"), wait=wait)
+    except DatabaseError as exc:
+        if exc.sqlstate != "3D000" and "does not exist" not in exc.message:  # only a missing database
+            exc.message = exc.message.replace(str(url.with_database("postgres")), str(url))
+            raise
+    return connect(url.with_database("template1"), wait=wait)
 
 
 def database_exists(url: DatabaseURL) -> bool:
