@@ -111,7 +111,12 @@ class Applier:
         for c in cols:
             check_value(fp.table, c, None, False, self.catalog, self.plan.natural_keys, fx.row_location(1, c))
 
-        yield cols, self._first_refs(fp, [first]), chain((first,), it)
+        shapes = self._first_refs(fp, [first])
+        # later rows may reference where the first row had NULL: be ready on every foreign-key column
+        for c in cols:
+            if c not in shapes and (default := self._default_shape(fp, c)) is not None:
+                shapes[c] = default
+        yield cols, shapes, chain((first,), it)
 
     def _shape_sig(self, fp: FixturePlan, column: str, ref: Ref) -> tuple:
         return (ref.table, tuple(k for k, _ in ref.match), ref.column)
@@ -125,6 +130,21 @@ class Applier:
                                         v.location or fp.fixture.row_location(n, c))
                     shapes[c] = RefShape(target, (), "")
         return shapes
+
+    def _default_shape(self, fp: FixturePlan, column: str) -> RefShape | None:
+        """How a scalar ``ref(table, key)`` in a single-column foreign key would resolve, if it can."""
+        fk = next((f for f in fp.table.foreign_keys if f.columns == (column,)), None)
+        if fk is None:
+            return None
+        target = self.catalog.tables.get(fk.ref_table)
+        if target is None:
+            return None
+        try:
+            resolved = ref_target(Ref(str(target.name), ((None, None),)), fp.table, column, self.catalog,
+                                  self.plan.natural_keys, fp.fixture.location)
+        except FixtureError:
+            return None
+        return RefShape(resolved, (), "")
 
     # -- one group: stage, classify, write ----------------------------------------------------------
     def _merge(self, tp: TablePlan, fp: FixturePlan, group: tuple, tr: TableReport) -> None:
@@ -164,9 +184,9 @@ class Applier:
         else:
             self._classify_and_write(tp, stage, tr, deferred_here)
 
-    def _row_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
-                   with_n: bool) -> Callable[[int, dict[str, Any]], list]:
-        """A function (n, values) → driver-ready row [n, values…, ref match values…].
+    def _batch_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
+                     with_n: bool) -> Callable[[list[tuple[int, dict[str, Any]]]], list[list]]:
+        """A function [(n, values), …] → driver-ready rows [n, values…, ref match values…].
 
         This is the hot loop of a load. Columns the driver can take as they are (``passthrough``)
         are picked with one C-level ``itemgetter``; the rest are converted in Python. A value the
@@ -186,17 +206,10 @@ class Applier:
                        for f in tp.fixtures)
         seen = self._seen.setdefault(table.name, set()) if streamed else None
         kget = itemgetter(*fp.key)
+        values_of = itemgetter(1)
         suspects = self._suspects
 
         def make(n: int, values: dict[str, Any]) -> list:
-            if seen is not None:
-                try:
-                    h = hash(kget(values))
-                except (KeyError, TypeError):
-                    h = None
-                if h in seen:
-                    suspects.add(table.name)
-                seen.add(h)
             try:
                 row = [n, *getter(values)] if with_n else [*getter(values)]
                 for i, fn in converted:
@@ -210,7 +223,39 @@ class Applier:
                 row += ref_values(n, values[c])
             return row
 
-        return make
+        simple = not converted and not ref_specs
+
+        single_key = len(fp.key) == 1
+
+        def make_batch(chunk: list[tuple[int, dict[str, Any]]]) -> list[list]:
+            if seen is not None:
+                before = len(seen)
+                try:
+                    keys = list(map(kget, map(values_of, chunk)))
+                except KeyError:
+                    keys = [None]
+                if None in keys if single_key else any(None in k for k in keys):
+                    self._null_key(fp, chunk)
+                seen.update(map(hash, keys))
+                if len(seen) - before != len(chunk):
+                    suspects.add(table.name)
+            if simple and set(map(len, map(values_of, chunk))) <= {width}:
+                try:
+                    if with_n:
+                        return [[n, *getter(v)] for n, v in chunk]
+                    return [[*getter(v)] for _, v in chunk]
+                except KeyError:
+                    pass
+            return [make(n, v) for n, v in chunk]
+
+        return make_batch
+
+    def _null_key(self, fp: FixturePlan, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        for n, values in chunk:
+            for k in fp.key:
+                if values.get(k) is None:
+                    raise FixtureError(f"key column {k!r} is missing or null", location=fp.fixture.row_location(n, k),
+                                       hint=f"every row needs its key: {', '.join(fp.key)}")
 
     def _explain_row(self, fp: FixturePlan, cols: list[str], n: int, values: dict[str, Any]) -> None:
         """Raise the located error for a row the fast loop could not convert."""
@@ -221,6 +266,12 @@ class Applier:
         for c in cols:
             check_value(fp.table, c, values[c], fx.text_values, self.catalog, self.plan.natural_keys,
                         fx.row_location(n, c))
+        refs = [c for c in cols if isinstance(values[c], Ref)]
+        if refs:
+            raise FixtureError(f"column {refs[0]!r} holds a reference unlike the first row's",
+                               location=fx.row_location(n, refs[0]),
+                               hint="rows of a Python fixture reference the same way in each column "
+                                    "(the same table and key columns)")
         raise FixtureError("row could not be converted", location=fx.row_location(n))  # pragma: no cover
 
     def _ref_maker(self, fp: FixturePlan, c: str, shape: RefShape) -> Callable[[int, Any], list]:
@@ -255,17 +306,16 @@ class Applier:
               refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True) -> int:
         """Load in batches: memory stays bounded by the batch size, lookups made while building rows
         never run in the middle of a COPY, and a batch the database rejects is explained row by row."""
-        make = self._row_maker(fp, cols, refs, with_n)
+        make_batch = self._batch_maker(fp, cols, refs, with_n)
         fx = fp.fixture
         total = fx.count if fx.rows is None else len(fx.rows)
         label = str(fp.table.name)
         if fx.rows is None:
-            return self._load_stream(table_sql, columns, fp, make, rows, label, total)
+            return self._load_stream(table_sql, columns, fp, cols, make_batch, rows, label, total)
         n = 0
         while chunk := list(islice(rows, self.batch_size)):
-            batch = [make(i, values) for i, values in chunk]
             try:
-                n += self.d.load_rows(table_sql, columns, batch)
+                n += self.d.load_rows(table_sql, columns, make_batch(chunk))
             except DatabaseError as exc:
                 self._explain_batch(fp, cols, chunk, exc)
                 raise
@@ -273,33 +323,38 @@ class Applier:
                 self.progress(label, n, total)
         return n
 
-    def _load_stream(self, table_sql: str, columns: list[str], fp: FixturePlan, make: Callable, rows: Iterator,
-                     label: str, total: int | None) -> int:
-        """A Python fixture streams through one COPY, so generating rows and storing them overlap."""
-        current = [0]
+    def _load_stream(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
+                     make_batch: Callable, rows: Iterator, label: str, total: int | None) -> int:
+        """A Python fixture streams through one COPY, so generating rows and storing them overlap;
+        rows are built a batch at a time (memory stays bounded by the batch size)."""
         every = self.batch_size
         progress = self.progress
+        current: list[tuple[int, dict[str, Any]]] = []
 
-        def gen() -> Iterator[list]:
-            for i, values in rows:
-                current[0] = i
-                yield make(i, values)
-                if progress is not None and i % every == 0:
-                    progress(label, i, total)
+        def batches() -> Iterator[list[list]]:
+            nonlocal current
+            done = 0
+            while chunk := list(islice(rows, every)):
+                current = chunk
+                yield make_batch(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(label, done, total)
 
         self._copying = True
         try:
-            n = self.d.load_rows(table_sql, columns, gen())
+            n = self.d.load_rows(table_sql, columns, chain.from_iterable(batches()))
         except DatabaseError as exc:
             if exc.sqlstate is None or exc.sqlstate.startswith("22"):
+                self._copying = False
+                self._explain_batch(fp, cols, current, exc)
                 line = getattr(exc, "copy_line", None)
-                where = fp.fixture.row_location(line or current[0], getattr(exc, "copy_column", None))
+                where = fp.fixture.row_location(line or (current[0][0] if current else 0),
+                                                getattr(exc, "copy_column", None))
                 raise FixtureError(exc.message, location=where, hint=exc.hint) from None
             raise
         finally:
             self._copying = False
-        if progress is not None:
-            progress(label, n, total)
         return n
 
     def _explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],
