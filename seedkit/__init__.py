@@ -29,6 +29,7 @@ _LAZY = {
     "fixture": ("seedkit.seed.python", "fixture"),
     "ref": ("seedkit.seed.python", "ref"),
     "run": ("seedkit.seed", "run"),
+    "reset": ("seedkit._reset", "reset"),
     "Report": ("seedkit.seed.report", "Report"),
     "TableReport": ("seedkit.seed.report", "TableReport"),
     "migrate": ("seedkit.migrate", None),
@@ -36,6 +37,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import migrate
+    from ._reset import reset
     from .config import Config, load_config
     from .seed import run
     from .seed.python import fixture, ref
@@ -76,5 +78,6 @@ __all__ = [
     "load_config",
     "migrate",
     "ref",
+    "reset",
     "run",
 ]

@@ -24,7 +24,7 @@ TEAMS = Path(__file__).resolve().parent.parent / "examples" / "teams"
 # CLI command → the library function it calls ("module:attribute").
 API = {
     "run": "seedkit:run",
-    "reset": "seedkit.reset:reset",
+    "reset": "seedkit:reset",
     "migrate new": "seedkit.migrate:new",
     "migrate up": "seedkit.migrate:up",
     "migrate down": "seedkit.migrate:down",

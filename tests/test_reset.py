@@ -12,11 +12,10 @@ import pytest
 from test_template import render, template_copy
 from typer.testing import CliRunner
 
-from seedkit import db, migrate
+from seedkit import db, migrate, reset
 from seedkit.cli import app
 from seedkit.config import Config, load_config
 from seedkit.errors import RefusedError, UsageError
-from seedkit.reset import reset
 from seedkit.seed import run as seed_run
 from seedkit.urls import parse_url
 

@@ -7,8 +7,8 @@ import json
 
 import typer
 
+from .._reset import reset
 from ..migrate.runner import MigrationRun
-from ..reset import reset
 from ._app import app, out, state
 
 
