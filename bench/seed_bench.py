@@ -24,6 +24,7 @@ engine is what is measured. Its wall time includes interpreter start; its peak R
 is printed (✗), never turned into an exit status.
 
     python bench/seed_bench.py [--rows 1000000] [--posts N] [--faker-rows N] [--database URL]
+                               [--only users|posts|small|faker ...]
 
 Without ``--database`` (or SEEDKIT_TEST_DATABASE_URL) a throwaway server is started from the local
 PostgreSQL binaries, as the test suite does. ``--rows 20000`` gives a quick run for development.
@@ -474,7 +475,7 @@ def ratio_target(result: Result, value: float | None, limit: float, text: str, *
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
-def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int) -> list[Result]:
+def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, only: set[str]) -> list[Result]:
     project = root / "bench"
     project.mkdir()
     write_bench_project(project, rows, posts, faker_rows)
@@ -486,131 +487,150 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int) -
     def progress(msg: str) -> None:
         print(f"… {msg}", file=sys.stderr, flush=True)
 
-    # (a) raw COPY into the empty table
-    progress("(a) raw COPY")
-    with fresh_database(server_url, USERS_DDL) as url:
-        settle(url)
-        t_a = raw_copy_users(url, user_rows(1, rows))
-        a = Result("(a) raw COPY into empty users", rows, t_a, "baseline")
-        check(count_rows(url, "users") == rows, a, "row count")
-    results.append(a)
+    if "users" in only:
+        # (a) raw COPY into the empty table
+        progress("(a) raw COPY")
+        with fresh_database(server_url, USERS_DDL) as url:
+            settle(url)
+            t_a = raw_copy_users(url, user_rows(1, rows))
+            a = Result("(a) raw COPY into empty users", rows, t_a, "baseline")
+            check(count_rows(url, "users") == rows, a, "row count")
+        results.append(a)
 
-    # (b) fresh, (d) rerun unchanged, (e) 1 % changed — one database
-    with fresh_database(server_url, USERS_DDL) as url:
-        settle(url)
-        progress("(b) seedkit run, empty table")
-        child = seedkit_run(project, "bench", url)
-        b = Result("(b) seedkit run, empty table", rows, child.seconds)
-        expect(child, b, inserted=rows, updated=0)
-        ratio_target(b, b.seconds and b.seconds / t_a, 1.3, "≤ 1.3× (a)")
-        b.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-        rss.append(("b", child.rss_mb))
-        check(count_rows(url, "users") == rows, b, "row count")
-        results.append(b)
+        # (b) fresh, (d) rerun unchanged, (e) 1 % changed — one database
+        with fresh_database(server_url, USERS_DDL) as url:
+            settle(url)
+            progress("(b) seedkit run, empty table")
+            child = seedkit_run(project, "bench", url)
+            b = Result("(b) seedkit run, empty table", rows, child.seconds)
+            expect(child, b, inserted=rows, updated=0)
+            ratio_target(b, b.seconds and b.seconds / t_a, 1.3, "≤ 1.3× (a)")
+            b.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
+            rss.append(("b", child.rss_mb))
+            check(count_rows(url, "users") == rows, b, "row count")
+            results.append(b)
 
-        settle(url)
-        before = table_stats(url, "users")
-        progress("(d) seedkit run, nothing changed")
-        child = seedkit_run(project, "bench", url)
-        after = table_stats(url, "users")
-        d = Result("(d) seedkit run again, nothing changed", rows, child.seconds)
-        expect(child, d, inserted=0, updated=0, unchanged=rows)
-        ratio_target(d, d.seconds and d.seconds / t_a, 0.5, "≤ 0.5× (a)")
-        dead = after.dead - before.dead
-        writes = (after.inserted - before.inserted, after.updated - before.updated, after.deleted - before.deleted)
-        vacuumed = after.vacuums != before.vacuums
-        clean = writes == (0, 0, 0) and (dead <= 0 or vacuumed)
-        d.target += f", new dead tuples: {max(dead, 0)} (want 0)"
-        d.ok = bool(d.ok) and clean
-        d.notes.append(f"users writes during the run: inserted {writes[0]}, updated {writes[1]}, deleted {writes[2]}; "
-                       f"n_dead_tup {before.dead} → {after.dead}" + (" (a vacuum ran meanwhile)" if vacuumed else ""))
-        d.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-        rss.append(("d", child.rss_mb))
-        results.append(d)
+            settle(url)
+            before = table_stats(url, "users")
+            progress("(d) seedkit run, nothing changed")
+            child = seedkit_run(project, "bench", url)
+            after = table_stats(url, "users")
+            d = Result("(d) seedkit run again, nothing changed", rows, child.seconds)
+            expect(child, d, inserted=0, updated=0, unchanged=rows)
+            ratio_target(d, d.seconds and d.seconds / t_a, 0.5, "≤ 0.5× (a)")
+            dead = after.dead - before.dead
+            writes = (after.inserted - before.inserted, after.updated - before.updated, after.deleted - before.deleted)
+            vacuumed = after.vacuums != before.vacuums
+            clean = writes == (0, 0, 0) and (dead <= 0 or vacuumed)
+            d.target += f", new dead tuples: {max(dead, 0)} (want 0)"
+            d.ok = bool(d.ok) and clean
+            d.notes.append(f"users writes during the run: inserted {writes[0]}, updated {writes[1]}, "
+                           f"deleted {writes[2]}; n_dead_tup {before.dead} → {after.dead}"
+                           + (" (a vacuum ran meanwhile)" if vacuumed else ""))
+            d.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
+            rss.append(("d", child.rss_mb))
+            results.append(d)
 
-        settle(url)
-        write_users_fixture(project, rows, 100)
-        before = table_stats(url, "users")
-        progress("(e) seedkit run, 1 % changed")
-        child = seedkit_run(project, "bench", url)
-        after = table_stats(url, "users")
-        write_users_fixture(project, rows, 0)
-        e = Result("(e) seedkit run again, 1 % changed", rows, child.seconds)
-        expect(child, e, inserted=0, updated=changed, unchanged=rows - changed)
-        ratio_target(e, e.seconds and e.seconds / t_a, 0.6, "≤ 0.6× (a)")
-        e.notes.append(f"users rows updated in the database: {after.updated - before.updated} (want {changed})")
-        e.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-        check(after.updated - before.updated == changed, e, "updated more rows than changed")
-        rss.append(("e", child.rss_mb))
-        results.append(e)
+            settle(url)
+            write_users_fixture(project, rows, 100)
+            before = table_stats(url, "users")
+            progress("(e) seedkit run, 1 % changed")
+            child = seedkit_run(project, "bench", url)
+            after = table_stats(url, "users")
+            write_users_fixture(project, rows, 0)
+            e = Result("(e) seedkit run again, 1 % changed", rows, child.seconds)
+            expect(child, e, inserted=0, updated=changed, unchanged=rows - changed)
+            ratio_target(e, e.seconds and e.seconds / t_a, 0.6, "≤ 0.6× (a)")
+            e.notes.append(f"users rows updated in the database: {after.updated - before.updated} (want {changed})")
+            e.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
+            check(after.updated - before.updated == changed, e, "updated more rows than changed")
+            rss.append(("e", child.rss_mb))
+            results.append(e)
+            results.append(fixture_floor(project, rows))
 
-    # (c) into a table already holding half the rows
-    with fresh_database(server_url, USERS_DDL) as url:
-        raw_copy_users(url, user_rows(1, half))
-        settle(url)
-        progress("(c) seedkit run, half the rows present")
-        child = seedkit_run(project, "bench", url)
-        c = Result("(c) seedkit run, half the rows present", rows, child.seconds)
-        expect(child, c, inserted=rows - half, updated=0, unchanged=half)
-        ratio_target(c, c.seconds and c.seconds / t_a, 1.8, "≤ 1.8× (a)")
-        c.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-        rss.append(("c", child.rss_mb))
-        check(count_rows(url, "users") == rows, c, "row count")
-        results.insert(2, c)
+        # (c) into a table already holding half the rows
+        with fresh_database(server_url, USERS_DDL) as url:
+            raw_copy_users(url, user_rows(1, half))
+            settle(url)
+            progress("(c) seedkit run, half the rows present")
+            child = seedkit_run(project, "bench", url)
+            c = Result("(c) seedkit run, half the rows present", rows, child.seconds)
+            expect(child, c, inserted=rows - half, updated=0, unchanged=half)
+            ratio_target(c, c.seconds and c.seconds / t_a, 1.8, "≤ 1.8× (a)")
+            c.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
+            rss.append(("c", child.rss_mb))
+            check(count_rows(url, "users") == rows, c, "row count")
+            results.insert(2, c)
 
-    # (f) hand-written executemany upsert, fresh and rerun
-    with fresh_database(server_url, USERS_DDL) as url:
-        settle(url)
-        progress("(f) executemany upsert, fresh")
-        t_f1 = executemany_upsert(url, rows)
-        settle(url)
-        progress("(f) executemany upsert, rerun")
-        t_f2 = executemany_upsert(url, rows)
-    f1 = Result("(f) executemany ON CONFLICT DO UPDATE, fresh", rows, t_f1)
-    f2 = Result("(f) executemany ON CONFLICT DO UPDATE, rerun", rows, t_f2)
-    ratio_target(f1, t_f1 / b.seconds if b.seconds else None, 3, "(b) ≥ 3× faster", at_least=True)
-    ratio_target(f2, t_f2 / d.seconds if d.seconds else None, 8, "(d) ≥ 8× faster", at_least=True)
-    results += [f1, f2]
+        # (f) hand-written executemany upsert, fresh and rerun
+        with fresh_database(server_url, USERS_DDL) as url:
+            settle(url)
+            progress("(f) executemany upsert, fresh")
+            t_f1 = executemany_upsert(url, rows)
+            settle(url)
+            progress("(f) executemany upsert, rerun")
+            t_f2 = executemany_upsert(url, rows)
+        f1 = Result("(f) executemany ON CONFLICT DO UPDATE, fresh", rows, t_f1)
+        f2 = Result("(f) executemany ON CONFLICT DO UPDATE, rerun", rows, t_f2)
+        ratio_target(f1, t_f1 / b.seconds if b.seconds else None, 3, "(b) ≥ 3× faster", at_least=True)
+        ratio_target(f2, t_f2 / d.seconds if d.seconds else None, 8, "(d) ≥ 8× faster", at_least=True)
+        results += [f1, f2]
 
-    # (g) posts referencing users by email, against raw COPY with the ids known
-    with fresh_database(server_url, USERS_DDL, POSTS_DDL) as url:
-        raw_copy_users(url, ((n, *user_row(n)) for n in range(1, rows + 1)), with_ids=True)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("SELECT setval('users_id_seq', %s)", [rows])
-        settle(url)
-        progress("(g) raw COPY of posts with author ids")
-        t_g = raw_copy_posts(url, posts, rows)
-        g_raw = Result("(g) raw COPY posts, author ids known", posts, t_g)
-        check(count_rows(url, "posts") == posts, g_raw, "row count")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("TRUNCATE posts RESTART IDENTITY")
-        settle(url)
-        progress("(g) seedkit run posts, author_id = ref('users', email)")
-        child = seedkit_run(project, "posts", url)
-        g = Result("(g) seedkit run posts, author = ref(users, email)", posts, child.seconds)
-        expect(child, g, inserted=posts)
-        ratio_target(g, g.seconds and g.seconds / t_g, 1.6, "≤ 1.6× raw posts COPY")
-        with psycopg.connect(url) as conn:
-            wrong = conn.execute("SELECT count(*) FROM posts p JOIN users u ON u.id = p.author_id "
-                                 "WHERE u.id <> (substring(p.slug from 6)::bigint - 1) %% %s + 1", [rows]).fetchone()
-        check(bool(wrong) and wrong[0] == 0, g, f"{wrong and wrong[0]} posts point at the wrong author")
-        g.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-        rss.append(("g", child.rss_mb))
-        results += [g_raw, g]
+    if "posts" in only:
+        # (g) posts referencing users by email, against raw COPY with the ids known
+        with fresh_database(server_url, USERS_DDL, POSTS_DDL) as url:
+            raw_copy_users(url, ((n, *user_row(n)) for n in range(1, rows + 1)), with_ids=True)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("SELECT setval('users_id_seq', %s)", [rows])
+            settle(url)
+            progress("(g) raw COPY of posts with author ids")
+            t_g = raw_copy_posts(url, posts, rows)
+            g_raw = Result("(g) raw COPY posts, author ids known", posts, t_g)
+            check(count_rows(url, "posts") == posts, g_raw, "row count")
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("TRUNCATE posts RESTART IDENTITY")
+            settle(url)
+            progress("(g) seedkit run posts, author_id = ref('users', email)")
+            child = seedkit_run(project, "posts", url)
+            g = Result("(g) seedkit run posts, author = ref(users, email)", posts, child.seconds)
+            expect(child, g, inserted=posts)
+            ratio_target(g, g.seconds and g.seconds / t_g, 1.6, "≤ 1.6× raw posts COPY")
+            with psycopg.connect(url) as conn:
+                wrong = conn.execute("SELECT count(*) FROM posts p JOIN users u ON u.id = p.author_id "
+                                     "WHERE u.id <> (substring(p.slug from 6)::bigint - 1) %% %s + 1",
+                                     [rows]).fetchone()
+            check(bool(wrong) and wrong[0] == 0, g, f"{wrong and wrong[0]} posts point at the wrong author")
+            g.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
+            rss.append(("g", child.rss_mb))
+            results += [g_raw, g]
 
-    peak_case, peak = max(rss, key=lambda x: x[1])
-    m = Result(f"peak RSS of the seedkit process (max, at ({peak_case}))", 0, None, ratio_to_a=False)
-    m.target = f"≤ 150 MB: {peak:.0f} MB"
-    m.ok = peak <= 150
-    m.notes.append("per case: " + ", ".join(f"({k}) {v:.0f} MB" for k, v in rss))
-    results.append(m)
-
-    # (h) a small project end to end, interpreter start included
-    results += small_project(server_url, root)
-
-    # Faker
-    results += faker_speed(project, faker_rows)
+    if rss:
+        peak_case, peak = max(rss, key=lambda x: x[1])
+        m = Result(f"peak RSS of the seedkit process (max, at ({peak_case}))", 0, None, ratio_to_a=False)
+        m.target = f"≤ 150 MB: {peak:.0f} MB"
+        m.ok = peak <= 150
+        m.notes.append("per case: " + ", ".join(f"({k}) {v:.0f} MB" for k, v in rss))
+        results.append(m)
+    if "small" in only:  # (h) a small project end to end, interpreter start included
+        results += small_project(server_url, root)
+    if "faker" in only:
+        results += faker_speed(project, faker_rows)
     return results
+
+
+def fixture_floor(project: Path, rows: int) -> Result:
+    """What any run must pay before the database sees a row: the fixture's own rows, read through
+    seedkit's loader in this process (no interpreter start, no database)."""
+    from seedkit import load_config
+    from seedkit.seed import load_fixtures
+
+    (fx,) = load_fixtures(load_config(project / "seedkit.toml"), ["bench"])
+    started = time.perf_counter()
+    for _ in fx.numbered():
+        pass
+    r = Result("    floor: the fixture's rows through seedkit, no database", rows, time.perf_counter() - started)
+    r.notes.append("(d) and (e) cannot be faster than this; it is part of every seedkit case above")
+    return r
 
 
 def small_project(server_url: str, root: Path) -> list[Result]:
@@ -703,13 +723,19 @@ def faker_speed(project: Path, faker_rows: int) -> list[Result]:
     return out
 
 
+CASES = ("users", "posts", "small", "faker")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="users rows (default 1,000,000)")
     parser.add_argument("--posts", type=int, help="posts rows for (g) (default: --rows)")
     parser.add_argument("--faker-rows", type=int, help="rows for the Faker measurement (default: min(rows, 100,000))")
     parser.add_argument("--database", help="server URL to create throwaway databases on")
+    parser.add_argument("--only", action="append", choices=CASES,
+                        help="run only these parts (repeatable): users = (a)–(f), posts = (g), small = (h), faker")
     args = parser.parse_args()
+    only = set(args.only or CASES)
     rows = max(args.rows, 200)
     posts = args.posts or rows
     faker_rows = args.faker_rows or min(rows, 100_000)
@@ -718,8 +744,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, server(args.database) as server_url:
         with psycopg.connect(server_url) as c:
             version = c.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        results = bench(server_url, Path(tmp), rows, posts, faker_rows)
-    base = results[0].seconds
+        results = bench(server_url, Path(tmp), rows, posts, faker_rows, only)
+    base = results[0].seconds if "users" in only else None
     print(f"\nseedkit run vs raw COPY: {rows:,} users, {posts:,} posts, PostgreSQL {version}, "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; every seedkit case is a subprocess "
           "(interpreter start included)\n")
