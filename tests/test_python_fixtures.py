@@ -654,7 +654,6 @@ def test_a_200k_row_generator_loads_with_bounded_memory(proj: Project) -> None:
     big, code, err = peak_rss_mb(cmd, proj.root)
     assert code == 0, err
     assert proj.rows("SELECT count(*), count(DISTINCT payload) FROM big") == [(200_000, 200_000)]
-    print(f"peak RSS {small:.0f} MB → {big:.0f} MB")
     assert big < 500, f"peak RSS {big:.0f} MB for 200k rows"
     assert big - small < 150, f"peak RSS grew from {small:.0f} MB (2k rows) to {big:.0f} MB (200k rows)"
 
