@@ -244,6 +244,31 @@ def test_ref_after_rows_without_one_in_the_same_column_is_resolved(proj: Project
     assert not run(proj).changed
 
 
+@pytest.mark.parametrize("first", ["None", "2"], ids=["first-row-null", "first-row-plain-value"])
+def test_ref_with_column_after_rows_without_one_is_resolved(proj: Project, first: str) -> None:
+    """The same for a column without a foreign key (notes.user_ref), where ref() names the column."""
+    proj.write("dev/people.py", f'''
+        from seedkit import fixture, ref
+
+
+        @fixture("users", key=["email"], count=3)
+        def users(fake, n):
+            return {{"email": f"user{{n}}@example.com"}}
+
+
+        @fixture("notes", key=["slug"], count=3)
+        def notes(fake, n):
+            return {{"slug": f"note{{n}}",
+                    "user_ref": {first} if n == 1 else ref("users", f"user{{n}}@example.com", column="id")}}
+    ''')
+    run(proj)
+    ids = dict(proj.rows("SELECT email, id FROM users"))
+    assert proj.rows("SELECT slug, user_ref FROM notes ORDER BY id") == [
+        ("note1", None if first == "None" else 2), ("note2", ids["user2@example.com"]),
+        ("note3", ids["user3@example.com"])]
+    assert not run(proj).changed
+
+
 def test_ref_to_a_row_already_in_the_database(proj: Project) -> None:
     proj.sql("INSERT INTO roles (name) VALUES ('by-hand')")
     proj.write("dev/users.py", '''
