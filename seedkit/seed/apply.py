@@ -26,6 +26,7 @@ from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_
 from .report import Report, TableReport
 
 LEDGER = "seedkit_rows"
+UNIQUE_VIOLATIONS = ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 Progress = Callable[[str, int, "int | None"], None]
 
 
@@ -62,7 +63,6 @@ class Applier:
         self._n_stages = 0
         self._nested_cache: dict[tuple, Any] = {}
         self._copying = False  # a COPY is open: no other statement may run on the connection
-        self._seen: dict[TableName, set[int | None]] = {}  # key hashes of streamed tables
         self._suspects: set[TableName] = set()  # tables where a streamed key may repeat
 
     # -- entry --------------------------------------------------------------------------------
@@ -104,19 +104,22 @@ class Applier:
                 yield list(cols), self._first_refs(fp, rows), iter(rows)
             return
         it = fx.numbered()
-        first = next(it, None)
-        if first is None:
+        head = list(islice(it, self.batch_size))  # how the first batch references decides the staging columns
+        if not head:
             return
-        cols = list(first[1])
+        cols = list(head[0][1])
         for c in cols:
             check_value(fp.table, c, None, False, self.catalog, self.plan.natural_keys, fx.row_location(1, c))
-
-        shapes = self._first_refs(fp, [first])
-        # later rows may reference where the first row had NULL: be ready on every foreign-key column
+        shapes: dict[str, RefShape | None] = {}
+        for n, values in head:
+            for c, v in values.items():
+                if c not in shapes and isinstance(v, Ref):
+                    shapes.update(self._first_refs(fp, [(n, {c: v})]))
+        # later rows may reference where the first ones had NULL: be ready on every foreign-key column
         for c in cols:
             if c not in shapes and (default := self._default_shape(fp, c)) is not None:
                 shapes[c] = default
-        yield cols, shapes, chain((first,), it)
+        yield cols, shapes, chain(head, it)
 
     def _shape_sig(self, fp: FixturePlan, column: str, ref: Ref) -> tuple:
         return (ref.table, tuple(k for k, _ in ref.match), ref.column)
@@ -173,6 +176,15 @@ class Applier:
             stage_cols.append(("_state", "text"))
         stage = Stage(d.create_stage(name, stage_cols), fp, cols, refs, state=bool(deferred_here))
         self.stages.setdefault(table.name, []).append(stage)
+        if fx.rows is None:
+            # Python fixtures may generate a key twice: a unique index on the staging table catches it
+            # while the rows stream (memory stays bounded); keys made of references are checked in SQL
+            if any(k in refs for k in fp.key):
+                self._suspects.add(table.name)
+            else:
+                d.index_stage(name, list(fp.key))
+        if len(tp.fixtures) > 1 and any(f.fixture.rows is None for f in tp.fixtures):
+            self._suspects.add(table.name)  # a key may repeat across this table's fixtures
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
         stage.count = self._load(stage.sql, loaded_cols, fp, cols, refs, rows)
         if stage.count == 0:
@@ -201,13 +213,9 @@ class Applier:
                      for i, c in enumerate(cols) if c in refs or not d.passthrough(table.columns[c])]
         ref_specs = [(c, self._ref_maker(fp, c, shape)) for c, shape in refs.items()]
         explain = self._explain_row
-        # Streamed rows may repeat a key: remember key hashes per table and check suspects in SQL.
-        streamed = any(f.fixture.rows is None for tp in self.plan.tables if tp.table.name == table.name
-                       for f in tp.fixtures)
-        seen = self._seen.setdefault(table.name, set()) if streamed else None
+        streamed = fx.rows is None
         kget = itemgetter(*fp.key)
         values_of = itemgetter(1)
-        suspects = self._suspects
 
         def make(n: int, values: dict[str, Any]) -> list:
             try:
@@ -228,17 +236,13 @@ class Applier:
         single_key = len(fp.key) == 1
 
         def make_batch(chunk: list[tuple[int, dict[str, Any]]]) -> list[list]:
-            if seen is not None:
-                before = len(seen)
+            if streamed:  # file fixtures were checked while planning
                 try:
                     keys = list(map(kget, map(values_of, chunk)))
                 except KeyError:
                     keys = [None]
                 if None in keys if single_key else any(None in k for k in keys):
                     self._null_key(fp, chunk)
-                seen.update(map(hash, keys))
-                if len(seen) - before != len(chunk):
-                    suspects.add(table.name)
             if simple and set(map(len, map(values_of, chunk))) <= {width}:
                 try:
                     if with_n:
@@ -249,6 +253,24 @@ class Applier:
             return [make(n, v) for n, v in chunk]
 
         return make_batch
+
+    def _locate_duplicate(self, fp: FixturePlan) -> None:
+        """A Python fixture generated a key twice: generate it again (it is deterministic) to say where."""
+        fx, table = fp.fixture, fp.table
+        columns = [table.columns[k] for k in fp.key]
+        first: dict[tuple, int] = {}
+        for n, values in fx.numbered():
+            try:
+                key = tuple(convert(values.get(k), c, text=fx.text_values) if not isinstance(values.get(k), Ref)
+                            else values.get(k) for k, c in zip(fp.key, columns))
+            except ConversionError:
+                continue
+            if key in first:
+                shown = ", ".join(f"{k}={v!r}" for k, v in zip(fp.key, key))
+                raise FixtureError(f"the same key ({shown}) is generated twice for {table.name}; first at "
+                                   f"{fx.row_location(first[key])}", location=fx.row_location(n),
+                                   hint="build keys from the row number (e.g. f'user{n}@example.com'), not from Faker")
+            first[key] = n
 
     def _null_key(self, fp: FixturePlan, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         for n, values in chunk:
@@ -345,8 +367,10 @@ class Applier:
         try:
             n = self.d.load_rows(table_sql, columns, chain.from_iterable(batches()))
         except DatabaseError as exc:
+            self._copying = False
+            if exc.sqlstate in UNIQUE_VIOLATIONS:
+                self._locate_duplicate(fp)
             if exc.sqlstate is None or exc.sqlstate.startswith("22"):
-                self._copying = False
                 self._explain_batch(fp, cols, current, exc)
                 line = getattr(exc, "copy_line", None)
                 where = fp.fixture.row_location(line or (current[0][0] if current else 0),
@@ -407,7 +431,7 @@ class Applier:
             with d.transaction():  # a savepoint: a duplicate key falls back to the staged path
                 n = self._load(target, cols, fp, cols, {}, rows, with_n=False)
         except DatabaseError as exc:
-            if exc.sqlstate not in ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
+            if exc.sqlstate not in UNIQUE_VIOLATIONS:
                 raise self._locate(exc, fp) from None
             return False
         tr.inserted += n

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from ..db.base import Database
@@ -15,6 +16,7 @@ from .convert import ConversionError, convert
 from .fixtures import Fixture, Ref
 
 MAX_PROBLEMS = 50
+PEEK_ROWS = 10_000  # rows of a Python fixture looked at to learn which tables it references
 
 
 @dataclass(frozen=True)
@@ -181,9 +183,8 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
         for fp in tp.fixtures:
             if fp.fixture.rows is not None:
                 values = [row.values for row in fp.fixture.rows]
-            else:  # a Python fixture: its first row shows what it references (rows are deterministic)
-                first = next(fp.fixture.numbered(), None)
-                values = [first[1]] if first else []
+            else:  # a Python fixture: its first rows show what it references (rows are deterministic)
+                values = [v for _, v in islice(fp.fixture.numbered(), PEEK_ROWS)]
             for row in values:
                 for v in row.values():
                     walk(v, tn)
