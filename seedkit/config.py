@@ -89,9 +89,18 @@ def interpolate(value: str, variables: Mapping[str, str], *, where: str,
 def read_dotenv(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
+    import io
+
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark would otherwise become part of the first name
+    except UnicodeDecodeError as exc:
+        raise ConfigError("the .env file is not valid UTF-8 text",
+                          location=Location(file=str(path), line=raw[: exc.start].count(b"\n") + 1),
+                          hint="save it as UTF-8") from None
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
 @dataclass
@@ -196,8 +205,14 @@ def load_config(path: str | os.PathLike[str] | None = None, *, start: Path | Non
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
+    # utf-8-sig: Windows editors start files with a byte-order mark, which is not part of the TOML
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raw = file.read_bytes()
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("the file is not valid UTF-8 text", location=Location(file=str(file), line=line),
+                          hint="save it as UTF-8 (TOML files must be UTF-8)") from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+), column (\d+)", str(exc))
         loc = Location(file=str(file), line=int(m[1]) if m else None, column=int(m[2]) if m else None)
@@ -245,8 +260,8 @@ def _line_of_key(file: Path, loc: list[str], prefix: str = "") -> int | None:
     """Best-effort line of a key (tomllib keeps no positions): scan table headers and ``key = …``
     lines, and return the one that defines the longest leading part of the key's full path."""
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
         return None
     base = _split_key(prefix.rstrip("."))
     target = base + [str(p) for p in loc]
