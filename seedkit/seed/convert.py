@@ -66,7 +66,10 @@ def convert(value: Any, column: Column, *, text: bool = False) -> Any:
     """Normalise ``value`` for ``column``; ``text=True`` when it came from a CSV cell."""
     if value is None:
         return None
-    return _convert(value, column.kind, column, text, column.element_kind)
+    try:
+        return _convert(value, column.kind, column, text, column.element_kind)
+    except RecursionError:  # a YAML alias that contains itself
+        raise ConversionError(f"the value for {column.type} contains itself (a recursive YAML alias?)") from None
 
 
 def _convert(value: Any, kind: str, column: Column, text: bool, element_kind: str | None) -> Any:

@@ -216,8 +216,12 @@ def _row_lines(node: yaml.Node) -> list[tuple[int | None, dict[str, int]]] | Non
 def _check_duplicate_keys(node: yaml.Node, shown: str) -> None:
     """PyYAML keeps the last of duplicated mapping keys silently; a fixture must not."""
     stack = [node]
+    visited: set[int] = set()  # aliases share nodes (and may form cycles): look at each node once
     while stack:
         n = stack.pop()
+        if id(n) in visited:
+            continue
+        visited.add(id(n))
         if isinstance(n, yaml.MappingNode):
             seen: dict[str, int] = {}
             for k, v in n.value:
