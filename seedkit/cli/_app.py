@@ -56,12 +56,29 @@ def out(text: str = "") -> None:
     typer.echo(mask(text))
 
 
+def _masked(exc: _CliProblem) -> _CliProblem:
+    """The framework's own error, with any password in what it quotes back masked."""
+    for attr in ("message", "ui_filename"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str):
+            setattr(exc, attr, mask(value))
+    return exc
+
+
 class BoundaryGroup(TyperGroup):
     """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the SPEC §7 exit code."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _CliProblem as exc:
+            raise _masked(exc) from None
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except _CliProblem as exc:  # a usage error repeats what was typed, e.g. a URL given as an argument
+            raise _masked(exc) from None
         except _FRAMEWORK:
             raise
         except SeedkitError as exc:
