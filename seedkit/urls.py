@@ -10,9 +10,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from .errors import ConfigError
 
 # scheme://user:PASSWORD@host — the password runs to the last "@" of the authority (an unencoded "@" in
-# a password is what urlsplit accepts too), so nothing of it is left behind.
+# a password is what urlsplit accepts too), so nothing of it is left behind. One slash is enough: a URL
+# that went through ``Path`` (e.g. given to an option that takes a file) comes back as ``scheme:/user…``.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^/\s]*)(?P<at>@)(?=[^@/?#\s]*(?:[/?#\s]|$))")
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://?[^:/?#@\s]*:)(?P<pw>[^/\s]*)(?P<at>@)(?=[^@/?#\s]*(?:[/?#\s]|$))")
 # ``password=…`` as in libpq keyword strings and URL queries: an unquoted value runs to the next space
 # (masking a trailing "&x=1" too is the safe side).
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE)
