@@ -250,6 +250,10 @@ class PostgresDatabase(Database):
         # and the merge joins room to hash
         self.execute("SET LOCAL temp_buffers = '256MB'")
         self.execute("SET LOCAL work_mem = '256MB'")
+        if self.conn.info.server_version >= 140000:
+            # a killed client's session stops at the next check instead of finishing its statement
+            # while still holding the seed lock
+            self.execute("SET LOCAL client_connection_check_interval = '1s'")
         self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
         try:
             self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])

@@ -279,7 +279,8 @@ class Applier:
                     raise FixtureError(f"key column {k!r} is missing or null", location=fp.fixture.row_location(n, k),
                                        hint=f"every row needs its key: {', '.join(fp.key)}")
 
-    def _explain_row(self, fp: FixturePlan, cols: list[str], n: int, values: dict[str, Any]) -> None:
+    def _explain_row(self, fp: FixturePlan, cols: list[str], n: int, values: dict[str, Any], *,
+                     final: bool = True) -> None:
         """Raise the located error for a row the fast loop could not convert."""
         fx = fp.fixture
         if set(values) != set(cols):
@@ -294,7 +295,8 @@ class Applier:
                                location=fx.row_location(n, refs[0]),
                                hint="rows of a Python fixture reference the same way in each column "
                                     "(the same table and key columns)")
-        raise FixtureError("row could not be converted", location=fx.row_location(n))  # pragma: no cover
+        if final:
+            raise FixtureError("row could not be converted", location=fx.row_location(n))  # pragma: no cover
 
     def _ref_maker(self, fp: FixturePlan, c: str, shape: RefShape) -> Callable[[int, Any], list]:
         """A function (n, value) → the staging values of one reference column (the match values)."""
@@ -370,9 +372,11 @@ class Applier:
             self._copying = False
             if exc.sqlstate in UNIQUE_VIOLATIONS:
                 self._locate_duplicate(fp)
+            if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
+                for i, values in current:
+                    self._explain_row(fp, cols, i, values, final=False)
             if exc.sqlstate is None or exc.sqlstate.startswith("22"):
-                self._explain_batch(fp, cols, current, exc)
-                line = getattr(exc, "copy_line", None)
+                line = getattr(exc, "copy_line", None)  # streamed rows are numbered in COPY order
                 where = fp.fixture.row_location(line or (current[0][0] if current else 0),
                                                 getattr(exc, "copy_column", None))
                 raise FixtureError(exc.message, location=where, hint=exc.hint) from None
@@ -388,7 +392,7 @@ class Applier:
         if exc.sqlstate is not None and not exc.sqlstate.startswith("22"):
             return  # not about a value (None: the driver could not send one)
         for i, values in chunk:
-            self._explain_row(fp, cols, i, values)
+            self._explain_row(fp, cols, i, values, final=False)
         line = getattr(exc, "copy_line", None)
         if line is not None and 1 <= line <= len(chunk):
             i = chunk[line - 1][0]

@@ -52,12 +52,16 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
     if "\x00" in text:
         raise FixtureError("the file contains NUL bytes (binary data?)", location=Location(file=shown))
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        return _load_yaml(text, path, shown, variables)
-    if suffix == ".json":
-        return _load_json(text, path, shown)
-    if suffix == ".csv":
-        return _load_csv(text, path, shown)
+    try:
+        if suffix in (".yaml", ".yml"):
+            return _load_yaml(text, path, shown, variables)
+        if suffix == ".json":
+            return _load_json(text, path, shown)
+        if suffix == ".csv":
+            return _load_csv(text, path, shown)
+    except RecursionError:
+        raise FixtureError("the document is nested too deeply to read", location=Location(file=shown),
+                           hint="fixtures are rows of column: value; flatten the structure") from None
     raise FixtureError(f"unsupported fixture file type {suffix!r}", location=Location(file=shown))
 
 
@@ -151,13 +155,32 @@ def _construct_ref(loader: _Loader, node: yaml.Node) -> Any:
     raise FixtureError("!ref takes table/value or a mapping", location=loc)
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise FixtureError(f"invalid date or time {node.value!r}: {exc}",
+                           location=Location(file=loader.shown, line=node.start_mark.line + 1,
+                                             column=node.start_mark.column + 1),
+                           hint="write a real calendar date, or quote the value to keep it as text") from None
+
+
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("!env", _construct_env)
 _Loader.add_constructor("!ref", _construct_ref)
 
 
 def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found before parsing
+        at = min(max(exc.position, 0), len(text))
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        raise FixtureError(f"malformed YAML: character {exc.character!r} is not allowed in YAML",
+                           location=Location(file=shown, line=line, column=column),
+                           hint="remove the control character, or quote binary data as text") from None
     loader.variables = variables
     loader.shown = shown
     fixtures: list[Fixture] = []
@@ -187,6 +210,10 @@ def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) 
         raise FixtureError(f"malformed YAML: {problem}", location=loc, hint=hint) from None
     except yaml.YAMLError as exc:
         raise FixtureError(f"malformed YAML: {exc}", location=Location(file=shown)) from None
+    except RecursionError:
+        raise FixtureError("the document is nested too deeply to read",
+                           location=Location(file=shown, line=loader.line + 1, column=loader.column + 1),
+                           hint="fixtures are rows of column: value; flatten the structure") from None
     finally:
         loader.dispose()
     return fixtures
@@ -275,7 +302,7 @@ def _load_json(text: str, path: Path, shown: str) -> list[Fixture]:
 
 # -- CSV ------------------------------------------------------------------------------------------
 def _load_csv(text: str, path: Path, shown: str) -> list[Fixture]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None:
@@ -300,7 +327,11 @@ def _load_csv(text: str, path: Path, shown: str) -> list[Fixture]:
             rows.append(Row(values={h: (c if c != "" else None) for h, c in zip(header, record)},
                             location=loc, column_lines={h: line for h in header}))
     except csv.Error as exc:
-        raise FixtureError(f"malformed CSV: {exc}", location=Location(file=shown, line=reader.line_num)) from None
+        problem = str(exc)
+        if "end of data" in problem:
+            problem = "a quoted cell is still open at the end of the file"
+        raise FixtureError(f"malformed CSV: {problem}", location=Location(file=shown, line=reader.line_num),
+                           hint="close the quote; a quote inside a quoted cell is written twice (\"\")") from None
     return [Fixture(table=path.stem, header=parse_header({}, Location(file=shown)), source=shown,
                     location=Location(file=shown, line=1), rows=rows, name=f"{shown}:{path.stem}",
                     text_values=True)]
