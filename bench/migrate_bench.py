@@ -19,7 +19,6 @@ PostgreSQL binaries, as the test suite does.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from pgcluster import server  # noqa: E402
 
 from seedkit import load_config, migrate  # noqa: E402
 from seedkit.migrate.files import discover  # noqa: E402
@@ -72,20 +72,6 @@ def generate(folder: Path, n: int) -> None:
             (sub / "down.sql").write_text(down, encoding="utf-8")
 
 
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    url = url or os.environ.get("SEEDKIT_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from pgcluster import start_cluster, wait_ready
-
-    cluster = start_cluster()
-    try:
-        wait_ready(cluster.url)
-        yield cluster.url
-    finally:
-        cluster.stop()
 
 
 @contextmanager

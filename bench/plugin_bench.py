@@ -28,8 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,23 +37,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 TEAMS = REPO / "examples" / "teams"
 sys.path.insert(0, str(REPO / "tests"))
+from pgcluster import server  # noqa: E402
 
 TARGETS_MS = {"seedkit_conn": 5.0, "seedkit_fresh_db_url": 150.0}
 
 
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from pgcluster import start_cluster, wait_ready
-
-    cluster = start_cluster()
-    try:
-        wait_ready(cluster.url)
-        yield cluster.url
-    finally:
-        cluster.stop()
 
 
 def write_suite(folder: Path, tests: int, fresh: int) -> None:

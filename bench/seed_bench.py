@@ -55,6 +55,7 @@ from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from pgcluster import server  # noqa: E402
 
 from seedkit.urls import parse_url  # noqa: E402
 
@@ -126,20 +127,6 @@ def people(fake, n):
 
 
 # -- servers, databases, subprocesses ----------------------------------------------------------------
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    url = url or os.environ.get("SEEDKIT_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from pgcluster import start_cluster, wait_ready
-
-    cluster = start_cluster()
-    try:
-        wait_ready(cluster.url)
-        yield cluster.url
-    finally:
-        cluster.stop()
 
 
 @contextmanager

@@ -28,6 +28,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BINDIR_VARIABLE = "SEEDKIT_TEST_PG_BINDIR"
@@ -239,6 +241,22 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@contextmanager
+def server(url: str | None = None) -> Iterator[str]:
+    """A PostgreSQL server URL for the benchmarks: ``url``, else ``SEEDKIT_TEST_DATABASE_URL``, else a
+    throwaway cluster started here and stopped afterwards."""
+    url = url or os.environ.get("SEEDKIT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    cluster = start_cluster()
+    try:
+        wait_ready(cluster.url)
+        yield cluster.url
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover
