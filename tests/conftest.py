@@ -18,6 +18,11 @@ from pgcluster import ClusterUnavailable, start_cluster, wait_ready  # noqa: E40
 
 from seedkit.urls import mask  # noqa: E402
 
+# The suite runs under `make test`; the Makefiles the tests run (the rendered project's) must behave as
+# when a user types `make`, not as a sub-make printing "Entering directory" lines.
+for _var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
+    os.environ.pop(_var, None)
+
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVERS: list[str] = []  # the PostgreSQL servers this run used, repeated in the summary
