@@ -91,6 +91,13 @@ def down(config: Config | None = None, *, env: str | None = None,
                            hint="write a new migration that undoes the change and apply it with "
                                 "'seedkit migrate up'")
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
+        from ..seed import database_stamp
+
+        owner = database_stamp(r.db)
+        if owner is not None:
+            raise RefusedError(f"refusing to roll back: this database was seeded by the protected environment "
+                               f"{owner!r}", hint="write a new migration that undoes the change and apply it with "
+                                                  "'seedkit migrate up'")
         return r.down(steps=steps, to=to, dry_run=dry_run, progress=progress)
 
 
