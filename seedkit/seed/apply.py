@@ -18,10 +18,10 @@ from operator import itemgetter
 from typing import Any
 
 from ..db.base import Database
-from ..db.catalog import Catalog, Column, Table, TableName
+from ..db.catalog import Catalog, Table, TableName
 from ..errors import DatabaseError, FixtureError, Location
 from .convert import ConversionError, convert, fast_converter
-from .fixtures import Fixture, Ref
+from .fixtures import Ref
 from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
 from .report import Report, TableReport
 
@@ -97,7 +97,7 @@ class Applier:
         if fx.rows is not None:
             groups: dict[tuple, list[tuple[int, dict[str, Any]]]] = {}
             for n, values in fx.numbered():
-                sig = (tuple(values), tuple((c, self._shape_sig(fp, c, v)) for c, v in values.items()
+                sig = (tuple(values), tuple((c, self._shape_sig(v)) for c, v in values.items()
                                             if isinstance(v, Ref)))
                 groups.setdefault(sig, []).append((n, values))
             for (cols, _), rows in groups.items():
@@ -121,7 +121,8 @@ class Applier:
                 shapes[c] = default
         yield cols, shapes, chain(head, it)
 
-    def _shape_sig(self, fp: FixturePlan, column: str, ref: Ref) -> tuple:
+    @staticmethod
+    def _shape_sig(ref: Ref) -> tuple:
         return (ref.table, tuple(k for k, _ in ref.match), ref.column)
 
     def _first_refs(self, fp: FixturePlan, rows: list[tuple[int, dict[str, Any]]]) -> dict[str, RefShape | None]:
@@ -721,4 +722,4 @@ def ensure_ledger(d: Database) -> None:
               "row_key TEXT NOT NULL, PRIMARY KEY (fixture, table_name, row_key))")
 
 
-__all__ = ["Applier", "Column", "Fixture", "ensure_ledger"]
+__all__ = ["Applier", "Progress", "ensure_ledger"]

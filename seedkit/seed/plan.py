@@ -4,13 +4,12 @@ constraints, references and values validated, cycles broken. Nothing is written 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
 from ..db.base import Database
-from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName, UnknownObject, did_you_mean
+from ..db.catalog import Catalog, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import FixtureError, Location
 from .convert import ConversionError, convert
 from .fixtures import Fixture, Ref
@@ -35,7 +34,6 @@ class FixturePlan:
     table: Table
     key: tuple[str, ...]
     update_columns_excluded: frozenset[str]  # create_only
-    converters: Callable[[str], Column | None] | None = None
 
 
 @dataclass
