@@ -35,6 +35,13 @@ def remember_secret(secret: str | None) -> None:
         _secret_pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
 
 
+def forget_secrets() -> None:
+    """Forget remembered secrets (one process serving several projects, e.g. a test session)."""
+    global _secret_pattern
+    _known_secrets.clear()
+    _secret_pattern = None
+
+
 def mask(text: str) -> str:
     """Hide passwords: in URLs, in ``password=…`` pairs, and any password seen earlier."""
     text = _URL_PASSWORD.sub(lambda m: m["head"] + "***" + m["at"], text)

@@ -28,6 +28,14 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVERS: list[str] = []  # the PostgreSQL servers this run used, repeated in the summary
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secrets() -> None:
+    """Each test starts like a new seedkit process: no password remembered from an earlier test."""
+    from seedkit.urls import forget_secrets
+
+    forget_secrets()
+
+
 @pytest.fixture(scope="session")
 def pg_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a PostgreSQL server (maintenance database) the tests may create databases on.
