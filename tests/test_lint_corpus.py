@@ -111,6 +111,7 @@ def _statements(sql: str) -> list[str]:
 
 
 @pytest.mark.postgres
+@pytest.mark.contrib
 def test_corpus_runs_on_postgresql(pg_url: str) -> None:
     """The corpus is real PostgreSQL: every up section runs, statement by statement (in autocommit, so
     the statements the linter refuses inside a transaction run too)."""
