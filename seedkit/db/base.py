@@ -87,10 +87,6 @@ class Database(abc.ABC):
         """Stream rows into a table (COPY on PostgreSQL, batched executemany on SQLite); return the count."""
 
     @abc.abstractmethod
-    def index_stage(self, name: str, columns: Sequence[str]) -> None:
-        """A unique index on a staging table: a repeated key fails the load."""
-
-    @abc.abstractmethod
     def passthrough(self, column: Column) -> bool:
         """True when the driver can take a native Python value for ``column`` as it is."""
 

@@ -227,10 +227,6 @@ class PostgresDatabase(Database):
             raise DatabaseError(f"cannot send value: {exc}") from exc
         return n
 
-    def index_stage(self, name: str, columns: Sequence[str]) -> None:
-        self.execute(sql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(
-            sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, columns))))
-
     def passthrough(self, column: Column) -> bool:
         # psycopg dumps Python's own types for these; the server parses and checks them
         return column.kind not in ("json", "array", "other", "interval")

@@ -218,10 +218,6 @@ class SQLiteDatabase(Database):
             self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
         self._stages.clear()
 
-    def index_stage(self, name: str, columns: Sequence[str]) -> None:
-        self.execute(f"CREATE UNIQUE INDEX temp.{self.quote(name + '_key')} ON {self.quote(name)} "
-                     f"({self.columns_list(columns)})")
-
     def passthrough(self, column: Column) -> bool:
         return False  # SQLite stores whatever it is given: every value is checked in Python
 
