@@ -78,8 +78,13 @@ def up_cmd(
 
     report = api.up(state(ctx).config(), env=env, database_url=database, to=to, dry_run=dry_run,
                     allow_out_of_order=allow_out_of_order, lock_timeout=lock_timeout, progress=progress)
+    _summary(report, dry_run=dry_run, nothing="nothing to apply")
+
+
+def _summary(report: Any, *, dry_run: bool, nothing: str) -> None:
+    """The last line of ``up`` and ``down``: where the database is (or would be) now."""
     if not report.migrations:
-        out(f"nothing to apply; database at version {_version(report.version_after)}")
+        out(f"{nothing}; database at version {_version(report.version_after)}")
     else:
         would = "would be" if dry_run else "is"
         out(f"database {report.database} {would} at version {_version(report.version_after)}")
@@ -102,11 +107,7 @@ def down_cmd(
 
     report = api.down(state(ctx).config(), env=env, database_url=database, steps=steps, to=to,
                       dry_run=dry_run, lock_timeout=lock_timeout, progress=progress)
-    if not report.migrations:
-        out(f"nothing to roll back; database at version {_version(report.version_after)}")
-    else:
-        would = "would be" if dry_run else "is"
-        out(f"database {report.database} {would} at version {_version(report.version_after)}")
+    _summary(report, dry_run=dry_run, nothing="nothing to roll back")
 
 
 @migrate_app.command("status", help=_doc(api.status))
