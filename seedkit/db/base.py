@@ -70,9 +70,6 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def _introspect(self) -> Catalog: ...
 
-    def table_exists(self, table: TableName) -> bool:
-        return table in self.catalog(refresh=True).tables
-
     # -- seeding support: what the seed engine needs that differs by dialect -----------------------
     @abc.abstractmethod
     def adapt_value(self, column: Column, value: Any) -> Any:

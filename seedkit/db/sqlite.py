@@ -103,10 +103,6 @@ class SQLiteDatabase(Database):
 
     _depth = 0
 
-    def __init__(self, url: DatabaseURL, conn: Any):
-        super().__init__(url, conn)
-        self._stages: list[str] = []
-
     @property
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
@@ -194,7 +190,6 @@ class SQLiteDatabase(Database):
         cols = ", ".join(f"{self.quote(c)} {t}" for c, t in columns)
         self.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
         self.execute(f"CREATE TEMP TABLE {self.quote(name)} ({cols})")
-        self._stages.append(name)
         return f"temp.{self.quote(name)}"
 
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -212,11 +207,6 @@ class SQLiteDatabase(Database):
             self.executemany(stmt, batch)
             n += len(batch)
         return n
-
-    def drop_stages(self) -> None:
-        for name in self._stages:
-            self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
-        self._stages.clear()
 
     def passthrough(self, column: Column) -> bool:
         return False  # SQLite stores whatever it is given: every value is checked in Python

@@ -134,6 +134,3 @@ class Fixture:
         return Location(file=self.source, line=self.location.line, document=self.location.document, row=n,
                         field=column)
 
-    @property
-    def in_memory(self) -> bool:
-        return self.rows is not None
