@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -76,8 +76,22 @@ class Database(abc.ABC):
         """A converted fixture value → what this driver sends for ``column``."""
 
     @abc.abstractmethod
-    def create_stage(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
-        """Create a temporary staging table (dropped at commit/rollback); return its quoted name."""
+    def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:
+        """Create a temporary staging table (dropped at commit/rollback); return its quoted name.
+
+        ``ordinal``: also a first column of that name the database numbers 1, 2, 3… in load order.
+        """
+
+    def row_formatter(self) -> Callable[[list[Sequence[Any]], int], tuple[bytearray, list[int]]] | None:
+        """A function formatting rows the way ``load_rows`` sends them, or None (see seed/digests.py)."""
+        return None
+
+    def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:
+        raise NotImplementedError
+
+    def fingerprint(self, table: TableName) -> list[Any]:
+        """Something that changes whenever any row of ``table`` is written (see seed/digests.py)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

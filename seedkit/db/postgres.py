@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
@@ -26,6 +27,14 @@ _KINDS = {
     "timetz": "time", "interval": "interval", "json": "json", "jsonb": "json", "uuid": "uuid",
     "bytea": "bytes",
 }
+
+try:  # the C formatter behind copy.write_row (psycopg >= 3.2; 3.1 kept it in psycopg.copy)
+    from psycopg._copy_base import format_row_text as _format_row_text
+except ImportError:  # pragma: no cover - depends on the installed psycopg
+    try:
+        from psycopg.copy import format_row_text as _format_row_text  # type: ignore[attr-defined,no-redef]
+    except ImportError:
+        _format_row_text = None  # type: ignore[assignment]
 
 # Connection problems worth waiting for (server starting, not yet listening); others fail at once.
 _TRANSIENT = ("connection refused", "the database system is starting up", "could not connect",
@@ -207,10 +216,53 @@ class PostgresDatabase(Database):
             return Jsonb(value)
         return value
 
-    def create_stage(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
-        cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns)
-        self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(sql.Identifier(name), cols))
+    def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:
+        parts = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns]
+        if ordinal:  # numbered by the server in COPY order: 1, 2, 3, …
+            parts.insert(0, sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000)").format(
+                sql.Identifier(ordinal)))
+        self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(sql.Identifier(name),
+                                                                                 sql.SQL(", ").join(parts)))
         return self.quote(name)
+
+    def row_formatter(self) -> Callable[[list[Sequence[Any]], int], tuple[bytearray, list[int]]] | None:
+        """Rows → COPY text, as ``copy.write_row`` would send it, with the end offset of every
+        ``every`` rows (see seed/digests.py). None when this psycopg does not expose its formatter."""
+        if _format_row_text is None:
+            return None
+        tx = Transformer(self.conn)
+
+        def fmt(rows: list[Sequence[Any]], every: int) -> tuple[bytearray, list[int]]:
+            buf = bytearray()
+            ends = []
+            try:
+                for i in range(0, len(rows), every):
+                    for row in rows[i:i + every]:
+                        _format_row_text(row, tx, buf)
+                    ends.append(len(buf))
+            except (TypeError, ValueError, OverflowError, psycopg.DataError, psycopg.ProgrammingError) as exc:
+                raise DatabaseError(f"cannot send value: {exc}") from exc
+            return buf, ends
+
+        return fmt
+
+    def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:
+        """COPY data already in COPY text form (see ``row_formatter``)."""
+        stmt = f"COPY {table_sql} ({self.columns_list(columns)}) FROM STDIN"
+        try:
+            with self.conn.cursor() as cur, cur.copy(stmt) as copy:  # type: ignore[arg-type]
+                write = copy.write
+                for data in buffers:
+                    write(data)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    def fingerprint(self, table: TableName) -> list[Any]:
+        """Row count and a sum of hashes of every row version's ``xmin``: any write since changes it."""
+        row = self.fetchone(f"SELECT count(*), coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text "
+                            f"FROM {self.qualified(table)}")
+        assert row is not None
+        return [int(row[0]), row[1]]
 
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         n = 0

@@ -186,8 +186,11 @@ class SQLiteDatabase(Database):
             return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
         return str(value)
 
-    def create_stage(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
-        cols = ", ".join(f"{self.quote(c)} {t}" for c, t in columns)
+    def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:
+        parts = [f"{self.quote(c)} {t}" for c, t in columns]
+        if ordinal:  # an alias of the rowid: numbered 1, 2, 3… in insert order
+            parts.insert(0, f"{self.quote(ordinal)} INTEGER PRIMARY KEY")
+        cols = ", ".join(parts)
         self.execute(f"DROP TABLE IF EXISTS temp.{self.quote(name)}")
         self.execute(f"CREATE TEMP TABLE {self.quote(name)} ({cols})")
         return f"temp.{self.quote(name)}"

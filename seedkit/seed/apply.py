@@ -21,6 +21,7 @@ from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName
 from ..errors import DatabaseError, FixtureError, Location
 from .convert import ConversionError, convert, fast_converter
+from .digests import CHUNK, DIGESTS, Record, Restage, Tracker, config_digest, load_records, same_record, save_record
 from .fixtures import Ref
 from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
 from .report import Report, TableReport
@@ -45,6 +46,11 @@ class Stage:
     refs: dict[str, RefShape] = field(default_factory=dict)  # by data column
     count: int = 0
     state: bool = False  # has a _state column (tables with deferred columns)
+    tracker: Tracker | None = None  # rows were streamed past unchanged ones; _n is the load order
+
+    def row_number(self, n: int) -> int:
+        """The fixture row number of the staged row whose ``_n`` is ``n``."""
+        return self.tracker.row_number(n) if self.tracker is not None else n
 
 
 class Applier:
@@ -64,6 +70,11 @@ class Applier:
         self._nested_cache: dict[tuple, Any] = {}
         self._copying = False  # a COPY is open: no other statement may run on the connection
         self._suspects: set[TableName] = set()  # tables where a streamed key may repeat
+        self._formatter: Any = False  # the database's row formatter (False: not asked yet)
+        self._records: dict[tuple[str, str], Record] | None = None
+        self._fingerprints: dict[TableName, list[Any]] = {}
+        self._written: set[TableName] = set()
+        self.trackers: list[tuple[Tracker, Record | None]] = []
 
     # -- entry --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -90,6 +101,8 @@ class Applier:
                     start = time.perf_counter()
                     self._prune(tp, fp, tr)
                     tr.seconds += time.perf_counter() - start
+        if not self.dry_run:
+            self._save_digests()
 
     # -- grouping rows by the columns they list -----------------------------------------------------
     def _groups(self, fp: FixturePlan) -> Iterator[tuple[list[str], dict[str, RefShape | None], Iterator]]:
@@ -161,21 +174,28 @@ class Applier:
         fx = fp.fixture
         deferred_here = [c for c in cols if c in tp.deferred]
         empty = self._is_empty(table)
+        tracker = self._tracker(tp, fp, cols, refs)
+        if tracker is not None and empty:
+            tracker.old = None  # nothing to skip in an empty table
         direct = (empty and not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
                   and not fx.header.prune)
-        if direct and self._direct(tp, fp, cols, rows, tr):
+        if direct and self._direct(tp, fp, cols, rows, tr, tracker):
             return
         if direct:  # the direct load failed on a duplicate key: stage again to say where
             rows = (item for _, _, it in self._groups(fp) for item in it)
+            if tracker is not None:
+                tracker.reset()
         self._n_stages += 1
         name = f"_sk_stage_{self._n_stages}"
-        stage_cols = [("_n", "bigint"), *((c, table.columns[c].type or "TEXT") for c in cols)]
+        stage_cols = [("_n", "bigint")] if tracker is None else []  # else the database numbers the rows
+        stage_cols += [(c, table.columns[c].type or "TEXT") for c in cols]
         for shape in refs.values():
             stage_cols += [(sc, shape.target.table.columns[m].type or "TEXT")
                            for sc, m in zip(shape.stage_cols, shape.target.match)]
         if deferred_here:
             stage_cols.append(("_state", "text"))
-        stage = Stage(d.create_stage(name, stage_cols), fp, cols, refs, state=bool(deferred_here))
+        stage = Stage(d.create_stage(name, stage_cols, ordinal="_n" if tracker is not None else None), fp, cols,
+                      refs, state=bool(deferred_here), tracker=tracker)
         self.stages.setdefault(table.name, []).append(stage)
         if fx.rows is None and not empty:
             # A Python fixture may generate a key twice: one GROUP BY over the staged rows says so
@@ -184,7 +204,11 @@ class Applier:
         if len(tp.fixtures) > 1 and any(f.fixture.rows is None for f in tp.fixtures):
             self._suspects.add(table.name)  # a key may repeat across this table's fixtures
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
-        stage.count = self._load(stage.sql, loaded_cols, fp, cols, refs, rows)
+        if tracker is None:
+            stage.count = self._load(stage.sql, loaded_cols, fp, cols, refs, rows)
+        else:
+            stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
+            tr.unchanged += tracker.skipped
         if stage.count == 0:
             return
         if table.name in self._suspects:
@@ -195,7 +219,7 @@ class Applier:
             self._classify_and_write(tp, stage, tr, deferred_here)
 
     def _batch_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
-                     with_n: bool) -> Callable[[list[tuple[int, dict[str, Any]]]], list[list]]:
+                     with_n: bool) -> Callable[[list[tuple[int, dict[str, Any]]]], list]:
         """A function [(n, values), …] → driver-ready rows [n, values…, ref match values…].
 
         This is the hot loop of a load. Columns the driver can take as they are (``passthrough``)
@@ -233,7 +257,7 @@ class Applier:
 
         single_key = len(fp.key) == 1
 
-        def make_batch(chunk: list[tuple[int, dict[str, Any]]]) -> list[list]:
+        def make_batch(chunk: list[tuple[int, dict[str, Any]]]) -> list:
             if streamed:  # file fixtures were checked while planning
                 try:
                     keys = list(map(kget, map(values_of, chunk)))
@@ -245,7 +269,7 @@ class Applier:
                 try:
                     if with_n:
                         return [[n, *getter(v)] for n, v in chunk]
-                    return [[*getter(v)] for _, v in chunk]
+                    return list(map(getter, map(values_of, chunk)))  # tuples, picked in C
                 except KeyError:
                     pass
             return [make(n, v) for n, v in chunk]
@@ -368,20 +392,143 @@ class Applier:
             n = self.d.load_rows(table_sql, columns, chain.from_iterable(batches()))
         except DatabaseError as exc:
             self._copying = False
-            if exc.sqlstate in UNIQUE_VIOLATIONS:
-                self._locate_duplicate(fp)
-            if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
-                for i, values in current:
-                    self._explain_row(fp, cols, i, values, final=False)
-            if exc.sqlstate is None or exc.sqlstate.startswith("22"):
-                line = getattr(exc, "copy_line", None)  # streamed rows are numbered in COPY order
-                where = fp.fixture.row_location(line or (current[0][0] if current else 0),
-                                                getattr(exc, "copy_column", None))
-                raise FixtureError(exc.message, location=where, hint=exc.hint) from None
+            self._stream_failed(fp, cols, exc, current, lambda line: line)
             raise
         finally:
             self._copying = False
         return n
+
+    def _stream_failed(self, fp: FixturePlan, cols: list[str], exc: DatabaseError,
+                       current: list[tuple[int, dict[str, Any]]], row_number: Callable[[int], int]) -> None:
+        """Say which row of a streamed fixture the database (or the driver) rejected."""
+        if exc.sqlstate in UNIQUE_VIOLATIONS:
+            self._locate_duplicate(fp)
+        if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
+            for i, values in current:
+                self._explain_row(fp, cols, i, values, final=False)
+        if exc.sqlstate is None or exc.sqlstate.startswith("22"):
+            line = getattr(exc, "copy_line", None)  # the COPY's line: row_number says which row it was
+            where = fp.fixture.row_location(row_number(line) if line else (current[0][0] if current else 0),
+                                            getattr(exc, "copy_column", None))
+            raise FixtureError(exc.message, location=where, hint=exc.hint) from None
+
+    def _load_tracked(self, tp: TablePlan, stage: Stage, columns: list[str], rows: Iterator) -> int:
+        """Stream a Python fixture into its staging table past the rows that cannot have changed
+        (seed/digests.py). Keys the digests cannot vouch for stage the whole fixture again."""
+        tracker, fp = stage.tracker, stage.fixture
+        assert tracker is not None
+        while True:
+            try:
+                with self.d.transaction():  # a savepoint: starting over drops a half-sent COPY
+                    self._load_formatted(stage.sql, columns, fp, stage.columns, stage.refs, rows, tracker)
+                    if tracker.fresh_from is not None and self._fresh_clash(tp, stage, tracker.fresh_from):
+                        raise Restage
+                return tracker.staged
+            except Restage:
+                self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
+                tracker.reset()
+                rows = (item for _, _, it in self._groups(fp) for item in it)
+
+    def _load_formatted(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
+                        refs: dict[str, RefShape], rows: Iterator, tracker: Tracker) -> int:
+        """Rows built and formatted a batch at a time; the tracker says what of each batch to send."""
+        make_batch = self._batch_maker(fp, cols, refs, with_n=False)
+        fmt = self._formatter
+        every, progress = self.batch_size, self.progress
+        label, total = str(fp.table.name), fp.fixture.count
+        current: list[tuple[int, dict[str, Any]]] = []
+
+        def buffers() -> Iterator[bytes | bytearray]:
+            nonlocal current
+            done = 0
+            while chunk := list(islice(rows, every)):
+                current = chunk
+                built = make_batch(chunk)
+                data = tracker.feed(built, *fmt(built, CHUNK))
+                if data:
+                    yield data
+                done += len(chunk)
+                if progress is not None:
+                    progress(label, done, total)
+
+        self._copying = True
+        try:
+            self.d.load_buffers(table_sql, columns, buffers())
+        except DatabaseError as exc:
+            self._copying = False
+            self._stream_failed(fp, cols, exc, current, tracker.row_number)
+            raise
+        finally:
+            self._copying = False
+        return tracker.staged
+
+    def _fresh_clash(self, tp: TablePlan, stage: Stage, fresh_from: int) -> bool:
+        """Rows past the end of the last run whose key the table already holds (perhaps from a row
+        that was not staged): only the full duplicate check can tell."""
+        d = self.d
+        row = d.fetchone(f"SELECT 1 FROM ({self._src(stage)}) src JOIN {d.qualified(tp.table.name)} t ON "
+                         f"{self._key_join(stage.fixture.key)} WHERE src._n >= {int(fresh_from)} LIMIT 1")
+        return row is not None
+
+    # -- digests of Python fixtures (seed/digests.py) ------------------------------------------------
+    def _tracker(self, tp: TablePlan, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape]) -> Tracker | None:
+        """A tracker for a streamed fixture whose unchanged rows can be skipped, with the last run's
+        record when it still describes the database; None where skipping is not sound or not possible."""
+        fx, table = fp.fixture, tp.table
+        if (fx.rows is not None or fx.header.prune or len(tp.fixtures) != 1 or tp.deferred
+                or self.batch_size % CHUNK or not all(k in cols for k in fp.key)):
+            return None
+        if self._formatter is False:
+            self._formatter = self.d.row_formatter()
+        if self._formatter is None:
+            return None
+        order = {t.table.name: i for i, t in enumerate(self.plan.tables)}
+        here = order[table.name]
+        if any(order.get(s.target.table.name, here) >= here for s in refs.values()):
+            return None  # resolved against a table written later in the run
+        at = len(cols)
+        ref_at: dict[str, list[int]] = {}
+        for c, shape in refs.items():
+            ref_at[c] = list(range(at, at + len(shape.stage_cols)))
+            at += len(shape.stage_cols)
+        positions = [p for k in fp.key for p in (cols.index(k), *ref_at.get(k, ()))]
+        tables = [table.name, *sorted({s.target.table.name for s in refs.values()}, key=str)]
+        config = config_digest([
+            str(table.name), cols, list(fp.key), fx.header.on_conflict, sorted(fp.update_columns_excluded),
+            [(c, str(s.target.table.name), s.target.match, s.target.target) for c, s in refs.items()],
+            [(c.name, c.type, c.kind, c.nullable, c.identity, c.generated) for c in table.columns.values()],
+            self.batch_size])
+        tracker = Tracker(fx.name, table.name, config, tables, positions, self.batch_size)
+        old = self._record(fx.name, str(table.name))
+        if (old is not None and old.config == config and old.batch_size == self.batch_size
+                and all(old.state.get(str(t)) == self._fingerprint(t) for t in tables)):
+            tracker.old = old
+        self.trackers.append((tracker, old))
+        return tracker
+
+    def _record(self, fixture: str, table: str) -> Record | None:
+        if self._records is None:
+            self._records = load_records(self.d) if any(t.name == DIGESTS for t in self.catalog.tables) else {}
+        return self._records.get((fixture, table))
+
+    def _fingerprint(self, table: TableName) -> list[Any]:
+        if table not in self._fingerprints:
+            self._fingerprints[table] = self.d.fingerprint(table)
+        return self._fingerprints[table]
+
+    def _wrote(self, table: TableName) -> None:
+        self._written.add(table)
+        self._fingerprints.pop(table, None)
+
+    def _save_digests(self) -> None:
+        """Record what this run left (large fixtures only: for small ones skipping saves nothing)."""
+        for tracker, old in self.trackers:
+            if old is None and tracker.rows <= self.batch_size:
+                continue
+            record = tracker.record()
+            record.state = {str(t): self._fingerprint(t) for t in tracker.tables}
+            if old is None or not same_record(old, record):
+                save_record(self.d, tracker.fixture, str(tracker.table), record)
 
     def _explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],
                        exc: DatabaseError) -> None:
@@ -425,18 +572,24 @@ class Applier:
     def _is_empty(self, table: Table) -> bool:
         return self.d.fetchone(f"SELECT 1 FROM {self.d.qualified(table.name)} LIMIT 1") is None
 
-    def _direct(self, tp: TablePlan, fp: FixturePlan, cols: list[str], rows: Iterator, tr: TableReport) -> bool:
+    def _direct(self, tp: TablePlan, fp: FixturePlan, cols: list[str], rows: Iterator, tr: TableReport,
+                tracker: Tracker | None) -> bool:
         """Empty target, nothing to resolve: load straight into the table. False on a duplicate key."""
         d, table = self.d, tp.table
         target = d.qualified(table.name)
         try:
             with d.transaction():  # a savepoint: a duplicate key falls back to the staged path
-                n = self._load(target, cols, fp, cols, {}, rows, with_n=False)
+                if tracker is None:
+                    n = self._load(target, cols, fp, cols, {}, rows, with_n=False)
+                else:
+                    n = self._load_formatted(target, cols, fp, cols, {}, rows, tracker)
         except DatabaseError as exc:
             if exc.sqlstate not in UNIQUE_VIOLATIONS:
                 raise self._locate(exc, fp) from None
             return False
         tr.inserted += n
+        if n:
+            self._wrote(table.name)
         self._sync_sequences(table, cols)
         return True
 
@@ -529,6 +682,7 @@ class Applier:
             raise
         if cur.rowcount != stage.count:
             self._raise_unresolved(stage, src)
+        self._wrote(table.name)
         self._sync_sequences(table, cols)
         tr.inserted += stage.count
 
@@ -564,6 +718,8 @@ class Applier:
             sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
             d.execute(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
                       f"WHERE {self._key_join(key)} AND ({differs})")
+        if (missing or (changed and compare)) and not self.dry_run:
+            self._wrote(table.name)
         tr.inserted += missing
         tr.updated += changed if compare else 0
         tr.unchanged += total - missing - (changed if compare else 0)
@@ -587,6 +743,7 @@ class Applier:
         if unresolved:
             self._raise_unresolved(stage, src, deferred=True)
         if any_changed and not self.dry_run:
+            self._wrote(table.name)
             sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in cols)
             d.execute(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
                       f"WHERE {self._key_join(fp.key)} AND ({differs}) AND {scope}")
@@ -627,7 +784,7 @@ class Applier:
                     if found is None:
                         want = ", ".join(f"{m} = {v!r}" for m, v in zip(t.match, mv))
                         problems.append(FixtureError(f"unresolved reference: no {t.table.name} row with {want}",
-                                                     location=fx.row_location(n, c),
+                                                     location=fx.row_location(stage.row_number(n), c),
                                                      hint=self._closest_hint(t, mv)))
         if len(problems) == 1:
             raise problems[0]
@@ -656,7 +813,7 @@ class Applier:
         places = d.fetchall(f"SELECT _s, _n FROM ({' UNION ALL '.join(parts)}) u WHERE {cond} ORDER BY _s, _n "
                             "LIMIT 2", list(dup[:len(key)]))
         stages = self.stages[tp.table.name]
-        locs = [stages[s].fixture.fixture.row_location(n) for s, n in places]
+        locs = [stages[s].fixture.fixture.row_location(stages[s].row_number(n)) for s, n in places]
         shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, dup))
         raise FixtureError(f"the same key ({shown}) is generated twice for {tp.table.name}; first at {locs[0]}",
                            location=locs[-1],
@@ -704,6 +861,7 @@ class Applier:
                 else:
                     cur = d.execute(f"DELETE FROM {d.qualified(table.name)} WHERE {t_key} IN ({marks})", chunk)
                     deleted += max(cur.rowcount, 0)
+                    self._wrote(table.name)
                     d.execute(f"DELETE FROM {ledger} WHERE fixture = {ph} AND table_name = {ph} "
                               f"AND row_key IN ({marks})", [*ident, *chunk])
         tr.deleted += deleted

@@ -1,0 +1,244 @@
+"""Skip rows that cannot have changed before they reach the database (PostgreSQL, Python fixtures).
+
+A Python fixture is deterministic, so a rerun mostly generates what the last run wrote. For each large
+streamed fixture a run records, in ``seedkit_digests`` and in the run's own transaction:
+
+- the digest of every batch of rows as they are sent (the COPY text, without the row number), of the
+  batch's keys, and of every chunk of ``CHUNK`` rows;
+- a fingerprint of the target table and of every table it references, as the run left them:
+  the row count and a sum of hashes of the rows' ``xmin``. Any insert, update or delete since —
+  by anyone — changes it, because every written row version carries the id of the transaction
+  that wrote it;
+- a digest of everything else that decides what gets written (columns, types, key, options,
+  versions).
+
+The next run compares before staging anything. When the configuration and every fingerprint are
+unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose
+digest is unchanged would write nothing: it is not staged, compared or even formatted twice. Rows
+whose digest changed go through the usual staging and exact comparison. Nothing here decides a
+write: a false "changed" only costs time, and a false "unchanged" needs a 64-bit hash collision at
+the same position.
+
+Repeated keys: the last run proved its keys distinct. A batch whose keys are unchanged keeps that
+proof; rows past the end of the last run are checked against the table after staging; any other
+change of keys (or a check that finds a clash) stages the whole fixture again, where the full
+duplicate check runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from ..db.base import Database
+from ..db.catalog import TableName
+
+DIGESTS = "seedkit_digests"
+CHUNK = 4  # rows per chunk digest: a rerun with 1 % of rows changed here and there stages ~4 %
+FORMAT = 1  # bump when what a digest covers changes
+
+
+def _digest(data: Any, size: int = 16) -> bytes:
+    return hashlib.blake2b(data, digest_size=size).digest()
+
+
+@dataclass
+class Record:
+    """What the last run that wrote a fixture left, as stored."""
+
+    config: str
+    state: dict[str, list]  # table → fingerprint, as the run left it
+    rows: int
+    batch_size: int
+    batches: bytes  # 16 bytes per batch
+    keys: bytes  # 16 bytes per batch
+    chunks: bytes  # 8 bytes per chunk of CHUNK rows (empty: not recorded)
+
+    @property
+    def n_batches(self) -> int:
+        return len(self.batches) // 16
+
+    def batch_rows(self, b: int) -> int:
+        return min(self.batch_size, self.rows - b * self.batch_size)
+
+    def key(self, b: int) -> bytes:
+        return self.keys[16 * b:16 * b + 16]
+
+    @property
+    def has_chunks(self) -> bool:
+        return len(self.chunks) == 8 * ((self.rows + CHUNK - 1) // CHUNK)
+
+    def chunks_of(self, b: int) -> bytes:
+        first = b * (self.batch_size // CHUNK)
+        return self.chunks[8 * first:8 * (first + (self.batch_rows(b) + CHUNK - 1) // CHUNK)]
+
+
+class Restage(Exception):
+    """Keys moved in a way the digests cannot vouch for: stage the whole fixture again."""
+
+
+@dataclass
+class Tracker:
+    """Digests of one fixture's rows as they stream: which to send, and what to record."""
+
+    fixture: str
+    table: TableName
+    config: str
+    tables: list[TableName]  # the target first, then referenced tables
+    key_positions: list[int]  # where the key values sit in a built row
+    batch_size: int
+    old: Record | None = None  # usable record of the last run (configuration and fingerprints match)
+    batches: bytearray = field(default_factory=bytearray)
+    keys: bytearray = field(default_factory=bytearray)
+    chunks: bytearray = field(default_factory=bytearray)
+    rows: int = 0
+    skipped: int = 0
+    staged: int = 0
+    fresh_from: int | None = None  # first staging ordinal of rows past the end of the last run
+    _runs: list[tuple[int, int]] = field(default_factory=list)  # (first ordinal, first row number)
+    _starts: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        kp = self.key_positions
+        self._keys_of: Callable[[Sequence[Any]], Any] = itemgetter(*kp) if len(kp) > 1 else itemgetter(kp[0])
+
+    def reset(self) -> None:
+        """Start over with nothing skipped (see ``Restage``)."""
+        self.old = None
+        self.batches.clear()
+        self.keys.clear()
+        self.chunks.clear()
+        self.rows = self.skipped = self.staged = 0
+        self.fresh_from = None
+        self._runs.clear()
+        self._starts.clear()
+
+    def feed(self, built: list[Sequence[Any]], buf: bytearray, ends: list[int]) -> bytes | bytearray | None:
+        """One batch: ``built`` rows, formatted into ``buf`` with chunk ``ends``; return what to send."""
+        b = len(self.batches) // 16
+        first_n = self.rows + 1
+        count = len(built)
+        self.rows += count
+        bd = _digest(buf)
+        self.batches += bd
+        old = self.old
+        if old is not None and b < old.n_batches and old.batches[16 * b:16 * b + 16] == bd:
+            self.keys += old.key(b)  # the digest covers the keys and the row count
+            if old.has_chunks:
+                self.chunks += old.chunks_of(b)
+            else:
+                self._chunk_digests(buf, ends)
+            self.skipped += count
+            return None
+        kd = self._key_digest(built)
+        self.keys += kd
+        mine = self._chunk_digests(buf, ends)
+        if old is None or b >= old.n_batches:  # nothing to compare (past the end: checked after staging)
+            self._stage(first_n, count)
+            return buf
+        old_count = old.batch_rows(b)
+        fresh = len(ends)  # chunks from here on hold rows appended to the last batch of the last run
+        if old.key(b) != kd:
+            if b != old.n_batches - 1 or count <= old_count or self._key_digest(built[:old_count]) != old.key(b):
+                raise Restage
+            fresh = old_count // CHUNK
+        old_chunks = old.chunks_of(b) if old.has_chunks else b""
+        parts: list[bytes] = []
+        start = 0
+        for k, end in enumerate(ends):
+            rows = min(CHUNK, count - k * CHUNK)
+            if k < fresh and old_chunks[8 * k:8 * k + 8] == mine[8 * k:8 * k + 8]:
+                self.skipped += rows
+            else:
+                self._stage(first_n + k * CHUNK, rows)
+                parts.append(bytes(buf[start:end]))
+            start = end
+        return b"".join(parts) if parts else None
+
+    def _key_digest(self, built: Sequence[Sequence[Any]]) -> bytes:
+        return _digest(repr(list(map(self._keys_of, built))).encode())
+
+    def _chunk_digests(self, buf: bytearray, ends: list[int]) -> bytes:
+        view = memoryview(buf)
+        out = b"".join([_digest(view[s:e], 8) for s, e in zip([0, *ends], ends)])
+        self.chunks += out
+        return out
+
+    def _send(self, buf: bytearray, first_n: int, count: int) -> bytearray:
+        self._stage(first_n, count)
+        return buf
+
+    def _stage(self, first_n: int, count: int) -> None:
+        ordinal = self.staged + 1
+        if self.old is not None and self.fresh_from is None and first_n + count - 1 > self.old.rows:
+            self.fresh_from = ordinal + max(0, self.old.rows + 1 - first_n)
+        if not self._runs or self._runs[-1][1] + (ordinal - self._runs[-1][0]) != first_n:
+            self._runs.append((ordinal, first_n))
+            self._starts.append(ordinal)
+        self.staged += count
+
+    def row_number(self, ordinal: int) -> int:
+        """The fixture's row number of the staged row ``ordinal`` (1-based, in COPY order)."""
+        i = bisect_right(self._starts, ordinal) - 1
+        if i < 0:
+            return ordinal
+        first, n = self._runs[i]
+        return n + ordinal - first
+
+    def record(self) -> Record:
+        return Record(config=self.config, state={}, rows=self.rows, batch_size=self.batch_size,
+                      batches=bytes(self.batches), keys=bytes(self.keys), chunks=bytes(self.chunks))
+
+
+# -- the store -----------------------------------------------------------------------------------
+def config_digest(parts: Any) -> str:
+    from .. import __version__
+
+    try:
+        import psycopg
+
+        driver = psycopg.__version__
+    except ImportError:  # pragma: no cover - PostgreSQL needs it
+        driver = "?"
+    text = json.dumps([FORMAT, CHUNK, __version__, driver, parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_records(d: Database) -> dict[tuple[str, str], Record]:
+    q = d.quote
+    rows = d.fetchall(f"SELECT fixture, table_name, config, state, rows, batch_size, batches, keys, chunks "
+                      f"FROM {q(DIGESTS)}")
+    out = {}
+    for fixture, table, config, state, count, batch, batches, keys, chunks in rows:
+        out[(fixture, table)] = Record(config, json.loads(state), int(count), int(batch), bytes(batches),
+                                       bytes(keys), bytes(chunks or b""))
+    return out
+
+
+def save_record(d: Database, fixture: str, table: str, record: Record) -> None:
+    q, ph = d.quote, d.placeholder
+    d.execute(f"CREATE TABLE IF NOT EXISTS {q(DIGESTS)} (fixture TEXT NOT NULL, table_name TEXT NOT NULL, "
+              "config TEXT NOT NULL, state TEXT NOT NULL, rows BIGINT NOT NULL, batch_size INTEGER NOT NULL, "
+              "batches BYTEA NOT NULL, keys BYTEA NOT NULL, chunks BYTEA NOT NULL, "
+              "PRIMARY KEY (fixture, table_name))")
+    values = [record.config, json.dumps(record.state, sort_keys=True), record.rows, record.batch_size,
+              record.batches, record.keys, record.chunks]
+    d.execute(f"INSERT INTO {q(DIGESTS)} (fixture, table_name, config, state, rows, batch_size, batches, keys, "
+              f"chunks) VALUES ({', '.join([ph] * 9)}) ON CONFLICT (fixture, table_name) DO UPDATE SET "
+              "config = excluded.config, state = excluded.state, rows = excluded.rows, "
+              "batch_size = excluded.batch_size, batches = excluded.batches, keys = excluded.keys, "
+              "chunks = excluded.chunks", [fixture, table, *values])
+
+
+def same_record(a: Record, b: Record) -> bool:
+    return (a.config, a.state, a.rows, a.batch_size, a.batches, a.keys, a.chunks) == \
+        (b.config, b.state, b.rows, b.batch_size, b.batches, b.keys, b.chunks)
+
+
+__all__ = ["CHUNK", "DIGESTS", "Record", "Restage", "Tracker", "config_digest", "load_records", "same_record",
+           "save_record"]

@@ -1,0 +1,273 @@
+"""Skipping unchanged rows of Python fixtures (seed/digests.py; issue 5): a run that skips rows by
+their digests must leave exactly the database, and give exactly the report, that a run comparing
+every row would — whatever changed in the fixture or, behind seedkit's back, in the database.
+
+Every scenario runs twice, on two databases: once as shipped and once with skipping switched off
+(no row formatter, so every row is staged and compared in SQL). Both must agree step by step; the
+rows actually sent to the staging table show that the skipping happened.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import create_pg_database, drop_pg_database
+from seedproj import Project
+
+import seedkit
+from seedkit.db.postgres import PostgresDatabase
+from seedkit.errors import FixtureError
+from seedkit.seed.digests import CHUNK
+
+pytestmark = pytest.mark.postgres
+
+SCHEMA = """
+CREATE TABLE owners (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE items (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, label text, qty int, owner_id bigint);
+"""
+OWNERS = """
+key: [name]
+rows:
+  - {name: ann}
+  - {name: bob}
+  - {name: cyd}
+"""
+BATCH = 100
+ROWS = 1000
+
+
+def items(rows: int = ROWS, *, label: str = "f'item {n}'", code: str = "f'c{n:05}'", qty: str = "n % 7",
+          owner: str = "('ann', 'bob', 'cyd')[n % 3]") -> str:
+    """A generator fixture of ``rows`` items; each part is a Python expression of ``n``."""
+    return textwrap.dedent(f"""\
+        from seedkit import fixture, ref
+
+
+        @fixture("items", key=["code"])
+        def items(fake):
+            for n in range(1, {rows} + 1):
+                yield {{"code": {code}, "label": {label}, "qty": {qty},
+                       "owner_id": ref("owners", {owner}, column="id")}}
+        """)
+
+
+@dataclass
+class Step:
+    fixture: str | None = None  # new items.py source
+    sql: str | None = None  # run behind seedkit's back before the seed run
+    dry_run: bool = False
+
+
+class Sent:
+    """Rows COPYed per table by the streaming path (staging tables are named _sk_stage_N)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+
+    def staged(self) -> int:
+        return sum(n for t, n in self.rows.items() if t.startswith('"_sk_stage'))
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
+    spy = Sent()
+    real = PostgresDatabase.load_buffers
+
+    def counting(self, table_sql, columns, buffers):  # type: ignore[no-untyped-def]
+        def each() -> Iterator[bytes]:
+            for data in buffers:
+                spy.rows[table_sql] = spy.rows.get(table_sql, 0) + bytes(data).count(b"\n")
+                yield data
+        return real(self, table_sql, columns, each())
+
+    monkeypatch.setattr(PostgresDatabase, "load_buffers", counting)
+    return spy
+
+
+@contextmanager
+def plain_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Switch skipping off: without a row formatter every row is staged and compared."""
+    with monkeypatch.context() as m:
+        m.setattr(PostgresDatabase, "row_formatter", lambda self: None)
+        yield
+
+
+@pytest.fixture
+def new_project(pg_server: str, tmp_path: Path) -> Iterator[Callable[[str], Project]]:
+    made: list[str] = []
+
+    def make(name: str) -> Project:
+        url = create_pg_database(pg_server)
+        made.append(url)
+        root = tmp_path / name
+        root.mkdir()
+        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
+        toml = root / "seedkit.toml"
+        toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
+        p.sql(SCHEMA)
+        p.write("dev/owners.yaml", OWNERS)
+        return p
+
+    yield make
+    for url in made:
+        drop_pg_database(pg_server, url)
+
+
+def outcome(p: Project, step: Step) -> tuple:
+    if step.fixture is not None:
+        p.write("dev/items.py", step.fixture)
+    if step.sql is not None:
+        p.sql(step.sql)
+    try:
+        report = seedkit.run("dev", config=p.config(), dry_run=step.dry_run)
+        result: object = [(t.table, t.inserted, t.updated, t.unchanged, t.deleted) for t in report.tables]
+    except FixtureError as exc:
+        result = str(exc).replace(str(p.root), "<project>")
+    return result, p.rows("SELECT * FROM items ORDER BY id"), p.rows("SELECT * FROM owners ORDER BY id")
+
+
+def both_ways(new_project: Callable[[str], Project], monkeypatch: pytest.MonkeyPatch, sent: Sent,
+              steps: list[Step]) -> list[tuple[tuple, int]]:
+    """Run ``steps`` skipping and not skipping; assert they agree; return (outcome, rows staged) per step."""
+    fast, plain = new_project("fast"), new_project("plain")
+    seen = []
+    for i, step in enumerate(steps):
+        sent.clear()
+        got = outcome(fast, step)
+        staged = sent.staged()
+        with plain_path(monkeypatch):
+            want = outcome(plain, step)
+        assert got == want, f"step {i}: skipping and comparing every row disagree"
+        seen.append((got, staged))
+    return seen
+
+
+def report_of(seen: tuple) -> object:
+    return seen[0][0]
+
+
+# -- the rerun that changes nothing, and small changes --------------------------------------------------
+def test_a_rerun_with_nothing_changed_stages_no_row(new_project, monkeypatch, sent) -> None:
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step()])
+    assert report_of(seen[0]) == [("owners", 3, 0, 0, 0), ("items", ROWS, 0, 0, 0)]
+    for out, staged in seen[1:]:
+        assert report_of((out, staged)) == [("owners", 0, 0, 3, 0), ("items", 0, 0, ROWS, 0)]
+        assert staged == 0
+
+
+def test_the_second_process_skips_too_whatever_its_hash_seed(new_project, tmp_path: Path) -> None:
+    """Digests must not depend on the process (Python randomises str hashes per process)."""
+    p = new_project("cli")
+    p.write("dev/items.py", items())
+
+    def cli(seed: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "seedkit", "run", "dev", "--json"], cwd=p.root, text=True,
+                              capture_output=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": seed})
+
+    assert cli("1").returncode == 0
+    before = p.rows("SELECT xmin::text, rows FROM seedkit_digests")
+    assert before and before[0][1] == ROWS
+    again = cli("2")
+    assert again.returncode == 0, again.stderr
+    assert '"unchanged": 1000' in again.stdout
+    assert p.rows("SELECT xmin::text, rows FROM seedkit_digests") == before  # same digests: not even rewritten
+
+
+def test_one_changed_row_in_a_hundred_stages_a_few_percent(new_project, monkeypatch, sent) -> None:
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(changed), Step(), Step(items())])
+    assert report_of(seen[1]) == [("owners", 0, 0, 3, 0), ("items", 0, 10, ROWS - 10, 0)]
+    assert 10 <= seen[1][1] <= 10 * CHUNK
+    assert seen[2][1] == 0  # the record now describes the changed rows
+    assert report_of(seen[3])[1] == ("items", 0, 10, ROWS - 10, 0)
+    assert 10 <= seen[3][1] <= 10 * CHUNK
+
+
+def test_appended_rows_are_inserted_without_staging_the_rest(new_project, monkeypatch, sent) -> None:
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(items(ROWS + 150)), Step(items(ROWS + 151))])
+    assert report_of(seen[1])[1] == ("items", 150, 0, ROWS, 0)
+    assert 150 <= seen[1][1] <= 150 + CHUNK
+    assert report_of(seen[2])[1] == ("items", 1, 0, ROWS + 150, 0)
+    assert seen[2][1] <= CHUNK + 1
+
+
+@pytest.mark.parametrize("change", ["shrink", "insert in the middle", "re-key one row", "re-key all rows",
+                                    "new column value everywhere", "new owner", "move owners"])
+def test_other_changes_of_the_fixture_agree_with_comparing_every_row(new_project, monkeypatch, sent,
+                                                                     change: str) -> None:
+    source = {
+        "shrink": items(ROWS - 130),
+        "insert in the middle": items(ROWS + 1, code="f'c{n:05}' if n < 500 else ('c00499x' if n == 500 "
+                                                     "else f'c{n - 1:05}')"),
+        "re-key one row": items(code="'renamed' if n == 321 else f'c{n:05}'"),
+        "re-key all rows": items(code="f'k{n:05}'"),
+        "new column value everywhere": items(qty="n % 7 + 1"),
+        "new owner": items(owner="'cyd' if n == 640 else ('ann', 'bob', 'cyd')[n % 3]"),
+        "move owners": items(owner="('bob', 'cyd', 'ann')[n % 3]"),
+    }[change]
+    both_ways(new_project, monkeypatch, sent, [Step(items()), Step(source), Step(), Step(items())])
+
+
+# -- the database changed behind seedkit's back -----------------------------------------------------------
+@pytest.mark.parametrize("sql", [
+    "UPDATE items SET label = 'edited by hand' WHERE code = 'c00042'",
+    "UPDATE items SET qty = qty WHERE code = 'c00042'",  # same value, new row version
+    "DELETE FROM items WHERE code IN ('c00042', 'c00900')",
+    "INSERT INTO items (code, label) VALUES ('zzz', 'someone else''s')",
+    "UPDATE owners SET id = id + 100",  # items point at owners by id, without a foreign key
+    "DELETE FROM owners WHERE name = 'cyd'; INSERT INTO owners (name) VALUES ('cyd')",
+    "TRUNCATE items",
+], ids=["edit", "touch", "delete", "insert", "owner ids", "owner replaced", "truncate"])
+def test_changes_made_behind_seedkits_back_are_found(new_project, monkeypatch, sent, sql: str) -> None:
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(sql=sql), Step()])
+    assert seen[1][1] == 0
+    assert seen[2][1] in (ROWS, 0)  # everything compared again (or loaded straight into an emptied table)
+    assert seen[3][1] == 0
+
+
+def test_a_changed_configuration_compares_every_row(new_project, monkeypatch, sent) -> None:
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(sql="ALTER TABLE items ALTER qty TYPE "
+                                                                              "bigint"), Step()])
+    assert seen[1][1] == ROWS
+    assert seen[2][1] == 0
+
+
+# -- repeated keys are still found ----------------------------------------------------------------------------
+@pytest.mark.parametrize("code", [
+    "'c00003' if n == 555 else f'c{n:05}'",  # a changed row takes the key of an unchanged one
+    "'c00003' if n == 1001 else f'c{n:05}'",  # an appended row does
+    "'c00998' if n == 1001 else f'c{n:05}'",  # an appended row takes a key from the same batch
+], ids=["changed row", "appended row", "appended row, same batch"])
+def test_a_generated_key_repeating_an_unchanged_row_is_a_located_error(new_project, monkeypatch, sent,
+                                                                       code: str) -> None:
+    rows = 1001 if "1001" in code else ROWS
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(items(rows, code=code))])
+    error = report_of(seen[1])
+    assert isinstance(error, str) and "generated twice" in error and "items.py" in error
+    assert seen[1][0][1] == seen[0][0][1]  # nothing written
+
+
+def test_a_value_the_database_rejects_in_a_changed_row_names_that_row(new_project, monkeypatch, sent) -> None:
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(items(qty="'many' if n == 777 else n % 7"))])
+    error = report_of(seen[1])
+    assert isinstance(error, str) and "row 777" in error and "qty" in error
+
+
+# -- dry runs -----------------------------------------------------------------------------------------------
+def test_a_dry_run_skips_too_and_records_nothing(new_project, monkeypatch, sent) -> None:
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(changed, dry_run=True), Step()])
+    assert report_of(seen[1])[1] == ("items", 0, 10, ROWS - 10, 0)
+    assert seen[1][1] <= 10 * CHUNK
+    assert report_of(seen[2])[1] == ("items", 0, 10, ROWS - 10, 0)  # the dry run changed nothing
