@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import Any
@@ -34,6 +35,7 @@ def run_command(
     if not name:
         raise UsageError("which environment? e.g. `seedkit run dev` or `seedkit run --env test`")
     progress = _progress_bar() if sys.stderr.isatty() and not as_json else None
+    gc.freeze()  # a one-shot process: what start-up made stays; collections need not scan it again and again
     try:
         report = seed.run(name, config=state(ctx).config(), database_url=database, dry_run=dry_run, check=check,
                           diff=diff, only=only, yes=yes, progress=progress.update if progress else None)

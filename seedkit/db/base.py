@@ -82,7 +82,7 @@ class Database(abc.ABC):
         ``ordinal``: also a first column of that name the database numbers 1, 2, 3… in load order.
         """
 
-    def row_formatter(self) -> Callable[[list[Sequence[Any]], int], tuple[bytearray, list[int]]] | None:
+    def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
         """A function formatting rows the way ``load_rows`` sends them, or None (see seed/digests.py)."""
         return None
 

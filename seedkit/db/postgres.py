@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Any
 
 import psycopg
@@ -225,24 +226,20 @@ class PostgresDatabase(Database):
                                                                                  sql.SQL(", ").join(parts)))
         return self.quote(name)
 
-    def row_formatter(self) -> Callable[[list[Sequence[Any]], int], tuple[bytearray, list[int]]] | None:
-        """Rows → COPY text, as ``copy.write_row`` would send it, with the end offset of every
-        ``every`` rows (see seed/digests.py). None when this psycopg does not expose its formatter."""
+    def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
+        """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/digests.py).
+        None when this psycopg does not expose its formatter."""
         if _format_row_text is None:
             return None
         tx = Transformer(self.conn)
 
-        def fmt(rows: list[Sequence[Any]], every: int) -> tuple[bytearray, list[int]]:
+        def fmt(rows: Sequence[Sequence[Any]]) -> bytearray:
             buf = bytearray()
-            ends = []
             try:
-                for i in range(0, len(rows), every):
-                    for row in rows[i:i + every]:
-                        _format_row_text(row, tx, buf)
-                    ends.append(len(buf))
+                any(map(_format_row_text, rows, repeat(tx), repeat(buf)))  # returns None: formats every row, in C
             except (TypeError, ValueError, OverflowError, psycopg.DataError, psycopg.ProgrammingError) as exc:
                 raise DatabaseError(f"cannot send value: {exc}") from exc
-            return buf, ends
+            return buf
 
         return fmt
 

@@ -5,8 +5,11 @@ files (load.py, python.py) → fixtures → plan (plan.py) → apply (apply.py) 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import db
@@ -85,8 +88,9 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                 elif any(f.header.prune for f in fixtures) and "seedkit_rows" not in {
                         t.name for t in catalog.tables}:
                     ensure_ledger(d)  # rolled back with the dry run
-                Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
-                        batch_size=settings.batch_size).run()
+                with _fewer_collections():
+                    Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
+                            batch_size=settings.batch_size).run()
                 if not report.dry_run:
                     _stamp(d, env, env_settings.protected)
                 else:
@@ -95,6 +99,18 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
             pass
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Streaming a million rows allocates millions of short-lived objects (none in cycles): let the
+    cyclic garbage collector run less often meanwhile, instead of every 700 allocations."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 100_000), max(before[1], 50), max(before[2], 50))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _ensure_meta(d: db.Database) -> None:

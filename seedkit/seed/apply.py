@@ -444,7 +444,7 @@ class Applier:
             while chunk := list(islice(rows, every)):
                 current = chunk
                 built = make_batch(chunk)
-                data = tracker.feed(built, *fmt(built, CHUNK))
+                data = tracker.feed(built, fmt(built))
                 if data:
                     yield data
                 done += len(chunk)

@@ -32,6 +32,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
@@ -45,6 +46,17 @@ FORMAT = 1  # bump when what a digest covers changes
 
 def _digest(data: Any, size: int = 16) -> bytes:
     return hashlib.blake2b(data, digest_size=size).digest()
+
+
+def _chunk_ends(buf: bytearray) -> list[int]:
+    """Offsets in ``buf`` (COPY text, one line per row) after every CHUNK rows, and at its end."""
+    lines = buf.split(b"\n")
+    lines.pop()  # after the last newline
+    upto = list(accumulate(map(len, lines)))  # + one newline per line
+    ends = [upto[i] + i + 1 for i in range(CHUNK - 1, len(upto), CHUNK)]
+    if len(upto) % CHUNK:
+        ends.append(len(buf))
+    return ends
 
 
 @dataclass
@@ -118,8 +130,8 @@ class Tracker:
         self._runs.clear()
         self._starts.clear()
 
-    def feed(self, built: list[Sequence[Any]], buf: bytearray, ends: list[int]) -> bytes | bytearray | None:
-        """One batch: ``built`` rows, formatted into ``buf`` with chunk ``ends``; return what to send."""
+    def feed(self, built: list[Sequence[Any]], buf: bytearray) -> bytes | bytearray | None:
+        """One batch: ``built`` rows, formatted into ``buf`` (one line each); return what to send."""
         b = len(self.batches) // 16
         first_n = self.rows + 1
         count = len(built)
@@ -132,11 +144,12 @@ class Tracker:
             if old.has_chunks:
                 self.chunks += old.chunks_of(b)
             else:
-                self._chunk_digests(buf, ends)
+                self._chunk_digests(buf, _chunk_ends(buf))
             self.skipped += count
             return None
         kd = self._key_digest(built)
         self.keys += kd
+        ends = _chunk_ends(buf)
         mine = self._chunk_digests(buf, ends)
         if old is None or b >= old.n_batches:  # nothing to compare (past the end: checked after staging)
             self._stage(first_n, count)
