@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
 from ..urls import DatabaseURL
@@ -88,6 +88,10 @@ class Database(abc.ABC):
 
     def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:
         raise NotImplementedError
+
+    def few_rows_join(self) -> AbstractContextManager[None]:
+        """While inside: joins of a few rows against large tables use index lookups."""
+        return contextlib.nullcontext()
 
     def fingerprint(self, table: TableName) -> list[Any]:
         """Something that changes whenever any row of ``table`` is written (see seed/digests.py)."""

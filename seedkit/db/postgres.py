@@ -254,6 +254,15 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
+    @contextmanager
+    def few_rows_join(self) -> Iterator[None]:
+        # the planner would hash the whole large table for a few thousand staged rows
+        self.execute("SET LOCAL enable_hashjoin = off")
+        self.execute("SET LOCAL enable_mergejoin = off")
+        yield  # on an error the transaction (or savepoint) rolls back, and these settings with it
+        self.execute("SET LOCAL enable_hashjoin = on")
+        self.execute("SET LOCAL enable_mergejoin = on")
+
     def fingerprint(self, table: TableName) -> list[Any]:
         """Row count and a sum of hashes of every row version's ``xmin``: any write since changes it."""
         row = self.fetchone(f"SELECT count(*), coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text "

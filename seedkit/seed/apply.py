@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from operator import itemgetter
@@ -211,12 +212,20 @@ class Applier:
             tr.unchanged += tracker.skipped
         if stage.count == 0:
             return
-        if table.name in self._suspects:
-            self._check_duplicates(tp, stage)
-        if empty and not self.dry_run and not stage.state:
-            self._insert_all(tp, stage, tr)
-        else:
-            self._classify_and_write(tp, stage, tr, deferred_here)
+        with self._joins_for(tracker, stage.count):
+            if table.name in self._suspects:
+                self._check_duplicates(tp, stage)
+            if empty and not self.dry_run and not stage.state:
+                self._insert_all(tp, stage, tr)
+            else:
+                self._classify_and_write(tp, stage, tr, deferred_here)
+
+    def _joins_for(self, tracker: Tracker | None, staged: int) -> AbstractContextManager[None]:
+        """A few changed rows of a large table: join them by index lookups, not by scanning the table."""
+        if tracker is None or tracker.old is None:
+            return nullcontext()
+        rows = tracker.old.state.get(str(tracker.table), [0])[0]
+        return self.d.few_rows_join() if staged * 10 < rows else nullcontext()
 
     def _batch_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
                      with_n: bool) -> Callable[[list[tuple[int, dict[str, Any]]]], list]:
@@ -421,8 +430,10 @@ class Applier:
             try:
                 with self.d.transaction():  # a savepoint: starting over drops a half-sent COPY
                     self._load_formatted(stage.sql, columns, fp, stage.columns, stage.refs, rows, tracker)
-                    if tracker.fresh_from is not None and self._fresh_clash(tp, stage, tracker.fresh_from):
-                        raise Restage
+                    if tracker.fresh_from is not None:
+                        with self._joins_for(tracker, tracker.staged):
+                            if self._fresh_clash(tp, stage, tracker.fresh_from):
+                                raise Restage
                 return tracker.staged
             except Restage:
                 self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")

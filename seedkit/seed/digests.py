@@ -32,8 +32,8 @@ import json
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
-from operator import itemgetter
+from itertools import accumulate, compress
+from operator import eq, itemgetter, not_
 from typing import Any
 
 from ..db.base import Database
@@ -46,6 +46,13 @@ FORMAT = 1  # bump when what a digest covers changes
 
 def _digest(data: Any, size: int = 16) -> bytes:
     return hashlib.blake2b(data, digest_size=size).digest()
+
+
+def _same_chunks(mine: bytes, old: bytes, upto: int) -> list[bool]:
+    """Per chunk: is its digest the old one? (Only the first ``upto`` chunks may be; compared in C.)"""
+    n = len(mine) // 8
+    same = list(map(eq, memoryview(mine).cast("Q")[:upto], memoryview(old).cast("Q")[:upto])) if old else []
+    return same + [False] * (n - len(same))
 
 
 def _chunk_ends(buf: bytearray) -> list[int]:
@@ -160,21 +167,23 @@ class Tracker:
             if b != old.n_batches - 1 or count <= old_count or self._key_digest(built[:old_count]) != old.key(b):
                 raise Restage
             fresh = old_count // CHUNK
-        old_chunks = old.chunks_of(b) if old.has_chunks else b""
-        parts: list[bytes] = []
-        start = 0
-        for k, end in enumerate(ends):
-            rows = min(CHUNK, count - k * CHUNK)
-            if k < fresh and old_chunks[8 * k:8 * k + 8] == mine[8 * k:8 * k + 8]:
-                self.skipped += rows
-            else:
-                self._stage(first_n + k * CHUNK, rows)
-                parts.append(bytes(buf[start:end]))
-            start = end
+        same = _same_chunks(mine, old.chunks_of(b) if old.has_chunks else b"", min(fresh, len(ends)))
+        parts: list[bytearray] = []
+        starts = [0, *ends]
+        before = self.staged
+        for k in compress(range(len(ends)), map(not_, same)):
+            self._stage(first_n + k * CHUNK, min(CHUNK, count - k * CHUNK))
+            parts.append(buf[starts[k]:ends[k]])
+        self.skipped += count - (self.staged - before)
         return b"".join(parts) if parts else None
 
     def _key_digest(self, built: Sequence[Sequence[Any]]) -> bytes:
-        return _digest(repr(list(map(self._keys_of, built))).encode())
+        keys = list(map(self._keys_of, built))
+        try:  # one text key (no NUL: PostgreSQL text cannot hold it): joining is unambiguous and fast
+            text = "\x00".join(keys)
+        except TypeError:  # numbers, composite keys, …
+            return _digest(b"r" + repr(keys).encode())
+        return _digest(b"j" + text.encode("utf-8", "surrogatepass"))
 
     def _chunk_digests(self, buf: bytearray, ends: list[int]) -> bytes:
         view = memoryview(buf)
