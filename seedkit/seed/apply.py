@@ -180,6 +180,8 @@ class Applier:
             tracker.old = None  # nothing to skip in an empty table
         direct = (empty and not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
                   and not fx.header.prune)
+        if tracker is not None:
+            tracker.chunked = direct or tracker.old is not None
         if direct and self._direct(tp, fp, cols, rows, tr, tracker):
             return
         if direct:  # the direct load failed on a duplicate key: stage again to say where
@@ -495,8 +497,8 @@ class Applier:
             return None
         order = {t.table.name: i for i, t in enumerate(self.plan.tables)}
         here = order[table.name]
-        if any(order.get(s.target.table.name, here) >= here for s in refs.values()):
-            return None  # resolved against a table written later in the run
+        if any(order.get(s.target.table.name, -1) >= here for s in refs.values()):
+            return None  # resolved against a table written later in the run (or this one)
         at = len(cols)
         ref_at: dict[str, list[int]] = {}
         for c, shape in refs.items():
