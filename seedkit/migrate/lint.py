@@ -28,15 +28,30 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind
-from pglast.parser import ParseError, parse_plpgsql_json, scan
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import ConfigError
 from .files import Migration, discover, display_path, load_paths
+
+if TYPE_CHECKING:
+    from pglast import ast, parse_sql
+    from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind
+    from pglast.parser import ParseError, parse_plpgsql_json, scan
+
+
+def _load_pglast() -> None:
+    """Import pglast on first use: it takes a tenth of a second, and ``seedkit run`` never needs it."""
+    if "parse_sql" in globals():
+        return
+    from pglast import ast, parse_sql
+    from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind
+    from pglast.parser import ParseError, parse_plpgsql_json, scan
+
+    globals().update(ast=ast, parse_sql=parse_sql, AlterTableType=AlterTableType, ConstrType=ConstrType,
+                     NullTestType=NullTestType, ObjectType=ObjectType, TransactionStmtKind=TransactionStmtKind,
+                     ParseError=ParseError, parse_plpgsql_json=parse_plpgsql_json, scan=scan)
+
 
 # -------------------------------------------------------------------------------------------------
 # Rules
@@ -1013,6 +1028,7 @@ def lint_sql(sql: str, *, path: str, transactional: bool, line_offset: int = 0,
 def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int = 0,
                  schema: SchemaState | None = None) -> tuple[list[Finding], list[Suppressed]]:
     """Like ``lint_sql``, and also return the findings that ``seedkit:nolint`` comments suppressed."""
+    _load_pglast()
     src = _Source(sql, path, line_offset)
     schema = SchemaState() if schema is None else schema
     try:

@@ -165,15 +165,34 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
                            hint="write a real calendar date, or quote the value to keep it as text") from None
 
 
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-_Loader.add_constructor("!env", _construct_env)
-_Loader.add_constructor("!ref", _construct_ref)
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same, parsed by libyaml (several times faster) when PyYAML was built with it."""
+
+    variables: Mapping[str, str] = {}
+    shown = ""
+
+
+for _cls in (_Loader, _FastLoader):
+    _cls.add_constructor("tag:yaml.org,2002:float", _construct_float)
+    _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+    _cls.add_constructor("!env", _construct_env)
+    _cls.add_constructor("!ref", _construct_ref)
 
 
 def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
+    """libyaml reads the file; anything it finds wrong is read again by PyYAML's own parser, whose
+    messages and positions are the ones documented and tested."""
+    if _FastLoader is not _Loader and yaml.__with_libyaml__:
+        try:
+            return _parse_yaml(_FastLoader, text, path, shown, variables)
+        except Exception:  # noqa: BLE001 - the pure-Python parser below says what and where
+            pass
+    return _parse_yaml(_Loader, text, path, shown, variables)
+
+
+def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
     try:
-        loader = _Loader(text)
+        loader = cls(text)
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found before parsing
         at = min(max(exc.position, 0), len(text))
         line = text.count("\n", 0, at) + 1
