@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,3 +285,34 @@ def test_a_dry_run_skips_too_and_records_nothing(new_project, monkeypatch, sent)
     assert report_of(seen[2])[1] == ("items", 0, 10, ROWS - 10, 0)
     assert seen[2][1] <= 10 * CHUNK
     assert report_of(seen[3])[1] == ("items", 0, 10, ROWS - 10, 0)  # the dry run changed nothing
+
+
+def test_a_changed_time_zone_is_a_changed_configuration(new_project, monkeypatch, sent) -> None:
+    """The same text means another instant in another session time zone: compare every row again."""
+    source = textwrap.dedent("""\
+        import datetime
+        from seedkit import fixture
+
+
+        @fixture("events", key=["code"])
+        def events(fake):
+            for n in range(1, 1001):
+                yield {"code": f"e{n}", "at": datetime.datetime(2026, 1, 1) + datetime.timedelta(hours=n)}
+        """)
+    outcomes = []
+    for mode in ("fast", "plain"):
+        p = new_project(mode)
+        p.sql("CREATE TABLE events (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, at timestamptz)")
+        p.write("dev/events.py", source)
+        database = p.url.rsplit("/", 1)[1]
+        seen = []
+        for zone in ("UTC", "UTC", "Asia/Tokyo"):
+            p.sql(f"ALTER DATABASE {database} SET TimeZone = '{zone}'")
+            sent.clear()
+            with plain_path(monkeypatch) if mode == "plain" else nullcontext():
+                report = seedkit.run("dev", config=p.config())
+            seen.append((report.table("events").updated, sent.staged() if mode == "fast" else None))
+        outcomes.append(seen)
+    fast, plain = outcomes
+    assert [u for u, _ in fast] == [u for u, _ in plain] == [0, 0, 1000]
+    assert [s for _, s in fast][1:] == [0, 1000]

@@ -89,6 +89,10 @@ class Database(abc.ABC):
     def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:
         raise NotImplementedError
 
+    def text_settings(self) -> list[Any]:
+        """Session settings that change how the same text is read into values."""
+        return []
+
     def few_rows_join(self) -> AbstractContextManager[None]:
         """While inside: joins of a few rows against large tables use index lookups."""
         return contextlib.nullcontext()

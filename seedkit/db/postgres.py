@@ -254,6 +254,12 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
+    def text_settings(self) -> list[Any]:
+        row = self.fetchone("SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
+                            "current_setting('IntervalStyle'), current_setting('server_encoding'), "
+                            "current_setting('server_version_num')")
+        return list(row or ())
+
     @contextmanager
     def few_rows_join(self) -> Iterator[None]:
         # the planner would hash the whole large table for a few thousand staged rows

@@ -73,6 +73,7 @@ class Applier:
         self._suspects: set[TableName] = set()  # tables where a streamed key may repeat
         self._formatter: Any = False  # the database's row formatter (False: not asked yet)
         self._records: dict[tuple[str, str], Record] | None = None
+        self._settings: list[Any] | None = None
         self._fingerprints: dict[TableName, list[Any]] = {}
         self._written: set[TableName] = set()
         self.trackers: list[tuple[Tracker, Record | None]] = []
@@ -510,7 +511,7 @@ class Applier:
             str(table.name), cols, list(fp.key), fx.header.on_conflict, sorted(fp.update_columns_excluded),
             [(c, str(s.target.table.name), s.target.match, s.target.target) for c, s in refs.items()],
             [(c.name, c.type, c.kind, c.nullable, c.identity, c.generated) for c in table.columns.values()],
-            self.batch_size])
+            self.batch_size, self._session()])
         tracker = Tracker(fx.name, table.name, config, tables, positions, self.batch_size)
         old = self._record(fx.name, str(table.name))
         if (old is not None and old.config == config and old.batch_size == self.batch_size
@@ -518,6 +519,12 @@ class Applier:
             tracker.old = old
         self.trackers.append((tracker, old))
         return tracker
+
+    def _session(self) -> list[Any]:
+        """Settings that change how the server reads the same text (a timestamp without offset, …)."""
+        if self._settings is None:
+            self._settings = self.d.text_settings()
+        return self._settings
 
     def _record(self, fixture: str, table: str) -> Record | None:
         if self._records is None:
