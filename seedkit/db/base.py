@@ -93,6 +93,10 @@ class Database(abc.ABC):
         """Session settings that change how the same text is read into values."""
         return []
 
+    def row_version_hash(self, alias: str = "") -> str | None:
+        """SQL hashing the id of the transaction that wrote a row version (summed by ``fingerprint``)."""
+        return None
+
     def few_rows_join(self) -> AbstractContextManager[None]:
         """While inside: joins of a few rows against large tables use index lookups."""
         return contextlib.nullcontext()

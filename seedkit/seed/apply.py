@@ -183,6 +183,8 @@ class Applier:
                   and not fx.header.prune)
         if tracker is not None:
             tracker.chunked = direct or tracker.old is not None
+            if empty and self.d.row_version_hash() is not None:
+                self._fingerprints[table.name] = [0, "0"]  # kept up to date as rows go in
         if direct and self._direct(tp, fp, cols, rows, tr, tracker):
             return
         if direct:  # the direct load failed on a duplicate key: stage again to say where
@@ -536,9 +538,28 @@ class Applier:
             self._fingerprints[table] = self.d.fingerprint(table)
         return self._fingerprints[table]
 
-    def _wrote(self, table: TableName) -> None:
+    def _wrote(self, table: TableName, delta: tuple[int, int] | None = None) -> None:
+        """This run wrote ``table``: move its known fingerprint by ``delta`` (rows, hash sum), or forget it."""
         self._written.add(table)
-        self._fingerprints.pop(table, None)
+        known = self._fingerprints.get(table)
+        if known is None or delta is None:
+            self._fingerprints.pop(table, None)
+        else:
+            self._fingerprints[table] = [known[0] + delta[0], str(int(known[1]) + delta[1])]
+
+    def _counting(self, table: TableName) -> str | None:
+        """The row-version hash to add up while writing ``table``, when its fingerprint is being kept."""
+        return self.d.row_version_hash() if table in self._fingerprints else None
+
+    def _write(self, statement: str, table: TableName, params: list[Any] | None = None) -> tuple[int, int]:
+        """Run an INSERT or UPDATE; return (rows, sum of the new row versions' hashes, or 0)."""
+        version = self._counting(table)
+        if version is None:
+            return max(self.d.execute(statement, params).rowcount, 0), 0
+        row = self.d.fetchone(f"WITH w AS ({statement} RETURNING {version} AS h) "
+                              "SELECT count(*), coalesce(sum(h), 0)::text FROM w", params)
+        assert row is not None
+        return int(row[0]), int(row[1])
 
     def _save_digests(self) -> None:
         """Record what this run left (large fixtures only: for small ones skipping saves nothing)."""
@@ -609,7 +630,10 @@ class Applier:
             return False
         tr.inserted += n
         if n:
-            self._wrote(table.name)
+            version = self._counting(table.name)
+            one = d.fetchone(f"SELECT {version}::text FROM {target} LIMIT 1") if version else None
+            # one COPY in one savepoint: every row version has the same xmin
+            self._wrote(table.name, (n, n * int(one[0])) if one else None)
         self._sync_sequences(table, cols)
         return True
 
@@ -693,16 +717,17 @@ class Applier:
         cols = [c for c in stage.columns if c not in tp.deferred]
         try:
             with d.transaction():  # a savepoint: a repeated key is then located in the staged rows
-                cur = d.execute(f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
-                                f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)}"
-                                f" FROM ({src}) src WHERE src._unres = 0")
+                n, hashes = self._write(
+                    f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
+                    f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)}"
+                    f" FROM ({src}) src WHERE src._unres = 0", table.name)
         except DatabaseError as exc:
             if exc.sqlstate in UNIQUE_VIOLATIONS:
                 self._check_duplicates(tp, stage)
             raise
-        if cur.rowcount != stage.count:
+        if n != stage.count:
             self._raise_unresolved(stage, src)
-        self._wrote(table.name)
+        self._wrote(table.name, (n, hashes))
         self._sync_sequences(table, cols)
         tr.inserted += stage.count
 
@@ -714,12 +739,14 @@ class Applier:
         key = fp.key
         k0 = q(key[0])
         differs = self._differs(table, compare)
+        version = self._counting(table.name) and self.d.row_version_hash("t")
         row = d.fetchone(
             f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres) "
-            f"FROM ({src}) src LEFT JOIN {target} t ON {self._key_join(key)}")
+            f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres), "
+            + (f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN {version} END)::text " if version else "0 ")
+            + f"FROM ({src}) src LEFT JOIN {target} t ON {self._key_join(key)}")
         assert row is not None
-        total, missing, changed, unresolved = (int(x or 0) for x in row)
+        total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row)
         if unresolved:
             self._raise_unresolved(stage, src)
         if stage.state and missing:  # remember which rows this run inserts (see _set_deferred)
@@ -728,18 +755,22 @@ class Applier:
         if self.diff and changed:
             self._collect_diff(table, stage, src, compare, tr)
         insert_cols = [c for c in stage.columns if c not in tp.deferred]
+        delta = [0, -old_hashes]  # rows, hashes of row versions: how this run moves the fingerprint
         if missing and not self.dry_run:
             cols_sql = ", ".join(q(c) for c in insert_cols)
-            d.execute(f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
-                      f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
-                      f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})")
+            n, hashes = self._write(
+                f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
+                f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})", table.name)
+            delta = [delta[0] + n, delta[1] + hashes]
             self._sync_sequences(table, insert_cols)
         if changed and compare and not self.dry_run:
             sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
-            d.execute(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
-                      f"WHERE {self._key_join(key)} AND ({differs})")
+            _, hashes = self._write(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
+                                    f"WHERE {self._key_join(key)} AND ({differs})", table.name)
+            delta[1] += hashes
         if (missing or (changed and compare)) and not self.dry_run:
-            self._wrote(table.name)
+            self._wrote(table.name, (delta[0], delta[1]) if version else None)
         tr.inserted += missing
         tr.updated += changed if compare else 0
         tr.unchanged += total - missing - (changed if compare else 0)
