@@ -229,7 +229,7 @@ def test_sigkill_during_seed_run_leaves_postgresql_unchanged(point: str, pg_serv
                 assert proc.poll() is None, proc.communicate()
             if expected_query:
                 sleeping = "PgSleep" if setup_sql else None
-                seen = wait_for(lambda: [b for b in backends(url, "seedkit") if b[4].startswith(expected_query)
+                seen = wait_for(lambda: [b for b in backends(url, "seedkit") if expected_query in b[4]
                                          and b[2] == "active" and (sleeping is None or b[3] == sleeping)]
                                 or proc.poll() is not None, 30, f"the run to be in {expected_query!r}")
                 assert proc.poll() is None, proc.communicate()
