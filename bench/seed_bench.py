@@ -24,7 +24,10 @@ engine is what is measured. Its wall time includes interpreter start; its peak R
 is printed (✗), never turned into an exit status.
 
     python bench/seed_bench.py [--rows 1000000] [--posts N] [--faker-rows N] [--database URL]
-                               [--only users|posts|small|faker ...]
+                               [--repeat 3] [--only users|posts|small|faker ...]
+
+Each of (a)–(e) and (g) runs ``--repeat`` times and its median is used (the machine may be shared);
+(f) takes long enough to run once.
 
 Without ``--database`` (or SEEDKIT_TEST_DATABASE_URL) a throwaway server is started from the local
 PostgreSQL binaries, as the test suite does. ``--rows 20000`` gives a quick run for development.
@@ -237,6 +240,11 @@ def table_stats(url: str, table: str) -> TableStats:
         row = c.execute("SELECT n_tup_ins, n_tup_upd, n_tup_del, n_dead_tup, vacuum_count + autovacuum_count "
                         "FROM pg_stat_user_tables WHERE relname = %s", [table]).fetchone()
     return TableStats(*(int(x or 0) for x in row)) if row else TableStats(0, 0, 0, 0, 0)
+
+
+def truncate(url: str, table: str) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(sql.Identifier(table)))
 
 
 def count_rows(url: str, table: str) -> int:
@@ -463,7 +471,8 @@ def ratio_target(result: Result, value: float | None, limit: float, text: str, *
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
-def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, only: set[str]) -> list[Result]:
+def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, only: set[str],
+          repeat: int = 3) -> list[Result]:
     project = root / "bench"
     project.mkdir()
     write_bench_project(project, rows, posts, faker_rows)
@@ -476,82 +485,129 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
     def progress(msg: str) -> None:
         print(f"… {msg}", file=sys.stderr, flush=True)
 
+    def timed(label: str, runs: list[float]) -> float:
+        """The median of the repetitions (the machine is shared: single runs wander by a quarter)."""
+        if len(runs) > 1:
+            progress(f"{label}: " + ", ".join(f"{x:.2f}" for x in runs) + " s")
+        return statistics.median(runs)
+
+    def spread(runs: list[float]) -> str:
+        return f"median of {len(runs)}: " + ", ".join(f"{x:.2f}" for x in sorted(runs)) + " s" if len(runs) > 1 else ""
+
+    def note_runs(result: Result, runs: list[float], children: list[Child]) -> None:
+        if len(runs) > 1:
+            result.notes.append(spread(runs))
+        result.notes.append(f"peak RSS {max(c.rss_mb for c in children):.0f} MB; engine's own time "
+                            + ", ".join(str(c.report.get("seconds", "?")) for c in children) + " s")
+
     if "users" in only:
         # (a) raw COPY into the empty table
-        progress("(a) raw COPY")
+        a_runs: list[float] = []
         with fresh_database(server_url, USERS_DDL) as url:
-            settle(url)
-            t_a = raw_copy_users(url, user_rows(1, rows))
+            for i in range(repeat):
+                progress(f"(a) raw COPY ({i + 1}/{repeat})")
+                truncate(url, "users")
+                settle(url)
+                a_runs.append(raw_copy_users(url, user_rows(1, rows)))
+            t_a = timed("(a)", a_runs)
             a = Result("(a) raw COPY into empty users", rows, t_a, "baseline")
+            if len(a_runs) > 1:
+                a.notes.append(spread(a_runs))
             check(count_rows(url, "users") == rows, a, "row count")
         results.append(a)
 
         # (b) fresh, (d) rerun unchanged, (e) 1 % changed — one database
         with fresh_database(server_url, USERS_DDL) as url:
-            settle(url)
-            progress("(b) seedkit run, empty table")
-            child = seedkit_run(project, "bench", url)
-            b = Result("(b) seedkit run, empty table", rows, child.seconds)
-            expect(child, b, inserted=rows, updated=0)
+            b_runs, b_children = [], []
+            for i in range(repeat):
+                truncate(url, "users")
+                settle(url)
+                progress(f"(b) seedkit run, empty table ({i + 1}/{repeat})")
+                child = seedkit_run(project, "bench", url)
+                b_runs.append(child.seconds)
+                b_children.append(child)
+            b = Result("(b) seedkit run, empty table", rows, timed("(b)", b_runs))
+            for child in b_children:
+                expect(child, b, inserted=rows, updated=0)
             ratio_target(b, b.seconds and b.seconds / t_a, 1.3, "≤ 1.3× (a)")
-            b.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-            rss.append(("b", child.rss_mb))
+            note_runs(b, b_runs, b_children)
+            rss.append(("b", max(c.rss_mb for c in b_children)))
             check(count_rows(url, "users") == rows, b, "row count")
             results.append(b)
 
-            settle(url)
-            before = table_stats(url, "users")
-            progress("(d) seedkit run, nothing changed")
-            child = seedkit_run(project, "bench", url)
-            after = table_stats(url, "users")
-            d = Result("(d) seedkit run again, nothing changed", rows, child.seconds)
-            expect(child, d, inserted=0, updated=0, unchanged=rows)
+            d_runs, d_children, dirty = [], [], []
+            for i in range(repeat):
+                settle(url)
+                before = table_stats(url, "users")
+                progress(f"(d) seedkit run, nothing changed ({i + 1}/{repeat})")
+                child = seedkit_run(project, "bench", url)
+                after = table_stats(url, "users")
+                d_runs.append(child.seconds)
+                d_children.append(child)
+                dead = after.dead - before.dead
+                writes = (after.inserted - before.inserted, after.updated - before.updated,
+                          after.deleted - before.deleted)
+                vacuumed = after.vacuums != before.vacuums
+                if writes != (0, 0, 0) or (dead > 0 and not vacuumed):
+                    dirty.append(f"run {i + 1}: inserted {writes[0]}, updated {writes[1]}, deleted {writes[2]}, "
+                                 f"n_dead_tup {before.dead} → {after.dead}")
+            d = Result("(d) seedkit run again, nothing changed", rows, timed("(d)", d_runs))
+            for child in d_children:
+                expect(child, d, inserted=0, updated=0, unchanged=rows)
             ratio_target(d, d.seconds and d.seconds / t_a, 0.5, "≤ 0.5× (a)")
-            dead = after.dead - before.dead
-            writes = (after.inserted - before.inserted, after.updated - before.updated, after.deleted - before.deleted)
-            vacuumed = after.vacuums != before.vacuums
-            clean = writes == (0, 0, 0) and (dead <= 0 or vacuumed)
-            d.target += f", new dead tuples: {max(dead, 0)} (want 0)"
-            d.ok = bool(d.ok) and clean
-            d.notes.append(f"users writes during the run: inserted {writes[0]}, updated {writes[1]}, "
-                           f"deleted {writes[2]}; n_dead_tup {before.dead} → {after.dead}"
-                           + (" (a vacuum ran meanwhile)" if vacuumed else ""))
-            d.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-            rss.append(("d", child.rss_mb))
+            d.target += f", new dead tuples: {'some' if dirty else 0} (want 0)"
+            d.ok = bool(d.ok) and not dirty
+            d.notes.append("users writes during the runs: " + ("; ".join(dirty) if dirty else
+                                                                "none (n_tup_ins/upd/del and n_dead_tup unmoved)"))
+            note_runs(d, d_runs, d_children)
+            rss.append(("d", max(c.rss_mb for c in d_children)))
             results.append(d)
 
-            settle(url)
-            write_users_fixture(project, rows, 100)
-            before = table_stats(url, "users")
-            progress("(e) seedkit run, 1 % changed")
-            child = seedkit_run(project, "bench", url)
-            after = table_stats(url, "users")
+            e_runs, e_children, e_updates = [], [], []
+            for i in range(repeat):
+                settle(url)
+                write_users_fixture(project, rows, 100 if i % 2 == 0 else 0)  # each run changes 1 % back or forth
+                before = table_stats(url, "users")
+                progress(f"(e) seedkit run, 1 % changed ({i + 1}/{repeat})")
+                child = seedkit_run(project, "bench", url)
+                after = table_stats(url, "users")
+                e_runs.append(child.seconds)
+                e_children.append(child)
+                e_updates.append(after.updated - before.updated)
             write_users_fixture(project, rows, 0)
-            e = Result("(e) seedkit run again, 1 % changed", rows, child.seconds)
-            expect(child, e, inserted=0, updated=changed, unchanged=rows - changed)
+            e = Result("(e) seedkit run again, 1 % changed", rows, timed("(e)", e_runs))
+            for child in e_children:
+                expect(child, e, inserted=0, updated=changed, unchanged=rows - changed)
             ratio_target(e, e.seconds and e.seconds / t_a, 0.6, "≤ 0.6× (a)")
-            e.notes.append(f"users rows updated in the database: {after.updated - before.updated} (want {changed})")
-            e.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-            check(after.updated - before.updated == changed, e, "updated more rows than changed")
-            rss.append(("e", child.rss_mb))
+            e.notes.append(f"users rows updated in the database per run: {', '.join(map(str, e_updates))} "
+                           f"(want {changed})")
+            check(all(u == changed for u in e_updates), e, "updated more rows than changed")
+            note_runs(e, e_runs, e_children)
+            rss.append(("e", max(c.rss_mb for c in e_children)))
             results.append(e)
             results.append(fixture_floor(project, rows))
 
         # (c) into a table already holding half the rows
-        with fresh_database(server_url, USERS_DDL) as url:
-            raw_copy_users(url, user_rows(1, half))
-            settle(url)
-            progress("(c) seedkit run, half the rows present")
-            child = seedkit_run(project, "bench", url)
-            c = Result("(c) seedkit run, half the rows present", rows, child.seconds)
+        c_runs, c_children = [], []
+        for i in range(repeat):
+            with fresh_database(server_url, USERS_DDL) as url:
+                raw_copy_users(url, user_rows(1, half))
+                settle(url)
+                progress(f"(c) seedkit run, half the rows present ({i + 1}/{repeat})")
+                child = seedkit_run(project, "bench", url)
+                c_runs.append(child.seconds)
+                c_children.append(child)
+                full = count_rows(url, "users") == rows
+        c = Result("(c) seedkit run, half the rows present", rows, timed("(c)", c_runs))
+        for child in c_children:
             expect(child, c, inserted=rows - half, updated=0, unchanged=half)
-            ratio_target(c, c.seconds and c.seconds / t_a, 1.8, "≤ 1.8× (a)")
-            c.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-            rss.append(("c", child.rss_mb))
-            check(count_rows(url, "users") == rows, c, "row count")
-            results.insert(2, c)
+        ratio_target(c, c.seconds and c.seconds / t_a, 1.8, "≤ 1.8× (a)")
+        note_runs(c, c_runs, c_children)
+        rss.append(("c", max(x.rss_mb for x in c_children)))
+        check(full, c, "row count")
+        results.insert(2, c)
 
-        # (f) hand-written executemany upsert, fresh and rerun
+        # (f) hand-written executemany upsert, fresh and rerun (long: once)
         with fresh_database(server_url, USERS_DDL) as url:
             settle(url)
             progress("(f) executemany upsert, fresh")
@@ -571,26 +627,35 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             raw_copy_users(url, ((n, *user_row(n)) for n in range(1, rows + 1)), with_ids=True)
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("SELECT setval('users_id_seq', %s)", [rows])
-            settle(url)
-            progress("(g) raw COPY of posts with author ids")
-            t_g = raw_copy_posts(url, posts, rows)
+            g_raw_runs, g_runs, g_children = [], [], []
+            for i in range(repeat):
+                truncate(url, "posts")
+                settle(url)
+                progress(f"(g) raw COPY of posts with author ids ({i + 1}/{repeat})")
+                g_raw_runs.append(raw_copy_posts(url, posts, rows))
+                posts_copied = count_rows(url, "posts")
+                truncate(url, "posts")
+                settle(url)
+                progress(f"(g) seedkit run posts, author_id = ref('users', email) ({i + 1}/{repeat})")
+                child = seedkit_run(project, "posts", url)
+                g_runs.append(child.seconds)
+                g_children.append(child)
+            t_g = timed("(g) raw", g_raw_runs)
             g_raw = Result("(g) raw COPY posts, author ids known", posts, t_g)
-            check(count_rows(url, "posts") == posts, g_raw, "row count")
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE posts RESTART IDENTITY")
-            settle(url)
-            progress("(g) seedkit run posts, author_id = ref('users', email)")
-            child = seedkit_run(project, "posts", url)
-            g = Result("(g) seedkit run posts, author = ref(users, email)", posts, child.seconds)
-            expect(child, g, inserted=posts)
+            if len(g_raw_runs) > 1:
+                g_raw.notes.append(spread(g_raw_runs))
+            check(posts_copied == posts, g_raw, "row count")
+            g = Result("(g) seedkit run posts, author = ref(users, email)", posts, timed("(g)", g_runs))
+            for child in g_children:
+                expect(child, g, inserted=posts)
             ratio_target(g, g.seconds and g.seconds / t_g, 1.6, "≤ 1.6× raw posts COPY")
             with psycopg.connect(url) as conn:
                 wrong = conn.execute("SELECT count(*) FROM posts p JOIN users u ON u.id = p.author_id "
                                      "WHERE u.id <> (substring(p.slug from 6)::bigint - 1) %% %s + 1",
                                      [rows]).fetchone()
             check(bool(wrong) and wrong[0] == 0, g, f"{wrong and wrong[0]} posts point at the wrong author")
-            g.notes.append(f"peak RSS {child.rss_mb:.0f} MB; engine's own time {child.report.get('seconds', '?')} s")
-            rss.append(("g", child.rss_mb))
+            note_runs(g, g_runs, g_children)
+            rss.append(("g", max(c.rss_mb for c in g_children)))
             results += [g_raw, g]
 
     if rss:
@@ -721,6 +786,8 @@ def main() -> None:
     parser.add_argument("--posts", type=int, help="posts rows for (g) (default: --rows)")
     parser.add_argument("--faker-rows", type=int, help="rows for the Faker measurement (default: min(rows, 100,000))")
     parser.add_argument("--database", help="server URL to create throwaway databases on")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each timed case (a)–(e), (g); the median is reported (default 3)")
     parser.add_argument("--only", action="append", choices=CASES,
                         help="run only these parts (repeatable): users = (a)–(f), posts = (g), small = (h), faker")
     args = parser.parse_args()
@@ -733,11 +800,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, server(args.database) as server_url:
         with psycopg.connect(server_url) as c:
             version = c.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        results = bench(server_url, Path(tmp), rows, posts, faker_rows, only)
+        results = bench(server_url, Path(tmp), rows, posts, faker_rows, only, max(1, args.repeat))
     base = results[0].seconds if "users" in only else None
     print(f"\nseedkit run vs raw COPY: {rows:,} users, {posts:,} posts, PostgreSQL {version}, "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; every seedkit case is a subprocess "
-          "(interpreter start included)\n")
+          f"(interpreter start included); (a)–(e) and (g): median of {max(1, args.repeat)} runs\n")
     print_table(results, base)
     missed = [r.case for r in results if r.ok is False]
     print(f"\n{len(missed)} target(s) missed" + (": " + "; ".join(missed) if missed else "")
