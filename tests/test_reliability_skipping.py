@@ -1,4 +1,4 @@
-"""Skipping unchanged rows of Python fixtures (seed/digests.py; issue 5): a run that skips rows by
+"""Skipping unchanged rows of Python fixtures (seed/digests.py; RELIABILITY.md §7): a run that skips rows by
 their digests must leave exactly the database, and give exactly the report, that a run comparing
 every row would — whatever changed in the fixture or, behind seedkit's back, in the database.
 
