@@ -762,3 +762,63 @@ def test_broken_fixture_files_are_located_errors(proj: Project, case: str) -> No
     for part in where:
         assert part in str(exc.value), (part, str(exc.value))
     assert everything(proj) == {t: [] for t in TABLES}
+
+
+REF_BATCHES = '''
+from seedkit import fixture, ref
+
+
+@fixture("notes_by_role", key=["slug"])
+def notes(fake):
+    for n in range(1, 2501):
+        role = ref("roles", "admin" if n % 3 else "member")
+        if n == 1700:
+            role = None  # this batch has to go row by row
+        yield {"slug": f"s{n}", "role_id": role, "code_num": ref("codes", n % 5 + 1), "body": f"note {n}"}
+'''
+
+
+@pytest.mark.parametrize("by_column", [True, False], ids=["by column", "row by row"])
+def test_reference_batches_built_by_column_store_what_row_by_row_stores(proj: Project, by_column: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The column-at-a-time builder for batches of ``ref()`` rows (the fast path) and the row-by-row
+    one store the same rows; a batch the fast path cannot take falls back on its own."""
+    if proj.pg:
+        proj.sql("CREATE TABLE codes (num int PRIMARY KEY, label text); CREATE TABLE notes_by_role (id bigserial "
+                 "PRIMARY KEY, slug text NOT NULL UNIQUE, role_id int REFERENCES roles (id), code_num int "
+                 "REFERENCES codes (num), body text)")
+    else:
+        proj.sql("", "CREATE TABLE codes (num INTEGER PRIMARY KEY, label TEXT); CREATE TABLE notes_by_role (id "
+                     "INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, role_id INTEGER REFERENCES roles (id), "
+                     "code_num INTEGER REFERENCES codes (num), body TEXT)")
+    proj.write("common/roles.yaml", ROLES)
+    proj.write("common/codes.yaml", "key: [num]\nrows:\n" + "".join(f"  - {{num: {i}, label: c{i}}}\n"
+                                                                  for i in range(1, 6)))
+    proj.write("dev/notes.py", REF_BATCHES)
+    toml = proj.root / "seedkit.toml"
+    toml.write_text(toml.read_text().replace("faker_seed = 7", "faker_seed = 7\nbatch_size = 1000"))
+    from seedkit.seed.apply import Applier
+
+    real = Applier._ref_columns_maker
+    used: list[bool] = []
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        maker = real(self, *args, **kwargs) if by_column else None
+        if maker is None:
+            return None
+
+        def counted(chunk):  # type: ignore[no-untyped-def]
+            rows = maker(chunk)
+            used.append(rows is not None)
+            return rows
+        return counted
+
+    monkeypatch.setattr(Applier, "_ref_columns_maker", spy)
+    assert counts(run(proj), "notes_by_role") == (2500, 0, 0, 0)
+    # SQLite checks every value in Python: the row-by-row path always
+    assert used == ([True, False, True] if by_column and proj.pg else [])
+    got = proj.rows("SELECT n.slug, r.name, n.code_num, n.body FROM notes_by_role n LEFT JOIN roles r "
+                    "ON r.id = n.role_id ORDER BY n.id")
+    want = [(f"s{n}", None if n == 1700 else ("admin" if n % 3 else "member"), n % 5 + 1, f"note {n}")
+            for n in range(1, 2501)]
+    assert got == want

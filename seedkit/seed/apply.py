@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName
-from ..errors import DatabaseError, FixtureError, Location
-from .convert import ConversionError, convert, fast_converter
+from ..errors import DatabaseError, FixtureError, Location, SeedkitError
+from .convert import ConversionError, convert, fast_converter, int_bound
 from .digests import CHUNK, DIGESTS, Record, Restage, Tracker, config_digest, load_records, same_record, save_record
 from .fixtures import Ref
 from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
@@ -286,9 +286,66 @@ class Applier:
                     return list(map(getter, map(values_of, chunk)))  # tuples, picked in C
                 except KeyError:
                     pass
+            if by_column is not None and (rows := by_column(chunk)) is not None:
+                return rows
             return [make(n, v) for n, v in chunk]
 
+        by_column = self._ref_columns_maker(fp, cols, refs, with_n) if not simple else None
         return make_batch
+
+    def _ref_columns_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
+                           with_n: bool) -> Callable[[list[tuple[int, dict[str, Any]]]], list | None] | None:
+        """The usual Python-fixture batch with references, built a column at a time in C: every other
+        column passes through, every reference is ``ref(table, value)`` to a text or integer key.
+        None (for the maker, or for one batch) sends the rows through the row-by-row path, which
+        converts, checks and explains."""
+        d, table = self.d, fp.table
+        if any(c not in refs and not d.passthrough(table.columns[c]) for c in cols):
+            return None
+        kinds = {}
+        for c, shape in refs.items():
+            target = shape.target
+            if len(target.match) != 1:
+                return None
+            match_column = target.table.columns[target.match[0]]
+            if match_column.kind == "text":
+                kinds[c] = (str, None)
+            elif match_column.kind == "int":
+                kinds[c] = (int, int_bound(match_column))
+            else:
+                return None
+        width = len(cols)
+        pick = {c: itemgetter(c) for c in cols}
+        values_of, match_of, first, value_of = itemgetter(1), attrgetter("match"), itemgetter(0), itemgetter(1)
+        scalar_of, table_of = attrgetter("scalar"), attrgetter("table")
+        spelled: dict[str, set[str]] = {c: set() for c in refs}  # table spellings already checked
+
+        def by_column(chunk: list[tuple[int, dict[str, Any]]]) -> list | None:
+            vals = list(map(values_of, chunk))
+            if set(map(len, vals)) != {width}:
+                return None
+            try:
+                columns = [list(map(first, chunk))] if with_n else []
+                columns += [list(map(pick[c], vals)) if c not in refs else [None] * len(vals) for c in cols]
+                for c in refs:
+                    those = list(map(pick[c], vals))
+                    if set(map(type, those)) != {Ref} or False in set(map(scalar_of, those)):
+                        return None
+                    tables = set(map(table_of, those)) - spelled[c]
+                    for t in tables:  # each spelling once: does it name the referenced table?
+                        if self.catalog.get(t).name != refs[c].target.table.name:
+                            return None
+                        spelled[c].add(t)
+                    keys = list(map(value_of, map(first, map(match_of, those))))
+                    want, bound = kinds[c]
+                    if set(map(type, keys)) != {want} or (bound and not -bound <= min(keys) <= max(keys) < bound):
+                        return None
+                    columns.append(keys)
+            except (KeyError, SeedkitError):  # the row-by-row path says what and where
+                return None
+            return list(zip(*columns))
+
+        return by_column
 
     def _locate_duplicate(self, fp: FixturePlan) -> None:
         """A Python fixture generated a key twice: generate it again (it is deterministic) to say where."""

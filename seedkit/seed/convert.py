@@ -41,7 +41,7 @@ def fast_converter(column: Column, *, text: bool, adapt: Callable[[Column, Any],
 
     kind = column.kind
     if kind == "int":
-        bound = _int_bound(column)
+        bound = int_bound(column)
 
         def to_int(v: Any) -> Any:
             if v.__class__ is int and -bound <= v < bound:
@@ -104,14 +104,14 @@ def _int(value: Any, column: Column, text: bool) -> int:
             raise ConversionError(f"expected an integer for {column.type}, got {value!r}") from None
     else:
         raise ConversionError(f"expected an integer for {column.type}, got {_name(value)}")
-    bound = _int_bound(column)
+    bound = int_bound(column)
     if not -bound <= out < bound:
         raise ConversionError(f"{out} is out of range for {column.type}"
                               + ("" if column.type_oid is not None else " (a 64-bit integer)"))
     return out
 
 
-def _int_bound(column: Column) -> int:
+def int_bound(column: Column) -> int:
     """PostgreSQL's smallint/integer/bigint ranges; SQLite integers are always 64-bit."""
     if column.type_oid is None:
         return 2**63
