@@ -398,3 +398,13 @@ def test_real_process_info_on_postgres(tmp_path: Path, pg_url: str) -> None:
     data = json.loads(proc.stdout)
     assert data["server"].startswith("postgresql ") and data["tables"] == 0
     assert pw not in proc.stdout + proc.stderr
+
+
+def test_seedkit_run_starts_without_the_heavy_modules_it_does_not_need() -> None:
+    """Start-up time counts for `seedkit run dev` (issue 5): no migration commands, no SQL parser,
+    no Faker (until a fixture touches ``fake``), no database driver before it connects."""
+    code = ("import sys; sys.argv = ['seedkit', 'run', 'dev']; import seedkit.cli; "
+            "print(sorted(m for m in ('seedkit.migrate.runner', 'pglast', 'faker', 'psycopg') if m in sys.modules)); "
+            "import seedkit.migrate.lint; print('pglast' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["[]", "False"]  # and the lint module imports pglast only to lint
