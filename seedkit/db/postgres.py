@@ -245,14 +245,22 @@ class PostgresDatabase(Database):
 
     def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:
         """COPY data already in COPY text form (see ``row_formatter``)."""
+        with self._copy_in(table_sql, columns) as copy:
+            write = copy.write
+            for data in buffers:
+                write(data)
+
+    @contextmanager
+    def _copy_in(self, table_sql: str, columns: Sequence[str]) -> Iterator[psycopg.Copy]:
+        """``COPY … FROM STDIN``; driver errors become ``DatabaseError``."""
         stmt = f"COPY {table_sql} ({self.columns_list(columns)}) FROM STDIN"
         try:
             with self.conn.cursor() as cur, cur.copy(stmt) as copy:  # type: ignore[arg-type]
-                write = copy.write
-                for data in buffers:
-                    write(data)
+                yield copy
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        except (TypeError, ValueError, OverflowError) as exc:  # a value psycopg cannot send
+            raise DatabaseError(f"cannot send value: {exc}") from exc
 
     def text_settings(self) -> list[Any]:
         row = self.fetchone("SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
@@ -281,17 +289,11 @@ class PostgresDatabase(Database):
 
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         n = 0
-        stmt = f"COPY {table_sql} ({self.columns_list(columns)}) FROM STDIN"
-        try:
-            with self.conn.cursor() as cur, cur.copy(stmt) as copy:  # type: ignore[arg-type]
-                write = copy.write_row
-                for row in rows:
-                    write(row)
-                    n += 1
-        except psycopg.Error as exc:
-            raise translate(exc) from exc
-        except (TypeError, ValueError, OverflowError) as exc:  # a value psycopg cannot send
-            raise DatabaseError(f"cannot send value: {exc}") from exc
+        with self._copy_in(table_sql, columns) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+                n += 1
         return n
 
     def passthrough(self, column: Column) -> bool:

@@ -22,7 +22,7 @@ from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName
 from ..errors import DatabaseError, FixtureError, Location, SeedkitError
 from .convert import ConversionError, convert, fast_converter, int_bound
-from .digests import CHUNK, DIGESTS, Record, Restage, Tracker, config_digest, load_records, same_record, save_record
+from .digests import CHUNK, DIGESTS, Record, Restage, Tracker, config_digest, load_records, save_record
 from .fixtures import Ref
 from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
 from .report import Report, TableReport
@@ -75,7 +75,6 @@ class Applier:
         self._records: dict[tuple[str, str], Record] | None = None
         self._settings: list[Any] | None = None
         self._fingerprints: dict[TableName, list[Any]] = {}
-        self._written: set[TableName] = set()
         self.trackers: list[tuple[Tracker, Record | None]] = []
 
     # -- entry --------------------------------------------------------------------------------
@@ -597,7 +596,6 @@ class Applier:
 
     def _wrote(self, table: TableName, delta: tuple[int, int] | None = None) -> None:
         """This run wrote ``table``: move its known fingerprint by ``delta`` (rows, hash sum), or forget it."""
-        self._written.add(table)
         known = self._fingerprints.get(table)
         if known is None or delta is None:
             self._fingerprints.pop(table, None)
@@ -625,7 +623,7 @@ class Applier:
                 continue
             record = tracker.record()
             record.state = {str(t): self._fingerprint(t) for t in tracker.tables}
-            if old is None or not same_record(old, record):
+            if record != old:
                 save_record(self.d, tracker.fixture, str(tracker.table), record)
 
     def _explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],

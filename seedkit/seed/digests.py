@@ -264,10 +264,5 @@ def save_record(d: Database, fixture: str, table: str, record: Record) -> None:
               "chunks = excluded.chunks", [fixture, table, *values])
 
 
-def same_record(a: Record, b: Record) -> bool:
-    return (a.config, a.state, a.rows, a.batch_size, a.batches, a.keys, a.chunks) == \
-        (b.config, b.state, b.rows, b.batch_size, b.batches, b.keys, b.chunks)
 
-
-__all__ = ["CHUNK", "DIGESTS", "Record", "Restage", "Tracker", "config_digest", "load_records", "same_record",
-           "save_record"]
+__all__ = ["CHUNK", "DIGESTS", "Record", "Restage", "Tracker", "config_digest", "load_records", "save_record"]
