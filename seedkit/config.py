@@ -7,6 +7,8 @@ is read; real environment variables win over it.
 
 from __future__ import annotations
 
+import difflib
+
 import os
 import re
 import sys
@@ -131,9 +133,12 @@ class Config:
         except KeyError:
             known = ", ".join(sorted(self.settings.envs)) or "none"
             file = self.path.name if self.path else CONFIG_FILE
+            close = difflib.get_close_matches(name, list(self.settings.envs), n=3, cutoff=0.5)
+            hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
+                    else f"add an [envs.{name}] table to {file}")
             raise ConfigError(f"unknown environment {name!r} (configured: {known})",
                               location=Location(file=str(self.path)) if self.path else None,
-                              hint=f"add an [envs.{name}] table to {file}") from None
+                              hint=hint) from None
 
     def database_url(self, env: str | None = None, override: str | None = None) -> DatabaseURL:
         """The URL to use: an explicit override, then the environment's, then ``[database] url``,

@@ -168,14 +168,12 @@ def test_copier_settings() -> None:
                for pattern in conf["_exclude"])
 
 
-def test_seedkit_requirement_matches_this_release() -> None:
+def test_the_seedkit_pin_is_computed_never_asked_nor_recorded() -> None:
+    """`seedkit` on the public package index is another project: the template pins its own source."""
     conf = yaml.safe_load((REPO / "copier.yml").read_text())
-    requirement = Requirement(conf["seedkit_requirement"]["default"])
-    assert requirement.name == "seedkit"
-    assert requirement.specifier.contains(seedkit.__version__), (
-        f"the template's {requirement} does not cover seedkit {seedkit.__version__}: bump copier.yml")
-    upper = [s for s in requirement.specifier if s.operator == "<"]
-    assert upper, "the range needs an upper bound: a later seedkit may change the file formats"
+    question = conf["seedkit_requirement"]
+    assert question["when"] is False
+    assert "_copier_conf.vcs_ref_hash" in question["default"] and "_src_path" in question["default"]
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -184,6 +182,7 @@ def test_seedkit_requirement_matches_this_release() -> None:
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
 def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], explicit: bool) -> None:
     answers = explicit_answers(combo) if explicit else combo
+    template = template_repo
     project = render(template_repo, tmp_path / "project", answers)
     files = files_of(project)
     postgres = combo["database"] == "postgresql"
@@ -228,11 +227,12 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
         assert recorded[key] == value, key
     assert "db_password" not in recorded and "seedkit_requirement" not in recorded
 
-    # pyproject: depends on this seedkit release; pytest in the test extra.
+    # pyproject: depends on seedkit from the template's own source at the rendered commit; pytest in the
+    # test extra.
     pyproject = tomllib.loads(files["pyproject.toml"].read_text())
     deps = [Requirement(d) for d in pyproject["project"]["dependencies"]]
     seedkit_dep = next(d for d in deps if d.name == "seedkit")
-    assert seedkit_dep.specifier.contains(seedkit.__version__)
+    assert seedkit_dep.url == f"git+{template.resolve().as_uri()}@{git(template, 'rev-parse', 'HEAD').strip()}"
     assert any(Requirement(d).name == "pytest" for d in pyproject["project"]["optional-dependencies"]["test"])
     assert pyproject["project"]["name"] == recorded["project_slug"]
 
@@ -290,7 +290,8 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
     listed = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
-        "help", "install", "db-up", "db-down", "migrate", "seed", "reset", "test"]
+        "help", "install", "db-up", "db-down", *(["db-create"] if postgres else []), "migrate", "seed", "reset",
+        "test"]
     dry = subprocess.run(["make", "-n", "db-up"], cwd=project, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert ("docker compose up" in dry.stdout) == postgres
@@ -299,9 +300,12 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
     readme = files["README.md"].read_text()
     assert readme.startswith(f"# {recorded['project_name']}\n")
     for phrase in ("make db-up", "make migrate", "make seed", "make reset", "make test",
-                   "Never edit a migration", "CONCURRENTLY", "NOT VALID", "VALIDATE CONSTRAINT", "seeds/",
-                   "copier update"):
+                   "Never edit a migration", "seeds/", "copier update"):
         assert phrase in readme, phrase
+    # PostgreSQL's lock rules only where they apply; the path without Docker only where there is Docker.
+    for phrase in ("CONCURRENTLY", "NOT VALID", "VALIDATE CONSTRAINT", "seedkit:nolint", "Without Docker",
+                   "make db-create"):
+        assert (phrase in readme) == postgres, phrase
 
 
 def test_copier_cli_as_the_readme_shows(template_repo: Path, tmp_path: Path) -> None:
@@ -379,7 +383,8 @@ def test_github_workflows_validate(template_repo: Path, tmp_path: Path) -> None:
         workflow = yaml.safe_load(workflow_file.read_text())
         job = workflow["jobs"]["test"]
         steps = " ; ".join(step.get("run", step.get("uses", "")) for step in job["steps"])
-        for command in ("seedkit migrate up", "seedkit run dev", "pytest"):
+        # Installed and run as README.md says (make install: seedkit from the pinned source).
+        for command in ("make install", "make migrate", "make seed", "seedkit run dev --check", "make test"):
             assert command in steps
         if combo["database"] == "postgresql":
             service = job["services"]["postgres"]
@@ -492,11 +497,18 @@ def test_copier_update_keeps_user_work_and_brings_template_changes(updatable: tu
     migration_tpl.write_text(migration_tpl.read_text().replace("CREATE TABLE roles", "CREATE TABLE roles_v2"))
     readme_tpl = template / "template" / "README.md.jinja"
     readme_tpl.write_text(readme_tpl.read_text().replace("## Workflow", "## Workflow (updated)"))
+    old_commit = git(template, "rev-parse", "HEAD").strip()
+    assert f"@{old_commit}" in (project / "pyproject.toml").read_text()
     git(template, "add", "--all")
     git(template, "commit", "--quiet", "--no-gpg-sign", "-m", "template v0.0.2")
     git(template, "tag", "v0.0.2")
+    new_commit = git(template, "rev-parse", "HEAD").strip()
 
     update(project, conflict="rej")
+
+    # The seedkit pin moved to the template's new commit.
+    [dep] = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert Requirement(dep).url == f"git+{template.resolve().as_uri()}@{new_commit}"
 
     assert leftovers(project) == []
     # The template change arrived, merged with the user's own README edit.
@@ -512,4 +524,5 @@ def test_copier_update_keeps_user_work_and_brings_template_changes(updatable: tu
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v0.0.2"
     # Git sees only the template's changes: no unmerged paths, nothing unexpected.
     status = git(project, "status", "--porcelain").splitlines()
-    assert sorted(line[3:] for line in status) == [".copier-answers.yml", "Makefile", "README.md"]
+    assert sorted(line[3:] for line in status) == [".copier-answers.yml", "Makefile", "README.md",
+                                                    "pyproject.toml"]

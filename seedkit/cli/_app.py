@@ -65,10 +65,52 @@ def _masked(exc: _CliProblem) -> _CliProblem:
     return exc
 
 
+def _privilege_hint(exc: SeedkitError) -> str | None:
+    """PostgreSQL's bare "permission denied …" (SQLSTATE 42501) gets a hint naming the privilege."""
+    if getattr(exc, "sqlstate", None) != "42501":
+        return None
+    from ..db.provision import privilege_hint
+
+    return privilege_hint(str(exc))
+
+
+# Help shows what a value is, as a user would name it, and nothing after a flag (no `<bool>`).
+_METAVARS = {"database": "URL", "superuser": "URL", "config": "PATH", "only": "TABLE", "env": "ENV",
+             "to": "VERSION", "steps": "N", "lock_timeout": "SECONDS", "dialect": "DIALECT"}
+
+
+def natural_metavars(command: Any) -> None:
+    """Flags get no metavar, options a word in capitals; recursively through command groups."""
+    if not getattr(command, "_seedkit_metavars", False):
+        command._seedkit_metavars = True
+        get_help_option = command.get_help_option
+
+        def help_option(ctx: Any) -> Any:
+            option = get_help_option(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        command.get_help_option = help_option
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", "") == "argument":
+            param.display_type_rich = lambda ctx: None  # the name ([ENV]) says it; no `<str>` after it
+            continue
+        if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        else:
+            param.metavar = _METAVARS.get(param.name or "", (param.name or "value").upper())
+    for sub in getattr(command, "commands", {}).values():
+        natural_metavars(sub)
+
+
 class BoundaryGroup(TyperGroup):
-    """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the SPEC §7 exit code."""
+    """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the exit code the README lists."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        natural_metavars(self)
         try:
             return super().make_context(*args, **kwargs)
         except _CliProblem as exc:
@@ -82,7 +124,7 @@ class BoundaryGroup(TyperGroup):
         except _FRAMEWORK:
             raise
         except SeedkitError as exc:
-            self._report(ctx, exc, str(exc), exc.hint)
+            self._report(ctx, exc, str(exc), exc.hint or _privilege_hint(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err("error: interrupted")
@@ -106,7 +148,7 @@ app = typer.Typer(
     name="seedkit",
     help="Versioned raw-SQL migrations and idempotent seed data.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

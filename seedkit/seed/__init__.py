@@ -62,7 +62,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         config = load_config(config)
     env_settings = config.env(env)
     if env_settings.protected and not yes:
-        raise RefusedError(f"environment {env!r} is protected", hint="pass --yes (yes=True) if you mean it")
+        raise RefusedError(f"environment {env!r} is protected", hint="add --yes if you mean it")
     url = config.database_url(env, database_url)
     fixtures = load_fixtures(config, env_settings.include)
     if only:
