@@ -1,0 +1,182 @@
+"""Template answers are validated or escaped wherever they land: a hostile project name renders valid
+TOML, YAML, Makefile, .env and Python; validators refuse a trailing newline; the default slug derived
+from any name passes its own validator; the password is percent-encoded in the URLs; the seedkit pin
+follows the template's source (a folder, a git folder, a `file://` git URL)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import jinja2
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jinja2_ansible_filters import AnsibleCoreFiltersExtension
+from packaging.requirements import Requirement
+from test_template import REPO, files_of, git, load_yaml_all, render, template_copy, tomllib
+
+from seedkit.config import load_config, read_dotenv
+
+HOSTILE_NAME = "Robert'); \"DROP\" $HOME ${PATH} `whoami` \\n\\ #x % Ünïcødé 日本 🚀"
+
+CONF = yaml.safe_load((REPO / "copier.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")
+
+
+def assert_every_file_parses(project: Path) -> dict[str, Path]:
+    files = files_of(project)
+    for name, path in files.items():
+        text = path.read_text(encoding="utf-8")
+        if name.endswith(".toml"):
+            tomllib.loads(text)
+        elif name.endswith((".yaml", ".yml")):
+            load_yaml_all(path)
+        elif name.endswith(".py"):
+            compile(text, name, "exec")
+        elif name in (".env", ".env.example"):
+            read_dotenv(path)
+    listed = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
+    assert listed.returncode == 0 and "install" in listed.stdout, listed.stderr
+    for target in ("install", "migrate", "seed", "test"):
+        dry = subprocess.run(["make", "-n", target], cwd=project, capture_output=True, text=True)
+        assert dry.returncode == 0, (target, dry.stderr)
+    return files
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_hostile_project_name_renders_files_that_parse(template_repo: Path, tmp_path: Path,
+                                                          database: str) -> None:
+    project = render(template_repo, tmp_path / "p", {"project_name": HOSTILE_NAME, "database": database})
+    files = assert_every_file_parses(project)
+    pyproject = tomllib.loads(files["pyproject.toml"].read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"].startswith(HOSTILE_NAME + ":")
+    assert yaml.safe_load(files[".copier-answers.yml"].read_text(encoding="utf-8"))["project_name"] == HOSTILE_NAME
+    assert files["README.md"].read_text(encoding="utf-8").startswith(f"# {HOSTILE_NAME}\n")
+    slug = pyproject["project"]["name"]
+    assert slug == "robert-drop-home-path-whoami-n-x-n-c-d"
+    config = load_config(files["seedkit.toml"], environ={})
+    assert config.database_url("dev").dialect == database
+
+
+def test_the_password_is_percent_encoded_in_the_urls(template_repo: Path, tmp_path: Path) -> None:
+    password = "p@ss:w/rd%#?&=é"
+    project = render(template_repo, tmp_path / "p", {"db_password": password})
+    assert_every_file_parses(project)
+    env = read_dotenv(project / ".env")
+    assert env["POSTGRES_PASSWORD"] == password  # what docker compose gives the server
+    config = load_config(project / "seedkit.toml", environ={})
+    for name in ("dev", "test"):
+        parts = urlsplit(config.database_url(name).raw)
+        assert unquote(parts.password or "") == password, name
+        assert (parts.hostname, parts.port) == ("127.0.0.1", 5432)
+    # The generated one needs no encoding, but goes through the same path.
+    default = read_dotenv(render(template_repo, tmp_path / "q", {}) / ".env")
+    assert unquote(urlsplit(default["DATABASE_URL"]).password or "") == default["POSTGRES_PASSWORD"]
+
+
+@pytest.mark.parametrize("bad", [
+    {"project_name": "two\nlines"},
+    {"project_name": "tab\there"},
+    {"project_slug": "acme\n"},
+    {"db_name": "acme\n"},
+    {"db_user": "acme\n"},
+    {"db_password": "with space"},
+    {"db_password": "quote'd"},
+    {"db_password": "dollar$x"},
+    {"project_slug": "a" * 59},
+], ids=lambda bad: "-".join(f"{k}={v!r}" for k, v in bad.items())[:40])
+def test_trailing_newlines_and_unquotable_answers_are_refused(template_repo: Path, tmp_path: Path,
+                                                              bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="Validation error"):
+        render(template_repo, tmp_path / "p", bad)
+    assert not (tmp_path / "p" / "seedkit.toml").exists()
+
+
+# --- the default slug, from any name --------------------------------------------------------------
+
+_JINJA = jinja2.Environment(extensions=[AnsibleCoreFiltersExtension])
+
+
+def derived(project_name: str) -> tuple[str, str, str]:
+    """(project_slug, db_name, the validators' complaints) as copier.yml computes them."""
+    slug = _JINJA.from_string(CONF["project_slug"]["default"]).render(project_name=project_name)
+    db_name = _JINJA.from_string(CONF["db_name"]["default"]).render(project_slug=slug)
+    problems = (_JINJA.from_string(CONF["project_slug"]["validator"]).render(project_slug=slug)
+                + _JINJA.from_string(CONF["db_name"]["validator"]).render(db_name=db_name)
+                + _JINJA.from_string(CONF["db_user"]["validator"]).render(db_user=db_name))
+    return slug, db_name, problems.strip()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(min_size=1, max_size=120).filter(lambda s: s.strip()))
+def test_the_default_slug_from_any_name_passes_its_validators(name: str) -> None:
+    slug, db_name, problems = derived(name)
+    assert problems == "", (name, slug, db_name)
+
+
+@pytest.mark.parametrize("name, slug", [("1st", "app-1st"), ("日本", "app"), ("  Acme Shop 2!  ", "acme-shop-2"),
+                                        ("x" * 100, "x" * 40), ("---", "app"), ("9", "app-9")])
+def test_default_slugs(name: str, slug: str) -> None:
+    assert derived(name)[0] == slug
+
+
+def test_a_name_starting_with_a_digit_renders(template_repo: Path, tmp_path: Path) -> None:
+    """`project_name=1st` used to crash copier: its default slug failed its own validator."""
+    project = render(template_repo, tmp_path / "p", {"project_name": "1st"})
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (recorded["project_slug"], recorded["db_name"]) == ("app-1st", "app_1st")
+
+
+# --- where seedkit comes from ---------------------------------------------------------------------
+
+def seedkit_pin(project: Path) -> Requirement:
+    [dep] = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirement = Requirement(dep)
+    assert requirement.name == "seedkit"
+    return requirement
+
+
+def test_the_pin_follows_the_source(template_repo: Path, tmp_path: Path) -> None:
+    commit = git(template_repo, "rev-parse", "HEAD").strip()
+    # A git folder, by path.
+    from_path = seedkit_pin(render(template_repo, tmp_path / "a", {"database": "sqlite"}))
+    assert from_path.url == f"git+{template_repo.resolve().as_uri()}@{commit}"
+    # Git URLs (file:// stands in for https://, which the tests cannot reach): a clone's URL as copier
+    # takes it (git+file://…, or …/name.git).
+    url = f"git+{template_repo.resolve().as_uri()}"
+    from_url = seedkit_pin(render(url, tmp_path / "b", {"database": "sqlite"}))
+    assert from_url.url == f"{url}@{commit}"
+    bare = tmp_path / "clones" / "seedkit.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(template_repo), str(bare))
+    from_bare = seedkit_pin(render(bare.as_uri(), tmp_path / "b2", {"database": "sqlite"}))
+    assert from_bare.url == f"git+{bare.as_uri()}@{commit}"
+    # A folder that is not a git repository (with a space in its name): the folder itself.
+    plain = tmp_path / "plain copy" / "seedkit"
+    shutil.copytree(template_repo, plain, ignore=shutil.ignore_patterns(".git"))
+    from_folder = seedkit_pin(render(plain, tmp_path / "c", {"database": "sqlite"}))
+    assert from_folder.url == plain.resolve().as_uri()
+    assert "%20" in from_folder.url
+
+
+@pytest.mark.parametrize("src, expected", [
+    ("gh:acme/seedkit", "git+https://github.com/acme/seedkit@C"),
+    ("https://example.com/acme/seedkit.git", "git+https://example.com/acme/seedkit.git@C"),
+    ("git+https://example.com/acme/seedkit", "git+https://example.com/acme/seedkit@C"),
+    ("git@github.com:acme/seedkit.git", "git+ssh://git@github.com/acme/seedkit.git@C"),
+    ("ssh://git@example.com/acme/seedkit.git", "git+ssh://git@example.com/acme/seedkit.git@C"),
+])
+def test_the_pin_of_remote_sources(src: str, expected: str) -> None:
+    """Sources the tests cannot clone: the same expression copier evaluates, with a fake commit."""
+    rendered = _JINJA.from_string(CONF["seedkit_requirement"]["default"]).render(
+        _copier_answers={"_src_path": src}, _copier_conf={"vcs_ref_hash": "C", "src_path": "/tmp/clone"})
+    assert rendered == f"seedkit @ {expected}"
+    assert Requirement(rendered).url == expected
