@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## demo: render a project from the template on SQLite, migrate, seed twice (the second run changes nothing)
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(DEMO_ARGS)
 
 ## test: the whole suite against a real PostgreSQL (started here unless SEEDKIT_TEST_DATABASE_URL is set)
 test: $(STAMP)

@@ -35,9 +35,11 @@ def seedkit(project: Path, *args: str, capture: bool = False) -> subprocess.Comp
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     result = subprocess.run([str(SEEDKIT), *args], cwd=project, env=env, text=True,
                             capture_output=capture)
+    if capture:  # shown all the same: every command echoed here shows its output
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        sys.stdout.flush()
     if result.returncode != 0:
-        if capture:
-            sys.stderr.write(result.stdout + result.stderr)
         sys.exit(f"demo failed: `seedkit {' '.join(args)}` exited {result.returncode}")
     return result
 
@@ -78,11 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     step("seed it again: upserts by natural key, so nothing should change")
     second = seedkit(project, "run", "dev", "--json", capture=True)
     report = json.loads(second.stdout)
-    width = max(len(t["table"]) for t in report["tables"]) if report["tables"] else 5
-    print(f"    {'table':<{width}}  inserted  updated  unchanged  deleted")
-    for t in report["tables"]:
-        print(f"    {t['table']:<{width}}  {t['inserted']:>8}  {t['updated']:>7}  {t['unchanged']:>9}  "
-              f"{t['deleted']:>7}")
     totals = report["totals"]
     if report["changed"] or totals["inserted"] or totals["updated"] or totals["deleted"]:
         print(f"\nFAILED: the second run changed the database ({totals['inserted']} inserted, "

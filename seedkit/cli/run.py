@@ -45,17 +45,20 @@ def run_command(
     if as_json:
         out(json.dumps(report.to_dict(), indent=2, default=str))
     else:
-        print_report(report, diff=diff)
+        print_report(report, diff=diff, check=check)
     if check and report.changed:
         raise typer.Exit(3)
 
 
-def print_report(report: Report, *, diff: bool = False) -> None:
+def print_report(report: Report, *, diff: bool = False, check: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(width=max(100, Console().width))
+    # The title on a line of its own that never wraps: a URL cut in two cannot be copied.
     title = f"seed {report.env} → {report.database}" + (" (dry run: nothing written)" if report.dry_run else "")
-    table = Table(title=title, title_justify="left")
+    console.print(title, markup=False, highlight=False, soft_wrap=True, style="italic")
+    table = Table()
     for col in ("table", "inserted", "updated", "unchanged", "deleted", "time"):
         table.add_column(col, justify="left" if col == "table" else "right")
     for t in report.tables:
@@ -63,15 +66,32 @@ def print_report(report: Report, *, diff: bool = False) -> None:
                       f"{t.seconds * 1000:.0f} ms")
     table.add_row("total", str(report.inserted), str(report.updated), str(report.unchanged), str(report.deleted),
                   f"{report.seconds * 1000:.0f} ms", style="bold")
-    console = Console(width=max(100, Console().width))
     console.print(table)
     if diff:
         for t in report.tables:
             for d in t.diffs:
                 console.print(f"  {t.table} {d['key']}: {d['column']}: {d['old']!r} → {d['new']!r}",
                               markup=False, highlight=False)
+    console.print(summary(report, check=check), markup=False, highlight=False, soft_wrap=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary(report: Report, *, check: bool = False) -> str:
+    """The report's last line: what changed (or would), in one sentence."""
     if not report.changed:
-        console.print("nothing changed" if not report.dry_run else "in sync: nothing would change")
+        return "in sync: nothing would change" if report.dry_run else "nothing changed"
+    changed = [t for t in report.tables if t.changed]
+    counts = f"{report.inserted} inserted, {report.updated} updated, {report.deleted} deleted"
+    where = _plural(len(changed), "table")
+    if check:
+        return (f"drift: {_plural(report.inserted + report.updated + report.deleted, 'row')} differ from the "
+                f"fixtures in {where} ({counts}); `seedkit run {report.env}` applies them")
+    if report.dry_run:
+        return f"would change {where}: {counts} (dry run: nothing written)"
+    return f"changed {where}: {counts}"
 
 
 class _progress_bar:

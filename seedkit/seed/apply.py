@@ -872,6 +872,7 @@ class Applier:
     def _raise_unresolved(self, stage: Stage, src: str, deferred: bool = False) -> None:
         d, q = self.d, self.d.quote
         fx = stage.fixture.fixture
+        (failed,) = d.fetchone(f"SELECT count(*) FROM ({src}) src WHERE src._unres = 1") or (0,)
         bad = d.fetchall(f"SELECT src._n FROM ({src}) src WHERE src._unres = 1 ORDER BY src._n LIMIT 10")
         problems = []
         for (n,) in bad:
@@ -892,9 +893,10 @@ class Applier:
                         problems.append(FixtureError(f"unresolved reference: no {t.table.name} row with {want}",
                                                      location=fx.row_location(stage.row_number(n), c),
                                                      hint=self._closest_hint(t, mv)))
-        if len(problems) == 1:
+        if len(problems) == 1 and failed == 1:
             raise problems[0]
-        raise FixtureError(f"{len(problems)} unresolved references:", problems=problems)
+        shown = "" if len(bad) >= failed else f" (the first {len(bad)} listed)"
+        raise FixtureError(f"{failed} rows with unresolved references{shown}:", problems=problems)
 
     def _closest_hint(self, t: RefTarget, values: tuple) -> str:
         return closest_keys_hint(self.d, t, values)

@@ -55,17 +55,19 @@ class Problems:
 
     def __init__(self) -> None:
         self.items: list[FixtureError] = []
+        self.total = 0  # every problem found, listed or not: the count the message gives
 
     def add(self, message: str, location: Location | None, hint: str | None = None) -> None:
+        self.total += 1
         if len(self.items) < MAX_PROBLEMS:
             self.items.append(FixtureError(message, location=location, hint=hint))
 
     def raise_if_any(self) -> None:
-        if len(self.items) == 1:
+        if self.total == 1:
             raise self.items[0]
         if self.items:
-            more = " (showing the first 50)" if len(self.items) >= MAX_PROBLEMS else ""
-            raise FixtureError(f"{len(self.items)} problems in the fixtures{more}:", problems=self.items)
+            more = f" (the first {len(self.items)} listed)" if self.total > len(self.items) else ""
+            raise FixtureError(f"{self.total} problems in the fixtures{more}:", problems=self.items)
 
 
 def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) -> Plan:
