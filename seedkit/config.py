@@ -8,7 +8,6 @@ is read; real environment variables win over it.
 from __future__ import annotations
 
 import difflib
-
 import os
 import re
 import sys
