@@ -1,6 +1,6 @@
 """pytest plugin: tests get a migrated, seeded database (registered through the ``pytest11`` entry point).
 
-Fixtures (SPEC §6)::
+Fixtures (docs/pytest.md)::
 
     seedkit_db_url        session   URL of a test database: created fresh, migrated to head, seeded once
     seedkit_conn          function  a DB-API connection to it, in a transaction rolled back after the test

@@ -1,4 +1,4 @@
-"""The command line end to end: help, version, the error boundary (SPEC §7) and password masking.
+"""The command line end to end: help, version, the error boundary (README exit codes) and password masking.
 
 In-process through ``typer.testing.CliRunner`` and, for what only a real process shows (the console
 script, ``python -m seedkit``, what reaches the terminal), through real subprocesses.

@@ -1,4 +1,4 @@
-"""The pytest plugin (SPEC §6), exercised the way users meet it: a project with migrations and seeds,
+"""The pytest plugin (docs/pytest.md), exercised the way users meet it: a project with migrations and seeds,
 its own test files, and pytest run on them (``pytester``), on PostgreSQL and on SQLite.
 
 Each inner run records the database URLs its tests saw in a JSON-lines file, so the outer test can

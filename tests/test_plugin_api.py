@@ -1,4 +1,4 @@
-"""The Python API the pytest plugin is built on mirrors the CLI one to one (SPEC §6): every command
+"""The Python API the pytest plugin is built on mirrors the CLI one to one (docs/pytest.md): every command
 has a library function, and the function returns the report the command prints with ``--json``."""
 
 from __future__ import annotations

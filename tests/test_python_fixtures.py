@@ -1,4 +1,4 @@
-"""Python fixtures (SPEC §5.2, §5.6; issue 5): ``@fixture`` functions and generators, ``ref()`` inside
+"""Python fixtures (docs/python-fixtures.md; issue 5): ``@fixture`` functions and generators, ``ref()`` inside
 them, deterministic Faker, files that are not packages, located errors, bounded memory, and the
 empty-table fast path giving the same database as the merge path. On PostgreSQL and SQLite."""
 

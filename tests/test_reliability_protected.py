@@ -135,7 +135,7 @@ def test_migrate_down_is_refused_on_a_protected_environment(project: tuple[Path,
 def test_migrate_down_is_refused_on_a_database_a_protected_environment_seeded(project: tuple[Path, str]) -> None:
     """The stamp says this database is production's, whatever the command line says: ``migrate down`` with
     the default URL, with ``--database``, or with a non-protected environment pointing at it is refused
-    just as ``run`` and ``reset`` are (SPEC §4.3, §5.7, §5.8)."""
+    just as ``run`` and ``reset`` are."""
     root, url = project
     assert seedkit(root, "run", "production", "--yes").returncode == 0
     before = state(url)

@@ -1,4 +1,4 @@
-"""``seedkit reset ENV`` (SPEC §5.8) on the project the template renders, on PostgreSQL and SQLite:
+"""``seedkit reset ENV`` on the project the template renders, on PostgreSQL and SQLite:
 a reset ends in exactly the state of migrate + seed on a new database, and protected environments
 (or databases they seeded) are refused with exit 4 and left untouched."""
 

@@ -216,7 +216,7 @@ class LintReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when an error-level finding remains, else 0 (SPEC §4.4)."""
+        """1 when an error-level finding remains, else 0 (docs/lint.md, exit codes)."""
         return 1 if self.errors else 0
 
     def summary(self) -> str:
