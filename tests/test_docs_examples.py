@@ -18,6 +18,7 @@ fails for a block of a kind nothing here runs.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import json
 import os
@@ -362,28 +363,67 @@ MIGRATIONS = {
     "20240301120000_index.sql": "-- migrate:up\nCREATE INDEX users_email_idx ON users (email);\n\n"
                                 "-- migrate:down\nDROP INDEX users_email_idx;\n",
 }
+# The doc's failed non-transactional migration: the first statement runs, the second fails.
+FAILING_INDEX = ("-- migrate:up transaction:false\nCREATE INDEX users_email_idx ON users (email);\n"
+                 "CREATE INDEX users_bad_idx ON no_such_table (email);\n\n-- migrate:down\nDROP INDEX users_email_idx;\n")
 
 
-def test_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    world = tmp_path / "project"
+def migrations_world(world: Path, *, state: str) -> Path:
+    """A SQLite project with three migrations: ``fresh`` (none applied), ``applied`` (all), ``failing`` (the
+    third is non-transactional and fails at its second statement) or ``failed`` (it did, on `up`)."""
     (world / "migrations").mkdir(parents=True)
     (world / "seedkit.toml").write_text('[database]\nurl = "sqlite:///docs.db"\n')
     for name, text in MIGRATIONS.items():
-        (world / "migrations" / name).write_text(text)
+        failing = state in ("failing", "failed") and "index" in name
+        (world / "migrations" / name).write_text(FAILING_INDEX if failing else text)
+    if state in ("applied", "failed"):
+        up = subprocess.run([SEEDKIT, "migrate", "up"], cwd=world, env=clean_env(), capture_output=True, text=True)
+        assert up.returncode == (1 if state == "failed" else 0), up.stderr
+    return world
+
+
+def test_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each command line and each API call of the doc, in the state it is meant for: the `resolve` lines
+    after a failed non-transactional migration, `down` after `up`, the rest on a fresh project."""
     env = clean_env()
+    worlds = iter(range(1000))
+
+    def world(state: str) -> Path:
+        return migrations_world(tmp_path / f"w{next(worlds)}", state=state)
+
+    def state_for(text: str) -> str:
+        if "resolve" in text:
+            return "failed"
+        return "fresh" if re.search(r"\b(up|new)\b", text) else "applied"
+
     for block in blocks("docs/migrations.md"):
-        if block.lang in SHELL or block.is_command_list:
+        if block.lang in SHELL or block.is_command_list or block.body.startswith("$ "):
             for command in block.commands():
-                sh(world, command.replace("seedkit ", f"{SEEDKIT} ", 1), env, where=block.where)
+                sample = block.body.startswith("$ ") and block.lang == ""
+                result = sh(world("failing" if sample else state_for(command)),
+                            command.replace("seedkit ", f"{SEEDKIT} ", 1), env, ok=(1,) if sample else (0,),
+                            where=block.where)
+                if sample:  # a transcript: the real output starts the way the sample does
+                    for shown in block.body.splitlines()[1:]:
+                        head = shown.split("…", 1)[0].split("20240301120000", 1)[0]
+                        assert head in result.stderr, f"{block.where}: {shown!r} not in\n{result.stderr}"
         elif block.is_synopsis:
             for line in block.body.splitlines():
-                words = line.split()
-                command = [w for w in words[:3] if re.fullmatch(r"[a-z]+", w)]
-                help_text = sh(world, f"{SEEDKIT} {' '.join(command[1:])} --help", env, where=block.where).stdout
+                words = [w for w in line.split()[:3] if re.fullmatch(r"[a-z]+", w)]
+                help_text = sh(tmp_path, f"{SEEDKIT} {' '.join(words[1:])} --help", env, where=block.where).stdout
                 for option in re.findall(r"--[a-z-]+", line):
-                    assert option in help_text, f"{block.where}: {' '.join(command)} has no {option}"
+                    assert option in help_text, f"{block.where}: {' '.join(words)} has no {option}"
         elif block.lang == "python":
-            run_python(world, block, monkeypatch, env)
+            # The imports and `config = …` first, then each call on a project in the state it needs.
+            tree = ast.parse(block.body)
+            setup = [n for n in tree.body if not isinstance(n, ast.Expr) and "migrate." not in ast.unparse(n)]
+            calls = [n for n in tree.body if n not in setup]
+            assert calls, block.where
+            prelude = "\n".join(ast.unparse(n) for n in setup)
+            for call in calls:
+                code = ast.unparse(call)
+                run_python(world(state_for(code)),
+                           Block(block.doc, block.line + call.lineno, "python", prelude + "\n" + code), monkeypatch, env)
         elif block.lang == "sql":
             assert "-- migrate:up" in block.body
 
