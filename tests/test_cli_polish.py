@@ -374,3 +374,34 @@ def test_a_missing_createdb_privilege_is_named(runner: CliRunner, tmp_path: Path
 
 def test_version_is_the_package_version(runner: CliRunner) -> None:
     assert runner.invoke(app, ["--version"]).stdout.strip() == f"seedkit {seedkit.__version__}"
+
+
+@pytest.mark.postgres
+def test_the_privilege_hint_reaches_every_caller(pg_server: str, pg_roles) -> None:
+    """The pytest plugin and the Python API create databases through db.admin: the hint is on the error."""
+    from seedkit.db import admin
+    from seedkit.errors import DatabaseError
+    from seedkit.urls import parse_url
+
+    role = pg_roles()
+    with pytest.raises(DatabaseError) as raised:
+        admin.create_database(parse_url(_url(pg_server, role, "pw", f"{role}_x")))
+    assert raised.value.sqlstate == "42501"
+    assert "CREATEDB" in (raised.value.hint or "")
+
+
+@pytest.mark.parametrize("message, privilege", [
+    ("permission denied to create database", "CREATEDB"),
+    ("permission denied to create role", "CREATEROLE"),
+    ("permission denied for schema public", "GRANT CREATE ON SCHEMA public"),
+    ("permission denied for table users", "ON users"),
+    ("permission denied for sequence users_id_seq", "ON SEQUENCE users_id_seq"),
+    ('must be owner of table "users"', "OWNER TO"),
+    ("must be superuser to create this extension", "SUPERUSER"),
+])
+def test_privilege_hints(message: str, privilege: str) -> None:
+    from seedkit.db.provision import privilege_hint
+
+    hint = privilege_hint(message, "app")
+    assert hint is not None and privilege in hint, hint
+    assert privilege_hint("relation users does not exist") is None

@@ -47,6 +47,10 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
     detail = diag.message_detail if diag else None
     hint = diag.message_hint if diag else None
+    if exc.sqlstate == "42501" and not hint:  # "permission denied …": say which privilege is missing
+        from .provision import privilege_hint
+
+        hint = privilege_hint(message)
     err = DatabaseError(mask(message + (f" ({detail})" if detail else "")), sqlstate=exc.sqlstate,
                         hint=mask(hint) if hint else None)
     err.position = int(diag.statement_position) if diag and diag.statement_position else None  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ def privilege_hint(message: str, role: str | None = None) -> str | None:
         m = pattern.search(message)
         if m:
             groups = [m[0], *(g.strip('"') for g in m.groups())]
-            return template.format(*groups, role=role or "the_role")
+            return template.format(*groups, role=role or "<role>")
     return None
 
 
