@@ -97,9 +97,9 @@ def test_no_message_in_the_package_uses_python_api_wording() -> None:
                       and node.body and isinstance(node.body[0], ast.Expr)
                       and isinstance(node.body[0].value, ast.Constant)}
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-                if _PYTHON_WORDING.search(node.value):
-                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and _PYTHON_WORDING.search(node.value)):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
     assert found == []
 
 

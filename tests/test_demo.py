@@ -85,8 +85,8 @@ def test_make_demo_from_nothing_prints_no_warnings(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     env = {k: v for k, v in project_env(REPO).items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != str(Path(sys.executable).parent))
-    result = subprocess.run(["make", "demo", f"VENV={venv}", f"DEMO_ARGS=--dest {tmp_path / 'demo'}"], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run(["make", "demo", f"VENV={venv}", f"DEMO_ARGS=--dest {tmp_path / 'demo'}"], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     noise = [line for line in (result.stdout + result.stderr).splitlines()
              if re.search(r"warn|deprecat", line, re.I) and "WARNING: Location 'file:" not in line]

@@ -365,7 +365,8 @@ MIGRATIONS = {
 }
 # The doc's failed non-transactional migration: the first statement runs, the second fails.
 FAILING_INDEX = ("-- migrate:up transaction:false\nCREATE INDEX users_email_idx ON users (email);\n"
-                 "CREATE INDEX users_bad_idx ON no_such_table (email);\n\n-- migrate:down\nDROP INDEX users_email_idx;\n")
+                 "CREATE INDEX users_bad_idx ON no_such_table (email);\n\n"
+                 "-- migrate:down\nDROP INDEX users_email_idx;\n")
 
 
 def migrations_world(world: Path, *, state: str) -> Path:
@@ -422,8 +423,8 @@ def test_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             prelude = "\n".join(ast.unparse(n) for n in setup)
             for call in calls:
                 code = ast.unparse(call)
-                run_python(world(state_for(code)),
-                           Block(block.doc, block.line + call.lineno, "python", prelude + "\n" + code), monkeypatch, env)
+                example = Block(block.doc, block.line + call.lineno, "python", prelude + "\n" + code)
+                run_python(world(state_for(code)), example, monkeypatch, env)
         elif block.lang == "sql":
             assert "-- migrate:up" in block.body
 

@@ -138,7 +138,8 @@ def test_a_postgresql_project_without_docker(source: Path, tmp_path: Path, pg_se
             if command.startswith("make db-create"):
                 assert "SUPERUSER_URL=postgresql://postgres@127.0.0.1:5432/postgres" in command
                 created = sh(project, f"make db-create SUPERUSER_URL='{pg_server}'", env)
-                assert f"created role {user}" in created.stdout and f"created database newcomer_{suffix}" in created.stdout
+                assert f"created role {user}" in created.stdout
+                assert f"created database newcomer_{suffix}" in created.stdout
                 assert server.password is None or server.password not in created.stdout + created.stderr
                 again = sh(project, f"make db-create SUPERUSER_URL='{pg_server}'", env)
                 assert "already exists" in again.stdout
