@@ -11,9 +11,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# setuptools notes on every editable install that a same-named folder could shadow it: known, not shown.
+$(STAMP): export PYTHONWARNINGS = ignore:Editable installation
 $(STAMP): pyproject.toml | $(BIN)/python
-	@# setuptools notes that every editable install can be shadowed by a same-named folder: known, not shown
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 ## demo: render a project from the template on SQLite, migrate, seed twice (the second run changes nothing)
