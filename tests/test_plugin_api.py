@@ -32,6 +32,7 @@ API = {
     "migrate verify": "seedkit.migrate:verify",
     "migrate resolve": "seedkit.migrate:resolve",
     "migrate lint": "seedkit.migrate.lint:lint_paths",
+    "db create": "seedkit.db.provision:create_role_and_databases",
 }
 CLI_ONLY = {"info"}  # prints the configuration: seedkit.load_config() is its library side
 
