@@ -5,6 +5,7 @@ follows the template's source (a folder, a git folder, a `file://` git URL)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -180,3 +181,40 @@ def test_the_pin_of_remote_sources(src: str, expected: str) -> None:
         _copier_answers={"_src_path": src}, _copier_conf={"vcs_ref_hash": "C", "src_path": "/tmp/clone"})
     assert rendered == f"seedkit @ {expected}"
     assert Requirement(rendered).url == expected
+
+
+# --- make db-up without a working Docker ----------------------------------------------------------
+
+STUB = """#!/bin/sh
+echo "$@" >> "{log}"
+case "$1" in
+  info) exit {info} ;;
+  compose) case "$2" in version) exit {compose} ;; *) exit 0 ;; esac ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("info, compose, says", [
+    (1, 0, "is installed but not running"),
+    (0, 1, "does not work here: install Docker Compose"),
+    (0, 0, None),
+])
+def test_make_db_up_says_what_to_do_without_a_working_docker(template_repo: Path, tmp_path: Path, info: int,
+                                                             compose: int, says: str | None) -> None:
+    project = render(template_repo, tmp_path / "p", {"database": "postgresql"})
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    log = tmp_path / "docker.log"
+    (stub / "docker").write_text(STUB.format(log=log, info=info, compose=compose))
+    (stub / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{stub}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["make", "db-up"], cwd=project, env=env, capture_output=True, text=True)
+    calls = log.read_text().splitlines()
+    if says is None:
+        assert result.returncode == 0, result.stderr
+        assert calls[-1] == "compose up --detach --wait"
+    else:
+        assert result.returncode != 0
+        assert says in result.stderr
+        assert "make db-create SUPERUSER_URL=postgresql://" in result.stderr
+        assert "compose up --detach --wait" not in calls
