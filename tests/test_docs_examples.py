@@ -455,3 +455,26 @@ def test_lint(tmp_path: Path, pg_url: str) -> None:
     sample = next(b for b in blocks("docs/lint.md") if b.lang == "text")
     assert outputs["seedkit migrate lint"].stdout == sample.body, sample.where
     json.loads(outputs["seedkit migrate lint --json"].stdout)
+
+
+def test_lint_rule_examples_do_what_they_say() -> None:
+    """Under each rule of docs/lint.md, the `-- reported` example is reported by that rule and the
+    `-- instead` example is not (unless it says it is a script or job, run outside migrations)."""
+    from seedkit.migrate.lint import RULES, lint_sql
+
+    text = (REPO / "docs" / "lint.md").read_text(encoding="utf-8")
+    sections = re.split(r"^### `([a-z-]+)`\n", text, flags=re.M)
+    checked = 0
+    for rule, body in zip(sections[1::2], sections[2::2]):
+        assert rule in RULES, f"docs/lint.md documents an unknown rule {rule}"
+        for m in re.finditer(r"^```sql\n(.*?)^```", body, re.S | re.M):
+            example = m.group(1)
+            kind = example.split("\n", 1)[0].strip()
+            found = {f.rule for f in lint_sql(example, path="example.sql",
+                                              transactional="transaction:false" not in example)}
+            if kind.startswith("-- reported"):
+                assert rule in found, f"docs/lint.md, {rule}: the reported example is not reported ({found})"
+            elif kind.startswith("-- instead") and "script or job" not in example:
+                assert rule not in found, f"docs/lint.md, {rule}: the 'instead' example is reported too"
+            checked += 1
+    assert checked >= 30
