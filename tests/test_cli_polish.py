@@ -148,9 +148,10 @@ def test_shell_completion_installs_and_completes(tmp_path: Path) -> None:
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "SHELL": "/bin/bash",
            "PATH": f"{SEEDKIT_SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
-    installed = subprocess.run([str(SEEDKIT_SCRIPT), "--install-completion"], env=env, capture_output=True,
-                               text=True, timeout=60)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    # Typed at a bash prompt: the shell is found from the process tree (`; true` keeps bash the parent).
+    installed = subprocess.run(["bash", "-c", f"'{SEEDKIT_SCRIPT}' --install-completion; true"], env=env,
+                               capture_output=True, text=True, timeout=60)
+    assert "completion installed" in installed.stdout, installed.stdout + installed.stderr
     script = home / ".bash_completions" / "seedkit.sh"
     assert script.is_file() and str(script) in (home / ".bashrc").read_text()
     # Use it the way bash does: complete `seedkit mi<TAB>` and `seedkit migrate st<TAB>`.
