@@ -478,3 +478,12 @@ def test_lint_rule_examples_do_what_they_say() -> None:
                 assert rule not in found, f"docs/lint.md, {rule}: the 'instead' example is reported too"
             checked += 1
     assert checked >= 30
+
+
+def test_documented_plugin_options_exist() -> None:
+    text = (REPO / "docs" / "pytest.md").read_text(encoding="utf-8")
+    source = (REPO / "seedkit" / "pytest_plugin.py").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(--seedkit-[a-z-]+)", text, re.M))
+    assert documented == set(re.findall(r'"(--seedkit-[a-z-]+)"', source)), documented
+    ini = set(re.findall(r"^\| `--seedkit-[a-z-]+[^|]*\| `(\w+)`", text, re.M))
+    assert ini == set(re.findall(r'addini\("(\w+)"', source)), ini
