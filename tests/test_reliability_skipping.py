@@ -19,13 +19,15 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import create_pg_database, drop_pg_database
 from seedproj import Project
 
 import seedkit
 from seedkit.db.postgres import PostgresDatabase
-from seedkit.errors import FixtureError
+from seedkit.errors import SeedkitError
+from seedkit.seed.apply import Applier
 from seedkit.seed.digests import CHUNK
 
 pytestmark = pytest.mark.postgres
@@ -65,19 +67,25 @@ class Step:
     fixture: str | None = None  # new items.py source
     sql: str | None = None  # run behind seedkit's back before the seed run
     dry_run: bool = False
+    during: str | None = None  # committed by another session while the run streams items
+    at_end: str | None = None  # committed by another session after the run's last write, before its commit
 
 
 class Sent:
-    """Rows COPYed per table by the streaming path (staging tables are named _sk_stage_N)."""
+    """Rows COPYed per table (staging tables are named _sk_stage_N): by the skipping path (formatted
+    buffers) and by the path that sends every row."""
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
+        self.items: set[str] = set()
 
     def staged(self) -> int:
-        return sum(n for t, n in self.rows.items() if t.startswith('"_sk_stage'))
+        """Rows of items (the fixture with a "code" column) sent to a staging table."""
+        return sum(n for t, n in self.rows.items() if t.startswith('"_sk_stage') and t in self.items)
 
     def clear(self) -> None:
         self.rows.clear()
+        self.items.clear()
 
 
 @pytest.fixture
@@ -86,6 +94,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
     real = PostgresDatabase.load_buffers
 
     def counting(self, table_sql, columns, buffers):  # type: ignore[no-untyped-def]
+        if "code" in columns:
+            spy.items.add(table_sql)
+
         def each() -> Iterator[bytes]:
             for data in buffers:
                 spy.rows[table_sql] = spy.rows.get(table_sql, 0) + bytes(data).count(b"\n")
@@ -93,7 +104,24 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
         return real(self, table_sql, columns, each())
 
     monkeypatch.setattr(PostgresDatabase, "load_buffers", counting)
+    real_rows = PostgresDatabase.load_rows
+
+    def counting_rows(self, table_sql, columns, rows):  # type: ignore[no-untyped-def]
+        if "code" in columns:
+            spy.items.add(table_sql)
+        n = real_rows(self, table_sql, columns, rows)
+        spy.rows[table_sql] = spy.rows.get(table_sql, 0) + n
+        return n
+
+    monkeypatch.setattr(PostgresDatabase, "load_rows", counting_rows)
     return spy
+
+
+def other_session(p: Project, statement: str) -> None:
+    """Commit ``statement`` from another connection (it never waits for the run's row locks)."""
+    with psycopg.connect(p.url, autocommit=True) as c:
+        c.execute("SET lock_timeout = '2s'")
+        c.execute(statement)
 
 
 @contextmanager
@@ -125,16 +153,38 @@ def new_project(pg_server: str, tmp_path: Path) -> Iterator[Callable[[str], Proj
         drop_pg_database(pg_server, url)
 
 
+saved: list = []  # trackers whose records the last run saved
+
+
 def outcome(p: Project, step: Step) -> tuple:
     if step.fixture is not None:
         p.write("dev/items.py", step.fixture)
     if step.sql is not None:
         p.sql(step.sql)
+    fired = []
+    saved.clear()
+
+    def progress(label: str, done: int, total: int | None) -> None:
+        if step.during and label == "items" and done >= 3 * BATCH and not fired:
+            fired.append(label)
+            other_session(p, step.during)
+
+    real_save = Applier._save_digests
+
+    def save(self: Applier) -> None:
+        if step.at_end:
+            other_session(p, step.at_end)
+        real_save(self)
+        saved.extend(t for t, _ in self.trackers)
+
     try:
-        report = seedkit.run("dev", config=p.config(), dry_run=step.dry_run)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(Applier, "_save_digests", save)
+            report = seedkit.run("dev", config=p.config(), dry_run=step.dry_run, progress=progress)
         result: object = [(t.table, t.inserted, t.updated, t.unchanged, t.deleted) for t in report.tables]
-    except FixtureError as exc:
+    except SeedkitError as exc:
         result = str(exc).replace(str(p.root), "<project>")
+    assert bool(fired) == bool(step.during)
     return result, p.rows("SELECT * FROM items ORDER BY id"), p.rows("SELECT * FROM owners ORDER BY id")
 
 
@@ -147,24 +197,30 @@ def both_ways(new_project: Callable[[str], Project], monkeypatch: pytest.MonkeyP
         sent.clear()
         got = outcome(fast, step)
         staged = sent.staged()
-        if not step.dry_run:
+        if saved and not (step.during or step.at_end):
             assert_state_is_true(fast)
+        fast_rows, fast_items = dict(sent.rows), set(sent.items)
         with plain_path(monkeypatch):
             want = outcome(plain, step)
+        sent.clear()
+        sent.rows.update(fast_rows)
+        sent.items.update(fast_items)
         assert got == want, f"step {i}: skipping and comparing every row disagree"
         seen.append((got, staged))
     return seen
 
 
 def assert_state_is_true(p: Project) -> None:
-    """The fingerprints a run records (kept up to date while it writes) are those of the tables."""
+    """The fingerprints a run records (followed while it writes) are those of the tables it leaves (when
+    no other session wrote them meanwhile)."""
     if not p.rows("SELECT 1 FROM pg_tables WHERE tablename = 'seedkit_digests'"):
         return
     for (state,) in p.rows("SELECT state FROM seedkit_digests"):
         for table, fingerprint in json.loads(state).items():
             actual = p.rows(f"SELECT count(*), coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text "
                             f"FROM {table}")[0]
-            assert list(actual) == fingerprint, f"{table}: recorded {fingerprint}, the table has {actual}"
+            assert fingerprint is None or list(actual) == fingerprint, \
+                f"{table}: recorded {fingerprint}, the table has {actual}"
 
 
 def report_of(seen: tuple) -> object:
@@ -217,7 +273,7 @@ def test_after_a_load_straight_into_an_empty_table_the_next_change_stages_a_few_
                                                                                     sent) -> None:
     changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
     seen = both_ways(new_project, monkeypatch, sent, [Step(items(owner=None)), Step(changed)])
-    assert sent.rows == {'"_sk_stage_1"': seen[1][1]}
+    assert [n for t, n in sent.rows.items() if t in sent.items] == [seen[1][1]]  # one staging table, no direct load
     assert ("items", 0, 10, ROWS - 10, 0) in report_of(seen[1])
     assert 10 <= seen[1][1] <= 10 * CHUNK
 
@@ -293,12 +349,33 @@ def test_a_value_the_database_rejects_in_a_changed_row_names_that_row(new_projec
 
 
 # -- dry runs -----------------------------------------------------------------------------------------------
-def test_a_dry_run_skips_too_and_records_nothing(new_project, monkeypatch, sent) -> None:
+def test_a_dry_run_never_skips_and_records_nothing(new_project, monkeypatch, sent) -> None:
+    """A dry run (and --check, which is one) is the authoritative drift check: it compares every row."""
     changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
-    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(changed, dry_run=True), Step()])
-    assert report_of(seen[2])[1] == ("items", 0, 10, ROWS - 10, 0)
-    assert seen[2][1] <= 10 * CHUNK
-    assert report_of(seen[3])[1] == ("items", 0, 10, ROWS - 10, 0)  # the dry run changed nothing
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(dry_run=True),
+                                                      Step(changed, dry_run=True), Step()])
+    assert seen[1][1] == 0  # a real rerun skips
+    assert report_of(seen[2])[1] == ("items", 0, 0, ROWS, 0)
+    assert seen[2][1] == ROWS  # a dry rerun of the same rows stages every one
+    assert report_of(seen[3])[1] == ("items", 0, 10, ROWS - 10, 0)
+    assert seen[3][1] == ROWS
+    assert report_of(seen[4])[1] == ("items", 0, 10, ROWS - 10, 0)  # the dry run changed nothing
+
+
+def test_check_compares_every_row_even_when_the_record_matches(new_project, tmp_path: Path) -> None:
+    """`seedkit run --check` exits 3 on drift that a skipping run could not see: a row edited by hand in
+    a way no fingerprint shows (the record is made to match the edited table)."""
+    p = new_project("check")
+    p.write("dev/items.py", items())
+    seedkit.run("dev", config=p.config())
+    seedkit.run("dev", config=p.config())
+    p.sql("UPDATE items SET label = 'drifted' WHERE code = 'c00042'")
+    fp = p.rows("SELECT count(*), coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text FROM items")[0]
+    p.sql("UPDATE seedkit_digests SET state = jsonb_set(state::jsonb, '{items}', "
+          f"'[{fp[0]}, \"{fp[1]}\"]')::text")
+    check = subprocess.run([sys.executable, "-m", "seedkit", "run", "dev", "--check"], cwd=p.root, text=True,
+                           capture_output=True, timeout=120)
+    assert check.returncode == 3, check.stdout + check.stderr
 
 
 def test_a_changed_time_zone_is_a_changed_configuration(new_project, monkeypatch, sent) -> None:
@@ -330,3 +407,120 @@ def test_a_changed_time_zone_is_a_changed_configuration(new_project, monkeypatch
     fast, plain = outcomes
     assert [u for u, _ in fast] == [u for u, _ in plain] == [0, 0, 1000]
     assert [s for _, s in fast][1:] == [0, 1000]
+
+
+# -- what changes how stored rows read back, without writing a row ---------------------------------------------
+KINDS = """
+CREATE TYPE kind AS ENUM ('plain', 'fancy');
+CREATE DOMAIN small AS int;
+ALTER TABLE items ADD COLUMN kind kind, ADD COLUMN size small;
+"""
+
+
+def kinds(rows: int = ROWS) -> str:
+    """Items with an enum column and a domain column too."""
+    return items(rows).replace('"qty": n % 7', '"qty": n % 7, "kind": ("plain", "fancy")[n % 2], "size": n % 5')
+
+
+@pytest.mark.parametrize("sql, then", [
+    ("ALTER TABLE items DROP COLUMN qty; ALTER TABLE items ADD COLUMN qty int DEFAULT 3", 857),  # n % 7 != 3
+    ("ALTER TABLE items DROP COLUMN kind; ALTER TABLE items ADD COLUMN kind kind DEFAULT 'fancy'", 500),
+    ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'posh'", "error"),
+    ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'posh'; ALTER TYPE kind RENAME VALUE 'plain' TO 'fancy'; "
+     "ALTER TYPE kind RENAME VALUE 'posh' TO 'plain'", ROWS),
+    ("ALTER DOMAIN small ADD CONSTRAINT below_three CHECK (VALUE < 3) NOT VALID", "error"),
+    ("ALTER TABLE items ALTER qty SET DEFAULT 5", "same"),
+    ("ALTER TABLE items ALTER label TYPE varchar(200)", "same"),
+    ("ALTER TABLE items ALTER label TYPE varchar(7) USING left(label, 7)", "error"),
+    ("ALTER TABLE items ALTER label TYPE varchar(200) USING left(label, 5)", ROWS),
+], ids=["drop and re-add a column with a default", "the same for an enum column", "enum value renamed",
+        "enum labels swapped", "domain constraint not validated", "default", "typmod", "too short a type",
+        "type and values"])
+def test_a_change_of_how_rows_read_back_compares_every_row(new_project, monkeypatch, sent, sql: str,
+                                                           then: str | int) -> None:
+    seen = both_ways(new_project, monkeypatch, sent, [Step(kinds(), sql=KINDS), Step(), Step(sql=sql), Step(),
+                                                      Step(kinds())])
+    assert seen[1][1] == 0
+    assert seen[2][1] == ROWS  # not skipped: the record covers the table's shape, not only its rows
+    if then == "error":  # the fixture's values do not fit any more
+        assert isinstance(report_of(seen[2]), str)
+    else:
+        assert report_of(seen[2])[1][2] == (0 if then == "same" else then)  # rows repaired
+
+
+def test_enum_labels_swapped_back_and_forth_never_skip_a_difference(new_project, monkeypatch, sent) -> None:
+    swap = ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'posh'; ALTER TYPE kind RENAME VALUE 'plain' TO 'fancy'; "
+            "ALTER TYPE kind RENAME VALUE 'posh' TO 'plain'")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(kinds(), sql=KINDS), Step(), Step(sql=swap), Step(),
+                                                      Step(sql=swap), Step()])
+    assert report_of(seen[2])[1][2] == ROWS and report_of(seen[4])[1][2] == ROWS
+
+
+# -- triggers and rules: what is stored is not what was sent ------------------------------------------------------
+BEFORE = """
+CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.label := upper(NEW.label); RETURN NEW; END $$;
+CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION shout()
+"""
+AFTER = """
+CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE items SET qty = -1 WHERE id = NEW.id AND qty IS DISTINCT FROM -1; RETURN NULL; END $$;
+CREATE TRIGGER stamp AFTER INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION stamp()
+"""
+
+
+@pytest.mark.parametrize("trigger", [BEFORE, AFTER], ids=["before", "after, writing the same table"])
+@pytest.mark.parametrize("from_start", [True, False], ids=["from the start", "added later"])
+def test_a_table_with_triggers_compares_every_row_every_run(new_project, monkeypatch, sent, trigger: str,
+                                                            from_start: bool) -> None:
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
+    steps = ([Step(items(), sql=trigger), Step(), Step(changed), Step()] if from_start else
+             [Step(items()), Step(), Step(sql=trigger), Step(), Step(changed), Step(),
+              Step(sql="DROP TRIGGER shout ON items" if trigger is BEFORE else "DROP TRIGGER stamp ON items"),
+              Step(), Step()])
+    seen = both_ways(new_project, monkeypatch, sent, steps)
+    with_trigger = seen[1:4] if from_start else seen[2:6]
+    for _, staged in with_trigger:
+        assert staged == ROWS  # compared every row
+    if from_start:  # the trigger rewrites what every run sends: every row differs, every run
+        assert [report_of(x)[1][2] for x in with_trigger] == [ROWS] * 3
+    else:  # the 10 rows written since it was added differ from then on
+        assert [report_of(x)[1][2] for x in with_trigger] == [0, 0, 10, 10]
+        assert seen[-1][1] == 0  # without it, reruns skip again
+
+
+def test_a_cascade_from_a_later_prune_is_not_taken_for_the_runs_own_write(new_project, monkeypatch, sent) -> None:
+    """Removing an owner prunes it at the end of the run; ON DELETE SET NULL then rewrites items rows this
+    very run wrote (the same transaction id: no fingerprint can see it). The next run must not skip."""
+    cascade = ("ALTER TABLE items ADD FOREIGN KEY (owner_id) REFERENCES owners (id) ON DELETE SET NULL")
+    pruned = OWNERS.replace("key: [name]", "key: [name]\nprune: true")
+    fast, plain = new_project("fast"), new_project("plain")
+    seen = []
+    for p, plain_mode in ((fast, False), (plain, True)):
+        p.sql(cascade)
+        p.write("dev/owners.yaml", pruned)
+        got = []
+        with plain_path(monkeypatch) if plain_mode else nullcontext():
+            got.append(outcome(p, Step(items())))
+            got.append(outcome(p, Step()))
+            p.write("dev/owners.yaml", pruned.replace("  - {name: cyd}\n", ""))
+            got.append(outcome(p, Step(items(label="f'new {n}'"))))  # rewrites every item, then prunes cyd
+            got.append(outcome(p, Step()))  # items still reference cyd: an error, skipping or not
+        seen.append(got)
+    assert seen[0] == seen[1]
+    assert "unresolved" in str(seen[0][3][0])
+
+
+# -- other sessions committing during a run ---------------------------------------------------------------------
+@pytest.mark.parametrize("when", ["during", "at_end"])
+@pytest.mark.parametrize("sql", [
+    "UPDATE items SET label = 'edited meanwhile' WHERE code = 'c00042'",
+    "DELETE FROM items WHERE code = 'c00042'",
+    "INSERT INTO items (code, label) VALUES ('zz-other', 'another session')",
+    "UPDATE owners SET id = id + 100 WHERE name = 'bob'",
+], ids=["edit", "delete", "insert", "owner renumbered"])
+def test_another_sessions_commit_during_a_run_is_never_taken_for_the_runs_own(new_project, monkeypatch, sent,
+                                                                              when: str, sql: str) -> None:
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
+    steps = [Step(items()), Step(), Step(**{when: sql}), Step(), Step(changed, **{when: sql}), Step(), Step()]
+    seen = both_ways(new_project, monkeypatch, sent, steps)
+    assert seen[-1][1] == 0  # skipping resumes once the tables are what a run left
