@@ -425,6 +425,7 @@ def kinds(rows: int = ROWS) -> str:
 @pytest.mark.parametrize("sql, then", [
     ("ALTER TABLE items DROP COLUMN qty; ALTER TABLE items ADD COLUMN qty int DEFAULT 3", 857),  # n % 7 != 3
     ("ALTER TABLE items DROP COLUMN kind; ALTER TABLE items ADD COLUMN kind kind DEFAULT 'fancy'", 500),
+    ("ALTER TABLE items DROP COLUMN size; ALTER TABLE items ADD COLUMN size small DEFAULT 1", 800),  # the last one
     ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'posh'", "error"),
     ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'posh'; ALTER TYPE kind RENAME VALUE 'plain' TO 'fancy'; "
      "ALTER TYPE kind RENAME VALUE 'posh' TO 'plain'", ROWS),
@@ -433,7 +434,8 @@ def kinds(rows: int = ROWS) -> str:
     ("ALTER TABLE items ALTER label TYPE varchar(200)", "same"),
     ("ALTER TABLE items ALTER label TYPE varchar(7) USING left(label, 7)", "error"),
     ("ALTER TABLE items ALTER label TYPE varchar(200) USING left(label, 5)", ROWS),
-], ids=["drop and re-add a column with a default", "the same for an enum column", "enum value renamed",
+], ids=["drop and re-add a column with a default", "the same for an enum column", "the same, last column",
+        "enum value renamed",
         "enum labels swapped", "domain constraint not validated", "default", "typmod", "too short a type",
         "type and values"])
 def test_a_change_of_how_rows_read_back_compares_every_row(new_project, monkeypatch, sent, sql: str,
@@ -524,3 +526,17 @@ def test_another_sessions_commit_during_a_run_is_never_taken_for_the_runs_own(ne
     steps = [Step(items()), Step(), Step(**{when: sql}), Step(), Step(changed, **{when: sql}), Step(), Step()]
     seen = both_ways(new_project, monkeypatch, sent, steps)
     assert seen[-1][1] == 0  # skipping resumes once the tables are what a run left
+
+
+def test_a_commit_at_the_end_of_a_first_run_into_a_table_with_rows_is_not_recorded(new_project, monkeypatch,
+                                                                                   sent) -> None:
+    """The first run into a table that already has rows records its fingerprint: taken before it compares,
+    followed through its writes, never scanned again after them (that would take in this commit)."""
+    edit = "UPDATE items SET label = 'edited meanwhile' WHERE code = 'c00002'"  # a row the run leaves alone
+    seen = both_ways(new_project, monkeypatch, sent, [
+        Step(sql="INSERT INTO items (code, label, qty, owner_id) VALUES ('c00001', 'there before', 0, 1), "
+                 "('c00002', 'item 2', 2, 3)"),
+        Step(items(), at_end=edit), Step(), Step()])
+    assert report_of(seen[1])[1] == ("items", ROWS - 2, 1, 1, 0)
+    assert report_of(seen[2])[1] == ("items", 0, 1, ROWS - 1, 0)  # the edit is found and repaired
+    assert seen[3][1] == 0
