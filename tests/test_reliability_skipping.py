@@ -22,13 +22,15 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import create_pg_database, drop_pg_database
+from pgcluster import Cluster, find_bindir
 from seedproj import Project
 
 import seedkit
+from seedkit import db
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
-from seedkit.seed.digests import CHUNK
+from seedkit.seed.digests import CHUNK, table_shape
 
 pytestmark = pytest.mark.postgres
 
@@ -490,6 +492,19 @@ def test_a_table_with_triggers_compares_every_row_every_run(new_project, monkeyp
         assert seen[-1][1] == 0  # without it, reruns skip again
 
 
+@pytest.mark.parametrize("sql", [
+    "ALTER TABLE items ENABLE ROW LEVEL SECURITY; ALTER TABLE items FORCE ROW LEVEL SECURITY; "
+    "CREATE POLICY all_rows ON items USING (true)",
+    "CREATE RULE quiet AS ON UPDATE TO items WHERE NEW.label LIKE '%!' DO INSTEAD NOTHING",
+], ids=["row-level security", "rule"])
+def test_a_table_with_rules_or_row_level_security_never_skips(new_project, monkeypatch, sent, sql: str) -> None:
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(sql=sql), Step(), Step(changed),
+                                                      Step()])
+    assert seen[1][1] == 0
+    assert [staged for _, staged in seen[2:]] == [ROWS] * 4
+
+
 def test_a_cascade_from_a_later_prune_is_not_taken_for_the_runs_own_write(new_project, monkeypatch, sent) -> None:
     """Removing an owner prunes it at the end of the run; ON DELETE SET NULL then rewrites items rows this
     very run wrote (the same transaction id: no fingerprint can see it). The next run must not skip."""
@@ -540,3 +555,59 @@ def test_a_commit_at_the_end_of_a_first_run_into_a_table_with_rows_is_not_record
     assert report_of(seen[1])[1] == ("items", ROWS - 2, 1, 1, 0)
     assert report_of(seen[2])[1] == ("items", 0, 1, ROWS - 1, 0)  # the edit is found and repaired
     assert seen[3][1] == 0
+
+
+# -- a restore into another cluster ---------------------------------------------------------------------------
+def test_a_restore_into_another_cluster_with_the_same_ids_compares_every_row(tmp_path: Path) -> None:
+    """Two fresh clusters hand out the same oids and transaction ids: a dump restored into the other one
+    (in one transaction whose id is the one that wrote the rows) has the recorded fingerprint and the same
+    table, column and type oids. Only the cluster's system identifier tells them apart; without it, a row
+    edited before the dump would be skipped."""
+    bindir = find_bindir()
+    assert bindir is not None
+    tools = {name: str(bindir / name) for name in ("pg_dump", "pg_restore", "pg_resetwal")}
+    clusters = [Cluster(bindir).start(), Cluster(bindir).start()]
+    try:
+        urls = []
+        for c in clusters:
+            with psycopg.connect(c.url, autocommit=True) as conn:
+                conn.execute("CREATE DATABASE seeds")
+            urls.append(c.url.rsplit("/", 1)[0] + "/seeds")
+        a, b = urls
+        with psycopg.connect(a, autocommit=True) as conn:
+            conn.execute("CREATE TABLE items (code text PRIMARY KEY, label text, qty int)")
+            for _ in range(300):  # the other cluster must be able to reach the same transaction id
+                conn.execute("SELECT txid_current()")
+        root = tmp_path / "project"
+        root.mkdir()
+        p = Project(root, a, envs={"dev": {"include": ["dev"]}})
+        toml = root / "seedkit.toml"
+        toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
+        p.write("dev/items.py", items(owner=None))
+        assert seedkit.run("dev", config=p.config()).table("items").inserted == ROWS  # one COPY: one xmin
+        (xmin,) = {r[0] for r in p.rows("SELECT xmin::text FROM items")}
+        p.sql("UPDATE items SET label = 'edited by hand' WHERE code = 'c00042'")
+        dump = tmp_path / "seeds.dump"
+        subprocess.run([tools["pg_dump"], "-Fc", "-d", a, "-f", str(dump)], check=True, capture_output=True)
+        subprocess.run([tools["pg_restore"], "--schema-only", "-d", b, str(dump)], check=True, capture_output=True)
+        other = clusters[1]
+        other._run("pg_ctl", "-D", str(other.datadir), "-m", "fast", "-w", "stop")
+        other._run("pg_resetwal", "-x", xmin, "-D", str(other.datadir))
+        other._run("pg_ctl", "-D", str(other.datadir), "-o", f"-p {other.port} -c listen_addresses=127.0.0.1 "
+                   f"-k {other.tmp} -c autovacuum=off", "-l", str(other.tmp / "server.log"), "-w", "start")
+        subprocess.run([tools["pg_restore"], "--data-only", "--single-transaction", "-d", b, str(dump)], check=True,
+                       capture_output=True)
+        shapes = []
+        for url in urls:
+            with db.connect(url) as d:
+                shapes.append((table_shape(d, '"items"').digest, d.fetchone("SELECT xmin::text FROM items LIMIT 1"),
+                               d.fetchone("SELECT oid FROM pg_database WHERE datname = 'seeds'")))
+        assert shapes[0][0] == shapes[1][0] and shapes[1][1] == (xmin,), "the clusters did not line up"
+        toml.write_text(toml.read_text().replace(a, b))
+        report = seedkit.run("dev", config=p.config())
+        assert report.table("items").updated == 1  # the edit is found, not skipped
+        with psycopg.connect(b) as conn:
+            assert conn.execute("SELECT label FROM items WHERE code = 'c00042'").fetchall() == [("item 42",)]
+    finally:
+        for c in clusters:
+            c.stop()

@@ -271,7 +271,8 @@ SELECT
            WHERE a.attrelid = c.oid AND a.attnum > 0),
           (SELECT json_agg(json_build_array(g.tgname, g.tgtype, g.tgenabled, g.tgfoid) ORDER BY g.tgname)
            FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal),
-          (SELECT json_agg(json_build_array(p.polname, p.polcmd, p.polpermissive) ORDER BY p.polname)
+          (SELECT json_agg(json_build_array(p.polname, p.polcmd, p.polpermissive, p.polroles::text,
+                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)) ORDER BY p.polname)
            FROM pg_policy p WHERE p.polrelid = c.oid)) ORDER BY c.oid)
    FROM pg_class c WHERE c.oid = ANY((SELECT ids FROM r)::oid[]))::text,
   (SELECT json_agg(json_build_array(y.oid, y.typname, y.typtype, y.typbasetype, y.typtypmod, y.typnotnull,
