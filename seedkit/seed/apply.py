@@ -223,17 +223,20 @@ class Applier:
             stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
             if stage.count == 0 or tracker.old is None:
                 break
-            try:  # rows were skipped: the comparison must see the tables the skipping trusted
-                with self._joins_for(tracker, stage.count):
+            restage = False
+            with self._joins_for(tracker, stage.count):  # (left normally: it restores the join settings)
+                try:  # rows were skipped: the comparison must see the tables the skipping trusted
                     if table.name in self._suspects:
                         self._check_duplicates(tp, stage)
                     self._classify_and_write(tp, stage, tr, deferred_here)
+                except Restage:  # another session wrote them meanwhile: compare every row
+                    restage = True
+            if not restage:
                 tr.unchanged += tracker.skipped
                 return
-            except Restage:  # another session wrote them meanwhile: compare every row
-                self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
-                tracker.reset()
-                rows = (item for _, _, it in self._groups(fp) for item in it)
+            self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
+            tracker.reset()
+            rows = (item for _, _, it in self._groups(fp) for item in it)
         if tracker is not None:
             tr.unchanged += tracker.skipped
             if stage.count and tracker.rows > self.batch_size:
