@@ -30,7 +30,7 @@ from seedkit import db
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
-from seedkit.seed.digests import CHUNK, table_shape
+from seedkit.seed.digests import CHUNK, others_committed, table_shape
 
 pytestmark = pytest.mark.postgres
 
@@ -611,3 +611,32 @@ def test_a_restore_into_another_cluster_with_the_same_ids_compares_every_row(tmp
     finally:
         for c in clusters:
             c.stop()
+
+
+# -- the check that no other session committed since a scan ------------------------------------------------------
+def test_other_commits_between_two_snapshots_are_told_apart_from_the_runs_own(pg_url: str) -> None:
+    """``others_committed``: this transaction's own writes (and its subtransactions', and a rolled-back
+    other session's) are not commits by others; one committed transaction of another session is."""
+    with db.connect(pg_url) as d, psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute("CREATE TABLE t (n int)")
+        with d.transaction():
+            now = lambda: d.fetchone("SELECT txid_current_snapshot()::text")[0]  # noqa: E731
+            s0 = now()
+            d.execute("INSERT INTO t VALUES (1)")  # this transaction gets its id
+            with d.transaction():  # a subtransaction that writes
+                d.execute("INSERT INTO t VALUES (2)")
+            other.execute("BEGIN")
+            other.execute("INSERT INTO t VALUES (3)")
+            other.execute("ROLLBACK")  # aborted: not a commit
+            s1 = now()
+            assert others_committed(d, s0, s1) is False
+            other.execute("INSERT INTO t VALUES (4)")  # committed by another session
+            s2 = now()
+            assert others_committed(d, s0, s2) is True
+            assert others_committed(d, s2, now()) is False
+            other.execute("BEGIN")
+            other.execute("INSERT INTO t VALUES (5)")  # in progress at s3, committed before s4
+            s3 = now()
+            other.execute("COMMIT")
+            assert others_committed(d, s3, now()) is True
+            assert others_committed(d, s3, now(), limit=0) is None  # too many to ask: a scan decides
