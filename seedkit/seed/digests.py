@@ -5,19 +5,25 @@ streamed fixture a run records, in ``seedkit_digests`` and in the run's own tran
 
 - the digest of every batch of rows as they are sent (the COPY text, without the row number), of the
   batch's keys, and of every chunk of ``CHUNK`` rows;
-- a fingerprint of the target table and of every table it references, as the run left them:
-  the row count and a sum of hashes of the rows' ``xmin``. Any insert, update or delete since —
-  by anyone — changes it, because every written row version carries the id of the transaction
-  that wrote it;
-- a digest of everything else that decides what gets written (columns, types, key, options,
-  versions).
+- a fingerprint of the target table and of every table it references: the row count and a sum of
+  hashes of the rows' ``xmin``. Any insert, update or delete since (by anyone) changes it, because
+  every written row version carries the id of the transaction that wrote it. It is scanned once,
+  before the run compares or writes the table, and moved by the run's own writes; never scanned
+  again after them, so another session's commit during the run cannot end up in it (seed/apply.py);
+- a digest of everything else that decides what gets written and how the stored rows read back:
+  columns, types, key, options, versions, and the tables' shapes (``SHAPE_SQL``: identity, column
+  layout, types down to enum labels and domain constraints, defaults, triggers), the database and
+  the cluster (``database_identity``).
 
 The next run compares before staging anything. When the configuration and every fingerprint are
 unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose
 digest is unchanged would write nothing: it is not staged, compared or even formatted twice. Rows
-whose digest changed go through the usual staging and exact comparison. Nothing here decides a
-write: a false "changed" only costs time, and a false "unchanged" needs a 64-bit hash collision at
-the same position.
+whose digest changed go through the usual staging and exact comparison, which also checks, at its own
+snapshot, that no other session changed the tables since the scan (``others_committed``). Nothing
+here decides a write: a false "changed" only costs time. A false "unchanged" needs a 64-bit chunk
+digest collision at the same position, or an outside write whose 32-bit transaction id equals the
+``xmin`` it replaced (xid wraparound), or equal sums of 64-bit hashes of those 32-bit ids
+(RELIABILITY.md §7).
 
 Repeated keys: the last run proved its keys distinct. A batch whose keys are unchanged keeps that
 proof; rows past the end of the last run are checked against the table after staging; any other
@@ -41,7 +47,7 @@ from ..db.catalog import TableName
 
 DIGESTS = "seedkit_digests"
 CHUNK = 4  # rows per chunk digest: a rerun with 1 % of rows changed here and there stages ~4 %
-FORMAT = 1  # bump when what a digest covers changes
+FORMAT = 2  # bump when what a digest covers changes
 
 
 def _digest(data: Any, size: int = 16) -> bytes:
