@@ -640,3 +640,51 @@ def test_other_commits_between_two_snapshots_are_told_apart_from_the_runs_own(pg
             other.execute("COMMIT")
             assert others_committed(d, s3, now()) is True
             assert others_committed(d, s3, now(), limit=0) is None  # too many to ask: a scan decides
+
+
+# -- a partitioned table -----------------------------------------------------------------------------------------
+EVENTS = """
+from seedkit import fixture
+
+
+@fixture("ev", key=["code", "region"])
+def ev(fake):
+    for n in range(1, 1001):
+        yield {"code": f"e{n}", "region": ("eu", "us")[n % 2], "n": n + SHIFT}
+"""
+
+
+def test_a_partitioned_table_skips_exactly(new_project, monkeypatch, sent) -> None:
+    """Rows route to partitions; a write through the partitioned table cannot return the row versions'
+    xmin, so the run after a write compares every row and records again; a trigger on one partition, a
+    default on one partition and a truncated partition are seen."""
+    steps: list[tuple[str | None, int]] = [  # (SQL behind seedkit's back, the fixture's SHIFT)
+        (None, 0), (None, 0), (None, 0), ("UPDATE ev_us SET n = -1 WHERE code = 'e1'", 0), (None, 0), (None, 0),
+        ("ALTER TABLE ev_eu ALTER n SET DEFAULT 3", 0), (None, 0), (None, 1), (None, 1), (None, 1),
+        ("CREATE FUNCTION neg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.n := -NEW.n; RETURN NEW; END $$; "
+         "CREATE TRIGGER neg BEFORE INSERT OR UPDATE ON ev_eu FOR EACH ROW EXECUTE FUNCTION neg()", 1),
+        (None, 2), (None, 2), ("DROP TRIGGER neg ON ev_eu", 2), (None, 2), (None, 2), ("TRUNCATE ev_us", 2),
+        (None, 2), (None, 2)]
+    outcomes, staged = [], []
+    for mode in ("fast", "plain"):
+        p = new_project(mode)
+        p.sql("CREATE TABLE ev (code text NOT NULL, region text NOT NULL, n int, PRIMARY KEY (code, region)) "
+              "PARTITION BY LIST (region); CREATE TABLE ev_eu PARTITION OF ev FOR VALUES IN ('eu'); "
+              "CREATE TABLE ev_us PARTITION OF ev FOR VALUES IN ('us')")
+        seen = []
+        for sql, shift in steps:
+            p.write("dev/ev.py", EVENTS.replace("SHIFT", str(shift)))
+            if sql:
+                p.sql(sql)
+            sent.clear()
+            with plain_path(monkeypatch) if mode == "plain" else nullcontext():
+                report = seedkit.run("dev", config=p.config())
+            seen.append((report.table("ev").inserted, report.table("ev").updated, report.table("ev").unchanged,
+                         p.rows("SELECT * FROM ev ORDER BY code, region")))
+            if mode == "fast":
+                staged.append(sent.staged())
+        outcomes.append(seen)
+    assert outcomes[0] == outcomes[1]
+    # nothing staged: the reruns after the first load (followed: it selects one xmin), then only the second
+    # rerun after any write through the partitioned table, never with the trigger
+    assert [i for i, n in enumerate(staged) if n == 0 and i > 0] == [1, 2, 5, 7, 10, 16, 19], staged

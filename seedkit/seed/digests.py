@@ -296,7 +296,8 @@ SELECT
      UNION ALL SELECT 'rules' FROM pg_class c WHERE c.oid = ANY((SELECT ids FROM r)::oid[]) AND c.relhasrules
      UNION ALL SELECT 'row-level security' FROM pg_class c
      WHERE c.oid = ANY((SELECT ids FROM r)::oid[]) AND c.relrowsecurity
-   ) b)
+   ) b),
+  (SELECT count(*) > 1 FROM rels) OR (SELECT relkind = 'p' FROM pg_class WHERE oid = %(rel)s::regclass)
 """
 
 
@@ -307,6 +308,8 @@ class Shape:
     digest: str
     relids: list[int]  # the relations holding its rows (itself, or its partitions and children)
     unsafe: str | None  # why its unchanged rows may not be skipped (it has triggers, …), or None
+    # partitioned, or with inheritance children: a write cannot return the row versions' xmin
+    tree: bool = False
 
 
 def table_shape(d: Database, qualified: str) -> Shape:
@@ -315,8 +318,8 @@ def table_shape(d: Database, qualified: str) -> Shape:
     row = d.fetchone(SHAPE_SQL, {"rel": qualified})
     d.execute("SELECT set_config('jit', %s, true)", [jit[0] if jit else "on"])
     assert row is not None
-    rels, types, relids, unsafe = row
-    return Shape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe)
+    rels, types, relids, unsafe, tree = row
+    return Shape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree))
 
 
 def database_identity(d: Database) -> list[Any]:
