@@ -101,10 +101,6 @@ class Database(abc.ABC):
         """While inside: joins of a few rows against large tables use index lookups."""
         return contextlib.nullcontext()
 
-    def fingerprint(self, table: TableName) -> list[Any]:
-        """Something that changes whenever any row of ``table`` is written (see seed/digests.py)."""
-        raise NotImplementedError
-
     @abc.abstractmethod
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Stream rows into a table (COPY on PostgreSQL, batched executemany on SQLite); return the count."""

@@ -281,13 +281,6 @@ class PostgresDatabase(Database):
         self.execute("SET LOCAL enable_hashjoin = on")
         self.execute("SET LOCAL enable_mergejoin = on")
 
-    def fingerprint(self, table: TableName) -> list[Any]:
-        """Row count and a sum of hashes of every row version's ``xmin``: any write since changes it."""
-        row = self.fetchone(f"SELECT count(*), coalesce(sum({self.row_version_hash()}), 0)::text "
-                            f"FROM {self.qualified(table)}")
-        assert row is not None
-        return [int(row[0]), row[1]]
-
     def row_version_hash(self, alias: str = "") -> str | None:
         return f"hashint8extended({alias + '.' if alias else ''}xmin::text::bigint, 0)"
 

@@ -21,6 +21,7 @@ from typing import Any
 from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName
 from ..errors import DatabaseError, FixtureError, Location, SeedkitError
+from . import digests
 from .convert import ConversionError, convert, fast_converter, int_bound
 from .digests import CHUNK, DIGESTS, Record, Restage, Tracker, config_digest, load_records, save_record
 from .fixtures import Ref
@@ -74,7 +75,13 @@ class Applier:
         self._formatter: Any = False  # the database's row formatter (False: not asked yet)
         self._records: dict[tuple[str, str], Record] | None = None
         self._settings: list[Any] | None = None
-        self._fingerprints: dict[TableName, list[Any]] = {}
+        # fingerprints of tables as this run moves them (None: written in a way the run cannot follow),
+        # the snapshot each was scanned in, and (relids, the transaction's writes then, writes followed)
+        self._fingerprints: dict[TableName, list[Any] | None] = {}
+        self._since: dict[TableName, str] = {}
+        self._writes: dict[TableName, list[Any]] = {}
+        self._identity: list[Any] | None = None
+        self._shapes: dict[TableName, Any] = {}
         self.trackers: list[tuple[Tracker, Record | None]] = []
 
     # -- entry --------------------------------------------------------------------------------
@@ -178,12 +185,13 @@ class Applier:
         tracker = self._tracker(tp, fp, cols, refs)
         if tracker is not None and empty:
             tracker.old = None  # nothing to skip in an empty table
+            if self._fingerprints.get(table.name) is None:
+                self._fingerprints[table.name] = [0, "0"]  # followed from here as rows go in
+                self._follow_writes(table.name)
         direct = (empty and not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
                   and not fx.header.prune)
         if tracker is not None:
             tracker.chunked = direct or tracker.old is not None
-            if empty and self.d.row_version_hash() is not None:
-                self._fingerprints[table.name] = [0, "0"]  # kept up to date as rows go in
         if direct and self._direct(tp, fp, cols, rows, tr, tracker):
             return
         if direct:  # the direct load failed on a duplicate key: stage again to say where
@@ -211,9 +219,28 @@ class Applier:
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
         if tracker is None:
             stage.count = self._load(stage.sql, loaded_cols, fp, cols, refs, rows)
-        else:
+        while tracker is not None:
             stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
+            if stage.count == 0 or tracker.old is None:
+                break
+            restage = False
+            with self._joins_for(tracker, stage.count):  # (left normally: it restores the join settings)
+                try:  # rows were skipped: the comparison must see the tables the skipping trusted
+                    if table.name in self._suspects:
+                        self._check_duplicates(tp, stage)
+                    self._classify_and_write(tp, stage, tr, deferred_here)
+                except Restage:  # another session wrote them meanwhile: compare every row
+                    restage = True
+            if not restage:
+                tr.unchanged += tracker.skipped
+                return
+            self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
+            tracker.reset()
+            rows = (item for _, _, it in self._groups(fp) for item in it)
+        if tracker is not None:
             tr.unchanged += tracker.skipped
+            if stage.count and tracker.rows > self.batch_size:
+                self._scan(tracker.tables)  # to record, before comparing: never after (see _scan)
         if stage.count == 0:
             return
         with self._joins_for(tracker, stage.count):
@@ -495,6 +522,11 @@ class Applier:
                         with self._joins_for(tracker, tracker.staged):
                             if self._fresh_clash(tp, stage, tracker.fresh_from):
                                 raise Restage
+                    if tracker.old is not None and tracker.staged == 0:
+                        # every row skipped: this is the moment a full comparison would look
+                        now = self.d.fetchone("SELECT txid_current_snapshot()::text")
+                        if now is None or not self._unchanged_since_scan(tracker, now[0]):
+                            raise Restage
                 return tracker.staged
             except Restage:
                 self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
@@ -547,9 +579,9 @@ class Applier:
         """A tracker for a streamed fixture whose unchanged rows can be skipped, with the last run's
         record when it still describes the database; None where skipping is not sound or not possible."""
         fx, table = fp.fixture, tp.table
-        if (fx.rows is not None or fx.header.prune or len(tp.fixtures) != 1 or tp.deferred
+        if (fx.rows is not None or fx.header.prune or len(tp.fixtures) != 1 or tp.deferred or self.dry_run
                 or self.batch_size % CHUNK or not all(k in cols for k in fp.key)):
-            return None
+            return None  # a dry run (and --check) compares every row: it is the authoritative drift check
         if self._formatter is False:
             self._formatter = self.d.row_formatter()
         if self._formatter is None:
@@ -565,18 +597,76 @@ class Applier:
             at += len(shape.stage_cols)
         positions = [p for k in fp.key for p in (cols.index(k), *ref_at.get(k, ()))]
         tables = [table.name, *sorted({s.target.table.name for s in refs.values()}, key=str)]
+        shapes = [self._shape(t) for t in tables]
+        if shapes[0].unsafe:
+            # what a trigger or rule writes is not what was sent: every row is compared, every run
+            return None
+        if self._identity is None:
+            self._identity = digests.database_identity(self.d)
         config = config_digest([
             str(table.name), cols, list(fp.key), fx.header.on_conflict, sorted(fp.update_columns_excluded),
             [(c, str(s.target.table.name), s.target.match, s.target.target) for c, s in refs.items()],
             [(c.name, c.type, c.kind, c.nullable, c.identity, c.generated) for c in table.columns.values()],
-            self.batch_size, self._session()])
+            self.batch_size, self._session(), self._identity, [sh.digest for sh in shapes]])
         tracker = Tracker(fx.name, table.name, config, tables, positions, self.batch_size)
         old = self._record(fx.name, str(table.name))
-        if (old is not None and old.config == config and old.batch_size == self.batch_size
-                and all(old.state.get(str(t)) == self._fingerprint(t) for t in tables)):
-            tracker.old = old
+        if old is not None and old.config == config and old.batch_size == self.batch_size:
+            self._scan(tables)
+            if all(old.state.get(str(t)) == self._fingerprints.get(t) for t in tables):
+                tracker.old = old
         self.trackers.append((tracker, old))
         return tracker
+
+    def _shape(self, table: TableName) -> Any:
+        if table not in self._shapes:
+            self._shapes[table] = digests.table_shape(self.d, self.d.qualified(table))
+        return self._shapes[table]
+
+    def _scan(self, tables: list[TableName]) -> None:
+        """Fingerprint the tables not yet followed, in one statement (one snapshot), before this run
+        compares or writes them; from then on the run's own writes move them (``_wrote``)."""
+        todo = [t for t in tables if t not in self._fingerprints]
+        if not todo:
+            return
+        d = self.d
+        row = d.fetchone("SELECT txid_current_snapshot()::text, "
+                         + ", ".join(digests.fingerprint_sql(d.qualified(t)) for t in todo))
+        assert row is not None
+        for t, text in zip(todo, row[1:]):
+            self._fingerprints[t] = digests.parse_fingerprint(text)
+            self._since[t] = row[0]
+            self._follow_writes(t)
+
+    def _follow_writes(self, table: TableName) -> None:
+        """Note how many rows this transaction has written to ``table`` so far (the database counts them,
+        cascades and triggers included): at the end, every write since must be one the run followed."""
+        relids = self._shape(table).relids
+        got = self.d.fetchone(digests.WRITES_SQL, [relids])
+        self._writes[table] = [relids, int(got[0]) if got else 0, 0]
+
+    def _followed_to_the_end(self, table: TableName) -> list[Any] | None:
+        """The fingerprint this run leaves ``table`` with, or None when something wrote it that the run
+        did not follow (it is never scanned again: that would take in other sessions' commits)."""
+        known = self._fingerprints.get(table)
+        if known is None or table not in self._writes:
+            return None
+        relids, before, followed = self._writes[table]
+        got = self.d.fetchone(digests.WRITES_SQL, [relids])
+        return known if got is not None and int(got[0]) - before == followed else None
+
+    def _unchanged_since_scan(self, tracker: Tracker, now: str) -> bool:
+        """Do the tables read now (snapshot ``now``) hold what they did at their scan, plus this run's own
+        writes? Cheap when no other transaction committed meanwhile; otherwise a scan says."""
+        tables = tracker.tables
+        if any(self._fingerprints.get(t) is None or t not in self._since for t in tables):
+            return False
+        for since in {self._since[t] for t in tables}:
+            if digests.others_committed(self.d, since, now) is not False:
+                d = self.d
+                row = d.fetchone("SELECT " + ", ".join(digests.fingerprint_sql(d.qualified(t)) for t in tables))
+                assert row is not None
+                return all(digests.parse_fingerprint(text) == self._fingerprints[t] for t, text in zip(tables, row))
+        return True
 
     def _session(self) -> list[Any]:
         """Settings that change how the server reads the same text (a timestamp without offset, …)."""
@@ -589,22 +679,24 @@ class Applier:
             self._records = load_records(self.d) if any(t.name == DIGESTS for t in self.catalog.tables) else {}
         return self._records.get((fixture, table))
 
-    def _fingerprint(self, table: TableName) -> list[Any]:
-        if table not in self._fingerprints:
-            self._fingerprints[table] = self.d.fingerprint(table)
-        return self._fingerprints[table]
-
     def _wrote(self, table: TableName, delta: tuple[int, int] | None = None) -> None:
-        """This run wrote ``table``: move its known fingerprint by ``delta`` (rows, hash sum), or forget it."""
-        known = self._fingerprints.get(table)
+        """This run wrote ``table``: move its fingerprint by ``delta`` (rows, hash sum); without one, the
+        fingerprint is lost for this run (a table not scanned yet is scanned after the write)."""
+        if table not in self._fingerprints:
+            return
+        known = self._fingerprints[table]
         if known is None or delta is None:
-            self._fingerprints.pop(table, None)
+            self._fingerprints[table] = None
         else:
             self._fingerprints[table] = [known[0] + delta[0], str(int(known[1]) + delta[1])]
 
     def _counting(self, table: TableName) -> str | None:
-        """The row-version hash to add up while writing ``table``, when its fingerprint is being kept."""
-        return self.d.row_version_hash() if table in self._fingerprints else None
+        """The row-version hash to add up while writing ``table``, when its fingerprint is being kept
+        (not through a partitioned table: PostgreSQL cannot return a system column from it, so a write
+        loses the fingerprint for this run, and the next run compares every row)."""
+        if self._fingerprints.get(table) is None or self._shape(table).tree:
+            return None
+        return self.d.row_version_hash()
 
     def _write(self, statement: str, table: TableName, params: list[Any] | None = None) -> tuple[int, int]:
         """Run an INSERT or UPDATE; return (rows, sum of the new row versions' hashes, or 0)."""
@@ -614,15 +706,20 @@ class Applier:
         row = self.d.fetchone(f"WITH w AS ({statement} RETURNING {version} AS h) "
                               "SELECT count(*), coalesce(sum(h), 0)::text FROM w", params)
         assert row is not None
+        self._writes[table][2] += int(row[0])
         return int(row[0]), int(row[1])
 
     def _save_digests(self) -> None:
         """Record what this run left (large fixtures only: for small ones skipping saves nothing)."""
+        final: dict[TableName, list[Any] | None] = {}
         for tracker, old in self.trackers:
             if old is None and tracker.rows <= self.batch_size:
                 continue
             record = tracker.record()
-            record.state = {str(t): self._fingerprint(t) for t in tracker.tables}
+            for t in tracker.tables:
+                if t not in final:
+                    final[t] = self._followed_to_the_end(t)
+            record.state = {str(t): final[t] for t in tracker.tables}
             if record != old:
                 save_record(self.d, tracker.fixture, str(tracker.table), record)
 
@@ -684,11 +781,13 @@ class Applier:
                 raise self._locate(exc, fp) from None
             return False
         tr.inserted += n
-        if n:
-            version = self._counting(table.name)
+        if n:  # (a partitioned table too: its rows' xmin can be selected, not returned)
+            version = self.d.row_version_hash() if self._fingerprints.get(table.name) is not None else None
             one = d.fetchone(f"SELECT {version}::text FROM {target} LIMIT 1") if version else None
             # one COPY in one savepoint: every row version has the same xmin
             self._wrote(table.name, (n, n * int(one[0])) if one else None)
+            if one:
+                self._writes[table.name][2] += n
         self._sync_sequences(table, cols)
         return True
 
@@ -795,13 +894,17 @@ class Applier:
         k0 = q(key[0])
         differs = self._differs(table, compare)
         version = self._counting(table.name) and self.d.row_version_hash("t")
+        skipped = stage.tracker is not None and stage.tracker.old is not None
         row = d.fetchone(
             f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
             f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres), "
             + (f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN {version} END)::text " if version else "0 ")
+            + (", txid_current_snapshot()::text " if skipped else "")
             + f"FROM ({src}) src LEFT JOIN {target} t ON {self._key_join(key)}")
         assert row is not None
-        total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row)
+        if skipped and stage.tracker is not None and not self._unchanged_since_scan(stage.tracker, row[5]):
+            raise Restage  # the skipped rows are not what the last run left: nothing written yet
+        total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row[:5])
         if unresolved:
             self._raise_unresolved(stage, src)
         if stage.state and missing:  # remember which rows this run inserts (see _set_deferred)
