@@ -102,8 +102,13 @@ class RowFaker:
             return getattr(self._proxy, attr)
 
 
-def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -> list[Fixture]:
-    """Execute a fixture module (not an importable package) and collect its fixtures."""
+def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str,
+                ident: str | None = None) -> list[Fixture]:
+    """Execute a fixture module (not an importable package) and collect its fixtures.
+
+    ``ident`` is the file's path relative to the seeds folder: the ledger and the digests know the
+    fixture as ``<ident>:<name>``, whatever the working directory.
+    """
     module_name = "seedkit_fixture_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -125,7 +130,11 @@ def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -
         fspec = getattr(func, _MARK, None)
         if fspec is None or not callable(func):
             continue
-        fixtures.append(_to_fixture(func, fspec, attr, path, shown, faker_seed, faker_locale))
+        fx = _to_fixture(func, fspec, attr, path, shown, faker_seed, faker_locale)
+        fx.ident = ident or shown
+        fx.name = fx.ident + fx.name[len(shown):]
+        fx.path = path.resolve()
+        fixtures.append(fx)
     return fixtures
 
 
