@@ -170,3 +170,32 @@ def test_a_ledger_written_by_an_earlier_version_is_carried_over(db_url: str, tmp
                            for k, v in EXPECTED.items()}
     ledger = proj.rows("SELECT fixture, count(*) FROM seedkit_rows GROUP BY fixture ORDER BY 1")
     assert ledger == [("common/roles.yaml#1:roles", 2), ("dev/users.py:users", 2), ("seeds/dev/roles.yaml#1:roles", 1)]
+
+
+def test_python_fixtures_import_the_projects_modules_from_every_folder(sqlite_url: str, tmp_path: Path) -> None:
+    """A fixture importing a module of the project (not installed) works from any folder, in a real
+    process started as ``python -m seedkit`` (which would otherwise put the working directory first)."""
+    (tmp_path / "proj").mkdir()
+    proj = make_project(tmp_path / "proj", sqlite_url)
+    (proj.root / "projnames.py").write_text("NAMES = ['ada', 'bob', 'cy']\n")
+    proj.write("dev/users.py", USERS.format(names="__import__('projnames').NAMES"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for folder in (proj.root, proj.root / "seeds", proj.root / "src" / "app", elsewhere):
+        done = seedkit_process(folder, "--config", str(proj.root / "seedkit.toml"), "run", "dev")
+        assert done.returncode == 0, (folder, done.stderr)
+    assert state(proj)["users"] == [("ada@example.com",), ("bob@example.com",), ("cy@example.com",)]
+
+
+def test_messages_name_the_file_as_seen_from_the_working_directory(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    proj = make_project(tmp_path / "proj", db_url)
+    proj.write("common/roles.yaml", ROLES + "  - {name: broken, label: [1]}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    absolute = str((proj.root / "seeds" / "common" / "roles.yaml").resolve())
+    for folder, shown in ((proj.root, "seeds/common/roles.yaml:7"), (proj.root / "seeds", "common/roles.yaml:7"),
+                          (elsewhere, absolute + ":7")):
+        with cwd(folder):
+            result = CliRunner().invoke(app, ["--config", str(proj.root / "seedkit.toml"), "run", "dev"])
+        assert result.exit_code == 2 and result.stderr.startswith(f"error: {shown}"), (folder, result.stderr)

@@ -40,7 +40,8 @@ def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
         try:
             if path.suffix.lower() == ".py":
                 fixtures += load_python(path, shown=shown, faker_seed=config.settings.seeds.faker_seed,
-                                        faker_locale=config.settings.seeds.faker_locale, ident=ident)
+                                        faker_locale=config.settings.seeds.faker_locale, ident=ident,
+                                        project_root=config.root)
             else:
                 fixtures += load_file(path, variables=config.variables, display=shown, ident=ident)
         except FixtureError as exc:

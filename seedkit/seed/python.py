@@ -103,11 +103,13 @@ class RowFaker:
 
 
 def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str,
-                ident: str | None = None) -> list[Fixture]:
+                ident: str | None = None, project_root: Path | None = None) -> list[Fixture]:
     """Execute a fixture module (not an importable package) and collect its fixtures.
 
     ``ident`` is the file's path relative to the seeds folder: the ledger and the digests know the
-    fixture as ``<ident>:<name>``, whatever the working directory.
+    fixture as ``<ident>:<name>``, whatever the working directory. ``project_root`` (the folder of
+    seedkit.toml) is first on the import path while the file runs, so its imports of the project's
+    own modules resolve the same from any working directory.
     """
     module_name = "seedkit_fixture_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -115,6 +117,9 @@ def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str,
         raise FixtureError("cannot load this Python file", location=Location(file=shown))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    root = str(project_root) if project_root is not None else None
+    if root is not None:
+        sys.path.insert(0, root)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -125,6 +130,8 @@ def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str,
                            location=Location(file=shown, line=_line_in(exc, path))) from None
     finally:
         sys.modules.pop(module_name, None)
+        if root is not None and root in sys.path:
+            sys.path.remove(root)
     fixtures = []
     for attr, func in vars(module).items():
         fspec = getattr(func, _MARK, None)
