@@ -365,7 +365,7 @@ def _check_text(path: Path, shown: str) -> None:
 def _csv_error(exc: csv.Error, shown: str, line: int) -> FixtureError:
     problem = str(exc)
     if "end of data" in problem:
-        problem = "a quoted cell is still open at the end of the file"
+        problem = "a quoted cell of the record starting here is still open at the end of the file"
     return FixtureError(f"malformed CSV: {problem}", location=Location(file=shown, line=line),
                         hint="close the quote; a quote inside a quoted cell is written twice (\"\")")
 
@@ -382,8 +382,8 @@ def _csv_records(path: Path, shown: str) -> Iterator[tuple[int, list[str]]]:
                 record = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
-                raise _csv_error(exc, shown, reader.line_num) from None
+            except csv.Error as exc:  # located where the broken record starts (an open quote: where it opened)
+                raise _csv_error(exc, shown, start) from None
             if record and (len(record) > 1 or record[0].strip()):
                 yield start, record
             start = reader.line_num + 1
