@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from reliability import process_env
 
-CSV_EXTRA_MB = 60  # a CSV of any size (here 4x this) adds at most this much to the baseline
+CSV_EXTRA_MB = 40  # a CSV of any size (here 3x this) adds at most this much to the baseline
 JSON_RATIO = 12  # peak memory above the baseline, per MB of JSON file
 YAML_RATIO = 80  # peak memory above the baseline, per MB of YAML file
 
@@ -90,10 +90,11 @@ def _project(root: Path, fmt: str, mb: float) -> tuple[Path, float]:
 
 
 def test_csv_memory_does_not_grow_with_the_file(tmp_path: Path, baseline: float) -> None:
-    root, size = _project(tmp_path, "csv", 4 * CSV_EXTRA_MB)
+    root, size = _project(tmp_path, "csv", 3 * CSV_EXTRA_MB)
     peak = peak_rss_mb(root)
+    print(f"csv: {size:.0f} MB file, peak {peak:.0f} MB, baseline {baseline:.0f} MB")
     with sqlite3.connect(root / "app.db") as c:
-        assert c.execute("SELECT count(*) FROM items").fetchone()[0] > 2_000_000
+        assert c.execute("SELECT count(*) FROM items").fetchone()[0] > 1_500_000
     assert peak - baseline <= CSV_EXTRA_MB, f"a {size:.0f} MB CSV peaked at {peak:.0f} MB (baseline {baseline:.0f} MB)"
 
 
@@ -102,6 +103,8 @@ def test_json_and_yaml_memory_stays_under_the_stated_multiple_of_the_file(tmp_pa
                                                                           mb: float, ratio: int) -> None:
     root, size = _project(tmp_path, fmt, mb)
     peak = peak_rss_mb(root)
+    print(f"{fmt}: {size:.1f} MB file, peak {peak:.0f} MB, baseline {baseline:.0f} MB, "
+          f"{(peak - baseline) / size:.1f}x the file")
     assert (peak - baseline) <= ratio * size, \
         f"a {size:.1f} MB {fmt} file peaked at {peak:.0f} MB: {(peak - baseline) / size:.0f}x the file above " \
         f"the baseline of {baseline:.0f} MB, the docs say at most {ratio}x"
@@ -111,7 +114,7 @@ def test_the_measurement_sees_memory_a_run_holds(tmp_path: Path, baseline: float
     """A fixture that keeps 200 MB alive must read as more than the CSV bound: the bound can fail."""
     root, _ = _project(tmp_path, "csv", 0.001)
     (root / "seeds" / "dev" / "hog.py").write_text(
-        "from seedkit import fixture\n\nHELD = [bytes(1024 * 1024) for _ in range(200)]\n\n\n"
+        "from seedkit import fixture\n\nHELD = [b'x' * (1024 * 1024) for _ in range(200)]\n\n\n"
         "@fixture('items', key='id', count=1)\ndef hog(fake, n):\n    return {'id': 10**6, 'sku': 'hog'}\n")
     peak = peak_rss_mb(root)
     assert peak - baseline > CSV_EXTRA_MB
