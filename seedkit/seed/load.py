@@ -183,6 +183,11 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
     shown = ""
 
 
+# libyaml's parser keeps its composer to itself: documents are composed in Python from its events,
+# a row at a time (see _stream_document)
+for _name in ("compose_node", "compose_scalar_node", "compose_sequence_node", "compose_mapping_node"):
+    setattr(_FastLoader, _name, getattr(yaml.composer.Composer, _name))
+
 for _cls in (_Loader, _FastLoader):
     _cls.add_constructor("tag:yaml.org,2002:float", _construct_float)
     _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
@@ -213,18 +218,18 @@ def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping
                            hint="remove the control character, or quote binary data as text") from None
     loader.variables = variables
     loader.shown = shown
+    if not hasattr(loader, "anchors"):
+        loader.anchors = {}  # libyaml's parser feeds the Python composer below, which keeps them here
     fixtures: list[Fixture] = []
     try:
+        loader.get_event()  # the stream's start
         doc_no = 0
-        while loader.check_node():
-            node = loader.get_node()
+        while not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()  # the document's start
             doc_no += 1
-            if node is None:
-                continue
-            row_lines = _row_lines(node)
-            _check_duplicate_keys(node, shown)
-            data = loader.construct_document(node)
-            fx = _document(data, path, shown, doc_no, node.start_mark.line + 1, row_lines)
+            fx = _stream_document(loader, path, shown, doc_no)
+            loader.get_event()  # the document's end
+            loader.anchors = {}
             if fx is not None:
                 fixtures.append(fx)
     except yaml.MarkedYAMLError as exc:
@@ -247,6 +252,76 @@ def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping
     finally:
         loader.dispose()
     return fixtures
+
+
+def _compose(loader: Any) -> yaml.Node:
+    """The next node of the document."""
+    return loader.compose_node(None, None)
+
+
+def _construct(loader: Any, node: yaml.Node, shown: str) -> Any:
+    _check_duplicate_keys(node, shown)
+    return loader.construct_document(node)
+
+
+def _stream_document(loader: Any, path: Path, shown: str, doc_no: int) -> Fixture | None:
+    """One document. Its rows are composed and constructed one at a time, so the node tree of the
+    whole document (many times the size of its rows) never exists; what stays is the rows."""
+    event = loader.peek_event()
+    line = event.start_mark.line + 1
+    plain = event.anchor is None and event.tag is None
+    if plain and isinstance(event, yaml.SequenceStartEvent):  # a bare list of rows
+        rows, row_lines = _stream_rows(loader, shown)
+        return _document(rows, path, shown, doc_no, line, row_lines)
+    if not (plain and isinstance(event, yaml.MappingStartEvent)):
+        node = _compose(loader)
+        return _document(_construct(loader, node, shown), path, shown, doc_no, line, _row_lines(node))
+    loader.get_event()
+    data: dict[Any, Any] = {}
+    seen: dict[str, int] = {}
+    row_lines: list[tuple[int | None, dict[str, int]]] | None = None
+    while not loader.check_event(yaml.MappingEndEvent):
+        key_node = _compose(loader)
+        if isinstance(key_node, yaml.ScalarNode):
+            if key_node.value in seen:
+                raise FixtureError(f"key {key_node.value!r} appears twice in one mapping (first on line "
+                                   f"{seen[key_node.value]})", location=Location(
+                                       file=shown, line=key_node.start_mark.line + 1,
+                                       column=key_node.start_mark.column + 1))
+            seen[key_node.value] = key_node.start_mark.line + 1
+        value = loader.peek_event()
+        if (isinstance(key_node, yaml.ScalarNode) and key_node.value == "rows" and key_node.tag == _STR
+                and isinstance(value, yaml.SequenceStartEvent) and value.anchor is None and value.tag is None):
+            data["rows"], row_lines = _stream_rows(loader, shown)
+        elif key_node.tag == "tag:yaml.org,2002:merge":  # `<<: …` in the header: keys written out win
+            merged = _construct(loader, yaml.MappingNode("tag:yaml.org,2002:map", [(key_node, _compose(loader))]),
+                                shown)
+            for k, v in merged.items():
+                data.setdefault(k, v)
+        else:
+            data[_construct(loader, key_node, shown)] = _construct(loader, _compose(loader), shown)
+    loader.get_event()
+    return _document(data, path, shown, doc_no, line, row_lines)
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def _stream_rows(loader: Any, shown: str) -> tuple[list[Any], list[tuple[int | None, dict[str, int]]]]:
+    loader.get_event()  # the sequence's start
+    rows: list[Any] = []
+    lines: list[tuple[int | None, dict[str, int]]] = []
+    while not loader.check_event(yaml.SequenceEndEvent):
+        node = _compose(loader)
+        cols: dict[str, int] = {}
+        if isinstance(node, yaml.MappingNode):
+            for k, _v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    cols[k.value] = k.start_mark.line + 1
+        lines.append((node.start_mark.line + 1, cols))
+        rows.append(_construct(loader, node, shown))
+    loader.get_event()
+    return rows, lines
 
 
 def _row_lines(node: yaml.Node) -> list[tuple[int | None, dict[str, int]]] | None:
