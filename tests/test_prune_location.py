@@ -199,3 +199,17 @@ def test_messages_name_the_file_as_seen_from_the_working_directory(db_url: str, 
         with cwd(folder):
             result = CliRunner().invoke(app, ["--config", str(proj.root / "seedkit.toml"), "run", "dev"])
         assert result.exit_code == 2 and result.stderr.startswith(f"error: {shown}"), (folder, result.stderr)
+
+
+def test_digests_know_a_fixture_by_its_path_in_the_seeds_folder(pg_url: str, tmp_path: Path) -> None:
+    """The record that lets a rerun skip unchanged rows is found again from another folder."""
+    (tmp_path / "proj").mkdir()
+    proj = make_project(tmp_path / "proj", pg_url)
+    config = proj.root / "seedkit.toml"
+    config.write_text(config.read_text().replace("faker_seed = 7", "faker_seed = 7\nbatch_size = 100"))
+    proj.write("dev/users.py", USERS.format(names=[f"user{i}" for i in range(1000)]).replace(", prune=True", ""))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for place in PLACES:
+        run_from(proj, place, elsewhere)
+        assert proj.rows("SELECT fixture FROM seedkit_digests") == [("dev/users.py:users",)], place
