@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -119,10 +118,10 @@ def main() -> int:
             with fresh_database(server_url, DDL) as url:
                 half = folder / "half.csv"
                 write_csv(half, args.mb, every=2, change_every=10, rows=rows)
-                with psycopg.connect(url) as c, c.cursor() as cur, half.open("rb") as f:
-                    with cur.copy("COPY items FROM STDIN (FORMAT csv, HEADER true)") as copy:
-                        while block := f.read(1 << 20):
-                            copy.write(block)
+                with psycopg.connect(url) as c, c.cursor() as cur, half.open("rb") as f, \
+                        cur.copy("COPY items FROM STDIN (FORMAT csv, HEADER true)") as copy:
+                    while block := f.read(1 << 20):
+                        copy.write(block)
                 half.unlink()
                 with psycopg.connect(url, autocommit=True) as c:
                     c.execute("VACUUM ANALYZE items")

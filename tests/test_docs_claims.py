@@ -57,7 +57,8 @@ def test_the_faker_repeat_rates_in_the_docs_are_measured() -> None:
                                               "[envs.dev]\ninclude = [\"dev\"]\n")
         (project / "seeds" / "dev" / "emails.py").write_text(
             "from seedkit import fixture\n\n\n"
-            f"@fixture('users', key='email', count={count})\ndef {name}(fake, n):\n    return {{'email': fake.email()}}\n")
+            f"@fixture('users', key='email', count={count})\ndef {name}(fake, n):\n"
+            "    return {'email': fake.email()}\n")
         (fx,) = load_fixtures(load_config(project / "seedkit.toml"), ["dev"])
         emails = [row["email"] for _, row in fx.numbered()]
     assert len(emails) == count

@@ -62,7 +62,8 @@ CLAIMS: list[tuple[str, str, list[str]]] = [
       "test_docs_claims.py::test_reference_forms_and_csv_cells_behave_as_documented"]),
     ("docs/seeds.md", "CSV files hold rows only: the header names the columns, the file name the table, the key is "
                       "the primary key, and an empty cell is NULL",
-     ["test_seed.py::test_csv_and_json_fixtures", "test_csv_streaming.py::test_a_large_csv_loads_in_batches_and_reruns_unchanged"]),
+     ["test_seed.py::test_csv_and_json_fixtures",
+      "test_csv_streaming.py::test_a_large_csv_loads_in_batches_and_reruns_unchanged"]),
     ("docs/seeds.md", "JSON text for json columns",
      ["test_docs_claims.py::test_reference_forms_and_csv_cells_behave_as_documented"]),
     ("docs/seeds.md", "A cell may hold any amount of text",
