@@ -491,15 +491,20 @@ def _load_csv(path: Path, shown: str, ident: str) -> list[Fixture]:
                                    location=Location(file=shown, line=line, row=n))
             yield n, dict(zip(header, [c if c != "" else None for c in record]))
 
+    lines: dict[int, int | None] = {}
+
     def line_of(n: int) -> int | None:
-        """The line row ``n`` starts on: read again, only to say where a problem is."""
-        try:
-            for i, (line, _) in enumerate(_csv_records(path, shown)):
-                if i == n:
-                    return line
-        except FixtureError:
-            pass
-        return None
+        """The line row ``n`` starts on: the file is read again up to it (to say where a problem is)."""
+        if n not in lines:
+            lines[n] = None
+            try:
+                for i, (line, _) in enumerate(_csv_records(path, shown)):
+                    if i == n:
+                        lines[n] = line
+                        break
+            except FixtureError:
+                pass
+        return lines[n]
 
     return [Fixture(table=path.stem, header=parse_header({}, Location(file=shown)), source=shown,
                     location=Location(file=shown, line=1), stream=stream, name=f"{ident}:{path.stem}",
