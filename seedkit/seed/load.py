@@ -1,8 +1,10 @@
 """Fixture files → ``Fixture`` documents with source locations.
 
-YAML is read with PyYAML's node API so every row and value keeps its line; floats become ``Decimal``
-(no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to ``Ref``
-objects and environment values here.
+YAML is read with PyYAML's node API so every row and value keeps its line, composed a row at a time
+(the node tree of a whole document would take many times the memory of its rows); floats become
+``Decimal`` (no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to
+``Ref`` objects and environment values here. CSV files are checked here (UTF-8, header) but their rows
+stream from the file each time they are read, so a file of any size loads in the memory of a batch.
 """
 
 from __future__ import annotations
