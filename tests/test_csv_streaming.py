@@ -89,7 +89,7 @@ BAD = {
     "text-for-an-integer": (450, "450,sku-450,many,c1,body", ["row 450", "'qty'"]),
     "ragged-row": (500, "500,sku-500,1", ["row 500", "expected 5 cells", "found 3"]),
     "empty-key": (520, ",sku-520,1,c1,body", ["row 520", "'id'"]),
-    "key-repeated-deep-in-the-file": (580, "7,sku-580,1,c1,body", ["row 580", "id=7", "row 7"]),
+    "key-repeated-deep-in-the-file": (580, "7,sku-580,1,c1,body", ["row 580", "(id=7) appears twice", "row 7"]),
     "unterminated-quote": (590, '590,sku-590,1,c1,"open', ["malformed CSV"]),
 }
 

@@ -499,7 +499,8 @@ class Applier:
     def _stream_failed(self, fp: FixturePlan, cols: list[str], exc: DatabaseError,
                        current: list[tuple[int, dict[str, Any]]], row_number: Callable[[int], int]) -> None:
         """Say which row of a streamed fixture the database (or the driver) rejected."""
-        if exc.sqlstate in UNIQUE_VIOLATIONS:
+        if exc.sqlstate in UNIQUE_VIOLATIONS and not fp.fixture.text_values:
+            # (a CSV file may be of any size: its rows are staged again and a GROUP BY says where)
             self._locate_duplicate(fp)
         if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
             for i, values in current:
@@ -1027,6 +1028,10 @@ class Applier:
         stages = self.stages[tp.table.name]
         locs = [stages[s].fixture.fixture.row_location(stages[s].row_number(n)) for s, n in places]
         shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, dup))
+        if not any(stages[s].fixture.fixture.rows is None and not stages[s].fixture.fixture.text_values
+                   for s, _ in places):  # no Python fixture among them: the rows were written, not generated
+            raise FixtureError(f"the same key ({shown}) appears twice for {tp.table.name}; first at {locs[0]}",
+                               location=locs[-1], hint="each row needs a key of its own: remove or change one")
         raise FixtureError(f"the same key ({shown}) is generated twice for {tp.table.name}; first at {locs[0]}",
                            location=locs[-1],
                            hint="build keys from the row number (e.g. f'user{n}@example.com'), not from Faker")
