@@ -13,12 +13,18 @@ while PostgreSQL runs the COMMIT (a deferred constraint trigger holds it there).
 The fixture tells the test where it is by writing a signal file at row k and then sleeping, so the kill
 lands where the test says, not where a timer guesses; the merge and commit points are held by triggers
 that call ``pg_sleep``, and the test checks ``pg_stat_activity`` to be sure which statement it killed.
+Killed while the fixture files import, the run must not even have connected yet. ``migrate up`` is
+killed inside a chosen statement: on PostgreSQL found in ``pg_stat_activity`` (held there by
+``pg_sleep``), on SQLite reported by sqlite3's trace hook as it starts running (a long recursive
+INSERT), and the test checks no later statement had started.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +39,7 @@ from reliability import (
     backends,
     checksums,
     kill,
+    process_env,
     seedkit,
     spawn,
     wait_backends_gone,
@@ -227,6 +234,10 @@ def test_sigkill_during_seed_run_leaves_postgresql_unchanged(point: str, pg_serv
             if crash_env:
                 wait_for(lambda: signal.exists() or proc.poll() is not None, 60, "the fixture's signal")
                 assert proc.poll() is None, proc.communicate()
+            if point == "while-importing-fixtures":
+                # fixture files run before seedkit connects: however long an import takes, the run
+                # holds no session and no lock meanwhile, so it blocks no one and leaves nothing behind
+                assert backends(url) == [] and advisory_locks(url) == []
             if expected_query:
                 sleeping = "PgSleep" if setup_sql else None
                 seen = wait_for(lambda: [b for b in backends(url, "seedkit") if expected_query in b[4]
@@ -417,6 +428,26 @@ def test_sigkill_during_seed_run_leaves_sqlite_unchanged(point: str, project: Pa
     assert checksums(url, TABLES) == after
 
 
+# ``python -m seedkit ARGS`` whose SQLite connections write each statement to a file as it starts running
+# (sqlite3's trace hook), so the test knows which statement the process is in when it kills it.
+TRACING_LAUNCHER = """
+import runpy, sqlite3, sys
+log = open(sys.argv[1], "a", buffering=1)
+_connect = sqlite3.connect
+
+
+def connect(*args, **kwargs):
+    conn = _connect(*args, **kwargs)
+    conn.set_trace_callback(lambda statement: log.write(" ".join(statement.split()) + "\\n"))
+    return conn
+
+
+sqlite3.connect = connect
+sys.argv = ["seedkit", *sys.argv[2:]]
+runpy.run_module("seedkit", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_sigkill_during_a_sqlite_migration_keeps_history_and_schema_consistent(tmp_path: Path) -> None:
     files = {**MIGRATE_CONFIG, **MIGRATIONS}
     # no pg_sleep in SQLite: a statement that takes a while instead
@@ -450,13 +481,22 @@ def test_sigkill_during_a_sqlite_migration_keeps_history_and_schema_consistent(t
         return history, tables, columns, ok, checksums(f"sqlite:///{db}", ["accounts"])
 
     before = state()
-    proc = spawn(tmp_path, "migrate", "up", env=env)
+    trace = tmp_path / "statements.log"
+    proc = subprocess.Popen([sys.executable, "-c", TRACING_LAUNCHER, str(trace), "migrate", "up"], cwd=tmp_path,
+                            env=process_env(env), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def running() -> str:
+        lines = trace.read_text().splitlines() if trace.exists() else []
+        return lines[-1] if lines else ""
+
     try:
-        wait_for(lambda: Path(f"{db}-journal").exists() or proc.poll() is not None, 60, "the migration to write")
-        time.sleep(0.3)  # inside the long INSERT of 002
+        # the kill lands by the statement SQLite is running, as its trace hook reports it
+        wait_for(lambda: "INSERT INTO audit" in running() or proc.poll() is not None, 60, "002's long INSERT")
         assert proc.poll() is None, proc.communicate()
+        assert Path(f"{db}-journal").exists()  # 002 has written: its table, update and inserts
     finally:
         kill(proc)
+    assert "INSERT INTO audit" in running(), running()  # killed inside it: no later statement had started
     assert state() == before
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM crash_control")

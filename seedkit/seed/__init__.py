@@ -36,12 +36,14 @@ def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
     seeds = config.seeds_dir
     for path in discover(seeds, include):
         shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
+        ident = Path(os.path.relpath(path, seeds)).as_posix()  # its identity: never the working directory
         try:
             if path.suffix.lower() == ".py":
                 fixtures += load_python(path, shown=shown, faker_seed=config.settings.seeds.faker_seed,
-                                        faker_locale=config.settings.seeds.faker_locale)
+                                        faker_locale=config.settings.seeds.faker_locale, ident=ident,
+                                        project_root=config.root)
             else:
-                fixtures += load_file(path, variables=config.variables, display=shown)
+                fixtures += load_file(path, variables=config.variables, display=shown, ident=ident)
         except FixtureError as exc:
             problems.append(exc)
     if len(problems) == 1:

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from operator import attrgetter, itemgetter
+from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from ..db.base import Database
@@ -24,7 +25,7 @@ from ..errors import DatabaseError, FixtureError, Location, SeedkitError
 from . import digests
 from .convert import ConversionError, convert, fast_converter, int_bound
 from .digests import CHUNK, DIGESTS, Record, Restage, Tracker, config_digest, load_records, save_record
-from .fixtures import Ref
+from .fixtures import Fixture, Ref
 from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_keys_hint, ref_target
 from .report import Report, TableReport
 
@@ -498,7 +499,8 @@ class Applier:
     def _stream_failed(self, fp: FixturePlan, cols: list[str], exc: DatabaseError,
                        current: list[tuple[int, dict[str, Any]]], row_number: Callable[[int], int]) -> None:
         """Say which row of a streamed fixture the database (or the driver) rejected."""
-        if exc.sqlstate in UNIQUE_VIOLATIONS:
+        if exc.sqlstate in UNIQUE_VIOLATIONS and not fp.fixture.text_values:
+            # (a CSV file may be of any size: its rows are staged again and a GROUP BY says where)
             self._locate_duplicate(fp)
         if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
             for i, values in current:
@@ -579,8 +581,8 @@ class Applier:
         """A tracker for a streamed fixture whose unchanged rows can be skipped, with the last run's
         record when it still describes the database; None where skipping is not sound or not possible."""
         fx, table = fp.fixture, tp.table
-        if (fx.rows is not None or fx.header.prune or len(tp.fixtures) != 1 or tp.deferred or self.dry_run
-                or self.batch_size % CHUNK or not all(k in cols for k in fp.key)):
+        if (fx.rows is not None or fx.text_values or fx.header.prune or len(tp.fixtures) != 1 or tp.deferred
+                or self.dry_run or self.batch_size % CHUNK or not all(k in cols for k in fp.key)):
             return None  # a dry run (and --check) compares every row: it is the authoritative drift check
         if self._formatter is False:
             self._formatter = self.d.row_formatter()
@@ -1026,6 +1028,10 @@ class Applier:
         stages = self.stages[tp.table.name]
         locs = [stages[s].fixture.fixture.row_location(stages[s].row_number(n)) for s, n in places]
         shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, dup))
+        if not any(stages[s].fixture.fixture.rows is None and not stages[s].fixture.fixture.text_values
+                   for s, _ in places):  # no Python fixture among them: the rows were written, not generated
+            raise FixtureError(f"the same key ({shown}) appears twice for {tp.table.name}; first at {locs[0]}",
+                               location=locs[-1], hint="each row needs a key of its own: remove or change one")
         raise FixtureError(f"the same key ({shown}) is generated twice for {tp.table.name}; first at {locs[0]}",
                            location=locs[-1],
                            hint="build keys from the row number (e.g. f'user{n}@example.com'), not from Faker")
@@ -1051,14 +1057,19 @@ class Applier:
         d, q, ph = self.d, self.d.quote, self.d.placeholder
         table = tp.table
         ledger = d.quote(LEDGER)
+        names = [fp.fixture.name, *self._legacy_names(tp, fp)]  # the fixture's rows, also as older versions kept them
+        if len(names) > 1 and not self.dry_run:
+            self._adopt(names, str(table.name))
+            names = names[:1]
+        marks_names = ", ".join(ph for _ in names)
         ident = [fp.fixture.name, str(table.name)]
         stages = [st for st in self.stages.get(table.name, []) if st.fixture is fp]
         key_sql = d.json_key([f"src.{q(k)}" for k in fp.key])
         current = " UNION ALL ".join(f"SELECT {key_sql} AS k FROM ({self._src(st)}) src" for st in stages) \
             or "SELECT NULL AS k WHERE 1=0"
         gone = [r[0] for r in d.fetchall(
-            f"SELECT l.row_key FROM {ledger} l WHERE l.fixture = {ph} AND l.table_name = {ph} "
-            f"AND l.row_key NOT IN (SELECT k FROM ({current}) c WHERE k IS NOT NULL)", ident)]
+            f"SELECT DISTINCT l.row_key FROM {ledger} l WHERE l.fixture IN ({marks_names}) AND l.table_name = {ph} "
+            f"AND l.row_key NOT IN (SELECT k FROM ({current}) c WHERE k IS NOT NULL)", [*names, str(table.name)])]
         t_key = d.json_key([f"{q(k)}" for k in fp.key])
         deleted = 0
         if gone:
@@ -1081,6 +1092,54 @@ class Applier:
                       f"SELECT DISTINCT {ph}, {ph}, c.k FROM ({current}) c WHERE c.k IS NOT NULL AND NOT EXISTS "
                       f"(SELECT 1 FROM {ledger} l WHERE l.fixture = {ph} AND l.table_name = {ph} AND l.row_key = c.k)",
                       [*ident, *ident])
+
+    def _legacy_names(self, tp: TablePlan, fp: FixturePlan) -> list[str]:
+        """Names earlier versions gave this fixture in the ledger: its path relative to the working
+        directory of that run (absolute outside it), which a run from another folder did not find.
+
+        A name is this fixture's when its path ends with the fixture's whole path in the seeds folder
+        (absolute: with the seeds folder's name too, so a moved project still matches) and it fits no
+        other fixture of the run; anything else is left alone.
+        """
+        d, ph = self.d, self.d.placeholder
+        fx = fp.fixture
+        if fx.path is None or not fx.ident:
+            return []
+        ours = {f.fixture.name for t in self.plan.tables for f in t.fixtures}
+        found = [r[0] for r in d.fetchall(f"SELECT DISTINCT fixture FROM {d.quote(LEDGER)} WHERE table_name = {ph}",
+                                          [str(tp.table.name)])]
+        return [n for n in found if n not in ours and _legacy_of(n, fx)
+                and not any(_legacy_of(n, other.fixture) for other in tp.fixtures if other is not fp)]
+
+    def _adopt(self, names: list[str], table: str) -> None:
+        """Move ledger rows kept under older names to the fixture's name (once, in this run's transaction)."""
+        d, ph = self.d, self.d.placeholder
+        ledger = d.quote(LEDGER)
+        new, old = names[0], names[1:]
+        marks = ", ".join(ph for _ in old)
+        d.execute(f"INSERT INTO {ledger} (fixture, table_name, row_key) SELECT DISTINCT {ph}, o.table_name, o.row_key "
+                  f"FROM {ledger} o WHERE o.fixture IN ({marks}) AND o.table_name = {ph} AND NOT EXISTS "
+                  f"(SELECT 1 FROM {ledger} l WHERE l.fixture = {ph} AND l.table_name = o.table_name "
+                  f"AND l.row_key = o.row_key)", [new, *old, table, new])
+        d.execute(f"DELETE FROM {ledger} WHERE fixture IN ({marks}) AND table_name = {ph}", [*old, table])
+
+
+def _legacy_of(name: str, fx: Fixture) -> bool:
+    """Whether ``name`` is how an earlier version, run from some folder, recorded fixture ``fx``."""
+    tail = fx.name[len(fx.ident):]
+    if fx.path is None or not name.endswith(tail) or len(name) == len(tail):
+        return False
+    written = PurePath(name[:-len(tail)])
+    rel = PurePosixPath(fx.ident).parts
+    here = fx.path.parts
+    if written.is_absolute():
+        parts = written.parts
+        n = min(len(rel) + 1, len(here))
+        return written == fx.path or (len(parts) >= n and parts[-n:] == here[-n:])
+    parts = tuple(p for p in written.parts if p != ".")
+    while parts and parts[0] == "..":
+        parts = parts[1:]
+    return len(parts) >= len(rel) and here[-len(parts):] == parts
 
 
 def _plain(value: Any) -> Any:

@@ -1,13 +1,15 @@
 """The fixture model every loader produces: documents of rows, each value remembering where it came from.
 
 ``Fixture`` is one document (one YAML document, one JSON object, one CSV file, one Python fixture).
-Rows of file fixtures are held in memory (they are small); Python fixtures stream their rows.
+Rows of YAML and JSON fixtures are held in memory; Python and CSV fixtures stream theirs (a CSV file is
+read again for every pass over it, so memory does not grow with its size).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -112,13 +114,18 @@ class Fixture:
 
     table: str
     header: FixtureHeader
-    source: str  # file path (relative to the seeds folder when possible)
+    source: str  # file path as shown in messages (relative to the working directory when below it)
     location: Location
-    rows: list[Row] | None = None  # file fixtures
-    stream: Callable[[], Iterator[tuple[int, dict[str, Any]]]] | None = None  # Python: fresh (n, row) pairs per call
-    name: str = ""  # ledger identity: "<file>#<table>" or the Python fixture's name
+    rows: list[Row] | None = None  # YAML and JSON fixtures
+    stream: Callable[[], Iterator[tuple[int, dict[str, Any]]]] | None = None  # Python, CSV: fresh (n, row) pairs
+    # identity in seedkit_rows and seedkit_digests: "<path in the seeds folder>#<document>:<table>" or
+    # "<path in the seeds folder>:<fixture name>" -- never relative to the working directory
+    name: str = ""
     count: int | None = None  # rows a Python fixture will produce, when known
     text_values: bool = False  # CSV: every cell is text (a json column's cell is JSON text)
+    path: Path | None = None  # the file, absolute
+    ident: str = ""  # the file's path relative to the seeds folder (POSIX separators); ``name`` starts with it
+    line_of: Callable[[int], int | None] | None = None  # CSV: the line row n starts on (read again on demand)
 
     def numbered(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row number from 1, values) for every row; Python fixtures stream theirs."""
@@ -131,6 +138,6 @@ class Fixture:
         if self.rows is not None and 1 <= n <= len(self.rows):
             row = self.rows[n - 1]
             return row.where(column) if column else row.location
-        return Location(file=self.source, line=self.location.line, document=self.location.document, row=n,
-                        field=column)
+        line = self.line_of(n) if self.line_of is not None else self.location.line
+        return Location(file=self.source, line=line, document=self.location.document, row=n, field=column)
 

@@ -1,16 +1,18 @@
 """Fixture files → ``Fixture`` documents with source locations.
 
-YAML is read with PyYAML's node API so every row and value keeps its line; floats become ``Decimal``
-(no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to ``Ref``
-objects and environment values here.
+YAML is read with PyYAML's node API so every row and value keeps its line, composed a row at a time
+(the node tree of a whole document would take many times the memory of its rows); floats become
+``Decimal`` (no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to
+``Ref`` objects and environment values here. CSV files are checked here (UTF-8, header) but their rows
+stream from the file each time they are read, so a file of any size loads in the memory of a batch.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,9 +38,18 @@ def discover(seeds_dir: Path, include: list[str]) -> list[Path]:
     return files
 
 
-def load_file(path: Path, *, variables: Mapping[str, str], display: str | None = None) -> list[Fixture]:
-    """Read one fixture file (not Python) into documents."""
+def load_file(path: Path, *, variables: Mapping[str, str], display: str | None = None,
+              ident: str | None = None) -> list[Fixture]:
+    """Read one fixture file (not Python) into documents.
+
+    ``display`` is how messages name the file; ``ident`` is its path relative to the seeds folder,
+    the identity the prune ledger and the digests record it under (the same from any directory).
+    """
     shown = display or str(path)
+    ident = ident or shown
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _load_csv(path, shown, ident)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -51,18 +62,20 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
                            hint="save the file as UTF-8") from None
     if "\x00" in text:
         raise FixtureError("the file contains NUL bytes (binary data?)", location=Location(file=shown))
-    suffix = path.suffix.lower()
     try:
         if suffix in (".yaml", ".yml"):
-            return _load_yaml(text, path, shown, variables)
-        if suffix == ".json":
-            return _load_json(text, path, shown)
-        if suffix == ".csv":
-            return _load_csv(text, path, shown)
+            fixtures = _load_yaml(text, path, shown, variables)
+        elif suffix == ".json":
+            fixtures = _load_json(text, path, shown)
+        else:
+            raise FixtureError(f"unsupported fixture file type {suffix!r}", location=Location(file=shown))
     except RecursionError:
         raise FixtureError("the document is nested too deeply to read", location=Location(file=shown),
                            hint="fixtures are rows of column: value; flatten the structure") from None
-    raise FixtureError(f"unsupported fixture file type {suffix!r}", location=Location(file=shown))
+    for fx in fixtures:
+        fx.name = ident + fx.name[len(shown):]  # "<ident>#<document>:<table>"
+        fx.path, fx.ident = path.resolve(), ident
+    return fixtures
 
 
 # -- documents ------------------------------------------------------------------------------------
@@ -172,6 +185,11 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
     shown = ""
 
 
+# libyaml's parser keeps its composer to itself: documents are composed in Python from its events,
+# a row at a time (see _stream_document)
+for _name in ("compose_node", "compose_scalar_node", "compose_sequence_node", "compose_mapping_node"):
+    setattr(_FastLoader, _name, getattr(yaml.composer.Composer, _name))
+
 for _cls in (_Loader, _FastLoader):
     _cls.add_constructor("tag:yaml.org,2002:float", _construct_float)
     _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
@@ -202,18 +220,18 @@ def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping
                            hint="remove the control character, or quote binary data as text") from None
     loader.variables = variables
     loader.shown = shown
+    if not hasattr(loader, "anchors"):
+        loader.anchors = {}  # libyaml's parser feeds the Python composer below, which keeps them here
     fixtures: list[Fixture] = []
     try:
+        loader.get_event()  # the stream's start
         doc_no = 0
-        while loader.check_node():
-            node = loader.get_node()
+        while not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()  # the document's start
             doc_no += 1
-            if node is None:
-                continue
-            row_lines = _row_lines(node)
-            _check_duplicate_keys(node, shown)
-            data = loader.construct_document(node)
-            fx = _document(data, path, shown, doc_no, node.start_mark.line + 1, row_lines)
+            fx = _stream_document(loader, path, shown, doc_no)
+            loader.get_event()  # the document's end
+            loader.anchors = {}
             if fx is not None:
                 fixtures.append(fx)
     except yaml.MarkedYAMLError as exc:
@@ -236,6 +254,76 @@ def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping
     finally:
         loader.dispose()
     return fixtures
+
+
+def _compose(loader: Any) -> yaml.Node:
+    """The next node of the document."""
+    return loader.compose_node(None, None)
+
+
+def _construct(loader: Any, node: yaml.Node, shown: str) -> Any:
+    _check_duplicate_keys(node, shown)
+    return loader.construct_document(node)
+
+
+def _stream_document(loader: Any, path: Path, shown: str, doc_no: int) -> Fixture | None:
+    """One document. Its rows are composed and constructed one at a time, so the node tree of the
+    whole document (many times the size of its rows) never exists; what stays is the rows."""
+    event = loader.peek_event()
+    line = event.start_mark.line + 1
+    plain = event.anchor is None and event.tag is None
+    if plain and isinstance(event, yaml.SequenceStartEvent):  # a bare list of rows
+        rows, row_lines = _stream_rows(loader, shown)
+        return _document(rows, path, shown, doc_no, line, row_lines)
+    if not (plain and isinstance(event, yaml.MappingStartEvent)):
+        node = _compose(loader)
+        return _document(_construct(loader, node, shown), path, shown, doc_no, line, _row_lines(node))
+    loader.get_event()
+    data: dict[Any, Any] = {}
+    seen: dict[str, int] = {}
+    row_lines: list[tuple[int | None, dict[str, int]]] | None = None
+    while not loader.check_event(yaml.MappingEndEvent):
+        key_node = _compose(loader)
+        if isinstance(key_node, yaml.ScalarNode):
+            if key_node.value in seen:
+                raise FixtureError(f"key {key_node.value!r} appears twice in one mapping (first on line "
+                                   f"{seen[key_node.value]})", location=Location(
+                                       file=shown, line=key_node.start_mark.line + 1,
+                                       column=key_node.start_mark.column + 1))
+            seen[key_node.value] = key_node.start_mark.line + 1
+        value = loader.peek_event()
+        if (isinstance(key_node, yaml.ScalarNode) and key_node.value == "rows" and key_node.tag == _STR
+                and isinstance(value, yaml.SequenceStartEvent) and value.anchor is None and value.tag is None):
+            data["rows"], row_lines = _stream_rows(loader, shown)
+        elif key_node.tag == "tag:yaml.org,2002:merge":  # `<<: …` in the header: keys written out win
+            merged = _construct(loader, yaml.MappingNode("tag:yaml.org,2002:map", [(key_node, _compose(loader))]),
+                                shown)
+            for k, v in merged.items():
+                data.setdefault(k, v)
+        else:
+            data[_construct(loader, key_node, shown)] = _construct(loader, _compose(loader), shown)
+    loader.get_event()
+    return _document(data, path, shown, doc_no, line, row_lines)
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def _stream_rows(loader: Any, shown: str) -> tuple[list[Any], list[tuple[int | None, dict[str, int]]]]:
+    loader.get_event()  # the sequence's start
+    rows: list[Any] = []
+    lines: list[tuple[int | None, dict[str, int]]] = []
+    while not loader.check_event(yaml.SequenceEndEvent):
+        node = _compose(loader)
+        cols: dict[str, int] = {}
+        if isinstance(node, yaml.MappingNode):
+            for k, _v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    cols[k.value] = k.start_mark.line + 1
+        lines.append((node.start_mark.line + 1, cols))
+        rows.append(_construct(loader, node, shown))
+    loader.get_event()
+    return rows, lines
 
 
 def _row_lines(node: yaml.Node) -> list[tuple[int | None, dict[str, int]]] | None:
@@ -320,37 +408,106 @@ def _load_json(text: str, path: Path, shown: str) -> list[Fixture]:
 
 
 # -- CSV ------------------------------------------------------------------------------------------
-def _load_csv(text: str, path: Path, shown: str) -> list[Fixture]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+# A cell may be as large as the file: a 2 GiB field is refused by csv itself, not by a limit of ours.
+FIELD_LIMIT = 2**31 - 1
+READ_SIZE = 1 << 20
+
+
+def _check_text(path: Path, shown: str) -> None:
+    """UTF-8 and free of NUL bytes, read a block at a time (the file is never held whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
     try:
-        header = next(reader, None)
-        if header is None:
-            return []
-        header = [h.strip() for h in header]
-        if any(not h for h in header):
-            raise FixtureError("the header row has an empty column name", location=Location(file=shown, line=1))
-        if len(set(header)) != len(header):
-            dup = next(h for h in header if header.count(h) > 1)
-            raise FixtureError(f"column {dup!r} appears twice in the header", location=Location(file=shown, line=1))
-        rows: list[Row] = []
-        row_no = 0
-        for record in reader:
-            line = reader.line_num
-            if not record or all(not c.strip() for c in record) and len(record) <= 1:
-                continue
-            row_no += 1
-            loc = Location(file=shown, line=line, row=row_no)
-            if len(record) != len(header):
-                raise FixtureError(f"expected {len(header)} cells as in the header, found {len(record)}",
-                                   location=loc)
-            rows.append(Row(values={h: (c if c != "" else None) for h, c in zip(header, record)},
-                            location=loc, column_lines={h: line for h in header}))
-    except csv.Error as exc:
-        problem = str(exc)
-        if "end of data" in problem:
-            problem = "a quoted cell is still open at the end of the file"
-        raise FixtureError(f"malformed CSV: {problem}", location=Location(file=shown, line=reader.line_num),
-                           hint="close the quote; a quote inside a quoted cell is written twice (\"\")") from None
+        with path.open("rb") as f:
+            while block := f.read(READ_SIZE):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    line = lines + block[: max(exc.start, 0)].count(b"\n") + 1
+                    raise FixtureError("the file is not valid UTF-8 text", location=Location(file=shown, line=line),
+                                       hint="save the file as UTF-8") from None
+                if b"\x00" in block:
+                    line = lines + block[: block.index(b"\x00")].count(b"\n") + 1
+                    raise FixtureError("the file contains NUL bytes (binary data?)",
+                                       location=Location(file=shown, line=line))
+                lines += block.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise FixtureError("the file is not valid UTF-8 text: it ends inside a character",
+                           location=Location(file=shown, line=lines + 1), hint="save the file as UTF-8") from None
+    except OSError as exc:
+        raise FixtureError(f"cannot read: {exc.strerror}", location=Location(file=shown)) from None
+
+
+def _csv_error(exc: csv.Error, shown: str, line: int) -> FixtureError:
+    problem = str(exc)
+    if "end of data" in problem:
+        problem = "a quoted cell of the record starting here is still open at the end of the file"
+    return FixtureError(f"malformed CSV: {problem}", location=Location(file=shown, line=line),
+                        hint="close the quote; a quote inside a quoted cell is written twice (\"\")")
+
+
+def _csv_records(path: Path, shown: str) -> Iterator[tuple[int, list[str]]]:
+    """(line the record starts on, cells) for every record of the file, header first; blank lines skipped."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, strict=True)
+        start = 1
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # located where the broken record starts (an open quote: where it opened)
+                raise _csv_error(exc, shown, start) from None
+            if record and (len(record) > 1 or record[0].strip()):
+                yield start, record
+            start = reader.line_num + 1
+
+
+def _load_csv(path: Path, shown: str, ident: str) -> list[Fixture]:
+    """Check the file and its header now; the rows stream from the file each time they are read, so a
+    file of any size loads in the memory of one batch."""
+    _check_text(path, shown)
+    records = _csv_records(path, shown)
+    first = next(records, None)
+    records.close()
+    if first is None:
+        return []
+    header = [h.strip() for h in first[1]]
+    if any(not h for h in header):
+        raise FixtureError("the header row has an empty column name", location=Location(file=shown, line=first[0]))
+    if len(set(header)) != len(header):
+        dup = next(h for h in header if header.count(h) > 1)
+        raise FixtureError(f"column {dup!r} appears twice in the header", location=Location(file=shown,
+                                                                                         line=first[0]))
+    width = len(header)
+
+    def stream() -> Iterator[tuple[int, dict[str, Any]]]:
+        records = _csv_records(path, shown)
+        next(records)  # the header
+        for n, (line, record) in enumerate(records, start=1):
+            if len(record) != width:
+                raise FixtureError(f"expected {width} cells as in the header, found {len(record)}",
+                                   location=Location(file=shown, line=line, row=n))
+            yield n, dict(zip(header, [c if c != "" else None for c in record]))
+
+    lines: dict[int, int | None] = {}
+
+    def line_of(n: int) -> int | None:
+        """The line row ``n`` starts on: the file is read again up to it (to say where a problem is)."""
+        if n not in lines:
+            lines[n] = None
+            try:
+                for i, (line, _) in enumerate(_csv_records(path, shown)):
+                    if i == n:
+                        lines[n] = line
+                        break
+            except FixtureError:
+                pass
+        return lines[n]
+
     return [Fixture(table=path.stem, header=parse_header({}, Location(file=shown)), source=shown,
-                    location=Location(file=shown, line=1), rows=rows, name=f"{shown}:{path.stem}",
-                    text_values=True)]
+                    location=Location(file=shown, line=1), stream=stream, name=f"{ident}:{path.stem}",
+                    text_values=True, path=path.resolve(), ident=ident, line_of=line_of)]

@@ -102,14 +102,24 @@ class RowFaker:
             return getattr(self._proxy, attr)
 
 
-def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -> list[Fixture]:
-    """Execute a fixture module (not an importable package) and collect its fixtures."""
+def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str,
+                ident: str | None = None, project_root: Path | None = None) -> list[Fixture]:
+    """Execute a fixture module (not an importable package) and collect its fixtures.
+
+    ``ident`` is the file's path relative to the seeds folder: the ledger and the digests know the
+    fixture as ``<ident>:<name>``, whatever the working directory. ``project_root`` (the folder of
+    seedkit.toml) is first on the import path while the file runs, so its imports of the project's
+    own modules resolve the same from any working directory.
+    """
     module_name = "seedkit_fixture_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise FixtureError("cannot load this Python file", location=Location(file=shown))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    root = str(project_root) if project_root is not None else None
+    if root is not None:
+        sys.path.insert(0, root)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -120,12 +130,18 @@ def load_python(path: Path, *, shown: str, faker_seed: int, faker_locale: str) -
                            location=Location(file=shown, line=_line_in(exc, path))) from None
     finally:
         sys.modules.pop(module_name, None)
+        if root is not None and root in sys.path:
+            sys.path.remove(root)
     fixtures = []
     for attr, func in vars(module).items():
         fspec = getattr(func, _MARK, None)
         if fspec is None or not callable(func):
             continue
-        fixtures.append(_to_fixture(func, fspec, attr, path, shown, faker_seed, faker_locale))
+        fx = _to_fixture(func, fspec, attr, path, shown, faker_seed, faker_locale)
+        fx.ident = ident or shown
+        fx.name = fx.ident + fx.name[len(shown):]
+        fx.path = path.resolve()
+        fixtures.append(fx)
     return fixtures
 
 

@@ -1,0 +1,78 @@
+"""YAML documents are composed a row at a time (seed/load.py ``_stream_document``): everything YAML
+allows between rows still works the way it does in a document composed whole, with both parsers
+(libyaml's events and PyYAML's own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seedkit.errors import FixtureError
+from seedkit.seed import load
+
+
+def parse(tmp_path: Path, text: str, loader: type) -> list:
+    path = tmp_path / "users.yaml"
+    path.write_text(text)
+    return load._parse_yaml(loader, text, path, "users.yaml", {"TOKEN": "t0k"})
+
+
+LOADERS = [pytest.param(load._FastLoader, id="libyaml"), pytest.param(load._Loader, id="pyyaml")]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_anchors_aliases_and_merge_keys_across_rows(tmp_path: Path, loader: type) -> None:
+    (fx,) = parse(tmp_path, """\
+key: [email]
+rows:
+  - &base {email: a@x.io, role: admin, active: true}
+  - <<: *base
+    email: b@x.io
+  - {email: c@x.io, role: &role member, token: !env TOKEN}
+  - {email: d@x.io, role: *role}
+""", loader)
+    assert [r.values for r in fx.rows] == [
+        {"email": "a@x.io", "role": "admin", "active": True},
+        {"email": "b@x.io", "role": "admin", "active": True},
+        {"email": "c@x.io", "role": "member", "token": "t0k"},
+        {"email": "d@x.io", "role": "member"}]
+    assert [r.location.line for r in fx.rows] == [3, 4, 6, 7]
+    assert fx.rows[1].column_lines == {"<<": 4, "email": 5}
+    assert fx.header.key == ["email"]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_header_merge_key_a_bare_list_and_several_documents(tmp_path: Path, loader: type) -> None:
+    fixtures = parse(tmp_path, """\
+- {email: a@x.io}
+- {email: b@x.io}
+---
+table: roles
+<<: {table: users, key: [name]}
+rows:
+  - {name: admin}
+---
+---
+!!map {table: teams, rows: [{slug: core}]}
+""", loader)
+    assert [(f.table, f.location.document, [r.values for r in f.rows]) for f in fixtures] == [
+        ("users", 1, [{"email": "a@x.io"}, {"email": "b@x.io"}]),
+        ("roles", 2, [{"name": "admin"}]),
+        ("teams", 4, [{"slug": "core"}])]
+    assert fixtures[1].header.key == ["name"]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("text,line,message", [
+    ("rows:\n  - {email: a}\nrows:\n  - {email: b}\n", 3, "key 'rows' appears twice"),
+    ("key: [email]\nrows:\n  - {email: a, email: b}\n", 3, "key 'email' appears twice"),
+    ("rows:\n  - {email: a}\n  - *nowhere\n", 3, "undefined alias"),
+    ("rows:\n  - {email: a}\n  - [unclosed\n", 4, "malformed YAML"),
+])
+def test_errors_between_rows_are_located_as_before(tmp_path: Path, loader: type, text: str, line: int,
+                                                   message: str) -> None:
+    with pytest.raises(FixtureError) as caught:
+        parse(tmp_path, text, loader)
+    assert caught.value.location is not None and caught.value.location.line == line, str(caught.value)
+    assert message in str(caught.value)
