@@ -256,7 +256,7 @@ def test_third_runner_times_out_and_names_the_holder(pg_project: Project) -> Non
             while holder_pid is None and time.monotonic() < deadline:
                 row = watch.execute("SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                                     "WHERE l.locktype = 'advisory' AND l.granted "
-                                    "AND a.application_name LIKE 'seedkit migrate lock%'").fetchone()
+                                    "AND a.application_name LIKE 'seedkit migrate run%'").fetchone()
                 holder_pid = row[0] if row else None
                 time.sleep(0.05)
         assert holder_pid is not None, "the first runner never took the lock"
@@ -267,7 +267,7 @@ def test_third_runner_times_out_and_names_the_holder(pg_project: Project) -> Non
         assert third.returncode == 4, third.stderr
         assert third.stderr.startswith("error: another migration run holds the lock")
         assert f"held by pid {holder_pid}" in third.stderr
-        assert "application 'seedkit migrate lock" in third.stderr and "since " in third.stderr
+        assert "application 'seedkit migrate run" in third.stderr and "since " in third.stderr
         assert "Traceback" not in third.stderr
         assert waited >= 1
     finally:

@@ -19,10 +19,12 @@ Every statement is sent on its own; errors are mapped back to the file, line and
 from __future__ import annotations
 
 import abc
+import dataclasses
 import getpass
 import os
 import re
 import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -35,12 +37,15 @@ from .. import db as dbmod
 from ..db.base import Database
 from ..db.catalog import TableName
 from ..errors import (
+    AlreadyRecorded,
     DatabaseError,
     DriftError,
     Location,
+    LockLost,
     LockTimeout,
     MigrationError,
     MigrationFileError,
+    RefusedError,
     SeedkitError,
     UsageError,
 )
@@ -187,18 +192,41 @@ class History:
             return None
         return _row(r)
 
-    def record(self, m: Migration, *, status: str, execution_ms: int = 0, statements_done: int = 0,
-               error: str | None = None, applied: bool = True) -> None:
-        """Insert or replace the row of ``m``."""
+    def insert(self, m: Migration, *, status: str, execution_ms: int = 0, statements_done: int = 0,
+               applied: bool = True) -> None:
+        """Add the row of ``m``. A row already there is an error, never overwritten: it means another
+        run recorded this migration, and the caller's transaction must not commit."""
         p = self.p
-        self.db.execute(
-            f"INSERT INTO {self.table} (version, name, checksum, applied_at, execution_ms, status, "
-            f"statements_done, error) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
-            f"ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, "
-            f"applied_at = excluded.applied_at, execution_ms = excluded.execution_ms, "
-            f"status = excluded.status, statements_done = excluded.statements_done, error = excluded.error",
-            [m.version, m.name, m.checksum, self._now() if applied else None, execution_ms, status,
-             statements_done, error])
+        try:
+            self.db.execute(
+                f"INSERT INTO {self.table} (version, name, checksum, applied_at, execution_ms, status, "
+                f"statements_done, error) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, NULL)",
+                [m.version, m.name, m.checksum, self._now() if applied else None, execution_ms, status,
+                 statements_done])
+        except DatabaseError as exc:
+            if exc.sqlstate in ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT") \
+                    or "UNIQUE constraint failed" in exc.message:
+                raise AlreadyRecorded(
+                    f"migration {m.label} is already in the history table {self.name}: another run "
+                    "recorded it while this one was applying it; this run's changes were not committed",
+                    sqlstate=exc.sqlstate,
+                    hint="run 'seedkit migrate status' to see the state; do not apply it again") from exc
+            raise
+
+    def update(self, m: Migration, *, status: str, execution_ms: int = 0, statements_done: int = 0,
+               error: str | None = None, applied: bool = True, expect: str) -> None:
+        """Move the row of ``m`` from status ``expect`` to ``status``; a row in any other state (or none)
+        is an error, so two runs can never both finish the same migration."""
+        p = self.p
+        cur = self.db.execute(
+            f"UPDATE {self.table} SET name = {p}, checksum = {p}, applied_at = {p}, execution_ms = {p}, "
+            f"status = {p}, statements_done = {p}, error = {p} WHERE version = {p} AND status = {p}",
+            [m.name, m.checksum, self._now() if applied else None, execution_ms, status, statements_done,
+             error, m.version, expect])
+        if cur.rowcount != 1:
+            raise AlreadyRecorded(
+                f"the history row of migration {m.label} is no longer {expect!r}: another run changed it",
+                hint="run 'seedkit migrate status' to see the state")
 
     def progress(self, version: str, statements_done: int) -> None:
         self.db.execute(f"UPDATE {self.table} SET statements_done = {self.p} WHERE version = {self.p}",
@@ -227,6 +255,28 @@ class History:
 
 # -- sessions: the dialect-specific part of a run (lock and transaction boundaries) ----------------
 
+@dataclass
+class Wait:
+    """Something a run is waiting for, reported about once a second while it lasts.
+
+    ``kind`` is ``lock`` (another run holds the migration lock; ``detail`` says who) or ``statement``
+    (a statement has run for more than ``SLOW_STATEMENT`` seconds; ``detail`` is its first line).
+    The last report of a wait has ``done`` set.
+    """
+
+    kind: str
+    elapsed: float  # seconds since the wait began
+    detail: str
+    migration: str | None = None  # label of the migration, for statements
+    location: str | None = None  # file:line of the statement
+    done: bool = False
+
+
+Watcher = Callable[[Wait], None]
+SLOW_STATEMENT = 2.0  # seconds before a running statement is reported
+_TICK = 1.0  # seconds between reports of one wait
+
+
 class Session(abc.ABC):
     """A connection to migrate, with the run lock and the transaction boundaries of its dialect."""
 
@@ -236,8 +286,11 @@ class Session(abc.ABC):
         self.history = History(db, table)
 
     @abc.abstractmethod
-    def locked(self) -> AbstractContextManager[None]:
+    def locked(self, watch: Watcher | None = None) -> AbstractContextManager[None]:
         """Hold the run lock (waiting up to ``lock_timeout`` seconds for it)."""
+
+    def check_lock(self, label: str) -> None:  # noqa: B027 - SQLite's lock is the open transaction
+        """Before each migration: make sure this connection still holds the run lock."""
 
     def migration_transaction(self) -> Any:
         """Around one transactional migration: its statements and its history row, all or nothing."""
@@ -256,7 +309,28 @@ class Session(abc.ABC):
         self.db.close()
 
 
+# SQLSTATEs (and driver messages) that mean the connection itself is gone, and the session lock with it.
+_CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03", "57P05", "08000", "08003", "08006", "08001", "08004")
+_CONNECTION_LOST_TEXT = ("server closed the connection", "terminating connection", "connection is closed",
+                         "the connection is lost", "consuming input failed", "connection already closed",
+                         "sending query failed", "idle-session timeout", "no connection to the server")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None) or ""
+    text = str(getattr(exc, "message", exc)).lower()
+    return state in _CONNECTION_LOST_STATES or any(t in text for t in _CONNECTION_LOST_TEXT)
+
+
 class PostgresSession(Session):
+    """The advisory lock lives on the connection that applies the migrations.
+
+    A lock on a separate connection can vanish (``pg_terminate_backend``, ``idle_session_timeout``) while
+    the run goes on, and a second run then applies the same migrations. Held here, the lock ends only
+    with the applying connection, and then nothing of the migration in flight can commit either. It is
+    also checked before each migration, and the history insert fails on a duplicate row.
+    """
+
     def __init__(self, db: Database, table: str, lock_timeout: float):
         super().__init__(db, table, lock_timeout)
         name = self.history.name
@@ -267,42 +341,59 @@ class PostgresSession(Session):
         return int(self.db.conn.info.server_version)
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        from ..db.postgres import PostgresDatabase
-
-        lock_db = PostgresDatabase.connect(self.db.url, wait=5.0, autocommit=True,
-                                           application_name=application_name("lock"))
+    def locked(self, watch: Watcher | None = None) -> Iterator[None]:
+        self._acquire(self.db, watch)
         try:
-            self._acquire(lock_db)
-            try:
-                yield
-            finally:
-                with suppress(DatabaseError):  # a broken connection took the lock with it
-                    lock_db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+            yield
         finally:
-            lock_db.close()
+            if not self.db.conn.closed and not self.db.in_transaction:
+                with suppress(DatabaseError):  # a broken connection took the lock with it
+                    self.db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
 
-    def _acquire(self, lock_db: Database) -> None:
-        deadline = time.monotonic() + self.lock_timeout
+    def check_lock(self, label: str) -> None:
+        try:
+            row = self.db.fetchone(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND classid = %s::oid AND objid = %s::oid AND objsubid = 2)",
+                [_LOCK_CLASS, self.lock_key])
+        except DatabaseError as exc:
+            if connection_lost(exc):
+                raise lock_lost(label, exc) from exc
+            raise
+        if not (row and row[0]):  # pragma: no cover - only this session can release its own lock
+            raise LockLost(f"this run no longer holds the migration lock; stopped before {label}, which "
+                           "was not applied", hint="run 'seedkit migrate status', then 'seedkit migrate up' again")
+
+    def _acquire(self, lock_db: Database, watch: Watcher | None = None) -> None:
+        started = time.monotonic()
+        deadline = started + self.lock_timeout
         delay = 0.02
+        holder, next_report = "", started
         while True:
             row = lock_db.fetchone("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+            now = time.monotonic()
             if row and row[0]:
+                if watch and holder:
+                    watch(Wait("lock", now - started, holder, done=True))
                 return
-            remaining = deadline - time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 raise LockTimeout(
                     f"another migration run holds the lock on {self.db.url} "
                     f"(waited {self.lock_timeout:g} s): {self.holder(lock_db)}",
                     hint="wait for it to finish, or raise --lock-timeout; if that session is stuck, "
                          "end it with SELECT pg_terminate_backend(pid)")
-            time.sleep(min(delay, remaining))
+            if watch and now >= next_report:
+                holder = self.holder(lock_db)
+                watch(Wait("lock", now - started, holder))
+                next_report = now + _TICK
+            time.sleep(min(delay, remaining, max(0.0, next_report - now) if watch else delay))
             delay = min(delay * 1.5, 0.5)
 
     def holder(self, conn: Database) -> str:
         row = conn.fetchone("""
             SELECT a.pid, a.application_name, a.usename, a.client_addr::text, a.client_hostname,
-                   a.backend_start, a.state_change, a.state
+                   a.backend_start, a.state_change, a.state, now() - a.backend_start
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid
               AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database
@@ -310,7 +401,7 @@ class PostgresSession(Session):
                             [_LOCK_CLASS, self.lock_key])
         if row is None:
             return "the holder is not visible (it may have just finished)"
-        pid, app, user, addr, host, started, since, _state = row
+        pid, app, user, addr, host, started, since, _state, age = row
         parts = [f"held by pid {pid}"]
         if app:
             parts.append(f"application {app!r}")
@@ -318,8 +409,31 @@ class PostgresSession(Session):
             parts.append(f"user {user}")
         if addr or host:
             parts.append(f"from {host or addr}")
-        parts.append(f"since {_iso(since or started)}")
+        when = f"since {_iso(started or since)}"
+        if age is not None:
+            when += f" ({_duration(age.total_seconds())} ago)"
+        parts.append(when)
         return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def lock_lost(label: str, exc: DatabaseError) -> LockLost:
+    return LockLost(
+        f"lost the connection to the database while applying {label} ({exc.message}); the migration lock "
+        "ended with it, and the migration's open transaction was rolled back",
+        sqlstate=exc.sqlstate,
+        hint="another run may have taken over: check with 'seedkit migrate status', then run "
+             "'seedkit migrate up' again (applied migrations are never applied twice)")
 
 
 class SQLiteSession(Session):
@@ -331,7 +445,7 @@ class SQLiteSession(Session):
     """
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self, watch: Watcher | None = None) -> Iterator[None]:
         self._begin()
         try:
             yield
@@ -389,13 +503,14 @@ class Problem:
     name: str
     message: str
     file: str | None = None
+    invalid_indexes: tuple[InvalidIndex, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}: {self.message}" if self.file else self.message
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "version": self.version, "name": self.name, "file": self.file,
-                "message": self.message}
+                "message": self.message, "invalid_indexes": [i.to_dict() for i in self.invalid_indexes]}
 
 
 _HINTS = {
@@ -502,6 +617,77 @@ def parse_target(value: str | int) -> int:
     return int(text)
 
 
+# -- invalid indexes left by a failed concurrent build ----------------------------------------------
+
+@dataclass(frozen=True)
+class InvalidIndex:
+    """An index PostgreSQL marked invalid: what a failed ``CREATE INDEX CONCURRENTLY`` leaves behind."""
+
+    schema: str
+    name: str
+    table: str
+    qualified: str  # quoted, schema-qualified name
+
+    @property
+    def drop(self) -> str:
+        return f"DROP INDEX CONCURRENTLY IF EXISTS {self.qualified};"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": self.schema, "name": self.name, "table": self.table, "drop": self.drop}
+
+
+def concurrent_index_targets(statements: list[Statement]) -> list[tuple[str | None, str, str | None]]:
+    """``(schema, table, index name or None)`` of every concurrent index build among ``statements``."""
+    targets: list[tuple[str | None, str, str | None]] = []
+    for stmt in statements:
+        node = stmt.node
+        kind = type(node).__name__
+        if kind == "IndexStmt" and node.concurrent and node.relation is not None:
+            targets.append((node.relation.schemaname, node.relation.relname, node.idxname))
+        elif kind == "ReindexStmt" and node.relation is not None and \
+                "concurrently" in {getattr(p, "defname", None) for p in (node.params or ())}:
+            # REINDEX CONCURRENTLY leaves ``<index>_ccnew`` behind: any invalid index of the relation
+            targets.append((node.relation.schemaname, node.relation.relname, None))
+    return targets
+
+
+def find_invalid_indexes(db: Database, statements: list[Statement]) -> list[InvalidIndex]:
+    """Invalid indexes that the concurrent builds among ``statements`` may have left."""
+    if db.dialect != "postgresql":
+        return []
+    found: dict[tuple[str, str], InvalidIndex] = {}
+    for schema, table, index in concurrent_index_targets(statements):
+        relation = f"{db.quote(schema)}.{db.quote(table)}" if schema else db.quote(table)
+        rows = db.fetchall(
+            """SELECT n.nspname, c.relname, t.relname, t.oid::regclass::text
+               FROM pg_index i
+               JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_class t ON t.oid = i.indrelid
+               WHERE NOT i.indisvalid AND i.indrelid = to_regclass(%s)
+                 AND (%s::text IS NULL OR c.relname = %s::text OR c.relname LIKE %s::text || '%%_ccnew%%')
+               ORDER BY c.relname""", [relation, index, index, index])
+        for nsp, name, tname, _ in rows:
+            found[(nsp, name)] = InvalidIndex(nsp, name, tname, f"{db.quote(nsp)}.{db.quote(name)}")
+    return list(found.values())
+
+
+def invalid_index_text(indexes: list[InvalidIndex]) -> str:
+    names = ", ".join(str(i) for i in indexes)
+    noun = "index" if len(indexes) == 1 else "indexes"
+    drops = " ".join(i.drop for i in indexes)
+    return f"it left the invalid {noun} {names}; drop {'it' if len(indexes) == 1 else 'them'} with: {drops}"
+
+
+def invalid_index_hint(indexes: list[InvalidIndex], version: str) -> str:
+    drops = " ".join(i.drop for i in indexes)
+    return (f"the concurrent index build failed and left an invalid index; run {drops} then "
+            f"'seedkit migrate resolve {version} --rolled-back' and 'seedkit migrate up' "
+            "(resolve --applied is refused while the index is invalid)")
+
+
 # -- reports ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -515,9 +701,67 @@ class MigrationRun:
     statements: int
     transactional: bool
     execution_ms: float = 0.0
+    statements_run: list[StatementRun] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "statements_run": [s.to_dict() for s in self.statements_run]}
+
+
+@dataclass
+class StatementRun:
+    """One statement of a migration as it ran: where it is, its first line, how long it took."""
+
+    line: int
+    column: int
+    first_line: str
+    execution_ms: float
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def first_line(sql: str, width: int = 100) -> str:
+    """The first non-blank line of a statement, shortened to ``width`` characters."""
+    line = next((ln.strip() for ln in sql.splitlines() if ln.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class _SlowStatement:
+    """Reports a statement that runs longer than ``SLOW_STATEMENT`` seconds, about once a second, from a
+    background thread (the main thread is inside the driver, waiting for the server)."""
+
+    def __init__(self, watch: Watcher | None, label: str, where: str, text: str):
+        self.watch, self.label, self.where, self.text = watch, label, where, text
+        self.started = time.monotonic()
+        self.reported = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _SlowStatement:
+        if self.watch is not None:
+            self._thread = threading.Thread(target=self._run, name="seedkit-slow-statement", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        wait = SLOW_STATEMENT
+        while not self._stop.wait(wait):
+            self.reported = True
+            self._report(done=False)
+            wait = _TICK
+
+    def _report(self, *, done: bool) -> None:
+        assert self.watch is not None
+        with suppress(Exception):  # a display problem must never break a migration
+            self.watch(Wait("statement", time.monotonic() - self.started, self.text, self.label, self.where,
+                            done=done))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            if self.reported:
+                self._report(done=True)
 
 
 @dataclass
@@ -621,6 +865,7 @@ class Runner:
                                     create=create)
         self.db = self.session.db
         self.history = self.session.history
+        self.watch: Watcher | None = None
 
     def __enter__(self) -> Runner:
         return self
@@ -641,19 +886,20 @@ class Runner:
 
     # -- up ---------------------------------------------------------------------------------------
     def up(self, *, to: str | int | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
-           progress: Progress | None = None) -> RunReport:
+           progress: Progress | None = None, watch: Watcher | None = None) -> RunReport:
         started = time.perf_counter()
         target = parse_target(to) if to is not None else None
         if target is not None:
             self._by_version(target)
         report = RunReport(database=str(self.url), direction="up", dry_run=dry_run)
         server = self.session.server_version_num
-        with self._maybe_locked(dry_run):
+        self.watch = watch
+        with self._maybe_locked(dry_run, watch):
             rows = self.history.rows()
             report.version_before = report.version_after = self.current_version(rows)
             problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
             if problems:
-                raise drift_error(problems)
+                raise drift_error(self._with_invalid_indexes(problems))
             known = {r.number for r in rows.values()}
             pending = [m for m in self.migrations
                        if m.number not in known and (target is None or m.number <= target)]
@@ -663,7 +909,7 @@ class Runner:
                 m = planned.migration
                 run = MigrationRun(m.version, m.name, display_path(planned.section.path), "up",
                                    len(planned.statements), planned.transactional)
-                if not dry_run and not self._apply(planned, run):
+                if not dry_run and not self._guarded(planned, run, self._apply):
                     continue  # another runner applied it meanwhile
                 report.migrations.append(run)
                 if report.version_after is None or m.number > parse_target(report.version_after):
@@ -674,13 +920,36 @@ class Runner:
         return report
 
     @contextmanager
-    def _maybe_locked(self, dry_run: bool) -> Iterator[None]:
+    def _maybe_locked(self, dry_run: bool, watch: Watcher | None = None) -> Iterator[None]:
         if dry_run:
             yield
             return
-        with self.session.locked():
+        with self.session.locked(watch):
             self.history.ensure()
             yield
+
+    def _guarded(self, planned: Planned, run: MigrationRun,
+                 apply: Callable[[Planned, MigrationRun], bool]) -> bool:
+        """Run ``apply`` after checking the lock; a lost connection becomes a clear ``LockLost``."""
+        label = planned.migration.label
+        self.session.check_lock(label)
+        try:
+            return apply(planned, run)
+        except LockLost:
+            raise
+        except DatabaseError as exc:
+            if self.db.dialect == "postgresql" and (connection_lost(exc) or self.db.conn.closed):
+                lost = lock_lost(label, exc)
+                lost.location = exc.location
+                if not planned.transactional:
+                    lost.message = lost.message.replace(
+                        "the migration's open transaction was rolled back",
+                        "the migration runs without a transaction, so what it had done stays done and its "
+                        "history row says 'running'")
+                    lost.hint = ("check what it did, then record the outcome with 'seedkit migrate resolve "
+                                 f"{planned.migration.version} --applied' or '--rolled-back'")
+                raise lost from exc
+            raise
 
     def _apply(self, planned: Planned, run: MigrationRun) -> bool:
         """Apply one migration; ``False`` when another runner applied it meanwhile."""
@@ -691,34 +960,45 @@ class Runner:
                 if self.history.get(m.version) is not None:
                     return False
                 for stmt in planned.statements:
-                    self._execute(planned, stmt, done=None)
+                    self._execute(planned, stmt, done=None, run=run)
                 ms = int((time.perf_counter() - t0) * 1000)
-                self.history.record(m, status=APPLIED, execution_ms=ms)
+                self.history.insert(m, status=APPLIED, execution_ms=ms)
                 self.history.log(m.version, m.name, "up", execution_ms=ms)
             run.execution_ms = (time.perf_counter() - t0) * 1000
             return True
         with self.session.outside_transaction():
             if self.history.get(m.version) is not None:
                 return False
-            self.history.record(m, status=RUNNING, applied=False)
+            self.history.insert(m, status=RUNNING, applied=False)
             for i, stmt in enumerate(planned.statements):
-                self._execute(planned, stmt, done=i)
+                self._execute(planned, stmt, done=i, run=run)
                 self.history.progress(m.version, i + 1)
             ms = int((time.perf_counter() - t0) * 1000)
-            self.history.record(m, status=APPLIED, execution_ms=ms, statements_done=len(planned.statements))
+            self.history.update(m, status=APPLIED, execution_ms=ms, statements_done=len(planned.statements),
+                                expect=RUNNING)
             self.history.log(m.version, m.name, "up", execution_ms=ms, detail="without a transaction")
         run.execution_ms = (time.perf_counter() - t0) * 1000
         return True
 
-    def _execute(self, planned: Planned, stmt: Statement, *, done: int | None) -> None:
+    def _execute(self, planned: Planned, stmt: Statement, *, done: int | None,
+                 run: MigrationRun | None = None) -> None:
         """Run one statement; on failure raise a ``MigrationError`` located in the file.
 
         ``done`` is the number of statements of a non-transactional migration already run (``None``
         for a transactional one); a failure then leaves a ``failed`` row behind.
         """
+        text = first_line(stmt.sql)
+        where = f"{display_path(planned.section.path)}:{stmt.line}"
+        t0 = time.perf_counter()
         try:
-            self.db.execute(stmt.sql)
+            with _SlowStatement(self.watch, planned.migration.label, where, text):
+                self.db.execute(stmt.sql)
+            if run is not None:
+                run.statements_run.append(StatementRun(stmt.line, stmt.column, text,
+                                                       (time.perf_counter() - t0) * 1000))
         except DatabaseError as exc:
+            if self.db.dialect == "postgresql" and (connection_lost(exc) or self.db.conn.closed):
+                raise  # _guarded turns it into LockLost; there is no connection to record a failure on
             error = self._locate(planned, stmt, exc)
             if done is not None:
                 m = planned.migration
@@ -727,13 +1007,47 @@ class Runner:
                               f"{len(planned.statements)} statement(s) had run and stay done. Fix the "
                               f"database by hand, then run 'seedkit migrate resolve {m.version} --applied' "
                               f"or '--rolled-back'; 'up' refuses to run until then")
+                invalid = self._invalid_indexes(planned)
+                if invalid:
+                    error.hint = invalid_index_hint(invalid, m.version)
             raise error from exc
+
+    def _invalid_indexes(self, planned: Planned) -> list[InvalidIndex]:
+        try:
+            return find_invalid_indexes(self.db, planned.statements)
+        except DatabaseError:  # pragma: no cover - the connection broke: the row still says failed
+            return []
+
+    def _failed_invalid_indexes(self, version: str) -> list[InvalidIndex]:
+        """Invalid indexes left by the failed migration ``version`` (re-split from its file)."""
+        m = next((m for m in self.migrations if m.version == version), None)
+        if m is None or self.db.dialect != "postgresql":
+            return []
+        try:
+            statements = split(m.up.sql, self.db.dialect, m.up.line_offset)
+        except MigrationFileError:
+            return []
+        return find_invalid_indexes(self.db, statements)
+
+    def _with_invalid_indexes(self, problems: list[Problem]) -> list[Problem]:
+        """Failed migrations that left invalid indexes say which, and the exact statement to drop them."""
+        out: list[Problem] = []
+        for p in problems:
+            if p.kind == "failed":
+                invalid = self._failed_invalid_indexes(p.version)
+                if invalid:
+                    p = dataclasses.replace(p, kind="invalid_index",
+                                            message=f"{p.message}; {invalid_index_text(invalid)}",
+                                            invalid_indexes=tuple(invalid))
+            out.append(p)
+        return out
 
     def _record_failure(self, planned: Planned, done: int, error: MigrationError) -> None:
         m = planned.migration
         detail = f"{error.location}: {error.message}" if error.location else error.message
         try:
-            self.history.record(m, status=FAILED, statements_done=done, error=detail, applied=False)
+            self.history.update(m, status=FAILED, statements_done=done, error=detail, applied=False,
+                                expect=RUNNING)
             self.history.log(m.version, m.name, "failed", detail=detail)
         except SeedkitError:  # pragma: no cover - the connection broke: the RUNNING row says enough
             pass
@@ -768,7 +1082,7 @@ class Runner:
 
     # -- down -------------------------------------------------------------------------------------
     def down(self, *, steps: int | None = None, to: str | int | None = None, dry_run: bool = False,
-             progress: Progress | None = None) -> RunReport:
+             progress: Progress | None = None, watch: Watcher | None = None) -> RunReport:
         if steps is not None and to is not None:
             raise UsageError("give either --steps or --to, not both")
         if steps is not None and steps < 1:
@@ -777,12 +1091,13 @@ class Runner:
         started = time.perf_counter()
         report = RunReport(database=str(self.url), direction="down", dry_run=dry_run)
         server = self.session.server_version_num
-        with self._maybe_locked(dry_run):
+        self.watch = watch
+        with self._maybe_locked(dry_run, watch):
             rows = self.history.rows()
             report.version_before = report.version_after = self.current_version(rows)
             problems = find_problems(self.migrations, rows, allow_out_of_order=True)
             if problems:
-                raise drift_error(problems)
+                raise drift_error(self._with_invalid_indexes(problems))
             applied = sorted((r for r in rows.values() if r.status == APPLIED and r.number is not None),
                              key=lambda r: r.number or 0, reverse=True)
             if target is not None:
@@ -809,7 +1124,7 @@ class Runner:
                 run = MigrationRun(planned.migration.version, planned.migration.name,
                                    display_path(planned.section.path), "down", len(planned.statements),
                                    planned.transactional)
-                if not dry_run and not self._revert(planned, run):
+                if not dry_run and not self._guarded(planned, run, self._revert):
                     continue
                 report.migrations.append(run)
                 done = {r.version for r in report.migrations}
@@ -829,7 +1144,7 @@ class Runner:
                 if row is None or row.status != APPLIED:
                     return False
                 for stmt in planned.statements:
-                    self._execute(planned, stmt, done=None)
+                    self._execute(planned, stmt, done=None, run=run)
                 self.history.delete(m.version)
                 self.history.log(m.version, m.name, "down",
                                  execution_ms=int((time.perf_counter() - t0) * 1000))
@@ -839,9 +1154,16 @@ class Runner:
                 if row is None or row.status != APPLIED:
                     return False
                 for i, stmt in enumerate(planned.statements):
+                    t1 = time.perf_counter()
                     try:
-                        self.db.execute(stmt.sql)
+                        with _SlowStatement(self.watch, m.label, f"{display_path(planned.section.path)}:"
+                                            f"{stmt.line}", first_line(stmt.sql)):
+                            self.db.execute(stmt.sql)
+                        run.statements_run.append(StatementRun(stmt.line, stmt.column, first_line(stmt.sql),
+                                                               (time.perf_counter() - t1) * 1000))
                     except DatabaseError as exc:
+                        if connection_lost(exc) or self.db.conn.closed:
+                            raise
                         error = self._locate(planned, stmt, exc)
                         self.history.log(m.version, m.name, "down failed",
                                          detail=f"{error.location}: {error.message} after {i} statement(s)")
@@ -859,8 +1181,9 @@ class Runner:
     # -- status and verify ------------------------------------------------------------------------
     def status(self, *, allow_out_of_order: bool = False) -> StatusReport:
         rows = self.history.rows()
-        problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
-        by_kind = {(p.kind, p.version): p for p in problems}
+        problems = self._with_invalid_indexes(
+            find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order))
+        by_kind = {("failed" if p.kind == "invalid_index" else p.kind, p.version): p for p in problems}
         by_number = {r.number: r for r in rows.values() if r.number is not None}
         report = StatusReport(database=str(self.url), current_version=self.current_version(rows),
                               problems=problems)
@@ -890,7 +1213,8 @@ class Runner:
 
     def verify(self, *, allow_out_of_order: bool = False) -> VerifyReport:
         rows = self.history.rows()
-        problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
+        problems = self._with_invalid_indexes(
+            find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order))
         # Every file must also split cleanly and respect its transaction flag, before it ships.
         for m in self.migrations:
             for direction, section in (("up", m.up), ("down", m.down)):
@@ -919,6 +1243,12 @@ class Runner:
             detail = f"was {row.status} after {row.statements_done} statement(s)"
             if row.error:
                 detail += f": {row.error}"
+            invalid = self._failed_invalid_indexes(row.version)
+            if invalid:
+                decision = "applied" if applied else "rolled back"
+                raise RefusedError(
+                    f"refusing to record migration {row.version} as {decision}: {invalid_index_text(invalid)}",
+                    hint=invalid_index_hint(invalid, row.version))
             if applied:
                 m = next((m for m in self.migrations if m.number == number), None)
                 if m is None:
@@ -926,7 +1256,8 @@ class Runner:
                                              "cannot be recorded as applied",
                                              hint="restore its file first, or use --rolled-back")
                 with self.session.migration_transaction():
-                    self.history.record(m, status=APPLIED, statements_done=row.statements_done)
+                    self.history.update(m, status=APPLIED, statements_done=row.statements_done,
+                                        expect=row.status)
                     self.history.log(m.version, m.name, "resolved applied", detail=detail)
             else:
                 with self.session.migration_transaction():
