@@ -335,6 +335,10 @@ class PostgresSession(Session):
         super().__init__(db, table, lock_timeout)
         name = self.history.name
         self.lock_key = lock_key(f"{name.schema}.{name.name}")
+        if self.server_version_num and self.server_version_num >= 140000:
+            # The run's connection holds the lock: the server must not end it for being idle while
+            # the runner reads files or plans between statements.
+            db.execute("SET idle_session_timeout = 0")
 
     @property
     def server_version_num(self) -> int | None:
@@ -369,6 +373,10 @@ class PostgresSession(Session):
         deadline = started + self.lock_timeout
         delay = 0.02
         holder, next_report = "", started
+        # A server-side idle_session_timeout would end this connection between two polls: poll faster.
+        row = lock_db.fetchone("SELECT setting::int FROM pg_settings WHERE name = 'idle_session_timeout'")
+        idle_ms = int(row[0]) if row and row[0] else 0
+        longest = 0.5 if not idle_ms else max(0.01, min(0.5, idle_ms / 1000 / 4))
         while True:
             row = lock_db.fetchone("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, self.lock_key])
             now = time.monotonic()
@@ -388,7 +396,7 @@ class PostgresSession(Session):
                 watch(Wait("lock", now - started, holder))
                 next_report = now + _TICK
             time.sleep(min(delay, remaining, max(0.0, next_report - now) if watch else delay))
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, longest)
 
     def holder(self, conn: Database) -> str:
         row = conn.fetchone("""
