@@ -289,6 +289,10 @@ class Session(abc.ABC):
     def locked(self, watch: Watcher | None = None) -> AbstractContextManager[None]:
         """Hold the run lock (waiting up to ``lock_timeout`` seconds for it)."""
 
+    def busy_holder(self) -> str | None:
+        """Who holds the run lock right now, when another session does (``None``: nobody, or unknown)."""
+        return None
+
     def check_lock(self, label: str) -> None:  # noqa: B027 - SQLite's lock is the open transaction
         """Before each migration: make sure this connection still holds the run lock."""
 
@@ -353,6 +357,13 @@ class PostgresSession(Session):
             if not self.db.conn.closed and not self.db.in_transaction:
                 with suppress(DatabaseError):  # a broken connection took the lock with it
                     self.db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+
+    def busy_holder(self) -> str | None:
+        row = self.db.fetchone("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+        if row and row[0]:
+            self.db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
+            return None
+        return self.holder(self.db)
 
     def check_lock(self, label: str) -> None:
         try:
@@ -529,6 +540,10 @@ _HINTS = {
                     "or pass --allow-out-of-order if applying it late is safe",
     "failed": "check by hand what the migration did, then record the outcome with "
               "'seedkit migrate resolve VERSION --applied' or '--rolled-back'",
+    "invalid_index": "a failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: run the DROP INDEX "
+                     "CONCURRENTLY shown above, then 'seedkit migrate resolve VERSION --rolled-back' and "
+                     "'seedkit migrate up' (resolve --applied is refused while the index is invalid)",
+    "running": "wait for the other run to finish; 'seedkit migrate status' shows when it has",
     "invalid": "fix the file; see the message for the line",
 }
 
@@ -576,7 +591,7 @@ def drift_error(problems: list[Problem], action: str = "refusing to run") -> Dri
     if len(problems) == 1:
         p = problems[0]
         return DriftError(f"{p.message}; {action}", location=Location(file=p.file) if p.file else None,
-                          hint=hint)
+                          hint=hint.replace("VERSION", p.version))
     lines = "\n".join(f"  {p}" for p in problems)
     return DriftError(f"{len(problems)} problems with the migration history; {action}:\n{lines}", hint=hint)
 
@@ -686,7 +701,7 @@ def invalid_index_text(indexes: list[InvalidIndex]) -> str:
     names = ", ".join(str(i) for i in indexes)
     noun = "index" if len(indexes) == 1 else "indexes"
     drops = " ".join(i.drop for i in indexes)
-    return f"it left the invalid {noun} {names}; drop {'it' if len(indexes) == 1 else 'them'} with: {drops}"
+    return f"it left the invalid {noun} {names} (drop {'it' if len(indexes) == 1 else 'them'} with: {drops})"
 
 
 def invalid_index_hint(indexes: list[InvalidIndex], version: str) -> str:
@@ -803,6 +818,7 @@ class StatusEntry:
     applied_at: str | None = None
     execution_ms: int | None = None
     note: str | None = None
+    invalid_indexes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -1037,10 +1053,24 @@ class Runner:
             return []
         return find_invalid_indexes(self.db, statements)
 
-    def _with_invalid_indexes(self, problems: list[Problem]) -> list[Problem]:
-        """Failed migrations that left invalid indexes say which, and the exact statement to drop them."""
+    def _with_invalid_indexes(self, problems: list[Problem],
+                              rows: dict[str, HistoryRow] | None = None) -> list[Problem]:
+        """Failed migrations that left invalid indexes say which, and the exact statement to drop them.
+
+        With ``rows`` (status and verify, which do not take the lock), a ``running`` migration is first
+        checked against the lock: while another run holds it, the migration is in progress, not broken,
+        and its half-built index must not be dropped."""
         out: list[Problem] = []
+        holder = None
+        if rows is not None and any(r.status == RUNNING for r in rows.values()):
+            holder = self.session.busy_holder()
         for p in problems:
+            row = rows.get(p.version) if rows is not None else None
+            if p.kind == "failed" and holder and row is not None and row.status == RUNNING:
+                out.append(dataclasses.replace(
+                    p, kind="running", message=f"migration {p.version}{'_' + p.name if p.name else ''} is being "
+                    f"applied right now without a transaction ({holder}); do not touch it until it ends"))
+                continue
             if p.kind == "failed":
                 invalid = self._failed_invalid_indexes(p.version)
                 if invalid:
@@ -1190,8 +1220,9 @@ class Runner:
     def status(self, *, allow_out_of_order: bool = False) -> StatusReport:
         rows = self.history.rows()
         problems = self._with_invalid_indexes(
-            find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order))
-        by_kind = {("failed" if p.kind == "invalid_index" else p.kind, p.version): p for p in problems}
+            find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order), rows)
+        by_kind = {("failed" if p.kind in ("invalid_index", "running") else p.kind, p.version): p
+                   for p in problems}
         by_number = {r.number: r for r in rows.values() if r.number is not None}
         report = StatusReport(database=str(self.url), current_version=self.current_version(rows),
                               problems=problems)
@@ -1203,7 +1234,10 @@ class Runner:
             if row is not None:
                 entry.applied_at, entry.execution_ms = row.applied_at, row.execution_ms
                 if row.status != APPLIED:
-                    entry.state, entry.note = "failed", by_kind[("failed", m.version)].message
+                    problem = by_kind[("failed", m.version)]
+                    entry.state = "running" if problem.kind == "running" else "failed"
+                    entry.note = problem.message
+                    entry.invalid_indexes = [i.to_dict() for i in problem.invalid_indexes]
                 elif ("changed", m.version) in by_kind:
                     entry.state, entry.note = "changed", "edited after it was applied"
                 else:
@@ -1222,7 +1256,7 @@ class Runner:
     def verify(self, *, allow_out_of_order: bool = False) -> VerifyReport:
         rows = self.history.rows()
         problems = self._with_invalid_indexes(
-            find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order))
+            find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order), rows)
         # Every file must also split cleanly and respect its transaction flag, before it ships.
         for m in self.migrations:
             for direction, section in (("up", m.up), ("down", m.down)):
