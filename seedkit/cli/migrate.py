@@ -32,8 +32,10 @@ _JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 def _doc(fn: Any) -> str:
     """A library docstring as help text: paragraphs kept, lines within a paragraph joined."""
+    from rich.markup import escape  # help is rendered as rich markup: "[lint]" must stay visible
+
     paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    return "\n\n".join(escape(" ".join(p.split())) for p in paragraphs)
 
 
 def _emit_json(data: dict[str, Any]) -> None:
