@@ -745,7 +745,7 @@ class StatementRun:
 
 def first_line(sql: str, width: int = 100) -> str:
     """The first non-blank line of a statement, shortened to ``width`` characters."""
-    line = next((ln.strip() for ln in sql.splitlines() if ln.strip()), "")
+    line = next((ln.strip() for ln in sql.splitlines() if ln.strip()), "").rstrip(";").rstrip()
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
