@@ -265,7 +265,9 @@ def test_third_runner_times_out_and_names_the_holder(pg_project: Project) -> Non
                                capture_output=True, text=True, timeout=60)
         waited = time.monotonic() - started
         assert third.returncode == 4, third.stderr
-        assert third.stderr.startswith("error: another migration run holds the lock")
+        # first the live wait (who holds the lock), then the error once the timeout is reached
+        assert third.stderr.startswith(f"waiting for the migration lock (held by pid {holder_pid}")
+        assert "\nerror: another migration run holds the lock" in third.stderr
         assert f"held by pid {holder_pid}" in third.stderr
         assert "application 'seedkit migrate run" in third.stderr and "since " in third.stderr
         assert "Traceback" not in third.stderr
