@@ -18,8 +18,10 @@ a pair or folder it covers the up file, then the down file when there is one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -229,6 +231,26 @@ def _directive_section(path: Path, text: str) -> Section:
     return Section(sql=text, path=path, line_offset=1, transactional=transactional)
 
 
+def _diesel_transactional(path: Path, text: str) -> bool:
+    """``run_in_transaction`` from a Diesel ``metadata.toml`` next to up.sql (default: true)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _entry_error(path, f"invalid TOML: {exc}") from None
+    value = data.get("run_in_transaction", True)
+    if not isinstance(value, bool):
+        raise MigrationFileError("run_in_transaction must be true or false",
+                                 location=Location(file=display_path(path)),
+                                 hint="write 'run_in_transaction = false' to run the migration without a "
+                                      "transaction")
+    return value
+
+
 def _entry_error(path: Path, message: str, hint: str | None = None) -> MigrationFileError:
     return MigrationFileError(message, location=Location(file=display_path(path)), hint=hint)
 
@@ -252,9 +274,16 @@ def load_entry(path: Path) -> Migration | None:
         version, number = parse_version(m["version"])
         up = _directive_section(up_file, _read(up_file))
         down = _directive_section(down_file, _read(down_file)) if down_file.is_file() else None
+        metadata = path / "metadata.toml"
+        texts = [up.sql, *([down.sql] if down else [])]
+        if metadata.is_file():  # Diesel's per-migration settings: run_in_transaction = false
+            meta_text = _read(metadata)
+            if not _diesel_transactional(metadata, meta_text):
+                up = dataclasses.replace(up, transactional=False)
+                down = dataclasses.replace(down, transactional=False) if down else None
+            texts.append(meta_text)  # part of what was applied: editing it later is a change
         return Migration(version=version, number=number, name=m["name"] or "", layout="folder", path=up_file,
-                         up=up, down=down, down_path=down_file if down else None,
-                         checksum=checksum(up.sql, *([down.sql] if down else [])))
+                         up=up, down=down, down_path=down_file if down else None, checksum=checksum(*texts))
     if not name.lower().endswith(".sql"):
         return None
     pair = _PAIR.match(name)

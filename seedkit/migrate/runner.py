@@ -624,6 +624,46 @@ def plan_section(m: Migration, section: Section, dialect: str, server_version: i
     return Planned(m, section, statements)
 
 
+_SQLITE_HISTORY_DDL = re.compile(
+    r"^\s*(?:DROP\s+TABLE(?:\s+IF\s+EXISTS)?|ALTER\s+TABLE|DELETE\s+FROM)\s+"
+    r"(?:(?:main|\"main\")\.)?[\"`\[]?(?P<name>[\w$]+)[\"`\]]?", re.IGNORECASE)
+
+
+def touches_history(stmt: Statement, dialect: str, history: TableName, log: TableName) -> str | None:
+    """What ``stmt`` would do to the runner's own history tables (drop, truncate, rename), or ``None``.
+
+    A project that moves from another runner often has a migration that drops that runner's table —
+    often named ``schema_migrations`` too. Run as is, it would drop this runner's history mid-run."""
+    ours = {history.name, log.name}
+
+    def hit(schema: str | None, name: str) -> bool:
+        return name in ours and (schema is None or history.schema is None or schema == history.schema)
+
+    if dialect != "postgresql":
+        m = _SQLITE_HISTORY_DDL.match(stmt.sql)
+        return f"{stmt.keyword()} {m['name']}" if m and m["name"] in ours else None
+    node = stmt.node
+    kind = type(node).__name__
+    if kind == "DropStmt" and getattr(node.removeType, "name", "") in ("OBJECT_TABLE", "OBJECT_VIEW"):
+        for obj in node.objects or ():
+            parts = [getattr(p, "sval", None) for p in obj]
+            if parts and hit(parts[-2] if len(parts) > 1 else None, parts[-1] or ""):
+                return f"DROP TABLE {'.'.join(p for p in parts if p)}"
+    if kind == "DropStmt" and getattr(node.removeType, "name", "") == "OBJECT_SCHEMA" and history.schema \
+            and getattr(node.behavior, "name", "") == "DROP_CASCADE" \
+            and any(getattr(o, "sval", None) == history.schema for o in node.objects or ()):
+        return f"DROP SCHEMA {history.schema} CASCADE"
+    if kind == "TruncateStmt":
+        for rv in node.relations or ():
+            if hit(rv.schemaname, rv.relname):
+                return f"TRUNCATE {rv.relname}"
+    if kind in ("RenameStmt", "AlterTableStmt", "DeleteStmt"):
+        rv = getattr(node, "relation", None)
+        if rv is not None and hit(rv.schemaname, rv.relname):
+            return f"{stmt.keyword()} {'TABLE ' if kind != 'DeleteStmt' else 'FROM '}{rv.relname}"
+    return None
+
+
 def _flag_hint(m: Migration, direction: str) -> str:
     advice = "(and keep such a migration to that one statement: a failure half-way cannot be rolled back)"
     if m.layout == "file":
@@ -929,6 +969,7 @@ class Runner:
                        if m.number not in known and (target is None or m.number <= target)]
             # Split and check everything first: a refused statement stops the run before anything runs.
             plans = [plan_section(m, m.up, self.db.dialect, server, "up") for m in pending]
+            self._refuse_history_changes(plans)
             for planned in plans:
                 m = planned.migration
                 run = MigrationRun(m.version, m.name, display_path(planned.section.path), "up",
@@ -942,6 +983,21 @@ class Runner:
                     progress(run)
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
+
+    def _refuse_history_changes(self, plans: list[Planned]) -> None:
+        """Refuse, before anything runs, a migration that would drop or change the history table."""
+        for planned in plans:
+            for stmt in planned.statements:
+                what = touches_history(stmt, self.db.dialect, self.history.name, self.history.log_name)
+                if what:
+                    m = planned.migration
+                    raise MigrationFileError(
+                        f"migration {m.label} runs {what}, and {self.history.name} is where seedkit records "
+                        "the migrations it applied; nothing was run",
+                        location=Location(file=display_path(planned.section.path), line=stmt.line,
+                                          column=stmt.column),
+                        hint="this is usually another tool's table of the same name: give seedkit its own, "
+                             "e.g. [migrations] table = \"seedkit_migrations\" in seedkit.toml")
 
     @contextmanager
     def _maybe_locked(self, dry_run: bool, watch: Watcher | None = None) -> Iterator[None]:
@@ -1151,13 +1207,16 @@ class Runner:
             migrations = [by_number[r.number] for r in chosen if r.number is not None]
             no_down = [m for m in migrations if m.down is None]
             if no_down:
-                names = ", ".join(display_path(m.entry) for m in no_down)
+                names = ", ".join(display_path(m.entry) for m in no_down[:5])
+                if len(no_down) > 5:
+                    names += f" and {len(no_down) - 5} more"
                 raise MigrationFileError(f"cannot roll back: no down section in {names}; nothing was run",
                                          location=Location(file=display_path(no_down[0].entry)),
                                          hint="add a '-- migrate:down' section (or a down.sql), or roll "
                                               "forward with a new migration instead")
             plans = [plan_section(m, m.down, self.db.dialect, server, "down")  # type: ignore[arg-type]
                      for m in migrations]
+            self._refuse_history_changes(plans)
             for planned in plans:
                 run = MigrationRun(planned.migration.version, planned.migration.name,
                                    display_path(planned.section.path), "down", len(planned.statements),
@@ -1205,10 +1264,13 @@ class Runner:
                         error = self._locate(planned, stmt, exc)
                         self.history.log(m.version, m.name, "down failed",
                                          detail=f"{error.location}: {error.message} after {i} statement(s)")
-                        error.hint = (f"the down section of {m.label} runs without a transaction: {i} of "
-                                      f"{len(planned.statements)} statement(s) had run; the migration is "
-                                      "still recorded as applied. Fix the database by hand, then run down "
-                                      "again or record the outcome with 'seedkit migrate resolve'")
+                        done_text = ("none of its statements had run, so the database is as it was" if i == 0
+                                     else f"{i} of {len(planned.statements)} statement(s) had run and stay "
+                                          "done: finish or undo them by hand")
+                        error.hint = (f"the down section of {m.label} runs without a transaction: {done_text}; "
+                                      "the migration is still recorded as applied. A down section that "
+                                      "cannot work is best replaced by a new migration that undoes the change "
+                                      "(seedkit migrate new NAME)")
                         raise error from exc
                 self.history.delete(m.version)
                 ms = int((time.perf_counter() - t0) * 1000)
