@@ -101,6 +101,11 @@ class Migration:
     def label(self) -> str:
         return f"{self.version}_{self.name}" if self.name else self.version
 
+    @property
+    def order(self) -> tuple[int, int]:
+        """Where the migration sorts (``version_order``); ``number`` is its identity."""
+        return version_order(self.version)
+
 
 def normalise(text: str) -> str:
     """Line endings to ``\\n`` and no byte-order mark: what checksums and line numbers are computed on."""
@@ -129,6 +134,21 @@ def display_path(path: Path) -> str:
 def parse_version(text: str) -> tuple[str, int]:
     digits = text.replace("-", "")
     return digits, int(digits)
+
+
+def version_order(version: str | int) -> tuple[int, int]:
+    """The sort key of a version: plain numbers compare as numbers; timestamps (14 digits or more,
+    YYYYMMDDHHMMSS and finer) compare as moments in time, whatever their precision.
+
+    Diesel names newer migrations ``2025-11-19-091444-0000`` (18 digits) and older ones
+    ``2025-01-20-162913`` (14): as plain numbers every 18-digit version would sort after every
+    14-digit one, and a history mixing both would run out of date order. Timestamps are therefore
+    compared with their digits padded on the right, and all come after plain sequence numbers
+    (``00_init``, ``000001``)."""
+    digits = str(version).replace("-", "")
+    if len(digits) >= 14:
+        return 1, int(digits.ljust(32, "0")[:32])
+    return 0, int(digits)
 
 
 def _read(path: Path) -> str:
@@ -336,7 +356,7 @@ def discover(directory: Path | str) -> list[Migration]:
                 location=Location(file=display_path(migration.entry)),
                 hint="give one of them a new version (seedkit migrate new NAME picks a timestamp)")
         found[migration.number] = migration
-    return [found[n] for n in sorted(found)]
+    return sorted(found.values(), key=lambda m: (m.order, m.number))
 
 
 def load_paths(paths: Iterable[Path | str]) -> list[Migration]:
@@ -362,7 +382,7 @@ def load_paths(paths: Iterable[Path | str]) -> list[Migration]:
         if migration is None:
             raise _entry_error(path, "not a migration file or folder")
         result[(migration.number, migration.path)] = migration
-    return [result[k] for k in sorted(result)]
+    return sorted(result.values(), key=lambda m: (m.order, m.number, m.path))
 
 
 def new_name(name: str) -> str:

@@ -1271,7 +1271,7 @@ def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = No
     """
     schema = SchemaState()
     report = LintReport()
-    for m in sorted(migrations, key=lambda m: m.number):
+    for m in sorted(migrations, key=lambda m: (m.order, m.number)):
         shown = report_versions is None or m.version in report_versions
         section = m.up
         path = display_path(section.path)

@@ -50,7 +50,7 @@ from ..errors import (
     UsageError,
 )
 from ..urls import DatabaseURL
-from .files import Migration, Section, display_path
+from .files import Migration, Section, display_path, version_order
 from .split import Statement, line_col, needs_no_transaction, split
 
 APPLIED, FAILED, RUNNING = "applied", "failed", "running"
@@ -74,6 +74,12 @@ class HistoryRow:
     def number(self) -> int | None:
         digits = self.version.replace("-", "")
         return int(digits) if digits.isdigit() else None
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Where the row sorts (``version_order``); rows whose version is not a number sort first."""
+        digits = self.version.replace("-", "")
+        return version_order(digits) if digits.isdigit() else (-1, 0)
 
 
 def _iso(value: Any) -> str | None:
@@ -552,10 +558,10 @@ def find_problems(migrations: list[Migration], rows: dict[str, HistoryRow], *,
                   allow_out_of_order: bool = False) -> list[Problem]:
     by_number = {m.number: m for m in migrations}
     problems: list[Problem] = []
-    applied_numbers = [r.number for r in rows.values() if r.number is not None and r.status == APPLIED]
-    newest = max(applied_numbers, default=None)
+    applied_rows = [r for r in rows.values() if r.number is not None and r.status == APPLIED]
+    newest_row = max(applied_rows, key=lambda r: r.order, default=None)
     matched: set[int] = set()
-    for row in sorted(rows.values(), key=lambda r: (r.number is None, r.number or 0, r.version)):
+    for row in sorted(rows.values(), key=lambda r: (r.order, r.version)):
         m = by_number.get(row.number) if row.number is not None else None
         if m is None:
             problems.append(Problem("missing", row.version, row.name,
@@ -575,10 +581,9 @@ def find_problems(migrations: list[Migration], rows: dict[str, HistoryRow], *,
             problems.append(Problem("changed", m.version, m.name,
                                     f"migration {m.label} was changed after it was applied "
                                     f"(checksum {m.checksum[:12]}, applied {row.checksum[:12]})", where))
-    if newest is not None and not allow_out_of_order:
+    if newest_row is not None and not allow_out_of_order:
         for m in migrations:
-            if m.number not in matched and m.number < newest:
-                newest_row = next(r for r in rows.values() if r.number == newest)
+            if m.number not in matched and m.order < newest_row.order:
                 problems.append(Problem("out_of_order", m.version, m.name,
                                         f"pending migration {m.label} is older than the newest applied one "
                                         f"({newest_row.version})", display_path(m.entry)))
@@ -940,7 +945,7 @@ class Runner:
     # -- reading ----------------------------------------------------------------------------------
     def current_version(self, rows: dict[str, HistoryRow]) -> str | None:
         applied = [r for r in rows.values() if r.status == APPLIED and r.number is not None]
-        return max(applied, key=lambda r: r.number or 0).version if applied else None
+        return max(applied, key=lambda r: r.order).version if applied else None
 
     def _by_version(self, target: int) -> Migration:
         for m in self.migrations:
@@ -966,7 +971,7 @@ class Runner:
                 raise drift_error(self._with_invalid_indexes(problems))
             known = {r.number for r in rows.values()}
             pending = [m for m in self.migrations
-                       if m.number not in known and (target is None or m.number <= target)]
+                       if m.number not in known and (target is None or m.order <= version_order(target))]
             # Split and check everything first: a refused statement stops the run before anything runs.
             plans = [plan_section(m, m.up, self.db.dialect, server, "up") for m in pending]
             self._refuse_history_changes(plans)
@@ -977,7 +982,7 @@ class Runner:
                 if not dry_run and not self._guarded(planned, run, self._apply):
                     continue  # another runner applied it meanwhile
                 report.migrations.append(run)
-                if report.version_after is None or m.number > parse_target(report.version_after):
+                if report.version_after is None or m.order > version_order(report.version_after):
                     report.version_after = m.version
                 if progress:
                     progress(run)
@@ -1193,14 +1198,14 @@ class Runner:
             if problems:
                 raise drift_error(self._with_invalid_indexes(problems))
             applied = sorted((r for r in rows.values() if r.status == APPLIED and r.number is not None),
-                             key=lambda r: r.number or 0, reverse=True)
+                             key=lambda r: r.order, reverse=True)
             if target is not None:
                 if target != 0 and not any(r.number == target for r in applied):
                     raise UsageError(f"version {to} is not applied, so the database cannot be rolled back "
                                      "to it",
                                      hint="seedkit migrate status lists the applied versions; --to 0 rolls "
                                           "everything back")
-                chosen = [r for r in applied if (r.number or 0) > target]
+                chosen = [r for r in applied if target == 0 or r.order > version_order(target)]
             else:
                 chosen = applied[: steps or 1]
             by_number = {m.number: m for m in self.migrations}
@@ -1311,8 +1316,8 @@ class Runner:
             if row.number not in on_disk:
                 report.entries.append(StatusEntry(row.version, row.name, "missing", None, row.applied_at,
                                                   row.execution_ms, "applied, but the file is gone"))
-        report.entries.sort(key=lambda e: (parse_target(e.version) if e.version.replace("-", "").isdigit()
-                                           else -1, e.version))
+        report.entries.sort(key=lambda e: (version_order(e.version) if e.version.replace("-", "").isdigit()
+                                           else (-1, 0), e.version))
         return report
 
     def verify(self, *, allow_out_of_order: bool = False) -> VerifyReport:
