@@ -794,42 +794,70 @@ def first_line(sql: str, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-class _SlowStatement:
-    """Reports a statement that runs longer than ``SLOW_STATEMENT`` seconds, about once a second, from a
-    background thread (the main thread is inside the driver, waiting for the server)."""
+class _StatementWatch:
+    """Reports statements that run longer than ``SLOW_STATEMENT`` seconds, about once a second.
 
-    def __init__(self, watch: Watcher | None, label: str, where: str, text: str):
-        self.watch, self.label, self.where, self.text = watch, label, where, text
-        self.started = time.monotonic()
-        self.reported = False
+    One background thread per run looks at the statement in flight (the main thread is inside the
+    driver, waiting for the server); starting a thread per statement would cost more than a short
+    statement itself."""
+
+    _POLL = 0.1
+
+    def __init__(self, watch: Watcher | None):
+        self.watch = watch
+        self._state = threading.Lock()  # guards _current
+        self._emit = threading.Lock()  # one report at a time, in order
+        self._current: list[Any] | None = None  # [token, started, label, where, text, last reported elapsed]
+        self._token = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> _SlowStatement:
-        if self.watch is not None:
-            self._thread = threading.Thread(target=self._run, name="seedkit-slow-statement", daemon=True)
+    @contextmanager
+    def statement(self, label: str, where: str, text: str) -> Iterator[None]:
+        if self.watch is None:
+            yield
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="seedkit-statement-watch", daemon=True)
             self._thread.start()
-        return self
+        with self._state:
+            self._token += 1
+            self._current = [self._token, time.monotonic(), label, where, text, None]
+        try:
+            yield
+        finally:
+            with self._emit:
+                with self._state:
+                    current, self._current = self._current, None
+                if current is not None and current[5] is not None:
+                    self._report(current, done=True)
 
     def _run(self) -> None:
-        wait = SLOW_STATEMENT
-        while not self._stop.wait(wait):
-            self.reported = True
-            self._report(done=False)
-            wait = _TICK
+        while not self._stop.wait(self._POLL):
+            with self._emit:
+                with self._state:
+                    current = self._current
+                    if current is None:
+                        continue
+                    elapsed = time.monotonic() - current[1]
+                    last = current[5]
+                    if elapsed < SLOW_STATEMENT or (last is not None and elapsed < last + _TICK):
+                        continue
+                    current[5] = elapsed
+                self._report(current, done=False)
 
-    def _report(self, *, done: bool) -> None:
+    def _report(self, current: list[Any], *, done: bool) -> None:
         assert self.watch is not None
+        _token, started, label, where, text, _last = current
         with suppress(Exception):  # a display problem must never break a migration
-            self.watch(Wait("statement", time.monotonic() - self.started, self.text, self.label, self.where,
-                            done=done))
+            self.watch(Wait("statement", time.monotonic() - started, text, label, where, done=done))
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
-            if self.reported:
-                self._report(done=True)
+            self._thread = None
+            self._stop.clear()
 
 
 @dataclass
@@ -935,6 +963,7 @@ class Runner:
         self.db = self.session.db
         self.history = self.session.history
         self.watch: Watcher | None = None
+        self._statements = _StatementWatch(None)
 
     def __enter__(self) -> Runner:
         return self
@@ -963,7 +992,8 @@ class Runner:
         report = RunReport(database=str(self.url), direction="up", dry_run=dry_run)
         server = self.session.server_version_num
         self.watch = watch
-        with self._maybe_locked(dry_run, watch):
+        self._statements = _StatementWatch(watch)
+        with self._statements_closed(), self._maybe_locked(dry_run, watch):
             rows = self.history.rows()
             report.version_before = report.version_after = self.current_version(rows)
             problems = find_problems(self.migrations, rows, allow_out_of_order=allow_out_of_order)
@@ -988,6 +1018,13 @@ class Runner:
                     progress(run)
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
+
+    @contextmanager
+    def _statements_closed(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self._statements.close()
 
     def _refuse_history_changes(self, plans: list[Planned]) -> None:
         """Refuse, before anything runs, a migration that would drop or change the history table."""
@@ -1076,7 +1113,7 @@ class Runner:
         where = f"{display_path(planned.section.path)}:{stmt.line}"
         t0 = time.perf_counter()
         try:
-            with _SlowStatement(self.watch, planned.migration.label, where, text):
+            with self._statements.statement(planned.migration.label, where, text):
                 self.db.execute(stmt.sql)
             if run is not None:
                 run.statements_run.append(StatementRun(stmt.line, stmt.column, text,
@@ -1191,7 +1228,8 @@ class Runner:
         report = RunReport(database=str(self.url), direction="down", dry_run=dry_run)
         server = self.session.server_version_num
         self.watch = watch
-        with self._maybe_locked(dry_run, watch):
+        self._statements = _StatementWatch(watch)
+        with self._statements_closed(), self._maybe_locked(dry_run, watch):
             rows = self.history.rows()
             report.version_before = report.version_after = self.current_version(rows)
             problems = find_problems(self.migrations, rows, allow_out_of_order=True)
@@ -1258,8 +1296,8 @@ class Runner:
                 for i, stmt in enumerate(planned.statements):
                     t1 = time.perf_counter()
                     try:
-                        with _SlowStatement(self.watch, m.label, f"{display_path(planned.section.path)}:"
-                                            f"{stmt.line}", first_line(stmt.sql)):
+                        with self._statements.statement(m.label, f"{display_path(planned.section.path)}:"
+                                                        f"{stmt.line}", first_line(stmt.sql)):
                             self.db.execute(stmt.sql)
                         run.statements_run.append(StatementRun(stmt.line, stmt.column, first_line(stmt.sql),
                                                                (time.perf_counter() - t1) * 1000))
