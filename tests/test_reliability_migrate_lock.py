@@ -163,3 +163,18 @@ def pg_project_config(project: Project):
     from seedkit import load_config
 
     return load_config(project.config)
+
+
+def test_a_migration_that_releases_the_lock_does_not_commit(tmp_path, pg_url: str) -> None:
+    """Only the run's own session can release its lock: a statement of the migration (here
+    pg_advisory_unlock_all()) is caught before the migration commits, and before the next one runs."""
+    project = Project(tmp_path, pg_url)
+    project.single("1", "unlocks", "CREATE TABLE a (x int);\nSELECT pg_advisory_unlock_all();")
+    project.single("2", "b", "CREATE TABLE b (x int);")
+    result = project.cli("up")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: this run no longer holds the migration lock (a statement released "
+                                    "it, e.g. pg_advisory_unlock_all() or DISCARD ALL); stopped at 1_unlocks, "
+                                    "whose transaction was rolled back"), result.stderr
+    assert project.query("SELECT to_regclass('a'), to_regclass('b')") == [(None, None)]
+    assert project.query("SELECT count(*) FROM schema_migrations") == [(0,)]

@@ -381,9 +381,13 @@ class PostgresSession(Session):
             if connection_lost(exc):
                 raise lock_lost(label, exc) from exc
             raise
-        if not (row and row[0]):  # pragma: no cover - only this session can release its own lock
-            raise LockLost(f"this run no longer holds the migration lock; stopped before {label}, which "
-                           "was not applied", hint="run 'seedkit migrate status', then 'seedkit migrate up' again")
+        if not (row and row[0]):  # only this session can release it: a statement did (unlock_all, DISCARD)
+            in_tx = self.db.in_transaction
+            raise LockLost(f"this run no longer holds the migration lock (a statement released it, e.g. "
+                           f"pg_advisory_unlock_all() or DISCARD ALL); stopped at {label}, "
+                           + ("whose transaction was rolled back" if in_tx else "which was not applied"),
+                           hint="remove that statement from the migration: another run could have started "
+                                "applying the same migrations; then run 'seedkit migrate up' again")
 
     def _acquire(self, lock_db: Database, watch: Watcher | None = None) -> None:
         started = time.monotonic()
@@ -1083,6 +1087,7 @@ class Runner:
                     return False
                 for stmt in planned.statements:
                     self._execute(planned, stmt, done=None, run=run)
+                self.session.check_lock(m.label)  # still ours at commit time (or nothing commits)
                 ms = int((time.perf_counter() - t0) * 1000)
                 self.history.insert(m, status=APPLIED, execution_ms=ms)
                 self.history.log(m.version, m.name, "up", execution_ms=ms)
