@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 from .. import db as dbmod
 from ..db.base import Database
@@ -365,11 +365,8 @@ class PostgresSession(Session):
                     self.db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
 
     def busy_holder(self) -> str | None:
-        row = self.db.fetchone("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, self.lock_key])
-        if row and row[0]:
-            self.db.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, self.lock_key])
-            return None
-        return self.holder(self.db)
+        # read pg_locks only: status and verify take no lock (they also run on read-only standbys)
+        return self.holder(self.db, other_sessions_only=True)
 
     def check_lock(self, label: str) -> None:
         try:
@@ -419,17 +416,23 @@ class PostgresSession(Session):
             time.sleep(min(delay, remaining, max(0.0, next_report - now) if watch else delay))
             delay = min(delay * 1.5, longest)
 
-    def holder(self, conn: Database) -> str:
+    @overload
+    def holder(self, conn: Database) -> str: ...
+
+    @overload
+    def holder(self, conn: Database, *, other_sessions_only: bool) -> str | None: ...
+
+    def holder(self, conn: Database, *, other_sessions_only: bool = False) -> str | None:
         row = conn.fetchone("""
             SELECT a.pid, a.application_name, a.usename, a.client_addr::text, a.client_hostname,
                    a.backend_start, a.state_change, a.state, now() - a.backend_start
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid
-              AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database
-                                                   WHERE datname = current_database())""",
+              AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
                             [_LOCK_CLASS, self.lock_key])
         if row is None:
-            return "the holder is not visible (it may have just finished)"
+            return None if other_sessions_only else "the holder is not visible (it may have just finished)"
         pid, app, user, addr, host, started, since, _state, age = row
         parts = [f"held by pid {pid}"]
         if app:
