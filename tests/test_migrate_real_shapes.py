@@ -202,3 +202,19 @@ def test_a_stray_sql_file_in_the_migrations_folder_is_named(project: Project) ->
     assert result.returncode == 2
     assert "data_oauth_github.sql: a .sql file whose name does not start with a version" in result.stderr
     assert "a" not in tables(project)
+
+
+def test_dbmate_names_with_a_dash_after_the_version(project: Project) -> None:
+    """supabase/postgres runs init-scripts/00000000000000-initial-schema.sql with dbmate, which reads
+    the leading digits alone; seedkit called it "a .sql file whose name does not start with a version"."""
+    (project.dir / "00000000000000-initial-schema.sql").write_text(
+        "-- migrate:up\nCREATE TABLE a (x int);\n\n-- migrate:down\nDROP TABLE a;\n", encoding="utf-8")
+    (project.dir / "00000000000001-auth-schema.sql").write_text(
+        "-- migrate:up\nCREATE TABLE b (x int);\n", encoding="utf-8")
+    (project.dir / "10000000000000_demote-postgres.sql").write_text(
+        "-- migrate:up\nCREATE TABLE c (x int);\n", encoding="utf-8")
+    up = project.cli("up")
+    assert up.returncode == 0, up.stderr
+    assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
+        "00000000000000_initial-schema", "00000000000001_auth-schema", "10000000000000_demote-postgres"]
+    assert {"a", "b", "c"} <= tables(project)

@@ -32,9 +32,12 @@ from ..errors import Location, MigrationFileError
 UP_MARKER = "-- migrate:up"
 DOWN_MARKER = "-- migrate:down"
 
-_SINGLE = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*?))?\.sql$", re.IGNORECASE)
-_PAIR = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*?))?\.(?P<dir>up|down)\.sql$", re.IGNORECASE)
-_FOLDER = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*))?$")
+# VERSION is digits, optionally in dash-separated groups (Diesel: 2019-02-26-002946); the name follows
+# an underscore, or a dash (dbmate reads the leading digits alone: 00000000000000-initial-schema.sql).
+_VERSION = r"(?P<version>\d+(?:-\d+)*)-?"
+_SINGLE = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*?))?\.sql$", re.IGNORECASE)
+_PAIR = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*?))?\.(?P<dir>up|down)\.sql$", re.IGNORECASE)
+_FOLDER = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*))?$")
 # A section marker: "-- migrate:up" or "-- migrate:down", then options such as "transaction:false".
 _MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
