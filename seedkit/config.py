@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -63,6 +63,8 @@ class Settings(_Section):
     migrations: MigrationSettings = Field(default_factory=MigrationSettings)
     seeds: SeedSettings = Field(default_factory=SeedSettings)
     envs: dict[str, EnvSettings] = Field(default_factory=dict)
+    # [lint]: rule id = "error" | "warning" | "off" (checked against the rules by seedkit.migrate.lint)
+    lint: dict[str, Literal["error", "warning", "off"]] = Field(default_factory=dict)
 
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")

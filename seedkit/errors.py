@@ -9,6 +9,8 @@
     ├── MigrationFileError            exit 2  migration files that cannot be read or parsed
     ├── DatabaseError                 exit 1  the database refused something (carries SQLSTATE)
     │   └── MigrationError            exit 1  a migration statement failed (file, line, column)
+    │       ├── LockLost              exit 1  the connection holding the migration lock ended mid-run
+    │       └── AlreadyRecorded       exit 1  another run recorded the same migration (nothing committed)
     ├── DriftError                    exit 3  a check found pending work or drift
     └── RefusedError                  exit 4  protected environment, stamped database
         └── LockTimeout               exit 4  another run holds the lock
@@ -118,6 +120,14 @@ class DatabaseError(SeedkitError):
 
 class MigrationError(DatabaseError):
     """A migration statement failed; ``location`` points into the migration file."""
+
+
+class LockLost(MigrationError):
+    """The applying connection (which holds the migration lock) ended or no longer holds the lock."""
+
+
+class AlreadyRecorded(MigrationError):
+    """The history already has the row this run meant to add: the run's transaction does not commit."""
 
 
 class DriftError(SeedkitError):

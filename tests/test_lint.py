@@ -483,8 +483,8 @@ def test_lint_paths_reads_all_three_layouts_with_file_lines(project: Path) -> No
     assert [(f.path, f.line, f.column, f.rule) for f in report.findings] == [
         ("migrations/20240101000002_email_idx.up.sql", 3, 1, "backfill-in-migration"),
         ("migrations/2024-01-01-000003_name/up.sql", 2, 1, "index-not-concurrent")]
-    assert report.exit_code == 1 and report.errors == 1 and report.warnings == 1
-    assert report.summary() == "3 migrations checked: 1 error, 1 warning"
+    assert report.exit_code == 3 and report.errors == 2 and report.warnings == 0
+    assert report.summary() == "3 migrations checked: 2 errors, 0 warnings"
 
 
 def test_lint_paths_with_explicit_files(project: Path) -> None:
@@ -502,7 +502,7 @@ def test_sqlite_database_skips_every_file_with_a_note(project: Path) -> None:
     assert report.findings == [] and report.exit_code == 0
     assert report.summary() == "3 migrations checked (3 skipped): 0 errors, 0 warnings"
     # an explicit dialect wins over the configuration
-    assert lint_paths(config=load_config(), dialect="postgresql").errors == 1
+    assert lint_paths(config=load_config(), dialect="postgresql").errors == 2
 
 
 def test_file_dialect_hint(project: Path) -> None:
@@ -521,7 +521,7 @@ def test_file_dialect_hint(project: Path) -> None:
 
 def test_no_database_configured_means_postgresql(project: Path) -> None:
     (project / "seedkit.toml").write_text('[database]\nurl = "${NOT_SET_ANYWHERE_42}"\n')
-    assert lint_paths(config=load_config()).errors == 1
+    assert lint_paths(config=load_config()).errors == 2
 
 
 def test_report_json_validates_against_the_documented_schema(project: Path) -> None:
@@ -533,8 +533,8 @@ def test_report_json_validates_against_the_documented_schema(project: Path) -> N
     data = json.loads(lint_paths(config=load_config()).to_json())
     jsonschema.Draft202012Validator.check_schema(JSON_SCHEMA)
     jsonschema.validate(data, JSON_SCHEMA)
-    assert data["summary"] == {"files": 4, "linted": 4, "skipped": 0, "errors": 1, "warnings": 1,
-                               "suppressed": 1, "exit_code": 1}
+    assert data["summary"] == {"files": 4, "linted": 4, "skipped": 0, "errors": 2, "warnings": 0,
+                               "suppressed": 1, "exit_code": 3}
     assert data["suppressed"][0]["reason"] == "replaced by full_name"
     assert data["suppressed"][0]["nolint_line"] == 2
     with pytest.raises(jsonschema.ValidationError):
@@ -564,27 +564,36 @@ def test_docs_list_every_rule_with_its_level_doc_and_fix() -> None:
 LINE = re.compile(r"^(?P<path>\S+):(?P<line>\d+):(?P<col>\d+) (?P<rule>[a-z-]+) (?P<level>error|warning) .+$")
 
 
-def test_cli_prints_findings_hints_and_summary_and_exits_1(project: Path) -> None:
+def test_cli_prints_findings_hints_and_summary_and_exits_3(project: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(
-        "migrations/20240101000002_email_idx.up.sql:3:1 backfill-in-migration warning ")
+        "migrations/20240101000002_email_idx.up.sql:3:1 backfill-in-migration error ")
     assert LINE.match(lines[0]) and lines[1].startswith("    hint: ")
     assert lines[2].startswith("migrations/2024-01-01-000003_name/up.sql:2:1 index-not-concurrent error ")
-    assert lines[-1] == "3 migrations checked: 1 error, 1 warning"
+    assert lines[-1] == "3 migrations checked: 2 errors, 0 warnings"
     assert "secret" not in result.output
 
 
 def test_cli_exits_0_when_only_warnings_remain(project: Path) -> None:
-    result = CliRunner().invoke(app, ["migrate", "lint", "migrations/20240101000002_email_idx.up.sql"])
+    write(project / "migrations" / "20240101000005_drop.sql", """
+        -- migrate:up
+        ALTER TABLE users DROP COLUMN name;
+    """)
+    result = CliRunner().invoke(app, ["migrate", "lint", "migrations/20240101000005_drop.sql"])
     assert result.exit_code == 0, result.output
+    assert " drop-column warning " in result.output
     assert result.output.splitlines()[-1] == "1 migration checked: 0 errors, 1 warning"
+    strict = CliRunner().invoke(app, ["migrate", "lint", "--warnings-as-errors",
+                                      "migrations/20240101000005_drop.sql"])
+    assert strict.exit_code == 3, strict.output
+    assert " drop-column error " in strict.output
 
 
 def test_cli_json(project: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint", "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     data = json.loads(result.output)
     jsonschema.validate(data, JSON_SCHEMA)
     assert [f["rule"] for f in data["findings"]] == ["backfill-in-migration", "index-not-concurrent"]
@@ -601,7 +610,9 @@ def test_cli_notes_skipped_sqlite_files(project: Path) -> None:
 def test_cli_lists_rules(project: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint", "--rules"])
     assert result.exit_code == 0
-    listed = [line.split()[0] for line in result.output.splitlines()]
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["RULE", "LEVEL", "DEFAULT", "WHAT", "IT", "FINDS"]
+    listed = [line.split()[0] for line in lines[1:]]
     assert listed == list(RULES)
 
 
@@ -615,8 +626,8 @@ def test_cli_broken_migration_file_is_a_usage_error(project: Path) -> None:
 def test_cli_in_a_real_process(project: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "seedkit", "migrate", "lint", "--json"], capture_output=True,
                           text=True, cwd=project, timeout=120)
-    assert proc.returncode == 1, proc.stderr
-    assert json.loads(proc.stdout)["summary"]["errors"] == 1
+    assert proc.returncode == 3, proc.stderr
+    assert json.loads(proc.stdout)["summary"]["errors"] == 2
 
 
 def _pending_project(project: Path, url: str) -> None:
@@ -648,7 +659,7 @@ def test_cli_pending_reports_only_unapplied_migrations_sqlite(project: Path) -> 
     migrate.up(load_config(), to="20240101000001")
     result = CliRunner().invoke(app, ["migrate", "lint", "--pending", "--dialect", "postgresql"])
     # users was created by an applied migration: it exists, so its new index needs CONCURRENTLY
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert result.output.splitlines()[0].startswith(
         "migrations/20240101000002_name.sql:3:1 index-not-concurrent error")
     assert result.output.splitlines()[-1] == "1 migration checked: 1 error, 0 warnings"

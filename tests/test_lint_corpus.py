@@ -88,7 +88,7 @@ def test_corpus_summary_and_skips() -> None:
     report = linted()
     skipped = [r for r in report.files if r.status == "skipped"]
     assert [Path(r.path).name for r in skipped] == ["20240102100047_local_cache.sql"]
-    assert report.exit_code == 1
+    assert report.exit_code == 3
     assert report.summary() == (f"{len(report.files)} migrations checked (1 skipped): "
                                 f"{report.errors} errors, {report.warnings} warnings, 1 suppressed")
 

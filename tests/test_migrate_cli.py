@@ -256,7 +256,7 @@ def test_third_runner_times_out_and_names_the_holder(pg_project: Project) -> Non
             while holder_pid is None and time.monotonic() < deadline:
                 row = watch.execute("SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                                     "WHERE l.locktype = 'advisory' AND l.granted "
-                                    "AND a.application_name LIKE 'seedkit migrate lock%'").fetchone()
+                                    "AND a.application_name LIKE 'seedkit migrate run%'").fetchone()
                 holder_pid = row[0] if row else None
                 time.sleep(0.05)
         assert holder_pid is not None, "the first runner never took the lock"
@@ -265,9 +265,11 @@ def test_third_runner_times_out_and_names_the_holder(pg_project: Project) -> Non
                                capture_output=True, text=True, timeout=60)
         waited = time.monotonic() - started
         assert third.returncode == 4, third.stderr
-        assert third.stderr.startswith("error: another migration run holds the lock")
+        # first the live wait (who holds the lock), then the error once the timeout is reached
+        assert third.stderr.startswith(f"waiting for the migration lock (held by pid {holder_pid}")
+        assert "\nerror: another migration run holds the lock" in third.stderr
         assert f"held by pid {holder_pid}" in third.stderr
-        assert "application 'seedkit migrate lock" in third.stderr and "since " in third.stderr
+        assert "application 'seedkit migrate run" in third.stderr and "since " in third.stderr
         assert "Traceback" not in third.stderr
         assert waited >= 1
     finally:

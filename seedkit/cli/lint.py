@@ -1,4 +1,4 @@
-"""``seedkit migrate lint``: print the linter's findings; exit 1 when an error-level finding remains."""
+"""``seedkit migrate lint``: print the linter's findings; exit 3 when an error-level finding remains."""
 
 from __future__ import annotations
 
@@ -23,17 +23,30 @@ def lint(
     database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
     dialect: str | None = typer.Option(None, "--dialect", help="postgresql or sqlite (default: the "
                                        "configured database's).", show_default=False),
-    rules: bool = typer.Option(False, "--rules", help="List the rules and exit."),
+    rules: bool = typer.Option(False, "--rules", help="List the rules with their level in this project "
+                               "(the default, changed by \\[lint] in seedkit.toml and --warnings-as-errors) "
+                               "and exit."),
+    warnings_as_errors: bool = typer.Option(False, "--warnings-as-errors",
+                                            help="Treat warning-level findings as errors (exit 3)."),
 ) -> None:
     if rules:
+        config = state(ctx).config()
+        levels = lintmod.effective_levels(config, warnings_as_errors=warnings_as_errors)
         width = max(len(r) for r in lintmod.RULES)
+        out(f"{'RULE':<{width}}  {'LEVEL':<7}  {'DEFAULT':<7}  WHAT IT FINDS")
         for rule in lintmod.RULES.values():
-            out(f"{rule.id:<{width}}  {rule.level:<7}  {rule.doc}")
+            out(f"{rule.id:<{width}}  {levels[rule.id]:<7}  {rule.level:<7}  {rule.doc}")
+        changed = sorted(k for k, v in levels.items() if v != lintmod.RULES[k].level)
+        if changed:
+            source = "--warnings-as-errors" if warnings_as_errors and not config.settings.lint else \
+                f"[lint] in {config.source}" + (" and --warnings-as-errors" if warnings_as_errors else "")
+            out(f"changed from the default by {source}: {', '.join(changed)}")
         return
     if dialect is not None and dialect.lower() not in ("postgresql", "postgres", "sqlite"):
         raise typer.BadParameter("expected postgresql or sqlite", param_hint="--dialect")
     report = lintmod.lint_paths(
         paths or None, config=state(ctx).config(), env=env, database_url=database, pending=pending,
+        warnings_as_errors=warnings_as_errors,
         dialect=None if dialect is None else ("sqlite" if dialect.lower() == "sqlite" else "postgresql"))
     if as_json:
         out(report.to_json())

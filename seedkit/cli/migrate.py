@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+import shutil
+import sys
+import threading
+from typing import Any, TextIO
 
 import typer
 
 from .. import migrate as api
 from ..errors import UsageError
-from ..migrate.runner import MigrationRun, drift_error
+from ..migrate.runner import MigrationRun, Wait, drift_error
+from ..urls import mask
 from ._app import app, out, state
 
 migrate_app = typer.Typer(
@@ -32,8 +36,10 @@ _JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 def _doc(fn: Any) -> str:
     """A library docstring as help text: paragraphs kept, lines within a paragraph joined."""
+    from rich.markup import escape  # help is rendered as rich markup: "[lint]" must stay visible
+
     paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    return "\n\n".join(escape(" ".join(p.split())) for p in paragraphs)
 
 
 def _emit_json(data: dict[str, Any]) -> None:
@@ -50,6 +56,60 @@ def _describe(run: MigrationRun, *, dry_run: bool) -> str:
     if not dry_run:
         parts.append(f"{run.execution_ms:.0f} ms")
     return f"{verb} {label} ({', '.join(parts)})"
+
+
+class WaitDisplay:
+    """Shows what a run waits for, on stderr: the migration lock (who holds it) and slow statements.
+
+    On a terminal one line is redrawn about once a second with the elapsed time; when stderr is piped
+    or captured, plain lines are written instead — when the wait is first seen, every
+    ``PLAIN_EVERY`` seconds after that, and when it ends — so logs stay readable.
+    """
+
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self._lock = threading.Lock()
+        self._next_plain: dict[tuple[str, str | None], float] = {}
+
+    @staticmethod
+    def text(wait: Wait) -> str:
+        elapsed = _seconds(wait.elapsed)
+        if wait.kind == "lock":
+            if wait.done:
+                return f"got the migration lock after waiting {elapsed}"
+            return f"waiting for the migration lock ({wait.detail}): {elapsed}"
+        where = f"{wait.location}: " if wait.location else ""
+        if wait.done:
+            return f"statement finished after {elapsed}: {where}{wait.detail}"
+        return f"statement running for {elapsed}: {where}{wait.detail}"
+
+    def __call__(self, wait: Wait) -> None:
+        line = mask(self.text(wait))
+        key = (wait.kind, wait.location)
+        with self._lock:
+            if self.tty:
+                width = shutil.get_terminal_size((100, 20)).columns - 1
+                shown = line if len(line) <= width else line[: width - 1] + "…"
+                self.stream.write("\r\033[K" + shown + ("\n" if wait.done else ""))
+            else:
+                if not wait.done and wait.elapsed < self._next_plain.get(key, 0.0):
+                    return
+                self._next_plain[key] = wait.elapsed + self.PLAIN_EVERY
+                if wait.done:
+                    self._next_plain.pop(key, None)
+                self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+def _seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+    minutes, seconds = divmod(int(value), 60)
+    return f"{minutes} min {seconds:02d} s"
 
 
 def _version(v: str | None) -> str:
@@ -72,12 +132,18 @@ def up_cmd(
     env: str | None = _ENV,
     database: str | None = _DATABASE,
     lock_timeout: float | None = _LOCK_TIMEOUT,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON: each migration with its "
+                                 "timing and statements (waits still go to stderr)."),
 ) -> None:
     def progress(run: MigrationRun) -> None:
         out(_describe(run, dry_run=dry_run))
 
     report = api.up(state(ctx).config(), env=env, database_url=database, to=to, dry_run=dry_run,
-                    allow_out_of_order=allow_out_of_order, lock_timeout=lock_timeout, progress=progress)
+                    allow_out_of_order=allow_out_of_order, lock_timeout=lock_timeout,
+                    progress=None if as_json else progress, watch=WaitDisplay())
+    if as_json:
+        _emit_json(report.to_dict())
+        return
     _summary(report, dry_run=dry_run, nothing="nothing to apply")
 
 
@@ -101,12 +167,18 @@ def down_cmd(
     env: str | None = _ENV,
     database: str | None = _DATABASE,
     lock_timeout: float | None = _LOCK_TIMEOUT,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON: each migration with its "
+                                 "timing and statements (waits still go to stderr)."),
 ) -> None:
     def progress(run: MigrationRun) -> None:
         out(_describe(run, dry_run=dry_run))
 
     report = api.down(state(ctx).config(), env=env, database_url=database, steps=steps, to=to,
-                      dry_run=dry_run, lock_timeout=lock_timeout, progress=progress)
+                      dry_run=dry_run, lock_timeout=lock_timeout, progress=None if as_json else progress,
+                      watch=WaitDisplay())
+    if as_json:
+        _emit_json(report.to_dict())
+        return
     _summary(report, dry_run=dry_run, nothing="nothing to roll back")
 
 

@@ -22,6 +22,8 @@ def reset_command(
     env: str = typer.Argument(..., metavar="ENV", help="Environment to start over, e.g. dev."),
     database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
     as_json: bool = typer.Option(False, "--json", help="Print both reports as one JSON document."),
+    force: bool = typer.Option(False, "--force", help="End other sessions connected to the database "
+                               "(they are listed, and reset refuses, without it)."),
 ) -> None:
     from .migrate import _describe
     from .run import print_report
@@ -29,7 +31,7 @@ def reset_command(
     def progress(run: MigrationRun) -> None:
         out(_describe(run, dry_run=False))
 
-    report = reset(env, config=state(ctx).config(), database_url=database,
+    report = reset(env, config=state(ctx).config(), database_url=database, force=force,
                    migration_progress=None if as_json else progress)
     if as_json:
         out(json.dumps(report.to_dict(), indent=2, default=str))

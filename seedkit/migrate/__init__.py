@@ -33,6 +33,8 @@ from .runner import (
     StatusEntry,
     StatusReport,
     VerifyReport,
+    Wait,
+    Watcher,
 )
 
 
@@ -67,20 +69,26 @@ def new(config: Config | None, name: str) -> Path:
 
 def up(config: Config | None = None, *, env: str | None = None, database_url: str | DatabaseURL | None = None,
        to: str | int | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
-       lock_timeout: float | None = None, progress: Progress | None = None) -> RunReport:
+       lock_timeout: float | None = None, progress: Progress | None = None,
+       watch: Watcher | None = None) -> RunReport:
     """Apply pending migrations in version order, each in its own transaction unless marked
     transaction:false; with --to VERSION, stop after that version.
 
     Refuses (exit 3) before anything runs when an applied migration was edited or deleted, a pending
-    one is older than the newest applied one, or a non-transactional migration failed earlier."""
+    one is older than the newest applied one, or a non-transactional migration failed earlier.
+
+    While it waits for another run's lock (saying who holds it) or a statement runs longer than 2 s,
+    it shows the elapsed time on stderr: one live line on a terminal, plain lines when piped."""
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
-        return r.up(to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, progress=progress)
+        return r.up(to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, progress=progress,
+                    watch=watch)
 
 
 def down(config: Config | None = None, *, env: str | None = None,
          database_url: str | DatabaseURL | None = None, steps: int | None = None,
          to: str | int | None = None, dry_run: bool = False,
-         lock_timeout: float | None = None, progress: Progress | None = None) -> RunReport:
+         lock_timeout: float | None = None, progress: Progress | None = None,
+         watch: Watcher | None = None) -> RunReport:
     """Roll back applied migrations with their down sections: the newest one, the newest --steps N,
     or every one newer than --to VERSION (0 for all).
 
@@ -98,7 +106,7 @@ def down(config: Config | None = None, *, env: str | None = None,
             raise RefusedError(f"refusing to roll back: this database was seeded by the protected environment "
                                f"{owner!r}", hint="write a new migration that undoes the change and apply it with "
                                                   "'seedkit migrate up'")
-        return r.down(steps=steps, to=to, dry_run=dry_run, progress=progress)
+        return r.down(steps=steps, to=to, dry_run=dry_run, progress=progress, watch=watch)
 
 
 def status(config: Config | None = None, *, env: str | None = None,
@@ -128,5 +136,5 @@ def resolve(config: Config | None, version: str | int, *, applied: bool, env: st
 
 
 __all__ = ["Migration", "MigrationRun", "Problem", "ResolveReport", "RunReport", "Runner", "Section",
-           "StatusEntry", "StatusReport", "VerifyReport", "discover", "down", "load_paths", "new", "resolve",
-           "runner", "status", "up", "verify"]
+           "StatusEntry", "StatusReport", "VerifyReport", "Wait", "Watcher", "discover", "down", "load_paths",
+           "new", "resolve", "runner", "status", "up", "verify"]

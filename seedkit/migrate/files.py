@@ -18,8 +18,10 @@ a pair or folder it covers the up file, then the down file when there is one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,9 +32,12 @@ from ..errors import Location, MigrationFileError
 UP_MARKER = "-- migrate:up"
 DOWN_MARKER = "-- migrate:down"
 
-_SINGLE = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*?))?\.sql$", re.IGNORECASE)
-_PAIR = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*?))?\.(?P<dir>up|down)\.sql$", re.IGNORECASE)
-_FOLDER = re.compile(r"^(?P<version>\d[\d-]*)(?:_(?P<name>.*))?$")
+# VERSION is digits, optionally in dash-separated groups (Diesel: 2019-02-26-002946); the name follows
+# an underscore, or a dash (dbmate reads the leading digits alone: 00000000000000-initial-schema.sql).
+_VERSION = r"(?P<version>\d+(?:-\d+)*)-?"
+_SINGLE = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*?))?\.sql$", re.IGNORECASE)
+_PAIR = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*?))?\.(?P<dir>up|down)\.sql$", re.IGNORECASE)
+_FOLDER = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*))?$")
 # A section marker: "-- migrate:up" or "-- migrate:down", then options such as "transaction:false".
 _MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
@@ -99,6 +104,11 @@ class Migration:
     def label(self) -> str:
         return f"{self.version}_{self.name}" if self.name else self.version
 
+    @property
+    def order(self) -> tuple[int, int]:
+        """Where the migration sorts (``version_order``); ``number`` is its identity."""
+        return version_order(self.version)
+
 
 def normalise(text: str) -> str:
     """Line endings to ``\\n`` and no byte-order mark: what checksums and line numbers are computed on."""
@@ -127,6 +137,21 @@ def display_path(path: Path) -> str:
 def parse_version(text: str) -> tuple[str, int]:
     digits = text.replace("-", "")
     return digits, int(digits)
+
+
+def version_order(version: str | int) -> tuple[int, int]:
+    """The sort key of a version: plain numbers compare as numbers; timestamps (14 digits or more,
+    YYYYMMDDHHMMSS and finer) compare as moments in time, whatever their precision.
+
+    Diesel names newer migrations ``2025-11-19-091444-0000`` (18 digits) and older ones
+    ``2025-01-20-162913`` (14): as plain numbers every 18-digit version would sort after every
+    14-digit one, and a history mixing both would run out of date order. Timestamps are therefore
+    compared with their digits padded on the right, and all come after plain sequence numbers
+    (``00_init``, ``000001``)."""
+    digits = str(version).replace("-", "")
+    if len(digits) >= 14:
+        return 1, int(digits.ljust(32, "0")[:32])
+    return 0, int(digits)
 
 
 def _read(path: Path) -> str:
@@ -229,6 +254,26 @@ def _directive_section(path: Path, text: str) -> Section:
     return Section(sql=text, path=path, line_offset=1, transactional=transactional)
 
 
+def _diesel_transactional(path: Path, text: str) -> bool:
+    """``run_in_transaction`` from a Diesel ``metadata.toml`` next to up.sql (default: true)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _entry_error(path, f"invalid TOML: {exc}") from None
+    value = data.get("run_in_transaction", True)
+    if not isinstance(value, bool):
+        raise MigrationFileError("run_in_transaction must be true or false",
+                                 location=Location(file=display_path(path)),
+                                 hint="write 'run_in_transaction = false' to run the migration without a "
+                                      "transaction")
+    return value
+
+
 def _entry_error(path: Path, message: str, hint: str | None = None) -> MigrationFileError:
     return MigrationFileError(message, location=Location(file=display_path(path)), hint=hint)
 
@@ -252,9 +297,16 @@ def load_entry(path: Path) -> Migration | None:
         version, number = parse_version(m["version"])
         up = _directive_section(up_file, _read(up_file))
         down = _directive_section(down_file, _read(down_file)) if down_file.is_file() else None
+        metadata = path / "metadata.toml"
+        texts = [up.sql, *([down.sql] if down else [])]
+        if metadata.is_file():  # Diesel's per-migration settings: run_in_transaction = false
+            meta_text = _read(metadata)
+            if not _diesel_transactional(metadata, meta_text):
+                up = dataclasses.replace(up, transactional=False)
+                down = dataclasses.replace(down, transactional=False) if down else None
+            texts.append(meta_text)  # part of what was applied: editing it later is a change
         return Migration(version=version, number=number, name=m["name"] or "", layout="folder", path=up_file,
-                         up=up, down=down, down_path=down_file if down else None,
-                         checksum=checksum(up.sql, *([down.sql] if down else [])))
+                         up=up, down=down, down_path=down_file if down else None, checksum=checksum(*texts))
     if not name.lower().endswith(".sql"):
         return None
     pair = _PAIR.match(name)
@@ -307,7 +359,7 @@ def discover(directory: Path | str) -> list[Migration]:
                 location=Location(file=display_path(migration.entry)),
                 hint="give one of them a new version (seedkit migrate new NAME picks a timestamp)")
         found[migration.number] = migration
-    return [found[n] for n in sorted(found)]
+    return sorted(found.values(), key=lambda m: (m.order, m.number))
 
 
 def load_paths(paths: Iterable[Path | str]) -> list[Migration]:
@@ -333,7 +385,7 @@ def load_paths(paths: Iterable[Path | str]) -> list[Migration]:
         if migration is None:
             raise _entry_error(path, "not a migration file or folder")
         result[(migration.number, migration.path)] = migration
-    return [result[k] for k in sorted(result)]
+    return sorted(result.values(), key=lambda m: (m.order, m.number, m.path))
 
 
 def new_name(name: str) -> str:

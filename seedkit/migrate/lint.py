@@ -22,6 +22,8 @@ comment lines directly above it. Rules and their fixes are listed in ``RULES`` a
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import re
 from bisect import bisect_left
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, Location
 from .files import Migration, discover, display_path, load_paths
 
 if TYPE_CHECKING:
@@ -59,6 +61,9 @@ def _load_pglast() -> None:
 
 ERROR = "error"
 WARNING = "warning"
+OFF = "off"
+LEVELS = (ERROR, WARNING, OFF)
+FINDINGS_EXIT = 3  # the exit code of every check that found something (README: exit codes)
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,10 @@ _RULES = [
     Rule("add-unique-without-index", ERROR,
          "ADD UNIQUE/PRIMARY KEY on an existing table builds its index under an ACCESS EXCLUSIVE lock.",
          "CREATE UNIQUE INDEX CONCURRENTLY (transaction:false), then ADD CONSTRAINT … UNIQUE USING INDEX"),
-    Rule("backfill-in-migration", WARNING,
+    Rule("backfill-in-migration", ERROR,
          "UPDATE/DELETE/INSERT … SELECT/MERGE on an existing table: a long write in the migration's lock.",
          "run backfills in batches outside migrations (a script or job), after the schema change ships"),
-    Rule("seed-data-in-migration", WARNING,
+    Rule("seed-data-in-migration", ERROR,
          "INSERT … VALUES in a migration: seed data belongs in seeds, not in schema history.",
          "move the rows to a fixture under seeds/ (seedkit run) so they load idempotently"),
     Rule("drop-table", WARNING,
@@ -216,8 +221,9 @@ class LintReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when an error-level finding remains, else 0 (docs/lint.md, exit codes)."""
-        return 1 if self.errors else 0
+        """3 when an error-level finding remains (a check found a problem, as ``status --exit-code``,
+        ``verify`` and ``run --check`` say it), else 0."""
+        return FINDINGS_EXIT if self.errors else 0
 
     def summary(self) -> str:
         linted = sum(1 for r in self.files if r.status == "linted")
@@ -281,7 +287,7 @@ JSON_SCHEMA: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
             "required": ["files", "linted", "skipped", "errors", "warnings", "suppressed", "exit_code"],
             "properties": {"files": _COUNT, "linted": _COUNT, "skipped": _COUNT, "errors": _COUNT,
-                           "warnings": _COUNT, "suppressed": _COUNT, "exit_code": {"enum": [0, 1]}},
+                           "warnings": _COUNT, "suppressed": _COUNT, "exit_code": {"enum": [0, FINDINGS_EXIT]}},
         },
         "files": {"type": "array", "items": {
             "type": "object", "additionalProperties": False,
@@ -1178,6 +1184,52 @@ def _apply_suppressions(src: _Source, raw: list[_Raw],
 
 
 # -------------------------------------------------------------------------------------------------
+# Levels: the defaults above, the project's [lint] table, --warnings-as-errors
+# -------------------------------------------------------------------------------------------------
+
+
+def effective_levels(config: Config | None = None, *, warnings_as_errors: bool = False) -> dict[str, str]:
+    """Each rule's level for this project: its default, then ``[lint]`` in seedkit.toml
+    (``rule = "error" | "warning" | "off"``), then ``--warnings-as-errors`` (warnings become errors)."""
+    levels = {rule.id: rule.level for rule in RULES.values()}
+    table = dict(config.settings.lint) if config is not None else {}
+    for rule_id, level in table.items():
+        where = _lint_location(config, rule_id)
+        if rule_id not in RULES:
+            close = difflib.get_close_matches(rule_id, list(RULES), n=1)
+            raise ConfigError(f"[lint] names an unknown rule {rule_id!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else ""), location=where,
+                              hint="'seedkit migrate lint --rules' lists the rules")
+        if level not in LEVELS:
+            raise ConfigError(f"[lint] {rule_id} = {level!r}: the level must be error, warning or off",
+                              location=where)
+        if rule_id == "syntax-error" and level != ERROR:
+            raise ConfigError("[lint] syntax-error cannot be changed: nothing after a syntax error is checked",
+                              location=where)
+        levels[rule_id] = level
+    if warnings_as_errors:
+        levels = {k: ERROR if v == WARNING else v for k, v in levels.items()}
+    return levels
+
+
+def _lint_location(config: Config | None, key: str) -> Location | None:
+    if config is None or config.path is None:
+        return None
+    from ..config import _line_of_key
+
+    prefix = "tool.seedkit." if config.path.name == "pyproject.toml" else ""
+    return Location(file=str(config.path), line=_line_of_key(config.path, ["lint", key], prefix))
+
+
+def apply_levels(report: LintReport, levels: dict[str, str]) -> LintReport:
+    """Set each finding's level from ``levels``; findings of rules that are off are dropped."""
+    for result in report.files:
+        result.findings = [dataclasses.replace(f, level=levels.get(f.rule, f.level)) for f in result.findings
+                           if levels.get(f.rule, f.level) != OFF]
+    return report
+
+
+# -------------------------------------------------------------------------------------------------
 # Migrations folders and files
 # -------------------------------------------------------------------------------------------------
 
@@ -1219,7 +1271,7 @@ def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = No
     """
     schema = SchemaState()
     report = LintReport()
-    for m in sorted(migrations, key=lambda m: m.number):
+    for m in sorted(migrations, key=lambda m: (m.order, m.number)):
         shown = report_versions is None or m.version in report_versions
         section = m.up
         path = display_path(section.path)
@@ -1237,30 +1289,33 @@ def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = No
 
 def lint_paths(paths: Sequence[Path | str] | None = None, *, config: Config | None = None,
                env: str | None = None, database_url: str | None = None, dialect: str | None = None,
-               pending: bool = False) -> LintReport:
+               pending: bool = False, warnings_as_errors: bool = False) -> LintReport:
     """Check PostgreSQL migrations for operations that lock or break production.
 
     Lints the files or folders given, else the configured migrations folder. Each finding is
-    FILE:LINE:COL RULE LEVEL MESSAGE with a hint; the exit code is 1 when an error-level finding
-    remains. Silence one finding with '-- seedkit:nolint RULE reason' on or directly above the
-    statement. SQLite migrations (the configured database, or a '-- seedkit: dialect=sqlite' comment)
-    are skipped with a note. With pending, only migrations the database has not applied are reported.
+    FILE:LINE:COL RULE LEVEL MESSAGE with a hint; the exit code is 3 when an error-level finding
+    remains (as for every check). Each rule's level comes from the [lint] table of seedkit.toml
+    (rule = "error", "warning" or "off"); --warnings-as-errors turns warnings into errors. Silence
+    one finding with '-- seedkit:nolint RULE reason' on or directly above the statement. SQLite
+    migrations (the configured database, or a '-- seedkit: dialect=sqlite' comment) are skipped
+    with a note. With pending, only migrations the database has not applied are reported.
     """
     if config is None:
         from ..config import load_config
 
         config = load_config()
+    levels = effective_levels(config, warnings_as_errors=warnings_as_errors)
     migrations = load_paths(paths) if paths else discover(config.migrations_dir)
     if dialect is None:
         dialect = config_dialect(config, env, database_url)
     if not pending:
-        return lint_migrations(migrations, dialect=dialect)
+        return apply_levels(lint_migrations(migrations, dialect=dialect), levels)
     versions = pending_versions(config, env=env, database_url=database_url) & {m.version for m in migrations}
     if paths:
         # Earlier migrations of the folder still tell us what exists (tables created long ago).
         known = {m.number for m in migrations}
         migrations = [*migrations, *(m for m in discover(config.migrations_dir) if m.number not in known)]
-    return lint_migrations(migrations, dialect=dialect, report_versions=versions)
+    return apply_levels(lint_migrations(migrations, dialect=dialect, report_versions=versions), levels)
 
 
 def pending_versions(config: Config, *, env: str | None = None, database_url: str | None = None) -> set[str]:

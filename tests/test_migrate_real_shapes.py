@@ -1,0 +1,220 @@
+"""Shapes found by running the runner on real public migration histories (crates.io: 285 Diesel folder
+migrations; supabase/auth: 70 golang-migrate style up-only pairs). Each test is our own small
+reproduction of something that broke, or had to be checked, on those histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_migrate_cli import Project
+
+
+@pytest.fixture
+def project(tmp_path: Path, db_url: str) -> Project:
+    return Project(tmp_path, db_url)
+
+
+@pytest.fixture
+def pg_project(tmp_path: Path, pg_url: str) -> Project:
+    return Project(tmp_path, pg_url)
+
+
+def folder(project: Project, name: str, up: str, down: str | None = None, metadata: str | None = None) -> Path:
+    path = project.dir / name
+    path.mkdir()
+    (path / "up.sql").write_text(up, encoding="utf-8")
+    if down is not None:
+        (path / "down.sql").write_text(down, encoding="utf-8")
+    if metadata is not None:
+        (path / "metadata.toml").write_text(metadata, encoding="utf-8")
+    return path
+
+
+def tables(project: Project) -> set[str]:
+    if project.url.startswith("sqlite"):
+        return {r[0] for r in project.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {r[0] for r in project.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+@pytest.mark.postgres
+def test_diesel_metadata_toml_turns_the_transaction_off(pg_project: Project) -> None:
+    """crates.io marks its CREATE INDEX CONCURRENTLY folders with Diesel's metadata.toml."""
+    folder(pg_project, "2024-01-01-000000_users", "CREATE TABLE users (id int, name text);", "DROP TABLE users;")
+    idx = folder(pg_project, "2024-02-12-120203_users_name_index",
+                 "CREATE INDEX CONCURRENTLY users_name ON users (name);",
+                 "DROP INDEX CONCURRENTLY IF EXISTS users_name;", "run_in_transaction = false\n")
+    up = pg_project.cli("up")
+    assert up.returncode == 0, up.stderr
+    assert "applied 20240212120203_users_name_index (1 statement, no transaction" in up.stdout
+    down = pg_project.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert pg_project.cli("up").returncode == 0
+    # the setting is part of what was applied
+    (idx / "metadata.toml").write_text("run_in_transaction = true\n", encoding="utf-8")
+    changed = pg_project.cli("verify")
+    assert changed.returncode == 3 and "was changed after it was applied" in changed.stderr
+
+
+def test_without_metadata_toml_the_same_folder_is_refused_before_anything_runs(project: Project) -> None:
+    folder(project, "2024-01-01-000000_users", "CREATE TABLE users (id int, name text);")
+    folder(project, "2024-02-12-120203_users_name_index", "CREATE INDEX CONCURRENTLY users_name ON users (name);")
+    result = project.cli("up")
+    if project.url.startswith("sqlite"):  # SQLite has no CONCURRENTLY: its own syntax error, located
+        assert result.returncode == 1 and "up.sql:1:" in result.stderr
+        return
+    assert result.returncode == 2
+    assert "2024-02-12-120203_users_name_index/up.sql:1:1: CREATE INDEX CONCURRENTLY cannot run inside a " \
+           "transaction" in result.stderr
+    assert "users" not in tables(project)
+
+
+@pytest.mark.parametrize("metadata", ["run_in_transaction = 'no'\n", "run_in_transaction = \n"])
+def test_a_bad_metadata_toml_is_a_located_error(project: Project, metadata: str) -> None:
+    folder(project, "2024-01-01-000000_users", "CREATE TABLE users (id int);", metadata=metadata)
+    result = project.cli("status")
+    assert result.returncode == 2
+    assert "2024-01-01-000000_users/metadata.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("statement", [
+    "DROP TABLE IF EXISTS schema_migrations;",
+    "DROP TABLE schema_migrations_log;",
+    "ALTER TABLE schema_migrations RENAME TO old_schema_migrations;",
+    "DELETE FROM schema_migrations;",
+])
+def test_a_migration_that_drops_another_runners_history_table_is_refused(project: Project,
+                                                                          statement: str) -> None:
+    """crates.io's 20170502181306_drop_schema_migrations drops its old runner's table; ours had the same
+    name, so the run dropped its own history half-way."""
+    project.single("1", "a", "CREATE TABLE a (x int);")
+    project.single("2", "drop_schema_migrations", statement)
+    project.single("3", "b", "CREATE TABLE b (x int);")
+    result = project.cli("up")
+    assert result.returncode == 2, result.stderr
+    assert "2_drop_schema_migrations.sql:2:1: migration 2_drop_schema_migrations runs " in result.stderr
+    assert "is where seedkit records the migrations it applied; nothing was run" in result.stderr
+    assert '[migrations] table = \\"seedkit_migrations\\"' in result.stderr or \
+        '[migrations] table = "seedkit_migrations"' in result.stderr
+    assert "a" not in tables(project)  # refused before the first migration ran
+
+    # following the hint: a table of seedkit's own; the old one (left by the refused run, as another
+    # tool's would be) goes as the migration intends
+    project.config.write_text(project.config.read_text().replace(
+        'dir = "migrations"', 'dir = "migrations"\ntable = "seedkit_migrations"'), encoding="utf-8")
+    up = project.cli("up")
+    assert up.returncode == 0, up.stderr
+    assert {"a", "b", "seedkit_migrations"} <= tables(project)
+
+
+def test_mixed_precision_diesel_versions_run_in_date_order(project: Project) -> None:
+    """crates.io mixes 2026-01-20-162913 and 2025-11-19-091444-0000: as plain numbers every 18-digit
+    version sorts after every 14-digit one, so the history ran out of date order."""
+    folder(project, "2024-01-01-000000_a", "CREATE TABLE a (x int);")
+    folder(project, "2025-11-19-091444-0000_b", "CREATE TABLE b (x int);")
+    folder(project, "2026-01-20-162913_c", "CREATE TABLE c (x int);", "DROP TABLE c;")
+    up = project.cli("up")
+    assert up.returncode == 0, up.stderr
+    assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
+        "20240101000000_a", "202511190914440000_b", "20260120162913_c"]
+    assert "is at version 20260120162913" in up.stdout
+    folder(project, "2026-02-01-000000-0000_d", "CREATE TABLE d (x int);", "DROP TABLE d;")
+    later = project.cli("up")
+    assert later.returncode == 0, later.stderr  # not "older than the newest applied one"
+    status = project.cli("status", "--json")
+    assert [m["version"] for m in __import__("json").loads(status.stdout)["migrations"]] == [
+        "20240101000000", "202511190914440000", "20260120162913", "202602010000000000"]
+    assert project.cli("down", "--steps", "2").returncode == 0
+    assert tables(project) >= {"a", "b"} and not tables(project) & {"c", "d"}
+
+
+@pytest.mark.postgres
+def test_a_down_sql_missing_a_semicolon_is_located_and_rolled_back(pg_project: Project) -> None:
+    """crates.io 20170318181441_downloads_need_no_id/down.sql: two statements, one semicolon."""
+    folder(pg_project, "20170318181441_downloads_need_no_id",
+           "CREATE TABLE crate_downloads (id serial PRIMARY KEY, date date);\n"
+           "ALTER TABLE crate_downloads DROP COLUMN id;",
+           "ALTER TABLE crate_downloads ADD COLUMN id int\n"
+           "ALTER TABLE crate_downloads ALTER COLUMN date TYPE timestamp;")
+    assert pg_project.cli("up").returncode == 0
+    down = pg_project.cli("down")
+    assert down.returncode == 1
+    assert "20170318181441_downloads_need_no_id/down.sql:2:1: syntax error at or near \"ALTER\" " \
+           "(SQLSTATE 42601)" in down.stderr
+    assert pg_project.query("SELECT version FROM schema_migrations") == [("20170318181441",)]
+
+
+@pytest.mark.postgres
+def test_concurrently_in_a_transactional_down_is_refused_before_anything_runs(pg_project: Project) -> None:
+    """crates.io 2024-04-12-144536_remove-downloads-column/down.sql re-creates indexes CONCURRENTLY."""
+    folder(pg_project, "2024-01-01-000000_crates", "CREATE TABLE crates (id int);", "DROP TABLE crates;")
+    folder(pg_project, "2024-04-12-144536_remove-downloads-column", "SELECT 1;",
+           "ALTER TABLE crates ADD COLUMN downloads int NOT NULL DEFAULT 0;\n\n"
+           "CREATE INDEX CONCURRENTLY index_crate_downloads ON crates (downloads);")
+    assert pg_project.cli("up").returncode == 0
+    down = pg_project.cli("down", "--to", "0")
+    assert down.returncode == 2
+    assert "remove-downloads-column/down.sql:3:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction, " \
+           "and the down section" in down.stderr
+    assert "'-- seedkit: transaction=false'" in down.stderr
+    assert len(pg_project.query("SELECT version FROM schema_migrations")) == 2  # nothing rolled back
+
+
+@pytest.mark.postgres
+def test_a_non_transactional_down_failing_first_says_nothing_ran(pg_project: Project) -> None:
+    """crates.io 2024-10-25-112826_make-unique-version-unique: up creates a unique index, down drops a
+    constraint of that name (there is none)."""
+    folder(pg_project, "2024-01-01-000000_versions", "CREATE TABLE versions (crate_id int, num text);")
+    folder(pg_project, "2024-10-25-112826_make-unique-version-unique",
+           "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS versions_uindex ON versions (crate_id, num);",
+           "ALTER TABLE versions DROP CONSTRAINT versions_uindex;", "run_in_transaction = false\n")
+    assert pg_project.cli("up").returncode == 0
+    down = pg_project.cli("down")
+    assert down.returncode == 1
+    assert "make-unique-version-unique/down.sql:1:1: constraint \"versions_uindex\" of relation \"versions\" " \
+           "does not exist (SQLSTATE 42704)" in down.stderr
+    assert "none of its statements had run, so the database is as it was" in down.stderr
+    assert "resolve" not in down.stderr  # resolve is for failed ups; this migration is still applied
+    assert pg_project.cli("status", "--exit-code").returncode == 0
+
+
+def test_an_up_only_history_refuses_down_and_names_a_few(project: Project) -> None:
+    """supabase/auth ships up files only."""
+    for n in range(1, 9):
+        project.dir.joinpath(f"2021071003544{n}_step_{n}.up.sql").write_text(
+            f"CREATE TABLE t{n} (x int);\n", encoding="utf-8")
+    assert project.cli("up").returncode == 0
+    down = project.cli("down", "--to", "0")
+    assert down.returncode == 2
+    assert "cannot roll back: no down section in " in down.stderr
+    assert "and 3 more; nothing was run" in down.stderr
+    assert len(tables(project) & {f"t{n}" for n in range(1, 9)}) == 8
+
+
+def test_a_stray_sql_file_in_the_migrations_folder_is_named(project: Project) -> None:
+    """crates.io keeps data_oauth_github.sql next to its migration folders (Diesel only reads folders).
+    seedkit stays strict: a .sql file without a version may be a misnamed migration."""
+    folder(project, "2024-01-01-000000_a", "CREATE TABLE a (x int);")
+    (project.dir / "data_oauth_github.sql").write_text("INSERT INTO a VALUES (1);\n", encoding="utf-8")
+    (project.dir / "README.md").write_text("# Migrations\n", encoding="utf-8")
+    result = project.cli("up")
+    assert result.returncode == 2
+    assert "data_oauth_github.sql: a .sql file whose name does not start with a version" in result.stderr
+    assert "a" not in tables(project)
+
+
+def test_dbmate_names_with_a_dash_after_the_version(project: Project) -> None:
+    """supabase/postgres runs init-scripts/00000000000000-initial-schema.sql with dbmate, which reads
+    the leading digits alone; seedkit called it "a .sql file whose name does not start with a version"."""
+    (project.dir / "00000000000000-initial-schema.sql").write_text(
+        "-- migrate:up\nCREATE TABLE a (x int);\n\n-- migrate:down\nDROP TABLE a;\n", encoding="utf-8")
+    (project.dir / "00000000000001-auth-schema.sql").write_text(
+        "-- migrate:up\nCREATE TABLE b (x int);\n", encoding="utf-8")
+    (project.dir / "10000000000000_demote-postgres.sql").write_text(
+        "-- migrate:up\nCREATE TABLE c (x int);\n", encoding="utf-8")
+    up = project.cli("up")
+    assert up.returncode == 0, up.stderr
+    assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
+        "00000000000000_initial-schema", "00000000000001_auth-schema", "10000000000000_demote-postgres"]
+    assert {"a", "b", "c"} <= tables(project)
