@@ -1,0 +1,393 @@
+"""One table → one fixture file, streamed: a single ordered query per table.
+
+PostgreSQL: ``COPY (SELECT …) TO STDOUT``. A YAML row is built in SQL as one line of text (JSON
+values in YAML flow style) unless a masked value must pass through Python; a CSV file is PostgreSQL's
+own CSV output. SQLite: a cursor over the same query, rendered in Python (render.py) to the same text.
+Memory stays bounded by one row, except for a table whose key is masked (sorted by the masked key).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import IO, Any
+
+from ..db.base import Database
+from ..db.catalog import Column
+from ..errors import DatabaseError
+from . import render
+from .plan import Item, Lit, RefItem, TableSpec
+
+Progress = Callable[[str, int, "int | None"], None]
+_TEXTUAL = ("text", "enum", "other")
+
+
+class Query:
+    """The FROM/JOIN/WHERE/ORDER BY of one table's rows, in the connection's dialect."""
+
+    def __init__(self, d: Database, spec: TableSpec, where: str | None):
+        self.d, self.spec, self.where = d, spec, where
+        self.pg = d.dialect == "postgresql"
+
+    def col(self, lit: Lit) -> str:
+        return f"{lit.alias}.{self.d.quote(lit.column.name)}"
+
+    def source(self) -> str:
+        q = self.d.quote
+        out = f"{self.d.qualified(self.spec.table.name)} AS t"
+        for j in self.spec.joins:
+            on = " AND ".join(f"{j.alias}.{q(pc)} = {ca}.{q(cc)}" for pc, ca, cc in j.on)
+            out += f" LEFT JOIN {self.d.qualified(j.table)} AS {j.alias} ON {on}"
+        if self.where:
+            out += f" WHERE {self.where}"
+        return out
+
+    def order(self) -> str:
+        parts = []
+        for lit in self.spec.sort_parts():
+            expr = self.col(lit)
+            if self.pg and lit.column.kind == "text":
+                expr += ' COLLATE "C"'  # byte order: the same in every database, whatever its collation
+            parts.append(expr)
+        return ", ".join(parts)
+
+    def select(self, exprs: list[str]) -> str:
+        return f"SELECT {', '.join(exprs)} FROM {self.source()} ORDER BY {self.order()}"
+
+    # -- PostgreSQL value expressions ---------------------------------------------------------------
+    def pg_json(self, lit: Lit) -> str:
+        """SQL text of the value as JSON (NULL → null)."""
+        c, col = self.col(lit), lit.column
+        if col.kind == "json":
+            expr = f"({c})::jsonb::text"
+        elif col.kind == "array":
+            expr = f"to_jsonb({c})::text"  # jsonb spacing: the same text Python gives (render.dump)
+        elif col.kind == "other" or col.type == "money":
+            expr = f"to_json(({c})::{'numeric' if col.type == 'money' else 'text'})::text"
+        else:
+            expr = f"to_json({c})::text"
+        return f"coalesce({expr}, 'null')"
+
+    def pg_plain(self, lit: Lit) -> str:
+        """SQL text of the value as a CSV cell or inside a scalar !ref (NULL stays NULL)."""
+        c, col = self.col(lit), lit.column
+        if col.kind == "json":
+            return f"({c})::jsonb::text"
+        if col.kind == "array":
+            return f"to_jsonb({c})::text"
+        if col.type == "money":
+            return f"({c})::numeric::text"
+        if col.kind in ("other", "interval", "text", "enum", "uuid", "int", "numeric", "bool", "float"):
+            return f"({c})::text" if col.kind != "bool" else f"to_json({c})#>>'{{}}'"
+        return f"to_json({c})#>>'{{}}'"
+
+
+def literal(d: Database, text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class RowPlan:
+    """A SELECT list and how its fields become one output line."""
+
+    def __init__(self) -> None:
+        self.exprs: list[str] = []
+        self.kinds: list[str] = []  # "seg" (finished text) | "json" (decode) | "raw" (SQLite value)
+        self.columns: list[Column | None] = []
+        self.ops: list[Callable[[list[Any]], str]] = []
+        self.sort: list[Callable[[list[Any]], Any]] = []
+
+    def field(self, expr: str, kind: str, column: Column | None = None) -> int:
+        self.exprs.append(expr)
+        self.kinds.append(kind)
+        self.columns.append(column)
+        return len(self.exprs) - 1
+
+    def decode(self, fields: list[Any]) -> list[Any]:
+        out = []
+        for value, kind, column in zip(fields, self.kinds, self.columns):
+            if kind == "json":
+                out.append(json.loads(value, parse_float=Decimal))
+            elif kind == "raw":
+                out.append(render.from_sqlite(value, column) if value is not None else None)  # type: ignore[arg-type]
+            else:
+                out.append(value)
+        return out
+
+    def line(self, values: list[Any]) -> str:
+        return "".join(op(values) for op in self.ops) + "\n"  # COPY ends each row with its own newline
+
+
+def _masked_value(lit: Lit, value: Any) -> Any:
+    if lit.mask is None or value is None:
+        return value
+    return lit.mask.apply(render.plain_text(value))
+
+
+class YamlRows:
+    """Builds the RowPlan of a YAML row: ``- {col: value, …}``."""
+
+    def __init__(self, q: Query):
+        self.q = q
+        self.plan = RowPlan()
+        self._sql: list[str] = []  # pending SQL text pieces (PostgreSQL)
+
+    # pieces
+    def const(self, text: str) -> None:
+        if self.q.pg:
+            self._sql.append(literal(self.q.d, text))
+        else:
+            self.plan.ops.append(lambda _v, t=text: t)
+
+    def sql(self, expr: str) -> None:
+        self._sql.append(expr)
+
+    def flush(self) -> None:
+        if self._sql:
+            idx = self.plan.field(" || ".join(self._sql), "seg")
+            self.plan.ops.append(lambda v, i=idx: v[i])
+            self._sql = []
+
+    def py(self, item: Item) -> None:
+        self.flush()
+        fn = self._py(item)
+        self.plan.ops.append(fn)
+
+    def getter(self, lit: Lit) -> Callable[[list[Any]], Any]:
+        if self.q.pg:
+            idx = self.plan.field(self.q.pg_json(lit), "json")
+        else:
+            idx = self.plan.field(self.q.col(lit), "raw", lit.column)
+        return lambda v: v[idx]
+
+    def _py(self, item: Item) -> Callable[[list[Any]], str]:
+        if isinstance(item, Lit):
+            get = self.getter(item)
+            return lambda v: render.dump(_masked_value(item, get(v)))
+        null = self._null_getter(item)
+        table = str(item.parent.name)
+        if item.scalar:
+            part = item.parts[0][1]
+            assert isinstance(part, Lit)
+            get = self.getter(part)
+
+            def scalar(v: list[Any]) -> str:
+                if null(v) is None:
+                    return "null"
+                text = render.plain_text(_masked_value(part, get(v)))
+                return "!ref " + render.fix_text(json.dumps(f"{table}/{text}", ensure_ascii=False))
+
+            return scalar
+        parts = [(render.name(k), self._py(p)) for k, p in item.parts]
+        head = "!ref {table: " + render.name(table)
+        tail = (", column: " + render.name(item.column) if item.column else "") + "}"
+
+        def mapping(v: list[Any]) -> str:
+            if null(v) is None:
+                return "null"
+            return head + "".join(f", {k}: {fn(v)}" for k, fn in parts) + tail
+
+        return mapping
+
+    def _null_getter(self, item: RefItem) -> Callable[[list[Any]], Any]:
+        expr = f"{item.null_alias}.{self.q.d.quote(item.null_column)}"
+        if self.q.pg:
+            idx = self.plan.field(f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '1' END", "json")
+        else:
+            idx = self.plan.field(expr, "raw", None)
+        return lambda v: v[idx]
+
+    def pg_item(self, item: Item) -> str:
+        """SQL text of an item that needs no Python (PostgreSQL)."""
+        if isinstance(item, Lit):
+            return self.q.pg_json(item)
+        d = self.q.d
+        null = f"{item.null_alias}.{d.quote(item.null_column)}"
+        table = str(item.parent.name)
+        if item.scalar:
+            part = item.parts[0][1]
+            assert isinstance(part, Lit)
+            body = f"'!ref ' || to_json({literal(d, table + '/')} || {self.q.pg_plain(part)})::text"
+        else:
+            pieces = [literal(d, "!ref {table: " + render.name(table))]
+            for k, p in item.parts:
+                pieces.append(literal(d, f", {render.name(k)}: "))
+                pieces.append(self.pg_item(p))
+            pieces.append(literal(d, (", column: " + render.name(item.column) if item.column else "") + "}"))
+            body = " || ".join(pieces)
+        return f"CASE WHEN {null} IS NULL THEN 'null' ELSE {body} END"
+
+    def build(self) -> RowPlan:
+        spec = self.q.spec
+        self.const("- {")
+        for n, (colname, item) in enumerate(spec.items):
+            self.const(("" if n == 0 else ", ") + render.name(colname) + ": ")
+            masked = item.mask is not None if isinstance(item, Lit) else item.masked
+            if self.q.pg and not masked:
+                self.sql(self.pg_item(item))
+            else:
+                self.py(item)
+        self.const("}")
+        self.flush()
+        _sort_fields(self, spec)
+        return self.plan
+
+
+def _sort_fields(rows: YamlRows | CsvRows, spec: TableSpec) -> None:
+    """A masked key: the rows are sorted by the masked values (in Python) instead of in SQL."""
+    parts = spec.sort_parts()
+    if not any(p.mask is not None for p in parts):
+        return
+    for lit in parts:
+        get = rows.getter(lit)
+        rows.plan.sort.append(lambda v, g=get, lit=lit: _masked_value(lit, g(v)))
+
+
+class CsvRows:
+    """Builds the RowPlan of a CSV record when it passes through Python (masks, SQLite)."""
+
+    def __init__(self, q: Query):
+        self.q = q
+        self.plan = RowPlan()
+
+    def getter(self, lit: Lit) -> Callable[[list[Any]], Any]:
+        if self.q.pg:
+            idx = self.plan.field(self.q.pg_json(lit), "json")
+        else:
+            idx = self.plan.field(self.q.col(lit), "raw", lit.column)
+        return lambda v: v[idx]
+
+    def build(self) -> RowPlan:
+        getters = []
+        for _, item in self.q.spec.items:
+            assert isinstance(item, Lit)
+            getters.append((item, self.getter(item)))
+
+        def line(v: list[Any]) -> str:
+            return render.csv_line([render.csv_cell(_masked_value(lit, g(v))) for lit, g in getters])[:-1]
+
+        self.plan.ops.append(line)
+        _sort_fields(self, self.q.spec)
+        return self.plan
+
+
+def csv_header(spec: TableSpec) -> str:
+    return render.csv_line([c for c, _ in spec.items])
+
+
+def yaml_header(spec: TableSpec, rows: int) -> str:
+    key = ", ".join(render.name(k) for k in spec.key)
+    return f"table: {render.name(spec.name)}\nkey: [{key}]\n" + ("rows:\n" if rows else "rows: []\n")
+
+
+def write_table(d: Database, spec: TableSpec, where: str | None, fmt: str, out: IO[bytes], total: int,
+                progress: Progress | None = None) -> int:
+    """Stream ``spec``'s rows into ``out``; returns the number of rows written."""
+    q = Query(d, spec, where)
+    if fmt == "yaml":
+        out.write(yaml_header(spec, total).encode())
+        plan = YamlRows(q).build()
+    else:
+        out.write(csv_header(spec).encode())
+        masked = any(isinstance(it, Lit) and it.mask is not None for _, it in spec.items)
+        if q.pg and not masked:
+            return _pg_copy_csv(q, out, total, progress)
+        plan = CsvRows(q).build()
+    if q.pg:
+        return _pg_rows(q, plan, out, total, progress, fix=fmt == "yaml")
+    return _sqlite_rows(q, plan, out, total, progress, fix=fmt == "yaml")
+
+
+def _tick(progress: Progress | None, name: str, n: int, total: int) -> None:
+    if progress is not None and n % 10000 == 0:
+        progress(name, n, total)
+
+
+def _pg_copy_csv(q: Query, out: IO[bytes], total: int, progress: Progress | None) -> int:
+    exprs = [q.pg_plain(it) for _, it in q.spec.items]  # type: ignore[arg-type]
+    stmt = f"COPY ({q.select(exprs)}) TO STDOUT (FORMAT csv)"
+    n = 0
+    try:
+        with q.d.conn.cursor() as cur, cur.copy(stmt) as copy:
+            for data in copy:
+                out.write(data)
+                n += 1
+                _tick(progress, q.spec.name, n, total)
+    except Exception as exc:
+        raise _db_error(exc) from exc
+    return n
+
+
+def _pg_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: Progress | None, *, fix: bool) -> int:
+    stmt = f"COPY ({q.select(plan.exprs)}) TO STDOUT"
+    n = 0
+    simple = len(plan.exprs) == 1 and plan.kinds == ["seg"] and not plan.sort
+    buf = bytearray()
+    held: list[tuple[tuple[Any, ...], str]] = []
+    try:
+        with q.d.conn.cursor() as cur, cur.copy(stmt) as copy:
+            for data in copy:
+                n += 1
+                if simple:
+                    buf += bytes(data).replace(b"\\\\", b"\\")
+                    if len(buf) > 1 << 20:
+                        out.write(render.fix_bytes(bytes(buf)) if fix else buf)
+                        buf.clear()
+                else:
+                    fields = bytes(data)[:-1].split(b"\t")
+                    values = plan.decode([f.replace(b"\\\\", b"\\").decode() for f in fields])
+                    line = plan.line(values)
+                    if plan.sort:
+                        held.append((tuple(s(values) for s in plan.sort), line))
+                    else:
+                        buf += line.encode()
+                        if len(buf) > 1 << 20:
+                            out.write(render.fix_bytes(bytes(buf)) if fix else buf)
+                            buf.clear()
+                _tick(progress, q.spec.name, n, total)
+    except Exception as exc:
+        raise _db_error(exc) from exc
+    if held:
+        held.sort(key=lambda h: h[0])
+        for _, line in held:
+            buf += line.encode()
+    out.write(render.fix_bytes(bytes(buf)) if fix else buf)
+    return n
+
+
+def _sqlite_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: Progress | None, *,
+                 fix: bool) -> int:
+    n = 0
+    held: list[tuple[tuple[Any, ...], str]] = []
+    for row in q.d.execute(q.select(plan.exprs)):
+        n += 1
+        values = plan.decode(list(row))
+        line = plan.line(values)
+        if plan.sort:
+            held.append((tuple(s(values) for s in plan.sort), line))
+        else:
+            out.write((render.fix_text(line) if fix else line).encode())
+        _tick(progress, q.spec.name, n, total)
+    held.sort(key=lambda h: h[0])
+    for _, line in held:
+        out.write((render.fix_text(line) if fix else line).encode())
+    return n
+
+
+def _db_error(exc: Exception) -> Exception:
+    if isinstance(exc, DatabaseError):
+        return exc
+    try:
+        import psycopg
+
+        from ..db.postgres import translate
+
+        if isinstance(exc, psycopg.Error):
+            return translate(exc)
+    except ImportError:  # pragma: no cover
+        pass
+    return exc
+
+
+__all__ = ["Query", "csv", "write_table"]
