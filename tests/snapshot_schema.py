@@ -27,6 +27,7 @@ CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO (
 CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL, population bigint, area float8, langs text[]);
 CREATE TABLE categories (code text PRIMARY KEY, parent_code text REFERENCES categories(code), label text);
+CREATE TABLE invites (code text PRIMARY KEY, email text NOT NULL, org_id int REFERENCES orgs(id));
 """
 
 PG_DATA = r"""
@@ -58,6 +59,7 @@ INSERT INTO countries VALUES ('de', 'Germany', 83000000, 357588.5, ARRAY['de']),
   ('xx', 'Comma, "Quoted"
 Newline', 1, 1e-7, ARRAY['a"b', 'c,d']);
 INSERT INTO categories VALUES ('root', NULL, 'Root'), ('a', 'root', 'A'), ('a1', 'a', NULL), ('b', 'root', '');
+INSERT INTO invites VALUES ('i1', 'dev@acme.test', 1), ('i2', 'dev@acme.test', NULL), ('i3', 'nobody@else.test', 2);
 """
 
 # What "B equals A" means, independently of the snapshot code: every row, with ids replaced by the
@@ -78,6 +80,7 @@ PG_CANONICAL = {
                  JOIN orgs o ON o.id = e.org_id ORDER BY 1, 2, 3""",
     "countries": "SELECT * FROM countries ORDER BY code",
     "categories": "SELECT * FROM categories ORDER BY code",
+    "invites": "SELECT i.code, i.email, o.slug FROM invites i LEFT JOIN orgs o ON o.id = i.org_id ORDER BY 1",
 }
 
 SQLITE_SCHEMA = """

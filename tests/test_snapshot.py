@@ -103,3 +103,148 @@ def test_sqlite_round_trip(tmp_path: Path) -> None:
     second = tmp_path / "second"
     snapshot(second, config=cfg, database_url=b)
     assert files(second) == files(out)
+
+
+@pytest.fixture
+def pg_a(pg_pair, tmp_path: Path):
+    """Database A with data, B with the schema only, and a project loading the snapshot into B."""
+    a, b = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA)
+    run_sql(b, PG_SCHEMA)
+    return a, b, project(tmp_path, b)
+
+
+def _load(cfg: Path):
+    return seed.run("snap", config=load_config(cfg))
+
+
+# -- subsets -------------------------------------------------------------------------------------
+def test_where_subset_is_closed_under_foreign_keys_and_loads(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, tables=["users"], where=["users: email = 'null@globex.test'"])
+    counts = {t.table: t.rows for t in report.tables}
+    # the chosen user, its manager chain (self-reference, two levels) and their organisations
+    assert counts == {"users": 3, "orgs": 2}
+    _load(cfg)
+    assert [r[0] for r in rows(b, "SELECT email FROM users ORDER BY 1")] == [
+        "boss@acme.test", "line@globex.test", "null@globex.test"]
+    assert [r[0] for r in rows(b, "SELECT slug FROM orgs ORDER BY 1")] == ["acme", "globex"]
+
+
+def test_limit_takes_the_first_rows_by_key_and_follows_a_cycle(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, tables=["players"], limit=["players=1"])
+    assert {t.table: t.rows for t in report.tables} == {"players": 2, "teams": 1}
+    _load(cfg)
+    # ann → team red → its captain bob → team red: the cycle closes
+    assert rows(b, "SELECT p.handle, t.name FROM players p JOIN teams t ON t.id = p.team_id ORDER BY 1") == [
+        ("ann", "red"), ("bob", "red")]
+    assert rows(b, "SELECT t.name, c.handle FROM teams t JOIN players c ON c.id = t.captain_id") == [("red", "bob")]
+
+
+def test_with_children_follows_keys_down_then_closes_up(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, tables=["orgs"], where=["orgs: slug = 'globex'"],
+                      with_children=True)
+    counts = {t.table: t.rows for t in report.tables}
+    assert counts["events"] == 2 and counts["invites"] == 1  # globex's own rows
+    _load(cfg)
+    assert {r[0] for r in rows(b, "SELECT email FROM users")} >= {"line@globex.test", "null@globex.test",
+                                                                  "boss@acme.test"}
+    # every foreign key of B holds (PostgreSQL checked them at commit) and globex's rows are all there
+    assert canonical(b, {"events": PG_CANONICAL["events"]})["events"] == [
+        r for r in canonical(a, {"events": PG_CANONICAL["events"]})["events"] if "'globex'" in r]
+    without = snapshot(tmp_path / "plain", config=cfg, database_url=a, tables=["orgs"],
+                       where=["orgs: slug = 'globex'"])
+    assert {t.table for t in without.tables} == {"orgs"}
+
+
+# -- masking ---------------------------------------------------------------------------------------
+MASKS = """[snapshot]
+salt = "${SNAP_SALT:-pepper}"
+
+[snapshot.mask]
+"users.email" = "email"
+"invites.email" = "email"
+"users.nickname" = "null"
+"orgs.name" = { constant = "Org" }
+"players.handle" = "first_name"
+"""
+
+
+def test_masking_is_deterministic_consistent_and_keeps_unique_columns_unique(pg_pair, tmp_path: Path) -> None:
+    a, b = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA)
+    run_sql(b, PG_SCHEMA)
+    cfg = project(tmp_path, b, MASKS)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="yaml")
+    again = snapshot(tmp_path / "again", config=cfg, database_url=a, format="yaml")
+    assert files(tmp_path / "again") == files(out)  # deterministic
+    assert {t.table: t.masked for t in report.tables}["users"] == {"email": "email (unique)", "nickname": "null"}
+    text = "".join(p.read_text() for p in out.glob("*.yaml"))
+    for original in ("boss@acme.test", "dev@acme.test", "null@globex.test", "Acme, Inc.", "ann", "bob"):
+        assert original not in text
+    _load(cfg)
+    masked = dict(rows(b, "SELECT u.public_id::text, u.email FROM users u"))
+    original = dict(rows(a, "SELECT u.public_id::text, u.email FROM users u"))
+    assert masked.keys() == original.keys() and len(set(masked.values())) == 4
+    assert all(masked[k] != original[k] for k in masked)
+    # the same address masks the same way in another table; references follow the masked key
+    dev = masked[next(k for k, v in original.items() if v == "dev@acme.test")]
+    assert rows(b, "SELECT email FROM invites WHERE code IN ('i1', 'i2')") == [(dev,), (dev,)]
+    assert rows(b, "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id") == [(5,)]
+    assert rows(b, "SELECT DISTINCT name FROM orgs") == [("Org",)]
+    assert rows(b, "SELECT count(*) FROM users WHERE nickname IS NOT NULL") == [(0,)]
+    handles = [r[0] for r in rows(b, "SELECT handle FROM players")]
+    assert len(set(handles)) == 4  # first_name + a token: unique even when two names coincide
+    # unmasked columns are unchanged
+    assert rows(b, "SELECT public_id::text, balance, prefs FROM users ORDER BY 1") == rows(
+        a, "SELECT public_id::text, balance, prefs FROM users ORDER BY 1")
+    # B holds the masked values: its plain snapshot is byte-identical to A's masked one
+    plain = tmp_path / "plain"
+    project(tmp_path / "p2", b)
+    snapshot(plain, config=tmp_path / "p2" / "seedkit.toml", database_url=b, format="yaml")
+    assert {k: v for k, v in files(plain).items() if k != "_snapshot.yaml"} == {
+        k: v for k, v in files(out).items() if k != "_snapshot.yaml"}
+    # another salt, other values
+    os.environ["SNAP_SALT"] = "other"
+    try:
+        snapshot(tmp_path / "salted", config=cfg, database_url=a, format="yaml")
+    finally:
+        del os.environ["SNAP_SALT"]
+    assert (tmp_path / "salted" / "users.yaml").read_bytes() != (out / "users.yaml").read_bytes()
+
+
+def test_mask_default_masks_by_column_name_and_lists_it(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    result = CliRunner().invoke(app, ["--config", str(cfg), "snapshot", "--database", a, "--out",
+                                      str(tmp_path / "seeds" / "snap"), "--mask-default", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert "users.email → email" in report["masked_by_default"]
+    assert "invites.email → email" in report["masked_by_default"]
+    assert "boss@acme.test" not in (tmp_path / "seeds" / "snap" / "users.yaml").read_text()
+    assert "without [snapshot] salt" in result.stderr
+    _load(cfg)
+
+
+# -- formats ---------------------------------------------------------------------------------------
+def test_csv_round_trip_where_csv_can_hold_the_table(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="csv")
+    fmt = {t.table: (t.format, t.note) for t in report.tables}
+    assert fmt["countries"] == ("csv", None)
+    assert fmt["categories"][0] == "yaml" and "empty strings" in fmt["categories"][1]
+    assert fmt["users"][0] == "yaml" and "references" in fmt["users"][1]
+    assert (out / "countries.csv").read_text().startswith("code,name,population,area,langs\n")
+    _load(cfg)
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+    snapshot(tmp_path / "second", config=cfg, database_url=b, format="csv")
+    assert files(tmp_path / "second") == files(out)
+    auto = snapshot(tmp_path / "auto", config=cfg, database_url=a)  # small tables: YAML
+    assert {t.format for t in auto.tables} == {"yaml"}
