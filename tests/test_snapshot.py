@@ -248,3 +248,114 @@ def test_csv_round_trip_where_csv_can_hold_the_table(pg_a, tmp_path: Path) -> No
     assert files(tmp_path / "second") == files(out)
     auto = snapshot(tmp_path / "auto", config=cfg, database_url=a)  # small tables: YAML
     assert {t.format for t in auto.tables} == {"yaml"}
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def cli(cfg: Path, *args: str):
+    return CliRunner().invoke(app, ["--config", str(cfg), "snapshot", *args])
+
+
+def test_a_table_without_a_natural_key_is_refused_or_written_with_ids(db_url: str, tmp_path: Path) -> None:
+    pg = db_url.startswith("postgresql")
+    serial = "serial PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    run_sql(db_url, f"CREATE TABLE notes (id {serial}, body text);"
+                    "CREATE TABLE logs (msg text);"
+                    "INSERT INTO notes (body) VALUES ('one'), ('two');")
+    cfg = project(tmp_path, db_url)
+    out = tmp_path / "seeds" / "snap"
+    result = cli(cfg, "--database", db_url, "--out", str(out))
+    assert result.exit_code == 2
+    assert "notes has only the made-up key (id)" in result.stderr
+    assert "logs has no primary key" in result.stderr
+    assert "--keep-ids" in result.stderr and "--exclude" in result.stderr
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+    result = cli(cfg, "--database", db_url, "--out", str(out), "--exclude", "logs", "--keep-ids")
+    assert result.exit_code == 0, result.output
+    assert "id: 1" in (out / "notes.yaml").read_text()
+    run_sql(db_url, "DELETE FROM notes")
+    assert _load(cfg).inserted == 2
+    assert rows(db_url, "SELECT id, body FROM notes ORDER BY id") == [(1, "one"), (2, "two")]
+
+
+def test_unknown_names_in_options_get_a_did_you_mean(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    out = str(tmp_path / "out")
+    result = cli(cfg, "--database", a, "--out", out, "--table", "userz")
+    assert result.exit_code == 2 and "unknown table 'userz'" in result.stderr and "'users'" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--where", "users: emial = 'x'")
+    assert result.exit_code == 2 and "'email'" in result.stderr and "--where users" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--limit", "playrs=3")
+    assert result.exit_code == 2 and "'players'" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--table", "no_such_*")
+    assert result.exit_code == 2 and "matches no table" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--table", "schema_migrations")
+    assert result.exit_code == 2
+    (cfg.parent / "seedkit.toml").write_text(cfg.read_text() + '\n[snapshot.mask]\n"users.emal" = "email"\n')
+    result = cli(cfg, "--database", a, "--out", out)
+    assert result.exit_code == 2 and "'email'" in result.stderr and "[snapshot.mask]" in result.stderr
+    (cfg.parent / "seedkit.toml").write_text(cfg.read_text().replace('"users.emal" = "email"',
+                                                                     '"users.email" = "emale"'))
+    result = cli(cfg, "--database", a, "--out", out)
+    assert result.exit_code == 2 and "unknown Faker provider 'emale'" in result.stderr and "'email'" in result.stderr
+    assert not Path(out).exists()
+
+
+def test_a_password_is_never_printed(tmp_path: Path) -> None:
+    cfg = project(tmp_path, "sqlite:///x.db")
+    secret = "hunter2-s3cr3t"
+    result = cli(cfg, "--database", f"postgresql://snap:{secret}@127.0.0.1:1/nowhere", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert secret not in result.output and secret not in result.stderr and "cannot connect" in result.stderr
+
+
+def test_the_out_folder_is_replaced_whole_and_kept_on_failure(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    assert cli(cfg, "--database", a, "--out", str(out)).exit_code == 0
+    before = files(out)
+    result = cli(cfg, "--database", a, "--out", str(out), "--where", "users: no_such_column = 1")
+    assert result.exit_code == 2
+    assert files(out) == before  # a failed snapshot leaves the earlier one as it was
+    assert cli(cfg, "--database", a, "--out", str(out), "--table", "orgs").exit_code == 0
+    assert set(files(out)) == {"orgs.yaml", "_snapshot.yaml"}  # tables no longer chosen are gone
+    (out / "mine.yaml").write_text("rows: []\n")
+    result = cli(cfg, "--database", a, "--out", str(out))
+    assert result.exit_code == 2 and "mine.yaml" in result.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    result = cli(cfg, "--database", a, "--out", str(other))
+    assert result.exit_code == 2 and "not empty" in result.stderr
+    assert not list(tmp_path.glob(".*snapshot-*"))  # no temporary folder left behind
+
+
+def test_json_report_per_table_and_env_option(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    cfg.write_text(cfg.read_text() + f'\n[envs.prod]\ninclude = []\ndatabase_url = "{a}"\n')
+    result = cli(cfg, "--env", "prod", "--out", str(tmp_path / "seeds" / "snap"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    users = next(t for t in report["tables"] if t["table"] == "users")
+    assert users["rows"] == 4 and users["file"] == "users.yaml" and users["format"] == "yaml"
+    assert users["key"] == ["email"] and users["dropped"] == ["id"] and users["refs"] == ["org_id", "manager_id"]
+    assert [t["table"] for t in report["tables"]].index("orgs") < [t["table"] for t in report["tables"]].index(
+        "users")  # load order
+    manifest = (tmp_path / "seeds" / "snap" / "_snapshot.yaml").read_text()
+    assert manifest.index("table: orgs") < manifest.index("table: users")
+    result = cli(cfg, "--env", "nope", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2 and "unknown environment" in result.stderr
+
+
+def test_snapshot_command_in_a_real_process(pg_a, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    a, b, cfg = pg_a
+    proc = subprocess.run([sys.executable, "-m", "seedkit", "snapshot", "--database", a, "--out", "seeds/snap"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "rows in 10 files" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "seedkit", "run", "snap"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)

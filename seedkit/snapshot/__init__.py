@@ -237,11 +237,14 @@ def _masks(config: Config, catalog: Catalog, defaults_for: list | None, report: 
 
 
 def _refuse(problems: list[str], keep_ids: bool) -> None:
-    keyless = [p for p in problems if "no primary key" in p]
-    hint = ("add a primary key or a unique constraint, leave the table out with --exclude" if keyless else
-            "name a natural key in [snapshot.keys] (backed by a unique constraint), or pass --keep-ids to write "
-            "the ids")
-    raise SnapshotError("cannot write these tables with a natural key:\n  " + "\n  ".join(problems), hint=hint)
+    hints = []
+    if any("no primary key" in p for p in problems):
+        hints.append("add a primary key or unique constraint to a table without one, or leave it out with --exclude")
+    if any("made-up key" in p for p in problems):
+        hints.append("name a natural key in [snapshot.keys] (backed by a unique constraint), or pass --keep-ids "
+                     "to write the ids")
+    raise SnapshotError("cannot write these tables with a natural key:\n  " + "\n  ".join(problems),
+                        hint="; ".join(hints))
 
 
 def _count(d: db.Database, spec: TableSpec, where: str | None) -> tuple[int, bool]:
