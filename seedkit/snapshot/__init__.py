@@ -136,6 +136,8 @@ def snapshot(out: str | os.PathLike[str], *, config: Config | str | os.PathLike[
                 for name, cols in settings.keys.items()}
         masks = _masks(config, catalog, allowed if mask_default else None, report)
         planner = Planner(catalog, allowed, keep_ids=keep_ids, keys=keys, masks=masks)
+        planner.relations = _relations(d, allowed)
+        planner.collate_c = _not_bytewise(d)
         problems = planner.problems(chosen)
         if problems:
             _refuse(problems, keep_ids)
@@ -247,6 +249,32 @@ def _refuse(problems: list[str], keep_ids: bool) -> None:
                         hint="; ".join(hints))
 
 
+def _relations(d: db.Database, tables: list) -> dict[TableName, str]:
+    """FROM text per table: PostgreSQL reads a table's own rows (ONLY), a partitioned table whole."""
+    if d.dialect != "postgresql":
+        return {t.name: d.qualified(t.name) for t in tables}
+    partitioned = {TableName(s, n) for s, n in d.fetchall(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'p'")}
+    return {t.name: d.qualified(t.name) if t.name in partitioned else "ONLY " + d.qualified(t.name) for t in tables}
+
+
+def _not_bytewise(d: db.Database) -> frozenset[tuple[TableName | None, str]]:
+    """PostgreSQL text columns whose collation is not byte order: sorted with COLLATE "C" so the files
+    come out the same from databases with other collations (a column already in "C" keeps its index)."""
+    if d.dialect != "postgresql":
+        return frozenset()
+    return frozenset((TableName(s, t), c) for s, t, c in d.fetchall("""
+        SELECT n.nspname, cl.relname, a.attname FROM pg_attribute a
+        JOIN pg_class cl ON cl.oid = a.attrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+        JOIN pg_collation co ON co.oid = a.attcollation
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND cl.relkind IN ('r', 'p')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND (CASE WHEN co.collname = 'default'
+                    THEN (SELECT datcollate FROM pg_database WHERE datname = current_database())
+                    ELSE co.collname END) NOT IN ('C', 'POSIX', 'ucs_basic')"""))
+
+
 def _count(d: db.Database, spec: TableSpec, where: str | None) -> tuple[int, bool]:
     """Rows to write, and whether a text cell is the empty string (CSV reads an empty cell as NULL)."""
     q = d.quote
@@ -254,7 +282,7 @@ def _count(d: db.Database, spec: TableSpec, where: str | None) -> tuple[int, boo
                and it.column.kind in ("text", "enum", "other")]  # type: ignore[union-attr]
     if d.dialect == "postgresql":
         empty = " OR ".join(f"t.{q(c)}::text = ''" for c in textual) or "false"
-        sql = f"SELECT count(*), coalesce(bool_or({empty}), false) FROM {d.qualified(spec.table.name)} AS t"
+        sql = f"SELECT count(*), coalesce(bool_or({empty}), false) FROM {spec.relation} AS t"
     else:
         empty = " OR ".join(f"t.{q(c)} = ''" for c in textual) or "0"
         sql = f"SELECT count(*), coalesce(max({empty}), 0) FROM {d.qualified(spec.table.name)} AS t"

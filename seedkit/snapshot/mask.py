@@ -34,6 +34,7 @@ class Mask:
     null: bool = False
     unique: bool = False
     source: str = "config"  # "config" | "default" (--mask-default)
+    max_length: int | None = None  # varchar(n)/char(n): masked text is cut to fit
     _faker: Any = field(default=None, repr=False)
     _salt: bytes = field(default=b"", repr=False)
     _seen: dict[Any, str] = field(default_factory=dict, repr=False)  # unique columns: output → input
@@ -62,6 +63,13 @@ class Mask:
             out = f"{local}.{token}@{domain}"  # always: the same address masks the same way in every column
         elif self.unique:
             out = f"{out}-{token}" if isinstance(out, str) else f"{_text(out)}-{token}"
+        if self.max_length is not None and isinstance(out, str) and len(out) > self.max_length:
+            at = out.rfind(token)
+            if at >= 0:  # keep the token (what makes it unique) and what follows it; cut what comes before
+                keep = out[at:]
+                out = (out[: max(0, self.max_length - len(keep))] + keep)[-self.max_length:]
+            else:
+                out = out[: self.max_length]
         if self.unique:
             first = self._seen.setdefault(out, value)
             if first != value:
@@ -144,7 +152,8 @@ def build_masks(config: Mapping[str, Any], catalog: Catalog, *, salt: str, local
             close = did_you_mean(cname, list(table.columns))
             raise ConfigError(f"{where} {dotted!r}: unknown column {cname!r} of {table.name}",
                               hint=f"did you mean {', '.join(map(repr, close))}?" if close else None)
-        m = Mask(table.name, cname, unique=unique(table, cname), _faker=fake, _salt=salt.encode())
+        m = Mask(table.name, cname, unique=unique(table, cname), max_length=_length(table.columns[cname]),
+                 _faker=fake, _salt=salt.encode())
         if spec == NULL or spec is None:
             m.null = True
         elif isinstance(spec, str):
@@ -167,9 +176,17 @@ def build_masks(config: Mapping[str, Any], catalog: Catalog, *, salt: str, local
             provider = default_provider(table, column)
             if provider:
                 m = Mask(table.name, column.name, provider=provider, unique=unique(table, column.name),
-                         source="default", _faker=fake, _salt=salt.encode())
+                         max_length=_length(column), source="default", _faker=fake, _salt=salt.encode())
                 masks[(table.name, column.name)] = m
     return masks
+
+
+_LENGTH = re.compile(r"^(?:character varying|varchar|character|char|nvarchar|nchar)\s*\((\d+)\)", re.I)
+
+
+def _length(column: Column) -> int | None:
+    m = _LENGTH.match(column.type.strip())
+    return int(m[1]) if m else None
 
 
 def _check(m: Mask, table: Table, fake: Any, where: str) -> None:

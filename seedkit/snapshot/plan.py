@@ -31,6 +31,7 @@ class Lit:
     alias: str
     column: Column
     mask: Mask | None = None
+    table: TableName | None = None
 
 
 @dataclass
@@ -75,6 +76,9 @@ class TableSpec:
     joins: list[Join] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     surrogate_key: bool = False
+    collate_c: frozenset[tuple[TableName | None, str]] = frozenset()  # text columns not already in byte order
+    relation: str = ""  # how the FROM clause names the table (PostgreSQL: ONLY, so inheritance children
+    #                     are not read twice; a partitioned table is read whole)
 
     @property
     def name(self) -> str:
@@ -202,6 +206,8 @@ class Planner:
         self.keep_ids = keep_ids
         self.masks = masks
         self.output: set[TableName] = {t.name for t in tables}  # narrowed once the subset is known
+        self.relations: dict[TableName, str] = {}  # TableName → FROM text, filled by the caller
+        self.collate_c: frozenset[tuple[TableName | None, str]] = frozenset()  # filled by the caller
         self.keys: dict[TableName, KeyChoice | None] = {t.name: choose_key(t, keys.get(t.name)) for t in tables}
         self.dropped: dict[TableName, set[str]] = {}
         for t in tables:
@@ -228,7 +234,8 @@ class Planner:
         assert choice is not None
         ident = table.primary_key or choice.columns
         spec = TableSpec(table=table, key=choice.columns, ident=tuple(ident), surrogate_key=choice.surrogate,
-                         dropped=sorted(self.dropped.get(table.name, ()), key=list(table.columns).index))
+                         dropped=sorted(self.dropped.get(table.name, ()), key=list(table.columns).index),
+                         relation=self.relations.get(table.name, ""), collate_c=self.collate_c)
         counter = [0]
         for col in table.columns.values():
             if col.generated or col.name in spec.dropped:
@@ -247,7 +254,7 @@ class Planner:
         own_mask = self.masks.get((table.name, column))
         fk = None if self.keep_ids else self._fk(table, column)
         if fk is None or (table.name, column) in followed:
-            return Lit(alias, col, own_mask)
+            return Lit(alias, col, own_mask, table.name)
         parent = self.catalog.tables[fk.ref_table]
         target = fk.ref_columns[fk.columns.index(column)]
         if target in self.dropped.get(parent.name, ()):
@@ -275,7 +282,7 @@ class Planner:
             inner.column = inner.target  # the foreign key points at `parent`, the reference at its parent
             return inner
         del joins[mark:]  # a plain value needs no join
-        return Lit(alias, col, inner.mask or own_mask)
+        return Lit(alias, col, inner.mask or own_mask, table.name)
 
 
 def load_order(specs: list[TableSpec]) -> list[TableSpec]:

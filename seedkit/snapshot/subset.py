@@ -62,6 +62,9 @@ class Selection:
         self.temp[table.name] = name
         return name
 
+    def _from(self, table: TableName) -> str:
+        return self.planner.relations.get(table) or self.d.qualified(table)
+
     def _insert(self, target: str, select: str) -> int:
         if self.d.dialect == "sqlite":
             return self.d.execute(f"INSERT OR IGNORE INTO {target} {select}").rowcount
@@ -98,11 +101,11 @@ class Selection:
         d = self.d
         target = self._temp(table)
         cols = self._ident(table)
-        inner = f"SELECT * FROM {d.qualified(table.name)}"
+        inner = f"SELECT * FROM {self._from(table.name)}"
         if seed.where:
             inner += " WHERE " + " AND ".join(f"({w})" for w in seed.where)
         q = Query(d, spec, None)
-        source = q.source().replace(f"{d.qualified(table.name)} AS t", f"({inner}) AS t", 1)
+        source = q.source().replace(f"{self._from(table.name)} AS t", f"({inner}) AS t", 1)
         select = f"SELECT {', '.join('t.' + d.quote(c) for c in cols)} FROM {source} ORDER BY {q.order()}"
         if seed.limit is not None:
             select += f" LIMIT {int(seed.limit)}"
@@ -140,7 +143,7 @@ class Selection:
                 where = self.filter(src.name, "p" if down else "c")
                 alias = "c" if down else "p"
                 select = (f"SELECT DISTINCT {', '.join(alias + '.' + q(c) for c in cols)} FROM "
-                          f"{self.d.qualified(child.name)} AS c JOIN {self.d.qualified(parent.name)} AS p ON {join}"
+                          f"{self._from(child.name)} AS c JOIN {self._from(parent.name)} AS p ON {join}"
                           + (f" WHERE {where}" if where else ""))
                 if self._insert(target, select) > 0:
                     changed = True

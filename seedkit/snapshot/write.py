@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
@@ -36,7 +36,7 @@ class Query:
 
     def source(self) -> str:
         q = self.d.quote
-        out = f"{self.d.qualified(self.spec.table.name)} AS t"
+        out = f"{self.spec.relation or self.d.qualified(self.spec.table.name)} AS t"
         for j in self.spec.joins:
             on = " AND ".join(f"{j.alias}.{q(pc)} = {ca}.{q(cc)}" for pc, ca, cc in j.on)
             out += f" LEFT JOIN {self.d.qualified(j.table)} AS {j.alias} ON {on}"
@@ -48,7 +48,7 @@ class Query:
         parts = []
         for lit in self.spec.sort_parts():
             expr = self.col(lit)
-            if self.pg and lit.column.kind == "text":
+            if self.pg and (lit.table, lit.column.name) in self.spec.collate_c:
                 expr += ' COLLATE "C"'  # byte order: the same in every database, whatever its collation
             parts.append(expr)
         return ", ".join(parts)
@@ -299,66 +299,109 @@ def write_table(d: Database, spec: TableSpec, where: str | None, fmt: str, out: 
     return _sqlite_rows(q, plan, out, total, progress, fix=fmt == "yaml")
 
 
-def _tick(progress: Progress | None, name: str, n: int, total: int) -> None:
-    if progress is not None and n % 10000 == 0:
-        progress(name, n, total)
+def copy_rows(d: Database, stmt: str) -> Iterator[bytes]:
+    """The rows of ``COPY … TO STDOUT``, read straight from libpq: psycopg's own ``Copy`` iterator costs
+    a few microseconds per row, more than PostgreSQL takes to produce it."""
+    from psycopg import pq
+
+    pgconn = d.conn.pgconn
+    pgconn.send_query(stmt.encode())
+    result = pgconn.get_result()
+    if result is None or result.status != pq.ExecStatus.COPY_OUT:
+        error = _result_error(result)
+        while pgconn.get_result() is not None:
+            pass
+        raise error
+    get = pgconn.get_copy_data
+    try:
+        while True:
+            nbytes, data = get(0)
+            if nbytes < 0:
+                break
+            yield data
+    finally:
+        failure = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+                failure = _result_error(result)
+        if failure is not None:
+            raise failure
+
+
+def _result_error(result: Any) -> DatabaseError:
+    if result is None:
+        return DatabaseError("the database ended the query without a result")
+    from psycopg import pq
+
+    message = (result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or result.error_message or b"").decode(
+        "utf-8", "replace").strip()
+    code = result.error_field(pq.DiagnosticField.SQLSTATE)
+    hint = result.error_field(pq.DiagnosticField.MESSAGE_HINT)
+    from ..urls import mask
+
+    return DatabaseError(mask(message), sqlstate=code.decode() if code else None,
+                         hint=mask(hint.decode("utf-8", "replace")) if hint else None)
 
 
 def _pg_copy_csv(q: Query, out: IO[bytes], total: int, progress: Progress | None) -> int:
     exprs = [q.pg_plain(it) for _, it in q.spec.items]  # type: ignore[arg-type]
-    stmt = f"COPY ({q.select(exprs)}) TO STDOUT (FORMAT csv)"
     n = 0
-    try:
-        with q.d.conn.cursor() as cur, cur.copy(stmt) as copy:
-            for data in copy:
-                out.write(data)
-                n += 1
-                _tick(progress, q.spec.name, n, total)
-    except Exception as exc:
-        raise _db_error(exc) from exc
+    name = q.spec.name
+    buf = bytearray()
+    for data in copy_rows(q.d, f"COPY ({q.select(exprs)}) TO STDOUT (FORMAT csv)"):
+        buf += data
+        n += 1
+        if len(buf) > 1 << 20:
+            out.write(buf)
+            buf.clear()
+            if progress is not None:
+                progress(name, n, total)
+    out.write(buf)
     return n
 
 
 def _pg_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: Progress | None, *, fix: bool) -> int:
     stmt = f"COPY ({q.select(plan.exprs)}) TO STDOUT"
     n = 0
+    name = q.spec.name
     simple = len(plan.exprs) == 1 and plan.kinds == ["seg"] and not plan.sort
     buf = bytearray()
     held: list[tuple[tuple[Any, ...], str]] = []
-    try:
-        with q.d.conn.cursor() as cur, cur.copy(stmt) as copy:
-            for data in copy:
-                n += 1
-                if simple:
-                    buf += bytes(data).replace(b"\\\\", b"\\")
-                    if len(buf) > 1 << 20:
-                        out.write(render.fix_bytes(bytes(buf)) if fix else buf)
-                        buf.clear()
-                else:
-                    fields = bytes(data)[:-1].split(b"\t")
-                    values = plan.decode([f.replace(b"\\\\", b"\\").decode() for f in fields])
-                    line = plan.line(values)
-                    if plan.sort:
-                        held.append((tuple(s(values) for s in plan.sort), line))
-                    else:
-                        buf += line.encode()
-                        if len(buf) > 1 << 20:
-                            out.write(render.fix_bytes(bytes(buf)) if fix else buf)
-                            buf.clear()
-                _tick(progress, q.spec.name, n, total)
-    except Exception as exc:
-        raise _db_error(exc) from exc
+
+    def flush() -> None:
+        # every backslash of the JSON text arrives doubled by COPY's text format, nothing else is escaped
+        data = bytes(buf).replace(b"\\\\", b"\\") if simple else bytes(buf)
+        out.write(render.fix_bytes(data) if fix else data)
+        buf.clear()
+        if progress is not None:
+            progress(name, n, total)
+
+    for data in copy_rows(q.d, stmt):
+        n += 1
+        if simple:
+            buf += data
+        else:
+            fields = bytes(data)[:-1].split(b"\t")
+            values = plan.decode([f.replace(b"\\\\", b"\\").decode() for f in fields])
+            line = plan.line(values)
+            if plan.sort:
+                held.append((tuple(s(values) for s in plan.sort), line))
+                continue
+            buf += line.encode()
+        if len(buf) > 1 << 20:
+            flush()
     if held:
         held.sort(key=lambda h: h[0])
         for _, line in held:
             buf += line.encode()
-    out.write(render.fix_bytes(bytes(buf)) if fix else buf)
+    flush()
     return n
 
 
 def _sqlite_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: Progress | None, *,
                  fix: bool) -> int:
     n = 0
+    name = q.spec.name
     held: list[tuple[tuple[Any, ...], str]] = []
     for row in q.d.execute(q.select(plan.exprs)):
         n += 1
@@ -368,26 +411,12 @@ def _sqlite_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: 
             held.append((tuple(s(values) for s in plan.sort), line))
         else:
             out.write((render.fix_text(line) if fix else line).encode())
-        _tick(progress, q.spec.name, n, total)
+        if progress is not None and n % 10000 == 0:
+            progress(name, n, total)
     held.sort(key=lambda h: h[0])
     for _, line in held:
         out.write((render.fix_text(line) if fix else line).encode())
     return n
 
 
-def _db_error(exc: Exception) -> Exception:
-    if isinstance(exc, DatabaseError):
-        return exc
-    try:
-        import psycopg
-
-        from ..db.postgres import translate
-
-        if isinstance(exc, psycopg.Error):
-            return translate(exc)
-    except ImportError:  # pragma: no cover
-        pass
-    return exc
-
-
-__all__ = ["Query", "csv", "write_table"]
+__all__ = ["Query", "copy_rows", "csv", "write_table"]
