@@ -339,9 +339,9 @@ def _manifest(report: SnapshotReport) -> str:
 def _check_target(target: Path) -> None:
     """The folder must be new, empty, or an earlier snapshot with nothing else in it."""
     if not target.exists():
-        if not target.parent.is_dir():
-            raise UsageError(f"--out {target}: the folder {target.parent} does not exist")
-        return
+        if target.parent.exists() and not target.parent.is_dir():
+            raise UsageError(f"--out {target}: {target.parent} is a file, not a folder")
+        return  # created with its parents
     if not target.is_dir():
         raise UsageError(f"--out {target} is a file, not a folder")
     present = {p.name for p in target.iterdir()}
