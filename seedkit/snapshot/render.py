@@ -114,8 +114,10 @@ def csv_cell(value: Any) -> str | None:
     """A value as a CSV cell (None: NULL, written as an empty unquoted cell)."""
     if value is None:
         return None
+    if isinstance(value, bool):
+        return "t" if value else "f"  # as PostgreSQL's CSV output writes a boolean
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+        return dump(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, float):

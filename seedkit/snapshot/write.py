@@ -57,18 +57,38 @@ class Query:
         return f"SELECT {', '.join(exprs)} FROM {self.source()} ORDER BY {self.order()}"
 
     # -- PostgreSQL value expressions ---------------------------------------------------------------
-    def pg_json(self, lit: Lit) -> str:
-        """SQL text of the value as JSON (NULL → null)."""
+    def pg_json(self, lit: Lit, *, guard: bool = True) -> str:
+        """SQL text of the value as JSON (NULL → null). ``guard=False``: the column is known NOT NULL
+        where it is read, so the (measurably slow) coalesce is left out."""
         c, col = self.col(lit), lit.column
         if col.kind == "json":
             expr = f"({c})::jsonb::text"
         elif col.kind == "array":
             expr = f"to_jsonb({c})::text"  # jsonb spacing: the same text Python gives (render.dump)
-        elif col.kind == "other" or col.type == "money":
-            expr = f"to_json(({c})::{'numeric' if col.type == 'money' else 'text'})::text"
+        elif col.type == "money":
+            expr = f"({c})::numeric::text"
+        elif col.kind in ("int", "numeric", "float"):
+            expr = f"({c})::text"  # a JSON number as it is; NaN and Infinity read back as text
+        elif col.kind == "other":
+            expr = f"to_json(({c})::text)::text"
         else:
             expr = f"to_json({c})::text"
-        return f"coalesce({expr}, 'null')"
+        if guard or col.nullable:
+            return f"coalesce({expr}, 'null')"
+        return expr
+
+    def pg_csv(self, lit: Lit) -> str:
+        """SQL of the value as a CSV cell: the column itself wherever its text form loads back as it is."""
+        c, col = self.col(lit), lit.column
+        if col.kind == "json":
+            return f"({c})::jsonb" if col.type == "json" else c
+        if col.kind == "array":
+            return f"to_jsonb({c})::text"
+        if col.type == "money":
+            return f"({c})::numeric"
+        if col.kind in ("timestamp", "timestamptz", "time"):
+            return f"to_json({c})#>>'{{}}'"  # ISO 8601 with a full offset: what Python 3.10 reads
+        return c
 
     def pg_plain(self, lit: Lit) -> str:
         """SQL text of the value as a CSV cell or inside a scalar !ref (NULL stays NULL)."""
@@ -198,10 +218,10 @@ class YamlRows:
             idx = self.plan.field(expr, "raw", None)
         return lambda v: v[idx]
 
-    def pg_item(self, item: Item) -> str:
+    def pg_item(self, item: Item, top: bool = False) -> str:
         """SQL text of an item that needs no Python (PostgreSQL)."""
         if isinstance(item, Lit):
-            return self.q.pg_json(item)
+            return self.q.pg_json(item, guard=not top)  # inside a reference the parent row may be missing
         d = self.q.d
         null = f"{item.null_alias}.{d.quote(item.null_column)}"
         table = str(item.parent.name)
@@ -216,7 +236,8 @@ class YamlRows:
                 pieces.append(self.pg_item(p))
             pieces.append(literal(d, (", column: " + render.name(item.column) if item.column else "") + "}"))
             body = " || ".join(pieces)
-        return f"CASE WHEN {null} IS NULL THEN 'null' ELSE {body} END"
+        # a parent row that is missing (a NOT VALID foreign key) gives null, not a broken line
+        return f"CASE WHEN {null} IS NULL THEN 'null' ELSE coalesce({body}, 'null') END"
 
     def build(self) -> RowPlan:
         spec = self.q.spec
@@ -225,7 +246,7 @@ class YamlRows:
             self.const(("" if n == 0 else ", ") + render.name(colname) + ": ")
             masked = item.mask is not None if isinstance(item, Lit) else item.masked
             if self.q.pg and not masked:
-                self.sql(self.pg_item(item))
+                self.sql(self.pg_item(item, top=True))
             else:
                 self.py(item)
         self.const("}")
@@ -344,7 +365,7 @@ def _result_error(result: Any) -> DatabaseError:
 
 
 def _pg_copy_csv(q: Query, out: IO[bytes], total: int, progress: Progress | None) -> int:
-    exprs = [q.pg_plain(it) for _, it in q.spec.items]  # type: ignore[arg-type]
+    exprs = [q.pg_csv(it) for _, it in q.spec.items]  # type: ignore[arg-type]
     n = 0
     name = q.spec.name
     buf = bytearray()
