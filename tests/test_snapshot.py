@@ -359,3 +359,65 @@ def test_snapshot_command_in_a_real_process(pg_a, tmp_path: Path) -> None:
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+
+
+def test_hostile_names_round_trip(db_url: str, tmp_path: Path) -> None:
+    pg = db_url.startswith("postgresql")
+    auto = "serial PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    run_sql(db_url, f'''CREATE TABLE "we ird""t: able" ("id" {auto}, "key: x" text NOT NULL UNIQUE, "null" text,
+                                                       "-dash" int);
+                        CREATE TABLE "_child" ("id" {auto}, "parent" int NOT NULL REFERENCES "we ird""t: able" ("id"),
+                                               "n" int NOT NULL, UNIQUE ("parent", "n"));
+                        INSERT INTO "we ird""t: able" ("key: x", "null", "-dash") VALUES ('a/b: c', 'null', -1),
+                                                                                       ('yes', NULL, 2);
+                        INSERT INTO "_child" ("parent", "n") VALUES (1, 1), (2, 1);''')
+    cfg = project(tmp_path, db_url)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=db_url)
+    names = {t.table: t.file for t in report.tables}
+    assert set(names) == {'we ird"t: able', "_child"}
+    assert not any(f.startswith(("_", ".")) for f in names.values())  # the loader would skip such a file
+    before = rows(db_url, '''SELECT c."n", p."key: x", p."null", p."-dash" FROM "_child" c
+                             JOIN "we ird""t: able" p ON p."id" = c."parent" ORDER BY 2''')
+    run_sql(db_url, 'DELETE FROM "_child"; DELETE FROM "we ird""t: able"')
+    assert _load(cfg).inserted == 4
+    after = rows(db_url, '''SELECT c."n", p."key: x", p."null", p."-dash" FROM "_child" c
+                            JOIN "we ird""t: able" p ON p."id" = c."parent" ORDER BY 2''')
+    assert after == before == [(1, "a/b: c", "null", -1), (1, "yes", None, 2)]
+
+
+def test_a_column_referring_to_a_masked_column_is_masked_alike(pg_server: str, tmp_path: Path) -> None:
+    a = create_pg_database(pg_server, "snap_m")
+    b = create_pg_database(pg_server, "snap_m")
+    try:
+        schema = """CREATE TABLE accounts (email text PRIMARY KEY, plan text);
+                    CREATE TABLE logins (id serial PRIMARY KEY, at int NOT NULL, email text NOT NULL
+                                         REFERENCES accounts (email), UNIQUE (email, at));"""
+        run_sql(a, schema + """INSERT INTO accounts VALUES ('x@corp.example', 'pro'), ('y@corp.example', NULL);
+                               INSERT INTO logins (at, email) VALUES (1, 'x@corp.example'), (2, 'x@corp.example'),
+                                                                     (1, 'y@corp.example');""")
+        run_sql(b, schema)
+        cfg = project(tmp_path, b, '[snapshot]\nsalt = "s"\n[snapshot.mask]\n"accounts.email" = "email"\n')
+        report = snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=a)
+        assert {t.table: t.masked for t in report.tables}["logins"] == {"email": "email (unique)"}
+        _load(cfg)
+        assert rows(b, "SELECT count(*) FROM logins JOIN accounts USING (email)") == [(3,)]
+        assert rows(b, "SELECT count(*) FROM accounts WHERE email LIKE '%corp.example'") == [(0,)]
+    finally:
+        drop_pg_database(pg_server, a)
+        drop_pg_database(pg_server, b)
+
+
+def test_text_keys_sort_in_byte_order_whatever_the_collation(pg_pair, tmp_path: Path) -> None:
+    a, _b = pg_pair
+    collation = rows(a, """SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'und-x-icu', 'en_US',
+                           'en_US.utf8') ORDER BY collname LIMIT 1""")
+    assert collation, "this PostgreSQL has no linguistic collation to test with"
+    name = collation[0][0].replace('"', '""')
+    run_sql(a, f'CREATE TABLE words (w text COLLATE "{name}" PRIMARY KEY);'
+               "INSERT INTO words VALUES ('b'), ('B'), ('a'), ('A'), ('é');")
+    assert [r[0] for r in rows(a, "SELECT w FROM words ORDER BY w")] != ["A", "B", "a", "b", "é"]
+    out = tmp_path / "w"
+    snapshot(out, config=project(tmp_path, a), database_url=a, tables=["words"])
+    assert [line for line in (out / "words.yaml").read_text().splitlines() if line.startswith("- ")] == [
+        '- {w: "A"}', '- {w: "B"}', '- {w: "a"}', '- {w: "b"}', '- {w: "é"}']
