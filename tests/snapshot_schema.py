@@ -35,7 +35,8 @@ INSERT INTO orgs (slug, name) VALUES ('acme', 'Acme, Inc.'), ('globex', 'Globex 
 INSERT INTO users (email, org_id, mood, tags, prefs, avatar, balance, seen_at, nap, nickname, during, born, score,
                    ratio, flags, doc, nums)
 VALUES
- ('boss@acme.test', 1, 'happy', ARRAY['a', 'b,c', NULL, 'quote"d', ''], '{"theme": "dark", "n": 1.5, "deep": {"x": [1, null, "é"]}}',
+ ('boss@acme.test', 1, 'happy', ARRAY['a', 'b,c', NULL, 'quote"d', ''],
+  '{"theme": "dark", "n": 1.5, "deep": {"x": [1, null, "é"]}}',
   '\x00ff10'::bytea, 1234.50, '2024-03-01 10:00:00.123456+02', '1 year 2 mons 3 days 04:05:06.5', 'yes', '[1,5)',
   '1970-01-01', 0.1, 1.5, ARRAY[true, false, NULL], '{"b": 1, "a": [2, 3]}', ARRAY[1.10, 2]::numeric[]),
  ('dev@acme.test', 1, 'ok', '{}', '"just a string"', ''::bytea, 0.00, '2024-12-31 23:59:59+00', '00:00:00',
@@ -110,7 +111,8 @@ INSERT INTO countries VALUES ('de', 'Germany', 83000000), ('fr', 'France', NULL)
 
 SQLITE_CANONICAL = {
     "orgs": "SELECT slug, name FROM orgs ORDER BY slug",
-    "users": """SELECT u.email, o.slug, m.email, u.score, u.balance, u.avatar, json_type(u.prefs), json_extract(u.prefs, '$.a'),
+    "users": """SELECT u.email, o.slug, m.email, u.score, u.balance, u.avatar, json_type(u.prefs),
+                       json_extract(u.prefs, '$.a'),
                        json_extract(u.prefs, '$.b'), u.active, u.nickname,
                        u.born FROM users u JOIN orgs o ON o.id = u.org_id LEFT JOIN users m ON m.id = u.manager_id
                 ORDER BY u.email""",

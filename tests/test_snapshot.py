@@ -182,7 +182,7 @@ def test_masking_is_deterministic_consistent_and_keeps_unique_columns_unique(pg_
     cfg = project(tmp_path, b, MASKS)
     out = tmp_path / "seeds" / "snap"
     report = snapshot(out, config=cfg, database_url=a, format="yaml")
-    again = snapshot(tmp_path / "again", config=cfg, database_url=a, format="yaml")
+    snapshot(tmp_path / "again", config=cfg, database_url=a, format="yaml")
     assert files(tmp_path / "again") == files(out)  # deterministic
     assert {t.table: t.masked for t in report.tables}["users"] == {"email": "email (unique)", "nickname": "null"}
     text = "".join(p.read_text() for p in out.glob("*.yaml"))

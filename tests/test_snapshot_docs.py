@@ -21,7 +21,7 @@ def blocks() -> list[tuple[str, str | None, str]]:
 def test_the_worked_example_runs_as_documented(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SNAPSHOT_SALT")}
     written: dict[str, str] = {}
-    for lang, name, text in blocks():
+    for _lang, name, text in blocks():
         if name and not name.startswith("seeds/"):
             path = tmp_path / name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -130,7 +130,8 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]
 
 
 def build_masks(config: Mapping[str, Any], catalog: Catalog, *, salt: str, locale: str,
-                defaults_for: list[Table] | None = None, where: str = "[snapshot.mask]") -> dict[tuple[TableName, str], Mask]:
+                defaults_for: list[Table] | None = None,
+                where: str = "[snapshot.mask]") -> dict[tuple[TableName, str], Mask]:
     """Resolve ``[snapshot.mask]`` (and, with ``defaults_for``, masks chosen by column name)."""
     from faker import Faker
 
@@ -192,13 +193,12 @@ def _length(column: Column) -> int | None:
 def _check(m: Mask, table: Table, fake: Any, where: str) -> None:
     column = table.columns[m.column]
     name = f"{table.name}.{m.column}"
-    if m.provider is not None:
-        if m.provider.startswith("_") or not callable(getattr(fake, m.provider, None)):
-            choices = [n for n in dir(fake) if not n.startswith("_")]
-            close = did_you_mean(m.provider, choices)
-            raise ConfigError(f"{where} {name!r}: unknown Faker provider {m.provider!r}",
-                              hint=f"did you mean {', '.join(map(repr, close))}?" if close else
-                              "see https://faker.readthedocs.io for the provider names")
+    if m.provider is not None and (m.provider.startswith("_") or not callable(getattr(fake, m.provider, None))):
+        choices = [n for n in dir(fake) if not n.startswith("_")]
+        close = did_you_mean(m.provider, choices)
+        raise ConfigError(f"{where} {name!r}: unknown Faker provider {m.provider!r}",
+                          hint=f"did you mean {', '.join(map(repr, close))}?" if close else
+                          "see https://faker.readthedocs.io for the provider names")
     if m.null and not column.nullable:
         raise ConfigError(f"{where} {name!r}: the column is NOT NULL and cannot be masked with null",
                           hint="mask it with a Faker provider or a constant")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Union
 
 from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import ConfigError, UsageError
@@ -57,7 +56,7 @@ class RefItem:
         return any(p.mask is not None if isinstance(p, Lit) else p.masked for _, p in self.parts)
 
 
-Item = Union[Lit, RefItem]
+Item = Lit | RefItem
 
 
 @dataclass
