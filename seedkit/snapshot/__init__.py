@@ -24,7 +24,7 @@ from . import render
 from .mask import Mask, build_masks
 from .plan import Planner, SnapshotError, TableSpec, load_order, select_tables
 from .subset import Seed, Selection
-from .write import Progress, write_table
+from .write import EmptyText, Progress, write_table
 
 MANIFEST = "_snapshot.yaml"
 FORMATS = ("auto", "yaml", "csv")
@@ -164,8 +164,16 @@ def snapshot(out: str | os.PathLike[str], *, config: Config | str | os.PathLike[
                 t0 = time.perf_counter()
                 if progress is not None:
                     progress(spec.name, 0, total)
-                with open(tmp / filename, "wb") as fh:
-                    rows = write_table(d, spec, where_sql, fmt, fh, total, progress)
+                try:
+                    with open(tmp / filename, "wb") as fh:
+                        rows = write_table(d, spec, where_sql, fmt, fh, total, progress)
+                except EmptyText:  # found while streaming (PostgreSQL): the table goes to YAML after all
+                    (tmp / filename).unlink()
+                    fmt, note = "yaml", "written as YAML: the table holds empty strings (an empty CSV cell is NULL)" \
+                        if format == "csv" else None
+                    filename = _file_name(spec, fmt)
+                    with open(tmp / filename, "wb") as fh:
+                        rows = write_table(d, spec, where_sql, fmt, fh, total, progress)
                 if progress is not None:
                     progress(spec.name, rows, total)
                 report.tables.append(TableReport(
@@ -276,21 +284,20 @@ def _not_bytewise(d: db.Database) -> frozenset[tuple[TableName | None, str]]:
 
 
 def _count(d: db.Database, spec: TableSpec, where: str | None) -> tuple[int, bool]:
-    """Rows to write, and whether a text cell is the empty string (CSV reads an empty cell as NULL)."""
+    """Rows to write, and (SQLite) whether a text cell is the empty string (CSV reads an empty cell as
+    NULL); PostgreSQL checks that while it streams the CSV rows."""
     q = d.quote
-    textual = [c for c, it in spec.items if getattr(it, "column", None) is not None
-               and it.column.kind in ("text", "enum", "other")]  # type: ignore[union-attr]
-    if d.dialect == "postgresql":
-        empty = " OR ".join(f"t.{q(c)}::text = ''" for c in textual) or "false"
-        sql = f"SELECT count(*), coalesce(bool_or({empty}), false) FROM {spec.relation} AS t"
-    else:
+    sql = f"SELECT count(*) FROM {spec.relation} AS t"
+    if d.dialect == "sqlite":
+        textual = [c for c, it in spec.items if getattr(it, "column", None) is not None
+                   and it.column.kind in ("text", "enum", "other")]  # type: ignore[union-attr]
         empty = " OR ".join(f"t.{q(c)} = ''" for c in textual) or "0"
-        sql = f"SELECT count(*), coalesce(max({empty}), 0) FROM {d.qualified(spec.table.name)} AS t"
+        sql = f"SELECT count(*), coalesce(max({empty}), 0) FROM {spec.relation} AS t"
     if where:
         sql += f" WHERE {where}"
     row = d.fetchone(sql)
     assert row is not None
-    return int(row[0]), bool(row[1])
+    return int(row[0]), bool(row[1]) if len(row) > 1 else False
 
 
 def _format(spec: TableSpec, wanted: str, rows: int, has_empty: bool, csv_rows: int) -> tuple[str, str | None]:

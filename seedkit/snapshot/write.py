@@ -344,13 +344,18 @@ def copy_rows(d: Database, stmt: str) -> Iterator[bytes]:
             pass
         raise error
     get = pgconn.get_copy_data
+    done = False
     try:
         while True:
             nbytes, data = get(0)
             if nbytes < 0:
+                done = True
                 break
             yield data
     finally:
+        while not done:  # stopped early: the rest must be read before the connection takes a new query
+            nbytes, _ = get(0)
+            done = nbytes < 0
         failure = None
         while (result := pgconn.get_result()) is not None:
             if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
@@ -374,13 +379,25 @@ def _result_error(result: Any) -> DatabaseError:
                          hint=mask(hint.decode("utf-8", "replace")) if hint else None)
 
 
+class EmptyText(Exception):
+    """A text cell holds the empty string, which a CSV file cannot tell from NULL: write YAML instead."""
+
+
 def _pg_copy_csv(q: Query, out: IO[bytes], total: int, progress: Progress | None) -> int:
+    """PostgreSQL's own CSV output. Each row carries one more cell, t or f: does a text column hold ''?
+    (checked while the rows stream, instead of reading the table twice)."""
     exprs = [q.pg_csv(it) for _, it in q.spec.items]  # type: ignore[arg-type]
+    textual = [q.col(it) for _, it in q.spec.items  # type: ignore[union-attr]
+               if it.column.kind in ("text", "enum", "other")]  # type: ignore[union-attr]
+    exprs.append("(" + " OR ".join(f"({c})::text = ''" for c in textual) + ") IS TRUE" if textual else "false")
     n = 0
     name = q.spec.name
     buf = bytearray()
     for data in copy_rows(q.d, f"COPY ({q.select(exprs)}) TO STDOUT (FORMAT csv)"):
-        buf += data
+        if data[-2] == 116:  # …,t\n
+            raise EmptyText
+        buf += data[:-3]
+        buf += b"\n"
         n += 1
         if len(buf) > 1 << 20:
             out.write(buf)
