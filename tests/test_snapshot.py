@@ -421,3 +421,32 @@ def test_text_keys_sort_in_byte_order_whatever_the_collation(pg_pair, tmp_path: 
     snapshot(out, config=project(tmp_path, a), database_url=a, tables=["words"])
     assert [line for line in (out / "words.yaml").read_text().splitlines() if line.startswith("- ")] == [
         '- {w: "A"}', '- {w: "B"}', '- {w: "a"}', '- {w: "b"}', '- {w: "é"}']
+
+
+def _peak_rss_kb(args: list[str], cwd: Path) -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "seedkit", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    return usage.ru_maxrss
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "csv"])
+def test_rows_stream_with_bounded_memory_and_report_progress(pg_url: str, tmp_path: Path, fmt: str) -> None:
+    run_sql(pg_url, """CREATE TABLE small (k text PRIMARY KEY, v text); CREATE TABLE big (k text PRIMARY KEY, v text);
+                       INSERT INTO small SELECT 'k' || g, repeat('x', 200) FROM generate_series(1, 2000) g;
+                       INSERT INTO big SELECT 'k' || g, repeat('x', 200) FROM generate_series(1, 300000) g;""")
+    small = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "s", "--table", "small", "--format", fmt], tmp_path)
+    big = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "b", "--table", "big", "--format", fmt], tmp_path)
+    written = sum(p.stat().st_size for p in (tmp_path / "b").iterdir())
+    assert written > 60_000_000  # 60 MB written ...
+    assert big - small < 30_000, (small, big)  # ... with less than 30 MB more memory than 2,000 rows take
+    seen: list[tuple[str, int, int | None]] = []
+    snapshot(tmp_path / "p", database_url=pg_url, tables=["big"], format=fmt,
+             progress=lambda t, done, total: seen.append((t, done, total)))
+    assert seen[0] == ("big", 0, 300000) and seen[-1] == ("big", 300000, 300000)
+    assert len(seen) > 3 and [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
