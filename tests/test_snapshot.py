@@ -172,6 +172,7 @@ salt = "${SNAP_SALT:-pepper}"
 "users.nickname" = "null"
 "orgs.name" = { constant = "Org" }
 "players.handle" = "first_name"
+"users.seen_at" = "date_of_birth"
 """
 
 
@@ -184,7 +185,8 @@ def test_masking_is_deterministic_consistent_and_keeps_unique_columns_unique(pg_
     report = snapshot(out, config=cfg, database_url=a, format="yaml")
     snapshot(tmp_path / "again", config=cfg, database_url=a, format="yaml")
     assert files(tmp_path / "again") == files(out)  # deterministic
-    assert {t.table: t.masked for t in report.tables}["users"] == {"email": "email (unique)", "nickname": "null"}
+    assert {t.table: t.masked for t in report.tables}["users"] == {"email": "email (unique)", "nickname": "null",
+                                                                   "seen_at": "date_of_birth"}
     text = "".join(p.read_text() for p in out.glob("*.yaml"))
     for original in ("boss@acme.test", "dev@acme.test", "null@globex.test", "Acme, Inc.", "ann", "bob"):
         assert original not in text
@@ -450,3 +452,43 @@ def test_rows_stream_with_bounded_memory_and_report_progress(pg_url: str, tmp_pa
              progress=lambda t, done, total: seen.append((t, done, total)))
     assert seen[0] == ("big", 0, 300000) and seen[-1] == ("big", 300000, 300000)
     assert len(seen) > 3 and [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
+
+
+def test_writes_during_a_snapshot_do_not_show_in_it(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    done = []
+
+    def meddle(table: str, n: int, total: int | None) -> None:
+        if not done:  # after the first table began: commit changes from another connection
+            done.append(table)
+            run_sql(a, """INSERT INTO orgs (slug, name) VALUES ('late', 'Late');
+                          INSERT INTO users (email, org_id) SELECT 'late@x.test', id FROM orgs WHERE slug = 'late';
+                          DELETE FROM memberships; UPDATE countries SET name = 'changed'""")
+
+    snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=a, progress=meddle)
+    assert done
+    text = "".join(p.read_text() for p in (tmp_path / "seeds" / "snap").iterdir())
+    assert "late" not in text and "changed" not in text and "owner" in text  # all as of the start
+    _load(cfg)
+    assert rows(b, "SELECT count(*) FROM memberships") == [(5,)]
+
+
+def test_a_read_only_role_on_a_read_only_session_can_snapshot(pg_a, pg_server: str, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    role = f"reader_{os.getpid()}"
+    run_sql(a, f"""DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD 'pw';
+                   GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
+                   ALTER ROLE {role} SET default_transaction_read_only = on""")
+    try:
+        reader = a.replace("postgres@", f"{role}:pw@", 1)
+        assert role in reader
+        report = snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=reader)
+        assert report.rows > 0
+        _load(cfg)
+        assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+        # a subset needs temporary tables, which a read-only transaction cannot create: a clear error
+        with pytest.raises(Exception, match="read-only"):
+            snapshot(tmp_path / "sub", config=cfg, database_url=reader, where=["users: true"])
+    finally:
+        run_sql(a, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+        run_sql(pg_server, f"DROP ROLE {role}")

@@ -133,3 +133,15 @@ def test_where_and_limit_options_are_parsed_or_refused() -> None:
     for bad in (["orders"], ["orders=x"], ["orders=-1"]):
         with pytest.raises(Exception, match="expected"):
             parse_limit(bad)
+
+
+def test_masked_dates_are_written_as_the_column_type_prints_them() -> None:
+    import datetime as dt
+
+    from seedkit.snapshot.render import conform
+
+    day = dt.date(1950, 7, 6)
+    assert conform(day, col("b", "timestamp")) == "1950-07-06 00:00:00"
+    assert conform(day, col("b", "timestamptz")) == "1950-07-06 00:00:00+00:00"
+    assert conform(dt.datetime(1950, 7, 6, 1, 2, 3), col("b", "date")) == "1950-07-06"
+    assert conform("text", col("b")) == "text"

@@ -136,3 +136,20 @@ def csv_line(cells: list[str | None]) -> str:
         else:
             out.append(cell)
     return ",".join(out) + "\n"
+
+
+def conform(value: Any, column: Column) -> Any:
+    """A masked value in the text PostgreSQL prints for the column's type (a date in a timestamp
+    column is midnight), so a snapshot of the masked copy reads the same."""
+    kind = column.kind
+    if kind in ("timestamp", "timestamptz") and isinstance(value, dt.date):
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        if kind == "timestamptz":
+            value = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+        else:
+            value = value.replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if kind == "date" and isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return value

@@ -152,7 +152,7 @@ class RowPlan:
 def _masked_value(lit: Lit, value: Any) -> Any:
     if lit.mask is None or value is None:
         return value
-    return lit.mask.apply(render.plain_text(value))
+    return render.conform(lit.mask.apply(render.plain_text(value)), lit.column)
 
 
 class YamlRows:
