@@ -442,7 +442,8 @@ def test_rows_stream_with_bounded_memory_and_report_progress(pg_url: str, tmp_pa
     run_sql(pg_url, """CREATE TABLE small (k text PRIMARY KEY, v text); CREATE TABLE big (k text PRIMARY KEY, v text);
                        INSERT INTO small SELECT 'k' || g, repeat('x', 200) FROM generate_series(1, 2000) g;
                        INSERT INTO big SELECT 'k' || g, repeat('x', 200) FROM generate_series(1, 300000) g;""")
-    small = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "s", "--table", "small", "--format", fmt], tmp_path)
+    small = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "s", "--table", "small", "--format", fmt],
+                         tmp_path)
     big = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "b", "--table", "big", "--format", fmt], tmp_path)
     written = sum(p.stat().st_size for p in (tmp_path / "b").iterdir())
     assert written > 60_000_000  # 60 MB written ...
