@@ -156,7 +156,8 @@ def snapshot(out: str | os.PathLike[str], *, config: Config | str | os.PathLike[
         try:
             for spec in specs:
                 where_sql = selection.filter(spec.table.name)
-                total, has_empty = _count(d, spec, where_sql)
+                # the exact count only feeds a progress bar; otherwise counting stops where it decides
+                total, has_empty = _count(d, spec, where_sql, None if progress else max(settings.csv_rows, 1))
                 if total == 0 and spec.table.name not in chosen_names:
                     continue  # a parent table none of the chosen rows refers to
                 fmt, note = _format(spec, format, total, has_empty, settings.csv_rows)
@@ -283,21 +284,22 @@ def _not_bytewise(d: db.Database) -> frozenset[tuple[TableName | None, str]]:
                     ELSE co.collname END) NOT IN ('C', 'POSIX', 'ucs_basic')"""))
 
 
-def _count(d: db.Database, spec: TableSpec, where: str | None) -> tuple[int, bool]:
-    """Rows to write, and (SQLite) whether a text cell is the empty string (CSV reads an empty cell as
-    NULL); PostgreSQL checks that while it streams the CSV rows."""
+def _count(d: db.Database, spec: TableSpec, where: str | None, upto: int | None) -> tuple[int, bool]:
+    """Rows to write (``upto``: at most that many are counted), and (SQLite) whether a text cell is the
+    empty string (CSV reads an empty cell as NULL); PostgreSQL checks that while it streams the rows."""
     q = d.quote
-    sql = f"SELECT count(*) FROM {spec.relation} AS t"
+    source = f"{spec.relation} AS t" + (f" WHERE {where}" if where else "")
     if d.dialect == "sqlite":
         textual = [c for c, it in spec.items if getattr(it, "column", None) is not None
                    and it.column.kind in ("text", "enum", "other")]  # type: ignore[union-attr]
         empty = " OR ".join(f"t.{q(c)} = ''" for c in textual) or "0"
-        sql = f"SELECT count(*), coalesce(max({empty}), 0) FROM {spec.relation} AS t"
-    if where:
-        sql += f" WHERE {where}"
-    row = d.fetchone(sql)
+        row = d.fetchone(f"SELECT count(*), coalesce(max({empty}), 0) FROM {source}")
+    elif upto is None:
+        row = d.fetchone(f"SELECT count(*), false FROM {source}")
+    else:
+        row = d.fetchone(f"SELECT count(*), false FROM (SELECT 1 FROM {source} LIMIT {int(upto)}) s")
     assert row is not None
-    return int(row[0]), bool(row[1]) if len(row) > 1 else False
+    return int(row[0]), bool(row[1])
 
 
 def _format(spec: TableSpec, wanted: str, rows: int, has_empty: bool, csv_rows: int) -> tuple[str, str | None]:
