@@ -28,6 +28,8 @@ CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO (
 CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL, population bigint, area float8, langs text[]);
 CREATE TABLE categories (code text PRIMARY KEY, parent_code text REFERENCES categories(code), label text);
 CREATE TABLE invites (code text PRIMARY KEY, email text NOT NULL, org_id int REFERENCES orgs(id));
+CREATE TABLE langs (id serial PRIMARY KEY, name char(10) NOT NULL UNIQUE);
+CREATE TABLE books (id serial PRIMARY KEY, title text NOT NULL UNIQUE, lang_id int REFERENCES langs(id));
 """
 
 PG_DATA = r"""
@@ -61,6 +63,8 @@ INSERT INTO countries VALUES ('de', 'Germany', 83000000, 357588.5, ARRAY['de']),
 Newline', 1, 1e-7, ARRAY['a"b', 'c,d']);
 INSERT INTO categories VALUES ('root', NULL, 'Root'), ('a', 'root', 'A'), ('a1', 'a', NULL), ('b', 'root', '');
 INSERT INTO invites VALUES ('i1', 'dev@acme.test', 1), ('i2', 'dev@acme.test', NULL), ('i3', 'nobody@else.test', 2);
+INSERT INTO langs (name) VALUES ('English'), ('fr');
+INSERT INTO books (title, lang_id) VALUES ('Emma', 1), ('Candide', 2), ('Untitled', NULL);
 """
 
 # What "B equals A" means, independently of the snapshot code: every row, with ids replaced by the
@@ -82,6 +86,9 @@ PG_CANONICAL = {
     "countries": "SELECT * FROM countries ORDER BY code",
     "categories": "SELECT * FROM categories ORDER BY code",
     "invites": "SELECT i.code, i.email, o.slug FROM invites i LEFT JOIN orgs o ON o.id = i.org_id ORDER BY 1",
+    # a char(n) key keeps its padding inside !ref (found on the pagila sample database: language.name)
+    "langs": "SELECT name FROM langs ORDER BY 1",
+    "books": "SELECT b.title, l.name FROM books b LEFT JOIN langs l ON l.id = b.lang_id ORDER BY 1",
 }
 
 SQLITE_SCHEMA = """

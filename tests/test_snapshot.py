@@ -356,7 +356,7 @@ def test_snapshot_command_in_a_real_process(pg_a, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "seedkit", "snapshot", "--database", a, "--out", "seeds/snap"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "rows in 10 files" in proc.stdout
+    assert "rows in 12 files" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "seedkit", "run", "snap"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -112,9 +112,11 @@ class Query:
             return f"to_jsonb({c})::text"
         if col.type == "money":
             return f"({c})::numeric::text"
+        if col.type.startswith("character(") or col.type == "bpchar":
+            return f"(to_json({c})#>>'{{}}')"  # keeps the padding a cast to text would strip
         if col.kind in ("other", "interval", "text", "enum", "uuid", "int", "numeric", "bool", "float"):
-            return f"({c})::text" if col.kind != "bool" else f"to_json({c})#>>'{{}}'"
-        return f"to_json({c})#>>'{{}}'"
+            return f"({c})::text" if col.kind != "bool" else f"(to_json({c})#>>'{{}}')"
+        return f"(to_json({c})#>>'{{}}')"
 
 
 def literal(d: Database, text: str) -> str:
