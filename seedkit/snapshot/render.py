@@ -30,6 +30,9 @@ def fix_text(text: str) -> str:
 
 
 def fix_bytes(data: bytes) -> bytes:
+    # the bytes every such character starts with: searched for first, at memchr speed
+    if b"\x7f" not in data and b"\xc2" not in data and b"\xe2\x80" not in data and b"\xef" not in data:
+        return data
     if not _BAD_BYTES.search(data):
         return data
     return _BAD_BYTES.sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)

@@ -70,8 +70,7 @@ class Query:
         elif col.kind in ("int", "numeric", "float"):
             expr = f"({c})::text"  # a JSON number as it is; NaN and Infinity read back as text
         elif col.type == "text" or col.type.startswith("character varying"):
-            # most text needs no escaping: quoting it by hand is a second faster per million values
-            expr = f"""CASE WHEN ({c}) ~ '[[:cntrl:]"\\\\]' THEN to_json({c})::text ELSE '"' || ({c}) || '"' END"""
+            expr = json_text(c)
         elif col.kind == "other":
             expr = f"to_json(({c})::text)::text"
         elif col.kind in ("date", "timestamp", "timestamptz", "time"):
@@ -117,6 +116,12 @@ class Query:
         if col.kind in ("other", "interval", "text", "enum", "uuid", "int", "numeric", "bool", "float"):
             return f"({c})::text" if col.kind != "bool" else f"(to_json({c})#>>'{{}}')"
         return f"(to_json({c})#>>'{{}}')"
+
+
+def json_text(expr: str) -> str:
+    """SQL quoting a text value as a JSON string. Most text needs no escaping, and quoting it by hand
+    saves about a second per million values over ``to_json``, which then only escapes the rest."""
+    return f"""CASE WHEN ({expr}) ~ '[[:cntrl:]"\\\\]' THEN to_json({expr})::text ELSE '"' || ({expr}) || '"' END"""
 
 
 def literal(d: Database, text: str) -> str:
@@ -243,7 +248,7 @@ class YamlRows:
         if item.scalar:
             part = item.parts[0][1]
             assert isinstance(part, Lit)
-            body = f"'!ref ' || to_json({literal(d, table + '/')} || {self.q.pg_plain(part)})::text"
+            body = "'!ref ' || " + json_text(f"{literal(d, table + '/')} || {self.q.pg_plain(part)}")
         else:
             pieces = [literal(d, "!ref {table: " + render.name(table))]
             for k, p in item.parts:
