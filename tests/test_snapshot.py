@@ -493,3 +493,22 @@ def test_a_read_only_role_on_a_read_only_session_can_snapshot(pg_a, pg_server: s
     finally:
         run_sql(a, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
         run_sql(pg_server, f"DROP ROLE {role}")
+
+
+def test_sqlite_subset_with_children_loads_into_an_empty_file(tmp_path: Path) -> None:
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    b = f"sqlite:///{tmp_path / 'b.db'}"
+    run_sql(a, SQLITE_SCHEMA + SQLITE_DATA)
+    run_sql(b, SQLITE_SCHEMA)
+    cfg = project(tmp_path, b)
+    report = snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=a, tables=["users"],
+                      where=["users: email = 'x@globex.test'"], with_children=True)
+    assert {t.table: t.rows for t in report.tables} == {"orgs": 2, "users": 2, "memberships": 1, "projects": 1}
+    _load(cfg)
+    assert rows(b, "SELECT email FROM users ORDER BY 1") == [("boss@acme.test",), ("x@globex.test",)]
+    assert rows(b, """SELECT u.email, p.slug, o.slug FROM memberships m JOIN users u ON u.id = m.user_id
+                      JOIN projects p ON p.id = m.project_id JOIN orgs o ON o.id = p.org_id""") == [
+        ("x@globex.test", "rocket", "globex")]
+    limited = snapshot(tmp_path / "lim", config=cfg, database_url=a, tables=["countries"], limit=["countries=1"])
+    assert [(t.table, t.rows) for t in limited.tables] == [("countries", 1)]
+    assert '"de"' in (tmp_path / "lim" / "countries.yaml").read_text()
