@@ -512,3 +512,18 @@ def test_sqlite_subset_with_children_loads_into_an_empty_file(tmp_path: Path) ->
     limited = snapshot(tmp_path / "lim", config=cfg, database_url=a, tables=["countries"], limit=["countries=1"])
     assert [(t.table, t.rows) for t in limited.tables] == [("countries", 1)]
     assert '"de"' in (tmp_path / "lim" / "countries.yaml").read_text()
+
+
+def test_the_api_returns_what_the_cli_prints(tmp_path: Path) -> None:
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    run_sql(a, SQLITE_SCHEMA + SQLITE_DATA)
+    cfg = project(tmp_path, a)
+    result = cli(cfg, "--database", a, "--out", str(tmp_path / "cli"), "--json")
+    assert result.exit_code == 0, result.output
+    api = snapshot(tmp_path / "api", config=cfg, database_url=a).to_dict()
+    printed = json.loads(result.stdout)
+    for report in (api, printed):
+        report.pop("seconds"), report.pop("out")
+        for t in report["tables"]:
+            t.pop("seconds")
+    assert printed == api
