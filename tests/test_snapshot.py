@@ -527,3 +527,16 @@ def test_the_api_returns_what_the_cli_prints(tmp_path: Path) -> None:
         for t in report["tables"]:
             t.pop("seconds")
     assert printed == api
+
+
+def test_keep_ids_writes_ids_and_plain_references(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, keep_ids=True)
+    users = next(t for t in report.tables if t.table == "users")
+    assert users.key == ["email"] and users.dropped == [] and users.refs == []
+    text = (out / "users.yaml").read_text()
+    assert "!ref" not in text and "id: 1, email: " in text and "org_id: 1" in text
+    _load(cfg)
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+    assert rows(b, "SELECT id, email FROM users ORDER BY id") == rows(a, "SELECT id, email FROM users ORDER BY id")
