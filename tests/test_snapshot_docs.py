@@ -15,7 +15,16 @@ BLOCK = re.compile(r"^```(\w+)(?: file=(\S+))?\n(.*?)^```$", re.M | re.S)
 
 
 def blocks() -> list[tuple[str, str | None, str]]:
-    return [(m[1], m[2], m[3]) for m in BLOCK.finditer(DOC.read_text())]
+    """(language, file, content): the file is named by ``file=`` after the language, or (YAML) by a
+    ``# path`` first line, which is not part of the file's content."""
+    out = []
+    for m in BLOCK.finditer(DOC.read_text()):
+        lang, name, text = m[1], m[2], m[3]
+        first, _, rest = text.partition("\n")
+        if lang == "yaml" and name is None and first.startswith("# seeds/"):
+            name, text = first[2:].strip(), rest
+        out.append((lang, name, text))
+    return out
 
 
 def test_the_worked_example_runs_as_documented(tmp_path: Path) -> None:
