@@ -58,6 +58,15 @@ class EnvSettings(_Section):
     protected: bool = False
 
 
+class SnapshotSettings(_Section):
+    """``[snapshot]``: how ``seedkit snapshot`` keys tables and masks columns (see docs/snapshot.md)."""
+
+    salt: str | None = None  # ${VAR} allowed; the masking secret
+    keys: dict[str, list[str]] = Field(default_factory=dict)  # table → natural key columns
+    mask: dict[str, Any] = Field(default_factory=dict)  # "table.column" → provider | "null" | {constant = …}
+    csv_rows: int = Field(default=10000, ge=0)  # --format auto: CSV from this many rows on
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     migrations: MigrationSettings = Field(default_factory=MigrationSettings)
@@ -65,6 +74,7 @@ class Settings(_Section):
     envs: dict[str, EnvSettings] = Field(default_factory=dict)
     # [lint]: rule id = "error" | "warning" | "off" (checked against the rules by seedkit.migrate.lint)
     lint: dict[str, Literal["error", "warning", "off"]] = Field(default_factory=dict)
+    snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")

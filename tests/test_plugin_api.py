@@ -33,6 +33,7 @@ API = {
     "migrate resolve": "seedkit.migrate:resolve",
     "migrate lint": "seedkit.migrate.lint:lint_paths",
     "db create": "seedkit.db.provision:create_role_and_databases",
+    "snapshot": "seedkit.snapshot:snapshot",
 }
 CLI_ONLY = {"info"}  # prints the configuration: seedkit.load_config() is its library side
 

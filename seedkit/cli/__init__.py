@@ -2,10 +2,14 @@
 
 import sys
 
-from . import info, run  # noqa: F401  (registers commands)
 from ._app import app, main
 
-if sys.argv[1:2] != ["run"]:  # `seedkit run …`, the command run most often, starts without the others
-    from . import db, lint, migrate, reset  # noqa: F401
+if sys.argv[1:2] == ["snapshot"]:  # a snapshot streams a large table: start without the other commands
+    from . import snapshot  # noqa: F401
+else:
+    from . import info, run  # noqa: F401  (registers commands)
+
+    if sys.argv[1:2] != ["run"]:  # `seedkit run …`, the command run most often, starts without the others
+        from . import db, lint, migrate, reset, snapshot  # noqa: F401
 
 __all__ = ["app", "main"]

@@ -1,0 +1,542 @@
+"""``seedkit snapshot``: database → fixture files → ``seedkit run`` → the same database, byte-stable."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from conftest import create_pg_database, drop_pg_database
+from snapshot_schema import PG_CANONICAL, PG_DATA, PG_SCHEMA, SQLITE_CANONICAL, SQLITE_DATA, SQLITE_SCHEMA
+from typer.testing import CliRunner
+
+import seedkit.seed as seed
+from seedkit import db, load_config
+from seedkit.cli import app
+from seedkit.snapshot import snapshot
+
+
+def run_sql(url: str, text: str) -> None:
+    with db.connect(url) as d:
+        if d.dialect == "postgresql":
+            d.execute(text)
+        else:
+            d.conn.executescript(text)
+
+
+def rows(url: str, query: str) -> list[tuple]:
+    with db.connect(url) as d:
+        return [tuple(r) for r in d.fetchall(query)]
+
+
+def canonical(url: str, queries: dict[str, str]) -> dict[str, list[str]]:
+    """Rows as text (repr), so NaN equals NaN."""
+    return {t: [repr(r) for r in rows(url, q)] for t, q in queries.items()}
+
+
+def project(root: Path, target_url: str, extra: str = "") -> Path:
+    """A project whose `snap` environment loads the snapshot folder into ``target_url``."""
+    (root / "seeds" / "snap").mkdir(parents=True, exist_ok=True)
+    (root / "seedkit.toml").write_text(
+        f'[database]\nurl = "{target_url}"\n\n[seeds]\nfaker_seed = 3\n\n[envs.snap]\ninclude = ["snap"]\n\n{extra}')
+    return root / "seedkit.toml"
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def pg_pair(pg_server: str):
+    a = create_pg_database(pg_server, "snap_a")
+    b = create_pg_database(pg_server, "snap_b")
+    yield a, b
+    drop_pg_database(pg_server, a)
+    drop_pg_database(pg_server, b)
+
+
+def test_pg_round_trip_is_exact_and_byte_stable(pg_pair, tmp_path: Path) -> None:
+    a, b = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA)
+    run_sql(b, PG_SCHEMA)
+    cfg = project(tmp_path, b)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="yaml")
+    by_table = {t.table: t for t in report.tables}
+    assert set(by_table) == set(PG_CANONICAL)
+    assert by_table["users"].dropped == ["id"] and by_table["users"].key == ["email"]
+    assert set(by_table["users"].refs) == {"org_id", "manager_id"}
+    assert by_table["memberships"].key == ["project_id", "user_id"]
+    users = (out / "users.yaml").read_text()
+    assert "!ref orgs/" not in users and '!ref "orgs/acme"' in users  # scalar references by natural key
+    assert not re.search(r"\bid: ", users)  # made-up ids are left out
+    members = (out / "memberships.yaml").read_text()
+    assert '!ref {table: projects, org_id: !ref "orgs/acme", slug: "rocket"}' in members  # nested
+
+    first = seed.run("snap", config=load_config(cfg))
+    assert first.inserted == sum(t.rows for t in report.tables)
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+
+    again = seed.run("snap", config=load_config(cfg))
+    assert not again.changed
+
+    second = tmp_path / "second"
+    snapshot(second, config=cfg, database_url=b, format="yaml")
+    assert files(second) == files(out)
+
+
+def test_sqlite_round_trip(tmp_path: Path) -> None:
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    b = f"sqlite:///{tmp_path / 'b.db'}"
+    run_sql(a, SQLITE_SCHEMA + SQLITE_DATA)
+    run_sql(b, SQLITE_SCHEMA)
+    cfg = project(tmp_path, b)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a)
+    assert {t.table for t in report.tables} == set(SQLITE_CANONICAL)
+    first = seed.run("snap", config=load_config(cfg))
+    assert first.inserted == report.rows
+    assert canonical(b, SQLITE_CANONICAL) == canonical(a, SQLITE_CANONICAL)
+    assert not seed.run("snap", config=load_config(cfg)).changed
+    second = tmp_path / "second"
+    snapshot(second, config=cfg, database_url=b)
+    assert files(second) == files(out)
+
+
+@pytest.fixture
+def pg_a(pg_pair, tmp_path: Path):
+    """Database A with data, B with the schema only, and a project loading the snapshot into B."""
+    a, b = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA)
+    run_sql(b, PG_SCHEMA)
+    return a, b, project(tmp_path, b)
+
+
+def _load(cfg: Path):
+    return seed.run("snap", config=load_config(cfg))
+
+
+# -- subsets -------------------------------------------------------------------------------------
+def test_where_subset_is_closed_under_foreign_keys_and_loads(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, tables=["users"], where=["users: email = 'null@globex.test'"])
+    counts = {t.table: t.rows for t in report.tables}
+    # the chosen user, its manager chain (self-reference, two levels) and their organisations
+    assert counts == {"users": 3, "orgs": 2}
+    _load(cfg)
+    assert [r[0] for r in rows(b, "SELECT email FROM users ORDER BY 1")] == [
+        "boss@acme.test", "line@globex.test", "null@globex.test"]
+    assert [r[0] for r in rows(b, "SELECT slug FROM orgs ORDER BY 1")] == ["acme", "globex"]
+
+
+def test_limit_takes_the_first_rows_by_key_and_follows_a_cycle(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, tables=["players"], limit=["players=1"])
+    assert {t.table: t.rows for t in report.tables} == {"players": 2, "teams": 1}
+    _load(cfg)
+    # ann → team red → its captain bob → team red: the cycle closes
+    assert rows(b, "SELECT p.handle, t.name FROM players p JOIN teams t ON t.id = p.team_id ORDER BY 1") == [
+        ("ann", "red"), ("bob", "red")]
+    assert rows(b, "SELECT t.name, c.handle FROM teams t JOIN players c ON c.id = t.captain_id") == [("red", "bob")]
+
+
+def test_with_children_follows_keys_down_then_closes_up(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, tables=["orgs"], where=["orgs: slug = 'globex'"],
+                      with_children=True)
+    counts = {t.table: t.rows for t in report.tables}
+    assert counts["events"] == 2 and counts["invites"] == 1  # globex's own rows
+    _load(cfg)
+    assert {r[0] for r in rows(b, "SELECT email FROM users")} >= {"line@globex.test", "null@globex.test",
+                                                                  "boss@acme.test"}
+    # every foreign key of B holds (PostgreSQL checked them at commit) and globex's rows are all there
+    assert canonical(b, {"events": PG_CANONICAL["events"]})["events"] == [
+        r for r in canonical(a, {"events": PG_CANONICAL["events"]})["events"] if "'globex'" in r]
+    without = snapshot(tmp_path / "plain", config=cfg, database_url=a, tables=["orgs"],
+                       where=["orgs: slug = 'globex'"])
+    assert {t.table for t in without.tables} == {"orgs"}
+
+
+# -- masking ---------------------------------------------------------------------------------------
+MASKS = """[snapshot]
+salt = "${SNAP_SALT:-pepper}"
+
+[snapshot.mask]
+"users.email" = "email"
+"invites.email" = "email"
+"users.nickname" = "null"
+"orgs.name" = { constant = "Org" }
+"players.handle" = "first_name"
+"users.seen_at" = "date_of_birth"
+"""
+
+
+def test_masking_is_deterministic_consistent_and_keeps_unique_columns_unique(pg_pair, tmp_path: Path) -> None:
+    a, b = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA)
+    run_sql(b, PG_SCHEMA)
+    cfg = project(tmp_path, b, MASKS)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="yaml")
+    snapshot(tmp_path / "again", config=cfg, database_url=a, format="yaml")
+    assert files(tmp_path / "again") == files(out)  # deterministic
+    assert {t.table: t.masked for t in report.tables}["users"] == {"email": "email (unique)", "nickname": "null",
+                                                                   "seen_at": "date_of_birth"}
+    text = "".join(p.read_text() for p in out.glob("*.yaml"))
+    for original in ("boss@acme.test", "dev@acme.test", "null@globex.test", "Acme, Inc.", "ann", "bob"):
+        assert original not in text
+    _load(cfg)
+    masked = dict(rows(b, "SELECT u.public_id::text, u.email FROM users u"))
+    original = dict(rows(a, "SELECT u.public_id::text, u.email FROM users u"))
+    assert masked.keys() == original.keys() and len(set(masked.values())) == 4
+    assert all(masked[k] != original[k] for k in masked)
+    # the same address masks the same way in another table; references follow the masked key
+    dev = masked[next(k for k, v in original.items() if v == "dev@acme.test")]
+    assert rows(b, "SELECT email FROM invites WHERE code IN ('i1', 'i2')") == [(dev,), (dev,)]
+    assert rows(b, "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id") == [(5,)]
+    assert rows(b, "SELECT DISTINCT name FROM orgs") == [("Org",)]
+    assert rows(b, "SELECT count(*) FROM users WHERE nickname IS NOT NULL") == [(0,)]
+    handles = [r[0] for r in rows(b, "SELECT handle FROM players")]
+    assert len(set(handles)) == 4  # first_name + a token: unique even when two names coincide
+    # unmasked columns are unchanged
+    assert rows(b, "SELECT public_id::text, balance, prefs FROM users ORDER BY 1") == rows(
+        a, "SELECT public_id::text, balance, prefs FROM users ORDER BY 1")
+    # B holds the masked values: its plain snapshot is byte-identical to A's masked one
+    plain = tmp_path / "plain"
+    project(tmp_path / "p2", b)
+    snapshot(plain, config=tmp_path / "p2" / "seedkit.toml", database_url=b, format="yaml")
+    assert {k: v for k, v in files(plain).items() if k != "_snapshot.yaml"} == {
+        k: v for k, v in files(out).items() if k != "_snapshot.yaml"}
+    # another salt, other values
+    os.environ["SNAP_SALT"] = "other"
+    try:
+        snapshot(tmp_path / "salted", config=cfg, database_url=a, format="yaml")
+    finally:
+        del os.environ["SNAP_SALT"]
+    assert (tmp_path / "salted" / "users.yaml").read_bytes() != (out / "users.yaml").read_bytes()
+
+
+def test_mask_default_masks_by_column_name_and_lists_it(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    result = CliRunner().invoke(app, ["--config", str(cfg), "snapshot", "--database", a, "--out",
+                                      str(tmp_path / "seeds" / "snap"), "--mask-default", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert "users.email → email" in report["masked_by_default"]
+    assert "invites.email → email" in report["masked_by_default"]
+    assert "boss@acme.test" not in (tmp_path / "seeds" / "snap" / "users.yaml").read_text()
+    assert "without [snapshot] salt" in result.stderr
+    _load(cfg)
+
+
+# -- formats ---------------------------------------------------------------------------------------
+def test_csv_round_trip_where_csv_can_hold_the_table(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="csv")
+    fmt = {t.table: (t.format, t.note) for t in report.tables}
+    assert fmt["countries"] == ("csv", None)
+    assert fmt["categories"][0] == "yaml" and "empty strings" in fmt["categories"][1]
+    assert fmt["users"][0] == "yaml" and "references" in fmt["users"][1]
+    assert (out / "countries.csv").read_text().startswith("code,name,population,area,langs\n")
+    _load(cfg)
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+    snapshot(tmp_path / "second", config=cfg, database_url=b, format="csv")
+    assert files(tmp_path / "second") == files(out)
+    auto = snapshot(tmp_path / "auto", config=cfg, database_url=a)  # small tables: YAML
+    assert {t.format for t in auto.tables} == {"yaml"}
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def cli(cfg: Path, *args: str):
+    return CliRunner().invoke(app, ["--config", str(cfg), "snapshot", *args])
+
+
+def test_a_table_without_a_natural_key_is_refused_or_written_with_ids(db_url: str, tmp_path: Path) -> None:
+    pg = db_url.startswith("postgresql")
+    serial = "serial PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    run_sql(db_url, f"CREATE TABLE notes (id {serial}, body text);"
+                    "CREATE TABLE logs (msg text);"
+                    "INSERT INTO notes (body) VALUES ('one'), ('two');")
+    cfg = project(tmp_path, db_url)
+    out = tmp_path / "seeds" / "snap"
+    result = cli(cfg, "--database", db_url, "--out", str(out))
+    assert result.exit_code == 2
+    assert "notes has only the made-up key (id)" in result.stderr
+    assert "logs has no primary key" in result.stderr
+    assert "--keep-ids" in result.stderr and "--exclude" in result.stderr
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+    result = cli(cfg, "--database", db_url, "--out", str(out), "--exclude", "logs", "--keep-ids")
+    assert result.exit_code == 0, result.output
+    assert "id: 1" in (out / "notes.yaml").read_text()
+    run_sql(db_url, "DELETE FROM notes")
+    assert _load(cfg).inserted == 2
+    assert rows(db_url, "SELECT id, body FROM notes ORDER BY id") == [(1, "one"), (2, "two")]
+
+
+def test_unknown_names_in_options_get_a_did_you_mean(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    out = str(tmp_path / "out")
+    result = cli(cfg, "--database", a, "--out", out, "--table", "userz")
+    assert result.exit_code == 2 and "unknown table 'userz'" in result.stderr and "'users'" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--where", "users: emial = 'x'")
+    assert result.exit_code == 2 and "'email'" in result.stderr and "--where users" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--limit", "playrs=3")
+    assert result.exit_code == 2 and "'players'" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--table", "no_such_*")
+    assert result.exit_code == 2 and "matches no table" in result.stderr
+    result = cli(cfg, "--database", a, "--out", out, "--table", "schema_migrations")
+    assert result.exit_code == 2
+    (cfg.parent / "seedkit.toml").write_text(cfg.read_text() + '\n[snapshot.mask]\n"users.emal" = "email"\n')
+    result = cli(cfg, "--database", a, "--out", out)
+    assert result.exit_code == 2 and "'email'" in result.stderr and "[snapshot.mask]" in result.stderr
+    (cfg.parent / "seedkit.toml").write_text(cfg.read_text().replace('"users.emal" = "email"',
+                                                                     '"users.email" = "emale"'))
+    result = cli(cfg, "--database", a, "--out", out)
+    assert result.exit_code == 2 and "unknown Faker provider 'emale'" in result.stderr and "'email'" in result.stderr
+    assert not Path(out).exists()
+
+
+def test_a_password_is_never_printed(tmp_path: Path) -> None:
+    cfg = project(tmp_path, "sqlite:///x.db")
+    secret = "hunter2-s3cr3t"
+    result = cli(cfg, "--database", f"postgresql://snap:{secret}@127.0.0.1:1/nowhere", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert secret not in result.output and secret not in result.stderr and "cannot connect" in result.stderr
+
+
+def test_the_out_folder_is_replaced_whole_and_kept_on_failure(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    assert cli(cfg, "--database", a, "--out", str(out)).exit_code == 0
+    before = files(out)
+    result = cli(cfg, "--database", a, "--out", str(out), "--where", "users: no_such_column = 1")
+    assert result.exit_code == 2
+    assert files(out) == before  # a failed snapshot leaves the earlier one as it was
+    assert cli(cfg, "--database", a, "--out", str(out), "--table", "orgs").exit_code == 0
+    assert set(files(out)) == {"orgs.yaml", "_snapshot.yaml"}  # tables no longer chosen are gone
+    (out / "mine.yaml").write_text("rows: []\n")
+    result = cli(cfg, "--database", a, "--out", str(out))
+    assert result.exit_code == 2 and "mine.yaml" in result.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    result = cli(cfg, "--database", a, "--out", str(other))
+    assert result.exit_code == 2 and "not empty" in result.stderr
+    assert not list(tmp_path.glob(".*snapshot-*"))  # no temporary folder left behind
+
+
+def test_json_report_per_table_and_env_option(pg_a, tmp_path: Path) -> None:
+    a, _b, cfg = pg_a
+    cfg.write_text(cfg.read_text() + f'\n[envs.prod]\ninclude = []\ndatabase_url = "{a}"\n')
+    result = cli(cfg, "--env", "prod", "--out", str(tmp_path / "seeds" / "snap"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    users = next(t for t in report["tables"] if t["table"] == "users")
+    assert users["rows"] == 4 and users["file"] == "users.yaml" and users["format"] == "yaml"
+    assert users["key"] == ["email"] and users["dropped"] == ["id"] and users["refs"] == ["org_id", "manager_id"]
+    assert [t["table"] for t in report["tables"]].index("orgs") < [t["table"] for t in report["tables"]].index(
+        "users")  # load order
+    manifest = (tmp_path / "seeds" / "snap" / "_snapshot.yaml").read_text()
+    assert manifest.index("table: orgs") < manifest.index("table: users")
+    result = cli(cfg, "--env", "nope", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2 and "unknown environment" in result.stderr
+
+
+def test_snapshot_command_in_a_real_process(pg_a, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    a, b, cfg = pg_a
+    proc = subprocess.run([sys.executable, "-m", "seedkit", "snapshot", "--database", a, "--out", "seeds/snap"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "rows in 12 files" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "seedkit", "run", "snap"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+
+
+def test_hostile_names_round_trip(db_url: str, tmp_path: Path) -> None:
+    pg = db_url.startswith("postgresql")
+    auto = "serial PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    run_sql(db_url, f'''CREATE TABLE "we ird""t: able" ("id" {auto}, "key: x" text NOT NULL UNIQUE, "null" text,
+                                                       "-dash" int);
+                        CREATE TABLE "_child" ("id" {auto}, "parent" int NOT NULL REFERENCES "we ird""t: able" ("id"),
+                                               "n" int NOT NULL, UNIQUE ("parent", "n"));
+                        INSERT INTO "we ird""t: able" ("key: x", "null", "-dash") VALUES ('a/b: c', 'null', -1),
+                                                                                       ('yes', NULL, 2);
+                        INSERT INTO "_child" ("parent", "n") VALUES (1, 1), (2, 1);''')
+    cfg = project(tmp_path, db_url)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=db_url)
+    names = {t.table: t.file for t in report.tables}
+    assert set(names) == {'we ird"t: able', "_child"}
+    assert not any(f.startswith(("_", ".")) for f in names.values())  # the loader would skip such a file
+    before = rows(db_url, '''SELECT c."n", p."key: x", p."null", p."-dash" FROM "_child" c
+                             JOIN "we ird""t: able" p ON p."id" = c."parent" ORDER BY 2''')
+    run_sql(db_url, 'DELETE FROM "_child"; DELETE FROM "we ird""t: able"')
+    assert _load(cfg).inserted == 4
+    after = rows(db_url, '''SELECT c."n", p."key: x", p."null", p."-dash" FROM "_child" c
+                            JOIN "we ird""t: able" p ON p."id" = c."parent" ORDER BY 2''')
+    assert after == before == [(1, "a/b: c", "null", -1), (1, "yes", None, 2)]
+
+
+def test_a_column_referring_to_a_masked_column_is_masked_alike(pg_server: str, tmp_path: Path) -> None:
+    a = create_pg_database(pg_server, "snap_m")
+    b = create_pg_database(pg_server, "snap_m")
+    try:
+        schema = """CREATE TABLE accounts (email text PRIMARY KEY, plan text);
+                    CREATE TABLE logins (id serial PRIMARY KEY, at int NOT NULL, email text NOT NULL
+                                         REFERENCES accounts (email), UNIQUE (email, at));"""
+        run_sql(a, schema + """INSERT INTO accounts VALUES ('x@corp.example', 'pro'), ('y@corp.example', NULL);
+                               INSERT INTO logins (at, email) VALUES (1, 'x@corp.example'), (2, 'x@corp.example'),
+                                                                     (1, 'y@corp.example');""")
+        run_sql(b, schema)
+        cfg = project(tmp_path, b, '[snapshot]\nsalt = "s"\n[snapshot.mask]\n"accounts.email" = "email"\n')
+        report = snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=a)
+        assert {t.table: t.masked for t in report.tables}["logins"] == {"email": "email (unique)"}
+        _load(cfg)
+        assert rows(b, "SELECT count(*) FROM logins JOIN accounts USING (email)") == [(3,)]
+        assert rows(b, "SELECT count(*) FROM accounts WHERE email LIKE '%corp.example'") == [(0,)]
+    finally:
+        drop_pg_database(pg_server, a)
+        drop_pg_database(pg_server, b)
+
+
+def test_text_keys_sort_in_byte_order_whatever_the_collation(pg_pair, tmp_path: Path) -> None:
+    a, _b = pg_pair
+    collation = rows(a, """SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'und-x-icu', 'en_US',
+                           'en_US.utf8') ORDER BY collname LIMIT 1""")
+    assert collation, "this PostgreSQL has no linguistic collation to test with"
+    name = collation[0][0].replace('"', '""')
+    run_sql(a, f'CREATE TABLE words (w text COLLATE "{name}" PRIMARY KEY);'
+               "INSERT INTO words VALUES ('b'), ('B'), ('a'), ('A'), ('é');")
+    assert [r[0] for r in rows(a, "SELECT w FROM words ORDER BY w")] != ["A", "B", "a", "b", "é"]
+    out = tmp_path / "w"
+    snapshot(out, config=project(tmp_path, a), database_url=a, tables=["words"])
+    assert [line for line in (out / "words.yaml").read_text().splitlines() if line.startswith("- ")] == [
+        '- {w: "A"}', '- {w: "B"}', '- {w: "a"}', '- {w: "b"}', '- {w: "é"}']
+
+
+def _peak_rss_kb(args: list[str], cwd: Path) -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "seedkit", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    return usage.ru_maxrss
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "csv"])
+def test_rows_stream_with_bounded_memory_and_report_progress(pg_url: str, tmp_path: Path, fmt: str) -> None:
+    run_sql(pg_url, """CREATE TABLE small (k text PRIMARY KEY, v text); CREATE TABLE big (k text PRIMARY KEY, v text);
+                       INSERT INTO small SELECT 'k' || g, repeat('x', 200) FROM generate_series(1, 2000) g;
+                       INSERT INTO big SELECT 'k' || g, repeat('x', 200) FROM generate_series(1, 300000) g;""")
+    small = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "s", "--table", "small", "--format", fmt],
+                         tmp_path)
+    big = _peak_rss_kb(["snapshot", "--database", pg_url, "--out", "b", "--table", "big", "--format", fmt], tmp_path)
+    written = sum(p.stat().st_size for p in (tmp_path / "b").iterdir())
+    assert written > 60_000_000  # 60 MB written ...
+    assert big - small < 30_000, (small, big)  # ... with less than 30 MB more memory than 2,000 rows take
+    seen: list[tuple[str, int, int | None]] = []
+    snapshot(tmp_path / "p", database_url=pg_url, tables=["big"], format=fmt,
+             progress=lambda t, done, total: seen.append((t, done, total)))
+    assert seen[0] == ("big", 0, 300000) and seen[-1] == ("big", 300000, 300000)
+    assert len(seen) > 3 and [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
+
+
+def test_writes_during_a_snapshot_do_not_show_in_it(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    done = []
+
+    def meddle(table: str, n: int, total: int | None) -> None:
+        if not done:  # after the first table began: commit changes from another connection
+            done.append(table)
+            run_sql(a, """INSERT INTO orgs (slug, name) VALUES ('late', 'Late');
+                          INSERT INTO users (email, org_id) SELECT 'late@x.test', id FROM orgs WHERE slug = 'late';
+                          DELETE FROM memberships; UPDATE countries SET name = 'changed'""")
+
+    snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=a, progress=meddle)
+    assert done
+    text = "".join(p.read_text() for p in (tmp_path / "seeds" / "snap").iterdir())
+    assert "late" not in text and "changed" not in text and "owner" in text  # all as of the start
+    _load(cfg)
+    assert rows(b, "SELECT count(*) FROM memberships") == [(5,)]
+
+
+def test_a_read_only_role_on_a_read_only_session_can_snapshot(pg_a, pg_server: str, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    role = f"reader_{os.getpid()}"
+    run_sql(a, f"""DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD 'pw';
+                   GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
+                   ALTER ROLE {role} SET default_transaction_read_only = on""")
+    try:
+        reader = a.replace("postgres@", f"{role}:pw@", 1)
+        assert role in reader
+        report = snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=reader)
+        assert report.rows > 0
+        _load(cfg)
+        assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+        # a subset needs temporary tables, which a read-only transaction cannot create: a clear error
+        with pytest.raises(Exception, match="read-only"):
+            snapshot(tmp_path / "sub", config=cfg, database_url=reader, where=["users: true"])
+    finally:
+        run_sql(a, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+        run_sql(pg_server, f"DROP ROLE {role}")
+
+
+def test_sqlite_subset_with_children_loads_into_an_empty_file(tmp_path: Path) -> None:
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    b = f"sqlite:///{tmp_path / 'b.db'}"
+    run_sql(a, SQLITE_SCHEMA + SQLITE_DATA)
+    run_sql(b, SQLITE_SCHEMA)
+    cfg = project(tmp_path, b)
+    report = snapshot(tmp_path / "seeds" / "snap", config=cfg, database_url=a, tables=["users"],
+                      where=["users: email = 'x@globex.test'"], with_children=True)
+    assert {t.table: t.rows for t in report.tables} == {"orgs": 2, "users": 2, "memberships": 1, "projects": 1}
+    _load(cfg)
+    assert rows(b, "SELECT email FROM users ORDER BY 1") == [("boss@acme.test",), ("x@globex.test",)]
+    assert rows(b, """SELECT u.email, p.slug, o.slug FROM memberships m JOIN users u ON u.id = m.user_id
+                      JOIN projects p ON p.id = m.project_id JOIN orgs o ON o.id = p.org_id""") == [
+        ("x@globex.test", "rocket", "globex")]
+    limited = snapshot(tmp_path / "lim", config=cfg, database_url=a, tables=["countries"], limit=["countries=1"])
+    assert [(t.table, t.rows) for t in limited.tables] == [("countries", 1)]
+    assert '"de"' in (tmp_path / "lim" / "countries.yaml").read_text()
+
+
+def test_the_api_returns_what_the_cli_prints(tmp_path: Path) -> None:
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    run_sql(a, SQLITE_SCHEMA + SQLITE_DATA)
+    cfg = project(tmp_path, a)
+    result = cli(cfg, "--database", a, "--out", str(tmp_path / "cli"), "--json")
+    assert result.exit_code == 0, result.output
+    api = snapshot(tmp_path / "api", config=cfg, database_url=a).to_dict()
+    printed = json.loads(result.stdout)
+    for report in (api, printed):
+        report.pop("seconds"), report.pop("out")
+        for t in report["tables"]:
+            t.pop("seconds")
+    assert printed == api
+
+
+def test_keep_ids_writes_ids_and_plain_references(pg_a, tmp_path: Path) -> None:
+    a, b, cfg = pg_a
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, keep_ids=True)
+    users = next(t for t in report.tables if t.table == "users")
+    assert users.key == ["email"] and users.dropped == [] and users.refs == []
+    text = (out / "users.yaml").read_text()
+    assert "!ref" not in text and "id: 1, email: " in text and "org_id: 1" in text
+    _load(cfg)
+    assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
+    assert rows(b, "SELECT id, email FROM users ORDER BY id") == rows(a, "SELECT id, email FROM users ORDER BY id")
