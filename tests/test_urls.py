@@ -37,8 +37,10 @@ def test_postgres_forms_normalise_to_postgresql(url: str) -> None:
     assert parsed.path is None
 
 
-def test_postgres_without_database_or_host() -> None:
-    assert parse_url("postgresql://localhost").database is None
+def test_postgres_without_database_or_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    monkeypatch.setenv("PGUSER", "app_user")
+    assert parse_url("postgresql://localhost").database == "app_user"  # libpq's default: the user name
     sock = parse_url("postgresql:///app?host=/var/run/postgresql")
     assert sock.database == "app" and sock.dialect == "postgresql"
 
@@ -122,7 +124,8 @@ def test_bad_url_error_is_masked() -> None:
      "a postgresql://app:***@h/a and postgresql://app:***@h/b"),
     ("host=h password=s3cr3t user=app", "host=h password=*** user=app"),
     ("host=h password = 'two words' user=app", "host=h password = *** user=app"),
-    ('{"password": 1, "dsn": "password=s3cr3t"}', '{"password": 1, "dsn": "password=***'),
+    ('{"password": 1, "dsn": "password=s3cr3t"}', '{"password": 1, "dsn": "password=***"}'),  # still JSON
+    ('{"dsn": "password=s3\\"cr3t x"}', '{"dsn": "password=*** x"}'),
     ("postgresql://app@h/db?sslmode=require&PASSWORD=s3cr3t", "postgresql://app@h/db?sslmode=require&PASSWORD=***"),
 ])
 def test_mask(text: str, expected: str) -> None:
