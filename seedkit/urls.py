@@ -72,9 +72,11 @@ def _password_span(rest: str) -> tuple[int, int] | None:
     colon, first_at = rest.find(":"), rest.find("@")
     if colon < 0 or first_at < 0 or colon > first_at:
         return None  # no "@" at all, or the ":" is a port after "user@host"
-    authority = re.split(r"[/?]", rest, maxsplit=1)[0]
+    authority, _, tail = rest.partition("/") if "/" in rest.partition("?")[0] else rest.partition("?")
     if "@" not in authority and _HOST_LIST.fullmatch(authority):
-        return None  # "host:port/db?x=a@b": the "@" belongs to the path or query
+        path, _, query = tail.partition("?")
+        if "@" not in path and (not query or _QUERY.fullmatch(query)):
+            return None  # "host:port/db?x=a@b": the "@" belongs to the query
     query = rest.find("?", first_at)
     if query >= 0 and not _QUERY.fullmatch(rest[query + 1:]):
         query = -1  # "?c@d@host/db": not a query, the "?" is part of the password
@@ -91,7 +93,7 @@ def _overlaps(fragment: str, secret: str) -> bool:
     from difflib import SequenceMatcher
 
     match = SequenceMatcher(None, fragment, secret, autojunk=False).find_longest_match()
-    return match.size >= min(3, len(secret))
+    return match.size >= min(2, len(secret))
 
 
 def _mask_url(m: re.Match[str]) -> str:

@@ -206,13 +206,15 @@ def test_unencoded_colon_in_password_connects(setup: Setup, pg_local: LocalServe
 
 
 @pytest.mark.parametrize("shape", ["{a}@{b}", "{a}/{b}", "{a}@{b}/{c}", "{a}/{b}@{c}", "{a}/{b}?{c}",
-                                   "{a}@{b}?{c}@{d}", "{a}%zz{b}", "{a}:{b}@{c}"])
+                                   "{a}@{b}?{c}@{d}", "{a}%zz{b}", "{a}:{b}@{c}", "{n}/{b}?{c}",
+                                   "{n}/{b}@{c}"])
 def test_unencoded_special_characters_are_refused_without_printing_them(tmp_path: Path, pg_local: LocalServer,
                                                                         shape: str) -> None:
     """libpq would read another password and take the rest for a host, port or database (quoting it in
     its errors): refused up front, exit 2, with the encoding to use, and no piece of the password shown."""
     write(tmp_path, FILES)
     pieces = {k: uuid.uuid4().hex[:8] for k in "abcd"}
+    pieces["n"] = str(uuid.uuid4().int)[:8]  # digits: the part before a "/" could pass for a port
     password = shape.format(**pieces)
     url = f"postgresql://someone:{password}@127.0.0.1:{pg_local.port}/postgres"
     for args in (["--debug", "run", "dev"], ["migrate", "up"]):

@@ -15,7 +15,7 @@ from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from ..errors import DatabaseError, LockTimeout
+from ..errors import ConfigError, DatabaseError, LockTimeout
 from ..urls import DatabaseURL, mask
 from .base import Database
 from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
@@ -42,7 +42,41 @@ _TRANSIENT = ("connection refused", "the database system is starting up", "could
               "no such file or directory", "timeout expired", "server closed the connection")
 
 
+# SQLSTATE of a connection that went away (class 08, or the server shutting the session down)
+CONNECTION_LOST = "08006"
+_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def _lost(exc: psycopg.Error) -> bool:
+    """The connection is gone: psycopg says so without a server error (sqlstate None), or the server
+    ended the session (terminated, shutting down)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _LOST_STATES
+
+
+def _connect_hint(message: str) -> str:
+    text = message.lower()
+    if "password authentication failed" in text or "no password supplied" in text:
+        return ("check the password: in the URL (percent-encoded), PGPASSWORD, the password file "
+                "(PGPASSFILE, ~/.pgpass) or the service file")
+    if 'database "' in text and "does not exist" in text:
+        return "is the URL right? (`seedkit reset ENV` creates a missing database)"
+    if "service" in text and ("not found" in text or "definition" in text):
+        return "check the service name and the service file (PGSERVICEFILE, ~/.pg_service.conf)"
+    return "is the database running and the URL right?"
+
+
 def translate(exc: psycopg.Error) -> DatabaseError:
+    if _lost(exc):
+        text = (exc.diag.message_primary if exc.sqlstate and exc.diag.message_primary else str(exc)).strip()
+        err = DatabaseError(mask(f"connection lost: {text.splitlines()[0] if text else 'no reason given'}"),
+                            sqlstate=CONNECTION_LOST,
+                            hint="nothing was written: the transaction ended with the connection; "
+                                 "check the server and run again")
+        err.position = err.copy_line = err.copy_column = None  # type: ignore[attr-defined]
+        return err
     diag = getattr(exc, "diag", None)
     message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
     detail = diag.message_detail if diag else None
@@ -54,6 +88,7 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     err = DatabaseError(mask(message + (f" ({detail})" if detail else "")), sqlstate=exc.sqlstate,
                         hint=mask(hint) if hint else None)
     err.position = int(diag.statement_position) if diag and diag.statement_position else None  # type: ignore[attr-defined]
+    err.context = diag.context if diag else None  # type: ignore[attr-defined]
     m = _COPY_CONTEXT.search(diag.context or "") if diag else None
     err.copy_line = int(m[1]) if m else None  # type: ignore[attr-defined]
     err.copy_column = m[2] if m and m[2] else None  # type: ignore[attr-defined]
@@ -80,11 +115,14 @@ class PostgresDatabase(Database):
             except psycopg.OperationalError as exc:
                 text = str(exc).lower()
                 if time.monotonic() >= deadline or not any(t in text for t in _TRANSIENT):
-                    err = translate(exc)
-                    raise DatabaseError(f"cannot connect to {url}: {err.message}", sqlstate=exc.sqlstate,
-                                        hint="is the database running and the URL right?") from None
+                    message = mask(str(exc).strip().removeprefix("connection is bad: "))
+                    raise DatabaseError(f"cannot connect to {url}: {message}", sqlstate=exc.sqlstate,
+                                        hint=_connect_hint(message)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+            except psycopg.Error as exc:  # options libpq or psycopg refuse before connecting
+                raise ConfigError(f"cannot connect to {url}: {mask(str(exc).strip())}",
+                                  hint="check the connection options in the URL") from None
 
     def execute(self, statement: str | sql.Composable, params: Sequence[Any] | None = None) -> Any:
         try:
@@ -101,11 +139,18 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        outermost = not self.in_transaction
+        body_done = False
         try:
             with self.conn.transaction():
                 yield
+                body_done = True
         except psycopg.Error as exc:
-            raise translate(exc) from exc
+            err = translate(exc)
+            if outermost and body_done and err.sqlstate == CONNECTION_LOST:
+                err.hint = ("the connection was lost while committing: the run may or may not have been "
+                            "written; run it again (a rerun changes only what differs)")
+            raise err from exc
 
     @property
     def in_transaction(self) -> bool:
@@ -226,8 +271,15 @@ class PostgresDatabase(Database):
         if ordinal:  # numbered by the server in COPY order: 1, 2, 3, …
             parts.insert(0, sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000)").format(
                 sql.Identifier(ordinal)))
-        self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(sql.Identifier(name),
-                                                                                 sql.SQL(", ").join(parts)))
+        try:
+            self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                sql.Identifier(name), sql.SQL(", ").join(parts)))
+        except DatabaseError as exc:
+            if exc.sqlstate == "42501":  # insufficient privilege: TEMP on the database
+                database = self.fetchone("SELECT current_database(), current_user")
+                exc.hint = ("seedkit stages fixture rows in temporary tables: GRANT TEMPORARY ON DATABASE "
+                            f"{self.quote(database[0])} TO {self.quote(database[1])}" if database else None)
+            raise
         return self.quote(name)
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
@@ -316,7 +368,9 @@ class PostgresDatabase(Database):
             # a killed client's session stops at the next check instead of finishing its statement
             # while still holding the seed lock
             self.execute("SET LOCAL client_connection_check_interval = '1s'")
-        self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
+        # for the whole run: the seed lock, and every table lock another session holds (lock_tables
+        # names the table and the holder; a wait on a row another session locked ends the same way)
+        self.execute(f"SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'")
         try:
             self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
         except DatabaseError as exc:
@@ -324,7 +378,57 @@ class PostgresDatabase(Database):
                 raise
             raise LockTimeout(f"another seedkit run holds the seed lock on {self.url}{self._lock_holder()}",
                               hint="wait for it to finish, or raise seeds.lock_timeout") from None
-        self.execute("SET LOCAL lock_timeout = DEFAULT")
+
+    def begin_read_only_run(self) -> None:
+        """A database (or role) whose transactions default to read-only still lets a run that writes
+        nothing stage its rows in temporary tables: this transaction alone is made read-write, and
+        is rolled back at the end. A hot standby cannot have temporary tables at all."""
+        if self.fetchone("SHOW transaction_read_only") != ("on",):
+            return
+        try:
+            self.execute("SET TRANSACTION READ WRITE")
+        except DatabaseError as exc:
+            raise DatabaseError(f"cannot check {self.url}: {exc.message}", sqlstate=exc.sqlstate,
+                                hint="seedkit stages fixture rows in temporary tables, which a hot standby "
+                                     "cannot create: run --check against the primary") from None
+
+    def lock_tables(self, tables: Sequence[TableName], timeout: float, *, write: bool) -> None:
+        mode = "ROW EXCLUSIVE" if write else "ACCESS SHARE"
+        for table in tables:
+            try:
+                self.execute(f"LOCK TABLE {self.qualified(table)} IN {mode} MODE")
+            except DatabaseError as exc:
+                if exc.sqlstate != "55P03":
+                    raise
+                raise LockTimeout(f"waited {timeout:g} s for a lock on table {table}: "
+                                  f"{self.table_lock_holders(table) or 'held by another session'}",
+                                  hint="wait for that session to finish (or end it), or raise "
+                                       "[seeds] lock_timeout") from None
+
+    def table_lock_holders(self, table: TableName | str) -> str:
+        """Who holds a lock on ``table`` (a second connection: this one may be in a failed transaction)."""
+        try:
+            other = psycopg.connect(self.url.raw, autocommit=True, connect_timeout=5)
+        except psycopg.Error:
+            return ""
+        name = self.qualified(table) if isinstance(table, TableName) else table
+        with other:
+            rows = other.execute(
+                """SELECT l.pid, a.application_name, l.mode, a.usename, a.client_addr::text, a.state,
+                          a.xact_start
+                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                   WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass(%s)
+                     AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database
+                                                                     WHERE datname = current_database())
+                   ORDER BY a.xact_start NULLS LAST, l.pid LIMIT 3""", [name]).fetchall()
+        return "; ".join(
+            f"held by pid {pid} (application {app or '?'}, user {user}, from {addr or 'local'}, {mode}, "
+            f"{state or '?'}" + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
+            for pid, app, mode, user, addr, state, since in rows)
+
+    def table_exists(self, name: str) -> bool:
+        row = self.fetchone("SELECT to_regclass(%s) IS NOT NULL", [self.quote(name)])
+        return bool(row and row[0])
 
     def _lock_holder(self) -> str:
         try:
