@@ -25,9 +25,9 @@ from .errors import ConfigError
 # that went through ``Path`` (e.g. given to an option that takes a file) comes back as ``scheme:/user…``.
 _URL = re.compile(r"\b(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*):(?P<slashes>//?)(?P<rest>[^\s'\"`<>]*)")
 # ``password=…`` as in libpq keyword strings and URL queries: an unquoted value runs to the next space
-# (masking a trailing "&x=1" too is the safe side), or to a double quote that is not escaped, so a
-# ``"dsn": "password=…"`` inside JSON stays JSON.
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'?|\"[^\"]*\"|(?:[^\s\"\\]|\\.)+)",
+# (masking a trailing "&x=1" too is the safe side), or to a quote that is not escaped (libpq wants a
+# quote in a value escaped), so a ``"dsn": "password=…"`` inside JSON stays JSON.
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'?|\"[^\"]*\"|(?:[^\s\"'\\]|\\.)+)",
                           re.IGNORECASE)
 # a libpq ``key=value`` connection string rather than a URL
 _KEYWORDS = re.compile(r"\s*[A-Za-z_]+\s*=")

@@ -144,8 +144,9 @@ class Database(abc.ABC):
         """Wait at most ``timeout`` seconds for each table's lock (LockTimeout naming the table and
         who holds it), in the order given."""
 
-    def table_lock_holders(self, table: TableName | str) -> str:
-        """Who else holds a lock on ``table``, for a lock-timeout message ("" when unknown)."""
+    def table_lock_holders(self, table: TableName | str | None = None, *, write: bool = True) -> str:
+        """Who else holds a lock on ``table`` (None: any lock in the way), for a lock-timeout message
+        ("" when unknown)."""
         return ""
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -276,9 +276,8 @@ class PostgresDatabase(Database):
                 sql.Identifier(name), sql.SQL(", ").join(parts)))
         except DatabaseError as exc:
             if exc.sqlstate == "42501":  # insufficient privilege: TEMP on the database
-                database = self.fetchone("SELECT current_database(), current_user")
                 exc.hint = ("seedkit stages fixture rows in temporary tables: GRANT TEMPORARY ON DATABASE "
-                            f"{self.quote(database[0])} TO {self.quote(database[1])}" if database else None)
+                            f"{self.quote(self.conn.info.dbname)} TO {self.quote(self.conn.info.user)}")
             raise
         return self.quote(name)
 
@@ -401,30 +400,35 @@ class PostgresDatabase(Database):
                 if exc.sqlstate != "55P03":
                     raise
                 raise LockTimeout(f"waited {timeout:g} s for a lock on table {table}: "
-                                  f"{self.table_lock_holders(table) or 'held by another session'}",
+                                  f"{self.table_lock_holders(table) or 'another session holds it'}",
                                   hint="wait for that session to finish (or end it), or raise "
                                        "[seeds] lock_timeout") from None
 
-    def table_lock_holders(self, table: TableName | str) -> str:
-        """Who holds a lock on ``table`` (a second connection: this one may be in a failed transaction)."""
+    def table_lock_holders(self, table: TableName | str | None = None, *, write: bool = True) -> str:
+        """Who holds a lock on ``table`` (None: the table locks that block reading, or writing, any
+        table), asked on a second connection: this one may be in a failed transaction."""
         try:
             other = psycopg.connect(self.url.raw, autocommit=True, connect_timeout=5)
         except psycopg.Error:
             return ""
+        modes = ["AccessExclusiveLock"] + (["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock"] if write else [])
         name = self.qualified(table) if isinstance(table, TableName) else table
         with other:
             rows = other.execute(
-                """SELECT l.pid, a.application_name, l.mode, a.usename, a.client_addr::text, a.state,
-                          a.xact_start
+                """SELECT l.relation::regclass::text, l.pid, a.application_name, l.mode, a.usename,
+                          a.client_addr::text, a.state, a.xact_start
                    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                   WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass(%s)
-                     AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database
-                                                                     WHERE datname = current_database())
-                   ORDER BY a.xact_start NULLS LAST, l.pid LIMIT 3""", [name]).fetchall()
+                   WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+                     AND l.pid <> %s
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND CASE WHEN %s::text IS NULL THEN l.mode = ANY(%s)
+                              ELSE l.relation = to_regclass(%s) END
+                   ORDER BY a.xact_start NULLS LAST, l.pid LIMIT 3""",
+                [self.conn.info.backend_pid, name, modes, name]).fetchall()
         return "; ".join(
-            f"held by pid {pid} (application {app or '?'}, user {user}, from {addr or 'local'}, {mode}, "
-            f"{state or '?'}" + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
-            for pid, app, mode, user, addr, state, since in rows)
+            f"table {rel} is locked by pid {pid} (application {app or '?'}, user {user}, from {addr or 'local'}, "
+            f"{mode}, {state or '?'}" + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
+            for rel, pid, app, mode, user, addr, state, since in rows)
 
     def table_exists(self, name: str) -> bool:
         row = self.fetchone("SELECT to_regclass(%s) IS NOT NULL", [self.quote(name)])

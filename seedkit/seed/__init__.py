@@ -110,7 +110,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                 pass
             except DatabaseError as exc:
                 if exc.sqlstate == "55P03":  # a row or table lock another session held past lock_timeout
-                    raise _lock_timeout(d, exc, settings.lock_timeout) from None
+                    raise _lock_timeout(d, exc, settings.lock_timeout, write=not report.dry_run) from None
                 raise
     except FixtureError as exc:
         if missing:
@@ -123,17 +123,21 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
 def _select(fixtures: list[Fixture], only: list[str] | tuple[str, ...], env: str) -> list[Fixture]:
     """The fixtures of the tables ``--only`` names (``table`` or ``schema.table``); an unknown name is a
     usage error with the closest table names."""
+
+    def matches(f: Fixture, name: str) -> bool:
+        short = f.table.rpartition(".")[2]
+        return name in (f.table, short) or ("." not in f.table and name.rpartition(".")[2] == f.table)
+
     known = sorted({f.table for f in fixtures} | {f.table.rpartition(".")[2] for f in fixtures})
     for name in only:
-        if name not in known:
+        if not any(matches(f, name) for f in fixtures):
             from difflib import get_close_matches
 
             close = get_close_matches(name, known, n=3, cutoff=0.5)
             hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close else
                     f"the tables with fixtures in {env!r}: {', '.join(known) or 'none'}")
             raise UsageError(f"--only {name!r}: no fixture of environment {env!r} seeds that table", hint=hint)
-    wanted = set(only)
-    return [f for f in fixtures if f.table in wanted or f.table.rpartition(".")[2] in wanted]
+    return [f for f in fixtures if any(matches(f, name) for name in only)]
 
 
 def _missing_tables(fixtures: list[Fixture], catalog: db.Catalog) -> list[Fixture]:
@@ -168,14 +172,16 @@ def _explain_missing(exc: FixtureError, missing: list[Fixture], config: Config, 
         hint="run `seedkit migrate up` first (`seedkit migrate status` lists what is pending)") from None
 
 
-def _lock_timeout(d: db.Database, exc: DatabaseError, timeout: float) -> LockTimeout:
+def _lock_timeout(d: db.Database, exc: DatabaseError, timeout: float, *, write: bool) -> LockTimeout:
+    """The server gave up waiting for a lock: say on which table (a row lock names it in the error's
+    context; otherwise the table locks in the way) and who holds it."""
     import re
 
     m = re.search(r'relation "((?:[^"]|"")+)"', getattr(exc, "context", None) or "")
     table = m[1].replace('""', '"') if m else None
-    holders = d.table_lock_holders(d.quote(table)) if table else ""
-    where = f" on a row of table {table}" if table else ""
-    return LockTimeout(f"waited {timeout:g} s for a lock{where}: {holders or 'held by another session'}",
+    holders = d.table_lock_holders(d.quote(table) if table else None, write=write)
+    what = f"a lock on a row of table {table}" if table else "a table lock"
+    return LockTimeout(f"waited {timeout:g} s for {what}: {holders or 'another session holds it'}",
                        hint="wait for that session to finish (or end it), or raise [seeds] lock_timeout")
 
 
