@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pgcluster import ClusterUnavailable, start_cluster, wait_ready  # noqa: E402
+from pgcluster import Cluster, ClusterUnavailable, start_cluster, wait_ready  # noqa: E402
 
 from seedkit.urls import mask  # noqa: E402
 
@@ -27,6 +27,7 @@ for _var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVERS: list[str] = []  # the PostgreSQL servers this run used, repeated in the summary
+CLUSTERS: list = []  # the throwaway cluster this process started (for a standby of it)
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +56,7 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[str]:
                 pytest.fail(f"CI=true and no PostgreSQL could be started: {exc}", pytrace=False)
             pytest.skip(f"no PostgreSQL available: {exc}")
         url = cluster.url
+        CLUSTERS.append(cluster)
     try:
         wait_ready(url)
         with psycopg.connect(url) as c:
@@ -182,3 +184,21 @@ def pg_local(pg_server: str) -> LocalServer:
             pytest.fail(f"CI=true and the test server cannot be used as a local one: {why}", pytrace=False)
         pytest.skip(f"the test server is not a local one started by the suite: {why}")
     return LocalServer(pg_server, reachable, port, passwords)
+
+
+@pytest.fixture(scope="session")
+def pg_standby(pg_server: str) -> Iterator[str]:
+    """URL (maintenance database) of a hot standby of the suite's own cluster, started on first use."""
+    if not CLUSTERS:
+        if IN_CI:
+            pytest.fail("CI=true and the test server was not started by the suite: no standby of it",
+                        pytrace=False)
+        pytest.skip("a hot standby needs the suite's own cluster (SEEDKIT_TEST_DATABASE_URL is set)")
+    primary = CLUSTERS[0]
+    standby = Cluster(primary.bindir)
+    try:
+        standby.start_as_standby_of(primary)
+        wait_ready(standby.url)
+        yield standby.url
+    finally:
+        standby.stop()

@@ -214,7 +214,16 @@ class Cluster:
         self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "--no-sync",
                   "-E", "UTF8", "--locale=C")
         self._require_passwords()
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {','.join(self.socket_dirs())} -c fsync=off "
+        return self._launch(self.socket_dirs())
+
+    def start_as_standby_of(self, primary: Cluster) -> Cluster:
+        """A hot standby streaming from ``primary`` (pg_basebackup; initdb allows local replication)."""
+        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D",
+                  str(self.datadir), "-R", "-X", "stream", "-c", "fast", "--no-sync")
+        return self._launch([str(self.tmp)])
+
+    def _launch(self, socket_dirs: list[str]) -> Cluster:
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {','.join(socket_dirs)} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
                 "-c shared_buffers=256MB")
         self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", str(self.tmp / "server.log"),

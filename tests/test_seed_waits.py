@@ -336,3 +336,45 @@ def test_check_and_dry_run_on_a_read_only_database_write_nothing(migrated: Proje
     code, out = migrated.run("run", "dev", url=url)
     assert code == 1 and "read-only transaction" in out, out
     assert migrated.tables() == before
+
+
+def test_check_and_dry_run_on_a_hot_standby(migrated: Project, pg_standby: str) -> None:
+    """A real standby (pg_basebackup of the suite's cluster): no temporary tables are possible there, yet
+    --check and --dry-run report, before and after a first seeding; a real run is refused with a hint."""
+    standby = _on(pg_standby, migrated.url.rsplit("/", 1)[1])
+
+    def replayed() -> None:
+        with psycopg.connect(migrated.url) as c:
+            lsn = c.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        wait_for(lambda: _standby_at(standby, lsn), 60, "the standby to replay the primary")
+
+    replayed()
+    code, out = migrated.run("run", "dev", "--check", "--json", url=standby)
+    assert code == 3, out
+    assert json.loads(out)["totals"]["inserted"] == 52  # a prune fixture, and no seedkit tables yet
+    code, out = migrated.run("run", "dev", url=standby)
+    assert code == 1 and "read-only" in out and "--check and --dry-run work here" in out, out
+    code, out = migrated.run("run", "dev")  # on the primary
+    assert code == 0, out
+    write(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
+    replayed()
+    code, out = migrated.run("run", "dev", "--dry-run", "--diff", url=standby)
+    assert code == 0 and "'Admin' → 'Boss'" in out, out
+    code, out = migrated.run("run", "dev", "--check", "--json", url=standby)
+    assert code == 3, out
+    assert json.loads(out)["totals"] == {"inserted": 0, "updated": 1, "unchanged": 51, "deleted": 0}
+    assert migrated.rows("SELECT label FROM roles ORDER BY name") == [("Admin",), ("Member",)]
+
+
+def _on(server_url: str, database: str) -> str:
+    from seedkit.urls import parse_url
+
+    return parse_url(server_url).with_database(database).raw
+
+
+def _standby_at(url: str, lsn: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as c:
+            return bool(c.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]).fetchone()[0])
+    except psycopg.OperationalError:  # the database itself is not replayed yet
+        return False

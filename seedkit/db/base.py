@@ -140,6 +140,10 @@ class Database(abc.ABC):
     def begin_read_only_run(self) -> None:
         """First statement of a run that writes nothing (``--check``, ``--dry-run``)."""
 
+    def missing_ledger(self, name: str, columns: Sequence[str]) -> bool:
+        """A read-only run that cannot create even a temporary table: stand in an empty ``name``."""
+        return False
+
     def lock_tables(self, tables: Sequence[TableName], timeout: float, *, write: bool) -> None:
         """Wait at most ``timeout`` seconds for each table's lock (LockTimeout naming the table and
         who holds it), in the order given."""

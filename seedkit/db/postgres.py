@@ -78,6 +78,12 @@ def translate(exc: psycopg.Error) -> DatabaseError:
         err.position = err.copy_line = err.copy_column = None  # type: ignore[attr-defined]
         return err
     diag = getattr(exc, "diag", None)
+    if exc.sqlstate == "25006" and diag is not None and not diag.message_hint:  # read_only_sql_transaction
+        err = DatabaseError(mask((diag.message_primary or str(exc)).strip()), sqlstate=exc.sqlstate,
+                            hint="the database is read-only (a hot standby, or default_transaction_read_only "
+                                 "for it or for this role): seed the primary; --check and --dry-run work here")
+        err.position = err.copy_line = err.copy_column = err.context = None  # type: ignore[attr-defined]
+        return err
     message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
     detail = diag.message_detail if diag else None
     hint = diag.message_hint if diag else None
@@ -124,16 +130,29 @@ class PostgresDatabase(Database):
                 raise ConfigError(f"cannot connect to {url}: {mask(str(exc).strip())}",
                                   hint="check the connection options in the URL") from None
 
+    # Stages kept in memory instead of temporary tables (a hot standby cannot create any): their name
+    # in a statement is replaced by the rows, as a VALUES list (see begin_read_only_run).
+    _virtual: dict[str, _VirtualStage] | None = None
+
+    def _expand(self, statement: str | sql.Composable) -> str | sql.Composable:
+        if not self._virtual:
+            return statement
+        text = statement if isinstance(statement, str) else statement.as_string(self.conn)
+        for token, stage in self._virtual.items():
+            if token in text:
+                text = text.replace(token, stage.sql(self.conn))
+        return text
+
     def execute(self, statement: str | sql.Composable, params: Sequence[Any] | None = None) -> Any:
         try:
-            return self.conn.execute(statement, params)  # type: ignore[arg-type]
+            return self.conn.execute(self._expand(statement), params)  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
     def executemany(self, statement: str | sql.Composable, rows: Sequence[Sequence[Any]]) -> None:
         try:
             with self.conn.cursor() as cur:
-                cur.executemany(statement, rows)  # type: ignore[arg-type]
+                cur.executemany(self._expand(statement), rows)  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
@@ -267,6 +286,10 @@ class PostgresDatabase(Database):
         return value
 
     def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:
+        if self._virtual is not None:
+            token = self.quote(name)
+            self._virtual[token] = _VirtualStage(list(columns), ordinal)
+            return token
         parts = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns]
         if ordinal:  # numbered by the server in COPY order: 1, 2, 3, …
             parts.insert(0, sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000)").format(
@@ -283,8 +306,8 @@ class PostgresDatabase(Database):
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
         """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/digests.py).
-        None when this psycopg does not expose its formatter."""
-        if _format_row_text is None:
+        None when this psycopg does not expose its formatter (or stages are kept in memory)."""
+        if _format_row_text is None or self._virtual is not None:
             return None
         tx = Transformer(self.conn)
 
@@ -336,6 +359,8 @@ class PostgresDatabase(Database):
         return f"hashint8extended({alias + '.' if alias else ''}xmin::text::bigint, 0)"
 
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        if self._virtual is not None and table_sql in self._virtual:
+            return self._virtual[table_sql].add(columns, rows)
         n = 0
         with self._copy_in(table_sql, columns) as copy:
             write = copy.write_row
@@ -384,12 +409,20 @@ class PostgresDatabase(Database):
         is rolled back at the end. A hot standby cannot have temporary tables at all."""
         if self.fetchone("SHOW transaction_read_only") != ("on",):
             return
-        try:
-            self.execute("SET TRANSACTION READ WRITE")
-        except DatabaseError as exc:
-            raise DatabaseError(f"cannot check {self.url}: {exc.message}", sqlstate=exc.sqlstate,
-                                hint="seedkit stages fixture rows in temporary tables, which a hot standby "
-                                     "cannot create: run --check against the primary") from None
+        if self.conn.info.parameter_status("in_hot_standby") == "on":  # reported by PostgreSQL 14+
+            # no temporary tables at all: the stages are kept here (and the ledger of a prune
+            # fixture that never ran is an empty one)
+            self._virtual = {}
+            return
+        self.execute("SET TRANSACTION READ WRITE")
+
+    def missing_ledger(self, name: str, columns: Sequence[str]) -> bool:
+        """Stand in an empty in-memory table for seedkit's own table ``name`` when a read-only run
+        cannot create even a temporary one; False when it can."""
+        if self._virtual is None:
+            return False
+        self._virtual[self.quote(name)] = _VirtualStage([(c, "text") for c in columns], None)
+        return True
 
     def lock_tables(self, tables: Sequence[TableName], timeout: float, *, write: bool) -> None:
         mode = "ROW EXCLUSIVE" if write else "ACCESS SHARE"
@@ -466,3 +499,42 @@ class PostgresDatabase(Database):
         if any(table.columns[c].identity == "always" for c in columns):
             return " OVERRIDING SYSTEM VALUE"
         return ""
+
+
+class _VirtualStage:
+    """A staging table's rows held in memory, spelled out as a VALUES list wherever it is used."""
+
+    def __init__(self, columns: list[tuple[str, str]], ordinal: str | None):
+        self.columns = columns
+        self.ordinal = ordinal
+        self.rows: list[tuple[Any, ...]] = []
+        self._sql: str | None = None
+
+    def add(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        order = [c for c, _ in self.columns]
+        at = [list(columns).index(c) if c in columns else None for c in order]
+        before = len(self.rows)
+        for row in rows:
+            self.rows.append(tuple(None if i is None else row[i] for i in at))
+        self._sql = None
+        return len(self.rows) - before
+
+    def sql(self, conn: psycopg.Connection[Any]) -> str:
+        if self._sql is None:
+            names = [c for c, _ in self.columns]
+            types = [t for _, t in self.columns]
+            if self.ordinal:
+                names.insert(0, self.ordinal)
+                types.insert(0, "bigint")
+            ident = ", ".join(sql.Identifier(c).as_string(conn) for c in names)
+            if not self.rows:
+                cols = ", ".join(f"NULL::{t} AS {sql.Identifier(c).as_string(conn)}" for c, t in zip(names, types))
+                self._sql = f"(SELECT {cols} WHERE false)"
+            else:
+                lines = []
+                for n, row in enumerate(self.rows, start=1):
+                    values = (n, *row) if self.ordinal else row
+                    lines.append("(" + ", ".join(
+                        f"{sql.Literal(v).as_string(conn)}::{t}" for v, t in zip(values, types)) + ")")
+                self._sql = f"(SELECT * FROM (VALUES {', '.join(lines)}) AS _v ({ident}))"
+        return self._sql

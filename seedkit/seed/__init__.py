@@ -97,7 +97,8 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                             _ensure_meta(d)
                         if prune and LEDGER not in names:
                             ensure_ledger(d)
-                    elif prune and LEDGER not in names:
+                    elif prune and LEDGER not in names and not d.missing_ledger(
+                            LEDGER, ("fixture", "table_name", "row_key")):
                         ensure_ledger(d, temporary=True)  # a dry run writes nothing, not even seedkit's tables
                     with _fewer_collections():
                         Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
