@@ -207,7 +207,7 @@ def test_connection_lost_during_copy_of_a_python_fixture(migrated: Project) -> N
         def users(fake):
             for i in range(100_000):
                 if i == 30_000:
-                    time.sleep(60)
+                    time.sleep(15)  # the server ends the session meanwhile
                 yield {"email": f"u{i}@example.com", "role_id": ref("roles", "member"), "note": "n"}
     """})
     with psycopg.connect(migrated.url, autocommit=True) as admin:
@@ -221,7 +221,7 @@ def test_connection_lost_during_copy_of_a_python_fixture(migrated: Project) -> N
         pid = wait_for(copying, 60, "the run to stream its Python fixture", interval=0.1)
         time.sleep(1)  # well inside the generator's pause
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, out + err
     assert "connection lost" in err and "Traceback" not in err, err
     assert "users.py" not in err  # no fixture row blamed
@@ -262,6 +262,7 @@ def role(pg_local: LocalServer, project: Project) -> Iterator[str]:
     with psycopg.connect(project.url, autocommit=True, options="-c default_transaction_read_only=off") as c:
         c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
     with psycopg.connect(pg_local.url, autocommit=True) as c:
+        c.execute(sql.SQL("REASSIGN OWNED BY {} TO postgres").format(sql.Identifier(name)))  # a database
         c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))  # grants on shared objects
         c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 

@@ -73,8 +73,7 @@ def translate(exc: psycopg.Error) -> DatabaseError:
         text = (exc.diag.message_primary if exc.sqlstate and exc.diag.message_primary else str(exc)).strip()
         err = DatabaseError(mask(f"connection lost: {text.splitlines()[0] if text else 'no reason given'}"),
                             sqlstate=CONNECTION_LOST,
-                            hint="nothing was written: the transaction ended with the connection; "
-                                 "check the server and run again")
+                            hint="the server rolled back the open transaction; check the server, then run again")
         err.position = err.copy_line = err.copy_column = None  # type: ignore[attr-defined]
         return err
     diag = getattr(exc, "diag", None)
@@ -394,7 +393,7 @@ class PostgresDatabase(Database):
             self.execute("SET LOCAL client_connection_check_interval = '1s'")
         # for the whole run: the seed lock, and every table lock another session holds (lock_tables
         # names the table and the holder; a wait on a row another session locked ends the same way)
-        self.execute(f"SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'")
+        self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
         try:
             self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
         except DatabaseError as exc:

@@ -112,6 +112,8 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
             except DatabaseError as exc:
                 if exc.sqlstate == "55P03":  # a row or table lock another session held past lock_timeout
                     raise _lock_timeout(d, exc, settings.lock_timeout, write=not report.dry_run) from None
+                if exc.sqlstate == "08006" and "committing" not in (exc.hint or ""):  # the connection was lost
+                    exc.hint = "nothing was written: the run's one transaction ended with the connection; run again"
                 raise
     except FixtureError as exc:
         if missing:
