@@ -60,8 +60,9 @@ def forget_secrets() -> None:
     _secret_pattern = None
 
 
-# a libpq host list as the authority of a URL: "h", "h:5432", "[::1]:5432", "%2Ftmp", "h1:5,h2:6"
+# a URL query: "a=1&b=2"
 _QUERY = re.compile(r"[^=&]+=[^&]*(?:&[^=&]+=[^&]*)*")
+# a libpq host list as the authority of a URL: "h", "h:5432", "[::1]:5432", "%2Ftmp", "h1:5,h2:6"
 _HOST_LIST = re.compile(r"(?:\[[^\]]*\]|[^:,\[\]@]*)(?::\d*)?(?:,(?:\[[^\]]*\]|[^:,\[\]@]*)(?::\d*)?)*")
 
 

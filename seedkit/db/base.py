@@ -137,14 +137,15 @@ class Database(abc.ABC):
         """Whether ``name`` (unqualified, as seedkit's own tables are) resolves to a table now."""
         return name in {t.name for t in self.catalog(refresh=True).tables}
 
-    def begin_read_only_run(self) -> None:
+    def begin_read_only_run(self) -> None:  # noqa: B027 - only PostgreSQL has anything to do
         """First statement of a run that writes nothing (``--check``, ``--dry-run``)."""
 
     def missing_ledger(self, name: str, columns: Sequence[str]) -> bool:
         """A read-only run that cannot create even a temporary table: stand in an empty ``name``."""
         return False
 
-    def lock_tables(self, tables: Sequence[TableName], timeout: float, *, write: bool) -> None:
+    def lock_tables(self, tables: Sequence[TableName], timeout: float, *,  # noqa: B027 - SQLite: one lock
+                    write: bool) -> None:
         """Wait at most ``timeout`` seconds for each table's lock (LockTimeout naming the table and
         who holds it), in the order given."""
 

@@ -68,6 +68,9 @@ def _connect_hint(message: str) -> str:
     return "is the database running and the URL right?"
 
 
+_ROLE = "<this role>"  # in hints: replaced by the session's user where it is known
+
+
 def translate(exc: psycopg.Error) -> DatabaseError:
     if _lost(exc):
         text = (exc.diag.message_primary if exc.sqlstate and exc.diag.message_primary else str(exc)).strip()
@@ -89,7 +92,7 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     if exc.sqlstate == "42501" and not hint:  # "permission denied …": say which privilege is missing
         from .provision import privilege_hint
 
-        hint = privilege_hint(message)
+        hint = privilege_hint(message, role=_ROLE)
     err = DatabaseError(mask(message + (f" ({detail})" if detail else "")), sqlstate=exc.sqlstate,
                         hint=mask(hint) if hint else None)
     err.position = int(diag.statement_position) if diag and diag.statement_position else None  # type: ignore[attr-defined]
@@ -142,11 +145,17 @@ class PostgresDatabase(Database):
                 text = text.replace(token, stage.sql(self.conn))
         return text
 
+    def _translate(self, exc: psycopg.Error) -> DatabaseError:
+        err = translate(exc)
+        if err.hint and _ROLE in err.hint:
+            err.hint = err.hint.replace(_ROLE, self.quote(self.conn.info.user))
+        return err
+
     def execute(self, statement: str | sql.Composable, params: Sequence[Any] | None = None) -> Any:
         try:
             return self.conn.execute(self._expand(statement), params)  # type: ignore[arg-type]
         except psycopg.Error as exc:
-            raise translate(exc) from exc
+            raise self._translate(exc) from exc
 
     def executemany(self, statement: str | sql.Composable, rows: Sequence[Sequence[Any]]) -> None:
         try:
@@ -458,8 +467,9 @@ class PostgresDatabase(Database):
                    ORDER BY a.xact_start NULLS LAST, l.pid LIMIT 3""",
                 [self.conn.info.backend_pid, name, modes, name]).fetchall()
         return "; ".join(
-            f"table {rel} is locked by pid {pid} (application {app or '?'}, user {user}, from {addr or 'local'}, "
-            f"{mode}, {state or '?'}" + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
+            ("" if name else f"table {rel} is ") + f"locked by pid {pid} (application {app or '?'}, user {user}, "
+            f"from {addr or 'local'}, {mode}" + (f", {state}" if state else "")
+            + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
             for rel, pid, app, mode, user, addr, state, since in rows)
 
     def table_exists(self, name: str) -> bool:
