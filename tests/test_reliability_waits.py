@@ -388,3 +388,14 @@ def _standby_at(url: str, lsn: str) -> bool:
             return bool(c.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]).fetchone()[0])
     except psycopg.OperationalError:  # the database itself is not replayed yet
         return False
+
+
+def test_missing_tables_while_migrations_are_pending_on_sqlite(tmp_path: Path) -> None:
+    write(tmp_path, {**FILES, "seeds/common/users.py": ""})
+    env = {"APP_DB": "sqlite:///app.db"}
+    proc = seedkit(tmp_path, "run", "dev", env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "1 table the fixtures seed does not exist (roles), and 2 migrations are pending" in proc.stderr
+    assert "seedkit migrate up" in proc.stderr
+    assert seedkit(tmp_path, "migrate", "up", env=env).returncode == 0
+    assert seedkit(tmp_path, "run", "dev", env=env).returncode == 0
