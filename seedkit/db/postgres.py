@@ -132,18 +132,22 @@ class PostgresDatabase(Database):
                 raise ConfigError(f"cannot connect to {url}: {mask(str(exc).strip())}",
                                   hint="check the connection options in the URL") from None
 
-    # Stages kept in memory instead of temporary tables (a hot standby cannot create any): their name
-    # in a statement is replaced by the rows, as a VALUES list (see begin_read_only_run).
+    # Stages kept in memory instead of temporary tables (a hot standby cannot create any): a statement
+    # that names one gets a WITH clause of that name holding its rows (see begin_read_only_run).
     _virtual: dict[str, _VirtualStage] | None = None
 
     def _expand(self, statement: str | sql.Composable) -> str | sql.Composable:
         if not self._virtual:
             return statement
         text = statement if isinstance(statement, str) else statement.as_string(self.conn)
-        for token, stage in self._virtual.items():
-            if token in text:
-                text = text.replace(token, stage.sql(self.conn))
-        return text
+        ctes = [stage.cte(token, self.conn) for token, stage in self._virtual.items() if token in text]
+        if not ctes:
+            return text
+        # the stage's name now names a common table expression holding its rows
+        m = re.match(r"\s*WITH(\s+RECURSIVE)?\s", text, re.IGNORECASE)
+        if m:
+            return text[:m.end()] + ", ".join(ctes) + ", " + text[m.end():]
+        return "WITH " + ", ".join(ctes) + " " + text
 
     def _translate(self, exc: psycopg.Error) -> DatabaseError:
         err = translate(exc)
@@ -511,7 +515,7 @@ class PostgresDatabase(Database):
 
 
 class _VirtualStage:
-    """A staging table's rows held in memory, spelled out as a VALUES list wherever it is used."""
+    """A staging table's rows held in memory, given to each statement that uses it as a WITH clause."""
 
     def __init__(self, columns: list[tuple[str, str]], ordinal: str | None):
         self.columns = columns
@@ -528,7 +532,8 @@ class _VirtualStage:
         self._sql = None
         return len(self.rows) - before
 
-    def sql(self, conn: psycopg.Connection[Any]) -> str:
+    def cte(self, token: str, conn: psycopg.Connection[Any]) -> str:
+        """``"name"(columns) AS (VALUES …)``: the rows, as a common table expression of that name."""
         if self._sql is None:
             names = [c for c, _ in self.columns]
             types = [t for _, t in self.columns]
@@ -537,13 +542,13 @@ class _VirtualStage:
                 types.insert(0, "bigint")
             ident = ", ".join(sql.Identifier(c).as_string(conn) for c in names)
             if not self.rows:
-                cols = ", ".join(f"NULL::{t} AS {sql.Identifier(c).as_string(conn)}" for c, t in zip(names, types))
-                self._sql = f"(SELECT {cols} WHERE false)"
+                body = "SELECT " + ", ".join(f"NULL::{t}" for t in types) + " WHERE false"
             else:
                 lines = []
                 for n, row in enumerate(self.rows, start=1):
                     values = (n, *row) if self.ordinal else row
                     lines.append("(" + ", ".join(
                         f"{sql.Literal(v).as_string(conn)}::{t}" for v, t in zip(values, types)) + ")")
-                self._sql = f"(SELECT * FROM (VALUES {', '.join(lines)}) AS _v ({ident}))"
-        return self._sql
+                body = "VALUES " + ", ".join(lines)
+            self._sql = f"({ident}) AS ({body})"
+        return token + self._sql
