@@ -138,10 +138,20 @@ class Config:
     def seeds_dir(self) -> Path:
         return (self.root / self.settings.seeds.dir).resolve()
 
+    @property
+    def _no_project(self) -> str:
+        return f"no {CONFIG_FILE} in {self.root} or its parents"
+
+    _NO_PROJECT_HINT = (f"run seedkit inside the project (where {CONFIG_FILE} is, or below it), or pass "
+                        f"--config path/to/{CONFIG_FILE}")
+
     def env(self, name: str) -> EnvSettings:
         try:
             return self.settings.envs[name]
         except KeyError:
+            if self.path is None:
+                raise ConfigError(f"{self._no_project}, so no environment {name!r} is configured",
+                                  hint=self._NO_PROJECT_HINT) from None
             known = ", ".join(sorted(self.settings.envs)) or "none"
             file = self.path.name if self.path else CONFIG_FILE
             close = difflib.get_close_matches(name, list(self.settings.envs), n=3, cutoff=0.5)
@@ -167,6 +177,9 @@ class Config:
                     location = Location(file=str(self.path), line=_line_of_key(self.path, key, self._prefix))
                 return parse_url(interpolate(value, self.variables, where=where, location=location),
                                  base_dir=self.root, source=where)
+        if self.path is None:
+            raise ConfigError(f"no database URL is configured: {self._no_project}",
+                              hint="pass --database URL or set DATABASE_URL; or r" + self._NO_PROJECT_HINT[1:])
         raise ConfigError("no database URL is configured",
                           hint="pass --database URL, set [database] url in seedkit.toml, or set DATABASE_URL")
 

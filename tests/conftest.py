@@ -3,6 +3,7 @@ SQLite files. With ``CI=true``, a missing PostgreSQL fails the run instead of sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pgcluster import ClusterUnavailable, start_cluster, wait_ready  # noqa: E402
+from pgcluster import Cluster, ClusterUnavailable, start_cluster, wait_ready  # noqa: E402
 
 from seedkit.urls import mask  # noqa: E402
 
@@ -26,6 +27,7 @@ for _var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVERS: list[str] = []  # the PostgreSQL servers this run used, repeated in the summary
+CLUSTERS: list = []  # the throwaway cluster this process started (for a standby of it)
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +56,7 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[str]:
                 pytest.fail(f"CI=true and no PostgreSQL could be started: {exc}", pytrace=False)
             pytest.skip(f"no PostgreSQL available: {exc}")
         url = cluster.url
+        CLUSTERS.append(cluster)
     try:
         wait_ready(url)
         with psycopg.connect(url) as c:
@@ -128,3 +131,74 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("pg_url")
     return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+class LocalServer:
+    """How the suite's server is reached without a URL host: its Unix socket folders and port, and
+    the group role whose members must give a password (pg_hba.conf, see pgcluster.py)."""
+
+    PASSWORD_GROUP = "seedkit_password"
+
+    def __init__(self, url: str, socket_dirs: list[str], port: int, passwords: bool):
+        self.url = url
+        self.socket_dirs = socket_dirs  # the folders holding this server's socket, reachable from here
+        self.socket_dir = socket_dirs[0]
+        self.port = port
+        self.passwords = passwords  # whether members of PASSWORD_GROUP really need their password
+        self.default_socket = "/var/run/postgresql" in socket_dirs  # libpq's compiled-in folder
+
+    def create_role(self, name: str, *, password: str | None = None, options: str = "LOGIN") -> None:
+        with psycopg.connect(self.url, autocommit=True) as c:
+            c.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(name)))
+            if password is not None:
+                c.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+                c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(self.PASSWORD_GROUP), sql.Identifier(name)))
+
+    def drop_role(self, name: str) -> None:
+        with psycopg.connect(self.url, autocommit=True) as c:
+            for (db,) in c.execute("SELECT datname FROM pg_database WHERE datallowconn").fetchall():
+                with psycopg.connect(_with_db(self.url, db), autocommit=True) as d:
+                    d.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(name)))
+            c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_local(pg_server: str) -> LocalServer:
+    """The suite's server as a local one (socket folder, port, password roles); fails under CI=true
+    when the server is not local (SEEDKIT_TEST_DATABASE_URL naming a remote one)."""
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        dirs = [d.strip() for d in c.execute("SHOW unix_socket_directories").fetchone()[0].split(",") if d.strip()]
+        port = int(c.execute("SHOW port").fetchone()[0])
+        if c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [LocalServer.PASSWORD_GROUP]).fetchone() is None:
+            with contextlib.suppress(psycopg.errors.DuplicateObject):
+                c.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(LocalServer.PASSWORD_GROUP)))
+        passwords = c.execute(
+            "SELECT count(*) > 0 FROM pg_hba_file_rules WHERE %s = ANY(user_name) "
+            "AND auth_method IN ('scram-sha-256', 'md5', 'password')",
+            ["+" + LocalServer.PASSWORD_GROUP]).fetchone()[0]
+    reachable = [d for d in dirs if os.path.exists(os.path.join(d, f".s.PGSQL.{port}"))]
+    if not reachable or not passwords:
+        why = (f"the server's socket is not reachable here (folders {dirs})" if not reachable else
+               f"its pg_hba.conf asks no password of +{LocalServer.PASSWORD_GROUP}")
+        if IN_CI:
+            pytest.fail(f"CI=true and the test server cannot be used as a local one: {why}", pytrace=False)
+        pytest.skip(f"the test server is not a local one started by the suite: {why}")
+    return LocalServer(pg_server, reachable, port, passwords)
+
+
+@pytest.fixture(scope="session")
+def pg_standby(pg_server: str) -> Iterator[str]:
+    """URL (maintenance database) of a hot standby of the suite's own cluster, started on first use."""
+    if not CLUSTERS:
+        if IN_CI:
+            pytest.fail("CI=true and the test server was not started by the suite: no standby of it",
+                        pytrace=False)
+        pytest.skip("a hot standby needs the suite's own cluster (SEEDKIT_TEST_DATABASE_URL is set)")
+    primary = CLUSTERS[0]
+    standby = Cluster(primary.bindir)
+    try:
+        standby.start_as_standby_of(primary)
+        wait_ready(standby.url)
+        yield standby.url
+    finally:
+        standby.stop()

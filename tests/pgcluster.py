@@ -11,7 +11,8 @@ Which server binaries:
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` OS user (``nobody``
 when there is none) through ``runuser``, from a temporary folder that user owns. When that user cannot
 execute the binaries where they are (a wheel inside a virtualenv under a private home folder, say),
-the installation is copied to a temporary folder it can read. Trust authentication on 127.0.0.1 only.
+the installation is copied to a temporary folder it can read. Trust authentication on 127.0.0.1 and
+the Unix sockets, except for members of the role ``seedkit_password`` (password tests).
 
 Run as a script to start one and print its URL (``python tests/pgcluster.py``); Ctrl-C stops it.
 """
@@ -182,10 +183,47 @@ class Cluster:
             output = proc.stderr.strip() or proc.stdout.strip()
             raise ClusterUnavailable(f"{' '.join(args[:2])} failed: {output}")
 
+    def socket_dirs(self) -> list[str]:
+        """Where the server makes its Unix sockets: its own folder, and libpq's default socket folder
+        when the server user may write there, so ``postgresql:///db`` with just ``PGPORT`` reaches it
+        as it reaches a packaged server (each cluster has its own port, so its own socket file)."""
+        dirs = [str(self.tmp)]
+        default = Path("/var/run/postgresql")
+        if default.is_dir() and (self._as_user("test", "-w", str(default)) if self.user
+                                 else os.access(default, os.W_OK)):
+            dirs.append(str(default))
+        return dirs
+
+    def _require_passwords(self) -> None:
+        """Members of the ``seedkit_password`` role (which the tests create) must give their password,
+        over TCP and over the socket; everyone else is trusted."""
+        hba = self.datadir / "pg_hba.conf"
+        rules = ("local all +seedkit_password scram-sha-256\n"
+                 "host all +seedkit_password 127.0.0.1/32 scram-sha-256\n")
+        text = rules + hba.read_text()
+        if self.user:
+            self._run_shell_write(hba, text)
+        else:
+            hba.write_text(text)
+
+    def _run_shell_write(self, path: Path, text: str) -> None:
+        cmd = ["runuser", "-u", str(self.user), "--", "tee", str(path)]
+        subprocess.run(cmd, input=text, text=True, capture_output=True, check=True, cwd=self.tmp)
+
     def start(self) -> Cluster:
         self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "--no-sync",
                   "-E", "UTF8", "--locale=C")
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.tmp} -c fsync=off "
+        self._require_passwords()
+        return self._launch(self.socket_dirs())
+
+    def start_as_standby_of(self, primary: Cluster) -> Cluster:
+        """A hot standby streaming from ``primary`` (pg_basebackup; initdb allows local replication)."""
+        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D",
+                  str(self.datadir), "-R", "-X", "stream", "-c", "fast", "--no-sync")
+        return self._launch([str(self.tmp)])
+
+    def _launch(self, socket_dirs: list[str]) -> Cluster:
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {','.join(socket_dirs)} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
                 "-c shared_buffers=256MB")
         self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", str(self.tmp / "server.log"),

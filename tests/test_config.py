@@ -363,6 +363,7 @@ def test_no_database_url_at_all(tmp_path: Path, no_env: None) -> None:
     with pytest.raises(ConfigError, match="no database URL is configured") as info:
         load_config(start=tmp_path).database_url()
     assert "--database" in info.value.hint
+    assert f"no seedkit.toml in {tmp_path.resolve()} or its parents" in info.value.message
 
 
 def test_unknown_environment(tmp_path: Path) -> None:
@@ -380,10 +381,14 @@ def test_unknown_environment(tmp_path: Path) -> None:
 
 
 def test_unknown_environment_without_a_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown environment 'dev' \(configured: none\)") as info:
-        load_config(start=tmp_path).env("dev")
+    start = tmp_path / "somewhere"
+    start.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_config(start=start).env("dev")
+    assert info.value.message == f"no seedkit.toml in {start.resolve()} or its parents, so no environment 'dev' " \
+                                 "is configured"
     assert info.value.location is None
-    assert "seedkit.toml" in info.value.hint
+    assert "--config" in info.value.hint and info.value.exit_code == 2
 
 
 def test_sqlite_relative_paths_resolve_against_the_project_root(tmp_path: Path, no_env: None,

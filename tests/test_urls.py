@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -37,8 +38,10 @@ def test_postgres_forms_normalise_to_postgresql(url: str) -> None:
     assert parsed.path is None
 
 
-def test_postgres_without_database_or_host() -> None:
-    assert parse_url("postgresql://localhost").database is None
+def test_postgres_without_database_or_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    monkeypatch.setenv("PGUSER", "app_user")
+    assert parse_url("postgresql://localhost").database == "app_user"  # libpq's default: the user name
     sock = parse_url("postgresql:///app?host=/var/run/postgresql")
     assert sock.database == "app" and sock.dialect == "postgresql"
 
@@ -122,7 +125,8 @@ def test_bad_url_error_is_masked() -> None:
      "a postgresql://app:***@h/a and postgresql://app:***@h/b"),
     ("host=h password=s3cr3t user=app", "host=h password=*** user=app"),
     ("host=h password = 'two words' user=app", "host=h password = *** user=app"),
-    ('{"password": 1, "dsn": "password=s3cr3t"}', '{"password": 1, "dsn": "password=***'),
+    ('{"password": 1, "dsn": "password=s3cr3t"}', '{"password": 1, "dsn": "password=***"}'),  # still JSON
+    ('{"dsn": "password=s3\\"cr3t x"}', '{"dsn": "password=*** x"}'),
     ("postgresql://app@h/db?sslmode=require&PASSWORD=s3cr3t", "postgresql://app@h/db?sslmode=require&PASSWORD=***"),
 ])
 def test_mask(text: str, expected: str) -> None:
@@ -179,3 +183,87 @@ def test_url_str_and_repr_are_masked_raw_is_not() -> None:
     url = parse_url(f"postgresql://app:{pw}@h/db")
     assert pw not in str(url) and pw not in repr(url) and pw not in f"{url}" and pw not in url.masked
     assert pw in url.raw
+
+
+# --- every form libpq accepts -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "database"), [
+    ("postgresql:///mydb", "mydb"),
+    ("postgresql://app@/mydb", "mydb"),
+    ("postgresql:///mydb?host=/var/run/postgresql", "mydb"),
+    ("postgresql://%2Fvar%2Frun%2Fpostgresql:5433/mydb", "mydb"),
+    ("postgresql://h1:5432,h2:5433/mydb?target_session_attrs=read-write", "mydb"),
+    ("postgresql://[::1]:5432/mydb", "mydb"),
+    ("postgresql://h/?dbname=mydb", "mydb"),
+    ("host=/tmp port=5433 dbname=mydb", "mydb"),
+    ("dbname = 'my db' user=app", "my db"),
+])
+def test_libpq_forms_are_accepted_as_written(url: str, database: str) -> None:
+    parsed = parse_url(url)
+    assert parsed.dialect == "postgresql" and parsed.database == database
+    assert parsed.raw == url  # passed on unchanged (libpq reads it, not seedkit)
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql:///one", "postgresql:///two"),
+    ("postgresql://app@/one?host=/tmp&port=5433", "postgresql://app@/two?host=/tmp&port=5433"),
+    ("postgresql://%2Ftmp:5433/one", "postgresql://%2Ftmp:5433/two"),
+    ("postgresql://h1:5,h2:6/one", "postgresql://h1:5,h2:6/two"),
+    ("postgresql://u:p%40ss@[::1]:5/one?sslmode=disable", "postgresql://u:p%40ss@[::1]:5/two?sslmode=disable"),
+    ("postgresql://u:pa:ss@h", "postgresql://u:pa:ss@h/two"),
+    ("postgresql://h?dbname=one&port=5", "postgresql://h/two?port=5"),  # a dbname parameter would win
+    ("postgresql:///?service=app", "postgresql:///two?service=app"),
+])
+def test_with_database_replaces_only_the_database(url: str, expected: str) -> None:
+    assert parse_url(url).with_database("two").raw == expected
+
+
+def test_with_database_of_a_keyword_string() -> None:
+    url = parse_url("host=/tmp port=5433 dbname=one password=s3cr3t").with_database("t w'o")
+    from psycopg.conninfo import conninfo_to_dict
+
+    assert conninfo_to_dict(url.raw) == {"host": "/tmp", "port": "5433", "dbname": "t w'o", "password": "s3cr3t"}
+    assert url.database == "t w'o" and "s3cr3t" not in str(url)
+
+
+@pytest.mark.parametrize("text", [
+    "postgresql://app:p@ss@h/db",  # an unencoded "@"
+    "postgresql://app:pa/ss@h/db",  # an unencoded "/": libpq would read host "app", port "pa"
+    "postgresql://app:p/a@ss@h:5/db?x=1",
+    "postgresql://app:p/a?ss@h/db",
+    "postgresql://app:p@a?s@s@h/db",
+    "postgresql://app:1234/ss@h/db",
+])
+def test_mask_hides_passwords_with_unencoded_characters(text: str) -> None:
+    assert mask(text).startswith("postgresql://app:***@h")
+    for piece in ("pa", "ss", "1234"):
+        assert piece not in mask(text).replace("postgresql", "")
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://app:Qq@Zz@h/db", "postgresql://app:Qq/Zz@h/db", "postgresql://app:Qq%zzZz@h/db",
+    "postgresql://app:Qq/Zz?Xx@h/db", "postgresql://app:Qq@Zz?Xx@Yy@h/db", "postgresql://app:Qq@Zz/Xx@h/db",
+])
+def test_urls_libpq_would_read_differently_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_url(url, source="DATABASE_URL")
+    shown = str(info.value) + str(info.value.hint)
+    assert "%40" in shown and "%2F" in shown and "DATABASE_URL" in shown
+    for piece in ("Qq", "Zz", "Xx", "Yy"):
+        assert piece not in shown
+
+
+def test_pgpassword_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    pw = secret()
+    monkeypatch.setenv("PGPASSWORD", pw)
+    parse_url("postgresql:///db")
+    assert mask(f"said {pw}") == "said ***"
+
+
+def test_json_escaped_secret_is_masked() -> None:
+    pw = secret() + '"\\x'
+    parse_url(f"postgresql://app:{quote(pw, safe='')}@h/db")
+    import json
+
+    text = json.dumps({"error": f"bad {pw} here"})
+    assert json.loads(mask(text)) == {"error": "bad *** here"}

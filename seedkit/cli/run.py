@@ -12,6 +12,7 @@ import typer
 from .. import seed
 from ..errors import UsageError
 from ..seed.report import Report
+from ..urls import mask
 from ._app import app, out, state
 
 
@@ -70,7 +71,8 @@ def print_report(report: Report, *, diff: bool = False, check: bool = False) -> 
     if diff:
         for t in report.tables:
             for d in t.diffs:
-                console.print(f"  {t.table} {d['key']}: {d['column']}: {d['old']!r} → {d['new']!r}",
+                # masked as --json output is: a value may hold a URL with a password, or a known password
+                console.print(mask(f"  {t.table} {d['key']}: {d['column']}: {d['old']!r} → {d['new']!r}"),
                               markup=False, highlight=False)
     console.print(summary(report, check=check), markup=False, highlight=False, soft_wrap=True)
 

@@ -133,6 +133,27 @@ class Database(abc.ABC):
         """Extra clause needed to insert explicit values into ``columns`` (identity ALWAYS)."""
         return ""
 
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (unqualified, as seedkit's own tables are) resolves to a table now."""
+        return name in {t.name for t in self.catalog(refresh=True).tables}
+
+    def begin_read_only_run(self) -> None:  # noqa: B027 - only PostgreSQL has anything to do
+        """First statement of a run that writes nothing (``--check``, ``--dry-run``)."""
+
+    def missing_ledger(self, name: str, columns: Sequence[str]) -> bool:
+        """A read-only run that cannot create even a temporary table: stand in an empty ``name``."""
+        return False
+
+    def lock_tables(self, tables: Sequence[TableName], timeout: float, *,  # noqa: B027 - SQLite: one lock
+                    write: bool) -> None:
+        """Wait at most ``timeout`` seconds for each table's lock (LockTimeout naming the table and
+        who holds it), in the order given."""
+
+    def table_lock_holders(self, table: TableName | str | None = None, *, write: bool = True) -> str:
+        """Who else holds a lock on ``table`` (None: any lock in the way), for a lock-timeout message
+        ("" when unknown)."""
+        return ""
+
     # -- lifecycle ----------------------------------------------------------------------------
     @property
     @abc.abstractmethod

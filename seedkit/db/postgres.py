@@ -15,7 +15,7 @@ from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from ..errors import DatabaseError, LockTimeout
+from ..errors import ConfigError, DatabaseError, LockTimeout
 from ..urls import DatabaseURL, mask
 from .base import Database
 from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
@@ -42,18 +42,61 @@ _TRANSIENT = ("connection refused", "the database system is starting up", "could
               "no such file or directory", "timeout expired", "server closed the connection")
 
 
+# SQLSTATE of a connection that went away (class 08, or the server shutting the session down)
+CONNECTION_LOST = "08006"
+_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def _lost(exc: psycopg.Error) -> bool:
+    """The connection is gone: psycopg says so without a server error (sqlstate None), or the server
+    ended the session (terminated, shutting down)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _LOST_STATES
+
+
+def _connect_hint(message: str) -> str:
+    text = message.lower()
+    if "password authentication failed" in text or "no password supplied" in text:
+        return ("check the password: in the URL (percent-encoded), PGPASSWORD, the password file "
+                "(PGPASSFILE, ~/.pgpass) or the service file")
+    if 'database "' in text and "does not exist" in text:
+        return "is the URL right? (`seedkit reset ENV` creates a missing database)"
+    if "service" in text and ("not found" in text or "definition" in text):
+        return "check the service name and the service file (PGSERVICEFILE, ~/.pg_service.conf)"
+    return "is the database running and the URL right?"
+
+
+_ROLE = "<this role>"  # in hints: replaced by the session's user where it is known
+
+
 def translate(exc: psycopg.Error) -> DatabaseError:
+    if _lost(exc):
+        text = (exc.diag.message_primary if exc.sqlstate and exc.diag.message_primary else str(exc)).strip()
+        err = DatabaseError(mask(f"connection lost: {text.splitlines()[0] if text else 'no reason given'}"),
+                            sqlstate=CONNECTION_LOST,
+                            hint="the server rolled back the open transaction; check the server, then run again")
+        err.position = err.copy_line = err.copy_column = None  # type: ignore[attr-defined]
+        return err
     diag = getattr(exc, "diag", None)
+    if exc.sqlstate == "25006" and diag is not None and not diag.message_hint:  # read_only_sql_transaction
+        err = DatabaseError(mask((diag.message_primary or str(exc)).strip()), sqlstate=exc.sqlstate,
+                            hint="the database is read-only (a hot standby, or default_transaction_read_only "
+                                 "for it or for this role): seed the primary; --check and --dry-run work here")
+        err.position = err.copy_line = err.copy_column = err.context = None  # type: ignore[attr-defined]
+        return err
     message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
     detail = diag.message_detail if diag else None
     hint = diag.message_hint if diag else None
     if exc.sqlstate == "42501" and not hint:  # "permission denied …": say which privilege is missing
         from .provision import privilege_hint
 
-        hint = privilege_hint(message)
+        hint = privilege_hint(message, role=_ROLE)
     err = DatabaseError(mask(message + (f" ({detail})" if detail else "")), sqlstate=exc.sqlstate,
                         hint=mask(hint) if hint else None)
     err.position = int(diag.statement_position) if diag and diag.statement_position else None  # type: ignore[attr-defined]
+    err.context = diag.context if diag else None  # type: ignore[attr-defined]
     m = _COPY_CONTEXT.search(diag.context or "") if diag else None
     err.copy_line = int(m[1]) if m else None  # type: ignore[attr-defined]
     err.copy_column = m[2] if m and m[2] else None  # type: ignore[attr-defined]
@@ -80,32 +123,65 @@ class PostgresDatabase(Database):
             except psycopg.OperationalError as exc:
                 text = str(exc).lower()
                 if time.monotonic() >= deadline or not any(t in text for t in _TRANSIENT):
-                    err = translate(exc)
-                    raise DatabaseError(f"cannot connect to {url}: {err.message}", sqlstate=exc.sqlstate,
-                                        hint="is the database running and the URL right?") from None
+                    message = mask(str(exc).strip().removeprefix("connection is bad: "))
+                    raise DatabaseError(f"cannot connect to {url}: {message}", sqlstate=exc.sqlstate,
+                                        hint=_connect_hint(message)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+            except psycopg.Error as exc:  # options libpq or psycopg refuse before connecting
+                raise ConfigError(f"cannot connect to {url}: {mask(str(exc).strip())}",
+                                  hint="check the connection options in the URL") from None
+
+    # Stages kept in memory instead of temporary tables (a hot standby cannot create any): a statement
+    # that names one gets a WITH clause of that name holding its rows (see begin_read_only_run).
+    _virtual: dict[str, _VirtualStage] | None = None
+
+    def _expand(self, statement: str | sql.Composable) -> str | sql.Composable:
+        if not self._virtual:
+            return statement
+        text = statement if isinstance(statement, str) else statement.as_string(self.conn)
+        ctes = [stage.cte(token, self.conn) for token, stage in self._virtual.items() if token in text]
+        if not ctes:
+            return text
+        # the stage's name now names a common table expression holding its rows
+        m = re.match(r"\s*WITH(\s+RECURSIVE)?\s", text, re.IGNORECASE)
+        if m:
+            return text[:m.end()] + ", ".join(ctes) + ", " + text[m.end():]
+        return "WITH " + ", ".join(ctes) + " " + text
+
+    def _translate(self, exc: psycopg.Error) -> DatabaseError:
+        err = translate(exc)
+        if err.hint and _ROLE in err.hint:
+            err.hint = err.hint.replace(_ROLE, self.quote(self.conn.info.user))
+        return err
 
     def execute(self, statement: str | sql.Composable, params: Sequence[Any] | None = None) -> Any:
         try:
-            return self.conn.execute(statement, params)  # type: ignore[arg-type]
+            return self.conn.execute(self._expand(statement), params)  # type: ignore[arg-type]
         except psycopg.Error as exc:
-            raise translate(exc) from exc
+            raise self._translate(exc) from exc
 
     def executemany(self, statement: str | sql.Composable, rows: Sequence[Sequence[Any]]) -> None:
         try:
             with self.conn.cursor() as cur:
-                cur.executemany(statement, rows)  # type: ignore[arg-type]
+                cur.executemany(self._expand(statement), rows)  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        outermost = not self.in_transaction
+        body_done = False
         try:
             with self.conn.transaction():
                 yield
+                body_done = True
         except psycopg.Error as exc:
-            raise translate(exc) from exc
+            err = translate(exc)
+            if outermost and body_done and err.sqlstate == CONNECTION_LOST:
+                err.hint = ("the connection was lost while committing: the run may or may not have been "
+                            "written; run it again (a rerun changes only what differs)")
+            raise err from exc
 
     @property
     def in_transaction(self) -> bool:
@@ -222,18 +298,28 @@ class PostgresDatabase(Database):
         return value
 
     def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:
+        if self._virtual is not None:
+            token = self.quote(name)
+            self._virtual[token] = _VirtualStage(list(columns), ordinal)
+            return token
         parts = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns]
         if ordinal:  # numbered by the server in COPY order: 1, 2, 3, …
             parts.insert(0, sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000)").format(
                 sql.Identifier(ordinal)))
-        self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(sql.Identifier(name),
-                                                                                 sql.SQL(", ").join(parts)))
+        try:
+            self.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                sql.Identifier(name), sql.SQL(", ").join(parts)))
+        except DatabaseError as exc:
+            if exc.sqlstate == "42501":  # insufficient privilege: TEMP on the database
+                exc.hint = ("seedkit stages fixture rows in temporary tables: GRANT TEMPORARY ON DATABASE "
+                            f"{self.quote(self.conn.info.dbname)} TO {self.quote(self.conn.info.user)}")
+            raise
         return self.quote(name)
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
         """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/digests.py).
-        None when this psycopg does not expose its formatter."""
-        if _format_row_text is None:
+        None when this psycopg does not expose its formatter (or stages are kept in memory)."""
+        if _format_row_text is None or self._virtual is not None:
             return None
         tx = Transformer(self.conn)
 
@@ -285,6 +371,8 @@ class PostgresDatabase(Database):
         return f"hashint8extended({alias + '.' if alias else ''}xmin::text::bigint, 0)"
 
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        if self._virtual is not None and table_sql in self._virtual:
+            return self._virtual[table_sql].add(columns, rows)
         n = 0
         with self._copy_in(table_sql, columns) as copy:
             write = copy.write_row
@@ -316,6 +404,8 @@ class PostgresDatabase(Database):
             # a killed client's session stops at the next check instead of finishing its statement
             # while still holding the seed lock
             self.execute("SET LOCAL client_connection_check_interval = '1s'")
+        # for the whole run: the seed lock, and every table lock another session holds (lock_tables
+        # names the table and the holder; a wait on a row another session locked ends the same way)
         self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
         try:
             self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
@@ -324,7 +414,71 @@ class PostgresDatabase(Database):
                 raise
             raise LockTimeout(f"another seedkit run holds the seed lock on {self.url}{self._lock_holder()}",
                               hint="wait for it to finish, or raise seeds.lock_timeout") from None
-        self.execute("SET LOCAL lock_timeout = DEFAULT")
+
+    def begin_read_only_run(self) -> None:
+        """A database (or role) whose transactions default to read-only still lets a run that writes
+        nothing stage its rows in temporary tables: this transaction alone is made read-write, and
+        is rolled back at the end. A hot standby cannot have temporary tables at all."""
+        if self.fetchone("SHOW transaction_read_only") != ("on",):
+            return
+        if self.conn.info.parameter_status("in_hot_standby") == "on":  # reported by PostgreSQL 14+
+            # no temporary tables at all: the stages are kept here (and the ledger of a prune
+            # fixture that never ran is an empty one)
+            self._virtual = {}
+            return
+        self.execute("SET TRANSACTION READ WRITE")
+
+    def missing_ledger(self, name: str, columns: Sequence[str]) -> bool:
+        """Stand in an empty in-memory table for seedkit's own table ``name`` when a read-only run
+        cannot create even a temporary one; False when it can."""
+        if self._virtual is None:
+            return False
+        self._virtual[self.quote(name)] = _VirtualStage([(c, "text") for c in columns], None)
+        return True
+
+    def lock_tables(self, tables: Sequence[TableName], timeout: float, *, write: bool) -> None:
+        mode = "ROW EXCLUSIVE" if write else "ACCESS SHARE"
+        for table in tables:
+            try:
+                self.execute(f"LOCK TABLE {self.qualified(table)} IN {mode} MODE")
+            except DatabaseError as exc:
+                if exc.sqlstate != "55P03":
+                    raise
+                raise LockTimeout(f"waited {timeout:g} s for a lock on table {table}: "
+                                  f"{self.table_lock_holders(table) or 'another session holds it'}",
+                                  hint="wait for that session to finish (or end it), or raise "
+                                       "[seeds] lock_timeout") from None
+
+    def table_lock_holders(self, table: TableName | str | None = None, *, write: bool = True) -> str:
+        """Who holds a lock on ``table`` (None: the table locks that block reading, or writing, any
+        table), asked on a second connection: this one may be in a failed transaction."""
+        try:
+            other = psycopg.connect(self.url.raw, autocommit=True, connect_timeout=5)
+        except psycopg.Error:
+            return ""
+        modes = ["AccessExclusiveLock"] + (["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock"] if write else [])
+        name = self.qualified(table) if isinstance(table, TableName) else table
+        with other:
+            rows = other.execute(
+                """SELECT l.relation::regclass::text, l.pid, a.application_name, l.mode, a.usename,
+                          a.client_addr::text, a.state, a.xact_start
+                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                   WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+                     AND l.pid <> %s
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND CASE WHEN %s::text IS NULL THEN l.mode = ANY(%s)
+                              ELSE l.relation = to_regclass(%s) END
+                   ORDER BY a.xact_start NULLS LAST, l.pid LIMIT 3""",
+                [self.conn.info.backend_pid, name, modes, name]).fetchall()
+        return "; ".join(
+            ("" if name else f"table {rel} is ") + f"locked by pid {pid} (application {app or '?'}, user {user}, "
+            f"from {addr or 'local'}, {mode}" + (f", {state}" if state else "")
+            + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
+            for rel, pid, app, mode, user, addr, state, since in rows)
+
+    def table_exists(self, name: str) -> bool:
+        row = self.fetchone("SELECT to_regclass(%s) IS NOT NULL", [self.quote(name)])
+        return bool(row and row[0])
 
     def _lock_holder(self) -> str:
         try:
@@ -358,3 +512,43 @@ class PostgresDatabase(Database):
         if any(table.columns[c].identity == "always" for c in columns):
             return " OVERRIDING SYSTEM VALUE"
         return ""
+
+
+class _VirtualStage:
+    """A staging table's rows held in memory, given to each statement that uses it as a WITH clause."""
+
+    def __init__(self, columns: list[tuple[str, str]], ordinal: str | None):
+        self.columns = columns
+        self.ordinal = ordinal
+        self.rows: list[tuple[Any, ...]] = []
+        self._sql: str | None = None
+
+    def add(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        order = [c for c, _ in self.columns]
+        at = [list(columns).index(c) if c in columns else None for c in order]
+        before = len(self.rows)
+        for row in rows:
+            self.rows.append(tuple(None if i is None else row[i] for i in at))
+        self._sql = None
+        return len(self.rows) - before
+
+    def cte(self, token: str, conn: psycopg.Connection[Any]) -> str:
+        """``"name"(columns) AS (VALUES …)``: the rows, as a common table expression of that name."""
+        if self._sql is None:
+            names = [c for c, _ in self.columns]
+            types = [t for _, t in self.columns]
+            if self.ordinal:
+                names.insert(0, self.ordinal)
+                types.insert(0, "bigint")
+            ident = ", ".join(sql.Identifier(c).as_string(conn) for c in names)
+            if not self.rows:
+                body = "SELECT " + ", ".join(f"NULL::{t}" for t in types) + " WHERE false"
+            else:
+                lines = []
+                for n, row in enumerate(self.rows, start=1):
+                    values = (n, *row) if self.ordinal else row
+                    lines.append("(" + ", ".join(
+                        f"{sql.Literal(v).as_string(conn)}::{t}" for v, t in zip(values, types)) + ")")
+                body = "VALUES " + ", ".join(lines)
+            self._sql = f"({ident}) AS ({body})"
+        return token + self._sql

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
 from ..config import Config
 from ..errors import ConfigError, DatabaseError, SeedkitError, UsageError
-from ..urls import DatabaseURL, parse_url
+from ..urls import DatabaseURL, conninfo_params, parse_url
 from . import connect
 
 # SQLSTATE 42501 (insufficient_privilege) messages → the privilege that is missing.
@@ -71,11 +70,11 @@ class ProvisionReport:
 
 
 def _role_of(url: DatabaseURL) -> tuple[str, str | None]:
-    parts = urlsplit(url.raw)
-    if not parts.username:
+    params = conninfo_params(url.raw)  # as libpq reads it (any URL form, or key=value)
+    if not params.get("user"):
         raise ConfigError(f"{url} names no user: `seedkit db create` creates the role the URL names",
                           hint="put the user (and its password) in the URL, e.g. postgresql://app:secret@host/app")
-    return unquote(parts.username), unquote(parts.password) if parts.password is not None else None
+    return params["user"], params.get("password")
 
 
 def project_urls(config: Config, envs: list[str] | None = None) -> list[tuple[str, DatabaseURL]]:

@@ -186,6 +186,11 @@ class SQLiteDatabase(Database):
             return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
         return str(value)
 
+    def table_exists(self, name: str) -> bool:
+        return self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? UNION ALL "
+                             "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?",
+                             [name, name]) is not None
+
     def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:
         parts = [f"{self.quote(c)} {t}" for c, t in columns]
         if ordinal:  # an alias of the rowid: numbered 1, 2, 3… in insert order

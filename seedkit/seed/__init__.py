@@ -14,8 +14,9 @@ from pathlib import Path
 
 from .. import db
 from ..config import Config, load_config
-from ..errors import FixtureError, RefusedError, SeedkitError
-from .apply import Applier, Progress, ensure_ledger
+from ..errors import DatabaseError, FixtureError, LockTimeout, RefusedError, SeedkitError, UsageError
+from ..urls import DatabaseURL
+from .apply import LEDGER, Applier, Progress, ensure_ledger
 from .fixtures import Fixture
 from .load import discover, load_file
 from .plan import build_plan
@@ -68,39 +69,123 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
     url = config.database_url(env, database_url)
     fixtures = load_fixtures(config, env_settings.include)
     if only:
-        wanted = set(only)
-        fixtures = [f for f in fixtures if f.table in wanted or f.table.rpartition(".")[2] in wanted]
+        fixtures = _select(fixtures, only, env)
     report = Report(env=env, database=str(url), dry_run=dry_run or check)
     started = time.perf_counter()
     settings = config.settings.seeds
     conn_kwargs = {"wait": config.settings.database.connect_timeout}
     if url.dialect == "sqlite":
         conn_kwargs = {"busy_timeout": settings.lock_timeout}
-    with db.connect(url, **conn_kwargs) as d:  # type: ignore[arg-type]
-        try:
-            with d.transaction():
-                d.lock_for_seeding(settings.lock_timeout)
-                catalog = d.catalog(refresh=True)
-                _check_stamp(d, env, env_settings.protected, yes, exists=META in {t.name for t in catalog.tables})
-                plan = build_plan(fixtures, catalog, d)
-                if not report.dry_run:
-                    _ensure_meta(d)
-                    if any(f.header.prune for f in fixtures):
-                        ensure_ledger(d)
-                elif any(f.header.prune for f in fixtures) and "seedkit_rows" not in {
-                        t.name for t in catalog.tables}:
-                    ensure_ledger(d)  # rolled back with the dry run
-                with _fewer_collections():
-                    Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
-                            batch_size=settings.batch_size).run()
-                if not report.dry_run:
-                    _stamp(d, env, env_settings.protected)
-                else:
-                    raise _Rollback
-        except _Rollback:
-            pass
+    missing: list[Fixture] = []  # fixtures whose table does not exist
+    try:
+        with db.connect(url, **conn_kwargs) as d:  # type: ignore[arg-type]
+            try:
+                with d.transaction():
+                    if report.dry_run:
+                        d.begin_read_only_run()
+                    d.lock_for_seeding(settings.lock_timeout)
+                    catalog = d.catalog(refresh=True)
+                    names = {t.name for t in catalog.tables}
+                    _check_stamp(d, env, env_settings.protected, yes, exists=META in names)
+                    missing = _missing_tables(fixtures, catalog)
+                    plan = build_plan(fixtures, catalog, d)
+                    d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
+                                  write=not report.dry_run)
+                    prune = any(f.header.prune for f in fixtures)
+                    if not report.dry_run:
+                        if META not in names:  # created only when missing: a role without CREATE can seed
+                            _ensure_meta(d)
+                        if prune and LEDGER not in names:
+                            ensure_ledger(d)
+                    elif prune and LEDGER not in names and not d.missing_ledger(
+                            LEDGER, ("fixture", "table_name", "row_key")):
+                        ensure_ledger(d, temporary=True)  # a dry run writes nothing, not even seedkit's tables
+                    with _fewer_collections():
+                        Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
+                                batch_size=settings.batch_size).run()
+                    if not report.dry_run:
+                        _stamp(d, env, env_settings.protected)
+                    else:
+                        raise _Rollback
+            except _Rollback:
+                pass
+            except DatabaseError as exc:
+                if exc.sqlstate == "55P03":  # a row or table lock another session held past lock_timeout
+                    raise _lock_timeout(d, exc, settings.lock_timeout, write=not report.dry_run) from None
+                if exc.sqlstate == "08006" and "committing" not in (exc.hint or ""):  # the connection was lost
+                    exc.hint = "nothing was written: the run's one transaction ended with the connection; run again"
+                raise
+    except FixtureError as exc:
+        if missing:
+            _explain_missing(exc, missing, config, env, url)
+        raise
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _select(fixtures: list[Fixture], only: list[str] | tuple[str, ...], env: str) -> list[Fixture]:
+    """The fixtures of the tables ``--only`` names (``table`` or ``schema.table``); an unknown name is a
+    usage error with the closest table names."""
+
+    def matches(f: Fixture, name: str) -> bool:
+        short = f.table.rpartition(".")[2]
+        return name in (f.table, short) or ("." not in f.table and name.rpartition(".")[2] == f.table)
+
+    known = sorted({f.table for f in fixtures} | {f.table.rpartition(".")[2] for f in fixtures})
+    for name in only:
+        if not any(matches(f, name) for f in fixtures):
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, known, n=3, cutoff=0.5)
+            hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close else
+                    f"the tables with fixtures in {env!r}: {', '.join(known) or 'none'}")
+            raise UsageError(f"--only {name!r}: no fixture of environment {env!r} seeds that table", hint=hint)
+    return [f for f in fixtures if any(matches(f, name) for name in only)]
+
+
+def _missing_tables(fixtures: list[Fixture], catalog: db.Catalog) -> list[Fixture]:
+    from ..db.catalog import UnknownObject
+
+    missing = []
+    for fx in fixtures:
+        try:
+            catalog.get(fx.table, location=fx.location)
+        except UnknownObject:
+            missing.append(fx)
+    return missing
+
+
+def _explain_missing(exc: FixtureError, missing: list[Fixture], config: Config, env: str,
+                     url: DatabaseURL) -> None:
+    """Tables missing while migrations are pending: say how many, and to migrate first."""
+    from .. import migrate
+
+    try:
+        pending = len(migrate.status(config, env=env, database_url=url.raw).pending)
+    except SeedkitError:
+        return  # no migrations folder, no history: the unknown-table error stands
+    if not pending:
+        return
+    tables = sorted({f.table for f in missing})
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    raise FixtureError(
+        f"{len(tables)} table{'s' if len(tables) != 1 else ''} the fixtures seed {'do' if len(tables) != 1 else 'does'}"
+        f" not exist ({shown}), and {pending} migration{'s are' if pending != 1 else ' is'} pending",
+        location=missing[0].location,
+        hint="run `seedkit migrate up` first (`seedkit migrate status` lists what is pending)") from None
+
+
+def _lock_timeout(d: db.Database, exc: DatabaseError, timeout: float, *, write: bool) -> LockTimeout:
+    """The server gave up waiting for a lock: say on which table (a row lock names it in the error's
+    context; otherwise the table locks in the way) and who holds it."""
+    import re
+
+    m = re.search(r'relation "((?:[^"]|"")+)"', getattr(exc, "context", None) or "")
+    table = m[1].replace('""', '"') if m else None
+    holders = d.table_lock_holders(d.quote(table) if table else None, write=write)
+    what = f"a lock on a row of table {table}" if table else "a table lock"
+    return LockTimeout(f"waited {timeout:g} s for {what}: {holders or 'another session holds it'}",
+                       hint="wait for that session to finish (or end it), or raise [seeds] lock_timeout")
 
 
 @contextmanager

@@ -1148,9 +1148,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def ensure_ledger(d: Database) -> None:
-    d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(LEDGER)} (fixture TEXT NOT NULL, table_name TEXT NOT NULL, "
-              "row_key TEXT NOT NULL, PRIMARY KEY (fixture, table_name, row_key))")
+def ensure_ledger(d: Database, *, temporary: bool = False) -> None:
+    """Create the prune ledger (a dry run: an empty temporary one, which hides nothing)."""
+    d.execute(f"CREATE {'TEMP TABLE' if temporary else 'TABLE IF NOT EXISTS'} {d.quote(LEDGER)} (fixture TEXT "
+              "NOT NULL, table_name TEXT NOT NULL, row_key TEXT NOT NULL, PRIMARY KEY (fixture, table_name, row_key))"
+              + (" ON COMMIT DROP" if temporary and d.dialect == "postgresql" else ""))
 
 
 __all__ = ["Applier", "Progress", "ensure_ledger"]

@@ -391,10 +391,11 @@ def load_records(d: Database) -> dict[tuple[str, str], Record]:
 
 def save_record(d: Database, fixture: str, table: str, record: Record) -> None:
     q, ph = d.quote, d.placeholder
-    d.execute(f"CREATE TABLE IF NOT EXISTS {q(DIGESTS)} (fixture TEXT NOT NULL, table_name TEXT NOT NULL, "
-              "config TEXT NOT NULL, state TEXT NOT NULL, rows BIGINT NOT NULL, batch_size INTEGER NOT NULL, "
-              "batches BYTEA NOT NULL, keys BYTEA NOT NULL, chunks BYTEA NOT NULL, "
-              "PRIMARY KEY (fixture, table_name))")
+    if not d.table_exists(DIGESTS):  # created only when missing: a role without CREATE can seed
+        d.execute(f"CREATE TABLE IF NOT EXISTS {q(DIGESTS)} (fixture TEXT NOT NULL, table_name TEXT NOT NULL, "
+                  "config TEXT NOT NULL, state TEXT NOT NULL, rows BIGINT NOT NULL, batch_size INTEGER NOT NULL, "
+                  "batches BYTEA NOT NULL, keys BYTEA NOT NULL, chunks BYTEA NOT NULL, "
+                  "PRIMARY KEY (fixture, table_name))")
     values = [record.config, json.dumps(record.state, sort_keys=True), record.rows, record.batch_size,
               record.batches, record.keys, record.chunks]
     d.execute(f"INSERT INTO {q(DIGESTS)} (fixture, table_name, config, state, rows, batch_size, batches, keys, "
