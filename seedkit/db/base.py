@@ -126,8 +126,8 @@ class Database(abc.ABC):
         """Defer foreign-key checks to commit where the database allows it."""
 
     @abc.abstractmethod
-    def sync_sequence(self, table: TableName, column: Column) -> None:
-        """Move the sequence behind ``column`` to at least max(column), never backwards."""
+    def sync_sequence(self, sequence: str, feeds: Sequence[tuple[TableName, str]]) -> None:
+        """Move ``sequence`` to at least the largest value over every column it feeds, never backwards."""
 
     def insert_override(self, table: Table, columns: Sequence[str]) -> str:
         """Extra clause needed to insert explicit values into ``columns`` (identity ALWAYS)."""

@@ -966,12 +966,15 @@ class Applier:
                 tr.unchanged = 0
 
     def _sync_sequences(self, table: Table, cols: list[str]) -> None:
+        """Explicit values went into ``cols``: every sequence feeding one moves past the largest value
+        over all the columns it feeds (a sequence may be shared by several tables), never backwards."""
         if self.dry_run:
             return
-        for c in cols:
-            column = table.columns[c]
-            if column.autoincrement:
-                self.d.sync_sequence(table.name, column)
+        feeds = self.catalog.sequence_feeds
+        for seq in dict.fromkeys(table.columns[c].sequence for c in cols if table.columns[c].autoincrement):
+            if seq is not None:
+                self.d.sync_sequence(seq, feeds.get(seq) or ((table.name, next(
+                    c for c in cols if table.columns[c].sequence == seq)),))
 
     # -- checks ---------------------------------------------------------------------------------
     def _raise_unresolved(self, stage: Stage, src: str, deferred: bool = False) -> None:

@@ -1,0 +1,276 @@
+"""Schema shapes found in real PostgreSQL databases: partitioned tables whose foreign keys live on
+the partitions, and sequences that feed columns they do not belong to (issue 13, points 2 and 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from seedproj import Project
+from typer.testing import CliRunner
+
+import seedkit
+from seedkit import db
+from seedkit.cli import app
+from seedkit.db import TableName
+
+
+def cli(p: Project, *args: str):
+    return CliRunner().invoke(app, ["--config", str(p.root / "seedkit.toml"), *args])
+
+
+def run(p: Project, env: str = "dev", **kw) -> seedkit.Report:
+    return seedkit.run(env, config=p.config(), **kw)
+
+
+def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:
+    t = report.table(table)
+    return (t.inserted, t.updated, t.unchanged, t.deleted)
+
+
+@pytest.fixture
+def pgproj(pg_url: str, tmp_path: Path) -> Project:
+    return Project(tmp_path, pg_url)
+
+
+# -- partitioned tables ----------------------------------------------------------------------------
+# ``accounts`` sorts before ``zones``, and its only foreign key to ``zones`` is declared on each
+# partition, never on the partitioned table: the load order must come from the partitions' keys.
+PARTITIONED = """
+CREATE TABLE zones (id int PRIMARY KEY, code text NOT NULL UNIQUE);
+CREATE TABLE accounts (id bigserial, region text NOT NULL, zone_id int, email text NOT NULL,
+    name text, PRIMARY KEY (id, region), UNIQUE (email, region)) PARTITION BY LIST (region);
+CREATE TABLE accounts_eu PARTITION OF accounts FOR VALUES IN ('eu');
+CREATE TABLE accounts_us PARTITION OF accounts FOR VALUES IN ('us', 'ca') PARTITION BY LIST (region);
+CREATE TABLE accounts_us_0 PARTITION OF accounts_us FOR VALUES IN ('us');
+CREATE TABLE accounts_us_1 PARTITION OF accounts_us FOR VALUES IN ('ca');
+ALTER TABLE accounts_eu ADD CONSTRAINT accounts_eu_zone FOREIGN KEY (zone_id) REFERENCES zones (id);
+ALTER TABLE accounts_us_0 ADD CONSTRAINT accounts_us_0_zone FOREIGN KEY (zone_id) REFERENCES zones (id);
+ALTER TABLE accounts_us_1 ADD CONSTRAINT accounts_us_1_zone FOREIGN KEY (zone_id) REFERENCES zones (id);
+CREATE TABLE logins (at date NOT NULL, account_id bigint NOT NULL, region text NOT NULL, note text,
+    PRIMARY KEY (account_id, region, at),
+    FOREIGN KEY (account_id, region) REFERENCES accounts (id, region)) PARTITION BY RANGE (at);
+CREATE TABLE logins_2024 PARTITION OF logins FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE logins_rest PARTITION OF logins DEFAULT;
+"""
+
+ZONES = "key: [code]\nrows:\n  - {id: 1, code: north}\n  - {id: 2, code: south}\n"
+ACCOUNTS = """\
+key: [email, region]
+prune: true
+rows:
+  - {id: 1, email: a@x.io, region: eu, zone_id: 1, name: A}
+  - {id: 2, email: b@x.io, region: us, zone_id: 2, name: B}
+  - {id: 3, email: c@x.io, region: ca, zone_id: 1, name: C}
+  - {id: 4, email: d@x.io, region: eu, zone_id: 2, name: D}
+"""
+LOGINS = """\
+key: [account_id, region, at]
+rows:
+  - {at: 2024-03-01, account_id: !ref {table: accounts, email: a@x.io, region: eu, column: id}, region: eu}
+  - {at: 2023-03-01, account_id: !ref {table: accounts, email: b@x.io, region: us, column: id}, region: us}
+"""
+
+
+def _partition_counts(p: Project) -> dict[str, int]:
+    return {str(name): n for name, n in p.rows(
+        "SELECT tableoid::regclass::text, count(*) FROM accounts GROUP BY 1 ORDER BY 1")}
+
+
+def test_catalog_takes_partition_foreign_keys_as_the_partitioned_tables(pg_url: str) -> None:
+    with db.connect(pg_url) as d:
+        d.execute(PARTITIONED)
+        cat = d.catalog()
+    assert TableName("public", "accounts_eu") not in cat.tables
+    assert cat.partitions[TableName("public", "accounts_us_1")] == TableName("public", "accounts")
+    fks = cat.get("accounts").foreign_keys
+    assert [(fk.columns, fk.ref_table.name) for fk in fks] == [(("zone_id",), "zones")]  # once, not three times
+    # a key declared on the partitioned table is not counted again for each partition's clone
+    assert [(fk.columns, fk.ref_table.name) for fk in cat.get("logins").foreign_keys] == [
+        (("account_id", "region"), "accounts")]
+    assert cat.get("accounts").unique_for(["email", "region"]) is not None
+
+
+def test_partitioned_tables_load_in_key_order_route_rows_and_rerun_unchanged(pgproj: Project) -> None:
+    pgproj.sql(PARTITIONED)
+    pgproj.write("common/zones.yaml", ZONES)
+    accounts = pgproj.write("common/accounts.yaml", ACCOUNTS)
+    pgproj.write("dev/logins.yaml", LOGINS)
+    first = run(pgproj)
+    assert counts(first, "accounts") == (4, 0, 0, 0) and counts(first, "logins") == (2, 0, 0, 0)
+    assert [t.table for t in first.tables].index("zones") < [t.table for t in first.tables].index("accounts")
+    assert _partition_counts(pgproj) == {"accounts_eu": 2, "accounts_us_0": 1, "accounts_us_1": 1}
+    assert pgproj.rows("SELECT tableoid::regclass::text, at::text FROM logins ORDER BY at") == [
+        ("logins_rest", "2023-03-01"), ("logins_2024", "2024-03-01")]
+    second = run(pgproj)
+    assert not second.changed and counts(second, "accounts") == (0, 0, 4, 0)
+    assert cli(pgproj, "run", "dev", "--check").exit_code == 0
+
+    # a change made by hand in one partition is drift: --check finds it, --diff shows it
+    pgproj.sql("UPDATE accounts_eu SET name = 'changed' WHERE email = 'a@x.io'")
+    check = cli(pgproj, "run", "dev", "--check", "--diff")
+    assert check.exit_code == 3, check.output
+    assert "'changed' → 'A'" in check.stdout
+    assert counts(run(pgproj), "accounts") == (0, 1, 3, 0)
+
+    # prune deletes from whichever partition holds the row, and never a row added by hand
+    pgproj.sql("INSERT INTO accounts (id, email, region, zone_id) VALUES (50, 'hand@x.io', 'us', 1)")
+    accounts.write_text(ACCOUNTS.replace("  - {id: 3, email: c@x.io, region: ca, zone_id: 1, name: C}\n", ""))
+    assert counts(run(pgproj), "accounts") == (0, 0, 3, 1)
+    assert pgproj.rows("SELECT email FROM accounts ORDER BY email") == [
+        ("a@x.io",), ("b@x.io",), ("d@x.io",), ("hand@x.io",)]
+    assert cli(pgproj, "run", "dev", "--check").exit_code == 0
+
+    # the sequence of the partitioned table moved past the ids seedkit wrote (not the one by hand)
+    pgproj.sql("INSERT INTO accounts (email, region) VALUES ('auto@x.io', 'eu')")
+    assert pgproj.scalar("SELECT id FROM accounts WHERE email = 'auto@x.io'") == 5
+
+
+def test_fixture_naming_a_partition_points_at_the_partitioned_table(pgproj: Project) -> None:
+    pgproj.sql(PARTITIONED)
+    pgproj.write("common/accounts_eu.yaml", "key: [email, region]\nrows:\n  - {email: a@x.io, region: eu}\n")
+    result = cli(pgproj, "run", "dev")
+    assert result.exit_code == 2
+    assert "accounts_eu" in result.output and "partition of accounts" in result.output
+    assert "name the partitioned table accounts" in result.output
+    assert pgproj.scalar("SELECT count(*) FROM accounts") == 0
+
+
+def test_python_fixture_streams_into_a_partitioned_table(pgproj: Project) -> None:
+    pgproj.sql(PARTITIONED)
+    pgproj.write("common/zones.yaml", ZONES)
+    pgproj.write("dev/accounts.py", """
+        from seedkit import fixture, ref
+
+        @fixture("accounts", key=["email", "region"], count=300)
+        def accounts(fake, n):
+            return {"email": f"u{n}@x.io", "region": "eu" if n % 3 else "us",
+                    "zone_id": ref("zones", "north" if n % 2 else "south")}
+        """)
+    assert counts(run(pgproj), "accounts") == (300, 0, 0, 0)
+    assert pgproj.scalar("SELECT count(*) FROM accounts_eu") == 200
+    assert pgproj.scalar("SELECT count(*) FROM ONLY accounts") == 0
+    assert not run(pgproj).changed
+
+
+# -- sequences -------------------------------------------------------------------------------------
+SEQUENCES = """
+CREATE SEQUENCE shared_ids;
+CREATE SEQUENCE "Odd ""Seq"".x";
+CREATE SCHEMA other;
+CREATE SEQUENCE other.late START 1000;
+CREATE SEQUENCE down_ids INCREMENT -1 START -1 MAXVALUE -1;
+CREATE TABLE s_serial (id serial PRIMARY KEY, name text UNIQUE NOT NULL);
+CREATE TABLE s_ident (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text UNIQUE NOT NULL);
+CREATE TABLE s_bydefault (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text UNIQUE NOT NULL);
+-- what pg_dump writes for a sequence created on its own: a default on a sequence nobody owns
+CREATE TABLE s_unowned (id integer DEFAULT nextval('"Odd ""Seq"".x"'::regclass) PRIMARY KEY,
+    name text UNIQUE NOT NULL);
+CREATE TABLE s_one (id bigint DEFAULT nextval('shared_ids') PRIMARY KEY, name text UNIQUE NOT NULL);
+CREATE TABLE s_two (id bigint DEFAULT nextval('shared_ids') PRIMARY KEY, name text UNIQUE NOT NULL);
+CREATE TABLE s_three (n bigint NOT NULL DEFAULT nextval('shared_ids'), name text PRIMARY KEY);
+CREATE TABLE s_late (id int DEFAULT nextval('other.late') PRIMARY KEY, name text UNIQUE NOT NULL);
+CREATE TABLE s_down (id int DEFAULT nextval('down_ids') PRIMARY KEY, name text UNIQUE NOT NULL);
+"""
+
+TABLES = ["s_serial", "s_ident", "s_bydefault", "s_unowned", "s_one", "s_two", "s_late", "s_down"]
+
+
+def _rows(*pairs: tuple[int, str]) -> str:
+    return "key: [name]\nrows:\n" + "".join(f"  - {{id: {i}, name: {n}}}\n" for i, n in pairs)
+
+
+def _insert_without_id(p: Project, table: str, name: str) -> int:
+    return p.rows(f"INSERT INTO {table} (name) VALUES ('{name}') RETURNING id")[0][0]
+
+
+def test_catalog_knows_every_column_each_sequence_feeds(pg_url: str) -> None:
+    with db.connect(pg_url) as d:
+        d.execute(SEQUENCES)
+        cat = d.catalog()
+    feeds = cat.sequence_feeds
+    assert feeds["public.shared_ids"] == ((TableName("public", "s_one"), "id"), (TableName("public", "s_three"), "n"),
+                                          (TableName("public", "s_two"), "id"))
+    unowned = cat.get("s_unowned").columns["id"]
+    assert unowned.autoincrement and unowned.sequence == 'public."Odd ""Seq"".x"'
+    assert feeds['public."Odd ""Seq"".x"'] == ((TableName("public", "s_unowned"), "id"),)
+    assert cat.get("s_ident").columns["id"].sequence == "public.s_ident_id_seq"
+    assert feeds["public.s_ident_id_seq"] == ((TableName("public", "s_ident"), "id"),)
+    assert cat.get("s_late").columns["id"].sequence == "other.late"
+
+
+def test_every_sequence_moves_past_explicit_ids_so_inserts_without_id_work(pgproj: Project) -> None:
+    pgproj.sql(SEQUENCES)
+    pgproj.write("common/s_serial.yaml", _rows((7, "a"), (3, "b")))
+    pgproj.write("common/s_ident.yaml", _rows((12, "a")))
+    pgproj.write("common/s_bydefault.yaml", _rows((20, "a")))
+    pgproj.write("common/s_unowned.yaml", _rows((30, "a")))
+    pgproj.write("common/s_one.yaml", _rows((40, "a"), (41, "b")))
+    pgproj.write("common/s_two.yaml", _rows((45, "a")))  # the larger value is in the other table
+    pgproj.write("common/s_late.yaml", _rows((5, "a")))  # below where the sequence starts
+    pgproj.write("common/s_down.yaml", _rows((-9, "a")))
+    run(pgproj)
+    got = {t: _insert_without_id(pgproj, t, "fresh") for t in TABLES}
+    assert got == {"s_serial": 8, "s_ident": 13, "s_bydefault": 21, "s_unowned": 31, "s_one": 46, "s_two": 47,
+                   "s_late": 1000, "s_down": -10}
+    # s_three has no fixture but draws from the same sequence: no clash there either
+    assert pgproj.rows("INSERT INTO s_three (name) VALUES ('x') RETURNING n") == [(48,)]
+    assert not run(pgproj).changed
+
+
+def test_shared_sequence_counts_rows_of_tables_the_fixtures_do_not_name(pgproj: Project) -> None:
+    pgproj.sql(SEQUENCES)
+    pgproj.sql("INSERT INTO s_three (n, name) VALUES (500, 'by hand')")  # an explicit value, sequence untouched
+    pgproj.write("common/s_one.yaml", _rows((2, "a")))
+    run(pgproj)
+    assert _insert_without_id(pgproj, "s_two", "next") == 501
+
+
+def test_sequences_never_move_backwards(pgproj: Project) -> None:
+    pgproj.sql(SEQUENCES)
+    pgproj.sql("SELECT setval('shared_ids', 900)")
+    pgproj.sql("SELECT setval('s_serial_id_seq', 60)")
+    pgproj.write("common/s_one.yaml", _rows((10, "a")))
+    pgproj.write("common/s_serial.yaml", _rows((59, "a")))
+    pgproj.write("common/s_late.yaml", _rows((999, "a")))  # just below the sequence's first value
+    run(pgproj)
+    assert _insert_without_id(pgproj, "s_one", "next") == 901
+    assert _insert_without_id(pgproj, "s_serial", "next") == 61
+    assert _insert_without_id(pgproj, "s_late", "next") == 1000
+
+
+def test_python_fixture_with_explicit_ids_on_a_shared_sequence(pgproj: Project) -> None:
+    pgproj.sql(SEQUENCES)
+    pgproj.write("common/s_one.yaml", _rows((3, "a")))
+    pgproj.write("dev/s_two.py", """
+        from seedkit import fixture
+
+        @fixture("s_two", key=["name"], count=50)
+        def rows(fake, n):
+            return {"id": 100 + n, "name": f"row{n}"}
+        """)
+    run(pgproj)
+    assert _insert_without_id(pgproj, "s_one", "next") == 151
+
+
+def test_dry_run_and_check_leave_sequences_alone(pgproj: Project) -> None:
+    pgproj.sql(SEQUENCES)
+    pgproj.write("common/s_unowned.yaml", _rows((30, "a")))
+    assert cli(pgproj, "run", "dev", "--dry-run").exit_code == 0
+    assert cli(pgproj, "run", "dev", "--check").exit_code == 3
+    with psycopg.connect(pgproj.url) as c:
+        assert c.execute('SELECT last_value, is_called FROM "Odd ""Seq"".x"').fetchone() == (1, False)
+
+
+def test_partition_hint_is_an_unknown_table_error() -> None:
+    # the partition hint travels as a located fixture problem (exit 2), like any unknown table
+    from seedkit.db.catalog import Catalog, UnknownObject
+
+    cat = Catalog("postgresql", {}, ("public",), partitions={
+        TableName("public", "p1"): TableName("public", "parent")})
+    with pytest.raises(UnknownObject) as info:
+        cat.get("p1")
+    assert info.value.exit_code == 2 and "partition of parent" in info.value.message
+    assert json.dumps(info.value.to_dict())
