@@ -58,6 +58,10 @@ class Database(abc.ABC):
             return self.quote(table.name)
         return f"{self.quote(table.schema)}.{self.quote(table.name)}"
 
+    def typed_placeholder(self, column: Column) -> str:
+        """A parameter the database reads as a value of ``column``'s type (in a VALUES list, say)."""
+        return self.placeholder
+
     def columns_list(self, columns: Sequence[str]) -> str:
         return ", ".join(self.quote(c) for c in columns)
 

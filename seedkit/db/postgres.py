@@ -196,6 +196,9 @@ class PostgresDatabase(Database):
         v = self.conn.info.server_version
         return f"{v // 10000}.{v % 10000}"
 
+    def typed_placeholder(self, column: Column) -> str:
+        return f"CAST(%s AS {column.type})"
+
     # -- catalog ------------------------------------------------------------------------------
     def _introspect(self) -> Catalog:
         search_path = tuple(r[0] for r in self.fetchall(

@@ -328,8 +328,7 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                         seen_keys[ident] = where
     if problems.items:
         return
-    for ref, target, loc in pending_refs:
-        _check_ref_exists(ref, target, fixture_rows, plan, problems, loc, database)
+    _check_refs_exist(pending_refs, fixture_rows, plan, problems, database)
 
 
 def _hashable(value: Any) -> Any:
@@ -356,38 +355,74 @@ def check_value(table: Table, col: str, value: Any, text: bool, catalog: Catalog
         raise FixtureError(str(exc), location=loc) from None
 
 
-def _check_ref_exists(ref: Ref, target: RefTarget, fixture_rows: dict[TableName, list[dict[str, Any]]],
-                      plan: Plan, problems: Problems, loc: Location, d: Database) -> None:
-    values = [v for _, v in ref.match]
-    if any(isinstance(v, Ref) for v in values):
-        return  # a nested reference: resolved (and checked) in SQL while applying
-    try:
-        converted = tuple(convert(v, target.table.columns[m], text=True) for m, v in zip(target.match, values))
-    except ConversionError as exc:
-        problems.add(f"{ref}: {exc}", loc)
-        return
-    for row in fixture_rows.get(target.table.name, []):
+def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Location]],
+                      fixture_rows: dict[TableName, list[dict[str, Any]]], plan: Plan, problems: Problems,
+                      d: Database) -> None:
+    """Every reference finds its row in a fixture of this run or in the database, checked set-based:
+    one pass over each referenced fixture builds a set of its keys, and the references no fixture
+    provides are looked up in the database a batch at a time."""
+    streamed = {tp.table.name for tp in plan.tables if any(fp.fixture.rows is None for fp in tp.fixtures)}
+    provided: dict[tuple[TableName, tuple[str, ...]], set[tuple[Any, ...]]] = {}
+    missing: dict[tuple[TableName, tuple[str, ...]], list[tuple[Ref, RefTarget, Location, tuple[Any, ...]]]] = {}
+    for ref, target, loc in pending:
+        values = [v for _, v in ref.match]
+        if any(isinstance(v, Ref) for v in values):
+            continue  # a nested reference: resolved (and checked) in SQL while applying
+        columns = [target.table.columns[m] for m in target.match]
         try:
-            if all(row.get(m) is not None and not isinstance(row.get(m), Ref)
-                   and convert(row[m], target.table.columns[m], text=True) == v
-                   for m, v in zip(target.match, converted)):
-                return
+            converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
+        except ConversionError as exc:
+            problems.add(f"{ref}: {exc}", loc)
+            continue
+        group = (target.table.name, target.match)
+        keys = provided.get(group)
+        if keys is None:
+            keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
+        if converted in keys or target.table.name in streamed:
+            continue  # a streamed Python fixture may provide it: checked in SQL while applying
+        missing.setdefault(group, []).append((ref, target, loc, converted))
+    for refs in missing.values():
+        target = refs[0][1]
+        distinct = list(dict.fromkeys(r[3] for r in refs))
+        found = _existing(d, target, distinct)
+        for ref, target, loc, converted in refs:
+            if converted not in found:
+                values = [v for _, v in ref.match]
+                problems.add(f"unresolved {ref}: no {target.table.name} row with "
+                             + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
+                             loc, closest_keys_hint(d, target, values, fixture_rows))
+                if len(problems.items) >= MAX_PROBLEMS:
+                    return
+
+
+def _fixture_keys(rows: list[dict[str, Any]], target: RefTarget) -> set[tuple[Any, ...]]:
+    """The ``target.match`` values of every fixture row of the referenced table, converted as a
+    reference's values are (rows holding a reference in a match column resolve only in SQL)."""
+    columns = [(m, target.table.columns[m]) for m in target.match]
+    keys = set()
+    for row in rows:
+        try:
+            key = tuple(convert(row.get(m), c, text=True) for m, c in columns)
         except ConversionError:
             continue
-    if target.table.name in {tp.table.name for tp in plan.tables if any(
-            fp.fixture.rows is None for fp in tp.fixtures)}:
-        return  # a streamed Python fixture may provide it; checked in SQL while applying
-    if _lookup(d, target, converted) is not None:
-        return
-    problems.add(f"unresolved {ref}: no {target.table.name} row with "
-                 + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
-                 loc, closest_keys_hint(d, target, values, fixture_rows))
+        if None not in key and not any(isinstance(row.get(m), Ref) for m, _ in columns):
+            keys.add(key)
+    return keys
 
 
-def _lookup(d: Database, target: RefTarget, values: tuple[Any, ...]) -> Any:
-    where = " AND ".join(f"{d.quote(m)} = {d.placeholder}" for m in target.match)
-    params = [d.adapt_value(target.table.columns[m], v) for m, v in zip(target.match, values)]
-    return d.fetchone(f"SELECT 1 FROM {d.qualified(target.table.name)} WHERE {where}", params)
+def _existing(d: Database, target: RefTarget, keys: list[tuple[Any, ...]], batch: int = 500) -> set[tuple[Any, ...]]:
+    """Which of ``keys`` (converted ``target.match`` values) the database holds, a batch at a time."""
+    columns = [target.table.columns[m] for m in target.match]
+    on = " AND ".join(f"t.{d.quote(m)} = v.column{i + 2}" for i, m in enumerate(target.match))
+    row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
+    found: set[tuple[Any, ...]] = set()
+    for start in range(0, len(keys), batch):
+        chunk = keys[start:start + batch]
+        params = [x for i, key in enumerate(chunk) for x in (i, *(d.adapt_value(c, v) for c, v in zip(columns, key)))]
+        hits = d.fetchall(f"SELECT v.column1 FROM (VALUES {', '.join([row_sql] * len(chunk))}) v "
+                          f"WHERE EXISTS (SELECT 1 FROM {d.qualified(target.table.name)} t WHERE {on})", params)
+        found.update(chunk[i] for (i,) in hits)
+    return found
 
 
 def closest_keys_hint(d: Database, target: RefTarget, values: list[Any] | tuple[Any, ...],
