@@ -107,7 +107,8 @@ class Data:
         self.warehouses = [(i, f"WH{i:03d}", self.countries[i % 250][0]) for i in range(1, 51)]
         self.suppliers = [(i, f"Supplier {i}", self.countries[i * 7 % 250][0]) for i in range(1, n(2000) + 1)]
         self.customers = [(i, f"customer{i}@example.com", f"Customer {i}", self.countries[i % 250][0],
-                           f"2023-{1 + i % 12:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00+00") for i in range(1, n(12000) + 1)]
+                           f"2023-{1 + i % 12:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00+00")
+                          for i in range(1, n(12000) + 1)]
         self.products = [(i, f"SKU-{i:06d}", f"Product {i}", 1 + i % 500, 1 + i % len(self.suppliers),
                           f"{(i * 37) % 10000 / 100 + 1:.2f}", "t" if i % 17 else "f") for i in range(1, n(8000) + 1)]
         self.product_tags = sorted({(1 + (i * 13) % len(self.products), 1 + (i * 7) % 300) for i in range(n(3000))})
@@ -173,8 +174,8 @@ def write_project(root: Path, data: Data) -> None:
     with open(seeds / "orders.yaml", "w", encoding="utf-8") as f:
         f.write("key: [number]\nrows:\n")
         for number, email, store, day, total, status in data.orders:
-            f.write(f"  - number: {number}\n    customer_id: !ref customers/{email}\n    store_id: {_store_ref(store)}\n"
-                    f"    placed_on: {day}\n    total: {total}\n    status: {status}\n")
+            f.write(f"  - number: {number}\n    customer_id: !ref customers/{email}\n"
+                    f"    store_id: {_store_ref(store)}\n    placed_on: {day}\n    total: {total}\n    status: {status}\n")
     with open(seeds / "shifts.yaml", "w", encoding="utf-8") as f:
         f.write("key: [employee_id, day]\nrows:\n")
         for store, badge, day, hours in data.shifts:
