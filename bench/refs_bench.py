@@ -175,7 +175,8 @@ def write_project(root: Path, data: Data) -> None:
         f.write("key: [number]\nrows:\n")
         for number, email, store, day, total, status in data.orders:
             f.write(f"  - number: {number}\n    customer_id: !ref customers/{email}\n"
-                    f"    store_id: {_store_ref(store)}\n    placed_on: {day}\n    total: {total}\n    status: {status}\n")
+                    f"    store_id: {_store_ref(store)}\n    placed_on: {day}\n"
+                    f"    total: {total}\n    status: {status}\n")
     with open(seeds / "shifts.yaml", "w", encoding="utf-8") as f:
         f.write("key: [employee_id, day]\nrows:\n")
         for store, badge, day, hours in data.shifts:
