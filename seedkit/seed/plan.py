@@ -170,13 +170,16 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
 def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[TableName, set[TableName]]:
     """Tables each table's references point at (also nested ones, and ones without a foreign key)."""
     edges: dict[TableName, set[TableName]] = {}
+    found: dict[str, Table | None] = {}  # by the spelling of the table name
 
-    def walk(value: Any, owner: TableName) -> None:
-        if isinstance(value, Ref):
-            target = catalog.find(value.table)
-            if target is not None and target.name != owner:
-                edges.setdefault(owner, set()).add(target.name)
-            for _, v in value.match:
+    def walk(value: Ref, owner: TableName) -> None:
+        if value.table not in found:
+            found[value.table] = catalog.find(value.table)
+        target = found[value.table]
+        if target is not None and target.name != owner:
+            edges.setdefault(owner, set()).add(target.name)
+        for _, v in value.match:
+            if v.__class__ is Ref:
                 walk(v, owner)
 
     for tn, tp in by_table.items():
@@ -185,9 +188,15 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
                 values = [row.values for row in fp.fixture.rows]
             else:  # a Python fixture: its first rows show what it references (rows are deterministic)
                 values = [v for _, v in islice(fp.fixture.numbered(), PEEK_ROWS)]
+            seen: set[str] = set()  # tables already referred to by a plain reference
             for row in values:
                 for v in row.values():
-                    walk(v, tn)
+                    if v.__class__ is Ref:
+                        if any(x.__class__ is Ref for _, x in v.match):
+                            walk(v, tn)  # nested: the inner tables count too
+                        elif v.table not in seen:
+                            seen.add(v.table)
+                            walk(v, tn)
     return edges
 
 
@@ -285,47 +294,67 @@ def _sccs(nodes: list[TableName], graph: dict[TableName, list[TableName]]) -> li
 
 # -- rows -----------------------------------------------------------------------------------------
 def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: Database) -> None:
-    """Check every in-memory row: columns, value types, key presence, duplicate keys, references."""
-    seen_keys: dict[tuple[TableName, tuple[Any, ...]], Location] = {}
+    """Check every in-memory row: columns, value types, key presence, duplicate keys, references.
+
+    Linear in the number of values: what can be decided once per column or once per reference
+    shape is decided once, and a location is built only for a problem."""
+    seen_keys: dict[tuple[TableName, tuple[Any, ...]], tuple[Fixture, int]] = {}
     fixture_rows: dict[TableName, list[dict[str, Any]]] = {}
     for tp in plan.tables:
         for fp in tp.fixtures:
             if fp.fixture.rows is not None:
                 fixture_rows.setdefault(tp.table.name, []).extend(r.values for r in fp.fixture.rows)
-    pending_refs: list[tuple[Ref, RefTarget, Location]] = []
+    pending_refs: list[tuple[Ref, RefTarget, Fixture, int, str]] = []
     for tp in plan.tables:
         table = tp.table
         for fp in tp.fixtures:
             fx = fp.fixture
             if fx.rows is None:
                 continue
+            text = fx.text_values
+            writable = {c.name: c for c in table.columns.values() if not c.generated}
+            targets: dict[tuple, RefTarget] = {}  # by column and reference shape
+            key = fp.key
             for n, values in fx.numbered():
-                key_vals = []
                 for col, value in values.items():
-                    loc = fx.row_location(n, col)
-                    try:
-                        checked = check_value(table, col, value, fx.text_values, catalog, plan.natural_keys, loc)
-                    except FixtureError as exc:
-                        problems.add(exc.message, exc.location or loc, exc.hint)
-                        continue
-                    if isinstance(checked, tuple) and checked and isinstance(checked[0], RefTarget):
-                        pending_refs.append((value, checked[0], loc))
-                for k in fp.key:
-                    if values.get(k) is None:
-                        problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
-                                     f"every row needs its key: {', '.join(fp.key)}")
-                        break
-                    key_vals.append(_hashable(values[k]))
-                else:
-                    ident = (table.name, tuple(key_vals))
-                    where = fx.row_location(n)
-                    if ident in seen_keys:
-                        first = seen_keys[ident]
-                        shown = ", ".join(f"{k}={v!r}" for k, v in zip(fp.key, key_vals))
-                        problems.add(f"the same key ({shown}) appears twice for {table.name}; first at {first}",
-                                     where, "each row's key must be unique across all fixtures of a run")
-                    else:
-                        seen_keys[ident] = where
+                    column = writable.get(col)
+                    if column is None:  # unknown or generated: the full check says which, and where
+                        try:
+                            check_value(table, col, value, text, catalog, plan.natural_keys, fx.row_location(n, col))
+                        except FixtureError as exc:
+                            problems.add(exc.message, exc.location or fx.row_location(n, col), exc.hint)
+                    elif value.__class__ is Ref:
+                        shape = (col, value.table, value.column, value.scalar,
+                                 None if value.scalar else tuple(k for k, _ in value.match))
+                        target = targets.get(shape)
+                        if target is None:
+                            try:
+                                target = ref_target(value, table, col, catalog, plan.natural_keys,
+                                                    value.location or fx.row_location(n, col))
+                            except FixtureError as exc:
+                                problems.add(exc.message, exc.location or fx.row_location(n, col), exc.hint)
+                                continue
+                            targets[shape] = target
+                        pending_refs.append((value, target, fx, n, col))
+                    elif value is not None:
+                        try:
+                            convert(value, column, text=text)
+                        except ConversionError as exc:
+                            problems.add(str(exc), fx.row_location(n, col))
+                key_vals = tuple(values.get(k) for k in key)
+                if None in key_vals:
+                    k = next(k for k in key if values.get(k) is None)
+                    problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
+                                 f"every row needs its key: {', '.join(key)}")
+                    continue
+                key_vals = tuple(map(_hashable, key_vals))
+                ident = (table.name, key_vals)
+                first = seen_keys.setdefault(ident, (fx, n))
+                if first != (fx, n):
+                    shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, key_vals))
+                    problems.add(f"the same key ({shown}) appears twice for {table.name}; first at "
+                                 f"{first[0].row_location(first[1])}", fx.row_location(n),
+                                 "each row's key must be unique across all fixtures of a run")
     if problems.items:
         return
     _check_refs_exist(pending_refs, fixture_rows, plan, problems, database)
@@ -355,7 +384,7 @@ def check_value(table: Table, col: str, value: Any, text: bool, catalog: Catalog
         raise FixtureError(str(exc), location=loc) from None
 
 
-def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Location]],
+def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
                       fixture_rows: dict[TableName, list[dict[str, Any]]], plan: Plan, problems: Problems,
                       d: Database) -> None:
     """Every reference finds its row in a fixture of this run or in the database, checked set-based:
@@ -363,8 +392,8 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Location]],
     provides are looked up in the database a batch at a time."""
     streamed = {tp.table.name for tp in plan.tables if any(fp.fixture.rows is None for fp in tp.fixtures)}
     provided: dict[tuple[TableName, tuple[str, ...]], set[tuple[Any, ...]]] = {}
-    missing: dict[tuple[TableName, tuple[str, ...]], list[tuple[Ref, RefTarget, Location, tuple[Any, ...]]]] = {}
-    for ref, target, loc in pending:
+    missing: dict[tuple[TableName, tuple[str, ...]], list[tuple[Ref, RefTarget, Fixture, int, str, tuple]]] = {}
+    for ref, target, fx, n, col in pending:
         values = [v for _, v in ref.match]
         if any(isinstance(v, Ref) for v in values):
             continue  # a nested reference: resolved (and checked) in SQL while applying
@@ -372,7 +401,7 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Location]],
         try:
             converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
         except ConversionError as exc:
-            problems.add(f"{ref}: {exc}", loc)
+            problems.add(f"{ref}: {exc}", fx.row_location(n, col))
             continue
         group = (target.table.name, target.match)
         keys = provided.get(group)
@@ -380,17 +409,17 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Location]],
             keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
         if converted in keys or target.table.name in streamed:
             continue  # a streamed Python fixture may provide it: checked in SQL while applying
-        missing.setdefault(group, []).append((ref, target, loc, converted))
+        missing.setdefault(group, []).append((ref, target, fx, n, col, converted))
     for refs in missing.values():
         target = refs[0][1]
-        distinct = list(dict.fromkeys(r[3] for r in refs))
+        distinct = list(dict.fromkeys(r[5] for r in refs))
         found = _existing(d, target, distinct)
-        for ref, target, loc, converted in refs:
+        for ref, target, fx, n, col, converted in refs:
             if converted not in found:
                 values = [v for _, v in ref.match]
                 problems.add(f"unresolved {ref}: no {target.table.name} row with "
                              + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
-                             loc, closest_keys_hint(d, target, values, fixture_rows))
+                             fx.row_location(n, col), closest_keys_hint(d, target, values, fixture_rows))
                 if len(problems.items) >= MAX_PROBLEMS:
                     return
 
