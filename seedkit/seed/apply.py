@@ -458,6 +458,7 @@ class Applier:
             return self._load_stream(table_sql, columns, fp, cols, make_batch, rows, label, total)
         n = 0
         while chunk := list(islice(rows, self.batch_size)):
+            self._prefetch_nested(fp, refs, chunk)
             try:
                 n += self.d.load_rows(table_sql, columns, make_batch(chunk))
             except DatabaseError as exc:
@@ -738,6 +739,57 @@ class Applier:
             i = chunk[line - 1][0]
             raise FixtureError(exc.message, location=fp.fixture.row_location(i, getattr(exc, "copy_column", None)),
                                hint=exc.hint) from None
+
+    def _prefetch_nested(self, fp: FixturePlan, refs: dict[str, RefShape],
+                         chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        """Resolve the references nested inside this batch's references set-based: one query per
+        referenced table and shape, not one per row (``_nested`` then finds them cached). A nested
+        reference that does not resolve is left to ``_nested``, which says where."""
+        groups: dict[tuple, tuple[RefTarget, dict[Ref, None]]] = {}
+        for n, values in chunk:
+            for c, shape in refs.items():
+                outer = values.get(c)
+                if outer.__class__ is not Ref or outer.scalar:
+                    continue
+                for m, inner in outer.match:
+                    if inner.__class__ is not Ref or any(v.__class__ is Ref for _, v in inner.match):
+                        continue
+                    table = shape.target.table
+                    if (inner, table.name, m) in self._nested_cache:
+                        continue
+                    sig = (table.name, m, inner.table, inner.column, inner.scalar,
+                           None if inner.scalar else tuple(k for k, _ in inner.match))
+                    group = groups.get(sig)
+                    if group is None:
+                        try:
+                            target = ref_target(inner, table, m, self.catalog, self.plan.natural_keys,
+                                                inner.location or fp.fixture.row_location(n, c))
+                        except SeedkitError:
+                            continue  # said with its location by _nested
+                        group = groups[sig] = (target, {})
+                    try:
+                        group[1][inner] = None
+                    except TypeError:  # an unhashable match value: looked up on its own
+                        continue
+        d, q = self.d, self.d.quote
+        for (outer_table, m, *_), (t, inners) in groups.items():
+            columns = [t.table.columns[k] for k in t.match]
+            todo = list(inners)
+            row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
+            on = " AND ".join(f"t.{q(k)} = v.column{i + 2}" for i, k in enumerate(t.match))
+            for start in range(0, len(todo), 500):
+                part = todo[start:start + 500]
+                params: list[Any] = []
+                for i, inner in enumerate(part):
+                    vals = [inner.match[0][1]] if inner.scalar else [dict(inner.match).get(k) for k in t.match]
+                    try:
+                        params += [i, *(d.adapt_value(c, convert(v, c, text=True)) for c, v in zip(columns, vals))]
+                    except ConversionError:
+                        params += [i, *([None] * len(columns))]  # _nested says what is wrong with it
+                for i, value in d.fetchall(
+                        f"SELECT v.column1, t.{q(t.target)} FROM (VALUES {', '.join([row_sql] * len(part))}) v "
+                        f"JOIN {d.qualified(t.table.name)} t ON {on}", params):
+                    self._nested_cache[(part[i], outer_table, m)] = value
 
     def _nested(self, value: Any, table: Table, column: str, loc: Location) -> Any:
         """A reference used as a match value inside another reference: look it up now (cached)."""
