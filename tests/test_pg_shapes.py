@@ -274,3 +274,75 @@ def test_partition_hint_is_an_unknown_table_error() -> None:
         cat.get("p1")
     assert info.value.exit_code == 2 and "partition of parent" in info.value.message
     assert json.dumps(info.value.to_dict())
+
+
+# -- shapes from public sample databases (pagila) -----------------------------------------------------
+# A store's manager is a staff member and every staff member works in a store: two NOT NULL keys
+# forming a cycle, one of them DEFERRABLE.
+STORE_STAFF = """
+CREATE TABLE store (store_id int PRIMARY KEY, manager_staff_id int NOT NULL, city text);
+CREATE TABLE staff (staff_id int PRIMARY KEY, email text NOT NULL UNIQUE, store_id int NOT NULL REFERENCES store);
+ALTER TABLE store ADD CONSTRAINT store_manager FOREIGN KEY (manager_staff_id) REFERENCES staff DEFERRABLE;
+"""
+
+
+def test_a_deferrable_key_breaks_a_cycle_of_not_null_columns(pgproj: Project) -> None:
+    pgproj.sql(STORE_STAFF)
+    pgproj.write("common/store.yaml", """
+        rows:
+          - {store_id: 1, manager_staff_id: !ref {table: staff, staff_id: 1}, city: Lethbridge}
+          - {store_id: 2, manager_staff_id: 2, city: Woodridge}
+        """)
+    pgproj.write("common/staff.yaml", """
+        rows:
+          - {staff_id: 1, email: mike@x.io, store_id: !ref store/1}
+          - {staff_id: 2, email: jon@x.io, store_id: !ref store/2}
+        """)
+    first = run(pgproj)
+    assert counts(first, "store") == (2, 0, 0, 0) and counts(first, "staff") == (2, 0, 0, 0)
+    assert pgproj.rows("SELECT s.city, st.email FROM store s JOIN staff st ON st.staff_id = s.manager_staff_id "
+                       "ORDER BY 1") == [("Lethbridge", "mike@x.io"), ("Woodridge", "jon@x.io")]
+    assert not run(pgproj).changed
+    assert cli(pgproj, "run", "dev", "--check").exit_code == 0
+
+
+def test_a_cycle_without_a_deferrable_or_nullable_key_is_refused_with_a_hint(pgproj: Project) -> None:
+    pgproj.sql(STORE_STAFF.replace(" DEFERRABLE", ""))
+    pgproj.write("common/store.yaml", "rows:\n  - {store_id: 1, manager_staff_id: 1}\n")
+    pgproj.write("common/staff.yaml", "rows:\n  - {staff_id: 1, email: a@x.io, store_id: 1}\n")
+    result = cli(pgproj, "run", "dev")
+    assert result.exit_code == 2
+    assert "foreign-key cycle that cannot be broken" in result.output and "DEFERRABLE" in result.output
+
+
+def test_a_late_reference_by_another_key_says_how_to_write_it(pgproj: Project) -> None:
+    pgproj.sql(STORE_STAFF)
+    pgproj.write("common/store.yaml", "rows:\n  - {store_id: 1, manager_staff_id: !ref staff/mike@x.io}\n")
+    pgproj.write("common/staff.yaml", "key: [email]\nrows:\n  - {staff_id: 1, email: mike@x.io, store_id: 1}\n")
+    result = cli(pgproj, "run", "dev")
+    assert result.exit_code == 2, result.output
+    assert "store.yaml:2" in result.output and "closes a foreign-key cycle" in result.output
+    assert "staff_id" in result.output
+    assert pgproj.scalar("SELECT count(*) FROM store") == 0
+
+
+# Payments split into inheritance children (not declarative partitions), each with its own key and
+# the parent's sequence as the default: loaded per child, one sequence moves past all of them.
+INHERITED = """
+CREATE SEQUENCE payment_payment_id_seq;
+CREATE TABLE payment (payment_id int NOT NULL DEFAULT nextval('payment_payment_id_seq'), amount numeric(5,2),
+    paid date NOT NULL);
+CREATE TABLE payment_p1 (PRIMARY KEY (payment_id)) INHERITS (payment);
+CREATE TABLE payment_p2 (PRIMARY KEY (payment_id)) INHERITS (payment);
+"""
+
+
+def test_inheritance_children_share_the_parent_sequence(pgproj: Project) -> None:
+    pgproj.sql(INHERITED)
+    pgproj.write("common/payment_p1.csv", "payment_id,amount,paid\n1,2.99,2007-01-02\n7,0.99,2007-01-09\n")
+    pgproj.write("common/payment_p2.csv", "payment_id,amount,paid\n12,4.99,2007-02-01\n")
+    run(pgproj)
+    assert pgproj.rows("INSERT INTO payment_p1 (amount, paid) VALUES (1, '2007-01-30') RETURNING payment_id") == [
+        (13,)]
+    assert pgproj.scalar("SELECT count(*) FROM payment") == 4
+    assert not run(pgproj).changed

@@ -862,6 +862,7 @@ class Applier:
         joins = []
         unres = []
         skip = set() if deferred else self._deferred_of(stage)
+        late = self._late_of(stage)
         for c in stage.columns:
             if c in skip:
                 continue
@@ -870,6 +871,13 @@ class Applier:
                 exprs.append(f"s.{q(c)} AS {q(c)}")
                 continue
             a = shape.alias
+            if c in late and shape.target.target in shape.target.match:
+                # a reference by the very column it stores, across a deferrable foreign key that closes
+                # a cycle: its row may come later in the run; the key's own check runs at commit
+                own = shape.stage_cols[shape.target.match.index(shape.target.target)]
+                exprs.append(f"CASE WHEN s.{q(shape.stage_cols[0])} IS NULL THEN s.{q(c)} ELSE s.{q(own)} END"
+                             f" AS {q(c)}")
+                continue
             first = shape.stage_cols[0]
             exprs.append(f"CASE WHEN s.{q(first)} IS NULL THEN s.{q(c)} ELSE {a}.{q(shape.target.target)} END"
                          f" AS {q(c)}")
@@ -885,6 +893,12 @@ class Applier:
         for tp in self.plan.tables:
             if tp.table.name == stage.fixture.table.name:
                 return tp.deferred
+        return frozenset()
+
+    def _late_of(self, stage: Stage) -> frozenset[str]:
+        for tp in self.plan.tables:
+            if tp.table.name == stage.fixture.table.name:
+                return tp.late
         return frozenset()
 
     def _ref_source(self, shape: RefShape) -> str:
@@ -1050,9 +1064,13 @@ class Applier:
                         + " AND ".join(f"{q(m)} = {d.placeholder}" for m in t.match), list(mv))
                     if found is None:
                         want = ", ".join(f"{m} = {v!r}" for m, v in zip(t.match, mv))
+                        hint = self._closest_hint(t, mv)
+                        if c in self._late_of(stage):
+                            hint = (f"{c} closes a foreign-key cycle, so its {t.table.name} row may be written "
+                                    f"later in the run: refer to it by the column it stores "
+                                    f"(!ref {{table: {t.table.name}, {t.target}: …}}) or make {c} nullable")
                         problems.append(FixtureError(f"unresolved reference: no {t.table.name} row with {want}",
-                                                     location=fx.row_location(stage.row_number(n), c),
-                                                     hint=self._closest_hint(t, mv)))
+                                                     location=fx.row_location(stage.row_number(n), c), hint=hint))
         if len(problems) == 1 and failed == 1:
             raise problems[0]
         shown = "" if len(bad) >= failed else f" (the first {len(bad)} listed)"

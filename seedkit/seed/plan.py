@@ -41,6 +41,9 @@ class TablePlan:
     table: Table
     fixtures: list[FixturePlan] = field(default_factory=list)
     deferred: frozenset[str] = frozenset()  # FK columns set after every table is written (cycles, self-refs)
+    # NOT NULL columns of a DEFERRABLE foreign key that closes a cycle: written in the first pass and
+    # checked at commit, so they may point at rows a later table of the run inserts
+    late: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -108,7 +111,10 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
             natural_keys[tn] = tuple(declared[0])
     order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog))
     for tn, cols in deferred.items():
-        by_table[tn].deferred = frozenset(cols)
+        late = {c for c in cols if c.startswith(_LATE)}
+        by_table[tn].deferred = frozenset(cols - late)
+        by_table[tn].late = frozenset(c[len(_LATE):] for c in late)
+        defer_all = defer_all or bool(late)
     problems.raise_if_any()
     plan = Plan([by_table[tn] for tn in order], natural_keys, defer_all)
     _validate_rows(plan, catalog, problems, database)
@@ -221,10 +227,11 @@ def _order(by_table: dict[TableName, TablePlan], database: Database, problems: P
         for n in scc:
             keep = []
             for fk in edges[n]:
-                breakable = fk.ref_table in members and (
-                    all(by_table[n].table.columns[c].nullable for c in fk.columns))
-                if breakable:
-                    deferred.setdefault(n, set()).update(fk.columns)
+                in_cycle = fk.ref_table in members
+                if in_cycle and all(by_table[n].table.columns[c].nullable for c in fk.columns):
+                    deferred.setdefault(n, set()).update(fk.columns)  # set in a second pass
+                elif in_cycle and fk.deferrable:
+                    deferred.setdefault(n, set()).update(_LATE + c for c in fk.columns)  # checked at commit
                 else:
                     keep.append(fk)
             edges[n] = keep
@@ -254,6 +261,9 @@ def _order(by_table: dict[TableName, TablePlan], database: Database, problems: P
     for n in names:
         visit(n)
     return order, deferred, defer_all
+
+
+_LATE = "\0late:"  # marks a late column (see TablePlan.late) among the deferred ones while ordering
 
 
 def _sccs(nodes: list[TableName], graph: dict[TableName, list[TableName]]) -> list[list[TableName]]:
