@@ -346,3 +346,38 @@ def test_inheritance_children_share_the_parent_sequence(pgproj: Project) -> None
         (13,)]
     assert pgproj.scalar("SELECT count(*) FROM payment") == 4
     assert not run(pgproj).changed
+
+
+# -- world: a NOT NULL text column holding an empty string, written as an empty CSV cell (NULL) ---------
+WORLD = """
+CREATE TABLE country (code character(3) PRIMARY KEY, name text NOT NULL);
+CREATE TABLE city (id int PRIMARY KEY, name text NOT NULL, countrycode character(3) NOT NULL REFERENCES country,
+    district text NOT NULL);
+"""
+
+
+def test_a_null_in_a_not_null_column_names_the_row_when_copied(pgproj: Project) -> None:
+    pgproj.sql(WORLD)
+    pgproj.write("common/country.csv", "code,name\nTWN,Taiwan\n")
+    pgproj.write("common/city.csv", "id,name,countrycode,district\n3284,Taichung,TWN,Taichung\n"
+                                    "3285,Taiping,TWN,\n3286,Tainan,TWN,Tainan\n")
+    result = cli(pgproj, "run", "dev")
+    assert result.exit_code == 2, result.output
+    assert "city.csv:3" in result.output and "district" in result.output
+    assert pgproj.scalar("SELECT count(*) FROM country") == 0
+
+
+def test_a_null_in_a_not_null_column_names_the_row_when_staged(pgproj: Project) -> None:
+    pgproj.sql(WORLD)
+    pgproj.write("common/country.csv", "code,name\nTWN,Taiwan\n")
+    pgproj.write("common/city.yaml", """
+        rows:
+          - {id: 1, name: Taichung, countrycode: !ref country/TWN, district: Taichung}
+          - {id: 2, name: Taiping, countrycode: !ref country/TWN, district: null}
+        """)
+    for attempt in ("empty table", "table with rows"):
+        result = cli(pgproj, "run", "dev")
+        assert result.exit_code == 2, (attempt, result.output)
+        assert "city.yaml:3" in result.output and "'district' is null" in result.output, result.output
+        if attempt == "empty table":  # next: the rows are classified against existing ones first
+            pgproj.sql("INSERT INTO country VALUES ('XXX', 'x'); INSERT INTO city VALUES (9, 'x', 'XXX', 'x')")

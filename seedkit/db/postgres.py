@@ -101,6 +101,7 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     m = _COPY_CONTEXT.search(diag.context or "") if diag else None
     err.copy_line = int(m[1]) if m else None  # type: ignore[attr-defined]
     err.copy_column = m[2] if m and m[2] else None  # type: ignore[attr-defined]
+    err.column_name = diag.column_name if diag else None  # type: ignore[attr-defined]
     return err
 
 

@@ -30,6 +30,7 @@ from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_
 from .report import Report, TableReport
 
 LEDGER = "seedkit_rows"
+ROW_VIOLATIONS = ("23502", "23514")  # NOT NULL, CHECK: a row of the fixture is wrong, and COPY says which
 UNIQUE_VIOLATIONS = ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -506,7 +507,7 @@ class Applier:
         if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
             for i, values in current:
                 self._explain_row(fp, cols, i, values, final=False)
-        if exc.sqlstate is None or exc.sqlstate.startswith("22"):
+        if exc.sqlstate is None or exc.sqlstate.startswith("22") or exc.sqlstate in ROW_VIOLATIONS:
             line = getattr(exc, "copy_line", None)  # the COPY's line: row_number says which row it was
             where = fp.fixture.row_location(row_number(line) if line else (current[0][0] if current else 0),
                                             getattr(exc, "copy_column", None))
@@ -730,7 +731,7 @@ class Applier:
                        exc: DatabaseError) -> None:
         """The database rejected a batch: find the row (and column) with the full checks, or say where
         the database said it was."""
-        if exc.sqlstate is not None and not exc.sqlstate.startswith("22"):
+        if exc.sqlstate is not None and not exc.sqlstate.startswith("22") and exc.sqlstate not in ROW_VIOLATIONS:
             return  # not about a value (None: the driver could not send one)
         for i, values in chunk:
             self._explain_row(fp, cols, i, values, final=False)
@@ -946,12 +947,25 @@ class Applier:
         except DatabaseError as exc:
             if exc.sqlstate in UNIQUE_VIOLATIONS:
                 self._check_duplicates(tp, stage)
+            self._locate_row_violation(stage, src, exc)
             raise
         if n != stage.count:
             self._raise_unresolved(stage, src)
         self._wrote(table.name, (n, hashes))
         self._sync_sequences(table, cols)
         tr.inserted += stage.count
+
+    def _locate_row_violation(self, stage: Stage, src: str, exc: DatabaseError) -> None:
+        """An INSERT from the staged rows broke NOT NULL: say which fixture row left the column empty."""
+        column = getattr(exc, "column_name", None)
+        if exc.sqlstate != "23502" or column not in stage.columns:
+            return
+        q = self.d.quote
+        row = self.d.fetchone(f"SELECT src._n FROM ({src}) src WHERE src.{q(column)} IS NULL ORDER BY src._n LIMIT 1")
+        if row is not None:
+            raise FixtureError(f"{column!r} is null, and {stage.fixture.table.name}.{column} is NOT NULL",
+                               location=stage.fixture.fixture.row_location(stage.row_number(row[0]), column),
+                               hint="give the column a value (an empty CSV cell is NULL)") from None
 
     def _classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str]) -> None:
         d, q, table, fp = self.d, self.d.quote, tp.table, stage.fixture
@@ -984,10 +998,15 @@ class Applier:
         delta = [0, -old_hashes]  # rows, hashes of row versions: how this run moves the fingerprint
         if missing and not self.dry_run:
             cols_sql = ", ".join(q(c) for c in insert_cols)
-            n, hashes = self._write(
-                f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
-                f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})", table.name)
+            try:
+                with d.transaction():  # a savepoint: a row breaking NOT NULL is then located
+                    n, hashes = self._write(
+                        f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
+                        f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})", table.name)
+            except DatabaseError as exc:
+                self._locate_row_violation(stage, src, exc)
+                raise
             delta = [delta[0] + n, delta[1] + hashes]
             self._sync_sequences(table, insert_cols)
         if changed and compare and not self.dry_run:
