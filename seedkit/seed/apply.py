@@ -30,7 +30,7 @@ from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_
 from .report import Report, TableReport
 
 LEDGER = "seedkit_rows"
-ROW_VIOLATIONS = ("23502", "23514")  # NOT NULL, CHECK: a row of the fixture is wrong, and COPY says which
+ROW_VIOLATIONS = ("23502",)  # NOT NULL: a row of the fixture left the column empty, and COPY says which
 UNIQUE_VIOLATIONS = ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 Progress = Callable[[str, int, "int | None"], None]
 

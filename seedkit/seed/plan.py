@@ -11,7 +11,7 @@ from typing import Any
 from ..db.base import Database
 from ..db.catalog import Catalog, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import FixtureError, Location
-from .convert import ConversionError, convert
+from .convert import ConversionError, convert, int_bound
 from .fixtures import Fixture, Ref
 
 MAX_PROBLEMS = 50
@@ -323,6 +323,10 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                 continue
             text = fx.text_values
             writable = {c.name: c for c in table.columns.values() if not c.generated}
+            # values already of the type a column stores need no conversion to be known good: any str
+            # for a text column, an int within an integer column's range
+            texts = {c.name for c in writable.values() if c.kind == "text"}
+            ints = {c.name: int_bound(c) for c in writable.values() if c.kind == "int"}
             targets: dict[tuple, RefTarget] = {}  # by column and reference shape
             key = fp.key
             for n, values in fx.numbered():
@@ -346,7 +350,8 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                                 continue
                             targets[shape] = target
                         pending_refs.append((value, target, fx, n, col))
-                    elif value is not None:
+                    elif value is not None and not (value.__class__ is str and col in texts) and not (
+                            value.__class__ is int and -ints.get(col, 0) <= value < ints.get(col, 0)):
                         try:
                             convert(value, column, text=text)
                         except ConversionError as exc:
