@@ -162,3 +162,36 @@ def test_a_nested_reference_that_does_not_resolve_is_located(pgproj: Project) ->
         seedkit.run("dev", config=pgproj.config())
     assert "shifts.yaml:6" in str(info.value) and "S3x" in str(info.value)
     assert pgproj.scalar("SELECT count(*) FROM stores") == 0
+
+
+PORTABLE = """
+CREATE TABLE stores (id INTEGER PRIMARY KEY, country TEXT NOT NULL, code TEXT NOT NULL, UNIQUE (country, code));
+CREATE TABLE employees (id INTEGER PRIMARY KEY, store_id INTEGER NOT NULL REFERENCES stores (id),
+    badge INTEGER NOT NULL, UNIQUE (store_id, badge));
+CREATE TABLE shifts (id INTEGER PRIMARY KEY, employee_id INTEGER NOT NULL REFERENCES employees (id),
+    day TEXT NOT NULL, UNIQUE (employee_id, day));
+"""
+
+
+def test_references_in_the_database_and_nested_ones_on_both_databases(db_url: str, tmp_path: Path) -> None:
+    p = Project(tmp_path, db_url)
+    p.sql(PORTABLE.replace("id INTEGER PRIMARY KEY", "id serial PRIMARY KEY"), PORTABLE)
+    # stores and employees exist only in the database: every reference is looked up there
+    p.sql("INSERT INTO stores (id, country, code) VALUES (1, 'DE', 'S1'), (2, 'FR', 'S1');"
+          "INSERT INTO employees (id, store_id, badge) VALUES (10, 1, 7), (11, 2, 7)")
+    p.write("dev/shifts.yaml", "key: [employee_id, day]\nrows:\n" + "".join(
+        f"  - {{day: '2024-01-0{d}', employee_id: !ref {{table: employees, badge: 7, "
+        f"store_id: !ref {{table: stores, country: {c}, code: S1}}}}}}\n" for c in ("DE", "FR") for d in (1, 2)))
+    p.write("dev/employees.yaml", "key: [store_id, badge]\nrows:\n"
+            "  - {badge: 8, store_id: !ref {table: stores, country: FR, code: S1}}\n")
+    report = seedkit.run("dev", config=p.config())
+    assert report.table("shifts").inserted == 4 and report.table("employees").inserted == 1
+    assert p.rows("SELECT employee_id, day FROM shifts ORDER BY 1, 2") == [
+        (10, "2024-01-01"), (10, "2024-01-02"), (11, "2024-01-01"), (11, "2024-01-02")]
+    assert p.scalar("SELECT store_id FROM employees WHERE badge = 8") == 2
+    assert not seedkit.run("dev", config=p.config()).changed
+    p.write("dev/employees.yaml", "key: [store_id, badge]\nrows:\n"
+            "  - {badge: 8, store_id: !ref {table: stores, country: XX, code: S1}}\n")
+    with pytest.raises(FixtureError) as info:
+        seedkit.run("dev", config=p.config())
+    assert "employees.yaml:3" in str(info.value) and "XX" in str(info.value)
