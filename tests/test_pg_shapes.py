@@ -381,3 +381,12 @@ def test_a_null_in_a_not_null_column_names_the_row_when_staged(pgproj: Project) 
         assert "city.yaml:3" in result.output and "'district' is null" in result.output, result.output
         if attempt == "empty table":  # next: the rows are classified against existing ones first
             pgproj.sql("INSERT INTO country VALUES ('XXX', 'x'); INSERT INTO city VALUES (9, 'x', 'XXX', 'x')")
+
+
+def test_an_id_changed_by_an_update_moves_the_sequence_too(pgproj: Project) -> None:
+    pgproj.sql(SEQUENCES)
+    pgproj.write("common/s_unowned.yaml", _rows((3, "a")))
+    run(pgproj)
+    pgproj.write("common/s_unowned.yaml", _rows((90, "a")))  # keyed by name: the id is updated
+    assert counts(run(pgproj), "s_unowned") == (0, 1, 0, 0)
+    assert _insert_without_id(pgproj, "s_unowned", "fresh") == 91

@@ -1014,6 +1014,7 @@ class Applier:
             _, hashes = self._write(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
                                     f"WHERE {self._key_join(key)} AND ({differs})", table.name)
             delta[1] += hashes
+            self._sync_sequences(table, compare)  # an id may have changed too
         if (missing or (changed and compare)) and not self.dry_run:
             self._wrote(table.name, (delta[0], delta[1]) if version else None)
         tr.inserted += missing
