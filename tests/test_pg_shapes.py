@@ -390,3 +390,22 @@ def test_an_id_changed_by_an_update_moves_the_sequence_too(pgproj: Project) -> N
     pgproj.write("common/s_unowned.yaml", _rows((90, "a")))  # keyed by name: the id is updated
     assert counts(run(pgproj), "s_unowned") == (0, 1, 0, 0)
     assert _insert_without_id(pgproj, "s_unowned", "fresh") == 91
+
+
+def test_a_table_with_do_instead_rules_is_refused(pgproj: Project) -> None:
+    # pagila routes payments to monthly children with rules; COPY ignores rules and INSERT drops the
+    # explicit id (the rule writes DEFAULT): either way the stored rows would not be the fixture's
+    pgproj.sql(INHERITED + """
+        CREATE RULE payment_insert_p1 AS ON INSERT TO payment WHERE new.paid < '2007-02-01' DO INSTEAD
+          INSERT INTO payment_p1 (payment_id, amount, paid) VALUES (DEFAULT, new.amount, new.paid);
+        ALTER TABLE payment ADD PRIMARY KEY (payment_id);
+        """)
+    pgproj.write("common/payment.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
+    result = cli(pgproj, "run", "dev")
+    assert result.exit_code == 2, result.output
+    assert "payment has DO INSTEAD rules (payment_insert_p1)" in result.output
+    assert pgproj.scalar("SELECT count(*) FROM payment") == 0
+    pgproj.write("common/payment.csv", "")
+    pgproj.write("common/payment_p1.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
+    run(pgproj)  # the children themselves load as usual
+    assert pgproj.rows("SELECT payment_id FROM payment_p1") == [(10,)]

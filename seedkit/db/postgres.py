@@ -313,10 +313,15 @@ class PostgresDatabase(Database):
             if not any((f.columns, f.ref_table, f.ref_columns) == (fk.columns, fk.ref_table, fk.ref_columns)
                        for f in fks):
                 fks.append(fk)
+        rules: dict[TableName, list[str]] = {}
+        for relid, rule in self.fetchall("""
+            SELECT ev_class, rulename FROM pg_rewrite
+            WHERE ev_class = ANY(%s) AND is_instead AND ev_type IN ('2', '3') ORDER BY 1, 2""", [oid_list]):
+            rules.setdefault(oids[relid], []).append(rule)
         return Catalog("postgresql", {
             tn: Table(name=tn, columns=info["columns"], primary_key=info["pk"],
                       unique_keys=tuple(info["uniques"]), foreign_keys=tuple(info["fks"]),
-                      partitioned=tn in partitioned)
+                      partitioned=tn in partitioned, instead_rules=tuple(rules.get(tn, ())))
             for tn, info in tables.items()}, search_path, self._sequence_feeds(roots, set(oids), tables), partitions)
 
     def _sequence_feeds(self, roots: dict[int, TableName], top: set[int],

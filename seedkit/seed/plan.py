@@ -82,6 +82,13 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
         except UnknownObject as exc:
             problems.add(exc.message, fx.location, exc.hint or "create it in a migration first")
             continue
+        if table.instead_rules:
+            problems.add(f"table {table.name} has DO INSTEAD rules ({', '.join(table.instead_rules)}): rows "
+                         "written to it are rewritten (a COPY would bypass them), so what is stored would not "
+                         "be what the fixture says", fx.location,
+                         "seed the tables the rules write to, or replace the rules (a partitioned table "
+                         "routes rows without them)")
+            continue
         key = tuple(fx.header.key or table.primary_key)
         if not key:
             problems.add(f"table {table.name} has no primary key; say which columns identify a row", fx.location,
