@@ -439,11 +439,11 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
         for ref, target, fx, n, col, converted in refs:
             if converted not in found:
                 values = [v for _, v in ref.match]
+                listed = len(problems.items) < MAX_PROBLEMS  # past that, counted only: no hint to look up
                 problems.add(f"unresolved {ref}: no {target.table.name} row with "
                              + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
-                             fx.row_location(n, col), closest_keys_hint(d, target, values, fixture_rows))
-                if len(problems.items) >= MAX_PROBLEMS:
-                    return
+                             fx.row_location(n, col),
+                             closest_keys_hint(d, target, values, fixture_rows) if listed else None)
 
 
 def _fixture_keys(rows: list[dict[str, Any]], target: RefTarget) -> set[tuple[Any, ...]]:
