@@ -405,7 +405,7 @@ def test_a_table_with_do_instead_rules_is_refused(pgproj: Project) -> None:
     pgproj.write("common/payment.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
     result = cli(pgproj, "run", "dev")
     assert result.exit_code == 2, result.output
-    assert "payment has DO INSTEAD rules (payment_insert_p1)" in result.output
+    assert "payment has DO INSTEAD rules on INSERT (payment_insert_p1)" in result.output
     assert pgproj.scalar("SELECT count(*) FROM payment") == 0
     pgproj.write("common/payment.csv", "")
     pgproj.write("common/payment_p1.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")

@@ -76,7 +76,7 @@ class Table:
     unique_keys: tuple[UniqueKey, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     partitioned: bool = False  # rows live in its partitions (PostgreSQL declarative partitioning)
-    instead_rules: tuple[str, ...] = ()  # DO INSTEAD rules on INSERT or UPDATE: writes go elsewhere
+    instead_rules: tuple[str, ...] = ()  # DO INSTEAD rules on INSERT: inserted rows go elsewhere
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)

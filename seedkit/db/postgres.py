@@ -316,7 +316,7 @@ class PostgresDatabase(Database):
         rules: dict[TableName, list[str]] = {}
         for relid, rule in self.fetchall("""
             SELECT ev_class, rulename FROM pg_rewrite
-            WHERE ev_class = ANY(%s) AND is_instead AND ev_type IN ('2', '3') ORDER BY 1, 2""", [oid_list]):
+            WHERE ev_class = ANY(%s) AND is_instead AND ev_type = '3' ORDER BY 1, 2""", [oid_list]):
             rules.setdefault(oids[relid], []).append(rule)
         return Catalog("postgresql", {
             tn: Table(name=tn, columns=info["columns"], primary_key=info["pk"],

@@ -83,7 +83,7 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
             problems.add(exc.message, fx.location, exc.hint or "create it in a migration first")
             continue
         if table.instead_rules:
-            problems.add(f"table {table.name} has DO INSTEAD rules ({', '.join(table.instead_rules)}): rows "
+            problems.add(f"table {table.name} has DO INSTEAD rules on INSERT ({', '.join(table.instead_rules)}): rows "
                          "written to it are rewritten (a COPY would bypass them), so what is stored would not "
                          "be what the fixture says", fx.location,
                          "seed the tables the rules write to, or replace the rules (a partitioned table "
