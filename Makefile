@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/seed_bench.py --rows $${ROWS:-1000000}
 	$(BIN)/python bench/migrate_bench.py
 	$(BIN)/python bench/plugin_bench.py
+	$(BIN)/python bench/refs_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -58,6 +58,10 @@ class Database(abc.ABC):
             return self.quote(table.name)
         return f"{self.quote(table.schema)}.{self.quote(table.name)}"
 
+    def typed_placeholder(self, column: Column) -> str:
+        """A parameter the database reads as a value of ``column``'s type (in a VALUES list, say)."""
+        return self.placeholder
+
     def columns_list(self, columns: Sequence[str]) -> str:
         return ", ".join(self.quote(c) for c in columns)
 
@@ -126,8 +130,8 @@ class Database(abc.ABC):
         """Defer foreign-key checks to commit where the database allows it."""
 
     @abc.abstractmethod
-    def sync_sequence(self, table: TableName, column: Column) -> None:
-        """Move the sequence behind ``column`` to at least max(column), never backwards."""
+    def sync_sequence(self, sequence: str, feeds: Sequence[tuple[TableName, str]]) -> None:
+        """Move ``sequence`` to at least the largest value over every column it feeds, never backwards."""
 
     def insert_override(self, table: Table, columns: Sequence[str]) -> str:
         """Extra clause needed to insert explicit values into ``columns`` (identity ALWAYS)."""

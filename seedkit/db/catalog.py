@@ -35,8 +35,10 @@ class Column:
     default: str | None = None
     identity: str | None = None  # "always" | "by default" (PostgreSQL identity columns)
     generated: bool = False  # GENERATED ALWAYS AS (…) STORED: never written
-    sequence: str | None = None  # qualified sequence behind serial/identity (PostgreSQL)
-    autoincrement: bool = False  # serial, identity, or SQLite INTEGER PRIMARY KEY
+    # the sequence feeding this column (PostgreSQL): serial, identity, or any ``DEFAULT nextval(…)``,
+    # owned by the column or not; spelled as ``pg_get_serial_sequence`` spells it (``schema.name``)
+    sequence: str | None = None
+    autoincrement: bool = False  # serial, identity, any nextval default, or SQLite INTEGER PRIMARY KEY
     element_kind: str | None = None  # for arrays
     enum_values: tuple[str, ...] = ()
     type_oid: int | None = None
@@ -73,6 +75,8 @@ class Table:
     primary_key: tuple[str, ...] = ()
     unique_keys: tuple[UniqueKey, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
+    partitioned: bool = False  # rows live in its partitions (PostgreSQL declarative partitioning)
+    instead_rules: tuple[str, ...] = ()  # DO INSTEAD rules on INSERT: inserted rows go elsewhere
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)
@@ -91,6 +95,11 @@ class Catalog:
     dialect: str
     tables: dict[TableName, Table] = field(default_factory=dict)
     search_path: tuple[str | None, ...] = ("public",)
+    # every column each sequence feeds, over all tables (one sequence may feed several: shared
+    # sequences, inheritance children); a partition's columns are counted in its partitioned table
+    sequence_feeds: dict[str, tuple[tuple[TableName, str], ...]] = field(default_factory=dict)
+    # partition → the partitioned table at the top of its tree (fixtures name that one)
+    partitions: dict[TableName, TableName] = field(default_factory=dict)
 
     def find(self, name: str) -> Table | None:
         """Resolve ``users`` or ``schema.users`` like the database would (search path, then case)."""
@@ -109,8 +118,21 @@ class Catalog:
     def get(self, name: str, *, location: Location | None = None) -> Table:
         table = self.find(name)
         if table is None:
+            root = self._partition_root(name)
+            if root is not None:
+                err = UnknownObject("table", name, [str(root)], location=location)
+                err.message = f"table {name!r} is a partition of {root}"
+                err.hint = f"name the partitioned table {root} instead: rows are routed to their partitions"
+                raise err
             raise UnknownObject("table", name, [str(t) for t in self.tables], location=location)
         return table
+
+    def _partition_root(self, name: str) -> TableName | None:
+        schema, _, bare = name.rpartition(".")
+        for cand in ([TableName(schema or None, bare)] if schema else [TableName(s, bare) for s in self.search_path]):
+            if cand in self.partitions:
+                return self.partitions[cand]
+        return None
 
     def referencing(self, target: TableName) -> list[ForeignKey]:
         return [fk for t in self.tables.values() for fk in t.foreign_keys if fk.ref_table == target]

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import repeat
 from typing import Any
 
@@ -100,6 +101,7 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     m = _COPY_CONTEXT.search(diag.context or "") if diag else None
     err.copy_line = int(m[1]) if m else None  # type: ignore[attr-defined]
     err.copy_column = m[2] if m and m[2] else None  # type: ignore[attr-defined]
+    err.column_name = diag.column_name if diag else None  # type: ignore[attr-defined]
     return err
 
 
@@ -195,14 +197,18 @@ class PostgresDatabase(Database):
         v = self.conn.info.server_version
         return f"{v // 10000}.{v % 10000}"
 
+    def typed_placeholder(self, column: Column) -> str:
+        return f"CAST(%s AS {column.type})"
+
     # -- catalog ------------------------------------------------------------------------------
     def _introspect(self) -> Catalog:
         search_path = tuple(r[0] for r in self.fetchall(
             "SELECT unnest(current_schemas(false))")) or ("public",)
         tables: dict[TableName, dict[str, Any]] = {}
         oids: dict[int, TableName] = {}
-        for oid, schema, name in self.fetchall("""
-            SELECT c.oid, n.nspname, c.relname FROM pg_class c
+        partitioned: set[TableName] = set()
+        for oid, schema, name, kind in self.fetchall("""
+            SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
@@ -210,9 +216,28 @@ class PostgresDatabase(Database):
             ORDER BY n.nspname, c.relname"""):
             tn = TableName(schema, name)
             oids[oid] = tn
+            if kind == "p":
+                partitioned.add(tn)
             tables[tn] = {"columns": {}, "pk": (), "uniques": [], "fks": []}
         if not oids:
             return Catalog("postgresql", {}, search_path)
+        # partitions are not tables of their own here: their rows, keys and references belong to the
+        # partitioned table at the top of their tree
+        roots = dict(oids)
+        partitions: dict[TableName, TableName] = {}
+        pending = self.fetchall("""
+            SELECT i.inhrelid, i.inhparent, n.nspname, c.relname FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relispartition""")
+        while pending:  # parents before their sub-partitions, however deep
+            later = [r for r in pending if r[1] not in roots]
+            for child, parent, schema, name in pending:
+                if parent in roots:
+                    roots[child] = roots[parent]
+                    partitions[TableName(schema, name)] = roots[parent]
+            if len(later) == len(pending):
+                break
+            pending = later
         oid_list = list(oids)
         for (relid, name, typ, notnull, default, identity, generated, typname, typtype, elemtyp, typoid,
              enum_values, seq) in self.fetchall("""
@@ -275,17 +300,62 @@ class PostgresDatabase(Database):
                          ORDER BY k.ord),
                    co.condeferrable, co.condeferred
             FROM pg_constraint co
-            WHERE co.contype = 'f' AND co.conrelid = ANY(%s)
-            ORDER BY co.conrelid, co.conname""", [oid_list]):
-            if refrel not in oids:
+            WHERE co.contype = 'f' AND co.conrelid = ANY(%s) AND co.conparentid = 0
+            ORDER BY co.conrelid, co.conname""", [list(roots)]):
+            # a key declared on a partition (not cloned from its parent's) orders the load like one
+            # declared on the partitioned table; the same key on every partition counts once
+            if refrel not in roots:
                 continue
-            tables[oids[relid]]["fks"].append(ForeignKey(
-                name=cname, table=oids[relid], columns=tuple(cols), ref_table=oids[refrel],
-                ref_columns=tuple(refcols), deferrable=deferrable, initially_deferred=deferred))
+            owner, ref_table = roots[relid], roots[refrel]
+            fk = ForeignKey(name=cname, table=owner, columns=tuple(cols), ref_table=ref_table,
+                            ref_columns=tuple(refcols), deferrable=deferrable, initially_deferred=deferred)
+            fks = tables[owner]["fks"]
+            if not any((f.columns, f.ref_table, f.ref_columns) == (fk.columns, fk.ref_table, fk.ref_columns)
+                       for f in fks):
+                fks.append(fk)
+        rules: dict[TableName, list[str]] = {}
+        for relid, rule in self.fetchall("""
+            SELECT ev_class, rulename FROM pg_rewrite
+            WHERE ev_class = ANY(%s) AND is_instead AND ev_type = '3' ORDER BY 1, 2""", [oid_list]):
+            rules.setdefault(oids[relid], []).append(rule)
         return Catalog("postgresql", {
             tn: Table(name=tn, columns=info["columns"], primary_key=info["pk"],
-                      unique_keys=tuple(info["uniques"]), foreign_keys=tuple(info["fks"]))
-            for tn, info in tables.items()}, search_path)
+                      unique_keys=tuple(info["uniques"]), foreign_keys=tuple(info["fks"]),
+                      partitioned=tn in partitioned, instead_rules=tuple(rules.get(tn, ())))
+            for tn, info in tables.items()}, search_path, self._sequence_feeds(roots, set(oids), tables), partitions)
+
+    def _sequence_feeds(self, roots: dict[int, TableName], top: set[int],
+                        tables: dict[TableName, dict[str, Any]]) -> dict[str, tuple[tuple[TableName, str], ...]]:
+        """Every integer column each sequence feeds: identity columns, and every column whose default
+        calls ``nextval`` on it (serial, or a sequence the column does not own, maybe shared)."""
+        feeds: dict[str, list[tuple[TableName, str]]] = {}
+        for seq, relid, column in self.fetchall("""
+            SELECT format('%%I.%%I', sn.nspname, s.relname), d.adrelid, a.attname
+            FROM pg_attrdef d
+            JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+                 AND dep.refclassid = 'pg_class'::regclass
+            JOIN pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+            JOIN pg_namespace sn ON sn.oid = s.relnamespace
+            JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum AND NOT a.attisdropped
+            WHERE d.adrelid = ANY(%s)
+            UNION
+            SELECT format('%%I.%%I', sn.nspname, s.relname), dep.refobjid, a.attname
+            FROM pg_depend dep
+            JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+            JOIN pg_namespace sn ON sn.oid = s.relnamespace
+            JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+            WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
+              AND dep.deptype = 'i' AND dep.refobjid = ANY(%s)
+            ORDER BY 1, 2, 3""", [list(roots), list(roots)]):
+            owner = roots[relid]
+            column_info = tables[owner]["columns"].get(column)
+            if column_info is None or column_info.kind != "int":
+                continue
+            if (owner, column) not in feeds.setdefault(seq, []):
+                feeds[seq].append((owner, column))
+            if column_info.sequence is None and relid in top:
+                tables[owner]["columns"][column] = replace(column_info, sequence=seq, autoincrement=True)
+        return {seq: tuple(sorted(cols)) for seq, cols in feeds.items()}
 
     # -- seeding support ----------------------------------------------------------------------
     SEED_LOCK_KEY = 0x5EED_0001
@@ -499,14 +569,33 @@ class PostgresDatabase(Database):
     def defer_constraints(self) -> None:
         self.execute("SET CONSTRAINTS ALL DEFERRED")
 
-    def sync_sequence(self, table: TableName, column: Column) -> None:
-        if not column.sequence:
+    def sync_sequence(self, sequence: str, feeds: Sequence[tuple[TableName, str]]) -> None:
+        """Move ``sequence`` past the largest value in every column it feeds, never backwards: its next
+        value is compared, so a sequence never used yet (or starting high) is left where it is when
+        no stored value reaches it. Descending sequences move down the same way."""
+        if not feeds:
             return
-        self.execute(
-            sql.SQL("SELECT setval(%s::regclass, m) FROM (SELECT max({col}) AS m FROM {tbl}) x "
-                    "WHERE m IS NOT NULL AND m > COALESCE(pg_sequence_last_value(%s::regclass), 0)").format(
-                col=sql.Identifier(column.name), tbl=sql.SQL(self.qualified(table))),
-            [column.sequence, column.sequence])
+
+        def each(agg: str) -> sql.Composable:
+            return sql.SQL(", ").join(
+                sql.SQL("(SELECT {}({}) FROM {})").format(sql.SQL(agg), sql.Identifier(col),
+                                                          sql.SQL(self.qualified(table)))
+                for table, col in feeds)
+
+        row = self.fetchone("SELECT seqincrement > 0 FROM pg_sequence WHERE seqrelid = %s::regclass", [sequence])
+        if row is None:
+            return
+        up = bool(row[0])
+        self.execute(sql.SQL("""
+            SELECT setval(s.seqrelid, {clamp}(m.v, {bound}))
+            FROM pg_sequence s,
+                 (SELECT COALESCE(pg_sequence_last_value(%s::regclass) + s2.seqincrement, s2.seqstart) AS next
+                  FROM pg_sequence s2 WHERE s2.seqrelid = %s::regclass) n,
+                 (SELECT {best}({values}) AS v) m
+            WHERE s.seqrelid = %s::regclass AND m.v {cmp} n.next""").format(
+            clamp=sql.SQL("LEAST" if up else "GREATEST"), bound=sql.SQL("s.seqmax" if up else "s.seqmin"),
+            best=sql.SQL("GREATEST" if up else "LEAST"), values=each("max" if up else "min"),
+            cmp=sql.SQL(">=" if up else "<=")), [sequence, sequence, sequence])
 
     def insert_override(self, table: Table, columns: Sequence[str]) -> str:
         if any(table.columns[c].identity == "always" for c in columns):

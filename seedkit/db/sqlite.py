@@ -231,5 +231,5 @@ class SQLiteDatabase(Database):
     def defer_constraints(self) -> None:
         self.execute("PRAGMA defer_foreign_keys = ON")
 
-    def sync_sequence(self, table: TableName, column: Column) -> None:
+    def sync_sequence(self, sequence: str, feeds: Sequence[tuple[TableName, str]]) -> None:
         pass  # INTEGER PRIMARY KEY (and sqlite_sequence) always follow max(rowid)

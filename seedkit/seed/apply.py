@@ -30,6 +30,7 @@ from .plan import FixturePlan, Plan, RefTarget, TablePlan, check_value, closest_
 from .report import Report, TableReport
 
 LEDGER = "seedkit_rows"
+ROW_VIOLATIONS = ("23502",)  # NOT NULL: a row of the fixture left the column empty, and COPY says which
 UNIQUE_VIOLATIONS = ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -458,6 +459,7 @@ class Applier:
             return self._load_stream(table_sql, columns, fp, cols, make_batch, rows, label, total)
         n = 0
         while chunk := list(islice(rows, self.batch_size)):
+            self._prefetch_nested(fp, refs, chunk)
             try:
                 n += self.d.load_rows(table_sql, columns, make_batch(chunk))
             except DatabaseError as exc:
@@ -505,7 +507,7 @@ class Applier:
         if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
             for i, values in current:
                 self._explain_row(fp, cols, i, values, final=False)
-        if exc.sqlstate is None or exc.sqlstate.startswith("22"):
+        if exc.sqlstate is None or exc.sqlstate.startswith("22") or exc.sqlstate in ROW_VIOLATIONS:
             line = getattr(exc, "copy_line", None)  # the COPY's line: row_number says which row it was
             where = fp.fixture.row_location(row_number(line) if line else (current[0][0] if current else 0),
                                             getattr(exc, "copy_column", None))
@@ -729,7 +731,7 @@ class Applier:
                        exc: DatabaseError) -> None:
         """The database rejected a batch: find the row (and column) with the full checks, or say where
         the database said it was."""
-        if exc.sqlstate is not None and not exc.sqlstate.startswith("22"):
+        if exc.sqlstate is not None and not exc.sqlstate.startswith("22") and exc.sqlstate not in ROW_VIOLATIONS:
             return  # not about a value (None: the driver could not send one)
         for i, values in chunk:
             self._explain_row(fp, cols, i, values, final=False)
@@ -738,6 +740,57 @@ class Applier:
             i = chunk[line - 1][0]
             raise FixtureError(exc.message, location=fp.fixture.row_location(i, getattr(exc, "copy_column", None)),
                                hint=exc.hint) from None
+
+    def _prefetch_nested(self, fp: FixturePlan, refs: dict[str, RefShape],
+                         chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        """Resolve the references nested inside this batch's references set-based: one query per
+        referenced table and shape, not one per row (``_nested`` then finds them cached). A nested
+        reference that does not resolve is left to ``_nested``, which says where."""
+        groups: dict[tuple, tuple[RefTarget, dict[Ref, None]]] = {}
+        for n, values in chunk:
+            for c, shape in refs.items():
+                outer = values.get(c)
+                if outer.__class__ is not Ref or outer.scalar:
+                    continue
+                for m, inner in outer.match:
+                    if inner.__class__ is not Ref or any(v.__class__ is Ref for _, v in inner.match):
+                        continue
+                    table = shape.target.table
+                    if (inner, table.name, m) in self._nested_cache:
+                        continue
+                    sig = (table.name, m, inner.table, inner.column, inner.scalar,
+                           None if inner.scalar else tuple(k for k, _ in inner.match))
+                    group = groups.get(sig)
+                    if group is None:
+                        try:
+                            target = ref_target(inner, table, m, self.catalog, self.plan.natural_keys,
+                                                inner.location or fp.fixture.row_location(n, c))
+                        except SeedkitError:
+                            continue  # said with its location by _nested
+                        group = groups[sig] = (target, {})
+                    try:
+                        group[1][inner] = None
+                    except TypeError:  # an unhashable match value: looked up on its own
+                        continue
+        d, q = self.d, self.d.quote
+        for (outer_table, m, *_), (t, inners) in groups.items():
+            columns = [t.table.columns[k] for k in t.match]
+            todo = list(inners)
+            row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
+            on = " AND ".join(f"t.{q(k)} = v.column{i + 2}" for i, k in enumerate(t.match))
+            for start in range(0, len(todo), 500):
+                part = todo[start:start + 500]
+                params: list[Any] = []
+                for i, inner in enumerate(part):
+                    vals = [inner.match[0][1]] if inner.scalar else [dict(inner.match).get(k) for k in t.match]
+                    try:
+                        params += [i, *(d.adapt_value(c, convert(v, c, text=True)) for c, v in zip(columns, vals))]
+                    except ConversionError:
+                        params += [i, *([None] * len(columns))]  # _nested says what is wrong with it
+                for i, value in d.fetchall(
+                        f"SELECT v.column1, t.{q(t.target)} FROM (VALUES {', '.join([row_sql] * len(part))}) v "
+                        f"JOIN {d.qualified(t.table.name)} t ON {on}", params):
+                    self._nested_cache[(part[i], outer_table, m)] = value
 
     def _nested(self, value: Any, table: Table, column: str, loc: Location) -> Any:
         """A reference used as a match value inside another reference: look it up now (cached)."""
@@ -810,6 +863,7 @@ class Applier:
         joins = []
         unres = []
         skip = set() if deferred else self._deferred_of(stage)
+        late = self._late_of(stage)
         for c in stage.columns:
             if c in skip:
                 continue
@@ -818,6 +872,13 @@ class Applier:
                 exprs.append(f"s.{q(c)} AS {q(c)}")
                 continue
             a = shape.alias
+            if c in late and shape.target.target in shape.target.match:
+                # a reference by the very column it stores, across a deferrable foreign key that closes
+                # a cycle: its row may come later in the run; the key's own check runs at commit
+                own = shape.stage_cols[shape.target.match.index(shape.target.target)]
+                exprs.append(f"CASE WHEN s.{q(shape.stage_cols[0])} IS NULL THEN s.{q(c)} ELSE s.{q(own)} END"
+                             f" AS {q(c)}")
+                continue
             first = shape.stage_cols[0]
             exprs.append(f"CASE WHEN s.{q(first)} IS NULL THEN s.{q(c)} ELSE {a}.{q(shape.target.target)} END"
                          f" AS {q(c)}")
@@ -833,6 +894,12 @@ class Applier:
         for tp in self.plan.tables:
             if tp.table.name == stage.fixture.table.name:
                 return tp.deferred
+        return frozenset()
+
+    def _late_of(self, stage: Stage) -> frozenset[str]:
+        for tp in self.plan.tables:
+            if tp.table.name == stage.fixture.table.name:
+                return tp.late
         return frozenset()
 
     def _ref_source(self, shape: RefShape) -> str:
@@ -880,12 +947,25 @@ class Applier:
         except DatabaseError as exc:
             if exc.sqlstate in UNIQUE_VIOLATIONS:
                 self._check_duplicates(tp, stage)
+            self._locate_row_violation(stage, src, exc)
             raise
         if n != stage.count:
             self._raise_unresolved(stage, src)
         self._wrote(table.name, (n, hashes))
         self._sync_sequences(table, cols)
         tr.inserted += stage.count
+
+    def _locate_row_violation(self, stage: Stage, src: str, exc: DatabaseError) -> None:
+        """An INSERT from the staged rows broke NOT NULL: say which fixture row left the column empty."""
+        column = getattr(exc, "column_name", None)
+        if exc.sqlstate != "23502" or column not in stage.columns:
+            return
+        q = self.d.quote
+        row = self.d.fetchone(f"SELECT src._n FROM ({src}) src WHERE src.{q(column)} IS NULL ORDER BY src._n LIMIT 1")
+        if row is not None:
+            raise FixtureError(f"{column!r} is null, and {stage.fixture.table.name}.{column} is NOT NULL",
+                               location=stage.fixture.fixture.row_location(stage.row_number(row[0]), column),
+                               hint="give the column a value (an empty CSV cell is NULL)") from None
 
     def _classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str]) -> None:
         d, q, table, fp = self.d, self.d.quote, tp.table, stage.fixture
@@ -918,10 +998,15 @@ class Applier:
         delta = [0, -old_hashes]  # rows, hashes of row versions: how this run moves the fingerprint
         if missing and not self.dry_run:
             cols_sql = ", ".join(q(c) for c in insert_cols)
-            n, hashes = self._write(
-                f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
-                f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})", table.name)
+            try:
+                with d.transaction():  # a savepoint: a row breaking NOT NULL is then located
+                    n, hashes = self._write(
+                        f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
+                        f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self._key_join(key)})", table.name)
+            except DatabaseError as exc:
+                self._locate_row_violation(stage, src, exc)
+                raise
             delta = [delta[0] + n, delta[1] + hashes]
             self._sync_sequences(table, insert_cols)
         if changed and compare and not self.dry_run:
@@ -929,6 +1014,7 @@ class Applier:
             _, hashes = self._write(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
                                     f"WHERE {self._key_join(key)} AND ({differs})", table.name)
             delta[1] += hashes
+            self._sync_sequences(table, compare)  # an id may have changed too
         if (missing or (changed and compare)) and not self.dry_run:
             self._wrote(table.name, (delta[0], delta[1]) if version else None)
         tr.inserted += missing
@@ -966,12 +1052,15 @@ class Applier:
                 tr.unchanged = 0
 
     def _sync_sequences(self, table: Table, cols: list[str]) -> None:
+        """Explicit values went into ``cols``: every sequence feeding one moves past the largest value
+        over all the columns it feeds (a sequence may be shared by several tables), never backwards."""
         if self.dry_run:
             return
-        for c in cols:
-            column = table.columns[c]
-            if column.autoincrement:
-                self.d.sync_sequence(table.name, column)
+        feeds = self.catalog.sequence_feeds
+        for seq in dict.fromkeys(table.columns[c].sequence for c in cols if table.columns[c].autoincrement):
+            if seq is not None:
+                self.d.sync_sequence(seq, feeds.get(seq) or ((table.name, next(
+                    c for c in cols if table.columns[c].sequence == seq)),))
 
     # -- checks ---------------------------------------------------------------------------------
     def _raise_unresolved(self, stage: Stage, src: str, deferred: bool = False) -> None:
@@ -995,9 +1084,13 @@ class Applier:
                         + " AND ".join(f"{q(m)} = {d.placeholder}" for m in t.match), list(mv))
                     if found is None:
                         want = ", ".join(f"{m} = {v!r}" for m, v in zip(t.match, mv))
+                        hint = self._closest_hint(t, mv)
+                        if c in self._late_of(stage):
+                            hint = (f"{c} closes a foreign-key cycle, so its {t.table.name} row may be written "
+                                    f"later in the run: refer to it by the column it stores "
+                                    f"(!ref {{table: {t.table.name}, {t.target}: …}}) or make {c} nullable")
                         problems.append(FixtureError(f"unresolved reference: no {t.table.name} row with {want}",
-                                                     location=fx.row_location(stage.row_number(n), c),
-                                                     hint=self._closest_hint(t, mv)))
+                                                     location=fx.row_location(stage.row_number(n), c), hint=hint))
         if len(problems) == 1 and failed == 1:
             raise problems[0]
         shown = "" if len(bad) >= failed else f" (the first {len(bad)} listed)"

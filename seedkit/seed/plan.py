@@ -11,7 +11,7 @@ from typing import Any
 from ..db.base import Database
 from ..db.catalog import Catalog, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import FixtureError, Location
-from .convert import ConversionError, convert
+from .convert import ConversionError, convert, int_bound
 from .fixtures import Fixture, Ref
 
 MAX_PROBLEMS = 50
@@ -41,6 +41,9 @@ class TablePlan:
     table: Table
     fixtures: list[FixturePlan] = field(default_factory=list)
     deferred: frozenset[str] = frozenset()  # FK columns set after every table is written (cycles, self-refs)
+    # NOT NULL columns of a DEFERRABLE foreign key that closes a cycle: written in the first pass and
+    # checked at commit, so they may point at rows a later table of the run inserts
+    late: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -79,6 +82,13 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
         except UnknownObject as exc:
             problems.add(exc.message, fx.location, exc.hint or "create it in a migration first")
             continue
+        if table.instead_rules:
+            problems.add(f"table {table.name} has DO INSTEAD rules on INSERT ({', '.join(table.instead_rules)}): rows "
+                         "written to it are rewritten (a COPY would bypass them), so what is stored would not "
+                         "be what the fixture says", fx.location,
+                         "seed the tables the rules write to, or replace the rules (a partitioned table "
+                         "routes rows without them)")
+            continue
         key = tuple(fx.header.key or table.primary_key)
         if not key:
             problems.add(f"table {table.name} has no primary key; say which columns identify a row", fx.location,
@@ -108,7 +118,10 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
             natural_keys[tn] = tuple(declared[0])
     order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog))
     for tn, cols in deferred.items():
-        by_table[tn].deferred = frozenset(cols)
+        late = {c for c in cols if c.startswith(_LATE)}
+        by_table[tn].deferred = frozenset(cols - late)
+        by_table[tn].late = frozenset(c[len(_LATE):] for c in late)
+        defer_all = defer_all or bool(late)
     problems.raise_if_any()
     plan = Plan([by_table[tn] for tn in order], natural_keys, defer_all)
     _validate_rows(plan, catalog, problems, database)
@@ -170,13 +183,16 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
 def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[TableName, set[TableName]]:
     """Tables each table's references point at (also nested ones, and ones without a foreign key)."""
     edges: dict[TableName, set[TableName]] = {}
+    found: dict[str, Table | None] = {}  # by the spelling of the table name
 
-    def walk(value: Any, owner: TableName) -> None:
-        if isinstance(value, Ref):
-            target = catalog.find(value.table)
-            if target is not None and target.name != owner:
-                edges.setdefault(owner, set()).add(target.name)
-            for _, v in value.match:
+    def walk(value: Ref, owner: TableName) -> None:
+        if value.table not in found:
+            found[value.table] = catalog.find(value.table)
+        target = found[value.table]
+        if target is not None and target.name != owner:
+            edges.setdefault(owner, set()).add(target.name)
+        for _, v in value.match:
+            if v.__class__ is Ref:
                 walk(v, owner)
 
     for tn, tp in by_table.items():
@@ -185,9 +201,15 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
                 values = [row.values for row in fp.fixture.rows]
             else:  # a Python fixture: its first rows show what it references (rows are deterministic)
                 values = [v for _, v in islice(fp.fixture.numbered(), PEEK_ROWS)]
+            seen: set[str] = set()  # tables already referred to by a plain reference
             for row in values:
                 for v in row.values():
-                    walk(v, tn)
+                    if v.__class__ is Ref:
+                        if any(x.__class__ is Ref for _, x in v.match):
+                            walk(v, tn)  # nested: the inner tables count too
+                        elif v.table not in seen:
+                            seen.add(v.table)
+                            walk(v, tn)
     return edges
 
 
@@ -212,10 +234,11 @@ def _order(by_table: dict[TableName, TablePlan], database: Database, problems: P
         for n in scc:
             keep = []
             for fk in edges[n]:
-                breakable = fk.ref_table in members and (
-                    all(by_table[n].table.columns[c].nullable for c in fk.columns))
-                if breakable:
-                    deferred.setdefault(n, set()).update(fk.columns)
+                in_cycle = fk.ref_table in members
+                if in_cycle and all(by_table[n].table.columns[c].nullable for c in fk.columns):
+                    deferred.setdefault(n, set()).update(fk.columns)  # set in a second pass
+                elif in_cycle and fk.deferrable:
+                    deferred.setdefault(n, set()).update(_LATE + c for c in fk.columns)  # checked at commit
                 else:
                     keep.append(fk)
             edges[n] = keep
@@ -245,6 +268,9 @@ def _order(by_table: dict[TableName, TablePlan], database: Database, problems: P
     for n in names:
         visit(n)
     return order, deferred, defer_all
+
+
+_LATE = "\0late:"  # marks a late column (see TablePlan.late) among the deferred ones while ordering
 
 
 def _sccs(nodes: list[TableName], graph: dict[TableName, list[TableName]]) -> list[list[TableName]]:
@@ -285,51 +311,75 @@ def _sccs(nodes: list[TableName], graph: dict[TableName, list[TableName]]) -> li
 
 # -- rows -----------------------------------------------------------------------------------------
 def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: Database) -> None:
-    """Check every in-memory row: columns, value types, key presence, duplicate keys, references."""
-    seen_keys: dict[tuple[TableName, tuple[Any, ...]], Location] = {}
+    """Check every in-memory row: columns, value types, key presence, duplicate keys, references.
+
+    Linear in the number of values: what can be decided once per column or once per reference
+    shape is decided once, and a location is built only for a problem."""
+    seen_keys: dict[tuple[TableName, tuple[Any, ...]], tuple[Fixture, int]] = {}
     fixture_rows: dict[TableName, list[dict[str, Any]]] = {}
     for tp in plan.tables:
         for fp in tp.fixtures:
             if fp.fixture.rows is not None:
                 fixture_rows.setdefault(tp.table.name, []).extend(r.values for r in fp.fixture.rows)
-    pending_refs: list[tuple[Ref, RefTarget, Location]] = []
+    pending_refs: list[tuple[Ref, RefTarget, Fixture, int, str]] = []
     for tp in plan.tables:
         table = tp.table
         for fp in tp.fixtures:
             fx = fp.fixture
             if fx.rows is None:
                 continue
+            text = fx.text_values
+            writable = {c.name: c for c in table.columns.values() if not c.generated}
+            # values already of the type a column stores need no conversion to be known good: any str
+            # for a text column, an int within an integer column's range
+            texts = {c.name for c in writable.values() if c.kind == "text"}
+            ints = {c.name: int_bound(c) for c in writable.values() if c.kind == "int"}
+            targets: dict[tuple, RefTarget] = {}  # by column and reference shape
+            key = fp.key
             for n, values in fx.numbered():
-                key_vals = []
                 for col, value in values.items():
-                    loc = fx.row_location(n, col)
-                    try:
-                        checked = check_value(table, col, value, fx.text_values, catalog, plan.natural_keys, loc)
-                    except FixtureError as exc:
-                        problems.add(exc.message, exc.location or loc, exc.hint)
-                        continue
-                    if isinstance(checked, tuple) and checked and isinstance(checked[0], RefTarget):
-                        pending_refs.append((value, checked[0], loc))
-                for k in fp.key:
-                    if values.get(k) is None:
-                        problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
-                                     f"every row needs its key: {', '.join(fp.key)}")
-                        break
-                    key_vals.append(_hashable(values[k]))
-                else:
-                    ident = (table.name, tuple(key_vals))
-                    where = fx.row_location(n)
-                    if ident in seen_keys:
-                        first = seen_keys[ident]
-                        shown = ", ".join(f"{k}={v!r}" for k, v in zip(fp.key, key_vals))
-                        problems.add(f"the same key ({shown}) appears twice for {table.name}; first at {first}",
-                                     where, "each row's key must be unique across all fixtures of a run")
-                    else:
-                        seen_keys[ident] = where
+                    column = writable.get(col)
+                    if column is None:  # unknown or generated: the full check says which, and where
+                        try:
+                            check_value(table, col, value, text, catalog, plan.natural_keys, fx.row_location(n, col))
+                        except FixtureError as exc:
+                            problems.add(exc.message, exc.location or fx.row_location(n, col), exc.hint)
+                    elif value.__class__ is Ref:
+                        shape = (col, value.table, value.column, value.scalar,
+                                 None if value.scalar else tuple(k for k, _ in value.match))
+                        target = targets.get(shape)
+                        if target is None:
+                            try:
+                                target = ref_target(value, table, col, catalog, plan.natural_keys,
+                                                    value.location or fx.row_location(n, col))
+                            except FixtureError as exc:
+                                problems.add(exc.message, exc.location or fx.row_location(n, col), exc.hint)
+                                continue
+                            targets[shape] = target
+                        pending_refs.append((value, target, fx, n, col))
+                    elif value is not None and not (value.__class__ is str and col in texts) and not (
+                            value.__class__ is int and -ints.get(col, 0) <= value < ints.get(col, 0)):
+                        try:
+                            convert(value, column, text=text)
+                        except ConversionError as exc:
+                            problems.add(str(exc), fx.row_location(n, col))
+                key_vals = tuple(values.get(k) for k in key)
+                if None in key_vals:
+                    k = next(k for k in key if values.get(k) is None)
+                    problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
+                                 f"every row needs its key: {', '.join(key)}")
+                    continue
+                key_vals = tuple(map(_hashable, key_vals))
+                ident = (table.name, key_vals)
+                first = seen_keys.setdefault(ident, (fx, n))
+                if first != (fx, n):
+                    shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, key_vals))
+                    problems.add(f"the same key ({shown}) appears twice for {table.name}; first at "
+                                 f"{first[0].row_location(first[1])}", fx.row_location(n),
+                                 "each row's key must be unique across all fixtures of a run")
     if problems.items:
         return
-    for ref, target, loc in pending_refs:
-        _check_ref_exists(ref, target, fixture_rows, plan, problems, loc, database)
+    _check_refs_exist(pending_refs, fixture_rows, plan, problems, database)
 
 
 def _hashable(value: Any) -> Any:
@@ -356,38 +406,74 @@ def check_value(table: Table, col: str, value: Any, text: bool, catalog: Catalog
         raise FixtureError(str(exc), location=loc) from None
 
 
-def _check_ref_exists(ref: Ref, target: RefTarget, fixture_rows: dict[TableName, list[dict[str, Any]]],
-                      plan: Plan, problems: Problems, loc: Location, d: Database) -> None:
-    values = [v for _, v in ref.match]
-    if any(isinstance(v, Ref) for v in values):
-        return  # a nested reference: resolved (and checked) in SQL while applying
-    try:
-        converted = tuple(convert(v, target.table.columns[m], text=True) for m, v in zip(target.match, values))
-    except ConversionError as exc:
-        problems.add(f"{ref}: {exc}", loc)
-        return
-    for row in fixture_rows.get(target.table.name, []):
+def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
+                      fixture_rows: dict[TableName, list[dict[str, Any]]], plan: Plan, problems: Problems,
+                      d: Database) -> None:
+    """Every reference finds its row in a fixture of this run or in the database, checked set-based:
+    one pass over each referenced fixture builds a set of its keys, and the references no fixture
+    provides are looked up in the database a batch at a time."""
+    streamed = {tp.table.name for tp in plan.tables if any(fp.fixture.rows is None for fp in tp.fixtures)}
+    provided: dict[tuple[TableName, tuple[str, ...]], set[tuple[Any, ...]]] = {}
+    missing: dict[tuple[TableName, tuple[str, ...]], list[tuple[Ref, RefTarget, Fixture, int, str, tuple]]] = {}
+    for ref, target, fx, n, col in pending:
+        values = [v for _, v in ref.match]
+        if any(isinstance(v, Ref) for v in values):
+            continue  # a nested reference: resolved (and checked) in SQL while applying
+        columns = [target.table.columns[m] for m in target.match]
         try:
-            if all(row.get(m) is not None and not isinstance(row.get(m), Ref)
-                   and convert(row[m], target.table.columns[m], text=True) == v
-                   for m, v in zip(target.match, converted)):
-                return
+            converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
+        except ConversionError as exc:
+            problems.add(f"{ref}: {exc}", fx.row_location(n, col))
+            continue
+        group = (target.table.name, target.match)
+        keys = provided.get(group)
+        if keys is None:
+            keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
+        if converted in keys or target.table.name in streamed:
+            continue  # a streamed Python fixture may provide it: checked in SQL while applying
+        missing.setdefault(group, []).append((ref, target, fx, n, col, converted))
+    for refs in missing.values():
+        target = refs[0][1]
+        distinct = list(dict.fromkeys(r[5] for r in refs))
+        found = _existing(d, target, distinct)
+        for ref, target, fx, n, col, converted in refs:
+            if converted not in found:
+                values = [v for _, v in ref.match]
+                listed = len(problems.items) < MAX_PROBLEMS  # past that, counted only: no hint to look up
+                problems.add(f"unresolved {ref}: no {target.table.name} row with "
+                             + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
+                             fx.row_location(n, col),
+                             closest_keys_hint(d, target, values, fixture_rows) if listed else None)
+
+
+def _fixture_keys(rows: list[dict[str, Any]], target: RefTarget) -> set[tuple[Any, ...]]:
+    """The ``target.match`` values of every fixture row of the referenced table, converted as a
+    reference's values are (rows holding a reference in a match column resolve only in SQL)."""
+    columns = [(m, target.table.columns[m]) for m in target.match]
+    keys = set()
+    for row in rows:
+        try:
+            key = tuple(convert(row.get(m), c, text=True) for m, c in columns)
         except ConversionError:
             continue
-    if target.table.name in {tp.table.name for tp in plan.tables if any(
-            fp.fixture.rows is None for fp in tp.fixtures)}:
-        return  # a streamed Python fixture may provide it; checked in SQL while applying
-    if _lookup(d, target, converted) is not None:
-        return
-    problems.add(f"unresolved {ref}: no {target.table.name} row with "
-                 + ", ".join(f"{m} = {v!r}" for m, v in zip(target.match, values)),
-                 loc, closest_keys_hint(d, target, values, fixture_rows))
+        if None not in key and not any(isinstance(row.get(m), Ref) for m, _ in columns):
+            keys.add(key)
+    return keys
 
 
-def _lookup(d: Database, target: RefTarget, values: tuple[Any, ...]) -> Any:
-    where = " AND ".join(f"{d.quote(m)} = {d.placeholder}" for m in target.match)
-    params = [d.adapt_value(target.table.columns[m], v) for m, v in zip(target.match, values)]
-    return d.fetchone(f"SELECT 1 FROM {d.qualified(target.table.name)} WHERE {where}", params)
+def _existing(d: Database, target: RefTarget, keys: list[tuple[Any, ...]], batch: int = 500) -> set[tuple[Any, ...]]:
+    """Which of ``keys`` (converted ``target.match`` values) the database holds, a batch at a time."""
+    columns = [target.table.columns[m] for m in target.match]
+    on = " AND ".join(f"t.{d.quote(m)} = v.column{i + 2}" for i, m in enumerate(target.match))
+    row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
+    found: set[tuple[Any, ...]] = set()
+    for start in range(0, len(keys), batch):
+        chunk = keys[start:start + batch]
+        params = [x for i, key in enumerate(chunk) for x in (i, *(d.adapt_value(c, v) for c, v in zip(columns, key)))]
+        hits = d.fetchall(f"SELECT v.column1 FROM (VALUES {', '.join([row_sql] * len(chunk))}) v "
+                          f"WHERE EXISTS (SELECT 1 FROM {d.qualified(target.table.name)} t WHERE {on})", params)
+        found.update(chunk[i] for (i,) in hits)
+    return found
 
 
 def closest_keys_hint(d: Database, target: RefTarget, values: list[Any] | tuple[Any, ...],
