@@ -3,7 +3,6 @@ partitioned table, enums, arrays, jsonb, bytea, numeric, timestamptz, intervals,
 text that YAML and CSV find awkward."""
 
 PG_SCHEMA = """
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TABLE orgs (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
 CREATE TABLE users (

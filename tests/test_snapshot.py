@@ -410,6 +410,7 @@ def test_a_column_referring_to_a_masked_column_is_masked_alike(pg_server: str, t
         drop_pg_database(pg_server, b)
 
 
+@pytest.mark.contrib
 def test_text_keys_sort_in_byte_order_whatever_the_collation(pg_pair, tmp_path: Path) -> None:
     a, _b = pg_pair
     collation = rows(a, """SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'und-x-icu', 'en_US',
