@@ -315,12 +315,7 @@ def _stream_rows(loader: Any, shown: str) -> tuple[list[Any], list[tuple[int | N
     lines: list[tuple[int | None, dict[str, int]]] = []
     while not loader.check_event(yaml.SequenceEndEvent):
         node = _compose(loader)
-        cols: dict[str, int] = {}
-        if isinstance(node, yaml.MappingNode):
-            for k, _v in node.value:
-                if isinstance(k, yaml.ScalarNode):
-                    cols[k.value] = k.start_mark.line + 1
-        lines.append((node.start_mark.line + 1, cols))
+        lines.append(_row_location(node))
         rows.append(_construct(loader, node, shown))
     loader.get_event()
     return rows, lines
@@ -336,15 +331,17 @@ def _row_lines(node: yaml.Node) -> list[tuple[int | None, dict[str, int]]] | Non
                 rows_node = v
     if rows_node is None:
         return None
-    out: list[tuple[int | None, dict[str, int]]] = []
-    for item in rows_node.value:
-        cols: dict[str, int] = {}
-        if isinstance(item, yaml.MappingNode):
-            for k, _v in item.value:
-                if isinstance(k, yaml.ScalarNode):
-                    cols[k.value] = k.start_mark.line + 1
-        out.append((item.start_mark.line + 1, cols))
-    return out
+    return [_row_location(item) for item in rows_node.value]
+
+
+def _row_location(node: yaml.Node) -> tuple[int | None, dict[str, int]]:
+    """The line a row starts on, and the line of each of its columns."""
+    cols: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, _v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                cols[k.value] = k.start_mark.line + 1
+    return node.start_mark.line + 1, cols
 
 
 def _check_duplicate_keys(node: yaml.Node, shown: str) -> None:
