@@ -97,14 +97,31 @@ def template_copy(dst: Path, tag: str | None = None) -> Path:
     return dst
 
 
-def render(template: Path, dst: Path, data: dict[str, Any] | None = None, **kwargs: Any) -> Path:
-    """``copier copy --defaults`` with ``data`` as ``-d key=value`` answers; never trusts the template."""
+def render(template: Path, dst: Path, data: dict[str, Any] | None = None, *, dotenv: bool = True,
+           password: str | None = None, **kwargs: Any) -> Path:
+    """``copier copy --defaults`` with ``data`` as ``-d key=value`` answers; never trusts the template.
+
+    Then ``make .env`` (the first thing ``make install`` does), with ``DB_PASSWORD=password`` when given,
+    unless ``dotenv`` is false.
+    """
     with pytest.MonkeyPatch.context() as mp:
         for key, value in GIT_IDENTITY.items():
             mp.setenv(key, value)
         copier.run_copy(str(template), str(dst), data=data or {}, defaults=True, quiet=True, unsafe=False,
                         **kwargs)
+    if dotenv:
+        make_dotenv(dst, password)
     return dst
+
+
+def make_dotenv(project: Path, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``make .env`` in ``project``, under the usual umask; asserts it succeeded."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_PASSWORD", "MAKEFLAGS")}
+    if password is not None:
+        env["DB_PASSWORD"] = password
+    result = subprocess.run(["make", ".env"], cwd=project, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
 
 
 def project_env(project: Path, **extra: str) -> dict[str, str]:

@@ -1,12 +1,15 @@
 """Template answers are validated or escaped wherever they land: a hostile project name renders valid
 TOML, YAML, Makefile, .env and Python; validators refuse a trailing newline; the default slug derived
-from any name passes its own validator; the password is percent-encoded in the URLs; the seedkit pin
+from any name passes its own validator; `make .env` writes .env private, with the password
+percent-encoded in the URLs; the seedkit pin
 follows the template's source (a folder, a git folder, a `file://` git URL)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -70,7 +73,7 @@ def test_a_hostile_project_name_renders_files_that_parse(template_repo: Path, tm
 
 def test_the_password_is_percent_encoded_in_the_urls(template_repo: Path, tmp_path: Path) -> None:
     password = "p@ss:w/rd%#?&=é"
-    project = render(template_repo, tmp_path / "p", {"db_password": password})
+    project = render(template_repo, tmp_path / "p", password=password)  # make .env DB_PASSWORD=…
     assert_every_file_parses(project)
     env = read_dotenv(project / ".env")
     assert env["POSTGRES_PASSWORD"] == password  # what docker compose gives the server
@@ -90,9 +93,6 @@ def test_the_password_is_percent_encoded_in_the_urls(template_repo: Path, tmp_pa
     {"project_slug": "acme\n"},
     {"db_name": "acme\n"},
     {"db_user": "acme\n"},
-    {"db_password": "with space"},
-    {"db_password": "quote'd"},
-    {"db_password": "dollar$x"},
     {"project_slug": "a" * 59},
 ], ids=lambda bad: "-".join(f"{k}={v!r}" for k, v in bad.items())[:40])
 def test_trailing_newlines_and_unquotable_answers_are_refused(template_repo: Path, tmp_path: Path,
@@ -100,6 +100,53 @@ def test_trailing_newlines_and_unquotable_answers_are_refused(template_repo: Pat
     with pytest.raises(ValueError, match="Validation error"):
         render(template_repo, tmp_path / "p", bad)
     assert not (tmp_path / "p" / "seedkit.toml").exists()
+
+
+# --- .env: made by `make .env`, never by copier -----------------------------------------------------
+
+def make_env_under_umask_022(project: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_PASSWORD", "MAKEFLAGS")}
+    return subprocess.run(["make", ".env"], cwd=project, env={**env, **extra}, capture_output=True, text=True,
+                          preexec_fn=lambda: os.umask(0o022))
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_dotenv_is_private_from_the_moment_it_exists(template_repo: Path, tmp_path: Path, database: str) -> None:
+    """copier gives rendered files the checkout's mode (0644), so .env is not rendered: `make .env`
+    writes it from .env.example with mode 0600 even under umask 022, once, with a fresh password."""
+    project = render(template_repo, tmp_path / "p", {"database": database}, dotenv=False)
+    assert not (project / ".env").exists()
+    example = (project / ".env.example").read_text(encoding="utf-8")
+    made = make_env_under_umask_022(project)
+    assert made.returncode == 0, made.stderr
+    dotenv = project / ".env"
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600
+    env, env_example = read_dotenv(dotenv), read_dotenv(project / ".env.example")
+    assert set(env) == set(env_example) >= {"DATABASE_URL", "TEST_DATABASE_URL"}
+    if database == "postgresql":
+        password = env["POSTGRES_PASSWORD"]
+        assert re.fullmatch(r"[0-9a-f]{24}", password) and password not in example
+        assert unquote(urlsplit(env["DATABASE_URL"]).password or "") == password
+        # Each project gets its own password.
+        other = render(template_repo, tmp_path / "q", {"database": database})
+        assert read_dotenv(other / ".env")["POSTGRES_PASSWORD"] != password
+    # Never overwritten: a second `make .env` (or `make install`) leaves the user's file alone.
+    dotenv.write_text(dotenv.read_text(encoding="utf-8") + "MINE=1\n", encoding="utf-8")
+    again = make_env_under_umask_022(project)
+    assert again.returncode == 0 and read_dotenv(dotenv)["MINE"] == "1"
+    # `make install` makes it first, and tightens one made some other way.
+    dry = subprocess.run(["make", "-n", "install"], cwd=project, capture_output=True, text=True)
+    assert "chmod go-rwx .env" in dry.stdout, dry.stdout
+
+
+@pytest.mark.parametrize("password", ["with space", "quote'd", "dollar$x", "back`tick", "back\\slash", "tab\tx"])
+def test_an_unquotable_password_is_refused_and_nothing_written(template_repo: Path, tmp_path: Path,
+                                                                password: str) -> None:
+    project = render(template_repo, tmp_path / "p", dotenv=False)
+    made = make_env_under_umask_022(project, DB_PASSWORD=password)
+    assert made.returncode != 0
+    assert "DB_PASSWORD cannot contain" in made.stderr and "Traceback" not in made.stderr
+    assert not (project / ".env").exists()
 
 
 # --- the default slug, from any name --------------------------------------------------------------
