@@ -2,7 +2,8 @@
 
 1. renders template/ (this checkout, uncommitted changes included) into a scratch folder with
    `copier copy`, choosing SQLite so nothing needs installing or starting;
-2. `seedkit migrate up` applies the initial migration;
+2. `make .env` writes the project's local settings from .env.example (as `make install` would);
+   `seedkit migrate up` applies the initial migration;
 3. `seedkit run dev` loads seeds/common and seeds/dev (YAML with !ref, and Faker rows);
 4. `seedkit run dev` again, and shows that the second run changed nothing: exit 1 if it did.
 
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     project = render(args.template, dest)
     for path in sorted(p for p in project.rglob("*") if p.is_file()):
         print(f"    {path.relative_to(project)}")
+
+    step("make .env: the project's local settings, from .env.example (make install does this first)")
+    made = subprocess.run(["make", ".env"], cwd=project, text=True, capture_output=True,
+                          env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"})
+    print(made.stdout + made.stderr, end="")
+    if made.returncode:
+        return made.returncode
 
     step("apply the migrations")
     seedkit(project, "migrate", "up")
