@@ -1,4 +1,4 @@
-"""Skipping unchanged rows of Python fixtures (seed/digests.py; RELIABILITY.md §7): a run that skips rows by
+"""Skipping unchanged rows of Python fixtures (seed/skip_tracker.py; RELIABILITY.md §7): a run that skips rows by
 their digests must leave exactly the database, and give exactly the report, that a run comparing
 every row would — whatever changed in the fixture or, behind seedkit's back, in the database.
 
@@ -30,7 +30,7 @@ from seedkit import db
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
-from seedkit.seed.digests import CHUNK, others_committed, table_shape
+from seedkit.seed.skip_tracker import CHUNK, others_committed, table_shape
 
 pytestmark = pytest.mark.postgres
 

@@ -87,7 +87,7 @@ class Database(abc.ABC):
         """
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
-        """A function formatting rows the way ``load_rows`` sends them, or None (see seed/digests.py)."""
+        """A function formatting rows the way ``load_rows`` sends them, or None (see seed/skip_tracker.py)."""
         return None
 
     def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:

@@ -387,7 +387,7 @@ class PostgresDatabase(Database):
         return self.quote(name)
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
-        """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/digests.py).
+        """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/skip_tracker.py).
         None when this psycopg does not expose its formatter (or stages are kept in memory)."""
         if _format_row_text is None or self._virtual is not None:
             return None

@@ -17,10 +17,10 @@ from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, RefusedError, SeedkitError, UsageError
 from ..urls import DatabaseURL
 from .apply import LEDGER, Applier, Progress, ensure_ledger
-from .fixtures import Fixture
 from .load import discover, load_file
+from .model import Fixture
 from .plan import build_plan
-from .python import fixture, load_python, ref
+from .python_fixtures import fixture, load_python, ref
 from .report import Report, TableReport
 
 META = "seedkit_meta"

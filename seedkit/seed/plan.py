@@ -12,7 +12,7 @@ from ..db.base import Database
 from ..db.catalog import Catalog, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import FixtureError, Location
 from .convert import ConversionError, convert, int_bound
-from .fixtures import Fixture, Ref
+from .model import Fixture, Ref
 
 MAX_PROBLEMS = 50
 PEEK_ROWS = 10_000  # rows of a Python fixture looked at to learn which tables it references
