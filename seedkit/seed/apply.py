@@ -240,7 +240,7 @@ class Applier:
                                 raise Restage
                     if tracker.old is not None and tracker.staged == 0:
                         # every row skipped: this is the moment a full comparison would look
-                        now = self.d.fetchone("SELECT txid_current_snapshot()::text")
+                        now = self.d.fetchone(f"SELECT {self.d.snapshot_sql()}")
                         if now is None or not self.fingerprints.unchanged_since_scan(tracker, now[0]):
                             raise Restage
                 return tracker.staged

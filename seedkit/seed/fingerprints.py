@@ -7,7 +7,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..db.catalog import TableName
-from . import skip_tracker
 from .context import Context, RefShape
 from .plan import FixturePlan, TablePlan
 from .skip_tracker import CHUNK, DIGESTS, Record, Tracker, config_digest, load_records, save_record
@@ -79,7 +78,7 @@ class Fingerprints:
             # what a trigger or rule writes is not what was sent: every row is compared, every run
             return None
         if self.identity is None:
-            self.identity = skip_tracker.database_identity(self.ctx.d)
+            self.identity = self.ctx.d.database_identity()
         config = config_digest([
             str(table.name), cols, list(fp.key), fx.header.on_conflict, sorted(fp.update_columns_excluded),
             [(c, str(s.target.table.name), s.target.match, s.target.target) for c, s in refs.items()],
@@ -96,7 +95,7 @@ class Fingerprints:
 
     def shape(self, table: TableName) -> Any:
         if table not in self.shapes:
-            self.shapes[table] = skip_tracker.table_shape(self.ctx.d, self.ctx.d.qualified(table))
+            self.shapes[table] = self.ctx.d.table_shape(table)
         return self.shapes[table]
 
     def scan(self, tables: list[TableName]) -> None:
@@ -105,21 +104,18 @@ class Fingerprints:
         todo = [t for t in tables if t not in self.known]
         if not todo:
             return
-        d = self.ctx.d
-        row = d.fetchone("SELECT txid_current_snapshot()::text, "
-                         + ", ".join(skip_tracker.fingerprint_sql(d.qualified(t)) for t in todo))
-        assert row is not None
-        for t, text in zip(todo, row[1:]):
-            self.known[t] = skip_tracker.parse_fingerprint(text)
-            self.since[t] = row[0]
+        snapshot, prints = self.ctx.d.fingerprints(todo, snapshot=True)
+        assert snapshot is not None
+        for t, fingerprint in zip(todo, prints):
+            self.known[t] = fingerprint
+            self.since[t] = snapshot
             self.follow_writes(t)
 
     def follow_writes(self, table: TableName) -> None:
         """Note how many rows this transaction has written to ``table`` so far (the database counts them,
         cascades and triggers included): at the end, every write since must be one the run followed."""
         relids = self.shape(table).relids
-        got = self.ctx.d.fetchone(skip_tracker.WRITES_SQL, [relids])
-        self.writes[table] = [relids, int(got[0]) if got else 0, 0]
+        self.writes[table] = [relids, self.ctx.d.table_writes(relids), 0]
 
     def followed_to_the_end(self, table: TableName) -> list[Any] | None:
         """The fingerprint this run leaves ``table`` with, or None when something wrote it that the run
@@ -128,8 +124,7 @@ class Fingerprints:
         if known is None or table not in self.writes:
             return None
         relids, before, followed = self.writes[table]
-        got = self.ctx.d.fetchone(skip_tracker.WRITES_SQL, [relids])
-        return known if got is not None and int(got[0]) - before == followed else None
+        return known if self.ctx.d.table_writes(relids) - before == followed else None
 
     def unchanged_since_scan(self, tracker: Tracker, now: str) -> bool:
         """Do the tables read now (snapshot ``now``) hold what they did at their scan, plus this run's own
@@ -138,11 +133,9 @@ class Fingerprints:
         if any(self.known.get(t) is None or t not in self.since for t in tables):
             return False
         for since in {self.since[t] for t in tables}:
-            if skip_tracker.others_committed(self.ctx.d, since, now) is not False:
-                d = self.ctx.d
-                row = d.fetchone("SELECT " + ", ".join(skip_tracker.fingerprint_sql(d.qualified(t)) for t in tables))
-                assert row is not None
-                return all(skip_tracker.parse_fingerprint(text) == self.known[t] for t, text in zip(tables, row))
+            if self.ctx.d.others_committed(since, now) is not False:
+                _, prints = self.ctx.d.fingerprints(tables)
+                return all(fingerprint == self.known[t] for t, fingerprint in zip(tables, prints))
         return True
 
     def session(self) -> list[Any]:

@@ -113,9 +113,12 @@ def _legacy_of(name: str, fx: Fixture) -> bool:
 
 def ensure_ledger(d: Database, *, temporary: bool = False) -> None:
     """Create the prune ledger (a dry run: an empty temporary one, which hides nothing)."""
-    d.execute(f"CREATE {'TEMP TABLE' if temporary else 'TABLE IF NOT EXISTS'} {d.quote(LEDGER)} (fixture TEXT "
-              "NOT NULL, table_name TEXT NOT NULL, row_key TEXT NOT NULL, PRIMARY KEY (fixture, table_name, row_key))"
-              + (" ON COMMIT DROP" if temporary and d.dialect == "postgresql" else ""))
+    definition = "fixture TEXT NOT NULL, table_name TEXT NOT NULL, row_key TEXT NOT NULL, " \
+                 "PRIMARY KEY (fixture, table_name, row_key)"
+    if temporary:
+        d.create_temporary(d.quote(LEDGER), definition)
+    else:
+        d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(LEDGER)} ({definition})")
 
 
 __all__ = ["LEDGER", "Ledger", "ensure_ledger"]

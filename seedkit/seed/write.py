@@ -98,7 +98,7 @@ class Writer:
             f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
             f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres), "
             + (f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN {version} END)::text " if version else "0 ")
-            + (", txid_current_snapshot()::text " if skipped else "")
+            + (f", {d.snapshot_sql()} " if skipped else "")
             + f"FROM ({src}) src LEFT JOIN {target} t ON {self.sql.key_join(key)}")
         assert row is not None
         if skipped and stage.tracker is not None and not self.fingerprints.unchanged_since_scan(stage.tracker, row[5]):
