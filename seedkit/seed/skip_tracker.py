@@ -204,10 +204,6 @@ class Tracker:
         self.chunks += out
         return out
 
-    def _send(self, buf: bytearray, first_n: int, count: int) -> bytearray:
-        self._stage(first_n, count)
-        return buf
-
     def _stage(self, first_n: int, count: int) -> None:
         ordinal = self.staged + 1
         if self.old is not None and self.fresh_from is None and first_n + count - 1 > self.old.rows:
