@@ -291,3 +291,30 @@ def test_the_seed_engine_has_no_dialect_branches() -> None:
              for i, line in enumerate(p.read_text().splitlines(), 1)
              if any(w in line for w in (".dialect", '"postgresql"', '"sqlite"', "txid_", "pg_catalog", "pg_stat"))]
     assert found == []
+
+
+def test_a_run_on_sqlite_waits_for_the_files_lock_as_long_as_lock_timeout_says(tmp_path: Path) -> None:
+    """``[seeds] lock_timeout`` reaches the SQLite adapter (its busy timeout; the default is 60 s)."""
+    import sqlite3
+    import time
+
+    import seedkit
+    from seedkit.errors import SeedkitError
+
+    path = tmp_path / "app.db"
+    (tmp_path / "seedkit.toml").write_text(f'[database]\nurl = "sqlite:///{path}"\n\n[seeds]\nlock_timeout = 0.5\n\n'
+                                           '[envs.dev]\ninclude = ["dev"]\n')
+    (tmp_path / "seeds" / "dev").mkdir(parents=True)
+    (tmp_path / "seeds" / "dev" / "orgs.yaml").write_text("table: orgs\nkey: [slug]\nrows:\n  - {slug: a}\n")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE orgs (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE)")
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the file
+    try:
+        started = time.monotonic()
+        with pytest.raises(SeedkitError, match="locked"):
+            seedkit.run("dev", config=tmp_path / "seedkit.toml")
+        assert time.monotonic() - started < 15
+    finally:
+        holder.execute("ROLLBACK")
+    assert seedkit.run("dev", config=tmp_path / "seedkit.toml").table("orgs").inserted == 1
+    holder.close()
