@@ -9,11 +9,13 @@ streamed fixture a run records, in ``seedkit_digests`` and in the run's own tran
   hashes of the rows' ``xmin``. Any insert, update or delete since (by anyone) changes it, because
   every written row version carries the id of the transaction that wrote it. It is scanned once,
   before the run compares or writes the table, and moved by the run's own writes; never scanned
-  again after them, so another session's commit during the run cannot end up in it (seed/apply.py);
+  again after them, so another session's commit during the run cannot end up in it
+  (seed/fingerprints.py);
 - a digest of everything else that decides what gets written and how the stored rows read back:
-  columns, types, key, options, versions, and the tables' shapes (``SHAPE_SQL``: identity, column
-  layout, types down to enum labels and domain constraints, defaults, triggers), the database and
-  the cluster (``database_identity``).
+  columns, types, key, options, versions, and the tables' shapes (``Database.table_shape``: identity,
+  column layout, types down to enum labels and domain constraints, defaults, triggers), the database
+  and the cluster (``Database.database_identity``). The SQL behind them is the adapter's
+  (db/pg_fingerprints.py).
 
 The next run compares before staging anything. When the configuration and every fingerprint are
 unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose

@@ -106,7 +106,7 @@ class Writer:
         total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row[:5])
         if unresolved:
             self.checks.raise_unresolved(stage, src)
-        if stage.state and missing:  # remember which rows this run inserts (see _set_deferred)
+        if stage.state and missing:  # remember which rows this run inserts (see seed/deferred.py)
             d.execute(f"UPDATE {stage.sql} SET _state = 'new' WHERE _n IN (SELECT src._n FROM ({src}) src "
                       f"LEFT JOIN {target} t ON {self.sql.key_join(key)} WHERE t.{k0} IS NULL)")
         if self.ctx.diff and changed:
