@@ -213,7 +213,7 @@ class Applier:
         if tracker is not None:
             tr.unchanged += tracker.skipped
             if stage.count and tracker.rows > self.batch_size:
-                self.fingerprints.scan(tracker.tables)  # to record, before comparing: never after (see _scan)
+                self.fingerprints.scan(tracker.tables)  # before comparing, never after (see its docstring)
         if stage.count == 0:
             return
         with self.fingerprints.joins_for(tracker, stage.count):

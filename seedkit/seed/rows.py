@@ -71,7 +71,7 @@ class NestedRefs:
                     try:
                         params += [i, *(d.adapt_value(c, convert(v, c, text=True)) for c, v in zip(columns, vals))]
                     except ConversionError:
-                        params += [i, *([None] * len(columns))]  # _nested says what is wrong with it
+                        params += [i, *([None] * len(columns))]  # resolve says what is wrong with it
                 for i, value in d.fetchall(
                         f"SELECT v.column1, t.{q(t.target)} FROM (VALUES {', '.join([row_sql] * len(part))}) v "
                         f"JOIN {d.qualified(t.table.name)} t ON {on}", params):
@@ -115,7 +115,7 @@ class RowBuilder:
 
         This is the hot loop of a load. Columns the driver can take as they are (``passthrough``)
         are picked with one C-level ``itemgetter``; the rest are converted in Python. A value the
-        driver or the database then rejects is located afterwards (see ``_load``).
+        driver or the database then rejects is located afterwards (see ``Loader.load``).
         """
         fx, table, d = fp.fixture, fp.table, self.ctx.d
         width = len(cols)
