@@ -26,8 +26,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Config": ("seedkit.config", "Config"),
     "load_config": ("seedkit.config", "load_config"),
-    "fixture": ("seedkit.seed.python", "fixture"),
-    "ref": ("seedkit.seed.python", "ref"),
+    "fixture": ("seedkit.seed.python_fixtures", "fixture"),
+    "ref": ("seedkit.seed.python_fixtures", "ref"),
     "run": ("seedkit.seed", "run"),
     "reset": ("seedkit._reset", "reset"),
     "Report": ("seedkit.seed.report", "Report"),
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._reset import reset
     from .config import Config, load_config
     from .seed import run
-    from .seed.python import fixture, ref
+    from .seed.python_fixtures import fixture, ref
     from .seed.report import Report, TableReport
 
 

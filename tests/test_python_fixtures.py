@@ -797,9 +797,9 @@ def test_reference_batches_built_by_column_store_what_row_by_row_stores(proj: Pr
     proj.write("dev/notes.py", REF_BATCHES)
     toml = proj.root / "seedkit.toml"
     toml.write_text(toml.read_text().replace("faker_seed = 7", "faker_seed = 7\nbatch_size = 1000"))
-    from seedkit.seed.apply import Applier
+    from seedkit.seed.rows import RowBuilder
 
-    real = Applier._ref_columns_maker
+    real = RowBuilder.ref_columns_maker
     used: list[bool] = []
 
     def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -813,7 +813,7 @@ def test_reference_batches_built_by_column_store_what_row_by_row_stores(proj: Pr
             return rows
         return counted
 
-    monkeypatch.setattr(Applier, "_ref_columns_maker", spy)
+    monkeypatch.setattr(RowBuilder, "ref_columns_maker", spy)
     assert counts(run(proj), "notes_by_role") == (2500, 0, 0, 0)
     # SQLite checks every value in Python: the row-by-row path always
     assert used == ([True, False, True] if by_column and proj.pg else [])

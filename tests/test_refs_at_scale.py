@@ -15,9 +15,10 @@ from seedproj import Project
 import seedkit
 from seedkit import db
 from seedkit.errors import FixtureError
-from seedkit.seed import apply as apply_module
 from seedkit.seed import load_fixtures
 from seedkit.seed import plan as plan_module
+from seedkit.seed.model import Ref
+from seedkit.seed.rows import NestedRefs
 
 SCHEMA = """
 CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL);
@@ -137,14 +138,14 @@ def test_unresolved_references_among_many_are_each_located(pgproj: Project) -> N
 def test_nested_references_resolve_in_one_query_per_batch(pgproj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     write_fixtures(pgproj, 2000, stores=200)
     nested_lookups = [0]
-    real_nested = apply_module.Applier._nested
+    real_nested = NestedRefs.resolve
 
     def nested(self, value, table, column, loc):
-        if isinstance(value, apply_module.Ref) and (value, table.name, column) not in self._nested_cache:
+        if isinstance(value, Ref) and (value, table.name, column) not in self.cache:
             nested_lookups[0] += 1
         return real_nested(self, value, table, column, loc)
 
-    monkeypatch.setattr(apply_module.Applier, "_nested", nested)
+    monkeypatch.setattr(NestedRefs, "resolve", nested)
     report = seedkit.run("dev", config=pgproj.config())
     assert report.table("shifts").inserted == 500
     assert nested_lookups[0] == 0  # the 200 distinct stores were fetched together, not one by one

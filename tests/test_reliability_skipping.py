@@ -1,4 +1,4 @@
-"""Skipping unchanged rows of Python fixtures (seed/digests.py; RELIABILITY.md §7): a run that skips rows by
+"""Skipping unchanged rows of Python fixtures (seed/skip_tracker.py; RELIABILITY.md §7): a run that skips rows by
 their digests must leave exactly the database, and give exactly the report, that a run comparing
 every row would — whatever changed in the fixture or, behind seedkit's back, in the database.
 
@@ -27,10 +27,11 @@ from seedproj import Project
 
 import seedkit
 from seedkit import db
+from seedkit.db import TableName
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
-from seedkit.seed.digests import CHUNK, others_committed, table_shape
+from seedkit.seed.skip_tracker import CHUNK
 
 pytestmark = pytest.mark.postgres
 
@@ -600,7 +601,8 @@ def test_a_restore_into_another_cluster_with_the_same_ids_compares_every_row(tmp
         shapes = []
         for url in urls:
             with db.connect(url) as d:
-                shapes.append((table_shape(d, '"items"').digest, d.fetchone("SELECT xmin::text FROM items LIMIT 1"),
+                shapes.append((d.table_shape(TableName(None, "items")).digest,
+                               d.fetchone("SELECT xmin::text FROM items LIMIT 1"),
                                d.fetchone("SELECT oid FROM pg_database WHERE datname = 'seeds'")))
         assert shapes[0][0] == shapes[1][0] and shapes[1][1] == (xmin,), "the clusters did not line up"
         toml.write_text(toml.read_text().replace(a, b))
@@ -620,7 +622,7 @@ def test_other_commits_between_two_snapshots_are_told_apart_from_the_runs_own(pg
     with db.connect(pg_url) as d, psycopg.connect(pg_url, autocommit=True) as other:
         other.execute("CREATE TABLE t (n int)")
         with d.transaction():
-            now = lambda: d.fetchone("SELECT txid_current_snapshot()::text")[0]  # noqa: E731
+            now = lambda: d.fetchone(f"SELECT {d.snapshot_sql()}")[0]  # noqa: E731
             s0 = now()
             d.execute("INSERT INTO t VALUES (1)")  # this transaction gets its id
             with d.transaction():  # a subtransaction that writes
@@ -629,17 +631,17 @@ def test_other_commits_between_two_snapshots_are_told_apart_from_the_runs_own(pg
             other.execute("INSERT INTO t VALUES (3)")
             other.execute("ROLLBACK")  # aborted: not a commit
             s1 = now()
-            assert others_committed(d, s0, s1) is False
+            assert d.others_committed(s0, s1) is False
             other.execute("INSERT INTO t VALUES (4)")  # committed by another session
             s2 = now()
-            assert others_committed(d, s0, s2) is True
-            assert others_committed(d, s2, now()) is False
+            assert d.others_committed(s0, s2) is True
+            assert d.others_committed(s2, now()) is False
             other.execute("BEGIN")
             other.execute("INSERT INTO t VALUES (5)")  # in progress at s3, committed before s4
             s3 = now()
             other.execute("COMMIT")
-            assert others_committed(d, s3, now()) is True
-            assert others_committed(d, s3, now(), limit=0) is None  # too many to ask: a scan decides
+            assert d.others_committed(s3, now()) is True
+            assert d.others_committed(s3, now(), limit=0) is None  # too many to ask: a scan decides
 
 
 # -- a partitioned table -----------------------------------------------------------------------------------------

@@ -10,15 +10,29 @@ import abc
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..urls import DatabaseURL
 from .catalog import Catalog, Column, Table, TableName
 
 
+@dataclass
+class TableShape:
+    """What a skip record covers of a table besides its rows (its layout, types, triggers, …)."""
+
+    digest: str
+    relids: list[int]  # the relations holding its rows (itself, or its partitions and children)
+    unsafe: str | None  # why its unchanged rows may not be skipped (it has triggers, …), or None
+    # partitioned, or with inheritance children: a write cannot return the row versions' xmin
+    tree: bool = False
+
+
 class Database(abc.ABC):
     dialect: ClassVar[str]
     placeholder: ClassVar[str]  # "%s" or "?"
+    # defer_constraints() defers every foreign key, not only the DEFERRABLE ones (SQLite's pragma)
+    defers_every_foreign_key: ClassVar[bool] = False
 
     def __init__(self, url: DatabaseURL, conn: Any):
         self.url = url
@@ -87,10 +101,39 @@ class Database(abc.ABC):
         """
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
-        """A function formatting rows the way ``load_rows`` sends them, or None (see seed/digests.py)."""
+        """A function formatting rows the way ``load_rows`` sends them, or None (see seed/skip_tracker.py)."""
         return None
 
     def load_buffers(self, table_sql: str, columns: Sequence[str], buffers: Iterable[bytes | bytearray]) -> None:
+        raise NotImplementedError
+
+    def create_temporary(self, name: str, definition: str) -> None:
+        """Create temporary table ``name`` (quoted) holding ``definition``, gone when the run ends."""
+        self.execute(f"CREATE TEMP TABLE {name} ({definition})")
+
+    # -- skipping unchanged rows (seed/skip_tracker.py): only where row_formatter() is not None --------
+    def snapshot_sql(self) -> str:
+        """SQL for the current statement's snapshot as text (compared by ``others_committed``)."""
+        raise NotImplementedError
+
+    def fingerprints(self, tables: Sequence[TableName], *, snapshot: bool = False
+                     ) -> tuple[str | None, list[list[Any]]]:
+        """In one statement: its snapshot (when asked) and each table's fingerprint [rows, "hash sum"]."""
+        raise NotImplementedError
+
+    def table_writes(self, relids: list[int]) -> int:
+        """Rows this transaction has written to these relations so far (cascades and triggers included)."""
+        raise NotImplementedError
+
+    def table_shape(self, table: TableName) -> TableShape:
+        raise NotImplementedError
+
+    def database_identity(self) -> list[Any]:
+        """What tells this database apart from a restored copy elsewhere (cluster, database, search path)."""
+        raise NotImplementedError
+
+    def others_committed(self, since: str, until: str, limit: int = 20000) -> bool | None:
+        """Did another transaction commit between two snapshots of this one? None: too many to ask cheaply."""
         raise NotImplementedError
 
     def text_settings(self) -> list[Any]:

@@ -134,9 +134,6 @@ class Catalog:
                 return self.partitions[cand]
         return None
 
-    def referencing(self, target: TableName) -> list[ForeignKey]:
-        return [fk for t in self.tables.values() for fk in t.foreign_keys if fk.ref_table == target]
-
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)

@@ -18,7 +18,8 @@ from psycopg.types.json import Jsonb
 
 from ..errors import ConfigError, DatabaseError, LockTimeout
 from ..urls import DatabaseURL, mask
-from .base import Database
+from . import pg_fingerprints
+from .base import Database, TableShape
 from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
 
 _KINDS = {
@@ -114,7 +115,8 @@ class PostgresDatabase(Database):
 
     @classmethod
     def connect(cls, url: DatabaseURL, *, wait: float = 10.0, autocommit: bool = True,
-                application_name: str = "seedkit") -> PostgresDatabase:
+                application_name: str = "seedkit", lock_timeout: float | None = None) -> PostgresDatabase:
+        # (lock_timeout: PostgreSQL takes it per transaction, in lock_for_seeding and lock_tables)
         deadline = time.monotonic() + wait
         delay = 0.1
         while True:
@@ -387,7 +389,7 @@ class PostgresDatabase(Database):
         return self.quote(name)
 
     def row_formatter(self) -> Callable[[Sequence[Sequence[Any]]], bytearray] | None:
-        """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/digests.py).
+        """Rows → COPY text, exactly as ``copy.write_row`` sends them (see seed/skip_tracker.py).
         None when this psycopg does not expose its formatter (or stages are kept in memory)."""
         if _format_row_text is None or self._virtual is not None:
             return None
@@ -421,6 +423,29 @@ class PostgresDatabase(Database):
             raise translate(exc) from exc
         except (TypeError, ValueError, OverflowError) as exc:  # a value psycopg cannot send
             raise DatabaseError(f"cannot send value: {exc}") from exc
+
+    def create_temporary(self, name: str, definition: str) -> None:
+        self.execute(f"CREATE TEMP TABLE {name} ({definition}) ON COMMIT DROP")
+
+    # -- skipping unchanged rows (the SQL lives in db/pg_fingerprints.py) ------------------------------
+    def snapshot_sql(self) -> str:
+        return "txid_current_snapshot()::text"
+
+    def fingerprints(self, tables: Sequence[TableName], *, snapshot: bool = False
+                     ) -> tuple[str | None, list[list[Any]]]:
+        return pg_fingerprints.fingerprints(self, [self.qualified(t) for t in tables], snapshot=snapshot)
+
+    def table_writes(self, relids: list[int]) -> int:
+        return pg_fingerprints.table_writes(self, relids)
+
+    def table_shape(self, table: TableName) -> TableShape:
+        return pg_fingerprints.table_shape(self, self.qualified(table))
+
+    def database_identity(self) -> list[Any]:
+        return pg_fingerprints.database_identity(self)
+
+    def others_committed(self, since: str, until: str, limit: int = 20000) -> bool | None:
+        return pg_fingerprints.others_committed(self, since, until, limit)
 
     def text_settings(self) -> list[Any]:
         row = self.fetchone("SELECT current_setting('TimeZone'), current_setting('DateStyle'), "

@@ -52,9 +52,14 @@ def translate(exc: sqlite3.Error) -> DatabaseError:
 class SQLiteDatabase(Database):
     dialect = "sqlite"
     placeholder = "?"
+    defers_every_foreign_key = True  # PRAGMA defer_foreign_keys: every foreign key is checked at commit
 
     @classmethod
-    def connect(cls, url: DatabaseURL, *, busy_timeout: float = 60.0, create: bool = True) -> SQLiteDatabase:
+    def connect(cls, url: DatabaseURL, *, busy_timeout: float = 60.0, create: bool = True,
+                lock_timeout: float | None = None) -> SQLiteDatabase:
+        # (lock_timeout: how long a statement waits for the file's lock)
+        if lock_timeout is not None:
+            busy_timeout = lock_timeout
         target = ":memory:" if url.path is None else str(url.path)
         if url.path is not None:
             if not url.path.parent.is_dir():

@@ -1,6 +1,7 @@
 """The seed engine: ``run(env)`` loads an environment's fixtures and upserts them in one transaction.
 
-files (load.py, python.py) → fixtures → plan (plan.py) → apply (apply.py) → report (report.py)
+files (load.py, python_fixtures.py) → fixtures (model.py) → plan (plan.py) → apply (apply.py and the parts it
+runs) → report (report.py)
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, RefusedError, SeedkitError, UsageError
 from ..urls import DatabaseURL
 from .apply import LEDGER, Applier, Progress, ensure_ledger
-from .fixtures import Fixture
 from .load import discover, load_file
+from .model import Fixture
 from .plan import build_plan
-from .python import fixture, load_python, ref
+from .python_fixtures import fixture, load_python, ref
 from .report import Report, TableReport
 
 META = "seedkit_meta"
@@ -73,12 +74,10 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
     report = Report(env=env, database=str(url), dry_run=dry_run or check)
     started = time.perf_counter()
     settings = config.settings.seeds
-    conn_kwargs = {"wait": config.settings.database.connect_timeout}
-    if url.dialect == "sqlite":
-        conn_kwargs = {"busy_timeout": settings.lock_timeout}
     missing: list[Fixture] = []  # fixtures whose table does not exist
     try:
-        with db.connect(url, **conn_kwargs) as d:  # type: ignore[arg-type]
+        # each adapter takes what applies to it: a server's start, a file's lock
+        with db.connect(url, wait=config.settings.database.connect_timeout, lock_timeout=settings.lock_timeout) as d:
             try:
                 with d.transaction():
                     if report.dry_run:

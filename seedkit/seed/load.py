@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import FixtureError, Location
-from .fixtures import Fixture, Row, make_ref, parse_header
+from .model import Fixture, Row, make_ref, parse_header
 
 SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".py")
 

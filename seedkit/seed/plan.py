@@ -12,7 +12,7 @@ from ..db.base import Database
 from ..db.catalog import Catalog, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import FixtureError, Location
 from .convert import ConversionError, convert, int_bound
-from .fixtures import Fixture, Ref
+from .model import Fixture, Ref
 
 MAX_PROBLEMS = 50
 PEEK_ROWS = 10_000  # rows of a Python fixture looked at to learn which tables it references
@@ -50,7 +50,7 @@ class TablePlan:
 class Plan:
     tables: list[TablePlan]  # in dependency order
     natural_keys: dict[TableName, tuple[str, ...]]  # for scalar !ref: the key each table is referred by
-    defer_all: bool = False  # SQLite: foreign keys checked at commit
+    defer_all: bool = False  # every foreign key checked at commit (the database defers them all, or a cycle)
 
 
 class Problems:
@@ -226,7 +226,7 @@ def _order(by_table: dict[TableName, TablePlan], database: Database, problems: P
                     c for c in fk.columns if by_table[n].table.columns[c].nullable)
             elif fk.ref_table in by_table:
                 edges[n].append(fk)
-    defer_all = database.dialect == "sqlite"
+    defer_all = database.defers_every_foreign_key
     for scc in _sccs(names, {n: [fk.ref_table for fk in edges[n]] for n in names}):
         if len(scc) < 2:
             continue

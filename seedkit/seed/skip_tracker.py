@@ -9,11 +9,13 @@ streamed fixture a run records, in ``seedkit_digests`` and in the run's own tran
   hashes of the rows' ``xmin``. Any insert, update or delete since (by anyone) changes it, because
   every written row version carries the id of the transaction that wrote it. It is scanned once,
   before the run compares or writes the table, and moved by the run's own writes; never scanned
-  again after them, so another session's commit during the run cannot end up in it (seed/apply.py);
+  again after them, so another session's commit during the run cannot end up in it
+  (seed/fingerprints.py);
 - a digest of everything else that decides what gets written and how the stored rows read back:
-  columns, types, key, options, versions, and the tables' shapes (``SHAPE_SQL``: identity, column
-  layout, types down to enum labels and domain constraints, defaults, triggers), the database and
-  the cluster (``database_identity``).
+  columns, types, key, options, versions, and the tables' shapes (``Database.table_shape``: identity,
+  column layout, types down to enum labels and domain constraints, defaults, triggers), the database
+  and the cluster (``Database.database_identity``). The SQL behind them is the adapter's
+  (db/pg_fingerprints.py).
 
 The next run compares before staging anything. When the configuration and every fingerprint are
 unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose
@@ -204,10 +206,6 @@ class Tracker:
         self.chunks += out
         return out
 
-    def _send(self, buf: bytearray, first_n: int, count: int) -> bytearray:
-        self._stage(first_n, count)
-        return buf
-
     def _stage(self, first_n: int, count: int) -> None:
         ordinal = self.staged + 1
         if self.old is not None and self.fresh_from is None and first_n + count - 1 > self.old.rows:
@@ -244,140 +242,6 @@ def config_digest(parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-# -- what the record covers besides the rows (PostgreSQL) ---------------------------------------------
-# Everything that changes how the stored rows of a table read back, or what a write stores: the
-# relation itself and its partitions or inheritance children (oid and relfilenode: a TRUNCATE, a
-# restore or a rewrite gives new ones), every column (position, dropped columns, type, typmod,
-# collation, NOT NULL, default, identity, generated, the value a column added with a default reads
-# as), every type those columns use, recursively (enum labels in order, domain base types, defaults
-# and constraints, array elements, composite attributes, range subtypes, input and output functions),
-# triggers, rules and row-level security.
-SHAPE_SQL = """
-WITH RECURSIVE rels(oid) AS (
-    SELECT %(rel)s::regclass::oid
-  UNION
-    SELECT i.inhrelid FROM pg_inherits i JOIN rels r ON i.inhparent = r.oid
-), r AS MATERIALIZED (SELECT array_agg(oid) AS ids FROM rels),
-types(oid) AS (
-    SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY((SELECT ids FROM r)::oid[]) AND a.attnum > 0
-  UNION
-    SELECT n.x FROM types t JOIN pg_type y ON y.oid = t.oid
-    CROSS JOIN LATERAL (SELECT y.typelem UNION ALL SELECT y.typbasetype
-                        UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = y.typrelid AND a.attnum > 0
-                        UNION ALL SELECT g.rngsubtype FROM pg_range g WHERE g.rngtypid = y.oid) n(x)
-    WHERE n.x <> 0
-)
-SELECT
-  (SELECT json_agg(json_build_array(c.oid, c.relfilenode, c.relkind, c.relpersistence, c.relrowsecurity,
-          c.relforcerowsecurity, c.relhasrules, c.relnamespace::regnamespace::text, c.relname,
-          (SELECT json_agg(json_build_array(a.attnum, a.attname, a.atttypid, a.atttypmod, a.attisdropped,
-                  a.attnotnull, a.atthasmissing, a.attmissingval::text, a.attgenerated, a.attidentity,
-                  a.attcollation, a.attndims, pg_get_expr(d.adbin, d.adrelid)) ORDER BY a.attnum)
-           FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE a.attrelid = c.oid AND a.attnum > 0),
-          (SELECT json_agg(json_build_array(g.tgname, g.tgtype, g.tgenabled, g.tgfoid) ORDER BY g.tgname)
-           FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal),
-          (SELECT json_agg(json_build_array(p.polname, p.polcmd, p.polpermissive, p.polroles::text,
-                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)) ORDER BY p.polname)
-           FROM pg_policy p WHERE p.polrelid = c.oid)) ORDER BY c.oid)
-   FROM pg_class c WHERE c.oid = ANY((SELECT ids FROM r)::oid[]))::text,
-  (SELECT json_agg(json_build_array(y.oid, y.typname, y.typtype, y.typbasetype, y.typtypmod, y.typnotnull,
-          y.typdefault, y.typcollation, y.typinput, y.typoutput,
-          (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = y.oid),
-          (SELECT json_agg(json_build_array(k.conname, pg_get_constraintdef(k.oid), k.convalidated)
-                           ORDER BY k.conname)
-           FROM pg_constraint k WHERE k.contypid = y.oid)) ORDER BY y.oid)
-   FROM pg_type y WHERE y.oid = ANY(ARRAY(SELECT oid FROM types)))::text,
-  (SELECT array_agg(c.oid ORDER BY c.oid) FROM pg_class c
-   WHERE c.oid = ANY((SELECT ids FROM r)::oid[]) AND c.relkind <> 'p'),
-  (SELECT string_agg(DISTINCT w, ', ') FROM (
-       SELECT 'trigger ' || quote_ident(g.tgname) AS w FROM pg_trigger g
-       WHERE g.tgrelid = ANY((SELECT ids FROM r)::oid[]) AND NOT g.tgisinternal
-     UNION ALL SELECT 'rules' FROM pg_class c WHERE c.oid = ANY((SELECT ids FROM r)::oid[]) AND c.relhasrules
-     UNION ALL SELECT 'row-level security' FROM pg_class c
-     WHERE c.oid = ANY((SELECT ids FROM r)::oid[]) AND c.relrowsecurity
-   ) b),
-  (SELECT count(*) > 1 FROM rels) OR (SELECT relkind = 'p' FROM pg_class WHERE oid = %(rel)s::regclass)
-"""
-
-
-@dataclass
-class Shape:
-    """What the record covers of a table besides its rows (see ``SHAPE_SQL``)."""
-
-    digest: str
-    relids: list[int]  # the relations holding its rows (itself, or its partitions and children)
-    unsafe: str | None  # why its unchanged rows may not be skipped (it has triggers, …), or None
-    # partitioned, or with inheritance children: a write cannot return the row versions' xmin
-    tree: bool = False
-
-
-def table_shape(d: Database, qualified: str) -> Shape:
-    # the planner's guess for the recursive parts is far too high: it would compile the query (JIT)
-    jit = d.fetchone("SELECT current_setting('jit'), set_config('jit', 'off', true)")
-    row = d.fetchone(SHAPE_SQL, {"rel": qualified})
-    d.execute("SELECT set_config('jit', %s, true)", [jit[0] if jit else "on"])
-    assert row is not None
-    rels, types, relids, unsafe, tree = row
-    return Shape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree))
-
-
-def database_identity(d: Database) -> list[Any]:
-    """The cluster (its system identifier, when this role may read it), the database and the search path:
-    a restore into another cluster or database can repeat transaction ids, never all of these."""
-    row = d.fetchone("SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), "
-                     "current_schemas(false)::text, has_function_privilege('pg_control_system()', 'EXECUTE')")
-    assert row is not None
-    ident = [row[0], row[1]]
-    if row[2]:
-        got = d.fetchone("SELECT system_identifier FROM pg_control_system()")
-        ident.append(str(got[0]) if got else None)
-    else:  # the server's start: a restart compares every row once more, another cluster always does
-        got = d.fetchone("SELECT pg_postmaster_start_time()::text")
-        ident.append(got[0] if got else None)
-    return ident
-
-
-# -- fingerprints ------------------------------------------------------------------------------------
-def fingerprint_sql(qualified: str) -> str:
-    """SQL for one table's fingerprint as JSON text ``[rows, "sum of hashes"]`` (the same sum as adding
-    ``row_version_hash`` over every row: hashed once per distinct ``xmin``)."""
-    return (f"(SELECT json_build_array(coalesce(sum(g.c), 0), coalesce(sum(g.c::numeric * "
-            f"hashint8extended(g.x::text::bigint, 0)), 0)::text) FROM (SELECT xmin AS x, count(*) AS c "
-            f"FROM {qualified} GROUP BY xmin) g)::text")
-
-
-def parse_fingerprint(text: str) -> list[Any]:
-    count, total = json.loads(text)
-    return [int(count), str(total)]
-
-
-WRITES_SQL = ("SELECT coalesce(sum(pg_stat_get_xact_tuples_inserted(r)), 0) + "
-              "coalesce(sum(pg_stat_get_xact_tuples_updated(r)), 0) + "
-              "coalesce(sum(pg_stat_get_xact_tuples_deleted(r)), 0) FROM unnest(%s::oid[]) r")
-
-
-def others_committed(d: Database, since: str, until: str, limit: int = 20000) -> bool | None:
-    """Did a transaction other than this one commit between two snapshots (``txid_current_snapshot()``
-    texts) of this transaction? None when too many transactions ran between them to ask cheaply.
-
-    The candidates are the transactions ``since`` could not see and ``until`` can: this one (and its
-    subtransactions) are "in progress", aborted ones are "aborted"; any other is a commit."""
-    row = d.fetchone(
-        "SELECT (txid_snapshot_xmax(%(u)s::txid_snapshot) - txid_snapshot_xmax(%(s)s::txid_snapshot)) "
-        "+ (SELECT count(*) FROM txid_snapshot_xip(%(s)s::txid_snapshot))", {"s": since, "u": until})
-    assert row is not None
-    if int(row[0]) > limit:
-        return None
-    row = d.fetchone(
-        "SELECT count(*) FROM (SELECT txid_snapshot_xip(%(s)s::txid_snapshot) AS x UNION "
-        "SELECT generate_series(txid_snapshot_xmax(%(s)s::txid_snapshot), txid_snapshot_xmax(%(u)s::txid_snapshot) - 1)"
-        ") c WHERE txid_visible_in_snapshot(c.x, %(u)s::txid_snapshot) AND txid_status(c.x) = 'committed'",
-        {"s": since, "u": until})
-    assert row is not None
-    return int(row[0]) > 0
-
-
 def load_records(d: Database) -> dict[tuple[str, str], Record]:
     q = d.quote
     rows = d.fetchall(f"SELECT fixture, table_name, config, state, rows, batch_size, batches, keys, chunks "
@@ -404,8 +268,4 @@ def save_record(d: Database, fixture: str, table: str, record: Record) -> None:
               "batch_size = excluded.batch_size, batches = excluded.batches, keys = excluded.keys, "
               "chunks = excluded.chunks", [fixture, table, *values])
 
-
-
-__all__ = ["CHUNK", "DIGESTS", "WRITES_SQL", "Record", "Restage", "Shape", "Tracker", "config_digest",
-           "database_identity", "fingerprint_sql", "load_records", "others_committed", "parse_fingerprint",
-           "save_record", "table_shape"]
+__all__ = ["CHUNK", "DIGESTS", "Record", "Restage", "Tracker", "config_digest", "load_records", "save_record"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FixtureError, Location
-from .fixtures import Fixture, FixtureHeader, Ref, make_ref
+from .model import Fixture, FixtureHeader, Ref, make_ref
 
 _MARK = "__seedkit_fixture__"
 

@@ -1,0 +1,142 @@
+"""Staging and streaming: fixture rows go to the database in batches (COPY on PostgreSQL, batched
+``executemany`` on SQLite), into a staging table or straight into an empty target.
+
+Memory stays bounded by the batch size; a batch the database rejects is explained row by row, and a
+streamed fixture's failing row is located by the COPY line the database names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import chain, islice
+from typing import Any
+
+from ..errors import DatabaseError, FixtureError
+from .context import ROW_VIOLATIONS, UNIQUE_VIOLATIONS, Context, RefShape
+from .plan import FixturePlan
+from .rows import NestedRefs, RowBuilder
+from .skip_tracker import Tracker
+
+
+class Loader:
+
+    def __init__(self, ctx: Context, builder: RowBuilder, nested: NestedRefs):
+        self.ctx = ctx
+        self.builder = builder
+        self.nested = nested
+
+    def load(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
+              refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True) -> int:
+        """Load in batches: memory stays bounded by the batch size, lookups made while building rows
+        never run in the middle of a COPY, and a batch the database rejects is explained row by row."""
+        make_batch = self.builder.batch_maker(fp, cols, refs, with_n)
+        fx = fp.fixture
+        total = fx.count if fx.rows is None else len(fx.rows)
+        label = str(fp.table.name)
+        if fx.rows is None:
+            return self.load_stream(table_sql, columns, fp, cols, make_batch, rows, label, total)
+        n = 0
+        while chunk := list(islice(rows, self.ctx.batch_size)):
+            self.nested.prefetch(fp, refs, chunk)
+            try:
+                n += self.ctx.d.load_rows(table_sql, columns, make_batch(chunk))
+            except DatabaseError as exc:
+                self.explain_batch(fp, cols, chunk, exc)
+                raise
+            if self.ctx.progress is not None:
+                self.ctx.progress(label, n, total)
+        return n
+
+    def load_stream(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
+                     make_batch: Callable, rows: Iterator, label: str, total: int | None) -> int:
+        """A Python fixture streams through one COPY, so generating rows and storing them overlap;
+        rows are built a batch at a time (memory stays bounded by the batch size)."""
+        every = self.ctx.batch_size
+        progress = self.ctx.progress
+        current: list[tuple[int, dict[str, Any]]] = []
+
+        def batches() -> Iterator[list[list]]:
+            nonlocal current
+            done = 0
+            while chunk := list(islice(rows, every)):
+                current = chunk
+                yield make_batch(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(label, done, total)
+
+        self.nested.copying = True
+        try:
+            n = self.ctx.d.load_rows(table_sql, columns, chain.from_iterable(batches()))
+        except DatabaseError as exc:
+            self.nested.copying = False
+            self.stream_failed(fp, cols, exc, current, lambda line: line)
+            raise
+        finally:
+            self.nested.copying = False
+        return n
+
+    def stream_failed(self, fp: FixturePlan, cols: list[str], exc: DatabaseError,
+                       current: list[tuple[int, dict[str, Any]]], row_number: Callable[[int], int]) -> None:
+        """Say which row of a streamed fixture the database (or the driver) rejected."""
+        if exc.sqlstate in UNIQUE_VIOLATIONS and not fp.fixture.text_values:
+            # (a CSV file may be of any size: its rows are staged again and a GROUP BY says where)
+            self.builder.locate_duplicate(fp)
+        if exc.sqlstate is None:  # the driver could not send a value: it is in the batch being sent
+            for i, values in current:
+                self.builder.explain_row(fp, cols, i, values, final=False)
+        if exc.sqlstate is None or exc.sqlstate.startswith("22") or exc.sqlstate in ROW_VIOLATIONS:
+            line = getattr(exc, "copy_line", None)  # the COPY's line: row_number says which row it was
+            where = fp.fixture.row_location(row_number(line) if line else (current[0][0] if current else 0),
+                                            getattr(exc, "copy_column", None))
+            raise FixtureError(exc.message, location=where, hint=exc.hint) from None
+
+    def load_formatted(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
+                        refs: dict[str, RefShape], rows: Iterator, tracker: Tracker,
+                       fmt: Callable[[list], bytearray]) -> int:
+        """Rows built and formatted a batch at a time; the tracker says what of each batch to send."""
+        make_batch = self.builder.batch_maker(fp, cols, refs, with_n=False)
+        every, progress = self.ctx.batch_size, self.ctx.progress
+        label, total = str(fp.table.name), fp.fixture.count
+        current: list[tuple[int, dict[str, Any]]] = []
+
+        def buffers() -> Iterator[bytes | bytearray]:
+            nonlocal current
+            done = 0
+            while chunk := list(islice(rows, every)):
+                current = chunk
+                built = make_batch(chunk)
+                data = tracker.feed(built, fmt(built))
+                if data:
+                    yield data
+                done += len(chunk)
+                if progress is not None:
+                    progress(label, done, total)
+
+        self.nested.copying = True
+        try:
+            self.ctx.d.load_buffers(table_sql, columns, buffers())
+        except DatabaseError as exc:
+            self.nested.copying = False
+            self.stream_failed(fp, cols, exc, current, tracker.row_number)
+            raise
+        finally:
+            self.nested.copying = False
+        return tracker.staged
+
+    def explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],
+                       exc: DatabaseError) -> None:
+        """The database rejected a batch: find the row (and column) with the full checks, or say where
+        the database said it was."""
+        if exc.sqlstate is not None and not exc.sqlstate.startswith("22") and exc.sqlstate not in ROW_VIOLATIONS:
+            return  # not about a value (None: the driver could not send one)
+        for i, values in chunk:
+            self.builder.explain_row(fp, cols, i, values, final=False)
+        line = getattr(exc, "copy_line", None)
+        if line is not None and 1 <= line <= len(chunk):
+            i = chunk[line - 1][0]
+            raise FixtureError(exc.message, location=fp.fixture.row_location(i, getattr(exc, "copy_column", None)),
+                               hint=exc.hint) from None
+
+
+__all__ = ["Loader"]

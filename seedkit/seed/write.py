@@ -1,0 +1,175 @@
+"""Classify and write: count the staged rows that are missing or changed, then insert and update only those.
+
+One classification query counts missing and changed rows; an ``INSERT … SELECT`` and an ``UPDATE … FROM``
+run only when there is something to write, and the update's ``WHERE`` keeps unchanged rows untouched
+(no write, no trigger, no dead tuple). When the target table is empty and nothing needs resolving, rows
+go straight in (``direct``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..db.catalog import Table
+from ..errors import DatabaseError, Location
+from .checks import Checks
+from .context import UNIQUE_VIOLATIONS, Context, Stage
+from .fingerprints import Fingerprints
+from .merge_sql import MergeSql
+from .plan import FixturePlan, TablePlan
+from .report import TableReport
+from .skip_tracker import Restage, Tracker
+from .staging import Loader
+
+
+class Writer:
+
+    def __init__(self, ctx: Context, sql: MergeSql, fingerprints: Fingerprints, checks: Checks, loader: Loader):
+        self.ctx = ctx
+        self.sql = sql
+        self.fingerprints = fingerprints
+        self.checks = checks
+        self.loader = loader
+
+    def direct(self, tp: TablePlan, fp: FixturePlan, cols: list[str], rows: Iterator, tr: TableReport,
+                tracker: Tracker | None) -> bool:
+        """Empty target, nothing to resolve: load straight into the table. False on a duplicate key."""
+        d, table = self.ctx.d, tp.table
+        target = d.qualified(table.name)
+        try:
+            with d.transaction():  # a savepoint: a duplicate key falls back to the staged path
+                if tracker is None:
+                    n = self.loader.load(target, cols, fp, cols, {}, rows, with_n=False)
+                else:
+                    n = self.loader.load_formatted(target, cols, fp, cols, {}, rows, tracker,
+                                                   self.fingerprints.formatter)
+        except DatabaseError as exc:
+            if exc.sqlstate not in UNIQUE_VIOLATIONS:
+                raise self.locate(exc, fp) from None
+            return False
+        tr.inserted += n
+        if n:  # (a partitioned table too: its rows' xmin can be selected, not returned)
+            version = d.row_version_hash() if self.fingerprints.following(table.name) else None
+            one = d.fetchone(f"SELECT {version}::text FROM {target} LIMIT 1") if version else None
+            self.fingerprints.loaded(table.name, n, int(one[0]) if one else None)
+        self.sync_sequences(table, cols)
+        return True
+
+    def locate(self, exc: DatabaseError, fp: FixturePlan) -> DatabaseError:
+        exc.message = f"{fp.table.name}: {exc.message}"
+        exc.location = exc.location or Location(file=fp.fixture.source, line=fp.fixture.location.line,
+                                                document=fp.fixture.location.document)
+        return exc
+
+    def insert_all(self, tp: TablePlan, stage: Stage, tr: TableReport) -> None:
+        """The table is empty: every row is new, so skip classifying and insert what resolves."""
+        d, q, table = self.ctx.d, self.ctx.d.quote, tp.table
+        src = self.sql.src(stage)
+        cols = [c for c in stage.columns if c not in tp.deferred]
+        try:
+            with d.transaction():  # a savepoint: a repeated key is then located in the staged rows
+                n, hashes = self.fingerprints.write(
+                    f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
+                    f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)}"
+                    f" FROM ({src}) src WHERE src._unres = 0", table.name)
+        except DatabaseError as exc:
+            if exc.sqlstate in UNIQUE_VIOLATIONS:
+                self.checks.check_duplicates(tp, stage)
+            self.checks.locate_row_violation(stage, src, exc)
+            raise
+        if n != stage.count:
+            self.checks.raise_unresolved(stage, src)
+        self.fingerprints.wrote(table.name, (n, hashes))
+        self.sync_sequences(table, cols)
+        tr.inserted += stage.count
+
+    def classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str]) -> None:
+        d, q, table, fp = self.ctx.d, self.ctx.d.quote, tp.table, stage.fixture
+        target = d.qualified(table.name)
+        src = self.sql.src(stage)
+        compare = self.sql.compare_cols(tp, stage) if fp.fixture.header.on_conflict == "update" else []
+        key = fp.key
+        k0 = q(key[0])
+        differs = self.sql.differs(table, compare)
+        version = self.fingerprints.counting(table.name) and self.ctx.d.row_version_hash("t")
+        skipped = stage.tracker is not None and stage.tracker.old is not None
+        row = d.fetchone(
+            f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres), "
+            + (f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN {version} END)::text " if version else "0 ")
+            + (f", {d.snapshot_sql()} " if skipped else "")
+            + f"FROM ({src}) src LEFT JOIN {target} t ON {self.sql.key_join(key)}")
+        assert row is not None
+        if skipped and stage.tracker is not None and not self.fingerprints.unchanged_since_scan(stage.tracker, row[5]):
+            raise Restage  # the skipped rows are not what the last run left: nothing written yet
+        total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row[:5])
+        if unresolved:
+            self.checks.raise_unresolved(stage, src)
+        if stage.state and missing:  # remember which rows this run inserts (see seed/deferred.py)
+            d.execute(f"UPDATE {stage.sql} SET _state = 'new' WHERE _n IN (SELECT src._n FROM ({src}) src "
+                      f"LEFT JOIN {target} t ON {self.sql.key_join(key)} WHERE t.{k0} IS NULL)")
+        if self.ctx.diff and changed:
+            self.collect_diff(table, stage, src, compare, tr)
+        insert_cols = [c for c in stage.columns if c not in tp.deferred]
+        delta = [0, -old_hashes]  # rows, hashes of row versions: how this run moves the fingerprint
+        if missing and not self.ctx.dry_run:
+            cols_sql = ", ".join(q(c) for c in insert_cols)
+            try:
+                with d.transaction():  # a savepoint: a row breaking NOT NULL is then located
+                    n, hashes = self.fingerprints.write(
+                        f"INSERT INTO {target} ({cols_sql}){d.insert_override(table, insert_cols)} "
+                        f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self.sql.key_join(key)})", table.name)
+            except DatabaseError as exc:
+                self.checks.locate_row_violation(stage, src, exc)
+                raise
+            delta = [delta[0] + n, delta[1] + hashes]
+            self.sync_sequences(table, insert_cols)
+        if changed and compare and not self.ctx.dry_run:
+            sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
+            _, hashes = self.fingerprints.write(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
+                                    f"WHERE {self.sql.key_join(key)} AND ({differs})", table.name)
+            delta[1] += hashes
+            self.sync_sequences(table, compare)  # an id may have changed too
+        if (missing or (changed and compare)) and not self.ctx.dry_run:
+            self.fingerprints.wrote(table.name, (delta[0], delta[1]) if version else None)
+        tr.inserted += missing
+        tr.updated += changed if compare else 0
+        tr.unchanged += total - missing - (changed if compare else 0)
+
+    def sync_sequences(self, table: Table, cols: list[str]) -> None:
+        """Explicit values went into ``cols``: every sequence feeding one moves past the largest value
+        over all the columns it feeds (a sequence may be shared by several tables), never backwards."""
+        if self.ctx.dry_run:
+            return
+        feeds = self.ctx.catalog.sequence_feeds
+        for seq in dict.fromkeys(table.columns[c].sequence for c in cols if table.columns[c].autoincrement):
+            if seq is not None:
+                self.ctx.d.sync_sequence(seq, feeds.get(seq) or ((table.name, next(
+                    c for c in cols if table.columns[c].sequence == seq)),))
+
+    def collect_diff(self, table: Table, stage: Stage, src: str, compare: list[str], tr: TableReport) -> None:
+        d, q = self.ctx.d, self.ctx.d.quote
+        key = stage.fixture.key
+        sel = [f"src.{q(k)}" for k in key] + [x for c in compare for x in (f"t.{q(c)}", f"src.{q(c)}")]
+        rows = d.fetchall(f"SELECT {', '.join(sel)} FROM ({src}) src JOIN {d.qualified(table.name)} t ON "
+                          f"{self.sql.key_join(key)} WHERE ({self.sql.differs(table, compare)}) ORDER BY src._n "
+                          f"LIMIT {self.ctx.diff_limit - len(tr.diffs)}")
+        for r in rows:
+            k = dict(zip(key, r[:len(key)]))
+            rest = r[len(key):]
+            for i, c in enumerate(compare):
+                old, new = rest[2 * i], rest[2 * i + 1]
+                if old != new:
+                    tr.diffs.append({"key": {a: _plain(b) for a, b in k.items()}, "column": c,
+                                     "old": _plain(old), "new": _plain(new)})
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+__all__ = ["Writer"]
