@@ -11,11 +11,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from reliability import checksums
-from seedproj import Project
 from typer.testing import CliRunner
 
 from seedkit.cli import app
+from tests.support import Project, checksums
 
 PG_SCHEMA = """
 CREATE TABLE items (id bigint PRIMARY KEY, sku text NOT NULL UNIQUE, qty int, code varchar(5), body text);

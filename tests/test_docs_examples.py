@@ -35,10 +35,10 @@ import pglast
 import psycopg
 import pytest
 from psycopg import sql
-from test_template import REPO, render, template_copy
 
 from seedkit.config import load_config, read_dotenv
 from seedkit.seed.load import load_file
+from tests.support.template import REPO, render, template_copy
 
 DOCS = ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent

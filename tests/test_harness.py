@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pgcluster import (
+
+from tests.support.pgcluster import (
     BINDIR_VARIABLE,
     Cluster,
     ClusterUnavailable,
@@ -38,8 +39,10 @@ def test_plain():
 @pytest.fixture
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A separate pytest project that uses this suite's conftest and harness."""
-    for name in ("conftest.py", "pgcluster.py"):
-        (pytester.path / name).write_text((HERE / name).read_text())
+    (pytester.path / "conftest.py").write_text((HERE / "conftest.py").read_text())
+    shutil.copytree(HERE / "support", pytester.path / "tests" / "support",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (pytester.path / "tests" / "__init__.py").write_text("")
     pytester.makepyfile(test_inner=INNER_TESTS)
     for name in ("SEEDKIT_TEST_DATABASE_URL", "SEEDKIT_TEST_PG_MAJOR", "CI"):
         monkeypatch.delenv(name, raising=False)

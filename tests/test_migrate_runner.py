@@ -11,8 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from seedkit import load_config, migrate
-from seedkit.config import Config
+from seedkit import migrate
 from seedkit.db import connect
 from seedkit.errors import (
     DriftError,
@@ -23,83 +22,24 @@ from seedkit.errors import (
     UsageError,
 )
 from seedkit.migrate.runner import _LOCK_CLASS, lock_key
+from tests.support import Project
 
 # -- a small project in a temporary folder ----------------------------------------------------------
 
 
-class Project:
-    def __init__(self, root: Path, url: str):
-        self.root, self.url = root, url
-        self.dir = root / "migrations"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (root / "seedkit.toml").write_text(
-            f'[database]\nurl = "{url}"\n\n[migrations]\ndir = "migrations"\n\n'
-            f'[envs.production]\nprotected = true\ndatabase_url = "{url}"\n', encoding="utf-8")
-
-    @property
-    def dialect(self) -> str:
-        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
-
-    @property
-    def config(self) -> Config:
-        return load_config(self.root / "seedkit.toml", environ={})
-
-    def single(self, version: str, name: str, up: str, down: str | None = None, *,
-               transactional: bool = True) -> Path:
-        flag = "" if transactional else " transaction:false"
-        text = f"-- migrate:up{flag}\n{up}\n" + (f"\n-- migrate:down\n{down}\n" if down is not None else "")
-        path = self.dir / f"{version}_{name}.sql"
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    def pair(self, version: str, name: str, up: str, down: str | None = None, *,
-             transactional: bool = True) -> Path:
-        head = "" if transactional else "-- seedkit: transaction=false\n"
-        path = self.dir / f"{version}_{name}.up.sql"
-        path.write_text(head + up + "\n", encoding="utf-8")
-        if down is not None:
-            (self.dir / f"{version}_{name}.down.sql").write_text(down + "\n", encoding="utf-8")
-        return path
-
-    def folder(self, version: str, name: str, up: str, down: str | None = None, *,
-               transactional: bool = True) -> Path:
-        head = "" if transactional else "-- seedkit: transaction=false\n"
-        folder = self.dir / f"{version}_{name}"
-        folder.mkdir()
-        (folder / "up.sql").write_text(head + up + "\n", encoding="utf-8")
-        if down is not None:
-            (folder / "down.sql").write_text(down + "\n", encoding="utf-8")
-        return folder / "up.sql"
-
-    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
-        with connect(self.url) as db:
-            return db.fetchall(sql, params)
-
-    def history(self) -> list[tuple]:
-        return self.query("SELECT version, status FROM schema_migrations ORDER BY version")
-
-    def applied(self) -> list[str]:
-        return [v for v, s in self.history() if s == "applied"]
-
-    def tables(self) -> set[str]:
-        with connect(self.url) as db:
-            names = {t.name for t in db.catalog(refresh=True).tables}
-        return {n for n in names if not n.startswith("schema_migrations")}
-
-
 @pytest.fixture
 def project(tmp_path: Path, db_url: str) -> Project:
-    return Project(tmp_path, db_url)
+    return Project.with_migrations(tmp_path, db_url)
 
 
 @pytest.fixture
 def pg_project(tmp_path: Path, pg_url: str) -> Project:
-    return Project(tmp_path, pg_url)
+    return Project.with_migrations(tmp_path, pg_url)
 
 
 @pytest.fixture
 def sqlite_project(tmp_path: Path, sqlite_url: str) -> Project:
-    return Project(tmp_path, sqlite_url)
+    return Project.with_migrations(tmp_path, sqlite_url)
 
 
 def schema_snapshot(url: str) -> dict[str, Any]:
@@ -172,7 +112,7 @@ def test_layouts_apply_roll_back_and_reapply_to_the_same_schema(project: Project
 def test_history_rows_and_log(project: Project) -> None:
     path = project.single("20240101120000", "authors", MIGRATIONS[0][2], MIGRATIONS[0][3])
     migrate.up(project.config)
-    [(version, name, checksum, applied_at, ms, status)] = project.query(
+    [(version, name, checksum, applied_at, ms, status)] = project.rows(
         "SELECT version, name, checksum, applied_at, execution_ms, status FROM schema_migrations")
     import hashlib
 
@@ -180,7 +120,7 @@ def test_history_rows_and_log(project: Project) -> None:
     assert checksum == hashlib.sha256(path.read_bytes()).hexdigest()
     assert applied_at is not None and ms >= 0
     migrate.down(project.config)
-    log = project.query("SELECT version, action FROM schema_migrations_log ORDER BY id")
+    log = project.rows("SELECT version, action FROM schema_migrations_log ORDER BY id")
     assert log == [("20240101120000", "up"), ("20240101120000", "down")]
 
 
@@ -245,14 +185,14 @@ DROP TABLE notes;
 
 @pytest.mark.postgres
 def test_postgres_do_blocks_functions_strings_and_comments(pg_project: Project) -> None:
-    (pg_project.dir / "1_tricky.sql").write_text(PG_TRICKY, encoding="utf-8")
+    (pg_project.migrations_dir / "1_tricky.sql").write_text(PG_TRICKY, encoding="utf-8")
     report = migrate.up(pg_project.config)
     assert report.migrations[0].statements == 8
-    assert pg_project.query("SELECT v FROM percent") == [("50%",), ("%s",), ("%%",), ("%(name)s",), ("?",)]
-    bodies = [r[0] for r in pg_project.query("SELECT body FROM notes ORDER BY id")]
+    assert pg_project.rows("SELECT v FROM percent") == [("50%",), ("%s",), ("%%",), ("%(name)s",), ("?",)]
+    bodies = [r[0] for r in pg_project.rows("SELECT body FROM notes ORDER BY id")]
     assert bodies == ["semi;colon", "it's; quoted", "escaped'; quote", "dollar;", "from DO; block",
                       "via; function"]
-    assert pg_project.query("SELECT note_count()") == [(6,)]
+    assert pg_project.rows("SELECT note_count()") == [(6,)]
     migrate.down(pg_project.config)
     assert pg_project.tables() == set()
 
@@ -276,12 +216,12 @@ DROP TABLE notes;
 
 
 def test_sqlite_triggers_strings_and_comments(sqlite_project: Project) -> None:
-    (sqlite_project.dir / "1_tricky.sql").write_text(SQLITE_TRICKY, encoding="utf-8")
+    (sqlite_project.migrations_dir / "1_tricky.sql").write_text(SQLITE_TRICKY, encoding="utf-8")
     report = migrate.up(sqlite_project.config)
     assert report.migrations[0].statements == 4
-    assert sqlite_project.query("SELECT body, n FROM notes ORDER BY id") == [
+    assert sqlite_project.rows("SELECT body, n FROM notes ORDER BY id") == [
         ("semi;colon", 1), ("it's; quoted", 2)]
-    assert sqlite_project.query("SELECT what FROM audit") == [("insert; one",), ("insert; one",)]
+    assert sqlite_project.rows("SELECT what FROM audit") == [("insert; one",), ("insert; one",)]
     migrate.down(sqlite_project.config)
     assert sqlite_project.tables() == set()
 
@@ -314,7 +254,7 @@ DROP TABLE first_stmt;
 
 def test_failing_statement_is_located_and_rolled_back(project: Project) -> None:
     project.single("1", "ok", "CREATE TABLE kept (a integer);", "DROP TABLE kept;")
-    failing = project.dir / "2_fails.sql"
+    failing = project.migrations_dir / "2_fails.sql"
     failing.write_text(FAILING, encoding="utf-8")
     assert FAILING.split("\n")[16].strip().startswith("INSERT INTO missing_table")
     with pytest.raises(MigrationError) as info:
@@ -384,10 +324,10 @@ def test_create_index_concurrently_without_transaction(pg_project: Project) -> N
     pg_project.pair("3", "idx2", "CREATE UNIQUE INDEX CONCURRENTLY t_a2 ON t (a);", transactional=False)
     report = migrate.up(pg_project.config)
     assert [m.transactional for m in report.migrations] == [True, False, False]
-    valid = pg_project.query("SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c "
+    valid = pg_project.rows("SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c "
                              "ON c.oid = i.indexrelid WHERE c.relname LIKE 't_a%' ORDER BY 1")
     assert valid == [("t_a", True), ("t_a2", True)]
-    assert pg_project.query("SELECT version, status, statements_done FROM schema_migrations "
+    assert pg_project.rows("SELECT version, status, statements_done FROM schema_migrations "
                             "WHERE version = '2'") == [("2", "applied", 1)]
 
 
@@ -434,7 +374,7 @@ def test_sqlite_foreign_keys_off_rebuild_pattern(sqlite_project: Project) -> Non
                                           "DROP TABLE p;\nALTER TABLE p_new RENAME TO p;\n"
                                           "PRAGMA foreign_keys = ON;", transactional=False)
     migrate.up(sqlite_project.config)
-    assert sqlite_project.query("SELECT id, p_id FROM c") == [(1, 1)]
+    assert sqlite_project.rows("SELECT id, p_id FROM c") == [(1, 1)]
     assert sqlite_project.applied() == ["1", "2"]
 
 
@@ -444,8 +384,8 @@ def test_search_path_changes_do_not_move_the_history(pg_project: Project) -> Non
                       "CREATE SCHEMA other;\nSET search_path TO other;\nCREATE TABLE o (a int);")
     pg_project.single("2", "more", "CREATE TABLE public.p (a int);")
     migrate.up(pg_project.config)
-    assert pg_project.query("SELECT version FROM public.schema_migrations ORDER BY 1") == [("1",), ("2",)]
-    assert pg_project.query("SELECT to_regclass('other.schema_migrations')") == [(None,)]
+    assert pg_project.rows("SELECT version FROM public.schema_migrations ORDER BY 1") == [("1",), ("2",)]
+    assert pg_project.rows("SELECT to_regclass('other.schema_migrations')") == [(None,)]
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -542,7 +482,7 @@ def test_failed_non_transactional_migration_blocks_until_resolved(project: Proje
     assert err.hint is not None and "resolve 2" in err.hint and "2 of 4" in err.hint
     # the statements before the failure stay done, and the failure is recorded
     assert project.tables() == {"ok", "x"}
-    assert project.query("SELECT status, statements_done FROM schema_migrations WHERE version = '2'") == [
+    assert project.rows("SELECT status, statements_done FROM schema_migrations WHERE version = '2'") == [
         ("failed", 2)]
     with pytest.raises(DriftError, match="failed after 2 statement") as blocked:
         migrate.up(project.config)
@@ -559,7 +499,7 @@ def test_failed_non_transactional_migration_blocks_until_resolved(project: Proje
             "rolled-back", "failed", 2)
         assert migrate.status(project.config).entries[1].state == "pending"
         migrate.up(project.config)
-        assert project.query("SELECT count(*) FROM x") == [(2,)]
+        assert project.rows("SELECT count(*) FROM x") == [(2,)]
     else:
         with connect(project.url) as db:  # finish it by hand
             db.execute("CREATE TABLE y (a integer)")
@@ -568,7 +508,7 @@ def test_failed_non_transactional_migration_blocks_until_resolved(project: Proje
         migrate.up(project.config)
     assert project.applied() == ["1", "2", "3"]
     assert {"x", "y", "later"} <= project.tables()
-    actions = project.query("SELECT version, action FROM schema_migrations_log "
+    actions = project.rows("SELECT version, action FROM schema_migrations_log "
                             "WHERE version = '2' ORDER BY id")
     assert actions[:2] == [("2", "failed"), ("2", f"resolved {decision}")]
     with pytest.raises(UsageError, match="no failed migration"):

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from seedproj import Project
 from typer.testing import CliRunner
 
 import seedkit
 from seedkit import db
 from seedkit.cli import app
 from seedkit.db import TableName
+from tests.support import Project
 
 
 def cli(p: Project, *args: str):
@@ -22,7 +22,7 @@ def cli(p: Project, *args: str):
 
 
 def run(p: Project, env: str = "dev", **kw) -> seedkit.Report:
-    return seedkit.run(env, config=p.config(), **kw)
+    return seedkit.run(env, config=p.config, **kw)
 
 
 def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:

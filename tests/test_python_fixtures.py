@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from seedproj import Project
 
 import seedkit
 from seedkit.errors import FixtureError
+from tests.support import Project, create_pg_database, drop_pg_database
 
 PG_SCHEMA = """
 CREATE TABLE roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
@@ -114,7 +113,7 @@ def new_db(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
 
 
 def run(p: Project, env: str = "dev", **kw) -> seedkit.Report:
-    return seedkit.run(env, config=p.config(), **kw)
+    return seedkit.run(env, config=p.config, **kw)
 
 
 def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from reliability import seedkit, spawn, write
+
+from tests.support import create_pg_database, drop_pg_database, seedkit, spawn, write_files
 
 PROCESSES = {"postgresql": 8, "sqlite": 4}
 POSTS = 20_000
@@ -192,7 +192,7 @@ def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
-    write(root, FILES)
+    write_files(root, FILES)
     return root
 
 

@@ -32,19 +32,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_pg_database, drop_pg_database
 from psycopg import sql
-from reliability import (
+
+from tests.support import (
     advisory_locks,
     backends,
     checksums,
+    create_pg_database,
+    drop_pg_database,
     kill,
     process_env,
     seedkit,
     spawn,
     wait_backends_gone,
     wait_for,
-    write,
+    write_files,
 )
 
 ROWS = 60_000  # items in version 1; version 2 changes them all and adds a fifth more
@@ -168,7 +170,7 @@ def run_ok(root: Path, url: str, env: dict[str, str]) -> float:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("crash")
-    write(root, SEEDS)
+    write_files(root, SEEDS)
     return root
 
 
@@ -346,7 +348,7 @@ def _pg_schema_state(url: str) -> tuple:
 
 @pytest.mark.postgres
 def test_sigkill_during_a_transactional_migration_leaves_the_last_good_version(pg_url: str, tmp_path: Path) -> None:
-    write(tmp_path, {**MIGRATE_CONFIG, **MIGRATIONS})
+    write_files(tmp_path, {**MIGRATE_CONFIG, **MIGRATIONS})
     env = {"APP_DB": pg_url}
     first = seedkit(tmp_path, "migrate", "up", "--to", "1", env=env)
     assert first.returncode == 0, first.stderr
@@ -461,7 +463,7 @@ def test_sigkill_during_a_sqlite_migration_keeps_history_and_schema_consistent(t
           WHERE x < (SELECT coalesce(max(rows), 1) FROM crash_control)) SELECT NULL FROM g WHERE x % 1000000 = 0;
         ALTER TABLE accounts ADD COLUMN email TEXT;
     """
-    write(tmp_path, files)
+    write_files(tmp_path, files)
     db = tmp_path / "app.db"
     env = {"APP_DB": f"sqlite:///{db}"}
     assert seedkit(tmp_path, "migrate", "up", "--to", "1", env=env).returncode == 0

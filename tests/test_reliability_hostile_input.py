@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from reliability import checksums, seedkit
 from typer.testing import CliRunner
 
 from seedkit.cli import app
+from tests.support import checksums, seedkit
 
 PG_SCHEMA = """
 CREATE TABLE roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE, label text);

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability import checksums, seedkit, write
+
+from tests.support import checksums, seedkit, write_files
 
 INJECT = 'x"; DROP TABLE victim; --'  # a table name
 SCHEMA = "My Schema; --"  # a schema name (PostgreSQL)
@@ -143,7 +144,7 @@ def project(db_url: str, tmp_path: Path) -> tuple[Path, str, bool]:
         conn.executescript(SQLITE_SCHEMA)
         conn.close()
     root = tmp_path / "proj"
-    write(root, {k: textwrap.dedent(v) for k, v in files(pg, db_url).items()})
+    write_files(root, {k: textwrap.dedent(v) for k, v in files(pg, db_url).items()})
     return root, db_url, pg
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability import checksums, seedkit, write
+
+from tests.support import checksums, seedkit, write_files
 
 MIGRATIONS = {
     "migrations/001_roles.sql": """
@@ -83,7 +84,7 @@ def state(url: str) -> dict:
 @pytest.fixture
 def project(db_url: str, tmp_path: Path) -> tuple[Path, str]:
     root = tmp_path / "proj"
-    write(root, {**MIGRATIONS, **SEEDS, "seedkit.toml": config(db_url)})
+    write_files(root, {**MIGRATIONS, **SEEDS, "seedkit.toml": config(db_url)})
     done = seedkit(root, "migrate", "up")
     assert done.returncode == 0, done.stderr
     return root, db_url
@@ -123,7 +124,7 @@ def test_a_database_stamped_by_a_protected_environment_refuses_other_environment
 
 def test_migrate_down_is_refused_on_a_protected_environment(project: tuple[Path, str]) -> None:
     root, url = project
-    write(root, {"seedkit.toml": config(url, production_url=url)})
+    write_files(root, {"seedkit.toml": config(url, production_url=url)})
     before = state(url)
     for args in (["--env", "production"], ["--env", "production", "--steps", "2"], ["--env", "production", "--to", "0"],
                  ["--env", "production", "--dry-run"]):
@@ -166,15 +167,15 @@ def test_pytest_plugin_refuses_protected_environments_and_databases(project: tup
     root, url = project
     assert seedkit(root, "run", "production", "--yes").returncode == 0  # url is now production's database
     inner = pytester.path
-    write(inner, {**MIGRATIONS, **SEEDS, "tests/test_inner.py": INNER_TEST})
+    write_files(inner, {**MIGRATIONS, **SEEDS, "tests/test_inner.py": INNER_TEST})
     args = ["-p", "no:cacheprovider", "--seedkit-config", str(inner / "seedkit.toml")]
     if pointed == "protected-environment":
-        write(inner, {"seedkit.toml": config(url, production_url=url)})
+        write_files(inner, {"seedkit.toml": config(url, production_url=url)})
         args += ["--seedkit-env", "production"]
     elif pointed == "environment-url-is-stamped":
-        write(inner, {"seedkit.toml": config(url, test_url=url)})
+        write_files(inner, {"seedkit.toml": config(url, test_url=url)})
     else:
-        write(inner, {"seedkit.toml": config("sqlite:///elsewhere.db")})
+        write_files(inner, {"seedkit.toml": config("sqlite:///elsewhere.db")})
         args += ["--seedkit-database-url", url]
     before, dbs_before = state(url), databases(url)
     result = pytester.runpytest(*args)

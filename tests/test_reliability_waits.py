@@ -19,9 +19,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import LocalServer
 from psycopg import sql
-from reliability import seedkit, spawn, wait_for, write
+
+from tests.support import LocalServer, seedkit, spawn, wait_for, write_files
 
 FILES = {
     "seedkit.toml": """
@@ -91,7 +91,7 @@ class Project:
 
 @pytest.fixture
 def project(pg_local: LocalServer, pg_url: str, tmp_path: Path) -> Project:
-    write(tmp_path, FILES)
+    write_files(tmp_path, FILES)
     return Project(tmp_path, pg_url, pg_local)
 
 
@@ -133,7 +133,7 @@ def test_a_table_lock_held_elsewhere_times_out_naming_table_and_holder(migrated:
 def test_a_row_lock_held_elsewhere_times_out_naming_the_table(migrated: Project) -> None:
     code, out = migrated.run("run", "dev")
     assert code == 0, out
-    write(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
+    write_files(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
     with psycopg.connect(migrated.url, application_name="admin-console") as holder:
         holder.execute("SELECT * FROM roles WHERE name = 'admin' FOR UPDATE")
         pid = holder.info.backend_pid
@@ -185,7 +185,7 @@ def test_missing_tables_while_migrations_are_pending(project: Project) -> None:
 def test_connection_lost_while_waiting_exits_1_and_writes_nothing(migrated: Project) -> None:
     """The server ends the session (pg_terminate_backend) while the run waits for a lock: exit 1,
     "connection lost", no fixture row blamed, nothing written."""
-    write(migrated.root, {"seedkit.toml": FILES["seedkit.toml"].replace("lock_timeout = 2", "lock_timeout = 60")})
+    write_files(migrated.root, {"seedkit.toml": FILES["seedkit.toml"].replace("lock_timeout = 2", "lock_timeout = 60")})
     with psycopg.connect(migrated.url, autocommit=True) as admin, psycopg.connect(migrated.url) as holder:
         holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         proc = spawn(migrated.root, "run", "dev", env=migrated.env())
@@ -200,7 +200,7 @@ def test_connection_lost_while_waiting_exits_1_and_writes_nothing(migrated: Proj
 
 def test_connection_lost_during_copy_of_a_python_fixture(migrated: Project) -> None:
     """Killed in the middle of streaming a Python fixture: not a fixture error (exit 2), exit 1."""
-    write(migrated.root, {"seeds/common/users.py": """
+    write_files(migrated.root, {"seeds/common/users.py": """
         import time
 
         from seedkit import fixture, ref
@@ -237,7 +237,7 @@ def test_diff_masks_secret_values_like_json(migrated: Project) -> None:
     code, out = migrated.run("run", "dev")
     assert code == 0, out
     secret = "Hunter" + uuid.uuid4().hex[:8]
-    write(migrated.root, {"seeds/common/roles.yaml": f"""
+    write_files(migrated.root, {"seeds/common/roles.yaml": f"""
         key: [name]
         rows:
           - {{name: admin, label: "postgresql://app:{secret}@db.example.com/app"}}
@@ -284,7 +284,7 @@ def test_a_role_without_create_seeds_a_prepared_database(migrated: Project, role
         c.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(
             sql.Identifier(role)))
         assert not c.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", [role]).fetchone()[0]
-    write(migrated.root, {
+    write_files(migrated.root, {
         "seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss"),
         "seeds/common/users.py": FILES["seeds/common/users.py"].replace('"note": "n"', '"note": "m"')})
     # granted on the application's tables only: the error says what else to grant
@@ -366,7 +366,7 @@ def test_check_and_dry_run_on_a_hot_standby(migrated: Project, pg_standby: str) 
     assert code == 1 and "read-only" in out and "--check and --dry-run work here" in out, out
     code, out = migrated.run("run", "dev")  # on the primary
     assert code == 0, out
-    write(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
+    write_files(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
     replayed()
     code, out = migrated.run("run", "dev", "--dry-run", "--diff", url=standby)
     assert code == 0 and "'Admin' → 'Boss'" in out, out
@@ -391,7 +391,7 @@ def _standby_at(url: str, lsn: str) -> bool:
 
 
 def test_missing_tables_while_migrations_are_pending_on_sqlite(tmp_path: Path) -> None:
-    write(tmp_path, {**FILES, "seeds/common/users.py": ""})
+    write_files(tmp_path, {**FILES, "seeds/common/users.py": ""})
     env = {"APP_DB": "sqlite:///app.db"}
     proc = seedkit(tmp_path, "run", "dev", env=env)
     assert proc.returncode == 2, proc.stderr

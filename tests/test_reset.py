@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_template import render, template_copy
 from typer.testing import CliRunner
 
 from seedkit import db, migrate, reset
@@ -18,6 +17,7 @@ from seedkit.config import Config, load_config
 from seedkit.errors import RefusedError, UsageError
 from seedkit.seed import run as seed_run
 from seedkit.urls import parse_url
+from tests.support.template import render, template_copy
 
 HISTORY_KEPT = {"version", "name", "checksum", "status", "action"}  # the rest is timing and who ran it
 

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2_ansible_filters import AnsibleCoreFiltersExtension
 from packaging.requirements import Requirement
-from test_template import REPO, files_of, git, load_yaml_all, render, template_copy, tomllib
 
 from seedkit.config import load_config, read_dotenv
+from tests.support.template import REPO, files_of, git, load_yaml_all, render, template_copy, tomllib
 
 HOSTILE_NAME = "Robert'); \"DROP\" $HOME ${PATH} `whoami` \\n\\ #x % Ünïcødé 日本 🚀"
 

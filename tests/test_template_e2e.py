@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from psycopg import sql
-from test_template import BIN, project_env, render, template_copy
 
 from seedkit import db
 from seedkit.config import load_config, read_dotenv
+from tests.support.template import BIN, project_env, render, template_copy
 
 SEEDKIT = str(BIN / "seedkit")
 PYTEST = f"{BIN / 'python'} -m pytest -p no:cacheprovider"
