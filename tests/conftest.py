@@ -15,6 +15,7 @@ from psycopg import sql
 from seedkit.urls import mask
 from tests.support.pg import LocalServer, create_pg_database, drop_pg_database
 from tests.support.pgcluster import Cluster, ClusterUnavailable, start_cluster, wait_ready
+from tests.support.template import template_copy
 
 # The suite runs under `make test`; the Makefiles the tests run (the rendered project's) must behave as
 # when a user types `make`, not as a sub-make printing "Entering directory" lines.
@@ -151,3 +152,9 @@ def pg_standby(pg_server: str) -> Iterator[str]:
         yield standby.url
     finally:
         standby.stop()
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository holding this working tree's copier.yml and template/ (one per test module)."""
+    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")

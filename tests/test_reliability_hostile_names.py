@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support import checksums, seedkit, write_files
+from tests.support import Project, checksums, seedkit, write_files
 
 INJECT = 'x"; DROP TABLE victim; --'  # a table name
 SCHEMA = "My Schema; --"  # a schema name (PostgreSQL)
@@ -134,7 +134,7 @@ def rows(url: str, query: str) -> list[tuple]:
 
 
 @pytest.fixture
-def project(db_url: str, tmp_path: Path) -> tuple[Path, str, bool]:
+def project(db_url: str, tmp_path: Path) -> Project:
     pg = db_url.startswith("postgresql")
     if pg:
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -145,7 +145,7 @@ def project(db_url: str, tmp_path: Path) -> tuple[Path, str, bool]:
         conn.close()
     root = tmp_path / "proj"
     write_files(root, {k: textwrap.dedent(v) for k, v in files(pg, db_url).items()})
-    return root, db_url, pg
+    return Project.bare(root, db_url)
 
 
 def report(done) -> dict:
@@ -153,8 +153,8 @@ def report(done) -> dict:
     return json.loads(done.stdout)
 
 
-def test_hostile_names_seed_twice_with_references_and_victim_survives(project: tuple[Path, str, bool]) -> None:
-    root, url, pg = project
+def test_hostile_names_seed_twice_with_references_and_victim_survives(project: Project) -> None:
+    root, url, pg = project.root, project.url, project.pg
     q_items = f'"{SCHEMA}"."{ITEMS}"' if pg else f'"{ITEMS}"'
     q_inject = '"' + INJECT.replace('"', '""') + '"'
 
@@ -207,9 +207,9 @@ def test_hostile_names_seed_twice_with_references_and_victim_survives(project: t
     assert rows(url, "SELECT id, note FROM victim") == [(1, "still here")]
 
 
-def test_migration_history_table_with_a_hostile_name(project: tuple[Path, str, bool]) -> None:
+def test_migration_history_table_with_a_hostile_name(project: Project) -> None:
     """The runner quotes its own history table and the names inside migrations reach the server as written."""
-    root, url, pg = project
+    root, url = project.root, project.url
     for args in (["migrate", "up"], ["migrate", "status", "--exit-code"], ["migrate", "verify"],
                  ["migrate", "down"], ["migrate", "up"]):
         done = seedkit(root, *args)

@@ -66,11 +66,6 @@ def explicit_answers(combo: dict[str, Any]) -> dict[str, Any]:
     return answers
 
 
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")
-
-
 # --- copier.yml -----------------------------------------------------------------------------------
 
 def test_copier_settings() -> None:

@@ -23,9 +23,12 @@ Fixture names (tests/conftest.py and the test modules):
   SQLite file), ``db_url`` (each of the two, parametrized); ``pg_server`` is the server's
   maintenance URL, ``pg_standby`` a hot standby's.
 - ``project`` is always a ``Project`` on ``db_url`` (or on the one database its module is about);
-  ``pg_project`` / ``sqlite_project`` are the same on ``pg_url`` / ``sqlite_url``. A fixture that
-  gives only a folder is named ``*_dir`` (``project_dir``); a fixture never returns a tuple.
-- ``pg_local`` is the suite's server as a local one (``LocalServer``).
+  ``pg_project`` / ``sqlite_project`` are the same on ``pg_url`` / ``sqlite_url``. A project fixture
+  never returns a tuple (the builder carries ``root``, ``url``, ``dialect``). A fixture that gives only
+  a folder is named ``*_dir`` (``project_dir``, ``pg_project_dir`` for a rendered template project).
+- ``pg_local`` is the suite's server as a local one (``LocalServer``); ``template_repo`` (conftest) a
+  git copy of the Copier template, one per module.
+- tests/test_harness.py::test_tests_share_one_support_package_and_name_fixtures_alike keeps this so.
 """
 
 from tests.support.checksums import Checksums, checksums, pg_checksums, sqlite_checksums, sqlite_path
