@@ -22,7 +22,7 @@ def cli(p: Project, *args: str):
 
 
 def run(p: Project, env: str = "dev", **kw) -> seedkit.Report:
-    return seedkit.run(env, config=p.config, **kw)
+    return seedkit.run(env, config=p.config(), **kw)
 
 
 def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:

@@ -113,7 +113,7 @@ def new_db(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
 
 
 def run(p: Project, env: str = "dev", **kw) -> seedkit.Report:
-    return seedkit.run(env, config=p.config, **kw)
+    return seedkit.run(env, config=p.config(), **kw)
 
 
 def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:

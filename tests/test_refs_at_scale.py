@@ -79,7 +79,7 @@ class Counting:
 
 def _plan(p: Project, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
     """(values converted, statements sent) while planning the project's fixtures."""
-    config = p.config
+    config = p.config()
     fixtures = load_fixtures(config, ["dev"])
     converted = [0]
     real_convert = plan_module.convert
@@ -113,7 +113,7 @@ def test_references_to_rows_only_in_the_database_are_looked_up_in_batches(
     write_fixtures(pg_project, 3000, in_db_customers=3000)  # 3000 references no fixture provides
     _, statements = _plan(pg_project, monkeypatch)
     assert statements == 3000 // 500, statements  # one per batch of 500, not one per reference
-    report = seedkit.run("dev", config=pg_project.config)
+    report = seedkit.run("dev", config=pg_project.config())
     assert report.table("orders").inserted == 3000
     assert pg_project.scalar("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id "
                          "AND c.email = 'c' || substr(o.number, 2) || '@x.io'") == 3000
@@ -126,7 +126,7 @@ def test_unresolved_references_among_many_are_each_located(pg_project: Project) 
         "customers/c404@x.io", "customers/ghost@x.io")
     orders.write_text(text)
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=pg_project.config)
+        seedkit.run("dev", config=pg_project.config())
     shown = [str(p) for p in info.value.problems]
     assert len(shown) == 2
     assert "orders.yaml:20" in shown[0] and "c17@x.iox" in shown[0]
@@ -151,7 +151,7 @@ def test_nested_references_resolve_in_one_query_per_batch(pg_project: Project, m
     assert nested_lookups[0] == 0  # the 200 distinct stores were fetched together, not one by one
     assert pg_project.scalar("""SELECT count(*) FROM shifts sh JOIN employees e ON e.id = sh.employee_id
                             JOIN stores s ON s.id = e.store_id WHERE s.code = 'S' || (e.badge % 200)""") == 500
-    second = seedkit.run("dev", config=pg_project.config)
+    second = seedkit.run("dev", config=pg_project.config())
     assert not second.changed
 
 
@@ -160,7 +160,7 @@ def test_a_nested_reference_that_does_not_resolve_is_located(pg_project: Project
     shifts = pg_project.root / "seeds" / "dev" / "shifts.yaml"
     shifts.write_text(shifts.read_text().replace("code: S3}", "code: S3x}", 1))
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=pg_project.config)
+        seedkit.run("dev", config=pg_project.config())
     assert "shifts.yaml:6" in str(info.value) and "S3x" in str(info.value)
     assert pg_project.scalar("SELECT count(*) FROM stores") == 0
 
@@ -185,14 +185,14 @@ def test_references_in_the_database_and_nested_ones_on_both_databases(db_url: st
         f"store_id: !ref {{table: stores, country: {c}, code: S1}}}}}}\n" for c in ("DE", "FR") for d in (1, 2)))
     p.write("dev/employees.yaml", "key: [store_id, badge]\nrows:\n"
             "  - {badge: 8, store_id: !ref {table: stores, country: FR, code: S1}}\n")
-    report = seedkit.run("dev", config=p.config)
+    report = seedkit.run("dev", config=p.config())
     assert report.table("shifts").inserted == 4 and report.table("employees").inserted == 1
     assert p.rows("SELECT employee_id, day FROM shifts ORDER BY 1, 2") == [
         (10, "2024-01-01"), (10, "2024-01-02"), (11, "2024-01-01"), (11, "2024-01-02")]
     assert p.scalar("SELECT store_id FROM employees WHERE badge = 8") == 2
-    assert not seedkit.run("dev", config=p.config).changed
+    assert not seedkit.run("dev", config=p.config()).changed
     p.write("dev/employees.yaml", "key: [store_id, badge]\nrows:\n"
             "  - {badge: 8, store_id: !ref {table: stores, country: XX, code: S1}}\n")
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=p.config)
+        seedkit.run("dev", config=p.config())
     assert "employees.yaml:3" in str(info.value) and "XX" in str(info.value)

@@ -182,7 +182,7 @@ def outcome(p: Project, step: Step) -> tuple:
     try:
         with pytest.MonkeyPatch.context() as m:
             m.setattr(Applier, "_save_digests", save)
-            report = seedkit.run("dev", config=p.config, dry_run=step.dry_run, progress=progress)
+            report = seedkit.run("dev", config=p.config(), dry_run=step.dry_run, progress=progress)
         result: object = [(t.table, t.inserted, t.updated, t.unchanged, t.deleted) for t in report.tables]
     except SeedkitError as exc:
         result = str(exc).replace(str(p.root), "<project>")
@@ -369,8 +369,8 @@ def test_check_compares_every_row_even_when_the_record_matches(new_project, tmp_
     a way no fingerprint shows (the record is made to match the edited table)."""
     p = new_project("check")
     p.write("dev/items.py", items())
-    seedkit.run("dev", config=p.config)
-    seedkit.run("dev", config=p.config)
+    seedkit.run("dev", config=p.config())
+    seedkit.run("dev", config=p.config())
     p.sql("UPDATE items SET label = 'drifted' WHERE code = 'c00042'")
     fp = p.rows("SELECT count(*), coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text FROM items")[0]
     p.sql("UPDATE seedkit_digests SET state = jsonb_set(state::jsonb, '{items}', "
@@ -403,7 +403,7 @@ def test_a_changed_time_zone_is_a_changed_configuration(new_project, monkeypatch
             p.sql(f"ALTER DATABASE {database} SET TimeZone = '{zone}'")
             sent.clear()
             with plain_path(monkeypatch) if mode == "plain" else nullcontext():
-                report = seedkit.run("dev", config=p.config)
+                report = seedkit.run("dev", config=p.config())
             seen.append((report.table("events").updated, sent.staged() if mode == "fast" else None))
         outcomes.append(seen)
     fast, plain = outcomes
@@ -584,7 +584,7 @@ def test_a_restore_into_another_cluster_with_the_same_ids_compares_every_row(tmp
         toml = root / "seedkit.toml"
         toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
         p.write("dev/items.py", items(owner=None))
-        assert seedkit.run("dev", config=p.config).table("items").inserted == ROWS  # one COPY: one xmin
+        assert seedkit.run("dev", config=p.config()).table("items").inserted == ROWS  # one COPY: one xmin
         (xmin,) = {r[0] for r in p.rows("SELECT xmin::text FROM items")}
         p.sql("UPDATE items SET label = 'edited by hand' WHERE code = 'c00042'")
         dump = tmp_path / "seeds.dump"
@@ -605,7 +605,7 @@ def test_a_restore_into_another_cluster_with_the_same_ids_compares_every_row(tmp
                                d.fetchone("SELECT oid FROM pg_database WHERE datname = 'seeds'")))
         assert shapes[0][0] == shapes[1][0] and shapes[1][1] == (xmin,), "the clusters did not line up"
         toml.write_text(toml.read_text().replace(a, b))
-        report = seedkit.run("dev", config=p.config)
+        report = seedkit.run("dev", config=p.config())
         assert report.table("items").updated == 1  # the edit is found, not skipped
         with psycopg.connect(b) as conn:
             assert conn.execute("SELECT label FROM items WHERE code = 'c00042'").fetchall() == [("item 42",)]
@@ -679,7 +679,7 @@ def test_a_partitioned_table_skips_exactly(new_project, monkeypatch, sent) -> No
                 p.sql(sql)
             sent.clear()
             with plain_path(monkeypatch) if mode == "plain" else nullcontext():
-                report = seedkit.run("dev", config=p.config)
+                report = seedkit.run("dev", config=p.config())
             seen.append((report.table("ev").inserted, report.table("ev").updated, report.table("ev").unchanged,
                          p.rows("SELECT * FROM ev ORDER BY code, region")))
             if mode == "fast":

@@ -92,7 +92,7 @@ def project(db_url: str, tmp_path: Path) -> Project:
 
 
 def run(p: Project, env: str = "dev", **kw) -> seedkit.Report:
-    return seedkit.run(env, config=p.config, **kw)
+    return seedkit.run(env, config=p.config(), **kw)
 
 
 def cli(p: Project, *args: str):
@@ -442,14 +442,14 @@ def test_postgres_types_round_trip_without_rewrites(pg_url: str, tmp_path: Path)
             price: 123456.7891
             feeling: sad
     """)
-    first = seedkit.run("dev", config=p.config)
+    first = seedkit.run("dev", config=p.config())
     assert first.table("billing.things").inserted == 2
     row = p.rows("SELECT id, price::text, total::text, tags, nums, feeling::text, doc::text, docb, flag, day::text,"
                  " t::text, span::text FROM billing.things ORDER BY code")[0]
     assert row[:6] == (7, "0.1000", "0.2000", ["a", "b c"], [1, 2, 3], "happy")
     assert json.loads(row[6]) == {"b": 1, "a": [1, 2]} and row[7] == {"nested": {"x": None}}
     assert row[8:] == (True, "2024-05-01", "10:30:00", "1 day 02:00:00")
-    assert not seedkit.run("dev", config=p.config).changed  # json (no = operator) compares too
+    assert not seedkit.run("dev", config=p.config()).changed  # json (no = operator) compares too
     p.sql("INSERT INTO billing.things (code) VALUES ('7f1c2d3e-0000-4000-8000-000000000003')")
     assert p.scalar("SELECT max(id) FROM billing.things") >= 8  # identity moved past the explicit 7
 

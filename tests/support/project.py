@@ -97,9 +97,8 @@ class Project:
     def pg(self) -> bool:
         return self.dialect == "postgresql"
 
-    @property
     def config(self) -> Config:
-        """``seedkit.toml`` loaded now (each access reads it again)."""
+        """``seedkit.toml`` loaded now."""
         return load_config(self.config_path, environ=self.environ)
 
     # -- files ---------------------------------------------------------------------------------------
