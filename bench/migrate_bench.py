@@ -32,13 +32,12 @@ import psycopg
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from pgcluster import server  # noqa: E402
-
+sys.path.insert(0, str(REPO))  # a script: the repository root, for tests.support
 from seedkit import load_config, migrate  # noqa: E402
 from seedkit.migrate.files import discover  # noqa: E402
 from seedkit.migrate.split import split  # noqa: E402
 from seedkit.urls import parse_url  # noqa: E402
+from tests.support.pgcluster import server  # noqa: E402
 
 
 def generate(folder: Path, n: int) -> None:

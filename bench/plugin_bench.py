@@ -36,8 +36,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TEAMS = REPO / "examples" / "teams"
-sys.path.insert(0, str(REPO / "tests"))
-from pgcluster import server  # noqa: E402
+sys.path.insert(0, str(REPO))  # a script: the repository root, for tests.support
+from tests.support.pgcluster import server  # noqa: E402
 
 TARGETS_MS = {"seedkit_conn": 5.0, "seedkit_fresh_db_url": 150.0}
 

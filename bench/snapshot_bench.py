@@ -35,7 +35,7 @@ import psycopg
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))  # a script: the repository root, for tests.support
 
 SCHEMA = """
 CREATE TABLE items (sku text PRIMARY KEY, name text NOT NULL, price numeric(10,2), qty int, created timestamptz);
@@ -73,7 +73,7 @@ def main() -> None:
     cluster = None
     server = args.database or os.environ.get("SEEDKIT_TEST_DATABASE_URL")
     if not server:
-        from pgcluster import start_cluster
+        from tests.support.pgcluster import start_cluster
 
         cluster = start_cluster()
         server = cluster.url

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-sys.path.insert(0, str(Path(__file__).parent))
-from pgcluster import Cluster, ClusterUnavailable, start_cluster, wait_ready  # noqa: E402
-
-from seedkit.urls import mask  # noqa: E402
+from seedkit.urls import mask
+from tests.support.pg import LocalServer, create_pg_database, drop_pg_database
+from tests.support.pgcluster import Cluster, ClusterUnavailable, start_cluster, wait_ready
+from tests.support.template import template_copy
 
 # The suite runs under `make test`; the Makefiles the tests run (the rendered project's) must behave as
 # when a user types `make`, not as a sub-make printing "Entering directory" lines.
@@ -43,7 +41,7 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a PostgreSQL server (maintenance database) the tests may create databases on.
 
     ``SEEDKIT_TEST_DATABASE_URL`` names one; otherwise a throwaway cluster is started (see
-    pgcluster.py for which binaries). ``SEEDKIT_TEST_PG_MAJOR=16`` fails the run on any other major
+    tests/support/pgcluster.py for which binaries). ``SEEDKIT_TEST_PG_MAJOR=16`` fails the run on any other major
     version, so a run meant for one version cannot pass on another.
     """
     url = os.environ.get("SEEDKIT_TEST_DATABASE_URL")
@@ -93,25 +91,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-def _with_db(server_url: str, name: str) -> str:
-    from seedkit.urls import parse_url
-
-    return parse_url(server_url).with_database(name).raw
-
-
-def create_pg_database(server_url: str, prefix: str = "t") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return _with_db(server_url, name)
-
-
-def drop_pg_database(server_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(server_url, autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
@@ -131,35 +110,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("pg_url")
     return f"sqlite:///{tmp_path / 'test.db'}"
-
-
-class LocalServer:
-    """How the suite's server is reached without a URL host: its Unix socket folders and port, and
-    the group role whose members must give a password (pg_hba.conf, see pgcluster.py)."""
-
-    PASSWORD_GROUP = "seedkit_password"
-
-    def __init__(self, url: str, socket_dirs: list[str], port: int, passwords: bool):
-        self.url = url
-        self.socket_dirs = socket_dirs  # the folders holding this server's socket, reachable from here
-        self.socket_dir = socket_dirs[0]
-        self.port = port
-        self.passwords = passwords  # whether members of PASSWORD_GROUP really need their password
-        self.default_socket = "/var/run/postgresql" in socket_dirs  # libpq's compiled-in folder
-
-    def create_role(self, name: str, *, password: str | None = None, options: str = "LOGIN") -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            c.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(name)))
-            if password is not None:
-                c.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
-                c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(self.PASSWORD_GROUP), sql.Identifier(name)))
-
-    def drop_role(self, name: str) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            for (db,) in c.execute("SELECT datname FROM pg_database WHERE datallowconn").fetchall():
-                with psycopg.connect(_with_db(self.url, db), autocommit=True) as d:
-                    d.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(name)))
-            c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")
@@ -202,3 +152,9 @@ def pg_standby(pg_server: str) -> Iterator[str]:
         yield standby.url
     finally:
         standby.stop()
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository holding this working tree's copier.yml and template/ (one per test module)."""
+    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")

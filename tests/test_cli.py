@@ -30,7 +30,7 @@ def runner() -> CliRunner:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty project folder as the working directory, with no database variables around."""
     for name in ("DATABASE_URL", "TEST_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -105,38 +105,38 @@ def test_unknown_command_is_a_usage_error(runner: CliRunner) -> None:
 
 # --- seedkit info ---------------------------------------------------------------------------------
 
-def test_info_without_connecting(runner: CliRunner, project: Path) -> None:
-    cfg = config(project, "sqlite:///app.db", '[envs.dev]\ninclude = ["common", "dev"]\n'
+def test_info_without_connecting(runner: CliRunner, project_dir: Path) -> None:
+    cfg = config(project_dir, "sqlite:///app.db", '[envs.dev]\ninclude = ["common", "dev"]\n'
                  '[envs.production]\ninclude = ["common"]\nprotected = true\n')
     result = runner.invoke(app, ["info", "--no-connect"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert f"config: {cfg}" in lines
-    assert f"database: sqlite:///{project / 'app.db'}" in lines
+    assert f"database: sqlite:///{project_dir / 'app.db'}" in lines
     assert "  dev: common, dev" in lines
     assert "  production: common (protected)" in lines
-    assert not (project / "app.db").exists()
+    assert not (project_dir / "app.db").exists()
 
 
-def test_info_on_sqlite(runner: CliRunner, project: Path) -> None:
-    config(project, "sqlite:///app.db")
+def test_info_on_sqlite(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, "sqlite:///app.db")
     result = runner.invoke(app, ["info", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["server"].startswith("sqlite ")
     assert data["tables"] == 0
-    assert data["root"] == str(project)
+    assert data["root"] == str(project_dir)
 
 
-def test_info_env_picks_the_environment_database(runner: CliRunner, project: Path) -> None:
-    config(project, "sqlite:///main.db", '[envs.test]\ninclude = ["test"]\ndatabase_url = "sqlite:///t.db"\n')
+def test_info_env_picks_the_environment_database(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, "sqlite:///main.db", '[envs.test]\ninclude = ["test"]\ndatabase_url = "sqlite:///t.db"\n')
     result = runner.invoke(app, ["info", "--no-connect", "--env", "test", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["database"] == f"sqlite:///{project / 't.db'}"
+    assert json.loads(result.stdout)["database"] == f"sqlite:///{project_dir / 't.db'}"
 
 
-def test_config_option_overrides_discovery(runner: CliRunner, project: Path, tmp_path_factory) -> None:
-    config(project, "sqlite:///here.db")
+def test_config_option_overrides_discovery(runner: CliRunner, project_dir: Path, tmp_path_factory) -> None:
+    config(project_dir, "sqlite:///here.db")
     other = config(tmp_path_factory.mktemp("other"), "sqlite:///there.db")
     result = runner.invoke(app, ["--config", str(other), "info", "--no-connect", "--json"])
     assert result.exit_code == 0, result.output
@@ -146,9 +146,9 @@ def test_config_option_overrides_discovery(runner: CliRunner, project: Path, tmp
 
 
 @pytest.mark.postgres
-def test_info_on_postgres(runner: CliRunner, project: Path, pg_url: str) -> None:
+def test_info_on_postgres(runner: CliRunner, project_dir: Path, pg_url: str) -> None:
     url, pw = with_password(pg_url)
-    config(project, url)
+    config(project_dir, url)
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0, result.output
     assert "server: postgresql " in result.stdout
@@ -164,8 +164,8 @@ def test_info_on_postgres(runner: CliRunner, project: Path, pg_url: str) -> None
 
 # --- the error boundary ---------------------------------------------------------------------------
 
-def test_config_error_exit_2(runner: CliRunner, project: Path) -> None:
-    cfg = config(project, "sqlite:///a.db", "[seeds]\nfaker_sed = 1\n")
+def test_config_error_exit_2(runner: CliRunner, project_dir: Path) -> None:
+    cfg = config(project_dir, "sqlite:///a.db", "[seeds]\nfaker_sed = 1\n")
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr)
@@ -173,31 +173,31 @@ def test_config_error_exit_2(runner: CliRunner, project: Path) -> None:
     assert "\nhint: " in result.stderr
 
 
-def test_config_error_with_debug_shows_the_traceback(runner: CliRunner, project: Path) -> None:
-    config(project, "sqlite:///a.db", "[seeds]\nfaker_sed = 1\n")
+def test_config_error_with_debug_shows_the_traceback(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, "sqlite:///a.db", "[seeds]\nfaker_sed = 1\n")
     result = runner.invoke(app, ["--debug", "info"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr, traceback=True)
     assert "seedkit.errors.ConfigError" in result.stderr
 
 
-def test_invalid_toml_exit_2(runner: CliRunner, project: Path) -> None:
-    (project / "seedkit.toml").write_text("[database\n")
+def test_invalid_toml_exit_2(runner: CliRunner, project_dir: Path) -> None:
+    (project_dir / "seedkit.toml").write_text("[database\n")
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr)
     assert "seedkit.toml:1" in result.stderr and "invalid TOML" in result.stderr
 
 
-def test_missing_config_file_exit_2(runner: CliRunner, project: Path) -> None:
+def test_missing_config_file_exit_2(runner: CliRunner, project_dir: Path) -> None:
     result = runner.invoke(app, ["--config", "nope.toml", "info"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr)
     assert "configuration file not found: nope.toml" in result.stderr
 
 
-def test_missing_variable_exit_2(runner: CliRunner, project: Path) -> None:
-    config(project, "${DATABASE_URL}")
+def test_missing_variable_exit_2(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, "${DATABASE_URL}")
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr)
@@ -205,41 +205,41 @@ def test_missing_variable_exit_2(runner: CliRunner, project: Path) -> None:
     assert "seedkit.toml:3: " in result.stderr
 
 
-def test_unknown_environment_exit_2(runner: CliRunner, project: Path) -> None:
-    config(project, "sqlite:///a.db", '[envs.dev]\ninclude = ["dev"]\n')
+def test_unknown_environment_exit_2(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, "sqlite:///a.db", '[envs.dev]\ninclude = ["dev"]\n')
     result = runner.invoke(app, ["info", "--env", "staging"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr)
     assert "unknown environment 'staging' (configured: dev)" in result.stderr
 
 
-def test_no_database_configured_exit_2(runner: CliRunner, project: Path) -> None:
+def test_no_database_configured_exit_2(runner: CliRunner, project_dir: Path) -> None:
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 2
     assert_clean_error(result.stdout, result.stderr)
     assert "no database URL is configured" in result.stderr and "hint: pass --database" in result.stderr
 
 
-def test_database_error_exit_1(runner: CliRunner, project: Path) -> None:
-    config(project, CLOSED_PORT_URL.format(pw=password()))
+def test_database_error_exit_1(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, CLOSED_PORT_URL.format(pw=password()))
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 1
     assert_clean_error(result.stdout, result.stderr)
     assert "error: cannot connect to postgresql://app:***@127.0.0.1:1/app" in result.stderr
 
 
-def test_missing_sqlite_folder_exit_1(runner: CliRunner, project: Path) -> None:
-    config(project, "sqlite:///no/such/folder/app.db")
+def test_missing_sqlite_folder_exit_1(runner: CliRunner, project_dir: Path) -> None:
+    config(project_dir, "sqlite:///no/such/folder/app.db")
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 1
     assert_clean_error(result.stdout, result.stderr)
     assert "does not exist" in result.stderr
 
 
-def test_unexpected_exception_is_reported_as_a_bug(runner: CliRunner, project: Path,
+def test_unexpected_exception_is_reported_as_a_bug(runner: CliRunner, project_dir: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     pw = password()
-    config(project, "sqlite:///a.db")
+    config(project_dir, "sqlite:///a.db")
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom while using postgresql://app:{pw}@h/db")
@@ -257,8 +257,8 @@ def test_unexpected_exception_is_reported_as_a_bug(runner: CliRunner, project: P
     assert "RuntimeError" in result.stderr and pw not in result.stderr
 
 
-def test_interrupt_exit_130(runner: CliRunner, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config(project, "sqlite:///a.db")
+def test_interrupt_exit_130(runner: CliRunner, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config(project_dir, "sqlite:///a.db")
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -274,14 +274,14 @@ def test_interrupt_exit_130(runner: CliRunner, project: Path, monkeypatch: pytes
 SOURCES = ["config", "dotenv", "environ", "option"]
 
 
-def place_url(source: str, url: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def place_url(source: str, url: str, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Put ``url`` where ``source`` says; return the extra arguments ``info`` needs."""
     if source == "config":
-        config(project, url)
+        config(project_dir, url)
         return []
-    config(project, "${DATABASE_URL}" if source != "option" else "sqlite:///unused.db")
+    config(project_dir, "${DATABASE_URL}" if source != "option" else "sqlite:///unused.db")
     if source == "dotenv":
-        (project / ".env").write_text(f"DATABASE_URL={url}\n")
+        (project_dir / ".env").write_text(f"DATABASE_URL={url}\n")
     elif source == "environ":
         monkeypatch.setenv("DATABASE_URL", url)
     else:
@@ -291,10 +291,10 @@ def place_url(source: str, url: str, project: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("flags", [[], ["--json"], ["--debug"], ["--debug", "--json"]], ids=str)
-def test_password_never_shown_on_failure(runner: CliRunner, project: Path, monkeypatch: pytest.MonkeyPatch,
+def test_password_never_shown_on_failure(runner: CliRunner, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                          source: str, flags: list[str]) -> None:
     pw = password()
-    extra = place_url(source, CLOSED_PORT_URL.format(pw=pw), project, monkeypatch)
+    extra = place_url(source, CLOSED_PORT_URL.format(pw=pw), project_dir, monkeypatch)
     global_flags = [f for f in flags if f == "--debug"]
     result = runner.invoke(app, [*global_flags, "info", *extra, *[f for f in flags if f != "--debug"]])
     assert result.exit_code == 1, result.output
@@ -304,10 +304,10 @@ def test_password_never_shown_on_failure(runner: CliRunner, project: Path, monke
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_password_never_shown_on_success(runner: CliRunner, project: Path, monkeypatch: pytest.MonkeyPatch,
+def test_password_never_shown_on_success(runner: CliRunner, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                          source: str) -> None:
     pw = password()
-    extra = place_url(source, CLOSED_PORT_URL.format(pw=pw), project, monkeypatch)
+    extra = place_url(source, CLOSED_PORT_URL.format(pw=pw), project_dir, monkeypatch)
     for flags in ([], ["--json"]):
         result = runner.invoke(app, ["info", "--no-connect", *extra, *flags])
         assert result.exit_code == 0, result.output
@@ -320,9 +320,9 @@ def test_password_never_shown_on_success(runner: CliRunner, project: Path, monke
     "postgresql://app:{pw}@[::1/db",           # unparseable
     "postgresql://app:{pw}@127.0.0.1:1/db?bogus=1",  # refused by the driver
 ])
-def test_password_never_shown_in_bad_url_errors(runner: CliRunner, project: Path, url: str) -> None:
+def test_password_never_shown_in_bad_url_errors(runner: CliRunner, project_dir: Path, url: str) -> None:
     pw = password()
-    config(project, url.format(pw=pw))
+    config(project_dir, url.format(pw=pw))
     for flags in ([], ["--debug"]):
         result = runner.invoke(app, [*flags, "info"])
         assert result.exit_code in (1, 2), result.output

@@ -11,11 +11,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from reliability import checksums
-from seedproj import Project
 from typer.testing import CliRunner
 
 from seedkit.cli import app
+from tests.support import Project, checksums
 
 PG_SCHEMA = """
 CREATE TABLE items (id bigint PRIMARY KEY, sku text NOT NULL UNIQUE, qty int, code varchar(5), body text);
@@ -27,7 +26,7 @@ ROWS = 600
 
 
 @pytest.fixture
-def proj(db_url: str, tmp_path: Path) -> Project:
+def project(db_url: str, tmp_path: Path) -> Project:
     p = Project(tmp_path, db_url, {"dev": {"include": ["dev"]}})
     config = p.root / "seedkit.toml"
     config.write_text(config.read_text().replace("faker_seed = 7", "faker_seed = 7\nbatch_size = 50"))
@@ -35,8 +34,8 @@ def proj(db_url: str, tmp_path: Path) -> Project:
     return p
 
 
-def run(proj: Project, *args: str):
-    return CliRunner().invoke(app, ["--config", str(proj.root / "seedkit.toml"), "run", "dev", *args])
+def run(project: Project, *args: str):
+    return CliRunner().invoke(app, ["--config", str(project.root / "seedkit.toml"), "run", "dev", *args])
 
 
 def csv_text(rows: int = ROWS, *, bad: dict[int, str] | None = None, tall_row: int = 3) -> tuple[str, dict[int, int]]:
@@ -54,34 +53,34 @@ def csv_text(rows: int = ROWS, *, bad: dict[int, str] | None = None, tall_row: i
     return "\n".join(lines) + "\n", starts
 
 
-def test_a_cell_larger_than_128_kib_loads(proj: Project) -> None:
+def test_a_cell_larger_than_128_kib_loads(project: Project) -> None:
     big = "x" * (300 * 1024)
     tall = "line\n" * 50_000 + "end"  # 250 KB across 50 001 lines, quoted
-    proj.write("dev/items.csv", f'id,sku,body\n1,one,{big}\n2,two,"{tall}"\n3,three,small\n')
-    result = run(proj)
+    project.write("dev/items.csv", f'id,sku,body\n1,one,{big}\n2,two,"{tall}"\n3,three,small\n')
+    result = run(project)
     assert result.exit_code == 0, result.stderr
-    rows = proj.rows("SELECT id, length(body) FROM items ORDER BY id")
+    rows = project.rows("SELECT id, length(body) FROM items ORDER BY id")
     assert rows == [(1, len(big)), (2, len(tall)), (3, 5)]
-    assert hashlib.sha256(proj.scalar("SELECT body FROM items WHERE id = 2").encode()).hexdigest() == \
+    assert hashlib.sha256(project.scalar("SELECT body FROM items WHERE id = 2").encode()).hexdigest() == \
         hashlib.sha256(tall.encode()).hexdigest()
-    assert not run(proj).exit_code and "unchanged" in run(proj, "--json").stdout
+    assert not run(project).exit_code and "unchanged" in run(project, "--json").stdout
 
 
-def test_a_large_csv_loads_in_batches_and_reruns_unchanged(proj: Project) -> None:
+def test_a_large_csv_loads_in_batches_and_reruns_unchanged(project: Project) -> None:
     text, _ = csv_text()
-    proj.write("dev/items.csv", text)
-    first = run(proj, "--json")
+    project.write("dev/items.csv", text)
+    first = run(project, "--json")
     assert first.exit_code == 0, first.stderr
     assert '"inserted": 600' in first.stdout
-    assert proj.scalar("SELECT body FROM items WHERE id = 3") == "first\nsecond\nthird"
-    assert proj.scalar("SELECT count(*) FROM items WHERE code IS NOT NULL") == ROWS
-    again = run(proj, "--json")
+    assert project.scalar("SELECT body FROM items WHERE id = 3") == "first\nsecond\nthird"
+    assert project.scalar("SELECT count(*) FROM items WHERE code IS NOT NULL") == ROWS
+    again = run(project, "--json")
     assert again.exit_code == 0 and '"unchanged": 600' in again.stdout, again.stdout
     changed, _ = csv_text(bad={400: "400,sku-400,7,new,body 400"})
-    proj.write("dev/items.csv", changed)
-    third = run(proj, "--json")
+    project.write("dev/items.csv", changed)
+    third = run(project, "--json")
     assert '"updated": 1' in third.stdout and '"unchanged": 599' in third.stdout, third.stdout
-    assert proj.rows("SELECT qty, code FROM items WHERE id = 400") == [(7, "new")]
+    assert project.rows("SELECT qty, code FROM items WHERE id = 400") == [(7, "new")]
 
 
 BAD = {
@@ -96,48 +95,48 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 @pytest.mark.parametrize("into", ["empty", "seeded"])
-def test_a_bad_row_deep_in_a_large_csv_is_located_and_nothing_is_written(proj: Project, case: str,
+def test_a_bad_row_deep_in_a_large_csv_is_located_and_nothing_is_written(project: Project, case: str,
                                                                         into: str) -> None:
     if into == "seeded":
         good, _ = csv_text()
-        proj.write("dev/items.csv", good.replace("body 1\n", "old body\n"))
-        assert run(proj).exit_code == 0
-    before = checksums(proj.url, ["items"])
+        project.write("dev/items.csv", good.replace("body 1\n", "old body\n"))
+        assert run(project).exit_code == 0
+    before = checksums(project.url, ["items"])
     n, line_text, expect = BAD[case]
     text, starts = csv_text(bad={n: line_text})
-    proj.write("dev/items.csv", text)
-    result = run(proj)
+    project.write("dev/items.csv", text)
+    result = run(project)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     err = result.stderr
     assert err.startswith("error: ") and "Traceback" not in err, err
     assert f"items.csv:{starts[n]}" in err, (starts[n], err)
     for fragment in expect:
         assert fragment in err, (fragment, err)
-    assert checksums(proj.url, ["items"]) == before
+    assert checksums(project.url, ["items"]) == before
 
 
 def test_a_value_the_database_rejects_names_its_row_and_line(pg_url: str, tmp_path: Path) -> None:
     """PostgreSQL finds varchar(5) too short only while the COPY runs: the COPY's line maps back to the
     row, and the row to its line in the file."""
-    proj = Project(tmp_path, pg_url, {"dev": {"include": ["dev"]}})
-    proj.sql(PG_SCHEMA)
+    project = Project(tmp_path, pg_url, {"dev": {"include": ["dev"]}})
+    project.sql(PG_SCHEMA)
     text, starts = csv_text(bad={470: "470,sku-470,1,toolong,body"})
-    proj.write("dev/items.csv", text)
-    result = run(proj)
+    project.write("dev/items.csv", text)
+    result = run(project)
     assert result.exit_code == 2, result.stderr
     assert f"items.csv:{starts[470]}" in result.stderr and "row 470" in result.stderr, result.stderr
-    assert proj.scalar("SELECT count(*) FROM items") == 0
+    assert project.scalar("SELECT count(*) FROM items") == 0
 
 
-def test_invalid_utf8_and_nul_bytes_deep_in_the_file_are_located(proj: Project) -> None:
+def test_invalid_utf8_and_nul_bytes_deep_in_the_file_are_located(project: Project) -> None:
     text, starts = csv_text()
     data = text.encode()
     at = data.index(b"sku-300,")
-    path = proj.write("dev/items.csv", "")
+    path = project.write("dev/items.csv", "")
     path.write_bytes(data[:at] + b"\xff" + data[at:])
-    result = run(proj)
+    result = run(project)
     assert result.exit_code == 2 and f"items.csv:{starts[300]}" in result.stderr and "UTF-8" in result.stderr
     path.write_bytes(data[:at] + b"\x00" + data[at:])
-    result = run(proj)
+    result = run(project)
     assert result.exit_code == 2 and f"items.csv:{starts[300]}" in result.stderr and "NUL" in result.stderr
-    assert proj.scalar("SELECT count(*) FROM items") == 0
+    assert project.scalar("SELECT count(*) FROM items") == 0

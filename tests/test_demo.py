@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_template import REPO, git, project_env, template_copy
+
+from tests.support.template import REPO, git, project_env, template_copy
 
 DEMO = REPO / "examples" / "demo.py"
 

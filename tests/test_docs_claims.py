@@ -209,7 +209,7 @@ def test_a_progress_bar_on_a_terminal_and_quiet_when_piped(tmp_path: Path) -> No
     import subprocess
     import sys
 
-    from reliability import process_env
+    from tests.support import process_env
 
     rows = "".join(f"  - {{id: {n}, name: name{n}}}\n" for n in range(1, 2001))
     _project(tmp_path, REFS_SCHEMA, {"dev/employees.yaml": "rows:\n" + rows})

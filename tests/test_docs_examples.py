@@ -35,10 +35,10 @@ import pglast
 import psycopg
 import pytest
 from psycopg import sql
-from test_template import REPO, render, template_copy
 
 from seedkit.config import load_config, read_dotenv
 from seedkit.seed.load import load_file
+from tests.support.template import REPO, render
 
 DOCS = ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
@@ -311,11 +311,6 @@ def test_python_fixtures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert not again["changed"]
     load = json.loads(sh(world, f"{SEEDKIT} run load --json", env).stdout)
     assert load["tables"][-1]["table"] == "users" and load["tables"][-1]["inserted"] == 100_000 - 200
-
-
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")
 
 
 @pytest.mark.postgres

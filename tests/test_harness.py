@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pgcluster import (
+
+from tests.support.pgcluster import (
     BINDIR_VARIABLE,
     Cluster,
     ClusterUnavailable,
@@ -38,8 +39,10 @@ def test_plain():
 @pytest.fixture
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A separate pytest project that uses this suite's conftest and harness."""
-    for name in ("conftest.py", "pgcluster.py"):
-        (pytester.path / name).write_text((HERE / name).read_text())
+    (pytester.path / "conftest.py").write_text((HERE / "conftest.py").read_text())
+    shutil.copytree(HERE / "support", pytester.path / "tests" / "support",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (pytester.path / "tests" / "__init__.py").write_text("")
     pytester.makepyfile(test_inner=INNER_TESTS)
     for name in ("SEEDKIT_TEST_DATABASE_URL", "SEEDKIT_TEST_PG_MAJOR", "CI"):
         monkeypatch.delenv(name, raising=False)
@@ -125,3 +128,38 @@ def test_cluster_rejects_a_folder_without_server_binaries(tmp_path: Path) -> Non
     (tmp_path / "pg_ctl").write_text("")
     with pytest.raises(ClusterUnavailable, match="missing: initdb, postgres"):
         Cluster(tmp_path)
+
+
+def test_tests_share_one_support_package_and_name_fixtures_alike() -> None:
+    """tests/support/ is imported as a package (no sys.path edits, no test module importing another or
+    conftest), the only project builder is tests.support.Project, and a fixture called ``project`` or
+    ``*_project`` gives that builder (a bare folder is ``*_dir``)."""
+    import ast
+
+    problems = []
+    for path in sorted(HERE.rglob("*.py")):
+        rel = path.relative_to(HERE).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and ast.unparse(node.func.value) == "sys.path" \
+                    and node.func.attr in {"insert", "append", "extend", "remove", "pop", "clear"}:
+                problems.append(f"{rel}:{node.lineno}: sys.path.{node.func.attr}")
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AugAssign) else []
+            if any(ast.unparse(t).startswith("sys.path") for t in targets):
+                problems.append(f"{rel}:{node.lineno}: assigns sys.path")
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                    and node.module.split(".")[0] in {"conftest", "reliability", "seedproj", "pgcluster",
+                                                     "snapshot_schema"} | {p.stem for p in HERE.glob("test_*.py")}:
+                problems.append(f"{rel}:{node.lineno}: imports {node.module} (use tests.support)")
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Project") and rel != "support/project.py" \
+                    and not any(isinstance(b, ast.Name) and b.id == "Project" for b in node.bases):
+                problems.append(f"{rel}:{node.lineno}: a project builder of its own ({node.name})")
+            if isinstance(node, ast.FunctionDef) and any(
+                    "fixture" in ast.unparse(d) for d in node.decorator_list) \
+                    and (node.name == "project" or node.name.endswith("_project")):
+                returns = ast.unparse(node.returns) if node.returns else ""
+                if "Project" not in returns:
+                    problems.append(f"{rel}:{node.lineno}: fixture {node.name} returns {returns or '?'}, not a Project")
+    assert problems == []

@@ -443,7 +443,7 @@ def write(path: Path, text: str) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder (working directory) with a PostgreSQL configuration and three layouts."""
     for name in ("DATABASE_URL", "TEST_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -474,7 +474,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_lint_paths_reads_all_three_layouts_with_file_lines(project: Path) -> None:
+def test_lint_paths_reads_all_three_layouts_with_file_lines(project_dir: Path) -> None:
     report = lint_paths(config=load_config())
     assert [(r.path, r.version, r.transactional) for r in report.files] == [
         ("migrations/20240101000001_users.sql", "20240101000001", True),
@@ -487,15 +487,15 @@ def test_lint_paths_reads_all_three_layouts_with_file_lines(project: Path) -> No
     assert report.summary() == "3 migrations checked: 2 errors, 0 warnings"
 
 
-def test_lint_paths_with_explicit_files(project: Path) -> None:
-    report = lint_paths([project / "migrations" / "2024-01-01-000003_name"], config=load_config())
+def test_lint_paths_with_explicit_files(project_dir: Path) -> None:
+    report = lint_paths([project_dir / "migrations" / "2024-01-01-000003_name"], config=load_config())
     assert [r.version for r in report.files] == ["20240101000003"]
     # linted alone, nothing says users exists... it is not created here, so it does exist
     assert [f.rule for f in report.findings] == ["index-not-concurrent"]
 
 
-def test_sqlite_database_skips_every_file_with_a_note(project: Path) -> None:
-    (project / "seedkit.toml").write_text('[database]\nurl = "sqlite:///app.db"\n')
+def test_sqlite_database_skips_every_file_with_a_note(project_dir: Path) -> None:
+    (project_dir / "seedkit.toml").write_text('[database]\nurl = "sqlite:///app.db"\n')
     report = lint_paths(config=load_config())
     assert {r.status for r in report.files} == {"skipped"}
     assert all("SQLite" in (r.note or "") for r in report.files)
@@ -505,8 +505,8 @@ def test_sqlite_database_skips_every_file_with_a_note(project: Path) -> None:
     assert lint_paths(config=load_config(), dialect="postgresql").errors == 2
 
 
-def test_file_dialect_hint(project: Path) -> None:
-    write(project / "migrations" / "20240101000004_cache.sql", """
+def test_file_dialect_hint(project_dir: Path) -> None:
+    write(project_dir / "migrations" / "20240101000004_cache.sql", """
         -- migrate:up
         -- seedkit: dialect=sqlite
         CREATE TABLE cache (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
@@ -519,13 +519,13 @@ def test_file_dialect_hint(project: Path) -> None:
     assert file_dialect("SELECT 1;\n-- seedkit: dialect=sqlite\n") is None  # only the opening comments
 
 
-def test_no_database_configured_means_postgresql(project: Path) -> None:
-    (project / "seedkit.toml").write_text('[database]\nurl = "${NOT_SET_ANYWHERE_42}"\n')
+def test_no_database_configured_means_postgresql(project_dir: Path) -> None:
+    (project_dir / "seedkit.toml").write_text('[database]\nurl = "${NOT_SET_ANYWHERE_42}"\n')
     assert lint_paths(config=load_config()).errors == 2
 
 
-def test_report_json_validates_against_the_documented_schema(project: Path) -> None:
-    write(project / "migrations" / "20240101000005_drop.sql", """
+def test_report_json_validates_against_the_documented_schema(project_dir: Path) -> None:
+    write(project_dir / "migrations" / "20240101000005_drop.sql", """
         -- migrate:up
         -- seedkit:nolint drop-column replaced by full_name
         ALTER TABLE users DROP COLUMN name;
@@ -564,7 +564,7 @@ def test_docs_list_every_rule_with_its_level_doc_and_fix() -> None:
 LINE = re.compile(r"^(?P<path>\S+):(?P<line>\d+):(?P<col>\d+) (?P<rule>[a-z-]+) (?P<level>error|warning) .+$")
 
 
-def test_cli_prints_findings_hints_and_summary_and_exits_3(project: Path) -> None:
+def test_cli_prints_findings_hints_and_summary_and_exits_3(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint"])
     assert result.exit_code == 3, result.output
     lines = result.output.splitlines()
@@ -576,8 +576,8 @@ def test_cli_prints_findings_hints_and_summary_and_exits_3(project: Path) -> Non
     assert "secret" not in result.output
 
 
-def test_cli_exits_0_when_only_warnings_remain(project: Path) -> None:
-    write(project / "migrations" / "20240101000005_drop.sql", """
+def test_cli_exits_0_when_only_warnings_remain(project_dir: Path) -> None:
+    write(project_dir / "migrations" / "20240101000005_drop.sql", """
         -- migrate:up
         ALTER TABLE users DROP COLUMN name;
     """)
@@ -591,7 +591,7 @@ def test_cli_exits_0_when_only_warnings_remain(project: Path) -> None:
     assert " drop-column error " in strict.output
 
 
-def test_cli_json(project: Path) -> None:
+def test_cli_json(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint", "--json"])
     assert result.exit_code == 3
     data = json.loads(result.output)
@@ -599,7 +599,7 @@ def test_cli_json(project: Path) -> None:
     assert [f["rule"] for f in data["findings"]] == ["backfill-in-migration", "index-not-concurrent"]
 
 
-def test_cli_notes_skipped_sqlite_files(project: Path) -> None:
+def test_cli_notes_skipped_sqlite_files(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint", "--dialect", "sqlite"])
     assert result.exit_code == 0
     assert "migrations/20240101000001_users.sql: note: SQLite migration: skipped" in result.output
@@ -607,7 +607,7 @@ def test_cli_notes_skipped_sqlite_files(project: Path) -> None:
     assert bad.exit_code == 2
 
 
-def test_cli_lists_rules(project: Path) -> None:
+def test_cli_lists_rules(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint", "--rules"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
@@ -616,23 +616,23 @@ def test_cli_lists_rules(project: Path) -> None:
     assert listed == list(RULES)
 
 
-def test_cli_broken_migration_file_is_a_usage_error(project: Path) -> None:
-    write(project / "migrations" / "20240101000009_bad.sql", "CREATE TABLE x (a int);\n")
+def test_cli_broken_migration_file_is_a_usage_error(project_dir: Path) -> None:
+    write(project_dir / "migrations" / "20240101000009_bad.sql", "CREATE TABLE x (a int);\n")
     result = CliRunner().invoke(app, ["migrate", "lint"])
     assert result.exit_code == 2
     assert "migrate:up" in result.output
 
 
-def test_cli_in_a_real_process(project: Path) -> None:
+def test_cli_in_a_real_process(project_dir: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "seedkit", "migrate", "lint", "--json"], capture_output=True,
-                          text=True, cwd=project, timeout=120)
+                          text=True, cwd=project_dir, timeout=120)
     assert proc.returncode == 3, proc.stderr
     assert json.loads(proc.stdout)["summary"]["errors"] == 2
 
 
-def _pending_project(project: Path, url: str) -> None:
-    (project / "seedkit.toml").write_text(f'[database]\nurl = "{url}"\n')
-    for p in (project / "migrations").iterdir():
+def _pending_project(project_dir: Path, url: str) -> None:
+    (project_dir / "seedkit.toml").write_text(f'[database]\nurl = "{url}"\n')
+    for p in (project_dir / "migrations").iterdir():
         if p.is_dir():
             for f in p.iterdir():
                 f.unlink()
@@ -640,22 +640,22 @@ def _pending_project(project: Path, url: str) -> None:
         else:
             p.unlink()
     # SQL that runs on both databases
-    write(project / "migrations" / "20240101000001_users.sql", """
+    write(project_dir / "migrations" / "20240101000001_users.sql", """
         -- migrate:up
         CREATE TABLE users (id integer PRIMARY KEY, email text);
         CREATE INDEX users_email_idx ON users (email);
     """)
-    write(project / "migrations" / "20240101000002_name.sql", """
+    write(project_dir / "migrations" / "20240101000002_name.sql", """
         -- migrate:up
         ALTER TABLE users ADD COLUMN name text;
         CREATE INDEX users_name_idx ON users (name);
     """)
 
 
-def test_cli_pending_reports_only_unapplied_migrations_sqlite(project: Path) -> None:
+def test_cli_pending_reports_only_unapplied_migrations_sqlite(project_dir: Path) -> None:
     from seedkit import migrate
 
-    _pending_project(project, "sqlite:///app.db")
+    _pending_project(project_dir, "sqlite:///app.db")
     migrate.up(load_config(), to="20240101000001")
     result = CliRunner().invoke(app, ["migrate", "lint", "--pending", "--dialect", "postgresql"])
     # users was created by an applied migration: it exists, so its new index needs CONCURRENTLY
@@ -668,10 +668,10 @@ def test_cli_pending_reports_only_unapplied_migrations_sqlite(project: Path) -> 
 
 
 @pytest.mark.postgres
-def test_cli_pending_reports_only_unapplied_migrations_postgresql(project: Path, pg_url: str) -> None:
+def test_cli_pending_reports_only_unapplied_migrations_postgresql(project_dir: Path, pg_url: str) -> None:
     from seedkit import migrate
 
-    _pending_project(project, pg_url)
+    _pending_project(project_dir, pg_url)
     result = CliRunner().invoke(app, ["migrate", "lint", "--pending", "--json"])
     assert [f["path"] for f in json.loads(result.output)["files"]] == [
         "migrations/20240101000001_users.sql", "migrations/20240101000002_name.sql"]
@@ -686,13 +686,13 @@ def test_cli_pending_reports_only_unapplied_migrations_postgresql(project: Path,
     assert result.output.splitlines()[-1] == "0 migrations checked: 0 errors, 0 warnings"
 
 
-def test_lint_comments_on_the_first_line_of_a_pair_file(project: Path) -> None:
+def test_lint_comments_on_the_first_line_of_a_pair_file(project_dir: Path) -> None:
     """The runner's first-line directive (transaction=false) and the linter's comments share a line."""
-    write(project / "migrations" / "20240101000004_drop.up.sql", """
+    write(project_dir / "migrations" / "20240101000004_drop.up.sql", """
         -- seedkit:nolint drop-table replaced by accounts in v2
         DROP TABLE legacy;
     """)
-    write(project / "migrations" / "20240101000005_cache.up.sql", """
+    write(project_dir / "migrations" / "20240101000005_cache.up.sql", """
         -- seedkit: dialect=sqlite
         CREATE TABLE cache (k TEXT PRIMARY KEY) WITHOUT ROWID;
     """)

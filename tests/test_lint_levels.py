@@ -29,7 +29,7 @@ def invoke(root: Path, *args: str):
 
 
 @pytest.fixture
-def lint_project(tmp_path: Path) -> Path:
+def lint_project_dir(tmp_path: Path) -> Path:
     write(tmp_path / "seedkit.toml", '[database]\nurl = "postgresql://localhost/unused"\n')
     write(tmp_path / "migrations" / "1_users.sql", """
         -- migrate:up
@@ -55,11 +55,11 @@ def _levels(result_output: str) -> dict[str, str]:
     return dict(found)
 
 
-def test_backfills_and_seed_data_are_errors_and_drop_column_a_warning_by_default(lint_project: Path) -> None:
+def test_backfills_and_seed_data_are_errors_and_drop_column_a_warning_by_default(lint_project_dir: Path) -> None:
     assert RULES["backfill-in-migration"].level == "error"
     assert RULES["seed-data-in-migration"].level == "error"
     assert RULES["drop-column"].level == "warning"
-    result = invoke(lint_project, "migrate", "lint")
+    result = invoke(lint_project_dir, "migrate", "lint")
     assert result.exit_code == 3, result.output
     assert _levels(result.output) == {"backfill-in-migration": "error", "seed-data-in-migration": "error",
                                       "drop-column": "warning"}
@@ -69,34 +69,34 @@ def test_backfills_and_seed_data_are_errors_and_drop_column_a_warning_by_default
         assert [(f.rule, f.level) for f in findings] == [("backfill-in-migration", "error")], sql
 
 
-def test_the_lint_table_sets_each_rule_to_error_warning_or_off(lint_project: Path) -> None:
-    with (lint_project / "seedkit.toml").open("a", encoding="utf-8") as f:
+def test_the_lint_table_sets_each_rule_to_error_warning_or_off(lint_project_dir: Path) -> None:
+    with (lint_project_dir / "seedkit.toml").open("a", encoding="utf-8") as f:
         f.write('\n[lint]\nbackfill-in-migration = "warning"\nseed-data-in-migration = "off"\n'
                 'drop-column = "error"\n')
-    result = invoke(lint_project, "migrate", "lint")
+    result = invoke(lint_project_dir, "migrate", "lint")
     assert _levels(result.output) == {"backfill-in-migration": "warning", "drop-column": "error"}
     assert result.exit_code == 3
     assert result.output.splitlines()[-1] == "4 migrations checked: 1 error, 1 warning"
 
-    text = (lint_project / "seedkit.toml").read_text().replace('drop-column = "error"', 'drop-column = "off"')
-    (lint_project / "seedkit.toml").write_text(text)
-    relaxed = invoke(lint_project, "migrate", "lint")
+    text = (lint_project_dir / "seedkit.toml").read_text().replace('drop-column = "error"', 'drop-column = "off"')
+    (lint_project_dir / "seedkit.toml").write_text(text)
+    relaxed = invoke(lint_project_dir, "migrate", "lint")
     assert relaxed.exit_code == 0, relaxed.output
     assert _levels(relaxed.output) == {"backfill-in-migration": "warning"}
-    strict = invoke(lint_project, "migrate", "lint", "--warnings-as-errors", "--json")
+    strict = invoke(lint_project_dir, "migrate", "lint", "--warnings-as-errors", "--json")
     assert strict.exit_code == 3
     assert '"level": "error"' in strict.output and '"exit_code": 3' in strict.output
 
 
-def test_rules_show_the_effective_level_next_to_the_default(lint_project: Path) -> None:
-    (lint_project / "seedkit.toml").write_text('[lint]\nbackfill-in-migration = "off"\n')
-    result = invoke(lint_project, "migrate", "lint", "--rules")
+def test_rules_show_the_effective_level_next_to_the_default(lint_project_dir: Path) -> None:
+    (lint_project_dir / "seedkit.toml").write_text('[lint]\nbackfill-in-migration = "off"\n')
+    result = invoke(lint_project_dir, "migrate", "lint", "--rules")
     assert result.exit_code == 0
     rows = {line.split()[0]: line.split()[1:3] for line in result.output.splitlines()[1:-1]}
     assert rows["backfill-in-migration"] == ["off", "error"]
     assert rows["drop-column"] == ["warning", "warning"]
     assert "changed from the default by [lint] in" in result.output.splitlines()[-1]
-    strict = invoke(lint_project, "migrate", "lint", "--rules", "--warnings-as-errors")
+    strict = invoke(lint_project_dir, "migrate", "lint", "--rules", "--warnings-as-errors")
     rows = {line.split()[0]: line.split()[1:3] for line in strict.output.splitlines()[1:-1]}
     assert rows["drop-column"] == ["error", "warning"] and rows["backfill-in-migration"] == ["off", "error"]
 
@@ -108,10 +108,10 @@ def test_rules_show_the_effective_level_next_to_the_default(lint_project: Path) 
     ('syntax-error = "off"', ["syntax-error cannot be changed"]),
     ("drop-column = 1", ["lint.drop-column"]),
 ])
-def test_a_bad_lint_table_is_a_located_configuration_error(lint_project: Path, table: str,
+def test_a_bad_lint_table_is_a_located_configuration_error(lint_project_dir: Path, table: str,
                                                            needles: list[str]) -> None:
-    (lint_project / "seedkit.toml").write_text(f'[database]\nurl = "sqlite:///x.db"\n[lint]\n{table}\n')
-    result = invoke(lint_project, "migrate", "lint")
+    (lint_project_dir / "seedkit.toml").write_text(f'[database]\nurl = "sqlite:///x.db"\n[lint]\n{table}\n')
+    result = invoke(lint_project_dir, "migrate", "lint")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     for needle in needles:
@@ -147,7 +147,7 @@ def _bad_config():
 
 
 @pytest.fixture
-def check_project(tmp_path: Path) -> Path:
+def check_project_dir(tmp_path: Path) -> Path:
     write(tmp_path / "seedkit.toml", """
         [database]
         url = "sqlite:///app.db"
@@ -168,7 +168,7 @@ def check_project(tmp_path: Path) -> Path:
 
 
 def test_every_check_exits_0_when_clean_3_when_it_finds_something_and_2_on_bad_usage(
-        check_project: Path) -> None:
+        check_project_dir: Path) -> None:
     """The pinned scheme (README: exit codes): status --exit-code, verify, lint and run --check."""
     checks = {
         "status --exit-code": ["migrate", "status", "--exit-code"],
@@ -178,24 +178,24 @@ def test_every_check_exits_0_when_clean_3_when_it_finds_something_and_2_on_bad_u
     }
 
     def codes() -> dict[str, int]:
-        return {name: invoke(check_project, *args).exit_code for name, args in checks.items()}
+        return {name: invoke(check_project_dir, *args).exit_code for name, args in checks.items()}
 
     # something found by each check: pending migration, (verify needs drift), nothing seeded
-    assert invoke(check_project, "migrate", "up").exit_code == 0
-    assert invoke(check_project, "run", "dev").exit_code == 0
+    assert invoke(check_project_dir, "migrate", "up").exit_code == 0
+    assert invoke(check_project_dir, "run", "dev").exit_code == 0
     assert codes() == {name: 0 for name in checks}
 
-    write(check_project / "migrations" / "2_idx.sql", """
+    write(check_project_dir / "migrations" / "2_idx.sql", """
         -- migrate:up
         -- seedkit: dialect=postgresql
         CREATE INDEX roles_name ON roles (name);
     """)
-    (check_project / "migrations" / "1_roles.sql").write_text(
-        (check_project / "migrations" / "1_roles.sql").read_text() + "-- edited after it shipped\n")
-    write(check_project / "seeds" / "common" / "roles.yaml", "rows:\n  - {id: 1, name: owner}\n")
+    (check_project_dir / "migrations" / "1_roles.sql").write_text(
+        (check_project_dir / "migrations" / "1_roles.sql").read_text() + "-- edited after it shipped\n")
+    write(check_project_dir / "seeds" / "common" / "roles.yaml", "rows:\n  - {id: 1, name: owner}\n")
     assert codes() == {name: 3 for name in checks}
 
-    (check_project / "seedkit.toml").write_text("[database]\nurl = 1\n")
+    (check_project_dir / "seedkit.toml").write_text("[database]\nurl = 1\n")
     assert codes() == {name: 2 for name in checks}
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")

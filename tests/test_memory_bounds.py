@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability import process_env
+
+from tests.support import process_env
 
 CSV_EXTRA_MB = 40  # a CSV of any size (here 3x this) adds at most this much to the baseline
 JSON_RATIO = 12  # peak memory above the baseline, per MB of JSON file

@@ -7,21 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_migrate_cli import Project
+
+from tests.support import Project
 
 
 @pytest.fixture
 def project(tmp_path: Path, db_url: str) -> Project:
-    return Project(tmp_path, db_url)
+    return Project.with_migrations(tmp_path, db_url, url_variable="APP_DATABASE_URL")
 
 
 @pytest.fixture
 def pg_project(tmp_path: Path, pg_url: str) -> Project:
-    return Project(tmp_path, pg_url)
+    return Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
 
 
 def folder(project: Project, name: str, up: str, down: str | None = None, metadata: str | None = None) -> Path:
-    path = project.dir / name
+    path = project.migrations_dir / name
     path.mkdir()
     (path / "up.sql").write_text(up, encoding="utf-8")
     if down is not None:
@@ -33,8 +34,8 @@ def folder(project: Project, name: str, up: str, down: str | None = None, metada
 
 def tables(project: Project) -> set[str]:
     if project.url.startswith("sqlite"):
-        return {r[0] for r in project.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {r[0] for r in project.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        return {r[0] for r in project.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {r[0] for r in project.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
 @pytest.mark.postgres
@@ -44,22 +45,22 @@ def test_diesel_metadata_toml_turns_the_transaction_off(pg_project: Project) -> 
     idx = folder(pg_project, "2024-02-12-120203_users_name_index",
                  "CREATE INDEX CONCURRENTLY users_name ON users (name);",
                  "DROP INDEX CONCURRENTLY IF EXISTS users_name;", "run_in_transaction = false\n")
-    up = pg_project.cli("up")
+    up = pg_project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert "applied 20240212120203_users_name_index (1 statement, no transaction" in up.stdout
-    down = pg_project.cli("down")
+    down = pg_project.migrate("down")
     assert down.returncode == 0, down.stderr
-    assert pg_project.cli("up").returncode == 0
+    assert pg_project.migrate("up").returncode == 0
     # the setting is part of what was applied
     (idx / "metadata.toml").write_text("run_in_transaction = true\n", encoding="utf-8")
-    changed = pg_project.cli("verify")
+    changed = pg_project.migrate("verify")
     assert changed.returncode == 3 and "was changed after it was applied" in changed.stderr
 
 
 def test_without_metadata_toml_the_same_folder_is_refused_before_anything_runs(project: Project) -> None:
     folder(project, "2024-01-01-000000_users", "CREATE TABLE users (id int, name text);")
     folder(project, "2024-02-12-120203_users_name_index", "CREATE INDEX CONCURRENTLY users_name ON users (name);")
-    result = project.cli("up")
+    result = project.migrate("up")
     if project.url.startswith("sqlite"):  # SQLite has no CONCURRENTLY: its own syntax error, located
         assert result.returncode == 1 and "up.sql:1:" in result.stderr
         return
@@ -72,7 +73,7 @@ def test_without_metadata_toml_the_same_folder_is_refused_before_anything_runs(p
 @pytest.mark.parametrize("metadata", ["run_in_transaction = 'no'\n", "run_in_transaction = \n"])
 def test_a_bad_metadata_toml_is_a_located_error(project: Project, metadata: str) -> None:
     folder(project, "2024-01-01-000000_users", "CREATE TABLE users (id int);", metadata=metadata)
-    result = project.cli("status")
+    result = project.migrate("status")
     assert result.returncode == 2
     assert "2024-01-01-000000_users/metadata.toml" in result.stderr
     assert "Traceback" not in result.stderr
@@ -91,7 +92,7 @@ def test_a_migration_that_drops_another_runners_history_table_is_refused(project
     project.single("1", "a", "CREATE TABLE a (x int);")
     project.single("2", "drop_schema_migrations", statement)
     project.single("3", "b", "CREATE TABLE b (x int);")
-    result = project.cli("up")
+    result = project.migrate("up")
     assert result.returncode == 2, result.stderr
     assert "2_drop_schema_migrations.sql:2:1: migration 2_drop_schema_migrations runs " in result.stderr
     assert "is where seedkit records the migrations it applied; nothing was run" in result.stderr
@@ -101,9 +102,9 @@ def test_a_migration_that_drops_another_runners_history_table_is_refused(project
 
     # following the hint: a table of seedkit's own; the old one (left by the refused run, as another
     # tool's would be) goes as the migration intends
-    project.config.write_text(project.config.read_text().replace(
+    project.config_path.write_text(project.config_path.read_text().replace(
         'dir = "migrations"', 'dir = "migrations"\ntable = "seedkit_migrations"'), encoding="utf-8")
-    up = project.cli("up")
+    up = project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert {"a", "b", "seedkit_migrations"} <= tables(project)
 
@@ -114,18 +115,18 @@ def test_mixed_precision_diesel_versions_run_in_date_order(project: Project) -> 
     folder(project, "2024-01-01-000000_a", "CREATE TABLE a (x int);")
     folder(project, "2025-11-19-091444-0000_b", "CREATE TABLE b (x int);")
     folder(project, "2026-01-20-162913_c", "CREATE TABLE c (x int);", "DROP TABLE c;")
-    up = project.cli("up")
+    up = project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
         "20240101000000_a", "202511190914440000_b", "20260120162913_c"]
     assert "is at version 20260120162913" in up.stdout
     folder(project, "2026-02-01-000000-0000_d", "CREATE TABLE d (x int);", "DROP TABLE d;")
-    later = project.cli("up")
+    later = project.migrate("up")
     assert later.returncode == 0, later.stderr  # not "older than the newest applied one"
-    status = project.cli("status", "--json")
+    status = project.migrate("status", "--json")
     assert [m["version"] for m in __import__("json").loads(status.stdout)["migrations"]] == [
         "20240101000000", "202511190914440000", "20260120162913", "202602010000000000"]
-    assert project.cli("down", "--steps", "2").returncode == 0
+    assert project.migrate("down", "--steps", "2").returncode == 0
     assert tables(project) >= {"a", "b"} and not tables(project) & {"c", "d"}
 
 
@@ -137,12 +138,12 @@ def test_a_down_sql_missing_a_semicolon_is_located_and_rolled_back(pg_project: P
            "ALTER TABLE crate_downloads DROP COLUMN id;",
            "ALTER TABLE crate_downloads ADD COLUMN id int\n"
            "ALTER TABLE crate_downloads ALTER COLUMN date TYPE timestamp;")
-    assert pg_project.cli("up").returncode == 0
-    down = pg_project.cli("down")
+    assert pg_project.migrate("up").returncode == 0
+    down = pg_project.migrate("down")
     assert down.returncode == 1
     assert "20170318181441_downloads_need_no_id/down.sql:2:1: syntax error at or near \"ALTER\" " \
            "(SQLSTATE 42601)" in down.stderr
-    assert pg_project.query("SELECT version FROM schema_migrations") == [("20170318181441",)]
+    assert pg_project.rows("SELECT version FROM schema_migrations") == [("20170318181441",)]
 
 
 @pytest.mark.postgres
@@ -152,13 +153,13 @@ def test_concurrently_in_a_transactional_down_is_refused_before_anything_runs(pg
     folder(pg_project, "2024-04-12-144536_remove-downloads-column", "SELECT 1;",
            "ALTER TABLE crates ADD COLUMN downloads int NOT NULL DEFAULT 0;\n\n"
            "CREATE INDEX CONCURRENTLY index_crate_downloads ON crates (downloads);")
-    assert pg_project.cli("up").returncode == 0
-    down = pg_project.cli("down", "--to", "0")
+    assert pg_project.migrate("up").returncode == 0
+    down = pg_project.migrate("down", "--to", "0")
     assert down.returncode == 2
     assert "remove-downloads-column/down.sql:3:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction, " \
            "and the down section" in down.stderr
     assert "'-- seedkit: transaction=false'" in down.stderr
-    assert len(pg_project.query("SELECT version FROM schema_migrations")) == 2  # nothing rolled back
+    assert len(pg_project.rows("SELECT version FROM schema_migrations")) == 2  # nothing rolled back
 
 
 @pytest.mark.postgres
@@ -169,23 +170,23 @@ def test_a_non_transactional_down_failing_first_says_nothing_ran(pg_project: Pro
     folder(pg_project, "2024-10-25-112826_make-unique-version-unique",
            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS versions_uindex ON versions (crate_id, num);",
            "ALTER TABLE versions DROP CONSTRAINT versions_uindex;", "run_in_transaction = false\n")
-    assert pg_project.cli("up").returncode == 0
-    down = pg_project.cli("down")
+    assert pg_project.migrate("up").returncode == 0
+    down = pg_project.migrate("down")
     assert down.returncode == 1
     assert "make-unique-version-unique/down.sql:1:1: constraint \"versions_uindex\" of relation \"versions\" " \
            "does not exist (SQLSTATE 42704)" in down.stderr
     assert "none of its statements had run, so the database is as it was" in down.stderr
     assert "resolve" not in down.stderr  # resolve is for failed ups; this migration is still applied
-    assert pg_project.cli("status", "--exit-code").returncode == 0
+    assert pg_project.migrate("status", "--exit-code").returncode == 0
 
 
 def test_an_up_only_history_refuses_down_and_names_a_few(project: Project) -> None:
     """supabase/auth ships up files only."""
     for n in range(1, 9):
-        project.dir.joinpath(f"2021071003544{n}_step_{n}.up.sql").write_text(
+        project.migrations_dir.joinpath(f"2021071003544{n}_step_{n}.up.sql").write_text(
             f"CREATE TABLE t{n} (x int);\n", encoding="utf-8")
-    assert project.cli("up").returncode == 0
-    down = project.cli("down", "--to", "0")
+    assert project.migrate("up").returncode == 0
+    down = project.migrate("down", "--to", "0")
     assert down.returncode == 2
     assert "cannot roll back: no down section in " in down.stderr
     assert "and 3 more; nothing was run" in down.stderr
@@ -196,9 +197,9 @@ def test_a_stray_sql_file_in_the_migrations_folder_is_named(project: Project) ->
     """crates.io keeps data_oauth_github.sql next to its migration folders (Diesel only reads folders).
     seedkit stays strict: a .sql file without a version may be a misnamed migration."""
     folder(project, "2024-01-01-000000_a", "CREATE TABLE a (x int);")
-    (project.dir / "data_oauth_github.sql").write_text("INSERT INTO a VALUES (1);\n", encoding="utf-8")
-    (project.dir / "README.md").write_text("# Migrations\n", encoding="utf-8")
-    result = project.cli("up")
+    (project.migrations_dir / "data_oauth_github.sql").write_text("INSERT INTO a VALUES (1);\n", encoding="utf-8")
+    (project.migrations_dir / "README.md").write_text("# Migrations\n", encoding="utf-8")
+    result = project.migrate("up")
     assert result.returncode == 2
     assert "data_oauth_github.sql: a .sql file whose name does not start with a version" in result.stderr
     assert "a" not in tables(project)
@@ -207,13 +208,13 @@ def test_a_stray_sql_file_in_the_migrations_folder_is_named(project: Project) ->
 def test_dbmate_names_with_a_dash_after_the_version(project: Project) -> None:
     """supabase/postgres runs init-scripts/00000000000000-initial-schema.sql with dbmate, which reads
     the leading digits alone; seedkit called it "a .sql file whose name does not start with a version"."""
-    (project.dir / "00000000000000-initial-schema.sql").write_text(
+    (project.migrations_dir / "00000000000000-initial-schema.sql").write_text(
         "-- migrate:up\nCREATE TABLE a (x int);\n\n-- migrate:down\nDROP TABLE a;\n", encoding="utf-8")
-    (project.dir / "00000000000001-auth-schema.sql").write_text(
+    (project.migrations_dir / "00000000000001-auth-schema.sql").write_text(
         "-- migrate:up\nCREATE TABLE b (x int);\n", encoding="utf-8")
-    (project.dir / "10000000000000_demote-postgres.sql").write_text(
+    (project.migrations_dir / "10000000000000_demote-postgres.sql").write_text(
         "-- migrate:up\nCREATE TABLE c (x int);\n", encoding="utf-8")
-    up = project.cli("up")
+    up = project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
         "00000000000000_initial-schema", "00000000000001_auth-schema", "10000000000000_demote-postgres"]

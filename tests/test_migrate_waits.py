@@ -13,19 +13,19 @@ import time
 
 import psycopg
 import pytest
-from test_migrate_cli import Project
 
 from seedkit.migrate.runner import _LOCK_CLASS, lock_key
+from tests.support import Project
 
 
 @pytest.fixture
 def pg_project(tmp_path, pg_url: str) -> Project:
-    return Project(tmp_path, pg_url)
+    return Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
 
 
 @pytest.fixture
 def project(tmp_path, db_url: str) -> Project:
-    return Project(tmp_path, db_url)
+    return Project.with_migrations(tmp_path, db_url, url_variable="APP_DATABASE_URL")
 
 
 @pytest.mark.postgres
@@ -35,7 +35,7 @@ def test_piped_run_names_the_lock_holder_and_the_slow_statement_in_plain_lines(p
     with psycopg.connect(pg_project.url, autocommit=True, application_name="nightly-deploy") as holder:
         holder.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, lock_key("public.schema_migrations")])
         holder_pid = holder.info.backend_pid
-        run = pg_project.spawn("up", "--json")
+        run = pg_project.spawn("migrate", "up", "--json")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not holder.execute(
                 "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'seedkit migrate run%%'").fetchone():
@@ -74,7 +74,7 @@ def test_on_a_terminal_the_wait_is_one_live_line(pg_project: Project) -> None:
     pg_project.single("1", "slow", "SELECT pg_sleep(3.6);")
     master, slave = pty.openpty()
     try:
-        run = subprocess.Popen(pg_project.command("up"), cwd=pg_project.root, stdout=subprocess.PIPE,
+        run = subprocess.Popen(pg_project.command("migrate", "up"), cwd=pg_project.root, stdout=subprocess.PIPE,
                                stderr=slave, text=True, env={**os.environ, "COLUMNS": "200"})
         os.close(slave)
         chunks = b""
@@ -106,18 +106,18 @@ def test_on_a_terminal_the_wait_is_one_live_line(pg_project: Project) -> None:
 def test_down_json_reports_each_migration_with_its_statements(project: Project) -> None:
     project.single("1", "a", "CREATE TABLE a (x int);", "DROP TABLE a;")
     project.single("2", "b", "CREATE TABLE b (x int);\nCREATE TABLE c (x int);", "DROP TABLE c;\nDROP TABLE b;")
-    up = project.cli("up", "--json")
+    up = project.migrate("up", "--json")
     assert up.returncode == 0, up.stderr
     data = json.loads(up.stdout)
     assert [m["version"] for m in data["migrations"]] == ["1", "2"]
     assert [s["first_line"] for s in data["migrations"][1]["statements_run"]] == [
         "CREATE TABLE b (x int)", "CREATE TABLE c (x int)"]
-    down = project.cli("down", "--steps", "2", "--json")
+    down = project.migrate("down", "--steps", "2", "--json")
     assert down.returncode == 0, down.stderr
     data = json.loads(down.stdout)
     assert data["direction"] == "down" and data["version_before"] == "2" and data["version_after"] is None
     assert [(m["version"], [s["line"] for s in m["statements_run"]]) for m in data["migrations"]] == [
         ("2", [6, 7]), ("1", [5])]
     assert all(s["execution_ms"] >= 0 for m in data["migrations"] for s in m["statements_run"])
-    nothing = project.cli("down", "--json")
+    nothing = project.migrate("down", "--json")
     assert json.loads(nothing.stdout)["migrations"] == []

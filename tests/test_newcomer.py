@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from psycopg import sql
-from test_template import GIT_IDENTITY, REPO, git, render
 
 import seedkit
+from tests.support.template import GIT_IDENTITY, REPO, git, render
 
 pytestmark = pytest.mark.slow
 

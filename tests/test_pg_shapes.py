@@ -8,13 +8,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from seedproj import Project
 from typer.testing import CliRunner
 
 import seedkit
 from seedkit import db
 from seedkit.cli import app
 from seedkit.db import TableName
+from tests.support import Project
 
 
 def cli(p: Project, *args: str):
@@ -31,7 +31,7 @@ def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:
 
 
 @pytest.fixture
-def pgproj(pg_url: str, tmp_path: Path) -> Project:
+def pg_project(pg_url: str, tmp_path: Path) -> Project:
     return Project(tmp_path, pg_url)
 
 
@@ -93,55 +93,55 @@ def test_catalog_takes_partition_foreign_keys_as_the_partitioned_tables(pg_url: 
     assert cat.get("accounts").unique_for(["email", "region"]) is not None
 
 
-def test_partitioned_tables_load_in_key_order_route_rows_and_rerun_unchanged(pgproj: Project) -> None:
-    pgproj.sql(PARTITIONED)
-    pgproj.write("common/zones.yaml", ZONES)
-    accounts = pgproj.write("common/accounts.yaml", ACCOUNTS)
-    pgproj.write("dev/logins.yaml", LOGINS)
-    first = run(pgproj)
+def test_partitioned_tables_load_in_key_order_route_rows_and_rerun_unchanged(pg_project: Project) -> None:
+    pg_project.sql(PARTITIONED)
+    pg_project.write("common/zones.yaml", ZONES)
+    accounts = pg_project.write("common/accounts.yaml", ACCOUNTS)
+    pg_project.write("dev/logins.yaml", LOGINS)
+    first = run(pg_project)
     assert counts(first, "accounts") == (4, 0, 0, 0) and counts(first, "logins") == (2, 0, 0, 0)
     assert [t.table for t in first.tables].index("zones") < [t.table for t in first.tables].index("accounts")
-    assert _partition_counts(pgproj) == {"accounts_eu": 2, "accounts_us_0": 1, "accounts_us_1": 1}
-    assert pgproj.rows("SELECT tableoid::regclass::text, at::text FROM logins ORDER BY at") == [
+    assert _partition_counts(pg_project) == {"accounts_eu": 2, "accounts_us_0": 1, "accounts_us_1": 1}
+    assert pg_project.rows("SELECT tableoid::regclass::text, at::text FROM logins ORDER BY at") == [
         ("logins_rest", "2023-03-01"), ("logins_2024", "2024-03-01")]
-    second = run(pgproj)
+    second = run(pg_project)
     assert not second.changed and counts(second, "accounts") == (0, 0, 4, 0)
-    assert cli(pgproj, "run", "dev", "--check").exit_code == 0
+    assert cli(pg_project, "run", "dev", "--check").exit_code == 0
 
     # a change made by hand in one partition is drift: --check finds it, --diff shows it
-    pgproj.sql("UPDATE accounts_eu SET name = 'changed' WHERE email = 'a@x.io'")
-    check = cli(pgproj, "run", "dev", "--check", "--diff")
+    pg_project.sql("UPDATE accounts_eu SET name = 'changed' WHERE email = 'a@x.io'")
+    check = cli(pg_project, "run", "dev", "--check", "--diff")
     assert check.exit_code == 3, check.output
     assert "'changed' → 'A'" in check.stdout
-    assert counts(run(pgproj), "accounts") == (0, 1, 3, 0)
+    assert counts(run(pg_project), "accounts") == (0, 1, 3, 0)
 
     # prune deletes from whichever partition holds the row, and never a row added by hand
-    pgproj.sql("INSERT INTO accounts (id, email, region, zone_id) VALUES (50, 'hand@x.io', 'us', 1)")
+    pg_project.sql("INSERT INTO accounts (id, email, region, zone_id) VALUES (50, 'hand@x.io', 'us', 1)")
     accounts.write_text(ACCOUNTS.replace("  - {id: 3, email: c@x.io, region: ca, zone_id: 1, name: C}\n", ""))
-    assert counts(run(pgproj), "accounts") == (0, 0, 3, 1)
-    assert pgproj.rows("SELECT email FROM accounts ORDER BY email") == [
+    assert counts(run(pg_project), "accounts") == (0, 0, 3, 1)
+    assert pg_project.rows("SELECT email FROM accounts ORDER BY email") == [
         ("a@x.io",), ("b@x.io",), ("d@x.io",), ("hand@x.io",)]
-    assert cli(pgproj, "run", "dev", "--check").exit_code == 0
+    assert cli(pg_project, "run", "dev", "--check").exit_code == 0
 
     # the sequence of the partitioned table moved past the ids seedkit wrote (not the one by hand)
-    pgproj.sql("INSERT INTO accounts (email, region) VALUES ('auto@x.io', 'eu')")
-    assert pgproj.scalar("SELECT id FROM accounts WHERE email = 'auto@x.io'") == 5
+    pg_project.sql("INSERT INTO accounts (email, region) VALUES ('auto@x.io', 'eu')")
+    assert pg_project.scalar("SELECT id FROM accounts WHERE email = 'auto@x.io'") == 5
 
 
-def test_fixture_naming_a_partition_points_at_the_partitioned_table(pgproj: Project) -> None:
-    pgproj.sql(PARTITIONED)
-    pgproj.write("common/accounts_eu.yaml", "key: [email, region]\nrows:\n  - {email: a@x.io, region: eu}\n")
-    result = cli(pgproj, "run", "dev")
+def test_fixture_naming_a_partition_points_at_the_partitioned_table(pg_project: Project) -> None:
+    pg_project.sql(PARTITIONED)
+    pg_project.write("common/accounts_eu.yaml", "key: [email, region]\nrows:\n  - {email: a@x.io, region: eu}\n")
+    result = cli(pg_project, "run", "dev")
     assert result.exit_code == 2
     assert "accounts_eu" in result.output and "partition of accounts" in result.output
     assert "name the partitioned table accounts" in result.output
-    assert pgproj.scalar("SELECT count(*) FROM accounts") == 0
+    assert pg_project.scalar("SELECT count(*) FROM accounts") == 0
 
 
-def test_python_fixture_streams_into_a_partitioned_table(pgproj: Project) -> None:
-    pgproj.sql(PARTITIONED)
-    pgproj.write("common/zones.yaml", ZONES)
-    pgproj.write("dev/accounts.py", """
+def test_python_fixture_streams_into_a_partitioned_table(pg_project: Project) -> None:
+    pg_project.sql(PARTITIONED)
+    pg_project.write("common/zones.yaml", ZONES)
+    pg_project.write("dev/accounts.py", """
         from seedkit import fixture, ref
 
         @fixture("accounts", key=["email", "region"], count=300)
@@ -149,10 +149,10 @@ def test_python_fixture_streams_into_a_partitioned_table(pgproj: Project) -> Non
             return {"email": f"u{n}@x.io", "region": "eu" if n % 3 else "us",
                     "zone_id": ref("zones", "north" if n % 2 else "south")}
         """)
-    assert counts(run(pgproj), "accounts") == (300, 0, 0, 0)
-    assert pgproj.scalar("SELECT count(*) FROM accounts_eu") == 200
-    assert pgproj.scalar("SELECT count(*) FROM ONLY accounts") == 0
-    assert not run(pgproj).changed
+    assert counts(run(pg_project), "accounts") == (300, 0, 0, 0)
+    assert pg_project.scalar("SELECT count(*) FROM accounts_eu") == 200
+    assert pg_project.scalar("SELECT count(*) FROM ONLY accounts") == 0
+    assert not run(pg_project).changed
 
 
 # -- sequences -------------------------------------------------------------------------------------
@@ -201,66 +201,66 @@ def test_catalog_knows_every_column_each_sequence_feeds(pg_url: str) -> None:
     assert cat.get("s_late").columns["id"].sequence == "other.late"
 
 
-def test_every_sequence_moves_past_explicit_ids_so_inserts_without_id_work(pgproj: Project) -> None:
-    pgproj.sql(SEQUENCES)
-    pgproj.write("common/s_serial.yaml", _rows((7, "a"), (3, "b")))
-    pgproj.write("common/s_ident.yaml", _rows((12, "a")))
-    pgproj.write("common/s_bydefault.yaml", _rows((20, "a")))
-    pgproj.write("common/s_unowned.yaml", _rows((30, "a")))
-    pgproj.write("common/s_one.yaml", _rows((40, "a"), (41, "b")))
-    pgproj.write("common/s_two.yaml", _rows((45, "a")))  # the larger value is in the other table
-    pgproj.write("common/s_late.yaml", _rows((5, "a")))  # below where the sequence starts
-    pgproj.write("common/s_down.yaml", _rows((-9, "a")))
-    run(pgproj)
-    got = {t: _insert_without_id(pgproj, t, "fresh") for t in TABLES}
+def test_every_sequence_moves_past_explicit_ids_so_inserts_without_id_work(pg_project: Project) -> None:
+    pg_project.sql(SEQUENCES)
+    pg_project.write("common/s_serial.yaml", _rows((7, "a"), (3, "b")))
+    pg_project.write("common/s_ident.yaml", _rows((12, "a")))
+    pg_project.write("common/s_bydefault.yaml", _rows((20, "a")))
+    pg_project.write("common/s_unowned.yaml", _rows((30, "a")))
+    pg_project.write("common/s_one.yaml", _rows((40, "a"), (41, "b")))
+    pg_project.write("common/s_two.yaml", _rows((45, "a")))  # the larger value is in the other table
+    pg_project.write("common/s_late.yaml", _rows((5, "a")))  # below where the sequence starts
+    pg_project.write("common/s_down.yaml", _rows((-9, "a")))
+    run(pg_project)
+    got = {t: _insert_without_id(pg_project, t, "fresh") for t in TABLES}
     assert got == {"s_serial": 8, "s_ident": 13, "s_bydefault": 21, "s_unowned": 31, "s_one": 46, "s_two": 47,
                    "s_late": 1000, "s_down": -10}
     # s_three has no fixture but draws from the same sequence: no clash there either
-    assert pgproj.rows("INSERT INTO s_three (name) VALUES ('x') RETURNING n") == [(48,)]
-    assert not run(pgproj).changed
+    assert pg_project.rows("INSERT INTO s_three (name) VALUES ('x') RETURNING n") == [(48,)]
+    assert not run(pg_project).changed
 
 
-def test_shared_sequence_counts_rows_of_tables_the_fixtures_do_not_name(pgproj: Project) -> None:
-    pgproj.sql(SEQUENCES)
-    pgproj.sql("INSERT INTO s_three (n, name) VALUES (500, 'by hand')")  # an explicit value, sequence untouched
-    pgproj.write("common/s_one.yaml", _rows((2, "a")))
-    run(pgproj)
-    assert _insert_without_id(pgproj, "s_two", "next") == 501
+def test_shared_sequence_counts_rows_of_tables_the_fixtures_do_not_name(pg_project: Project) -> None:
+    pg_project.sql(SEQUENCES)
+    pg_project.sql("INSERT INTO s_three (n, name) VALUES (500, 'by hand')")  # an explicit value, sequence untouched
+    pg_project.write("common/s_one.yaml", _rows((2, "a")))
+    run(pg_project)
+    assert _insert_without_id(pg_project, "s_two", "next") == 501
 
 
-def test_sequences_never_move_backwards(pgproj: Project) -> None:
-    pgproj.sql(SEQUENCES)
-    pgproj.sql("SELECT setval('shared_ids', 900)")
-    pgproj.sql("SELECT setval('s_serial_id_seq', 60)")
-    pgproj.write("common/s_one.yaml", _rows((10, "a")))
-    pgproj.write("common/s_serial.yaml", _rows((59, "a")))
-    pgproj.write("common/s_late.yaml", _rows((999, "a")))  # just below the sequence's first value
-    run(pgproj)
-    assert _insert_without_id(pgproj, "s_one", "next") == 901
-    assert _insert_without_id(pgproj, "s_serial", "next") == 61
-    assert _insert_without_id(pgproj, "s_late", "next") == 1000
+def test_sequences_never_move_backwards(pg_project: Project) -> None:
+    pg_project.sql(SEQUENCES)
+    pg_project.sql("SELECT setval('shared_ids', 900)")
+    pg_project.sql("SELECT setval('s_serial_id_seq', 60)")
+    pg_project.write("common/s_one.yaml", _rows((10, "a")))
+    pg_project.write("common/s_serial.yaml", _rows((59, "a")))
+    pg_project.write("common/s_late.yaml", _rows((999, "a")))  # just below the sequence's first value
+    run(pg_project)
+    assert _insert_without_id(pg_project, "s_one", "next") == 901
+    assert _insert_without_id(pg_project, "s_serial", "next") == 61
+    assert _insert_without_id(pg_project, "s_late", "next") == 1000
 
 
-def test_python_fixture_with_explicit_ids_on_a_shared_sequence(pgproj: Project) -> None:
-    pgproj.sql(SEQUENCES)
-    pgproj.write("common/s_one.yaml", _rows((3, "a")))
-    pgproj.write("dev/s_two.py", """
+def test_python_fixture_with_explicit_ids_on_a_shared_sequence(pg_project: Project) -> None:
+    pg_project.sql(SEQUENCES)
+    pg_project.write("common/s_one.yaml", _rows((3, "a")))
+    pg_project.write("dev/s_two.py", """
         from seedkit import fixture
 
         @fixture("s_two", key=["name"], count=50)
         def rows(fake, n):
             return {"id": 100 + n, "name": f"row{n}"}
         """)
-    run(pgproj)
-    assert _insert_without_id(pgproj, "s_one", "next") == 151
+    run(pg_project)
+    assert _insert_without_id(pg_project, "s_one", "next") == 151
 
 
-def test_dry_run_and_check_leave_sequences_alone(pgproj: Project) -> None:
-    pgproj.sql(SEQUENCES)
-    pgproj.write("common/s_unowned.yaml", _rows((30, "a")))
-    assert cli(pgproj, "run", "dev", "--dry-run").exit_code == 0
-    assert cli(pgproj, "run", "dev", "--check").exit_code == 3
-    with psycopg.connect(pgproj.url) as c:
+def test_dry_run_and_check_leave_sequences_alone(pg_project: Project) -> None:
+    pg_project.sql(SEQUENCES)
+    pg_project.write("common/s_unowned.yaml", _rows((30, "a")))
+    assert cli(pg_project, "run", "dev", "--dry-run").exit_code == 0
+    assert cli(pg_project, "run", "dev", "--check").exit_code == 3
+    with psycopg.connect(pg_project.url) as c:
         assert c.execute('SELECT last_value, is_called FROM "Odd ""Seq"".x"').fetchone() == (1, False)
 
 
@@ -286,46 +286,46 @@ ALTER TABLE store ADD CONSTRAINT store_manager FOREIGN KEY (manager_staff_id) RE
 """
 
 
-def test_a_deferrable_key_breaks_a_cycle_of_not_null_columns(pgproj: Project) -> None:
-    pgproj.sql(STORE_STAFF)
-    pgproj.write("common/store.yaml", """
+def test_a_deferrable_key_breaks_a_cycle_of_not_null_columns(pg_project: Project) -> None:
+    pg_project.sql(STORE_STAFF)
+    pg_project.write("common/store.yaml", """
         rows:
           - {store_id: 1, manager_staff_id: !ref {table: staff, staff_id: 1}, city: Lethbridge}
           - {store_id: 2, manager_staff_id: 2, city: Woodridge}
         """)
-    pgproj.write("common/staff.yaml", """
+    pg_project.write("common/staff.yaml", """
         rows:
           - {staff_id: 1, email: mike@x.io, store_id: !ref store/1}
           - {staff_id: 2, email: jon@x.io, store_id: !ref store/2}
         """)
-    assert cli(pgproj, "run", "dev", "--check").exit_code == 3  # a dry run of the cycle, nothing written
-    assert pgproj.scalar("SELECT count(*) FROM store") == 0
-    first = run(pgproj)
+    assert cli(pg_project, "run", "dev", "--check").exit_code == 3  # a dry run of the cycle, nothing written
+    assert pg_project.scalar("SELECT count(*) FROM store") == 0
+    first = run(pg_project)
     assert counts(first, "store") == (2, 0, 0, 0) and counts(first, "staff") == (2, 0, 0, 0)
-    assert pgproj.rows("SELECT s.city, st.email FROM store s JOIN staff st ON st.staff_id = s.manager_staff_id "
+    assert pg_project.rows("SELECT s.city, st.email FROM store s JOIN staff st ON st.staff_id = s.manager_staff_id "
                        "ORDER BY 1") == [("Lethbridge", "mike@x.io"), ("Woodridge", "jon@x.io")]
-    assert not run(pgproj).changed
-    assert cli(pgproj, "run", "dev", "--check").exit_code == 0
+    assert not run(pg_project).changed
+    assert cli(pg_project, "run", "dev", "--check").exit_code == 0
 
 
-def test_a_cycle_without_a_deferrable_or_nullable_key_is_refused_with_a_hint(pgproj: Project) -> None:
-    pgproj.sql(STORE_STAFF.replace(" DEFERRABLE", ""))
-    pgproj.write("common/store.yaml", "rows:\n  - {store_id: 1, manager_staff_id: 1}\n")
-    pgproj.write("common/staff.yaml", "rows:\n  - {staff_id: 1, email: a@x.io, store_id: 1}\n")
-    result = cli(pgproj, "run", "dev")
+def test_a_cycle_without_a_deferrable_or_nullable_key_is_refused_with_a_hint(pg_project: Project) -> None:
+    pg_project.sql(STORE_STAFF.replace(" DEFERRABLE", ""))
+    pg_project.write("common/store.yaml", "rows:\n  - {store_id: 1, manager_staff_id: 1}\n")
+    pg_project.write("common/staff.yaml", "rows:\n  - {staff_id: 1, email: a@x.io, store_id: 1}\n")
+    result = cli(pg_project, "run", "dev")
     assert result.exit_code == 2
     assert "foreign-key cycle that cannot be broken" in result.output and "DEFERRABLE" in result.output
 
 
-def test_a_late_reference_by_another_key_says_how_to_write_it(pgproj: Project) -> None:
-    pgproj.sql(STORE_STAFF)
-    pgproj.write("common/store.yaml", "rows:\n  - {store_id: 1, manager_staff_id: !ref staff/mike@x.io}\n")
-    pgproj.write("common/staff.yaml", "key: [email]\nrows:\n  - {staff_id: 1, email: mike@x.io, store_id: 1}\n")
-    result = cli(pgproj, "run", "dev")
+def test_a_late_reference_by_another_key_says_how_to_write_it(pg_project: Project) -> None:
+    pg_project.sql(STORE_STAFF)
+    pg_project.write("common/store.yaml", "rows:\n  - {store_id: 1, manager_staff_id: !ref staff/mike@x.io}\n")
+    pg_project.write("common/staff.yaml", "key: [email]\nrows:\n  - {staff_id: 1, email: mike@x.io, store_id: 1}\n")
+    result = cli(pg_project, "run", "dev")
     assert result.exit_code == 2, result.output
     assert "store.yaml:2" in result.output and "closes a foreign-key cycle" in result.output
     assert "staff_id" in result.output
-    assert pgproj.scalar("SELECT count(*) FROM store") == 0
+    assert pg_project.scalar("SELECT count(*) FROM store") == 0
 
 
 # Payments split into inheritance children (not declarative partitions), each with its own key and
@@ -339,15 +339,15 @@ CREATE TABLE payment_p2 (PRIMARY KEY (payment_id)) INHERITS (payment);
 """
 
 
-def test_inheritance_children_share_the_parent_sequence(pgproj: Project) -> None:
-    pgproj.sql(INHERITED)
-    pgproj.write("common/payment_p1.csv", "payment_id,amount,paid\n1,2.99,2007-01-02\n7,0.99,2007-01-09\n")
-    pgproj.write("common/payment_p2.csv", "payment_id,amount,paid\n12,4.99,2007-02-01\n")
-    run(pgproj)
-    assert pgproj.rows("INSERT INTO payment_p1 (amount, paid) VALUES (1, '2007-01-30') RETURNING payment_id") == [
+def test_inheritance_children_share_the_parent_sequence(pg_project: Project) -> None:
+    pg_project.sql(INHERITED)
+    pg_project.write("common/payment_p1.csv", "payment_id,amount,paid\n1,2.99,2007-01-02\n7,0.99,2007-01-09\n")
+    pg_project.write("common/payment_p2.csv", "payment_id,amount,paid\n12,4.99,2007-02-01\n")
+    run(pg_project)
+    assert pg_project.rows("INSERT INTO payment_p1 (amount, paid) VALUES (1, '2007-01-30') RETURNING payment_id") == [
         (13,)]
-    assert pgproj.scalar("SELECT count(*) FROM payment") == 4
-    assert not run(pgproj).changed
+    assert pg_project.scalar("SELECT count(*) FROM payment") == 4
+    assert not run(pg_project).changed
 
 
 # -- world: a NOT NULL text column holding an empty string, written as an empty CSV cell (NULL) ---------
@@ -358,56 +358,56 @@ CREATE TABLE city (id int PRIMARY KEY, name text NOT NULL, countrycode character
 """
 
 
-def test_a_null_in_a_not_null_column_names_the_row_when_copied(pgproj: Project) -> None:
-    pgproj.sql(WORLD)
-    pgproj.write("common/country.csv", "code,name\nTWN,Taiwan\n")
-    pgproj.write("common/city.csv", "id,name,countrycode,district\n3284,Taichung,TWN,Taichung\n"
+def test_a_null_in_a_not_null_column_names_the_row_when_copied(pg_project: Project) -> None:
+    pg_project.sql(WORLD)
+    pg_project.write("common/country.csv", "code,name\nTWN,Taiwan\n")
+    pg_project.write("common/city.csv", "id,name,countrycode,district\n3284,Taichung,TWN,Taichung\n"
                                     "3285,Taiping,TWN,\n3286,Tainan,TWN,Tainan\n")
-    result = cli(pgproj, "run", "dev")
+    result = cli(pg_project, "run", "dev")
     assert result.exit_code == 2, result.output
     assert "city.csv:3" in result.output and "district" in result.output
-    assert pgproj.scalar("SELECT count(*) FROM country") == 0
+    assert pg_project.scalar("SELECT count(*) FROM country") == 0
 
 
-def test_a_null_in_a_not_null_column_names_the_row_when_staged(pgproj: Project) -> None:
-    pgproj.sql(WORLD)
-    pgproj.write("common/country.csv", "code,name\nTWN,Taiwan\n")
-    pgproj.write("common/city.yaml", """
+def test_a_null_in_a_not_null_column_names_the_row_when_staged(pg_project: Project) -> None:
+    pg_project.sql(WORLD)
+    pg_project.write("common/country.csv", "code,name\nTWN,Taiwan\n")
+    pg_project.write("common/city.yaml", """
         rows:
           - {id: 1, name: Taichung, countrycode: !ref country/TWN, district: Taichung}
           - {id: 2, name: Taiping, countrycode: !ref country/TWN, district: null}
         """)
     for attempt in ("empty table", "table with rows"):
-        result = cli(pgproj, "run", "dev")
+        result = cli(pg_project, "run", "dev")
         assert result.exit_code == 2, (attempt, result.output)
         assert "city.yaml:3" in result.output and "'district' is null" in result.output, result.output
         if attempt == "empty table":  # next: the rows are classified against existing ones first
-            pgproj.sql("INSERT INTO country VALUES ('XXX', 'x'); INSERT INTO city VALUES (9, 'x', 'XXX', 'x')")
+            pg_project.sql("INSERT INTO country VALUES ('XXX', 'x'); INSERT INTO city VALUES (9, 'x', 'XXX', 'x')")
 
 
-def test_an_id_changed_by_an_update_moves_the_sequence_too(pgproj: Project) -> None:
-    pgproj.sql(SEQUENCES)
-    pgproj.write("common/s_unowned.yaml", _rows((3, "a")))
-    run(pgproj)
-    pgproj.write("common/s_unowned.yaml", _rows((90, "a")))  # keyed by name: the id is updated
-    assert counts(run(pgproj), "s_unowned") == (0, 1, 0, 0)
-    assert _insert_without_id(pgproj, "s_unowned", "fresh") == 91
+def test_an_id_changed_by_an_update_moves_the_sequence_too(pg_project: Project) -> None:
+    pg_project.sql(SEQUENCES)
+    pg_project.write("common/s_unowned.yaml", _rows((3, "a")))
+    run(pg_project)
+    pg_project.write("common/s_unowned.yaml", _rows((90, "a")))  # keyed by name: the id is updated
+    assert counts(run(pg_project), "s_unowned") == (0, 1, 0, 0)
+    assert _insert_without_id(pg_project, "s_unowned", "fresh") == 91
 
 
-def test_a_table_with_do_instead_rules_is_refused(pgproj: Project) -> None:
+def test_a_table_with_do_instead_rules_is_refused(pg_project: Project) -> None:
     # pagila routes payments to monthly children with rules; COPY ignores rules and INSERT drops the
     # explicit id (the rule writes DEFAULT): either way the stored rows would not be the fixture's
-    pgproj.sql(INHERITED + """
+    pg_project.sql(INHERITED + """
         CREATE RULE payment_insert_p1 AS ON INSERT TO payment WHERE new.paid < '2007-02-01' DO INSTEAD
           INSERT INTO payment_p1 (payment_id, amount, paid) VALUES (DEFAULT, new.amount, new.paid);
         ALTER TABLE payment ADD PRIMARY KEY (payment_id);
         """)
-    pgproj.write("common/payment.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
-    result = cli(pgproj, "run", "dev")
+    pg_project.write("common/payment.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
+    result = cli(pg_project, "run", "dev")
     assert result.exit_code == 2, result.output
     assert "payment has DO INSTEAD rules on INSERT (payment_insert_p1)" in result.output
-    assert pgproj.scalar("SELECT count(*) FROM payment") == 0
-    pgproj.write("common/payment.csv", "")
-    pgproj.write("common/payment_p1.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
-    run(pgproj)  # the children themselves load as usual
-    assert pgproj.rows("SELECT payment_id FROM payment_p1") == [(10,)]
+    assert pg_project.scalar("SELECT count(*) FROM payment") == 0
+    pg_project.write("common/payment.csv", "")
+    pg_project.write("common/payment_p1.csv", "payment_id,amount,paid\n10,1.50,2007-01-05\n")
+    run(pg_project)  # the children themselves load as usual
+    assert pg_project.rows("SELECT payment_id FROM payment_p1") == [(10,)]

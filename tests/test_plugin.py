@@ -15,7 +15,6 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -25,6 +24,7 @@ from seedkit import migrate
 from seedkit.config import load_config
 from seedkit.seed import run as seed_run
 from seedkit.urls import parse_url
+from tests.support import Project
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "seedkit" / "pytest_plugin.py"
@@ -155,37 +155,35 @@ def test_6_commit_into_the_session_database(seedkit_db_url):
 """
 
 
-@dataclass
-class Project:
-    """A seedkit project inside ``pytester.path`` and where its test databases go."""
+class PluginProject(Project):
+    """A seedkit project inside ``pytester.path`` with test files of its own, run by an inner pytest;
+    and where its test databases go."""
 
-    pytester: pytest.Pytester
-    dialect: str
-    server: str | None  # PostgreSQL maintenance URL
-    prefix: str  # every test database's name starts with it
-    args: list[str] = field(default_factory=list)  # options that point the plugin at prefix
+    def __init__(self, pytester: pytest.Pytester, dialect: str, server: str | None, prefix: str,
+                 configured_url: str):
+        super().__init__(pytester.path, configured_url, _layout="bare")
+        self.pytester = pytester
+        self.dialect = dialect  # where the inner tests' databases are (the configured URL may say otherwise)
+        self.server = server  # PostgreSQL maintenance URL
+        self.prefix = prefix  # every test database's name starts with it
+        self.args: list[str] = []  # options that point the plugin at prefix
 
     @property
     def record(self) -> Path:
-        return self.pytester.path / "record.jsonl"
+        return self.root / "record.jsonl"
 
     @property
-    def folder(self) -> Path:
-        return self.pytester.path / "dbs"
-
-    def write(self, files: dict[str, str]) -> None:
-        for name, text in files.items():
-            path = self.pytester.path / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+    def db_folder(self) -> Path:
+        return self.root / "dbs"
 
     def tests(self, *names: str, extra: str = "") -> None:
         source = INNER_TESTS.replace("@RECORD@", repr(str(self.record))) + extra
-        for old in (self.pytester.path / "tests").glob("test_*.py"):
+        for old in (self.root / "tests").glob("test_*.py"):
             old.unlink()
-        self.write({f"tests/{name}.py": source for name in names or ("test_db",)})
+        self.write_files({f"tests/{name}.py": source for name in names or ("test_db",)})
 
-    def run(self, *args: str, subprocess: bool = False) -> pytest.RunResult:
+    def run_pytest(self, *args: str, subprocess: bool = False) -> pytest.RunResult:
+        """The inner pytest run (in this process, or in a real one)."""
         self.record.unlink(missing_ok=True)
         run = self.pytester.runpytest_subprocess if subprocess else self.pytester.runpytest
         return run("-p", "no:cacheprovider", *self.args, *args)
@@ -196,7 +194,7 @@ class Project:
     def databases(self) -> list[str]:
         """Test databases that exist now (names on the server, or files in the folder)."""
         if self.dialect == "sqlite":
-            return sorted(p.name for p in self.folder.glob("*")) if self.folder.is_dir() else []
+            return sorted(p.name for p in self.db_folder.glob("*")) if self.db_folder.is_dir() else []
         with psycopg.connect(self.server) as conn:
             rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
                                 [self.prefix + "%"]).fetchall()
@@ -215,11 +213,11 @@ def database_name(url: str) -> str:
 
 
 def make_project(pytester: pytest.Pytester, dialect: str, server: str | None, *,
-                 configured_url: str = "sqlite:///app.db") -> Project:
+                 configured_url: str = "sqlite:///app.db") -> PluginProject:
     """A project whose tests point the plugin at a unique prefix (``--seedkit-database-url``)."""
     prefix = f"plug_{uuid.uuid4().hex[:8]}"
-    project = Project(pytester, dialect, server, prefix)
-    project.write({
+    project = PluginProject(pytester, dialect, server, prefix, configured_url)
+    project.write_files({
         "seedkit.toml": CONFIG.replace("@URL@", configured_url),
         "migrations/20240101000000_schema.sql": SCHEMA.replace("@ID@", ID_COLUMN[dialect]),
         **SEEDS,
@@ -228,13 +226,13 @@ def make_project(pytester: pytest.Pytester, dialect: str, server: str | None, *,
         assert server is not None
         project.args = ["--seedkit-database-url", parse_url(server).with_database(prefix).raw]
     else:
-        project.args = ["--seedkit-database-url", f"sqlite:///{project.folder}/{prefix}.db"]
+        project.args = ["--seedkit-database-url", f"sqlite:///{project.db_folder}/{prefix}.db"]
     project.tests()
     return project
 
 
 @pytest.fixture(params=DIALECTS)
-def project(request: pytest.FixtureRequest, pytester: pytest.Pytester) -> Iterator[Project]:
+def project(request: pytest.FixtureRequest, pytester: pytest.Pytester) -> Iterator[PluginProject]:
     server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
     made = make_project(pytester, request.param, server)
     yield made
@@ -243,8 +241,8 @@ def project(request: pytest.FixtureRequest, pytester: pytest.Pytester) -> Iterat
 
 # -- the fixtures -------------------------------------------------------------------------------------
 
-def test_rollback_per_test_and_fresh_copies(project: Project) -> None:
-    result = project.run()
+def test_rollback_per_test_and_fresh_copies(project: PluginProject) -> None:
+    result = project.run_pytest()
     result.assert_outcomes(passed=5)
     seen = project.recorded()
     session = [r["session"] for r in seen if "session" in r]
@@ -256,9 +254,9 @@ def test_rollback_per_test_and_fresh_copies(project: Project) -> None:
     assert project.databases() == [], "every test database is dropped at the end"
 
 
-def test_xdist_workers_get_databases_of_their_own(project: Project) -> None:
+def test_xdist_workers_get_databases_of_their_own(project: PluginProject) -> None:
     project.tests("test_a", "test_b", extra=INNER_COMMIT)
-    result = project.run("-n", "2", "--dist", "loadfile", subprocess=True)
+    result = project.run_pytest("-n", "2", "--dist", "loadfile", subprocess=True)
     result.assert_outcomes(passed=12)
     sessions = {r["worker"]: r["session"] for r in project.recorded() if "session" in r}
     assert set(sessions) == {"gw0", "gw1"}
@@ -269,8 +267,8 @@ def test_xdist_workers_get_databases_of_their_own(project: Project) -> None:
     assert project.databases() == []
 
 
-def test_keep_leaves_the_databases_and_lists_them(project: Project) -> None:
-    result = project.run("--seedkit-keep")
+def test_keep_leaves_the_databases_and_lists_them(project: PluginProject) -> None:
+    result = project.run_pytest("--seedkit-keep")
     result.assert_outcomes(passed=5)
     kept = project.databases()
     # the template, the session database and the two fresh copies
@@ -283,7 +281,7 @@ def test_keep_leaves_the_databases_and_lists_them(project: Project) -> None:
 def test_keep_under_xdist_lists_every_workers_databases(pytester: pytest.Pytester) -> None:
     project = make_project(pytester, "sqlite", None)
     project.tests("test_a", "test_b")
-    result = project.run("-n", "2", "--dist", "loadfile", "--seedkit-keep", subprocess=True)
+    result = project.run_pytest("-n", "2", "--dist", "loadfile", "--seedkit-keep", subprocess=True)
     result.assert_outcomes(passed=10)
     kept = project.databases()
     assert len(kept) == 8 and {n.split("_")[2] for n in kept} == {"gw0", "gw1"}, kept
@@ -297,7 +295,7 @@ def test_with_no_options_postgresql_uses_the_configured_server(pytester: pytest.
     project.args = []
     monkeypatch.setenv("TEST_DATABASE_URL", parse_url(pg_server).with_database(f"{project.prefix}_x").raw)
     try:
-        project.run().assert_outcomes(passed=5)
+        project.run_pytest().assert_outcomes(passed=5)
         session = next(r["session"] for r in project.recorded() if "session" in r)
         assert parse_url(session).raw.startswith(parse_url(pg_server).with_database("").raw)
         assert database_name(session).startswith(f"{project.prefix}_x_")
@@ -309,7 +307,7 @@ def test_with_no_options_postgresql_uses_the_configured_server(pytester: pytest.
 def test_with_no_options_sqlite_uses_a_temporary_file(pytester: pytest.Pytester) -> None:
     project = make_project(pytester, "sqlite", None, configured_url="sqlite:///app.db")
     project.args = []
-    project.run().assert_outcomes(passed=5)
+    project.run_pytest().assert_outcomes(passed=5)
     session = Path(parse_url(project.recorded()[0]["session"]).path)  # type: ignore[arg-type]
     assert session.name.startswith("app_")
     assert not session.is_relative_to(pytester.path / "tests"), "not next to the project's files"
@@ -319,10 +317,10 @@ def test_with_no_options_sqlite_uses_a_temporary_file(pytester: pytest.Pytester)
 
 def test_sqlite_folder_url(pytester: pytest.Pytester) -> None:
     project = make_project(pytester, "sqlite", None)
-    project.args = ["--seedkit-database-url", f"sqlite:///{project.folder}/"]
-    project.run().assert_outcomes(passed=5)
+    project.args = ["--seedkit-database-url", f"sqlite:///{project.db_folder}/"]
+    project.run_pytest().assert_outcomes(passed=5)
     session = Path(parse_url(project.recorded()[0]["session"]).path)  # type: ignore[arg-type]
-    assert session.parent == project.folder and session.name.startswith("seedkit_")
+    assert session.parent == project.db_folder and session.name.startswith("seedkit_")
     assert project.databases() == []
 
 
@@ -336,9 +334,9 @@ def test_ini_options(pytester: pytest.Pytester) -> None:
         (pytester.path / name).rename(pytester.path / "conf" / name)
     config = pytester.path / "conf" / "seedkit.toml"
     config.write_text(config.read_text() + '\n[envs.ci]\ninclude = ["common", "ci"]\n')
-    project.write({"conf/seeds/ci/users.yaml": "key: [email]\nrows:\n"
+    project.write_files({"conf/seeds/ci/users.yaml": "key: [email]\nrows:\n"
                    "  - {email: ci@example.com, name: CI, role_id: !ref roles/member}\n"})
-    project.write({"tests/test_db.py": textwrap.dedent(f"""\
+    project.write_files({"tests/test_db.py": textwrap.dedent(f"""\
         def test_ci_env(seedkit_conn, seedkit_db_url):
             open({str(project.record)!r}, "w").write(seedkit_db_url)
             assert [tuple(r) for r in seedkit_conn.execute("SELECT email FROM users")] == [("ci@example.com",)]
@@ -347,18 +345,18 @@ def test_ini_options(pytester: pytest.Pytester) -> None:
         [pytest]
         seedkit_env = ci
         seedkit_config = conf/seedkit.toml
-        seedkit_database_url = sqlite:///{project.folder}/
+        seedkit_database_url = sqlite:///{project.db_folder}/
         seedkit_keep = true
         """)
-    project.run().assert_outcomes(passed=1)
-    assert Path(parse_url(project.record.read_text()).path).parent == project.folder  # type: ignore[arg-type]
+    project.run_pytest().assert_outcomes(passed=1)
+    assert Path(parse_url(project.record.read_text()).path).parent == project.db_folder  # type: ignore[arg-type]
     assert len(project.databases()) == 2, "seedkit_keep = true kept the template and the session database"
 
 
 def test_command_line_beats_ini(pytester: pytest.Pytester) -> None:
     project = make_project(pytester, "sqlite", None)
     pytester.makeini("[pytest]\nseedkit_env = nope\n")
-    project.run("--seedkit-env", "test").assert_outcomes(passed=5)
+    project.run_pytest("--seedkit-env", "test").assert_outcomes(passed=5)
 
 
 # -- the connection: one transaction per test, whatever the test does ------------------------------
@@ -412,11 +410,11 @@ def test_zz_the_connection_still_works(seedkit_conn):
 """
 
 
-def test_connection_guards(project: Project) -> None:
+def test_connection_guards(project: PluginProject) -> None:
     factory = ("from psycopg.rows import dict_row as ROW_FACTORY" if project.dialect == "postgresql"
                else "from sqlite3 import Row as ROW_FACTORY")
-    project.write({"tests/test_db.py": factory + "\n" + GUARDS})
-    result = project.run()
+    project.write_files({"tests/test_db.py": factory + "\n" + GUARDS})
+    result = project.run_pytest()
     result.assert_outcomes(passed=11, errors=1)
     result.stdout.fnmatch_lines([
         "*ERROR at teardown of test_commits_behind_the_fixtures_back*",
@@ -425,7 +423,7 @@ def test_connection_guards(project: Project) -> None:
     assert "Traceback" not in result.stdout.str()
 
 
-def test_savepoints_inside_the_test_transaction(project: Project) -> None:
+def test_savepoints_inside_the_test_transaction(project: PluginProject) -> None:
     if project.dialect == "postgresql":
         body = """\
             with pytest.raises(RuntimeError):
@@ -442,12 +440,12 @@ def test_savepoints_inside_the_test_transaction(project: Project) -> None:
             seedkit_conn.execute("RELEASE sp")
             seedkit_conn.execute("INSERT INTO roles (name) VALUES ('outer')")
         """
-    project.write({"tests/test_db.py": "import pytest\n\n"
+    project.write_files({"tests/test_db.py": "import pytest\n\n"
                    "def names(c):\n    return [r[0] for r in c.execute('SELECT name FROM roles ORDER BY name')]\n\n"
                    "def test_savepoint(seedkit_conn):\n" + textwrap.indent(textwrap.dedent(body), "    ")
                    + "    assert names(seedkit_conn) == ['admin', 'member', 'outer']\n\n"
                    "def test_after(seedkit_conn):\n    assert names(seedkit_conn) == ['admin', 'member']\n"})
-    project.run().assert_outcomes(passed=2)
+    project.run_pytest().assert_outcomes(passed=2)
 
 
 # -- setup failures: the located seedkit message, no traceback, the session stops ------------------
@@ -470,10 +468,10 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("failure", list(FAILURES))
-def test_setup_failure_shows_the_located_error(project: Project, failure: str) -> None:
+def test_setup_failure_shows_the_located_error(project: PluginProject, failure: str) -> None:
     files, args, expected = FAILURES[failure]
-    project.write(files)
-    result = project.run(*args)
+    project.write_files(files)
+    result = project.run_pytest(*args)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(errors=1)  # the session stops after the first test that needed the database
     lead, *rest = expected
@@ -488,8 +486,8 @@ def test_setup_failure_shows_the_located_error(project: Project, failure: str) -
 
 def test_keep_after_a_failed_setup_leaves_the_half_built_template(pytester: pytest.Pytester) -> None:
     project = make_project(pytester, "sqlite", None)
-    project.write({"seeds/test/users.yaml": "rows:\n  - {email: a@example.com, nmae: A, role_id: 1}\n"})
-    result = project.run("--seedkit-keep")
+    project.write_files({"seeds/test/users.yaml": "rows:\n  - {email: a@example.com, nmae: A, role_id: 1}\n"})
+    result = project.run_pytest("--seedkit-keep")
     result.assert_outcomes(errors=1)
     kept = project.databases()
     assert len(kept) == 1 and kept[0].endswith("_tpl.db")
@@ -498,8 +496,8 @@ def test_keep_after_a_failed_setup_leaves_the_half_built_template(pytester: pyte
 
 def test_only_fresh_copies_when_only_fresh_copies_are_asked_for(pytester: pytest.Pytester) -> None:
     project = make_project(pytester, "sqlite", None)
-    project.write({"tests/test_db.py": "def test_a(seedkit_fresh_db_url):\n    pass\n"})
-    result = project.run("--seedkit-keep")
+    project.write_files({"tests/test_db.py": "def test_a(seedkit_fresh_db_url):\n    pass\n"})
+    result = project.run_pytest("--seedkit-keep")
     result.assert_outcomes(passed=1)
     assert [n.rsplit("_", 1)[1] for n in project.databases()] == ["1.db", "tpl.db"]
 
@@ -509,26 +507,26 @@ def test_missing_variable_in_the_configured_url(pytester: pytest.Pytester,
     project = make_project(pytester, "sqlite", None, configured_url="${NO_SUCH_TEST_URL}")
     project.args = []
     monkeypatch.delenv("NO_SUCH_TEST_URL", raising=False)
-    result = project.run()
+    result = project.run_pytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["error: */seedkit.toml:2: environment variable NO_SUCH_TEST_URL is not set*"])
 
 
-def test_database_stamped_by_a_protected_environment_is_refused(project: Project) -> None:
+def test_database_stamped_by_a_protected_environment_is_refused(project: PluginProject) -> None:
     """A base database that production seeded means the URL points at production: refuse, create nothing."""
     if project.dialect == "postgresql":
         stamped = parse_url(project.server).with_database(f"{project.prefix}_prod")  # type: ignore[arg-type]
         with psycopg.connect(project.server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{stamped.database}"')
     else:
-        project.folder.mkdir()
-        stamped = parse_url(f"sqlite:///{project.folder}/{project.prefix}_prod.db")
+        project.db_folder.mkdir()
+        stamped = parse_url(f"sqlite:///{project.db_folder}/{project.prefix}_prod.db")
     config = load_config(project.pytester.path / "seedkit.toml")
     migrate.up(config, database_url=stamped.raw)
     seed_run("production", config=config, database_url=stamped.raw, yes=True)
     before = project.databases()
     project.args = ["--seedkit-database-url", stamped.raw]
-    result = project.run()
+    result = project.run_pytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*(refused)", "error: * was seeded by the protected environment 'production'*"])
     assert project.databases() == before
@@ -544,7 +542,7 @@ def test_a_user_without_createdb_gets_a_hint(pytester: pytest.Pytester, pg_serve
         server = psycopg.conninfo.conninfo_to_dict(pg_server)
         project.args = ["--seedkit-database-url",
                         f"postgresql://{role}@{server['host']}:{server['port']}/{project.prefix}"]
-        result = project.run()
+        result = project.run_pytest()
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["* (creating postgresql://*/*_tpl)",
                                      "error: *permission denied to create database*",

@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from seedproj import Project
 
 import seedkit
 from seedkit.errors import FixtureError
+from tests.support import Project, create_pg_database, drop_pg_database
 
 PG_SCHEMA = """
 CREATE TABLE roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
@@ -84,7 +83,7 @@ ENVS = {"dev": {"include": ["common", "dev"]}, "test": {"include": ["common", "t
         "other": {"include": ["other"]}}
 
 
-def project(root: Path, url: str) -> Project:
+def make_project(root: Path, url: str) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     p = Project(root, url, envs=ENVS)
     p.sql(PG_SCHEMA, SQLITE_SCHEMA)
@@ -92,8 +91,8 @@ def project(root: Path, url: str) -> Project:
 
 
 @pytest.fixture
-def proj(db_url: str, tmp_path: Path) -> Project:
-    return project(tmp_path / "project", db_url)
+def project(db_url: str, tmp_path: Path) -> Project:
+    return make_project(tmp_path / "project", db_url)
 
 
 @pytest.fixture
@@ -138,22 +137,22 @@ def seedkit_cli(p: Project, *args: str, **env: str) -> subprocess.CompletedProce
 
 
 # -- @fixture with count, generator fixtures, ref() ---------------------------------------------------
-def test_count_fixture_and_generator_fixture_load(proj: Project) -> None:
-    proj.write("dev/users.py", USERS_PY.format(count=5))
-    proj.write("dev/items.py", ITEMS_PY.format(count=3))
-    report = run(proj)
+def test_count_fixture_and_generator_fixture_load(project: Project) -> None:
+    project.write("dev/users.py", USERS_PY.format(count=5))
+    project.write("dev/items.py", ITEMS_PY.format(count=3))
+    report = run(project)
     assert counts(report, "users") == (5, 0, 0, 0) and counts(report, "items") == (3, 0, 0, 0)
-    users = proj.rows("SELECT email, name, age FROM users ORDER BY id")
+    users = project.rows("SELECT email, name, age FROM users ORDER BY id")
     assert [u[0] for u in users] == [f"user{n}@example.com" for n in range(1, 6)]
     assert all(isinstance(name, str) and name and 18 <= age <= 90 for _, name, age in users)
     assert len({name for _, name, _ in users}) > 1  # each row has its own Faker seed
-    assert proj.rows("SELECT code, qty FROM items ORDER BY id") == [("item-0001", 3), ("item-0002", 6),
+    assert project.rows("SELECT code, qty FROM items ORDER BY id") == [("item-0001", 3), ("item-0002", 6),
                                                                    ("item-0003", 9)]
-    assert not run(proj).changed
+    assert not run(project).changed
 
 
-def test_rows_may_list_their_columns_in_any_order(proj: Project) -> None:
-    proj.write("dev/items.py", '''
+def test_rows_may_list_their_columns_in_any_order(project: Project) -> None:
+    project.write("dev/items.py", '''
         from seedkit import fixture
 
 
@@ -165,16 +164,17 @@ def test_rows_may_list_their_columns_in_any_order(proj: Project) -> None:
                 else:
                     yield {"qty": n, "label": f"L{n}", "code": f"c{n}"}
     ''')
-    run(proj)
-    assert proj.rows("SELECT code, label, qty FROM items ORDER BY id") == [(f"c{n}", f"L{n}", n) for n in range(1, 5)]
-    assert not run(proj).changed
+    run(project)
+    assert project.rows("SELECT code, label, qty FROM items ORDER BY id") == [
+        (f"c{n}", f"L{n}", n) for n in range(1, 5)]
+    assert not run(project).changed
 
 
-def test_ref_inside_python_fixtures_scalar_and_keyword_forms(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("common/teams.yaml", "key: [org, slug]\nrows:\n  - {org: acme, slug: core}\n"
+def test_ref_inside_python_fixtures_scalar_and_keyword_forms(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("common/teams.yaml", "key: [org, slug]\nrows:\n  - {org: acme, slug: core}\n"
                                     "  - {org: acme, slug: web}\n  - {org: globex, slug: core}\n")
-    proj.write("dev/people.py", '''
+    project.write("dev/people.py", '''
         from seedkit import fixture, ref
 
 
@@ -190,22 +190,22 @@ def test_ref_inside_python_fixtures_scalar_and_keyword_forms(proj: Project) -> N
                 yield {"user_id": ref("users", f"user{n}@example.com"),
                        "team_id": ref("teams", org="globex" if n == 4 else "acme", slug="web" if n == 2 else "core")}
     ''')
-    report = run(proj)
+    report = run(project)
     assert counts(report, "members") == (4, 0, 0, 0)
-    assert proj.rows("SELECT u.email, r.name FROM users u JOIN roles r ON r.id = u.role_id ORDER BY u.id") == [
+    assert project.rows("SELECT u.email, r.name FROM users u JOIN roles r ON r.id = u.role_id ORDER BY u.id") == [
         ("user1@example.com", "admin"), ("user2@example.com", "member"), ("user3@example.com", "member"),
         ("user4@example.com", "member")]
-    assert proj.rows("SELECT u.email, t.org, t.slug FROM members m JOIN users u ON u.id = m.user_id "
+    assert project.rows("SELECT u.email, t.org, t.slug FROM members m JOIN users u ON u.id = m.user_id "
                      "JOIN teams t ON t.id = m.team_id ORDER BY u.id") == [
         ("user1@example.com", "acme", "core"), ("user2@example.com", "acme", "web"),
         ("user3@example.com", "acme", "core"), ("user4@example.com", "globex", "core")]
-    assert not run(proj).changed
+    assert not run(project).changed
 
 
-def test_ref_with_column_to_a_table_without_foreign_key_loads_the_target_first(proj: Project) -> None:
+def test_ref_with_column_to_a_table_without_foreign_key_loads_the_target_first(project: Project) -> None:
     """notes.user_ref has no foreign key, so only the ref() says notes depend on users (and "notes"
     sorts before "users"). The same reference written in YAML works."""
-    proj.write("dev/people.py", '''
+    project.write("dev/people.py", '''
         from seedkit import fixture, ref
 
 
@@ -218,17 +218,17 @@ def test_ref_with_column_to_a_table_without_foreign_key_loads_the_target_first(p
         def users(fake, n):
             return {"email": f"user{n}@example.com"}
     ''')
-    run(proj)
-    assert proj.rows("SELECT n.slug, u.email FROM notes n JOIN users u ON u.id = n.user_ref ORDER BY n.id") == [
+    run(project)
+    assert project.rows("SELECT n.slug, u.email FROM notes n JOIN users u ON u.id = n.user_ref ORDER BY n.id") == [
         (f"note{n}", f"user{n}@example.com") for n in range(1, 4)]
-    assert not run(proj).changed
+    assert not run(project).changed
 
 
 @pytest.mark.parametrize("first", ["None", "2"], ids=["first-row-null", "first-row-plain-value"])
-def test_ref_after_rows_without_one_in_the_same_column_is_resolved(proj: Project, first: str) -> None:
+def test_ref_after_rows_without_one_in_the_same_column_is_resolved(project: Project, first: str) -> None:
     """Whether a column holds references is not decided by the first row: later rows' ref() count."""
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.py", f'''
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.py", f'''
         from seedkit import fixture, ref
 
 
@@ -236,18 +236,18 @@ def test_ref_after_rows_without_one_in_the_same_column_is_resolved(proj: Project
         def users(fake, n):
             return {{"email": f"user{{n}}@example.com", "role_id": {first} if n == 1 else ref("roles", "admin")}}
     ''')
-    run(proj)
-    admin = proj.scalar("SELECT id FROM roles WHERE name = 'admin'")
+    run(project)
+    admin = project.scalar("SELECT id FROM roles WHERE name = 'admin'")
     expected_first = None if first == "None" else 2
-    assert proj.rows("SELECT email, role_id FROM users ORDER BY id") == [("user1@example.com", expected_first)] + [
+    assert project.rows("SELECT email, role_id FROM users ORDER BY id") == [("user1@example.com", expected_first)] + [
         (f"user{n}@example.com", admin) for n in range(2, 5)]
-    assert not run(proj).changed
+    assert not run(project).changed
 
 
 @pytest.mark.parametrize("first", ["None", "2"], ids=["first-row-null", "first-row-plain-value"])
-def test_ref_with_column_after_rows_without_one_is_resolved(proj: Project, first: str) -> None:
+def test_ref_with_column_after_rows_without_one_is_resolved(project: Project, first: str) -> None:
     """The same for a column without a foreign key (notes.user_ref), where ref() names the column."""
-    proj.write("dev/people.py", f'''
+    project.write("dev/people.py", f'''
         from seedkit import fixture, ref
 
 
@@ -261,17 +261,17 @@ def test_ref_with_column_after_rows_without_one_is_resolved(proj: Project, first
             return {{"slug": f"note{{n}}",
                     "user_ref": {first} if n == 1 else ref("users", f"user{{n}}@example.com", column="id")}}
     ''')
-    run(proj)
-    ids = dict(proj.rows("SELECT email, id FROM users"))
-    assert proj.rows("SELECT slug, user_ref FROM notes ORDER BY id") == [
+    run(project)
+    ids = dict(project.rows("SELECT email, id FROM users"))
+    assert project.rows("SELECT slug, user_ref FROM notes ORDER BY id") == [
         ("note1", None if first == "None" else 2), ("note2", ids["user2@example.com"]),
         ("note3", ids["user3@example.com"])]
-    assert not run(proj).changed
+    assert not run(project).changed
 
 
-def test_ref_to_a_row_already_in_the_database(proj: Project) -> None:
-    proj.sql("INSERT INTO roles (name) VALUES ('by-hand')")
-    proj.write("dev/users.py", '''
+def test_ref_to_a_row_already_in_the_database(project: Project) -> None:
+    project.sql("INSERT INTO roles (name) VALUES ('by-hand')")
+    project.write("dev/users.py", '''
         from seedkit import fixture, ref
 
 
@@ -279,13 +279,13 @@ def test_ref_to_a_row_already_in_the_database(proj: Project) -> None:
         def users(fake, n):
             return {"email": f"u{n}@example.com", "role_id": ref("roles", "by-hand")}
     ''')
-    run(proj)
-    assert proj.rows("SELECT DISTINCT r.name FROM users u JOIN roles r ON r.id = u.role_id") == [("by-hand",)]
+    run(project)
+    assert project.rows("SELECT DISTINCT r.name FROM users u JOIN roles r ON r.id = u.role_id") == [("by-hand",)]
 
 
-def test_unresolved_ref_in_a_generator_is_located_and_nothing_is_written(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.py", '''
+def test_unresolved_ref_in_a_generator_is_located_and_nothing_is_written(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.py", '''
         from seedkit import fixture, ref
 
 
@@ -295,16 +295,16 @@ def test_unresolved_ref_in_a_generator_is_located_and_nothing_is_written(proj: P
                 yield {"email": f"u{n}@example.com", "role_id": ref("roles", "membr" if n == 3 else "member")}
     ''')
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     text = str(exc.value)
     assert "users.py" in text and "row 3" in text and "membr" in text, text
-    assert proj.rows("SELECT count(*) FROM roles") == [(0,)]
-    assert proj.rows("SELECT count(*) FROM users") == [(0,)]
+    assert project.rows("SELECT count(*) FROM roles") == [(0,)]
+    assert project.rows("SELECT count(*) FROM users") == [(0,)]
 
 
 # -- *.py seed files are not packages ------------------------------------------------------------------
-def test_py_files_load_without_being_packages_and_their_names_do_not_clash(proj: Project) -> None:
-    proj.write("dev/01-users.py", '''
+def test_py_files_load_without_being_packages_and_their_names_do_not_clash(project: Project) -> None:
+    project.write("dev/01-users.py", '''
         from seedkit import fixture
 
         PREFIX = "first"
@@ -318,7 +318,7 @@ def test_py_files_load_without_being_packages_and_their_names_do_not_clash(proj:
         def rows(fake, n):
             return {"email": f"u{n}@example.com", "name": label(n)}
     ''')
-    proj.write("dev/items.py", '''
+    project.write("dev/items.py", '''
         from seedkit import fixture
 
         PREFIX = "second"
@@ -332,18 +332,18 @@ def test_py_files_load_without_being_packages_and_their_names_do_not_clash(proj:
         def rows(fake, n):
             return {"code": f"c{n}", "label": label(n)}
     ''')
-    assert not list((proj.root / "seeds").rglob("__init__.py"))
+    assert not list((project.root / "seeds").rglob("__init__.py"))
     modules = set(sys.modules)
-    run(proj)
-    assert proj.rows("SELECT name FROM users ORDER BY id") == [("first-1",), ("first-2",)]
-    assert proj.rows("SELECT label FROM items ORDER BY id") == [("second-1",), ("second-2",)]
+    run(project)
+    assert project.rows("SELECT name FROM users ORDER BY id") == [("first-1",), ("first-2",)]
+    assert project.rows("SELECT label FROM items ORDER BY id") == [("second-1",), ("second-2",)]
     leaked = {m for m in set(sys.modules) - modules if m in {"items", "01-users", "users"}}
     assert not leaked, f"fixture files left modules behind under importable names: {leaked}"
-    assert not run(proj).changed
+    assert not run(project).changed
 
 
-def test_a_function_fixture_without_count_is_a_located_error(proj: Project) -> None:
-    path = proj.write("dev/users.py", '''
+def test_a_function_fixture_without_count_is_a_located_error(project: Project) -> None:
+    path = project.write("dev/users.py", '''
         from seedkit import fixture
 
 
@@ -352,51 +352,51 @@ def test_a_function_fixture_without_count_is_a_located_error(proj: Project) -> N
             return {"email": f"u{n}@example.com"}
     ''')
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     assert "users.py" in str(exc.value) and "count" in str(exc.value) and "'users'" in str(exc.value)
     assert exc.value.location is not None and exc.value.location.line in (4, 5), path.read_text()
 
 
 # -- determinism -----------------------------------------------------------------------------------------
-def test_same_values_in_a_fresh_database_and_in_another_process(proj: Project, new_db: Callable[[], str],
+def test_same_values_in_a_fresh_database_and_in_another_process(project: Project, new_db: Callable[[], str],
                                                                  tmp_path: Path) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.py", USERS_PY.format(count=25))
-    proj.write("dev/items.py", ITEMS_PY.format(count=25))
-    run(proj)
-    other = project(tmp_path / "other", new_db())
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.py", USERS_PY.format(count=25))
+    project.write("dev/items.py", ITEMS_PY.format(count=25))
+    run(project)
+    other = make_project(tmp_path / "other", new_db())
     other.write("common/roles.yaml", ROLES)
     other.write("dev/users.py", USERS_PY.format(count=25))
     other.write("dev/items.py", ITEMS_PY.format(count=25))
     run(other)
-    assert everything(other) == everything(proj)
+    assert everything(other) == everything(project)
     # another interpreter with another hash seed computes the same rows: --check finds nothing to do
     for hash_seed in ("0", "12345"):
-        checked = seedkit_cli(proj, "run", "dev", "--check", PYTHONHASHSEED=hash_seed)
+        checked = seedkit_cli(project, "run", "dev", "--check", PYTHONHASHSEED=hash_seed)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_adding_rows_keeps_existing_rows_identical(proj: Project) -> None:
-    users = proj.write("dev/users.py", USERS_PY.format(count=10))
-    items = proj.write("dev/items.py", ITEMS_PY.format(count=10))
-    run(proj)
-    before = everything(proj)
+def test_adding_rows_keeps_existing_rows_identical(project: Project) -> None:
+    users = project.write("dev/users.py", USERS_PY.format(count=10))
+    items = project.write("dev/items.py", ITEMS_PY.format(count=10))
+    run(project)
+    before = everything(project)
     users.write_text(USERS_PY.format(count=20))
     items.write_text(ITEMS_PY.format(count=20))
-    report = run(proj)
+    report = run(project)
     assert counts(report, "users") == (10, 0, 10, 0) and counts(report, "items") == (10, 0, 10, 0)
-    after = everything(proj)
+    after = everything(project)
     assert after["users"][:10] == before["users"] and after["items"][:10] == before["items"]
     assert len(after["users"]) == len(after["items"]) == 20
 
 
-def test_adding_an_unrelated_fixture_reshuffles_nothing(proj: Project) -> None:
-    proj.write("dev/users.py", USERS_PY.format(count=10))
-    run(proj)
-    before = contents(proj, "users")
+def test_adding_an_unrelated_fixture_reshuffles_nothing(project: Project) -> None:
+    project.write("dev/users.py", USERS_PY.format(count=10))
+    run(project)
+    before = contents(project, "users")
     # a new fixture that also uses Faker, in a file that loads first, and one in the same file
-    proj.write("dev/aaa_items.py", ITEMS_PY.format(count=10))
-    users = proj.root / "seeds" / "dev" / "users.py"
+    project.write("dev/aaa_items.py", ITEMS_PY.format(count=10))
+    users = project.root / "seeds" / "dev" / "users.py"
     users.write_text('''
 from seedkit import fixture
 
@@ -405,40 +405,40 @@ from seedkit import fixture
 def roles(fake, n):
     return {"name": fake.job() + f" {n}"}
 ''' + USERS_PY.format(count=10))
-    report = run(proj)
+    report = run(project)
     assert counts(report, "users") == (0, 0, 10, 0)
     assert counts(report, "items") == (10, 0, 0, 0) and counts(report, "roles") == (3, 0, 0, 0)
-    assert contents(proj, "users") == before
+    assert contents(project, "users") == before
 
 
-def test_same_values_whichever_environment_runs(proj: Project, new_db: Callable[[], str], tmp_path: Path) -> None:
-    proj.write("common/users.py", USERS_PY.format(count=15))
-    proj.write("dev/items.py", ITEMS_PY.format(count=5))
-    proj.write("test/roles.yaml", ROLES)
-    dev = run(proj, "dev")
+def test_same_values_whichever_environment_runs(project: Project, new_db: Callable[[], str], tmp_path: Path) -> None:
+    project.write("common/users.py", USERS_PY.format(count=15))
+    project.write("dev/items.py", ITEMS_PY.format(count=5))
+    project.write("test/roles.yaml", ROLES)
+    dev = run(project, "dev")
     assert counts(dev, "users") == (15, 0, 0, 0)
-    other = project(tmp_path / "other", new_db())
+    other = make_project(tmp_path / "other", new_db())
     other.write("common/users.py", USERS_PY.format(count=15))
     other.write("dev/items.py", ITEMS_PY.format(count=5))
     other.write("test/roles.yaml", ROLES)
     test = run(other, "test")
     assert counts(test, "users") == (15, 0, 0, 0)
-    assert contents(other, "users") == contents(proj, "users")
+    assert contents(other, "users") == contents(project, "users")
     # and the test environment run on the dev database finds every user as it is
-    assert counts(run(proj, "test"), "users") == (0, 0, 15, 0)
+    assert counts(run(project, "test"), "users") == (0, 0, 15, 0)
 
 
-def test_reordering_and_moving_files_changes_nothing(proj: Project) -> None:
-    users = proj.write("dev/users.py", USERS_PY.format(count=12))
-    items = proj.write("common/items.py", ITEMS_PY.format(count=12))
-    run(proj)
-    before = everything(proj)
-    users.rename(proj.root / "seeds" / "common" / "0_users_moved.py")
-    items.rename(proj.root / "seeds" / "dev" / "zz_items.py")
-    proj.write("common/aa_roles.yaml", "table: roles" + ROLES)
-    report = run(proj)
+def test_reordering_and_moving_files_changes_nothing(project: Project) -> None:
+    users = project.write("dev/users.py", USERS_PY.format(count=12))
+    items = project.write("common/items.py", ITEMS_PY.format(count=12))
+    run(project)
+    before = everything(project)
+    users.rename(project.root / "seeds" / "common" / "0_users_moved.py")
+    items.rename(project.root / "seeds" / "dev" / "zz_items.py")
+    project.write("common/aa_roles.yaml", "table: roles" + ROLES)
+    report = run(project)
     assert counts(report, "users") == (0, 0, 12, 0) and counts(report, "items") == (0, 0, 12, 0)
-    after = everything(proj)
+    after = everything(project)
     assert after["users"] == before["users"] and after["items"] == before["items"]
 
 
@@ -465,19 +465,19 @@ def users(fake, n):
 
 @pytest.mark.parametrize("prefilled", [False, True], ids=["empty-table", "table-with-rows"])
 @pytest.mark.parametrize("source", [COLLIDING_GENERATOR, COLLIDING_COUNT], ids=["generator", "count"])
-def test_colliding_generated_keys_are_a_located_error_and_nothing_is_written(proj: Project, source: str,
+def test_colliding_generated_keys_are_a_located_error_and_nothing_is_written(project: Project, source: str,
                                                                             prefilled: bool) -> None:
     if prefilled:
-        proj.sql("INSERT INTO users (email, name) VALUES ('pre@example.com', 'Pre')")
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/dupes.py", source)
-    before = everything(proj)
+        project.sql("INSERT INTO users (email, name) VALUES ('pre@example.com', 'Pre')")
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/dupes.py", source)
+    before = everything(project)
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     text = str(exc.value)
     assert "dupes.py" in text and "user3@example.com" in text, text
     assert "row 3" in text and "row 7" in text, text
-    assert everything(proj) == before
+    assert everything(project) == before
 
 
 RAISING_COUNT = '''
@@ -505,35 +505,35 @@ def broken_users(fake):
 
 
 @pytest.mark.parametrize("source", [RAISING_COUNT, RAISING_GENERATOR], ids=["count", "generator"])
-def test_a_raising_fixture_names_fixture_file_line_and_row(proj: Project, source: str) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    path = proj.write("dev/boom.py", source)
+def test_a_raising_fixture_names_fixture_file_line_and_row(project: Project, source: str) -> None:
+    project.write("common/roles.yaml", ROLES)
+    path = project.write("dev/boom.py", source)
     raise_line = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "raise ValueError" in line)
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     text = str(exc.value)
     assert "broken_users" in text and "ValueError" in text and "no fourth user" in text, text
     assert f"boom.py:{raise_line}" in text and "row 4" in text, text
-    assert everything(proj) == {t: [] for t in TABLES}
+    assert everything(project) == {t: [] for t in TABLES}
 
 
-def test_a_raising_fixture_fails_the_cli_with_exit_2_and_no_traceback(proj: Project) -> None:
-    path = proj.write("dev/boom.py", RAISING_GENERATOR)
+def test_a_raising_fixture_fails_the_cli_with_exit_2_and_no_traceback(project: Project) -> None:
+    path = project.write("dev/boom.py", RAISING_GENERATOR)
     raise_line = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "raise ValueError" in line)
-    result = seedkit_cli(proj, "run", "dev")
+    result = seedkit_cli(project, "run", "dev")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert f"boom.py:{raise_line}" in result.stderr and "row 4" in result.stderr and "broken_users" in result.stderr
 
 
 @pytest.mark.parametrize("case", ["null-key", "no-key-column"])
-def test_a_missing_or_null_key_is_a_located_error_and_nothing_is_written(proj: Project, case: str) -> None:
+def test_a_missing_or_null_key_is_a_located_error_and_nothing_is_written(project: Project, case: str) -> None:
     """As in YAML. notes.slug is unique but nullable: a row without its key could never be found
     again, so every run would insert it anew."""
     row3 = '{"user_ref": 3}' if case == "no-key-column" else '{"slug": None, "user_ref": 3}'
     first = '{"user_ref": n}' if case == "no-key-column" else '{"slug": f"n{n}", "user_ref": n}'
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/keys.py", f'''
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/keys.py", f'''
         from seedkit import fixture
 
 
@@ -544,17 +544,17 @@ def test_a_missing_or_null_key_is_a_located_error_and_nothing_is_written(proj: P
     ''')
     for _ in range(2):
         with pytest.raises(FixtureError) as exc:
-            run(proj)
+            run(project)
         text = str(exc.value)
         assert "keys.py" in text and "slug" in text and ("row 3" in text or "row 1" in text), text
-        assert everything(proj) == {t: [] for t in TABLES}
+        assert everything(project) == {t: [] for t in TABLES}
 
 
 @pytest.mark.parametrize("shape", ["extra-column", "missing-column"])
-def test_a_changed_column_set_is_a_located_error_and_nothing_is_written(proj: Project, shape: str) -> None:
+def test_a_changed_column_set_is_a_located_error_and_nothing_is_written(project: Project, shape: str) -> None:
     change = '{"code": f"c{n}", "label": "x", "qty": n}' if shape == "extra-column" else '{"code": f"c{n}"}'
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/shapes.py", f'''
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/shapes.py", f'''
         from seedkit import fixture
 
 
@@ -564,15 +564,15 @@ def test_a_changed_column_set_is_a_located_error_and_nothing_is_written(proj: Pr
                 yield {change} if n == 5 else {{"code": f"c{{n}}", "label": "x"}}
     ''')
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     text = str(exc.value)
     assert "shapes.py" in text and "row 5" in text, text
     assert "qty" in text if shape == "extra-column" else "label" in text, text
-    assert everything(proj) == {t: [] for t in TABLES}
+    assert everything(project) == {t: [] for t in TABLES}
 
 
 # -- the empty-table fast path and the merge path agree -----------------------------------------------------
-def test_empty_table_path_and_merge_path_give_identical_contents(proj: Project, new_db: Callable[[], str],
+def test_empty_table_path_and_merge_path_give_identical_contents(project: Project, new_db: Callable[[], str],
                                                                 tmp_path: Path) -> None:
     users_py = '''
         from seedkit import fixture, ref
@@ -587,13 +587,13 @@ def test_empty_table_path_and_merge_path_give_identical_contents(proj: Project, 
                        "age": fake.random_int(1, 99), "role_id": ref("roles", "admin" if n % 4 == 0 else "member")}}
     '''
     # at once: every table empty (items has no references, so it can go straight in)
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.py", users_py.format(count=600))
-    proj.write("dev/items.py", ITEMS_PY.format(count=600))
-    first = run(proj)
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.py", users_py.format(count=600))
+    project.write("dev/items.py", ITEMS_PY.format(count=600))
+    first = run(project)
     assert counts(first, "users") == (600, 0, 0, 0) and counts(first, "items") == (600, 0, 0, 0)
     # in two steps: half the rows first, then all of them into tables that already hold rows
-    other = project(tmp_path / "other", new_db())
+    other = make_project(tmp_path / "other", new_db())
     other.write("common/roles.yaml", ROLES)
     users = other.write("dev/users.py", users_py.format(count=300))
     items = other.write("dev/items.py", ITEMS_PY.format(count=300))
@@ -602,12 +602,12 @@ def test_empty_table_path_and_merge_path_give_identical_contents(proj: Project, 
     items.write_text(items.read_text().replace("COUNT = 300", "COUNT = 600"))
     second = run(other)
     assert counts(second, "users") == (300, 0, 300, 0) and counts(second, "items") == (300, 0, 300, 0)
-    assert everything(other) == everything(proj)
+    assert everything(other) == everything(project)
 
 
-def test_streamed_python_rows_and_in_memory_yaml_rows_store_the_same_values(proj: Project, tmp_path: Path,
+def test_streamed_python_rows_and_in_memory_yaml_rows_store_the_same_values(project: Project, tmp_path: Path,
                                                                              new_db: Callable[[], str]) -> None:
-    proj.write("dev/items.py", '''
+    project.write("dev/items.py", '''
         from datetime import date
         from decimal import Decimal
 
@@ -621,7 +621,7 @@ def test_streamed_python_rows_and_in_memory_yaml_rows_store_the_same_values(proj
             yield {"code": "b", "label": None, "qty": None, "price": Decimal("0.10"), "active": False,
                    "born": None, "meta": None}
     ''')
-    other = project(tmp_path / "other", new_db())
+    other = make_project(tmp_path / "other", new_db())
     other.write("dev/items.yaml", """
         key: [code]
         rows:
@@ -629,9 +629,9 @@ def test_streamed_python_rows_and_in_memory_yaml_rows_store_the_same_values(proj
              meta: {langs: [en, fr], level: 3}}
           - {code: b, label: null, qty: null, price: 0.10, active: false, born: null, meta: null}
     """)
-    run(proj)
+    run(project)
     run(other)
-    assert contents(proj, "items") == contents(other, "items")
+    assert contents(project, "items") == contents(other, "items")
 
 
 # -- memory: a 200 k-row generator streams ---------------------------------------------------------------------
@@ -667,25 +667,25 @@ def peak_rss_mb(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
 
 
 @pytest.mark.slow
-def test_a_200k_row_generator_loads_with_bounded_memory(proj: Project) -> None:
+def test_a_200k_row_generator_loads_with_bounded_memory(project: Project) -> None:
     """~200 MB of payload: a run that held the rows would need well over the bound; streaming needs
     a batch. The benchmark reports the real figure; this is a generous guard."""
     cmd = [sys.executable, "-m", "seedkit", "run", "dev", "--json"]
-    proj.write("dev/big.py", BIG_PY.format(rows=2_000))
-    small, code, err = peak_rss_mb(cmd, proj.root)
+    project.write("dev/big.py", BIG_PY.format(rows=2_000))
+    small, code, err = peak_rss_mb(cmd, project.root)
     assert code == 0, err
-    proj.sql("DELETE FROM big")
-    proj.write("dev/big.py", BIG_PY.format(rows=200_000))
-    big, code, err = peak_rss_mb(cmd, proj.root)
+    project.sql("DELETE FROM big")
+    project.write("dev/big.py", BIG_PY.format(rows=200_000))
+    big, code, err = peak_rss_mb(cmd, project.root)
     assert code == 0, err
-    assert proj.rows("SELECT count(*), count(DISTINCT payload) FROM big") == [(200_000, 200_000)]
+    assert project.rows("SELECT count(*), count(DISTINCT payload) FROM big") == [(200_000, 200_000)]
     assert big < 500, f"peak RSS {big:.0f} MB for 200k rows"
     assert big - small < 150, f"peak RSS grew from {small:.0f} MB (2k rows) to {big:.0f} MB (200k rows)"
 
 
-def test_report_json_counts_python_rows(proj: Project) -> None:
-    proj.write("dev/users.py", USERS_PY.format(count=7))
-    result = seedkit_cli(proj, "run", "dev", "--json")
+def test_report_json_counts_python_rows(project: Project) -> None:
+    project.write("dev/users.py", USERS_PY.format(count=7))
+    result = seedkit_cli(project, "run", "dev", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["totals"]["inserted"] == 7
@@ -693,8 +693,8 @@ def test_report_json_counts_python_rows(proj: Project) -> None:
 
 
 # -- more: the YAML header options, file-level errors, keys shared with YAML ------------------------------------
-def test_fixture_options_prune_create_only_and_ignore(proj: Project) -> None:
-    users = proj.write("dev/users.py", '''
+def test_fixture_options_prune_create_only_and_ignore(project: Project) -> None:
+    users = project.write("dev/users.py", '''
         from seedkit import fixture
 
         COUNT = 10
@@ -709,25 +709,25 @@ def test_fixture_options_prune_create_only_and_ignore(proj: Project) -> None:
         def roles(fake, n):
             return {"name": f"role{n}"}
     ''')
-    run(proj)
-    proj.sql("UPDATE users SET age = 99 WHERE email = 'u1@example.com'")
-    proj.sql("UPDATE roles SET name = 'renamed' WHERE name = 'role2'")
-    proj.sql("INSERT INTO users (email, name) VALUES ('by-hand@example.com', 'Hand')")
+    run(project)
+    project.sql("UPDATE users SET age = 99 WHERE email = 'u1@example.com'")
+    project.sql("UPDATE roles SET name = 'renamed' WHERE name = 'role2'")
+    project.sql("INSERT INTO users (email, name) VALUES ('by-hand@example.com', 'Hand')")
     users.write_text(users.read_text().replace("COUNT = 10", "COUNT = 6").replace('f"User {n}"', 'f"Person {n}"'))
-    report = run(proj)
+    report = run(project)
     assert counts(report, "users") == (0, 6, 0, 4)
-    assert proj.rows("SELECT email, name, age FROM users ORDER BY id") == [
+    assert project.rows("SELECT email, name, age FROM users ORDER BY id") == [
         ("u1@example.com", "Person 1", 99)] + [(f"u{n}@example.com", f"Person {n}", n) for n in range(2, 7)] + [
         ("by-hand@example.com", "Hand", None)]
     assert counts(report, "roles") == (1, 0, 1, 0)
-    assert proj.rows("SELECT name FROM roles ORDER BY id") == [("role1",), ("renamed",), ("role2",)]
-    assert not run(proj).changed
+    assert project.rows("SELECT name FROM roles ORDER BY id") == [("role1",), ("renamed",), ("role2",)]
+    assert not run(project).changed
 
 
 @pytest.mark.parametrize("python_first", [True, False], ids=["python-then-yaml", "yaml-then-python"])
-def test_the_same_key_in_a_python_fixture_and_a_yaml_fixture_names_both(proj: Project, python_first: bool) -> None:
+def test_the_same_key_in_a_python_fixture_and_a_yaml_fixture_names_both(project: Project, python_first: bool) -> None:
     py, yaml = ("common/gen.py", "dev/more.yaml") if python_first else ("dev/gen.py", "common/more.yaml")
-    proj.write(py, '''
+    project.write(py, '''
         from seedkit import fixture
 
 
@@ -735,17 +735,17 @@ def test_the_same_key_in_a_python_fixture_and_a_yaml_fixture_names_both(proj: Pr
         def users(fake, n):
             return {"email": f"u{n}@example.com", "name": "generated"}
     ''')
-    proj.write(yaml, "table: users\nkey: [email]\nrows:\n  - {email: x@example.com, name: typed}\n"
+    project.write(yaml, "table: users\nkey: [email]\nrows:\n  - {email: x@example.com, name: typed}\n"
                      "  - {email: u4@example.com, name: typed}\n")
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     text = str(exc.value)
     assert "u4@example.com" in text and "gen.py" in text and "more.yaml" in text, text
-    assert everything(proj) == {t: [] for t in TABLES}
+    assert everything(project) == {t: [] for t in TABLES}
 
 
 @pytest.mark.parametrize("case", ["syntax", "import-time", "not-a-dict"])
-def test_broken_fixture_files_are_located_errors(proj: Project, case: str) -> None:
+def test_broken_fixture_files_are_located_errors(project: Project, case: str) -> None:
     source, where = {
         "syntax": ("from seedkit import fixture\n\n\n@fixture('users', count=2)\ndef users(fake, n)\n"
                    "    return {}\n", ["bad.py:5", "syntax"]),
@@ -755,13 +755,13 @@ def test_broken_fixture_files_are_located_errors(proj: Project, case: str) -> No
                        "    yield {'email': 'a@example.com'}\n    yield ['b@example.com']\n",
                        ["bad.py", "row 2", "list", "dict"]),
     }[case]
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/bad.py", source)
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/bad.py", source)
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     for part in where:
         assert part in str(exc.value), (part, str(exc.value))
-    assert everything(proj) == {t: [] for t in TABLES}
+    assert everything(project) == {t: [] for t in TABLES}
 
 
 REF_BATCHES = '''
@@ -779,23 +779,23 @@ def notes(fake):
 
 
 @pytest.mark.parametrize("by_column", [True, False], ids=["by column", "row by row"])
-def test_reference_batches_built_by_column_store_what_row_by_row_stores(proj: Project, by_column: bool,
+def test_reference_batches_built_by_column_store_what_row_by_row_stores(project: Project, by_column: bool,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The column-at-a-time builder for batches of ``ref()`` rows (the fast path) and the row-by-row
     one store the same rows; a batch the fast path cannot take falls back on its own."""
-    if proj.pg:
-        proj.sql("CREATE TABLE codes (num int PRIMARY KEY, label text); CREATE TABLE notes_by_role (id bigserial "
+    if project.pg:
+        project.sql("CREATE TABLE codes (num int PRIMARY KEY, label text); CREATE TABLE notes_by_role (id bigserial "
                  "PRIMARY KEY, slug text NOT NULL UNIQUE, role_id int REFERENCES roles (id), code_num int "
                  "REFERENCES codes (num), body text)")
     else:
-        proj.sql("", "CREATE TABLE codes (num INTEGER PRIMARY KEY, label TEXT); CREATE TABLE notes_by_role (id "
+        project.sql("", "CREATE TABLE codes (num INTEGER PRIMARY KEY, label TEXT); CREATE TABLE notes_by_role (id "
                      "INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, role_id INTEGER REFERENCES roles (id), "
                      "code_num INTEGER REFERENCES codes (num), body TEXT)")
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("common/codes.yaml", "key: [num]\nrows:\n" + "".join(f"  - {{num: {i}, label: c{i}}}\n"
+    project.write("common/roles.yaml", ROLES)
+    project.write("common/codes.yaml", "key: [num]\nrows:\n" + "".join(f"  - {{num: {i}, label: c{i}}}\n"
                                                                   for i in range(1, 6)))
-    proj.write("dev/notes.py", REF_BATCHES)
-    toml = proj.root / "seedkit.toml"
+    project.write("dev/notes.py", REF_BATCHES)
+    toml = project.root / "seedkit.toml"
     toml.write_text(toml.read_text().replace("faker_seed = 7", "faker_seed = 7\nbatch_size = 1000"))
     from seedkit.seed.rows import RowBuilder
 
@@ -814,10 +814,10 @@ def test_reference_batches_built_by_column_store_what_row_by_row_stores(proj: Pr
         return counted
 
     monkeypatch.setattr(RowBuilder, "ref_columns_maker", spy)
-    assert counts(run(proj), "notes_by_role") == (2500, 0, 0, 0)
+    assert counts(run(project), "notes_by_role") == (2500, 0, 0, 0)
     # SQLite checks every value in Python: the row-by-row path always
-    assert used == ([True, False, True] if by_column and proj.pg else [])
-    got = proj.rows("SELECT n.slug, r.name, n.code_num, n.body FROM notes_by_role n LEFT JOIN roles r "
+    assert used == ([True, False, True] if by_column and project.pg else [])
+    got = project.rows("SELECT n.slug, r.name, n.code_num, n.body FROM notes_by_role n LEFT JOIN roles r "
                     "ON r.id = n.role_id ORDER BY n.id")
     want = [(f"s{n}", None if n == 1700 else ("admin" if n % 3 else "member"), n % 5 + 1, f"note {n}")
             for n in range(1, 2501)]

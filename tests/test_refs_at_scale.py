@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from seedproj import Project
 
 import seedkit
 from seedkit import db
@@ -19,6 +18,7 @@ from seedkit.seed import load_fixtures
 from seedkit.seed import plan as plan_module
 from seedkit.seed.model import Ref
 from seedkit.seed.rows import NestedRefs
+from tests.support import Project
 
 SCHEMA = """
 CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL);
@@ -57,7 +57,7 @@ def write_fixtures(p: Project, orders: int, *, stores: int = 20, in_db_customers
 
 
 @pytest.fixture
-def pgproj(pg_url: str, tmp_path: Path) -> Project:
+def pg_project(pg_url: str, tmp_path: Path) -> Project:
     p = Project(tmp_path, pg_url)
     p.sql(SCHEMA)
     return p
@@ -96,11 +96,11 @@ def _plan(p: Project, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
         return converted[0], counting.statements
 
 
-def test_checking_references_is_linear_in_the_rows(pgproj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_fixtures(pgproj, 400)
-    small, small_statements = _plan(pgproj, monkeypatch)
-    write_fixtures(pgproj, 1600)
-    large, large_statements = _plan(pgproj, monkeypatch)
+def test_checking_references_is_linear_in_the_rows(pg_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_fixtures(pg_project, 400)
+    small, small_statements = _plan(pg_project, monkeypatch)
+    write_fixtures(pg_project, 1600)
+    large, large_statements = _plan(pg_project, monkeypatch)
     # four times the rows and references: about four times the work (a scan of the target fixture
     # per reference made it sixteen times)
     assert large <= 4.5 * small, (small, large)
@@ -108,35 +108,35 @@ def test_checking_references_is_linear_in_the_rows(pgproj: Project, monkeypatch:
 
 
 def test_references_to_rows_only_in_the_database_are_looked_up_in_batches(
-        pgproj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    pgproj.sql("INSERT INTO customers (email) SELECT 'c' || i || '@x.io' FROM generate_series(0, 2999) i")
-    write_fixtures(pgproj, 3000, in_db_customers=3000)  # 3000 references no fixture provides
-    _, statements = _plan(pgproj, monkeypatch)
+        pg_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_project.sql("INSERT INTO customers (email) SELECT 'c' || i || '@x.io' FROM generate_series(0, 2999) i")
+    write_fixtures(pg_project, 3000, in_db_customers=3000)  # 3000 references no fixture provides
+    _, statements = _plan(pg_project, monkeypatch)
     assert statements == 3000 // 500, statements  # one per batch of 500, not one per reference
-    report = seedkit.run("dev", config=pgproj.config())
+    report = seedkit.run("dev", config=pg_project.config())
     assert report.table("orders").inserted == 3000
-    assert pgproj.scalar("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id "
+    assert pg_project.scalar("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id "
                          "AND c.email = 'c' || substr(o.number, 2) || '@x.io'") == 3000
 
 
-def test_unresolved_references_among_many_are_each_located(pgproj: Project) -> None:
-    write_fixtures(pgproj, 600)
-    orders = (pgproj.root / "seeds" / "dev" / "orders.yaml")
+def test_unresolved_references_among_many_are_each_located(pg_project: Project) -> None:
+    write_fixtures(pg_project, 600)
+    orders = (pg_project.root / "seeds" / "dev" / "orders.yaml")
     text = orders.read_text().replace("customers/c17@x.io", "customers/c17@x.iox").replace(
         "customers/c404@x.io", "customers/ghost@x.io")
     orders.write_text(text)
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=pgproj.config())
+        seedkit.run("dev", config=pg_project.config())
     shown = [str(p) for p in info.value.problems]
     assert len(shown) == 2
     assert "orders.yaml:20" in shown[0] and "c17@x.iox" in shown[0]
     assert "closest existing keys: 'c17@x.io'" in (info.value.problems[0].hint or "")
     assert "orders.yaml:407" in shown[1] and "ghost@x.io" in shown[1]
-    assert pgproj.scalar("SELECT count(*) FROM customers") == 0  # nothing written
+    assert pg_project.scalar("SELECT count(*) FROM customers") == 0  # nothing written
 
 
-def test_nested_references_resolve_in_one_query_per_batch(pgproj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_fixtures(pgproj, 2000, stores=200)
+def test_nested_references_resolve_in_one_query_per_batch(pg_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_fixtures(pg_project, 2000, stores=200)
     nested_lookups = [0]
     real_nested = NestedRefs.resolve
 
@@ -146,23 +146,23 @@ def test_nested_references_resolve_in_one_query_per_batch(pgproj: Project, monke
         return real_nested(self, value, table, column, loc)
 
     monkeypatch.setattr(NestedRefs, "resolve", nested)
-    report = seedkit.run("dev", config=pgproj.config())
+    report = seedkit.run("dev", config=pg_project.config())
     assert report.table("shifts").inserted == 500
     assert nested_lookups[0] == 0  # the 200 distinct stores were fetched together, not one by one
-    assert pgproj.scalar("""SELECT count(*) FROM shifts sh JOIN employees e ON e.id = sh.employee_id
+    assert pg_project.scalar("""SELECT count(*) FROM shifts sh JOIN employees e ON e.id = sh.employee_id
                             JOIN stores s ON s.id = e.store_id WHERE s.code = 'S' || (e.badge % 200)""") == 500
-    second = seedkit.run("dev", config=pgproj.config())
+    second = seedkit.run("dev", config=pg_project.config())
     assert not second.changed
 
 
-def test_a_nested_reference_that_does_not_resolve_is_located(pgproj: Project) -> None:
-    write_fixtures(pgproj, 40)
-    shifts = pgproj.root / "seeds" / "dev" / "shifts.yaml"
+def test_a_nested_reference_that_does_not_resolve_is_located(pg_project: Project) -> None:
+    write_fixtures(pg_project, 40)
+    shifts = pg_project.root / "seeds" / "dev" / "shifts.yaml"
     shifts.write_text(shifts.read_text().replace("code: S3}", "code: S3x}", 1))
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=pgproj.config())
+        seedkit.run("dev", config=pg_project.config())
     assert "shifts.yaml:6" in str(info.value) and "S3x" in str(info.value)
-    assert pgproj.scalar("SELECT count(*) FROM stores") == 0
+    assert pg_project.scalar("SELECT count(*) FROM stores") == 0
 
 
 PORTABLE = """

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from reliability import seedkit, spawn, write
+
+from tests.support import create_pg_database, drop_pg_database, seedkit, spawn, write_files
 
 PROCESSES = {"postgresql": 8, "sqlite": 4}
 POSTS = 20_000
@@ -190,31 +190,31 @@ def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project_dir(tmp_path: Path) -> Path:
     root = tmp_path / "project"
-    write(root, FILES)
+    write_files(root, FILES)
     return root
 
 
-def seed_once(project: Path, url: str, env: dict[str, str]) -> dict:
-    done = seedkit(project, "run", "dev", "--json", env={**env, "APP_DB": url})
+def seed_once(project_dir: Path, url: str, env: dict[str, str]) -> dict:
+    done = seedkit(project_dir, "run", "dev", "--json", env={**env, "APP_DB": url})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["totals"]
 
 
 @pytest.mark.parametrize("scenario", ["empty-database", "previous-version-seeded"])
-def test_concurrent_runs_end_like_one_run(dbs: Databases, project: Path, scenario: str) -> None:
+def test_concurrent_runs_end_like_one_run(dbs: Databases, project_dir: Path, scenario: str) -> None:
     n = PROCESSES[dbs.dialect]
     url, twin = dbs.new(), dbs.new()
     env = V1
     if scenario == "previous-version-seeded":
-        seed_once(project, url, V1)
-        seed_once(project, twin, V1)
+        seed_once(project_dir, url, V1)
+        seed_once(project_dir, twin, V1)
         env = V2
-    single = seed_once(project, twin, env)
+    single = seed_once(project_dir, twin, env)
     assert single["inserted"] + single["updated"] + single["deleted"] > 0  # the runs have work to do
 
-    procs = [spawn(project, "run", "dev", "--json", env={**env, "APP_DB": url}) for _ in range(n)]
+    procs = [spawn(project_dir, "run", "dev", "--json", env={**env, "APP_DB": url}) for _ in range(n)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
 
     for code, out, err in results:
@@ -237,5 +237,5 @@ def test_concurrent_runs_end_like_one_run(dbs: Databases, project: Path, scenari
             assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         finally:
             conn.close()
-    again = seed_once(project, url, env)  # and the result is a settled state
+    again = seed_once(project_dir, url, env)  # and the result is a settled state
     assert again["inserted"] == again["updated"] == again["deleted"] == 0

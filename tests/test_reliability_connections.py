@@ -24,11 +24,10 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from conftest import LocalServer, _with_db
 from psycopg import sql
-from reliability import process_env, seedkit, write
 
 from seedkit.urls import parse_url
+from tests.support import LocalServer, process_env, seedkit, with_db, write_files
 
 FILES = {
     "seedkit.toml": """
@@ -60,7 +59,7 @@ class Setup:
 
     @property
     def admin_url(self) -> str:
-        return _with_db(self.local.url, self.database)
+        return with_db(self.local.url, self.database)
 
 
 PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE",
@@ -78,7 +77,7 @@ def setup(pg_local: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     pg_local.create_role(role, password=password)
     with psycopg.connect(pg_local.url, autocommit=True) as c:
         c.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
-    write(tmp_path, FILES)
+    write_files(tmp_path, FILES)
     env = {"PGPASSFILE": str(tmp_path / "no-pgpass")}  # never the home folder's password file
     yield Setup(pg_local, tmp_path, database, role, password, env)
     with psycopg.connect(pg_local.url, autocommit=True) as c:
@@ -212,7 +211,7 @@ def test_unencoded_special_characters_are_refused_without_printing_them(tmp_path
                                                                         shape: str) -> None:
     """libpq would read another password and take the rest for a host, port or database (quoting it in
     its errors): refused up front, exit 2, with the encoding to use, and no piece of the password shown."""
-    write(tmp_path, FILES)
+    write_files(tmp_path, FILES)
     pieces = {k: uuid.uuid4().hex[:8] for k in "abcd"}
     pieces["n"] = str(uuid.uuid4().int)[:8]  # digits: the part before a "/" could pass for a port
     password = shape.format(**pieces)

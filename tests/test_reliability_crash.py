@@ -32,19 +32,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_pg_database, drop_pg_database
 from psycopg import sql
-from reliability import (
+
+from tests.support import (
     advisory_locks,
     backends,
     checksums,
+    create_pg_database,
+    drop_pg_database,
     kill,
     process_env,
     seedkit,
     spawn,
     wait_backends_gone,
     wait_for,
-    write,
+    write_files,
 )
 
 ROWS = 60_000  # items in version 1; version 2 changes them all and adds a fifth more
@@ -166,23 +168,23 @@ def run_ok(root: Path, url: str, env: dict[str, str]) -> float:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("crash")
-    write(root, SEEDS)
+    write_files(root, SEEDS)
     return root
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def pg_states(pg_server: str, project: Path) -> Iterator[tuple[str, dict]]:
+def pg_states(pg_server: str, project_dir: Path) -> Iterator[tuple[str, dict]]:
     """A template database in the "before" state (version 1 seeded) and the checksums of an
     uninterrupted version-2 run on a copy of it (the "after" state)."""
     template = create_pg_database(pg_server, "crash_tpl")
     with psycopg.connect(template, autocommit=True) as conn:
         conn.execute(PG_SCHEMA)
-    run_ok(project, template, V1)
+    run_ok(project_dir, template, V1)
     reference = _pg_copy(pg_server, template)
-    run_ok(project, reference, V2)
+    run_ok(project_dir, reference, V2)
     after = checksums(reference, TABLES)
     drop_pg_database(pg_server, reference)
     yield template, after
@@ -216,7 +218,7 @@ PG_POINTS: dict[str, tuple[dict[str, str], str | None, str]] = {
 
 
 @pytest.mark.parametrize("point", list(PG_POINTS))
-def test_sigkill_during_seed_run_leaves_postgresql_unchanged(point: str, pg_server: str, project: Path,
+def test_sigkill_during_seed_run_leaves_postgresql_unchanged(point: str, pg_server: str, project_dir: Path,
                                                            pg_states: tuple[str, dict], tmp_path: Path) -> None:
     template, after = pg_states
     url = _pg_copy(pg_server, template)
@@ -228,7 +230,7 @@ def test_sigkill_during_seed_run_leaves_postgresql_unchanged(point: str, pg_serv
         before = checksums(url, TABLES)
         assert before != after  # the killed run would change every table
         signal = tmp_path / "signal"
-        proc = spawn(project, "run", "dev", "--database", url,
+        proc = spawn(project_dir, "run", "dev", "--database", url,
                      env={**V2, **crash_env, "SK_CRASH_SIGNAL": str(signal)})
         try:
             if crash_env:
@@ -259,14 +261,14 @@ def test_sigkill_during_seed_run_leaves_postgresql_unchanged(point: str, pg_serv
         if setup_sql:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("DROP TRIGGER crash ON items")
-        took = run_ok(project, url, V2)  # waits at most lock_timeout = 30 s: it must not have to
+        took = run_ok(project_dir, url, V2)  # waits at most lock_timeout = 30 s: it must not have to
         assert took < 25
         assert checksums(url, TABLES) == after
     finally:
         drop_pg_database(pg_server, url)
 
 
-def test_sigkill_during_a_long_statement_releases_the_lock_promptly(pg_server: str, project: Path,
+def test_sigkill_during_a_long_statement_releases_the_lock_promptly(pg_server: str, project_dir: Path,
                                                                   pg_states: tuple[str, dict]) -> None:
     """A run killed while the server works through a long merge statement (a big table: minutes) must
     not keep the seed lock until that statement ends, or the retried deploy waits for a dead run and
@@ -282,7 +284,7 @@ def test_sigkill_during_a_long_statement_releases_the_lock_promptly(pg_server: s
                          "$$ BEGIN PERFORM pg_sleep(20); RETURN NULL; END $$")
             conn.execute("CREATE TRIGGER crash AFTER UPDATE ON items FOR EACH STATEMENT "
                          "EXECUTE FUNCTION crash_sleep()")
-        proc = spawn(project, "run", "dev", "--database", url, env=V2)
+        proc = spawn(project_dir, "run", "dev", "--database", url, env=V2)
         try:
             wait_for(lambda: [b for b in backends(url, "seedkit") if b[3] == "PgSleep"] or proc.poll() is not None,
                      30, "the merge to be running")
@@ -346,7 +348,7 @@ def _pg_schema_state(url: str) -> tuple:
 
 @pytest.mark.postgres
 def test_sigkill_during_a_transactional_migration_leaves_the_last_good_version(pg_url: str, tmp_path: Path) -> None:
-    write(tmp_path, {**MIGRATE_CONFIG, **MIGRATIONS})
+    write_files(tmp_path, {**MIGRATE_CONFIG, **MIGRATIONS})
     env = {"APP_DB": pg_url}
     first = seedkit(tmp_path, "migrate", "up", "--to", "1", env=env)
     assert first.returncode == 0, first.stderr
@@ -381,16 +383,16 @@ def test_sigkill_during_a_transactional_migration_leaves_the_last_good_version(p
 
 # -- SQLite ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sqlite_states(project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def sqlite_states(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("crash_sqlite")
     template = folder / "template.db"
     conn = sqlite3.connect(template)
     conn.executescript(SQLITE_SCHEMA)
     conn.close()
-    run_ok(project, f"sqlite:///{template}", V1)
+    run_ok(project_dir, f"sqlite:///{template}", V1)
     reference = folder / "reference.db"
     shutil.copy(template, reference)
-    run_ok(project, f"sqlite:///{reference}", V2)
+    run_ok(project_dir, f"sqlite:///{reference}", V2)
     return template, checksums(f"sqlite:///{reference}", TABLES)
 
 
@@ -402,15 +404,15 @@ SQLITE_POINTS = {
 
 
 @pytest.mark.parametrize("point", list(SQLITE_POINTS))
-def test_sigkill_during_seed_run_leaves_sqlite_unchanged(point: str, project: Path, sqlite_states: tuple[Path, dict],
-                                                        tmp_path: Path) -> None:
+def test_sigkill_during_seed_run_leaves_sqlite_unchanged(point: str, project_dir: Path,
+                                                        sqlite_states: tuple[Path, dict], tmp_path: Path) -> None:
     template, after = sqlite_states
     path = tmp_path / "crash.db"
     shutil.copy(template, path)
     url = f"sqlite:///{path}"
     before = checksums(url, TABLES)
     signal = tmp_path / "signal"
-    proc = spawn(project, "run", "dev", "--database", url, env={**V2, **SQLITE_POINTS[point],
+    proc = spawn(project_dir, "run", "dev", "--database", url, env={**V2, **SQLITE_POINTS[point],
                                                                   "SK_CRASH_SIGNAL": str(signal)})
     try:
         wait_for(lambda: signal.exists() or proc.poll() is not None, 60, "the fixture's signal")
@@ -423,7 +425,7 @@ def test_sigkill_during_seed_run_leaves_sqlite_unchanged(point: str, project: Pa
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     conn.close()
-    took = run_ok(project, url, V2)
+    took = run_ok(project_dir, url, V2)
     assert took < 25
     assert checksums(url, TABLES) == after
 
@@ -461,7 +463,7 @@ def test_sigkill_during_a_sqlite_migration_keeps_history_and_schema_consistent(t
           WHERE x < (SELECT coalesce(max(rows), 1) FROM crash_control)) SELECT NULL FROM g WHERE x % 1000000 = 0;
         ALTER TABLE accounts ADD COLUMN email TEXT;
     """
-    write(tmp_path, files)
+    write_files(tmp_path, files)
     db = tmp_path / "app.db"
     env = {"APP_DB": f"sqlite:///{db}"}
     assert seedkit(tmp_path, "migrate", "up", "--to", "1", env=env).returncode == 0

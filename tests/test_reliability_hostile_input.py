@@ -21,17 +21,16 @@ from __future__ import annotations
 import os
 import string
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from reliability import checksums, seedkit
 from typer.testing import CliRunner
 
 from seedkit.cli import app
+from tests.support import Project, checksums, seedkit
 
 PG_SCHEMA = """
 CREATE TABLE roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE, label text);
@@ -287,7 +286,7 @@ GOOD: dict[str, Case] = {
 
 
 @pytest.fixture
-def project(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+def project(db_url: str, tmp_path: Path) -> Project:
     from seedkit import db
 
     root = tmp_path / "proj"
@@ -300,7 +299,7 @@ def project(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
             d.execute(PG_SCHEMA)
         else:
             d.conn.executescript(SQLITE_SCHEMA)
-    yield root, db_url
+    return Project.bare(root, db_url)
 
 
 def cli(root: Path, *args: str):
@@ -326,8 +325,8 @@ def assert_clean_rejection(result, expect: tuple[str, ...], code: int = 2) -> No
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_malformed_input_is_rejected_cleanly_and_writes_nothing(project: tuple[Path, str], name: str) -> None:
-    root, url = project
+def test_malformed_input_is_rejected_cleanly_and_writes_nothing(project: Project, name: str) -> None:
+    root, url = project.root, project.url
     case = BAD[name]
     seeded = cli(root, "run", "dev")  # a database with content, so "unchanged" means something
     assert seeded.exit_code == 0, seeded.stderr
@@ -385,10 +384,10 @@ def test_parser_bombs_are_rejected_in_bounded_time(name: str, tmp_path: Path, sq
 
 
 @pytest.mark.parametrize("name", sorted(GOOD))
-def test_odd_but_valid_input_loads(project: tuple[Path, str], name: str) -> None:
+def test_odd_but_valid_input_loads(project: Project, name: str) -> None:
     from seedkit import db
 
-    root, url = project
+    root, url = project.root, project.url
     case = GOOD[name]
     install(root, url, case.files)
     result = cli(root, "run", case.env)
@@ -478,8 +477,8 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 @PROPERTY_SETTINGS
 @given(data=mutated())
-def test_property_any_mutated_fixture_loads_or_is_rejected_cleanly(project: tuple[Path, str], data: bytes) -> None:
-    root, url = project
+def test_property_any_mutated_fixture_loads_or_is_rejected_cleanly(project: Project, data: bytes) -> None:
+    root, url = project.root, project.url
     (root / "seeds" / "dev" / "users.yaml").write_bytes(data)
     _outcome_is_clean(root, url, checksums(url, TABLES))
 
@@ -497,11 +496,11 @@ COLUMNS = ["email", "name", "role_id", "manager_id", "age", "score", "born", "ac
 @given(rows=st.lists(st.dictionaries(st.sampled_from(COLUMNS), yaml_values, min_size=1, max_size=5), max_size=4),
        header=st.dictionaries(st.sampled_from(["key", "on_conflict", "create_only", "prune", "table", "tabel"]),
                               yaml_values, max_size=2))
-def test_property_any_document_loads_or_is_rejected_cleanly(project: tuple[Path, str], rows: list[dict],
+def test_property_any_document_loads_or_is_rejected_cleanly(project: Project, rows: list[dict],
                                                             header: dict) -> None:
     import yaml
 
-    root, url = project
+    root, url = project.root, project.url
     doc = {**header, "rows": rows}
     try:
         text = yaml.safe_dump(doc, allow_unicode=True)

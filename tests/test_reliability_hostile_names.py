@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability import checksums, seedkit, write
+
+from tests.support import Project, checksums, seedkit, write_files
 
 INJECT = 'x"; DROP TABLE victim; --'  # a table name
 SCHEMA = "My Schema; --"  # a schema name (PostgreSQL)
@@ -133,7 +134,7 @@ def rows(url: str, query: str) -> list[tuple]:
 
 
 @pytest.fixture
-def project(db_url: str, tmp_path: Path) -> tuple[Path, str, bool]:
+def project(db_url: str, tmp_path: Path) -> Project:
     pg = db_url.startswith("postgresql")
     if pg:
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -143,8 +144,8 @@ def project(db_url: str, tmp_path: Path) -> tuple[Path, str, bool]:
         conn.executescript(SQLITE_SCHEMA)
         conn.close()
     root = tmp_path / "proj"
-    write(root, {k: textwrap.dedent(v) for k, v in files(pg, db_url).items()})
-    return root, db_url, pg
+    write_files(root, {k: textwrap.dedent(v) for k, v in files(pg, db_url).items()})
+    return Project.bare(root, db_url)
 
 
 def report(done) -> dict:
@@ -152,8 +153,8 @@ def report(done) -> dict:
     return json.loads(done.stdout)
 
 
-def test_hostile_names_seed_twice_with_references_and_victim_survives(project: tuple[Path, str, bool]) -> None:
-    root, url, pg = project
+def test_hostile_names_seed_twice_with_references_and_victim_survives(project: Project) -> None:
+    root, url, pg = project.root, project.url, project.pg
     q_items = f'"{SCHEMA}"."{ITEMS}"' if pg else f'"{ITEMS}"'
     q_inject = '"' + INJECT.replace('"', '""') + '"'
 
@@ -206,9 +207,9 @@ def test_hostile_names_seed_twice_with_references_and_victim_survives(project: t
     assert rows(url, "SELECT id, note FROM victim") == [(1, "still here")]
 
 
-def test_migration_history_table_with_a_hostile_name(project: tuple[Path, str, bool]) -> None:
+def test_migration_history_table_with_a_hostile_name(project: Project) -> None:
     """The runner quotes its own history table and the names inside migrations reach the server as written."""
-    root, url, pg = project
+    root, url = project.root, project.url
     for args in (["migrate", "up"], ["migrate", "status", "--exit-code"], ["migrate", "verify"],
                  ["migrate", "down"], ["migrate", "up"]):
         done = seedkit(root, *args)

@@ -14,7 +14,8 @@ import time
 
 import psycopg
 import pytest
-from test_migrate_cli import Project
+
+from tests.support import Project
 
 pytestmark = pytest.mark.postgres
 
@@ -23,7 +24,7 @@ DROP = re.compile(r"DROP INDEX CONCURRENTLY IF EXISTS [^;]+;")
 
 @pytest.fixture
 def pg_project(tmp_path, pg_url: str) -> Project:
-    return Project(tmp_path, pg_url)
+    return Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
 
 
 def _run_the_fix(project: Project, message: str) -> str:
@@ -37,28 +38,28 @@ def _run_the_fix(project: Project, message: str) -> str:
 
 
 def _invalid(project: Project) -> list[tuple]:
-    return project.query("SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    return project.rows("SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid ORDER BY 2")
 
 
 def _assert_blocked_until_dropped(project: Project, version: str, index: str, drop: str) -> None:
     """status, up, verify and resolve all name the index and the fix while it is there."""
-    status = project.cli("status")
+    status = project.migrate("status")
     assert status.returncode == 0, status.stderr
     assert index in status.stdout and drop in status.stdout, status.stdout
-    assert project.cli("status", "--exit-code").returncode == 3
-    up = project.cli("up")
+    assert project.migrate("status", "--exit-code").returncode == 3
+    up = project.migrate("up")
     assert up.returncode == 3, up.stderr
     assert index in up.stderr and drop in up.stderr, up.stderr
     assert "resolve --applied is refused while the index is invalid" in up.stderr
-    verify = project.cli("verify")
+    verify = project.migrate("verify")
     assert verify.returncode == 3 and drop in verify.stderr, verify.stderr
     for decision in ("--applied", "--rolled-back"):
-        refused = project.cli("resolve", version, decision)
+        refused = project.migrate("resolve", version, decision)
         assert refused.returncode == 4, refused.stderr
         assert refused.stderr.startswith(f"error: refusing to record migration {version} as "), refused.stderr
         assert drop in refused.stderr
-    assert project.query(f"SELECT status FROM schema_migrations WHERE version = '{version}'")[0][0] in (
+    assert project.rows(f"SELECT status FROM schema_migrations WHERE version = '{version}'")[0][0] in (
         "running", "failed")
 
 
@@ -66,11 +67,11 @@ def test_a_killed_concurrent_build_is_recoverable_from_the_messages(pg_project: 
     pg_project.single("1", "t", "CREATE TABLE t (a int, b text);\n"
                                 "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g;")
     pg_project.single("2", "idx", "CREATE INDEX CONCURRENTLY t_b ON t (b);", transactional=False)
-    assert pg_project.cli("up", "--to", "1").returncode == 0
+    assert pg_project.migrate("up", "--to", "1").returncode == 0
     # A writer keeps its transaction open: the build creates its (invalid) index, then waits for it.
     blocker = psycopg.connect(pg_project.url)
     blocker.execute("INSERT INTO t VALUES (0, 'x')")
-    run = pg_project.spawn("up")
+    run = pg_project.spawn("migrate", "up")
     try:
         deadline = time.monotonic() + 60
         build = None
@@ -93,24 +94,24 @@ def test_a_killed_concurrent_build_is_recoverable_from_the_messages(pg_project: 
             run.kill()
             run.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and pg_project.query(
+    while time.monotonic() < deadline and pg_project.rows(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%'")[0][0]:
         time.sleep(0.05)
     assert _invalid(pg_project) == [("public", "t_b")]
-    assert pg_project.query("SELECT status FROM schema_migrations WHERE version = '2'") == [("running",)]
+    assert pg_project.rows("SELECT status FROM schema_migrations WHERE version = '2'") == [("running",)]
 
-    status = pg_project.cli("status")
+    status = pg_project.migrate("status")
     drop = DROP.findall(status.stdout)[0]
     assert drop == 'DROP INDEX CONCURRENTLY IF EXISTS "public"."t_b";'
     _assert_blocked_until_dropped(pg_project, "2", "public.t_b", drop)
 
     _run_the_fix(pg_project, status.stdout)
     assert _invalid(pg_project) == []
-    assert pg_project.cli("resolve", "2", "--rolled-back").returncode == 0
-    up = pg_project.cli("up")
+    assert pg_project.migrate("resolve", "2", "--rolled-back").returncode == 0
+    up = pg_project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert "applied 2_idx" in up.stdout
-    assert pg_project.query("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    assert pg_project.rows("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                             "WHERE c.relname = 't_b'") == [(True,)]
 
 
@@ -127,7 +128,7 @@ def test_a_unique_violation_during_a_concurrent_unique_build(pg_project: Project
                                     f"CREATE TABLE {quoted}.users (id int PRIMARY KEY, email text);\n"
                                     f"INSERT INTO {quoted}.users VALUES (1, 'a@x'), (2, 'b@x'), (3, 'a@x');")
     pg_project.single("2", "unique_email", statement, transactional=False)
-    up = pg_project.cli("up")
+    up = pg_project.migrate("up")
     assert up.returncode == 1, up.stderr
     assert "could not create unique index" in up.stderr and "SQLSTATE 23505" in up.stderr
     assert "2_unique_email.sql:2:1" in up.stderr
@@ -140,11 +141,11 @@ def test_a_unique_violation_during_a_concurrent_unique_build(pg_project: Project
     assert _invalid(pg_project) == []
     with psycopg.connect(pg_project.url, autocommit=True) as c:  # the data problem the error reported
         c.execute(f"DELETE FROM {quoted}.users WHERE id = 3")
-    resolved = pg_project.cli("resolve", "2", "--rolled-back")
+    resolved = pg_project.migrate("resolve", "2", "--rolled-back")
     assert resolved.returncode == 0, resolved.stderr
-    again = pg_project.cli("up")
+    again = pg_project.migrate("up")
     assert again.returncode == 0, again.stderr
-    assert pg_project.cli("status", "--exit-code").returncode == 0
+    assert pg_project.migrate("status", "--exit-code").returncode == 0
 
 
 def _names(rows: list[tuple]) -> list[str]:
@@ -155,17 +156,17 @@ def test_status_while_the_build_runs_says_it_is_running_not_broken(pg_project: P
     """A half-built index of a run in progress is invalid too; status must not advise dropping it."""
     pg_project.single("1", "t", "CREATE TABLE t (a int);")
     pg_project.single("2", "idx", "CREATE INDEX CONCURRENTLY t_a ON t (a);", transactional=False)
-    assert pg_project.cli("up", "--to", "1").returncode == 0
+    assert pg_project.migrate("up", "--to", "1").returncode == 0
     blocker = psycopg.connect(pg_project.url)
     blocker.execute("INSERT INTO t VALUES (1)")
-    run = pg_project.spawn("up")
+    run = pg_project.spawn("migrate", "up")
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not pg_project.query(
+        while time.monotonic() < deadline and not pg_project.rows(
                 "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' "
                 "AND wait_event_type = 'Lock'"):
             time.sleep(0.05)
-        status = pg_project.cli("status")
+        status = pg_project.migrate("status")
         assert "running" in status.stdout and "being applied right now" in status.stdout, status.stdout
         assert "DROP INDEX" not in status.stdout
     finally:
@@ -173,4 +174,4 @@ def test_status_while_the_build_runs_says_it_is_running_not_broken(pg_project: P
         blocker.close()
     out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
-    assert pg_project.cli("status", "--exit-code").returncode == 0
+    assert pg_project.migrate("status", "--exit-code").returncode == 0

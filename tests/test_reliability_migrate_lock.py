@@ -14,12 +14,12 @@ import time
 import psycopg
 import pytest
 from psycopg import sql
-from test_migrate_cli import Project
 
 from seedkit import migrate
 from seedkit.db import connect
 from seedkit.errors import AlreadyRecorded
 from seedkit.migrate.runner import _LOCK_CLASS, History, lock_key
+from tests.support import Project
 
 pytestmark = pytest.mark.postgres
 
@@ -28,7 +28,7 @@ SLOW = 2  # seconds the data-changing migration sleeps while holding the lock
 
 @pytest.fixture
 def pg_project(tmp_path, pg_url: str) -> Project:
-    project = Project(tmp_path, pg_url)
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
     project.single("1", "counter", "CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL);\n"
                                    "INSERT INTO counter VALUES (1, 0);")
     project.single("2", "bump", f"UPDATE counter SET n = n + 1;\nSELECT pg_sleep({SLOW});")
@@ -77,16 +77,16 @@ def _finish(runs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
 
 
 def _assert_applied_once(project: Project) -> None:
-    assert project.query("SELECT n FROM counter") == [(101,)], "a data-changing migration ran twice (or never)"
-    assert project.query("SELECT version, status FROM schema_migrations ORDER BY 1") == [
+    assert project.rows("SELECT n FROM counter") == [(101,)], "a data-changing migration ran twice (or never)"
+    assert project.rows("SELECT version, status FROM schema_migrations ORDER BY 1") == [
         ("1", "applied"), ("2", "applied"), ("3", "applied")]
-    assert project.query("SELECT version, count(*) FROM schema_migrations_log WHERE action = 'up' "
+    assert project.rows("SELECT version, count(*) FROM schema_migrations_log WHERE action = 'up' "
                          "GROUP BY 1 ORDER BY 1") == [("1", 1), ("2", 1), ("3", 1)]
 
 
 @pytest.mark.parametrize("runners", [2, 4])
 def test_terminating_the_lock_holder_never_applies_a_migration_twice(pg_project: Project, runners: int) -> None:
-    runs = [pg_project.spawn("up", "--lock-timeout", "120") for _ in range(runners)]
+    runs = [pg_project.spawn("migrate", "up", "--lock-timeout", "120") for _ in range(runners)]
     killed = 0
     try:
         # End the holder in the middle of the slow migration, again and again, until one run is left.
@@ -120,7 +120,7 @@ def test_idle_session_timeout_cannot_free_the_lock_mid_migration(pg_project: Pro
     with psycopg.connect(pg_server, autocommit=True) as c:  # shorter than the slow migration
         c.execute(sql.SQL("ALTER DATABASE {} SET idle_session_timeout = '500ms'").format(
             sql.Identifier(database)))
-    runs = [pg_project.spawn("up", "--lock-timeout", "120") for _ in range(runners)]
+    runs = [pg_project.spawn("migrate", "up", "--lock-timeout", "120") for _ in range(runners)]
     results = _finish(runs)
     for code, out, err in results:
         assert code == 0, (out, err)
@@ -138,20 +138,20 @@ def test_the_history_insert_fails_on_a_duplicate_and_nothing_commits(pg_project:
     pg_project.single("2", "bump", "UPDATE counter SET n = n + 1;\n"
                                    "INSERT INTO schema_migrations (version, name, checksum, status) "
                                    "VALUES ('2', 'bump', 'from another run', 'applied');")
-    result = pg_project.cli("up")
+    result = pg_project.migrate("up")
     assert result.returncode == 1, result.stderr
     assert "migration 2_bump is already in the history table schema_migrations" in result.stderr
     assert "this run's changes were not committed" in result.stderr
-    assert pg_project.query("SELECT n FROM counter") == [(0,)]
-    assert pg_project.query("SELECT version FROM schema_migrations ORDER BY 1") == [("1",)]
+    assert pg_project.rows("SELECT n FROM counter") == [(0,)]
+    assert pg_project.rows("SELECT version FROM schema_migrations ORDER BY 1") == [("1",)]
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_history_insert_never_overwrites(dialect: str, pg_url: str, tmp_path) -> None:
     url = pg_url if dialect == "postgresql" else f"sqlite:///{tmp_path / 'h.db'}"
-    project = Project(tmp_path / "p", url)
+    project = Project.with_migrations(tmp_path / "p", url, url_variable="APP_DATABASE_URL")
     project.single("7", "x", "SELECT 1;")
-    m = migrate.discover(project.dir)[0]
+    m = migrate.discover(project.migrations_dir)[0]
     with connect(url) as db:
         history = History(db, "schema_migrations")
         history.ensure()
@@ -164,19 +164,19 @@ def test_history_insert_never_overwrites(dialect: str, pg_url: str, tmp_path) ->
 def pg_project_config(project: Project):
     from seedkit import load_config
 
-    return load_config(project.config)
+    return load_config(project.config_path)
 
 
 def test_a_migration_that_releases_the_lock_does_not_commit(tmp_path, pg_url: str) -> None:
     """Only the run's own session can release its lock: a statement of the migration (here
     pg_advisory_unlock_all()) is caught before the migration commits, and before the next one runs."""
-    project = Project(tmp_path, pg_url)
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
     project.single("1", "unlocks", "CREATE TABLE a (x int);\nSELECT pg_advisory_unlock_all();")
     project.single("2", "b", "CREATE TABLE b (x int);")
-    result = project.cli("up")
+    result = project.migrate("up")
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: this run no longer holds the migration lock (a statement released "
                                     "it, e.g. pg_advisory_unlock_all() or DISCARD ALL); stopped at 1_unlocks, "
                                     "whose transaction was rolled back"), result.stderr
-    assert project.query("SELECT to_regclass('a'), to_regclass('b')") == [(None, None)]
-    assert project.query("SELECT count(*) FROM schema_migrations") == [(0,)]
+    assert project.rows("SELECT to_regclass('a'), to_regclass('b')") == [(None, None)]
+    assert project.rows("SELECT count(*) FROM schema_migrations") == [(0,)]

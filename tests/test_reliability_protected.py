@@ -21,7 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability import checksums, seedkit, write
+
+from tests.support import Project, checksums, seedkit, write_files
 
 MIGRATIONS = {
     "migrations/001_roles.sql": """
@@ -81,12 +82,12 @@ def state(url: str) -> dict:
 
 
 @pytest.fixture
-def project(db_url: str, tmp_path: Path) -> tuple[Path, str]:
+def project(db_url: str, tmp_path: Path) -> Project:
     root = tmp_path / "proj"
-    write(root, {**MIGRATIONS, **SEEDS, "seedkit.toml": config(db_url)})
+    write_files(root, {**MIGRATIONS, **SEEDS, "seedkit.toml": config(db_url)})
     done = seedkit(root, "migrate", "up")
     assert done.returncode == 0, done.stderr
-    return root, db_url
+    return Project.bare(root, db_url)
 
 
 def refused(root: Path, *args: str) -> str:
@@ -96,8 +97,8 @@ def refused(root: Path, *args: str) -> str:
     return done.stderr
 
 
-def test_run_of_a_protected_environment_needs_yes(project: tuple[Path, str]) -> None:
-    root, url = project
+def test_run_of_a_protected_environment_needs_yes(project: Project) -> None:
+    root, url = project.root, project.url
     before = state(url)
     message = refused(root, "run", "production")
     assert "protected" in message and "--yes" in message
@@ -109,8 +110,8 @@ def test_run_of_a_protected_environment_needs_yes(project: tuple[Path, str]) -> 
 
 
 def test_a_database_stamped_by_a_protected_environment_refuses_other_environments(
-        project: tuple[Path, str]) -> None:
-    root, url = project
+        project: Project) -> None:
+    root, url = project.root, project.url
     assert seedkit(root, "run", "production", "--yes").returncode == 0
     before = state(url)
     assert "seeded by the protected environment 'production'" in refused(root, "run", "dev")
@@ -121,9 +122,9 @@ def test_a_database_stamped_by_a_protected_environment_refuses_other_environment
     assert state(url) != before
 
 
-def test_migrate_down_is_refused_on_a_protected_environment(project: tuple[Path, str]) -> None:
-    root, url = project
-    write(root, {"seedkit.toml": config(url, production_url=url)})
+def test_migrate_down_is_refused_on_a_protected_environment(project: Project) -> None:
+    root, url = project.root, project.url
+    write_files(root, {"seedkit.toml": config(url, production_url=url)})
     before = state(url)
     for args in (["--env", "production"], ["--env", "production", "--steps", "2"], ["--env", "production", "--to", "0"],
                  ["--env", "production", "--dry-run"]):
@@ -132,11 +133,11 @@ def test_migrate_down_is_refused_on_a_protected_environment(project: tuple[Path,
     assert state(url) == before
 
 
-def test_migrate_down_is_refused_on_a_database_a_protected_environment_seeded(project: tuple[Path, str]) -> None:
+def test_migrate_down_is_refused_on_a_database_a_protected_environment_seeded(project: Project) -> None:
     """The stamp says this database is production's, whatever the command line says: ``migrate down`` with
     the default URL, with ``--database``, or with a non-protected environment pointing at it is refused
     just as ``run`` and ``reset`` are."""
-    root, url = project
+    root, url = project.root, project.url
     assert seedkit(root, "run", "production", "--yes").returncode == 0
     before = state(url)
     for args in ([], ["--database", url], ["--env", "dev"], ["--steps", "2"]):
@@ -161,20 +162,20 @@ def databases(url: str) -> list[str]:
 
 @pytest.mark.parametrize("pointed", ["protected-environment", "environment-url-is-stamped",
                                      "database-url-option-is-stamped"])
-def test_pytest_plugin_refuses_protected_environments_and_databases(project: tuple[Path, str], pointed: str,
+def test_pytest_plugin_refuses_protected_environments_and_databases(project: Project, pointed: str,
                                                                      pytester: pytest.Pytester) -> None:
-    root, url = project
+    root, url = project.root, project.url
     assert seedkit(root, "run", "production", "--yes").returncode == 0  # url is now production's database
     inner = pytester.path
-    write(inner, {**MIGRATIONS, **SEEDS, "tests/test_inner.py": INNER_TEST})
+    write_files(inner, {**MIGRATIONS, **SEEDS, "tests/test_inner.py": INNER_TEST})
     args = ["-p", "no:cacheprovider", "--seedkit-config", str(inner / "seedkit.toml")]
     if pointed == "protected-environment":
-        write(inner, {"seedkit.toml": config(url, production_url=url)})
+        write_files(inner, {"seedkit.toml": config(url, production_url=url)})
         args += ["--seedkit-env", "production"]
     elif pointed == "environment-url-is-stamped":
-        write(inner, {"seedkit.toml": config(url, test_url=url)})
+        write_files(inner, {"seedkit.toml": config(url, test_url=url)})
     else:
-        write(inner, {"seedkit.toml": config("sqlite:///elsewhere.db")})
+        write_files(inner, {"seedkit.toml": config("sqlite:///elsewhere.db")})
         args += ["--seedkit-database-url", url]
     before, dbs_before = state(url), databases(url)
     result = pytester.runpytest(*args)

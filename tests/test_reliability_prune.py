@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from reliability import seedkit as seedkit_process
-from seedproj import Project
 from typer.testing import CliRunner
 
 from seedkit.cli import app
+from tests.support import Project
+from tests.support import seedkit as seedkit_process
 
 SCHEMA = """
 CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, label TEXT);

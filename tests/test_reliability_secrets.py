@@ -23,9 +23,9 @@ from urllib.parse import quote, urlsplit
 import psycopg
 import pytest
 from psycopg import sql
-from reliability import spawn, write
 
 from seedkit.db.postgres import PostgresDatabase
+from tests.support import spawn, write_files
 
 PASSWORDS = {
     # special characters that need percent-encoding in a URL: the encoded and the plain form must both stay hidden
@@ -92,7 +92,7 @@ def setup(request: pytest.FixtureRequest, pg_server: str, pg_url: str, tmp_path:
     config_url = "${DATABASE_URL}" if request.param == "url-in-dotenv" else \
         f"postgresql://{role}:${{DB_PASSWORD}}@{server}/{dbname}"
     dotenv = f"DATABASE_URL={url}\n" if request.param == "url-in-dotenv" else ""
-    write(root, {**SEEDS,
+    write_files(root, {**SEEDS,
                  "seedkit.toml": f"""
                      [database]
                      url = "{config_url}"
@@ -137,7 +137,7 @@ def test_no_command_prints_the_password(setup: Setup) -> None:
                                   (0, ["run", "dev", "--dry-run", "--diff"])], outputs)
 
     # a failing migration, with and without a traceback
-    write(root, {"migrations/002_broken.sql": "-- migrate:up\nSELECT * FROM no_such_table;\n"})
+    write_files(root, {"migrations/002_broken.sql": "-- migrate:up\nSELECT * FROM no_such_table;\n"})
     check(1, "--debug", "migrate", "up")
     if full:
         check_all(root, secrets, [(1, ["migrate", "up"]), (3, ["migrate", "status", "--exit-code"]),
@@ -145,10 +145,10 @@ def test_no_command_prints_the_password(setup: Setup) -> None:
     (root / "migrations" / "002_broken.sql").unlink()
 
     # fixture errors: a located one, and a Python fixture whose exception quotes the URL and the password
-    write(root, {"seeds/dev/bad.yaml": "table: users\nkey: [email]\nrows:\n  - {email: b@x.io, nmae: x}\n"})
+    write_files(root, {"seeds/dev/bad.yaml": "table: users\nkey: [email]\nrows:\n  - {email: b@x.io, nmae: x}\n"})
     check_all(root, secrets, [(2, ["run", "dev"]), (2, ["--debug", "run", "dev", "--json"])][:1 + full], outputs)
     (root / "seeds" / "dev" / "bad.yaml").unlink()
-    write(root, {"seeds/dev/leaky.py": """
+    write_files(root, {"seeds/dev/leaky.py": """
         import os
 
         from seedkit import fixture
@@ -163,7 +163,8 @@ def test_no_command_prints_the_password(setup: Setup) -> None:
     (root / "seeds" / "dev" / "leaky.py").unlink()
 
     # a database error in the middle of the run (CHECK constraint)
-    write(root, {"seeds/dev/negative.yaml": "table: users\nkey: [email]\nrows:\n  - {email: n@x.io, score: -1}\n"})
+    write_files(root, {"seeds/dev/negative.yaml":
+                       "table: users\nkey: [email]\nrows:\n  - {email: n@x.io, score: -1}\n"})
     check_all(root, secrets, [(1, ["--debug", "run", "dev"]), (1, ["run", "dev"])][:1 + full], outputs)
     (root / "seeds" / "dev" / "negative.yaml").unlink()
 
@@ -182,7 +183,7 @@ def test_connection_failures_and_usage_errors_do_not_print_the_password(tmp_path
     secrets = {password, quote(password, safe=""), quote(password)}
     server = urlsplit(pg_url).netloc.rsplit("@", 1)[1]
     user = f"someone:{quote(password, safe='')}"
-    write(tmp_path, {**SEEDS, "seedkit.toml": """
+    write_files(tmp_path, {**SEEDS, "seedkit.toml": """
         [database]
         url = "sqlite:///unused.db"
         connect_timeout = 1

@@ -21,9 +21,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from pgcluster import Cluster, find_bindir
-from seedproj import Project
 
 import seedkit
 from seedkit import db
@@ -32,6 +29,8 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
 from seedkit.seed.skip_tracker import CHUNK
+from tests.support import Project, create_pg_database, drop_pg_database
+from tests.support.pgcluster import Cluster, find_bindir
 
 pytestmark = pytest.mark.postgres
 

@@ -29,14 +29,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from pgcluster import find_bindir
-from seedproj import Project
 from typer.testing import CliRunner
 
 from seedkit.cli import app
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.apply import Applier
+from tests.support import Project, create_pg_database, drop_pg_database
+from tests.support.pgcluster import find_bindir
 
 pytestmark = pytest.mark.postgres
 

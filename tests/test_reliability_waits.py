@@ -14,14 +14,13 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import LocalServer
 from psycopg import sql
-from reliability import seedkit, spawn, wait_for, write
+
+from tests.support import LocalServer, Project, seedkit, spawn, wait_for, write_files
 
 FILES = {
     "seedkit.toml": """
@@ -68,36 +67,27 @@ FILES = {
 }
 
 
-@dataclass
-class Project:
-    root: Path
-    url: str  # the project's database (owned by the server's superuser)
-    local: LocalServer
+def app_env(project: Project, url: str | None = None) -> dict[str, str]:
+    """The environment the project's seedkit.toml reads its URL from (``APP_DB``)."""
+    return {"APP_DB": url or project.url}
 
-    def env(self, url: str | None = None) -> dict[str, str]:
-        return {"APP_DB": url or self.url}
 
-    def run(self, *args: str, url: str | None = None) -> tuple[int, str]:
-        proc = seedkit(self.root, *args, env=self.env(url))
-        return proc.returncode, proc.stdout + proc.stderr
-
-    def rows(self, query: str) -> list[tuple]:
-        with psycopg.connect(self.url) as c:
-            return c.execute(query).fetchall()
-
-    def tables(self) -> set[str]:
-        return {r[0] for r in self.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+def run_seedkit(project: Project, *args: str, url: str | None = None) -> tuple[int, str]:
+    """``seedkit ARGS`` in a real process in the project folder: (exit code, stdout + stderr)."""
+    proc = seedkit(project.root, *args, env=app_env(project, url))
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 @pytest.fixture
 def project(pg_local: LocalServer, pg_url: str, tmp_path: Path) -> Project:
-    write(tmp_path, FILES)
-    return Project(tmp_path, pg_url, pg_local)
+    project = Project.bare(tmp_path, pg_url)  # the URL from APP_DB, see app_env
+    project.write_files(FILES)
+    return project
 
 
 @pytest.fixture
 def migrated(project: Project) -> Project:
-    code, out = project.run("migrate", "up")
+    code, out = run_seedkit(project, "migrate", "up")
     assert code == 0, out
     return project
 
@@ -117,7 +107,7 @@ def test_a_table_lock_held_elsewhere_times_out_naming_table_and_holder(migrated:
         holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         pid = holder.info.backend_pid
         started = time.monotonic()
-        code, out = migrated.run(*args)
+        code, out = run_seedkit(migrated, *args)
         waited = time.monotonic() - started
     assert code == 4, out
     # named by the wait that timed out: reading the catalog ("table users is locked by …"), or locking
@@ -131,13 +121,13 @@ def test_a_table_lock_held_elsewhere_times_out_naming_table_and_holder(migrated:
 
 
 def test_a_row_lock_held_elsewhere_times_out_naming_the_table(migrated: Project) -> None:
-    code, out = migrated.run("run", "dev")
+    code, out = run_seedkit(migrated, "run", "dev")
     assert code == 0, out
-    write(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
+    write_files(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
     with psycopg.connect(migrated.url, application_name="admin-console") as holder:
         holder.execute("SELECT * FROM roles WHERE name = 'admin' FOR UPDATE")
         pid = holder.info.backend_pid
-        code, out = migrated.run("run", "dev")
+        code, out = run_seedkit(migrated, "run", "dev")
     assert code == 4, out
     assert "a row of table roles" in out and f"pid {pid}" in out and "admin-console" in out, out
     assert migrated.rows("SELECT label FROM roles WHERE name = 'admin'") == [("Admin",)]
@@ -146,13 +136,13 @@ def test_a_row_lock_held_elsewhere_times_out_naming_the_table(migrated: Project)
 # -- failures explained ------------------------------------------------------------------------------
 
 def test_only_with_an_unknown_table_suggests_the_right_one(migrated: Project) -> None:
-    code, out = migrated.run("run", "dev", "--only", "usres")
+    code, out = run_seedkit(migrated, "run", "dev", "--only", "usres")
     assert code == 2, out
     assert "--only 'usres'" in out and "did you mean 'users'" in out and "Traceback" not in out
-    code, out = migrated.run("run", "dev", "--only", "zzz")
+    code, out = run_seedkit(migrated, "run", "dev", "--only", "zzz")
     assert code == 2 and "roles, users" in out, out
     assert migrated.rows("SELECT count(*) FROM roles") == [(0,)]
-    code, out = migrated.run("run", "dev", "--only", "public.users", "--only", "roles")
+    code, out = run_seedkit(migrated, "run", "dev", "--only", "public.users", "--only", "roles")
     assert code == 0, out
 
 
@@ -167,28 +157,28 @@ def test_outside_a_project(tmp_path: Path) -> None:
 
 
 def test_missing_tables_while_migrations_are_pending(project: Project) -> None:
-    code, out = project.run("run", "dev")
+    code, out = run_seedkit(project, "run", "dev")
     assert code == 2, out
     assert "2 tables the fixtures seed do not exist (roles, users), and 2 migrations are pending" in out, out
     assert "seedkit migrate up" in out
-    code, out = project.run("migrate", "up", "--to", "001")
+    code, out = run_seedkit(project, "migrate", "up", "--to", "001")
     assert code == 0, out
-    code, out = project.run("run", "dev")
+    code, out = run_seedkit(project, "run", "dev")
     assert code == 2 and "1 table the fixtures seed does not exist (users), and 1 migration is pending" in out, out
     assert project.rows("SELECT count(*) FROM roles") == [(0,)]
-    code, out = project.run("migrate", "up")
+    code, out = run_seedkit(project, "migrate", "up")
     assert code == 0, out
-    code, out = project.run("run", "dev")
+    code, out = run_seedkit(project, "run", "dev")
     assert code == 0, out
 
 
 def test_connection_lost_while_waiting_exits_1_and_writes_nothing(migrated: Project) -> None:
     """The server ends the session (pg_terminate_backend) while the run waits for a lock: exit 1,
     "connection lost", no fixture row blamed, nothing written."""
-    write(migrated.root, {"seedkit.toml": FILES["seedkit.toml"].replace("lock_timeout = 2", "lock_timeout = 60")})
+    write_files(migrated.root, {"seedkit.toml": FILES["seedkit.toml"].replace("lock_timeout = 2", "lock_timeout = 60")})
     with psycopg.connect(migrated.url, autocommit=True) as admin, psycopg.connect(migrated.url) as holder:
         holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        proc = spawn(migrated.root, "run", "dev", env=migrated.env())
+        proc = spawn(migrated.root, "run", "dev", env=app_env(migrated))
         pid = wait_for(lambda: backend_of(migrated.url), 60, "the run to wait for the lock")
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
         out, err = proc.communicate(timeout=60)
@@ -200,7 +190,7 @@ def test_connection_lost_while_waiting_exits_1_and_writes_nothing(migrated: Proj
 
 def test_connection_lost_during_copy_of_a_python_fixture(migrated: Project) -> None:
     """Killed in the middle of streaming a Python fixture: not a fixture error (exit 2), exit 1."""
-    write(migrated.root, {"seeds/common/users.py": """
+    write_files(migrated.root, {"seeds/common/users.py": """
         import time
 
         from seedkit import fixture, ref
@@ -214,7 +204,7 @@ def test_connection_lost_during_copy_of_a_python_fixture(migrated: Project) -> N
                 yield {"email": f"u{i}@example.com", "role_id": ref("roles", "member"), "note": "n"}
     """})
     with psycopg.connect(migrated.url, autocommit=True) as admin:
-        proc = spawn(migrated.root, "run", "dev", env=migrated.env())
+        proc = spawn(migrated.root, "run", "dev", env=app_env(migrated))
 
         def copying() -> int | None:
             row = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'seedkit' AND "
@@ -234,18 +224,18 @@ def test_connection_lost_during_copy_of_a_python_fixture(migrated: Project) -> N
 
 def test_diff_masks_secret_values_like_json(migrated: Project) -> None:
     """A value holding a URL with a password, a password=… pair, or the database's own password."""
-    code, out = migrated.run("run", "dev")
+    code, out = run_seedkit(migrated, "run", "dev")
     assert code == 0, out
     secret = "Hunter" + uuid.uuid4().hex[:8]
-    write(migrated.root, {"seeds/common/roles.yaml": f"""
+    write_files(migrated.root, {"seeds/common/roles.yaml": f"""
         key: [name]
         rows:
           - {{name: admin, label: "postgresql://app:{secret}@db.example.com/app"}}
           - {{name: member, label: "host=db password={secret}x"}}
     """})
-    code, plain = migrated.run("run", "dev", "--dry-run", "--diff")
+    code, plain = run_seedkit(migrated, "run", "dev", "--dry-run", "--diff")
     assert code == 0, plain
-    code, as_json = migrated.run("run", "dev", "--dry-run", "--diff", "--json")
+    code, as_json = run_seedkit(migrated, "run", "dev", "--dry-run", "--diff", "--json")
     assert code == 0, as_json
     assert secret not in plain and secret not in as_json
     diffs = [d for t in json.loads(as_json)["tables"] for d in t["diffs"]]
@@ -270,12 +260,12 @@ def role(pg_local: LocalServer, project: Project) -> Iterator[str]:
         c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def role_url(project: Project, role: str) -> str:
-    return f"postgresql://{role}@127.0.0.1:{project.local.port}/{project.url.rsplit('/', 1)[1]}"
+def role_url(project: Project, role: str, local: LocalServer) -> str:
+    return f"postgresql://{role}@127.0.0.1:{local.port}/{project.url.rsplit('/', 1)[1]}"
 
 
-def test_a_role_without_create_seeds_a_prepared_database(migrated: Project, role: str) -> None:
-    code, out = migrated.run("run", "dev")  # the owner prepares it: seedkit's own tables exist now
+def test_a_role_without_create_seeds_a_prepared_database(migrated: Project, role: str, pg_local: LocalServer) -> None:
+    code, out = run_seedkit(migrated, "run", "dev")  # the owner prepares it: seedkit's own tables exist now
     assert code == 0, out
     assert {"seedkit_meta", "seedkit_rows"} <= migrated.tables()
     with psycopg.connect(migrated.url, autocommit=True) as c:
@@ -284,32 +274,32 @@ def test_a_role_without_create_seeds_a_prepared_database(migrated: Project, role
         c.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(
             sql.Identifier(role)))
         assert not c.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", [role]).fetchone()[0]
-    write(migrated.root, {
+    write_files(migrated.root, {
         "seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss"),
         "seeds/common/users.py": FILES["seeds/common/users.py"].replace('"note": "n"', '"note": "m"')})
     # granted on the application's tables only: the error says what else to grant
-    code, out = migrated.run("run", "dev", url=role_url(migrated, role))
+    code, out = run_seedkit(migrated, "run", "dev", url=role_url(migrated, role, pg_local))
     assert code == 1, out
     assert f'ON seedkit_meta TO "{role}"' in out and "Traceback" not in out, out
     with psycopg.connect(migrated.url, autocommit=True) as c:
         c.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
             sql.Identifier(role)))
-    code, out = migrated.run("run", "dev", url=role_url(migrated, role))
+    code, out = run_seedkit(migrated, "run", "dev", url=role_url(migrated, role, pg_local))
     assert code == 0, out
     assert migrated.rows("SELECT label FROM roles WHERE name = 'admin'") == [("Boss",)]
     assert migrated.rows("SELECT DISTINCT note FROM users") == [("m",)]
-    code, out = migrated.run("run", "dev", "--check", url=role_url(migrated, role))
+    code, out = run_seedkit(migrated, "run", "dev", "--check", url=role_url(migrated, role, pg_local))
     assert code == 0, out
 
 
-def test_a_role_without_temp_gets_a_hint(migrated: Project, role: str) -> None:
+def test_a_role_without_temp_gets_a_hint(migrated: Project, role: str, pg_local: LocalServer) -> None:
     database = migrated.url.rsplit("/", 1)[1]
     with psycopg.connect(migrated.url, autocommit=True) as c:
         c.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
         c.execute(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
         c.execute(sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {}").format(sql.Identifier(role)))
         c.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
-    code, out = migrated.run("run", "dev", url=role_url(migrated, role))
+    code, out = run_seedkit(migrated, "run", "dev", url=role_url(migrated, role, pg_local))
     assert code == 1, out
     assert "permission denied to create temporary tables" in out
     assert f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"' in out and "Traceback" not in out
@@ -317,7 +307,8 @@ def test_a_role_without_temp_gets_a_hint(migrated: Project, role: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["database", "role"])
-def test_check_and_dry_run_on_a_read_only_database_write_nothing(migrated: Project, role: str, how: str) -> None:
+def test_check_and_dry_run_on_a_read_only_database_write_nothing(migrated: Project, role: str, pg_local: LocalServer,
+                                                                  how: str) -> None:
     """Never seeded (no seedkit tables, a prune fixture that would want its ledger), then read-only:
     --check and --dry-run report, a real run is refused by the server, nothing at all is written."""
     database = migrated.url.rsplit("/", 1)[1]
@@ -332,18 +323,18 @@ def test_check_and_dry_run_on_a_read_only_database_write_nothing(migrated: Proje
             c.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(
                 sql.Identifier(role)))
             c.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(role)))
-            url = role_url(migrated, role)
+            url = role_url(migrated, role, pg_local)
     before = migrated.tables()
-    code, out = migrated.run("run", "dev", "--check", url=url)
+    code, out = run_seedkit(migrated, "run", "dev", "--check", url=url)
     assert code == 3, out  # the database differs from the fixtures
     assert "inserted" in out or "would" in out
-    code, out = migrated.run("run", "dev", "--dry-run", "--diff", url=url)
+    code, out = run_seedkit(migrated, "run", "dev", "--dry-run", "--diff", url=url)
     assert code == 0, out
-    code, out = migrated.run("run", "dev", "--check", "--json", url=url)
+    code, out = run_seedkit(migrated, "run", "dev", "--check", "--json", url=url)
     assert code == 3 and json.loads(out)["totals"]["inserted"] == 52, out
     assert migrated.tables() == before  # not even seedkit's own tables
     assert migrated.rows("SELECT count(*) FROM roles") == [(0,)]
-    code, out = migrated.run("run", "dev", url=url)
+    code, out = run_seedkit(migrated, "run", "dev", url=url)
     assert code == 1 and "read-only transaction" in out, out
     assert migrated.tables() == before
 
@@ -359,18 +350,18 @@ def test_check_and_dry_run_on_a_hot_standby(migrated: Project, pg_standby: str) 
         wait_for(lambda: _standby_at(standby, lsn), 60, "the standby to replay the primary")
 
     replayed()
-    code, out = migrated.run("run", "dev", "--check", "--json", url=standby)
+    code, out = run_seedkit(migrated, "run", "dev", "--check", "--json", url=standby)
     assert code == 3, out
     assert json.loads(out)["totals"]["inserted"] == 52  # a prune fixture, and no seedkit tables yet
-    code, out = migrated.run("run", "dev", url=standby)
+    code, out = run_seedkit(migrated, "run", "dev", url=standby)
     assert code == 1 and "read-only" in out and "--check and --dry-run work here" in out, out
-    code, out = migrated.run("run", "dev")  # on the primary
+    code, out = run_seedkit(migrated, "run", "dev")  # on the primary
     assert code == 0, out
-    write(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
+    write_files(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
     replayed()
-    code, out = migrated.run("run", "dev", "--dry-run", "--diff", url=standby)
+    code, out = run_seedkit(migrated, "run", "dev", "--dry-run", "--diff", url=standby)
     assert code == 0 and "'Admin' → 'Boss'" in out, out
-    code, out = migrated.run("run", "dev", "--check", "--json", url=standby)
+    code, out = run_seedkit(migrated, "run", "dev", "--check", "--json", url=standby)
     assert code == 3, out
     assert json.loads(out)["totals"] == {"inserted": 0, "updated": 1, "unchanged": 51, "deleted": 0}
     assert migrated.rows("SELECT label FROM roles ORDER BY name") == [("Admin",), ("Member",)]
@@ -391,7 +382,7 @@ def _standby_at(url: str, lsn: str) -> bool:
 
 
 def test_missing_tables_while_migrations_are_pending_on_sqlite(tmp_path: Path) -> None:
-    write(tmp_path, {**FILES, "seeds/common/users.py": ""})
+    write_files(tmp_path, {**FILES, "seeds/common/users.py": ""})
     env = {"APP_DB": "sqlite:///app.db"}
     proc = seedkit(tmp_path, "run", "dev", env=env)
     assert proc.returncode == 2, proc.stderr

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_template import render, template_copy
 from typer.testing import CliRunner
 
 from seedkit import db, migrate, reset
@@ -18,23 +17,19 @@ from seedkit.config import Config, load_config
 from seedkit.errors import RefusedError, UsageError
 from seedkit.seed import run as seed_run
 from seedkit.urls import parse_url
+from tests.support.template import render
 
 HISTORY_KEPT = {"version", "name", "checksum", "status", "action"}  # the rest is timing and who ran it
 
 
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")
-
-
 @pytest.fixture
-def project(template_repo: Path, tmp_path: Path, db_url: str) -> Path:
+def project_dir(template_repo: Path, tmp_path: Path, db_url: str) -> Path:
     """The template's example project for the database of ``db_url``."""
     return render(template_repo, tmp_path / "myapp", {"database": parse_url(db_url).dialect})
 
 
-def config_of(project: Path, **environ: str) -> Config:
-    return load_config(project / "seedkit.toml", environ=environ)
+def config_of(project_dir: Path, **environ: str) -> Config:
+    return load_config(project_dir / "seedkit.toml", environ=environ)
 
 
 def snapshot(url: str) -> dict[str, Any]:
@@ -79,9 +74,9 @@ def migrate_and_seed(config: Config, url: str) -> None:
     seed_run("dev", config=config, database_url=url)
 
 
-def test_reset_dev_equals_migrate_and_seed_on_a_new_database(project: Path, db_url: str,
+def test_reset_dev_equals_migrate_and_seed_on_a_new_database(project_dir: Path, db_url: str,
                                                               tmp_path: Path) -> None:
-    config = config_of(project)
+    config = config_of(project_dir)
     migrate_and_seed(config, db_url)
     # Drift the way a development database does: hand edits, extra rows, a stray table.
     with db.connect(db_url) as conn, conn.transaction():
@@ -112,26 +107,26 @@ def test_reset_dev_equals_migrate_and_seed_on_a_new_database(project: Path, db_u
         drop_database(parsed)
 
 
-def test_reset_creates_a_missing_database(project: Path, db_url: str, tmp_path: Path) -> None:
+def test_reset_creates_a_missing_database(project_dir: Path, db_url: str, tmp_path: Path) -> None:
     target = fresh_url_like(db_url, tmp_path)  # does not exist yet (SQLite: nor does its folder)
     from seedkit.db.admin import database_exists, drop_database
 
     assert not database_exists(parse_url(target))
     try:
-        report = reset("dev", config=config_of(project), database_url=target)
+        report = reset("dev", config=config_of(project_dir), database_url=target)
         assert report.seeds.inserted == 30
         assert snapshot(target)["posts"]["rows"]
     finally:
         drop_database(parse_url(target))
 
 
-def test_reset_production_exits_4_and_changes_nothing(project: Path, db_url: str) -> None:
-    config = config_of(project)
+def test_reset_production_exits_4_and_changes_nothing(project_dir: Path, db_url: str) -> None:
+    config = config_of(project_dir)
     migrate.up(config, env="dev", database_url=db_url)
     seed_run("production", config=config, database_url=db_url, yes=True)
     before = snapshot(db_url)
 
-    result = CliRunner().invoke(app, ["--config", str(project / "seedkit.toml"), "reset", "production"],
+    result = CliRunner().invoke(app, ["--config", str(project_dir / "seedkit.toml"), "reset", "production"],
                                 env={"PRODUCTION_DATABASE_URL": db_url})
 
     assert result.exit_code == 4, result.output
@@ -140,18 +135,18 @@ def test_reset_production_exits_4_and_changes_nothing(project: Path, db_url: str
     assert "Traceback" not in result.output + result.stderr
     assert snapshot(db_url) == before
     with pytest.raises(RefusedError):
-        reset("production", config=config_of(project, PRODUCTION_DATABASE_URL=db_url))
+        reset("production", config=config_of(project_dir, PRODUCTION_DATABASE_URL=db_url))
     assert snapshot(db_url) == before
 
 
-def test_reset_refuses_a_database_seeded_by_a_protected_environment(project: Path, db_url: str) -> None:
-    config = config_of(project)
+def test_reset_refuses_a_database_seeded_by_a_protected_environment(project_dir: Path, db_url: str) -> None:
+    config = config_of(project_dir)
     migrate.up(config, env="dev", database_url=db_url)
     seed_run("production", config=config, database_url=db_url, yes=True)
     before = snapshot(db_url)
 
     # `dev` pointed (by mistake) at the production database: there is no --yes for reset.
-    result = CliRunner().invoke(app, ["--config", str(project / "seedkit.toml"), "reset", "dev",
+    result = CliRunner().invoke(app, ["--config", str(project_dir / "seedkit.toml"), "reset", "dev",
                                       "--database", db_url])
 
     assert result.exit_code == 4, result.output
@@ -159,9 +154,9 @@ def test_reset_refuses_a_database_seeded_by_a_protected_environment(project: Pat
     assert snapshot(db_url) == before
 
 
-def test_reset_cli_prints_both_reports(project: Path, db_url: str) -> None:
-    migrate_and_seed(config_of(project), db_url)
-    result = CliRunner().invoke(app, ["--config", str(project / "seedkit.toml"), "reset", "dev",
+def test_reset_cli_prints_both_reports(project_dir: Path, db_url: str) -> None:
+    migrate_and_seed(config_of(project_dir), db_url)
+    result = CliRunner().invoke(app, ["--config", str(project_dir / "seedkit.toml"), "reset", "dev",
                                       "--database", db_url])
     assert result.exit_code == 0, result.output + result.stderr
     assert "applied 00000000000001_initial" in result.stdout
@@ -172,13 +167,13 @@ def test_reset_cli_prints_both_reports(project: Path, db_url: str) -> None:
 
 @pytest.mark.postgres
 def test_reset_never_drops_the_server_database(template_repo: Path, tmp_path: Path, pg_server: str) -> None:
-    project = render(template_repo, tmp_path / "p", {"database": "postgresql"})
+    project_dir = render(template_repo, tmp_path / "p", {"database": "postgresql"})
     maintenance = parse_url(pg_server).with_database("postgres").raw
     with pytest.raises(RefusedError, match="the server needs it"):
-        reset("dev", config=config_of(project), database_url=maintenance)
+        reset("dev", config=config_of(project_dir), database_url=maintenance)
 
 
 def test_reset_refuses_in_memory_sqlite(template_repo: Path, tmp_path: Path) -> None:
-    project = render(template_repo, tmp_path / "p", {"database": "sqlite"})
+    project_dir = render(template_repo, tmp_path / "p", {"database": "sqlite"})
     with pytest.raises(UsageError, match="in-memory"):
-        reset("dev", config=config_of(project), database_url="sqlite:///:memory:")
+        reset("dev", config=config_of(project_dir), database_url="sqlite:///:memory:")

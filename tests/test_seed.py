@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from seedproj import Project
 from typer.testing import CliRunner
 
 import seedkit
 from seedkit.cli import app
 from seedkit.errors import FixtureError, RefusedError
+from tests.support import Project
 
 PG_SCHEMA = """
 CREATE TABLE roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE, label text);
@@ -85,7 +85,7 @@ TABLES = ["roles", "users", "teams", "team_members", "employees", "a", "b", "pla
 
 
 @pytest.fixture
-def proj(db_url: str, tmp_path: Path) -> Project:
+def project(db_url: str, tmp_path: Path) -> Project:
     p = Project(tmp_path, db_url)
     p.sql(PG_SCHEMA, SQLITE_SCHEMA)
     return p
@@ -105,30 +105,30 @@ def counts(report: seedkit.Report, table: str) -> tuple[int, int, int, int]:
 
 
 # -- idempotence ----------------------------------------------------------------------------------
-def test_second_run_changes_nothing_and_writes_nothing(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", USERS)
-    first = run(proj)
+def test_second_run_changes_nothing_and_writes_nothing(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", USERS)
+    first = run(project)
     assert counts(first, "roles") == (2, 0, 0, 0) and counts(first, "users") == (2, 0, 0, 0)
     time.sleep(0.8)  # let the server flush the statistics of the finished session
-    stats = proj.pg_stats(["roles", "users"]) if proj.pg else None
-    audit = proj.rows("SELECT count(*) FROM audit")
-    second = run(proj)
+    stats = project.pg_stats(["roles", "users"]) if project.pg else None
+    audit = project.rows("SELECT count(*) FROM audit")
+    second = run(project)
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, 4)
     assert not second.changed
-    assert proj.rows("SELECT count(*) FROM audit") == audit == [(0,)]  # no UPDATE trigger fired
-    if proj.pg:
+    assert project.rows("SELECT count(*) FROM audit") == audit == [(0,)]  # no UPDATE trigger fired
+    if project.pg:
         time.sleep(0.8)
-        after = proj.pg_stats(["roles", "users"])
+        after = project.pg_stats(["roles", "users"])
         assert after == stats, "a run with nothing to change must not write (n_tup_ins/upd/del moved)"
 
 
-def test_values_are_stored_with_their_types(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", USERS)
-    run(proj)
-    rows = proj.rows("SELECT email, score, active, born, meta FROM users ORDER BY email")
-    if proj.pg:
+def test_values_are_stored_with_their_types(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", USERS)
+    run(project)
+    rows = project.rows("SELECT email, score, active, born, meta FROM users ORDER BY email")
+    if project.pg:
         from datetime import date
         from decimal import Decimal
 
@@ -140,37 +140,38 @@ def test_values_are_stored_with_their_types(proj: Project) -> None:
         assert json.loads(rows[0][4]) == {"langs": ["en", "fr"], "level": 3}
 
 
-def test_one_edit_updates_exactly_one_row_and_keeps_what_fixtures_do_not_own(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    users = proj.write("dev/users.yaml", USERS)
-    run(proj)
-    proj.sql("UPDATE users SET note = 'hand edit', password_hash = 'changed-by-user' WHERE email = 'ada@example.com'")
+def test_one_edit_updates_exactly_one_row_and_keeps_what_fixtures_do_not_own(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    users = project.write("dev/users.yaml", USERS)
+    run(project)
+    project.sql("UPDATE users SET note = 'hand edit', password_hash = 'changed-by-user' "
+                "WHERE email = 'ada@example.com'")
     users.write_text(users.read_text().replace("name: Grace", "name: Grace Hopper"))
-    report = run(proj)
+    report = run(project)
     assert counts(report, "users") == (0, 1, 1, 0)
-    assert proj.rows("SELECT name, note, password_hash FROM users ORDER BY email") == [
+    assert project.rows("SELECT name, note, password_hash FROM users ORDER BY email") == [
         ("Ada", "hand edit", "changed-by-user"), ("Grace Hopper", None, None)]
     # a value changed by hand in a listed column is put back
-    proj.sql("UPDATE users SET name = 'Hacked' WHERE email = 'ada@example.com'")
-    assert counts(run(proj), "users") == (0, 1, 1, 0)
-    assert proj.scalar("SELECT name FROM users WHERE email = 'ada@example.com'") == "Ada"
+    project.sql("UPDATE users SET name = 'Hacked' WHERE email = 'ada@example.com'")
+    assert counts(run(project), "users") == (0, 1, 1, 0)
+    assert project.scalar("SELECT name FROM users WHERE email = 'ada@example.com'") == "Ada"
 
 
-def test_on_conflict_ignore_never_updates(proj: Project) -> None:
-    roles = proj.write("common/roles.yaml", "on_conflict: ignore\n" + ROLES)
-    run(proj)
+def test_on_conflict_ignore_never_updates(project: Project) -> None:
+    roles = project.write("common/roles.yaml", "on_conflict: ignore\n" + ROLES)
+    run(project)
     roles.write_text(roles.read_text().replace("Administrator", "Admins"))
-    proj.write("common/more.yaml", "table: roles\nkey: [name]\non_conflict: ignore\nrows:\n  - {name: guest}\n")
-    report = run(proj)
+    project.write("common/more.yaml", "table: roles\nkey: [name]\non_conflict: ignore\nrows:\n  - {name: guest}\n")
+    report = run(project)
     assert counts(report, "roles") == (1, 0, 2, 0)
-    assert proj.scalar("SELECT label FROM roles WHERE name = 'admin'") == "Administrator"
+    assert project.scalar("SELECT label FROM roles WHERE name = 'admin'") == "Administrator"
 
 
 # -- references -----------------------------------------------------------------------------------
-def test_references_composite_keys_and_rows_only_in_the_database(proj: Project) -> None:
-    proj.sql("INSERT INTO roles (name, label) VALUES ('admin', 'pre-existing')")
-    proj.write("dev/users.yaml", USERS.replace("role_id: !ref roles/member", "role_id: !ref roles/admin"))
-    proj.write("dev/teams.yaml", """
+def test_references_composite_keys_and_rows_only_in_the_database(project: Project) -> None:
+    project.sql("INSERT INTO roles (name, label) VALUES ('admin', 'pre-existing')")
+    project.write("dev/users.yaml", USERS.replace("role_id: !ref roles/member", "role_id: !ref roles/admin"))
+    project.write("dev/teams.yaml", """
         key: [org, slug]
         rows:
           - {org: acme, slug: core, title: Core}
@@ -182,23 +183,23 @@ def test_references_composite_keys_and_rows_only_in_the_database(proj: Project) 
           - {org: acme, slug: core, user_id: !ref users/ada@example.com}
           - {org: acme, slug: web, user_id: !ref {table: users, email: grace@example.com}}
     """)
-    run(proj)
-    admin = proj.scalar("SELECT id FROM roles WHERE name = 'admin'")
-    assert proj.rows("SELECT DISTINCT role_id FROM users") == [(admin,)]
-    assert proj.rows("SELECT m.slug, u.email FROM team_members m JOIN users u ON u.id = m.user_id ORDER BY 1") == [
+    run(project)
+    admin = project.scalar("SELECT id FROM roles WHERE name = 'admin'")
+    assert project.rows("SELECT DISTINCT role_id FROM users") == [(admin,)]
+    assert project.rows("SELECT m.slug, u.email FROM team_members m JOIN users u ON u.id = m.user_id ORDER BY 1") == [
         ("core", "ada@example.com"), ("web", "grace@example.com")]
-    assert counts(run(proj), "team_members") == (0, 0, 2, 0)
+    assert counts(run(project), "team_members") == (0, 0, 2, 0)
 
 
-def test_self_reference_and_two_table_cycle_load_in_one_run(proj: Project) -> None:
-    proj.write("dev/employees.yaml", """
+def test_self_reference_and_two_table_cycle_load_in_one_run(project: Project) -> None:
+    project.write("dev/employees.yaml", """
         key: [name]
         rows:
           - {id: 3, name: Carol, manager_id: !ref employees/Alice}
           - {id: 1, name: Alice}
           - {id: 2, name: Bob, manager_id: !ref {table: employees, name: Carol}}
     """)
-    proj.write("dev/cycle.yaml", """
+    project.write("dev/cycle.yaml", """
         table: a
         key: [name]
         rows:
@@ -209,52 +210,52 @@ def test_self_reference_and_two_table_cycle_load_in_one_run(proj: Project) -> No
         rows:
           - {id: 10, name: b1, a_id: !ref a/a1}
     """)
-    first = run(proj)
+    first = run(project)
     assert first.table("employees").inserted == 3 and first.table("employees").updated == 0
-    assert proj.rows("SELECT id, manager_id FROM employees ORDER BY id") == [(1, None), (2, 3), (3, 1)]
-    assert proj.rows("SELECT b_id FROM a") == [(10,)] and proj.rows("SELECT a_id FROM b") == [(1,)]
-    again = run(proj)
+    assert project.rows("SELECT id, manager_id FROM employees ORDER BY id") == [(1, None), (2, 3), (3, 1)]
+    assert project.rows("SELECT b_id FROM a") == [(10,)] and project.rows("SELECT a_id FROM b") == [(1,)]
+    again = run(project)
     assert not again.changed
 
 
-def test_unresolved_reference_names_file_row_and_closest_keys(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", USERS.replace("roles/member", "roles/membr"))
+def test_unresolved_reference_names_file_row_and_closest_keys(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", USERS.replace("roles/member", "roles/membr"))
     with pytest.raises(FixtureError) as exc:
-        run(proj)
+        run(project)
     text = str(exc.value) + (exc.value.hint or "")
     assert "users.yaml" in text and "row 2" in text and "membr" in text
     assert "member" in (exc.value.hint or "")
-    assert proj.rows("SELECT count(*) FROM roles") == [(0,)]
+    assert project.rows("SELECT count(*) FROM roles") == [(0,)]
 
 
 # -- sequences ------------------------------------------------------------------------------------
-def test_explicit_ids_move_sequences_forward_only(proj: Project) -> None:
-    proj.write("common/roles.yaml", "key: [name]\nrows:\n  - {id: 40, name: admin}\n  - {id: 41, name: x}\n")
-    proj.write("dev/users.yaml", "key: [email]\nrows:\n  - {id: 100, email: a@x.io}\n")
-    run(proj)
-    proj.sql("INSERT INTO roles (name) VALUES ('plain')")
-    proj.sql("INSERT INTO users (email) VALUES ('plain@x.io')")
-    assert proj.scalar("SELECT id FROM roles WHERE name = 'plain'") == 42
-    assert proj.scalar("SELECT id FROM users WHERE email = 'plain@x.io'") == 101
+def test_explicit_ids_move_sequences_forward_only(project: Project) -> None:
+    project.write("common/roles.yaml", "key: [name]\nrows:\n  - {id: 40, name: admin}\n  - {id: 41, name: x}\n")
+    project.write("dev/users.yaml", "key: [email]\nrows:\n  - {id: 100, email: a@x.io}\n")
+    run(project)
+    project.sql("INSERT INTO roles (name) VALUES ('plain')")
+    project.sql("INSERT INTO users (email) VALUES ('plain@x.io')")
+    assert project.scalar("SELECT id FROM roles WHERE name = 'plain'") == 42
+    assert project.scalar("SELECT id FROM users WHERE email = 'plain@x.io'") == 101
     # a lower explicit id later never moves the sequence backwards
-    proj.write("common/roles.yaml", "key: [name]\nrows:\n  - {id: 40, name: admin}\n  - {id: 41, name: x}\n"
+    project.write("common/roles.yaml", "key: [name]\nrows:\n  - {id: 40, name: admin}\n  - {id: 41, name: x}\n"
                                     "  - {id: 5, name: low}\n")
-    run(proj)
-    proj.sql("INSERT INTO roles (name) VALUES ('after')")
-    assert proj.scalar("SELECT id FROM roles WHERE name = 'after'") == 43
+    run(project)
+    project.sql("INSERT INTO roles (name) VALUES ('after')")
+    assert project.scalar("SELECT id FROM roles WHERE name = 'after'") == 43
 
 
 # -- prune ----------------------------------------------------------------------------------------
-def test_prune_deletes_only_rows_seedkit_created(proj: Project) -> None:
-    roles = proj.write("common/roles.yaml", "prune: true\n" + ROLES)
-    run(proj)
-    proj.sql("INSERT INTO roles (name, label) VALUES ('by-hand', 'Hand')")
+def test_prune_deletes_only_rows_seedkit_created(project: Project) -> None:
+    roles = project.write("common/roles.yaml", "prune: true\n" + ROLES)
+    run(project)
+    project.sql("INSERT INTO roles (name, label) VALUES ('by-hand', 'Hand')")
     roles.write_text(roles.read_text().replace("  - {name: member, label: Member}\n", ""))
-    report = run(proj)
+    report = run(project)
     assert counts(report, "roles") == (0, 0, 1, 1)
-    assert proj.rows("SELECT name FROM roles ORDER BY name") == [("admin",), ("by-hand",)]
-    assert not run(proj).changed
+    assert project.rows("SELECT name FROM roles ORDER BY name") == [("admin",), ("by-hand",)]
+    assert not run(project).changed
 
 
 # -- validation: located errors, nothing written ------------------------------------------------------
@@ -277,114 +278,114 @@ BAD_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
-def test_bad_fixtures_fail_located_with_exit_2_and_write_nothing(proj: Project, case: str) -> None:
-    proj.write("common/roles.yaml", ROLES)
+def test_bad_fixtures_fail_located_with_exit_2_and_write_nothing(project: Project, case: str) -> None:
+    project.write("common/roles.yaml", ROLES)
     path, text, expected = BAD_CASES[case]
-    proj.write(path, text)
-    before = proj.snapshot(TABLES)
-    result = cli(proj, "run", "dev")
+    project.write(path, text)
+    before = project.snapshot(TABLES)
+    result = cli(project, "run", "dev")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
     for part in expected:
         assert part in result.stderr, (part, result.stderr)
-    assert proj.snapshot(TABLES) == before
+    assert project.snapshot(TABLES) == before
 
 
-def test_duplicate_key_across_two_files_names_both(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/more_roles.yaml", "table: roles\nkey: [name]\nrows:\n  - {name: x}\n  - {name: admin}\n")
-    result = cli(proj, "run", "dev")
+def test_duplicate_key_across_two_files_names_both(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/more_roles.yaml", "table: roles\nkey: [name]\nrows:\n  - {name: x}\n  - {name: admin}\n")
+    result = cli(project, "run", "dev")
     assert result.exit_code == 2
     assert "more_roles.yaml:5" in result.stderr and "roles.yaml:3" in result.stderr
-    assert proj.rows("SELECT count(*) FROM roles") == [(0,)]
+    assert project.rows("SELECT count(*) FROM roles") == [(0,)]
 
 
-def test_database_error_midway_rolls_back_everything(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", "key: [email]\nrows:\n  - {email: a@x.io, score: -5}\n")  # CHECK fails
-    before = proj.snapshot(TABLES)
-    result = cli(proj, "run", "dev")
+def test_database_error_midway_rolls_back_everything(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", "key: [email]\nrows:\n  - {email: a@x.io, score: -5}\n")  # CHECK fails
+    before = project.snapshot(TABLES)
+    result = cli(project, "run", "dev")
     assert result.exit_code == 1 and "error: " in result.stderr and "Traceback" not in result.stderr
-    assert proj.snapshot(TABLES) == before  # roles, written earlier in the run, are gone too
+    assert project.snapshot(TABLES) == before  # roles, written earlier in the run, are gone too
 
 
 # -- concurrency ----------------------------------------------------------------------------------
-def test_two_runs_at_the_same_moment_end_like_one(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", USERS)
+def test_two_runs_at_the_same_moment_end_like_one(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", USERS)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "seedkit", "--config", str(proj.root / "seedkit.toml"), "run", "dev", "--json"]
+    cmd = [sys.executable, "-m", "seedkit", "--config", str(project.root / "seedkit.toml"), "run", "dev", "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     reports = [json.loads(o[0]) for o in outs]
     assert sorted(r["totals"]["inserted"] for r in reports) == [0, 4]
-    assert proj.rows("SELECT count(*) FROM users") == [(2,)] and proj.rows("SELECT count(*) FROM roles") == [(2,)]
+    assert project.rows("SELECT count(*) FROM users") == [(2,)] and project.rows("SELECT count(*) FROM roles") == [(2,)]
 
 
 # -- safety ---------------------------------------------------------------------------------------
-def test_protected_stamp_refuses_other_environments(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", USERS)
-    assert cli(proj, "run", "production").exit_code == 4  # protected: needs --yes
-    assert proj.rows("SELECT count(*) FROM roles") == [(0,)]
-    assert cli(proj, "run", "production", "--yes").exit_code == 0
-    result = cli(proj, "run", "dev")
+def test_protected_stamp_refuses_other_environments(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", USERS)
+    assert cli(project, "run", "production").exit_code == 4  # protected: needs --yes
+    assert project.rows("SELECT count(*) FROM roles") == [(0,)]
+    assert cli(project, "run", "production", "--yes").exit_code == 0
+    result = cli(project, "run", "dev")
     assert result.exit_code == 4 and "protected" in result.stderr
-    assert proj.rows("SELECT count(*) FROM users") == [(0,)]
+    assert project.rows("SELECT count(*) FROM users") == [(0,)]
     with pytest.raises(RefusedError):
-        run(proj)
-    assert cli(proj, "run", "dev", "--yes").exit_code == 0
-    assert proj.rows("SELECT count(*) FROM users") == [(2,)]
+        run(project)
+    assert cli(project, "run", "dev", "--yes").exit_code == 0
+    assert project.rows("SELECT count(*) FROM users") == [(2,)]
 
 
 # -- dry run, check, json, diff -------------------------------------------------------------------
-def test_dry_run_and_check_write_nothing(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    users = proj.write("dev/users.yaml", USERS)
-    time.sleep(0.8 if proj.pg else 0)
-    stats = proj.pg_stats(["roles", "users"]) if proj.pg else None
-    dry = cli(proj, "run", "dev", "--dry-run", "--json")
+def test_dry_run_and_check_write_nothing(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    users = project.write("dev/users.yaml", USERS)
+    time.sleep(0.8 if project.pg else 0)
+    stats = project.pg_stats(["roles", "users"]) if project.pg else None
+    dry = cli(project, "run", "dev", "--dry-run", "--json")
     assert dry.exit_code == 0
     data = json.loads(dry.stdout)
     assert data["dry_run"] and data["totals"]["inserted"] == 4
     assert {t["table"]: t["inserted"] for t in data["tables"]} == {"roles": 2, "users": 2}
-    assert cli(proj, "run", "dev", "--check").exit_code == 3
-    assert proj.rows("SELECT count(*) FROM roles") == [(0,)]
-    if proj.pg:
+    assert cli(project, "run", "dev", "--check").exit_code == 3
+    assert project.rows("SELECT count(*) FROM roles") == [(0,)]
+    if project.pg:
         time.sleep(0.8)
-        assert proj.pg_stats(["roles", "users"]) == stats
-    assert cli(proj, "run", "dev").exit_code == 0
-    assert cli(proj, "run", "dev", "--check").exit_code == 0
+        assert project.pg_stats(["roles", "users"]) == stats
+    assert cli(project, "run", "dev").exit_code == 0
+    assert cli(project, "run", "dev", "--check").exit_code == 0
     users.write_text(users.read_text().replace("name: Ada", "name: Ada L."))
-    check = cli(proj, "run", "dev", "--check", "--diff")
+    check = cli(project, "run", "dev", "--check", "--diff")
     assert check.exit_code == 3 and "'Ada' → 'Ada L.'" in check.stdout
-    assert proj.scalar("SELECT name FROM users WHERE email = 'ada@example.com'") == "Ada"
+    assert project.scalar("SELECT name FROM users WHERE email = 'ada@example.com'") == "Ada"
 
 
-def test_run_env_argument_and_option_are_the_same(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    assert json.loads(cli(proj, "run", "--env", "dev", "--json").stdout)["totals"]["inserted"] == 2
-    assert json.loads(cli(proj, "run", "dev", "--json").stdout)["totals"]["unchanged"] == 2
-    assert cli(proj, "run").exit_code == 2
+def test_run_env_argument_and_option_are_the_same(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    assert json.loads(cli(project, "run", "--env", "dev", "--json").stdout)["totals"]["inserted"] == 2
+    assert json.loads(cli(project, "run", "dev", "--json").stdout)["totals"]["unchanged"] == 2
+    assert cli(project, "run").exit_code == 2
 
 
-def test_only_limits_tables(proj: Project) -> None:
-    proj.write("common/roles.yaml", ROLES)
-    proj.write("dev/users.yaml", USERS)
-    report = run(proj, only=["roles"])
+def test_only_limits_tables(project: Project) -> None:
+    project.write("common/roles.yaml", ROLES)
+    project.write("dev/users.yaml", USERS)
+    report = run(project, only=["roles"])
     assert [t.table for t in report.tables] == ["roles"]
-    assert proj.rows("SELECT count(*) FROM users") == [(0,)]
+    assert project.rows("SELECT count(*) FROM users") == [(0,)]
 
 
-def test_csv_and_json_fixtures(proj: Project) -> None:
-    proj.write("common/roles.csv", "id,name,label\n1,admin,Administrator\n2,member,\n")
-    proj.write("dev/users.json", json.dumps({"key": ["email"], "rows": [
+def test_csv_and_json_fixtures(project: Project) -> None:
+    project.write("common/roles.csv", "id,name,label\n1,admin,Administrator\n2,member,\n")
+    project.write("dev/users.json", json.dumps({"key": ["email"], "rows": [
         {"email": "j@x.io", "score": 1.25, "role_id": {"$ref": "roles/admin"}, "meta": {"a": [1, 2]}}]}))
-    run(proj)
-    assert proj.rows("SELECT name, label FROM roles ORDER BY id") == [("admin", "Administrator"), ("member", None)]
-    assert proj.scalar("SELECT role_id FROM users") == 1
-    assert not run(proj).changed
+    run(project)
+    assert project.rows("SELECT name, label FROM roles ORDER BY id") == [("admin", "Administrator"), ("member", None)]
+    assert project.scalar("SELECT role_id FROM users") == 1
+    assert not run(project).changed
 
 
 # -- the example project --------------------------------------------------------------------------

@@ -8,14 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from snapshot_schema import PG_CANONICAL, PG_DATA, PG_SCHEMA, SQLITE_CANONICAL, SQLITE_DATA, SQLITE_SCHEMA
 from typer.testing import CliRunner
 
 import seedkit.seed as seed
 from seedkit import db, load_config
 from seedkit.cli import app
 from seedkit.snapshot import snapshot
+from tests.support import create_pg_database, drop_pg_database
+from tests.support.snapshot_schema import PG_CANONICAL, PG_DATA, PG_SCHEMA, SQLITE_CANONICAL, SQLITE_DATA, SQLITE_SCHEMA
 
 
 def run_sql(url: str, text: str) -> None:

@@ -22,18 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2_ansible_filters import AnsibleCoreFiltersExtension
 from packaging.requirements import Requirement
-from test_template import REPO, files_of, git, load_yaml_all, render, template_copy, tomllib
 
 from seedkit.config import load_config, read_dotenv
+from tests.support.template import REPO, files_of, git, load_yaml_all, render, tomllib
 
 HOSTILE_NAME = "Robert'); \"DROP\" $HOME ${PATH} `whoami` \\n\\ #x % Ünïcødé 日本 🚀"
 
 CONF = yaml.safe_load((REPO / "copier.yml").read_text())
-
-
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")
 
 
 def assert_every_file_parses(project: Path) -> dict[str, Path]:

@@ -21,18 +21,13 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from psycopg import sql
-from test_template import BIN, project_env, render, template_copy
 
 from seedkit import db
 from seedkit.config import load_config, read_dotenv
+from tests.support.template import BIN, project_env, render
 
 SEEDKIT = str(BIN / "seedkit")
 PYTEST = f"{BIN / 'python'} -m pytest -p no:cacheprovider"
-
-
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_copy(tmp_path_factory.mktemp("tpl") / "seedkit")
 
 
 def run(project: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -49,7 +44,7 @@ def make(project: Path, target: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def postgres_project(template_repo: Path, tmp_path: Path, pg_server: str, request: pytest.FixtureRequest
+def pg_project_dir(template_repo: Path, tmp_path: Path, pg_server: str, request: pytest.FixtureRequest
                      ) -> Iterator[Path]:
     example = request.param
     server = urlsplit(pg_server)
@@ -80,7 +75,7 @@ def postgres_project(template_repo: Path, tmp_path: Path, pg_server: str, reques
 
 
 @pytest.fixture
-def sqlite_project(template_repo: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+def sqlite_project_dir(template_repo: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     return render(template_repo, tmp_path / "myapp", {"database": "sqlite", "example_schema": request.param})
 
 
@@ -141,14 +136,14 @@ def day_one(project: Path, *, example: bool, dialect: str) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("postgres_project", [True, False], ids=["example", "blank"], indirect=True)
-def test_rendered_project_on_postgresql(postgres_project: Path, request: pytest.FixtureRequest) -> None:
-    example = request.node.callspec.params["postgres_project"]
-    day_one(postgres_project, example=example, dialect="postgresql")
+@pytest.mark.parametrize("pg_project_dir", [True, False], ids=["example", "blank"], indirect=True)
+def test_rendered_project_on_postgresql(pg_project_dir: Path, request: pytest.FixtureRequest) -> None:
+    example = request.node.callspec.params["pg_project_dir"]
+    day_one(pg_project_dir, example=example, dialect="postgresql")
 
 
-@pytest.mark.parametrize("sqlite_project", [True, False], ids=["example", "blank"], indirect=True)
-def test_rendered_project_on_sqlite(sqlite_project: Path, request: pytest.FixtureRequest) -> None:
-    example = request.node.callspec.params["sqlite_project"]
-    day_one(sqlite_project, example=example, dialect="sqlite")
-    assert (sqlite_project / "myapp.db").is_file()
+@pytest.mark.parametrize("sqlite_project_dir", [True, False], ids=["example", "blank"], indirect=True)
+def test_rendered_project_on_sqlite(sqlite_project_dir: Path, request: pytest.FixtureRequest) -> None:
+    example = request.node.callspec.params["sqlite_project_dir"]
+    day_one(sqlite_project_dir, example=example, dialect="sqlite")
+    assert (sqlite_project_dir / "myapp.db").is_file()

@@ -14,7 +14,7 @@ execute the binaries where they are (a wheel inside a virtualenv under a private
 the installation is copied to a temporary folder it can read. Trust authentication on 127.0.0.1 and
 the Unix sockets, except for members of the role ``seedkit_password`` (password tests).
 
-Run as a script to start one and print its URL (``python tests/pgcluster.py``); Ctrl-C stops it.
+Run as a script to start one and print its URL (``python -m tests.support.pgcluster``); Ctrl-C stops it.
 """
 
 from __future__ import annotations

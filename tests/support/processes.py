@@ -1,0 +1,69 @@
+"""Real ``seedkit`` processes (and waiting for things they do).
+
+A subprocess gets this interpreter's import path, no colour and wide lines, and never inherits a
+``DATABASE_URL`` from the developer's shell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``seedkit`` subprocess: this interpreter's import path, no colour."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "NO_COLOR": "1",
+           "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env.pop("DATABASE_URL", None)
+    env.update(extra or {})
+    return env
+
+
+def seedkit_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seedkit", *args]
+
+
+def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``seedkit ARGS`` in ``cwd`` (its stdout/stderr captured as text)."""
+    return subprocess.Popen(seedkit_command(*args), cwd=cwd, env=process_env(env), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def seedkit(cwd: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``seedkit ARGS`` to completion in a real process."""
+    return subprocess.run(seedkit_command(*args), cwd=cwd, env=process_env(env), text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL: no cleanup code of seedkit runs, the sockets just close."""
+    proc.kill()
+    proc.wait(timeout=30)
+    proc.communicate()
+    assert proc.returncode == -9, proc.returncode
+
+
+def no_traceback(*texts: str) -> bool:
+    return not any("Traceback" in t for t in texts)
+
+
+def joined(results: Sequence[subprocess.CompletedProcess[str]]) -> str:
+    return "\n".join(r.stdout + r.stderr for r in results)
