@@ -31,7 +31,7 @@ API = {
     "migrate status": "seedkit.migrate:status",
     "migrate verify": "seedkit.migrate:verify",
     "migrate resolve": "seedkit.migrate:resolve",
-    "migrate lint": "seedkit.migrate.lint:lint_paths",
+    "migrate lint": "seedkit.lint:lint_paths",
     "db create": "seedkit.db.provision:create_role_and_databases",
     "snapshot": "seedkit.snapshot:snapshot",
 }

@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ..errors import DatabaseError
-from ..urls import DatabaseURL
-from .base import Database
-from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
+from ...errors import DatabaseError
+from ...urls import DatabaseURL
+from ..base import Database
+from ..catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
+from ..migration import MigrationSession
+from ..statements import Statement
+from . import admin, statements, testing
 
 
 def sqlite_kind(declared: str) -> str:
@@ -53,11 +56,15 @@ class SQLiteDatabase(Database):
     dialect = "sqlite"
     placeholder = "?"
     defers_every_foreign_key = True  # PRAGMA defer_foreign_keys: every foreign key is checked at commit
+    file_based = True
+    history_types = ("text", "integer", "integer PRIMARY KEY")
 
     @classmethod
     def connect(cls, url: DatabaseURL, *, busy_timeout: float = 60.0, create: bool = True,
-                lock_timeout: float | None = None) -> SQLiteDatabase:
-        # (lock_timeout: how long a statement waits for the file's lock)
+                lock_timeout: float | None = None, wait: float | None = None,
+                application_name: str | None = None, autocommit: bool = True) -> SQLiteDatabase:
+        """``lock_timeout``: how long a statement waits for the file's lock (``busy_timeout``);
+        ``wait``, ``application_name`` and ``autocommit`` are a server's: a file is there or not."""
         if lock_timeout is not None:
             busy_timeout = lock_timeout
         target = ":memory:" if url.path is None else str(url.path)
@@ -238,3 +245,59 @@ class SQLiteDatabase(Database):
 
     def sync_sequence(self, sequence: str, feeds: Sequence[tuple[TableName, str]]) -> None:
         pass  # INTEGER PRIMARY KEY (and sqlite_sequence) always follow max(rowid)
+
+    # -- migrations -------------------------------------------------------------------------------
+    @classmethod
+    def split(cls, text: str, line_offset: int = 1) -> list[Statement]:
+        return statements.split_sqlite(text, line_offset)
+
+    @classmethod
+    def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
+        return statements.needs_no_transaction(stmt, server_version)
+
+    def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
+        from .migration import touches_history
+
+        return touches_history(stmt, history, log)
+
+    def migration_session(self, history: TableName, lock_timeout: float) -> MigrationSession:
+        from .migration import SQLiteSession
+
+        return SQLiteSession(self, history, lock_timeout)
+
+    def history_timestamp(self, now: dt.datetime) -> Any:
+        return now.isoformat(timespec="microseconds")
+
+    def relation_exists(self, table: TableName) -> bool:
+        row = self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table.name])
+        return row is not None
+
+    def error_offset(self, exc: Exception, stmt: Statement) -> int | None:
+        # SQLite gives no error offset; its messages name the token or object, which is looked for
+        return statements.named_in_message(str(getattr(exc, "message", exc)), stmt.sql)
+
+    # -- whole databases --------------------------------------------------------------------------
+    @classmethod
+    def database_exists(cls, url: DatabaseURL) -> bool:
+        return admin.database_exists(url)
+
+    @classmethod
+    def create_database(cls, url: DatabaseURL, *, template: DatabaseURL | None = None) -> None:
+        admin.create_database(url, template=template)
+
+    @classmethod
+    def drop_database(cls, url: DatabaseURL, *, missing_ok: bool = True, force: bool = True) -> None:
+        admin.drop_database(url, missing_ok=missing_ok, force=force)
+
+    # -- the pytest plugin ------------------------------------------------------------------------
+    @classmethod
+    def rolled_back_connection(cls, url: DatabaseURL) -> Any:
+        return testing.rolled_back_connection(url)
+
+    @classmethod
+    def test_transaction(cls, conn: Any) -> Generator[Any, None, bool]:
+        return testing.test_transaction(conn)
+
+    @classmethod
+    def connection_closed(cls, conn: Any) -> bool:
+        return testing.connection_closed(conn)
