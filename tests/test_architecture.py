@@ -17,7 +17,7 @@ import seedkit
 
 ROOT = Path(seedkit.__file__).parent
 DIALECT_FREE = [*sorted((ROOT / "seed").rglob("*.py")), *sorted((ROOT / "migrate").rglob("*.py")),
-                ROOT / "_reset.py", ROOT / "_safety.py", ROOT / "pytest_plugin.py"]
+                ROOT / "_recreate.py", ROOT / "_safety.py", ROOT / "pytest_plugin.py"]
 DRIVERS = {"psycopg", "sqlite3", "pglast"}
 ROOMS = {"seedkit.db.postgres", "seedkit.db.sqlite"}
 DIALECTS = {"postgresql", "sqlite", "postgres"}

@@ -1,9 +1,10 @@
-"""``seedkit reset ENV``: start over with a fresh database, the way teams do in development.
+"""Recreating a database from scratch (``seedkit.reset``, behind ``seedkit reset ENV``): drop the
+environment's database, create it empty (through its adapter: a server's maintenance connection, or a
+new file), migrate it to head and seed ENV, the way teams start over in development.
 
-Drop the environment's database and create it empty (PostgreSQL: on a maintenance connection to the
-same server; SQLite: a new file), migrate it to head, seed ENV. There is deliberately no override for
-protected environments, nor for a database that a protected environment has seeded: ``--yes`` makes
-``seedkit run`` write to production, but nothing makes ``reset`` drop it.
+There is deliberately no override for protected environments, nor for a database that a protected
+environment has seeded: ``--yes`` makes ``seedkit run`` write to production, but nothing makes
+``reset`` drop it.
 """
 
 from __future__ import annotations
