@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _safety as safety
-from . import migrate, seed
+from ._safety import refuse_protected_reset, refuse_server_database, refuse_stamped_reset
 from .config import Config, load_config
 from .db import adapter
 from .db.admin import check_resettable, create_database, drop_database
 from .errors import UsageError
+from .migrate import up as migrate_up
 from .migrate.runner import MigrationRun, RunReport
+from .seed import run as seed_run
 from .seed.report import Report
 from .urls import DatabaseURL
 
@@ -51,13 +52,13 @@ def reset(env: str, *, config: Config | str | os.PathLike[str] | None = None, da
     one of them is a session this role may not end)."""
     if not isinstance(config, Config):
         config = load_config(config)
-    safety.refuse_protected_reset(config, env)
+    refuse_protected_reset(config, env)
     url = config.database_url(env, database_url)
     _refuse_unsafe_target(url, config)
     check_resettable(url, force=force)
     _recreate(url, force=force)
-    migrations = migrate.up(config, env=env, database_url=url.raw, progress=migration_progress)
-    seeds = seed.run(env, config=config, database_url=url.raw, progress=seed_progress)
+    migrations = migrate_up(config, env=env, database_url=url.raw, progress=migration_progress)
+    seeds = seed_run(env, config=config, database_url=url.raw, progress=seed_progress)
     return ResetReport(env=env, database=str(url), migrations=migrations, seeds=seeds)
 
 
@@ -69,8 +70,8 @@ def _refuse_unsafe_target(url: DatabaseURL, config: Config) -> None:
                          hint="point the environment at a file, e.g. sqlite:///dev.db")
     if not file_based and not url.database:
         raise UsageError(f"the database URL {url} names no database", hint="add /DBNAME to the URL")
-    safety.refuse_server_database(url)
-    safety.refuse_stamped_reset(url, config)
+    refuse_server_database(url)
+    refuse_stamped_reset(url, config)
 
 
 def _recreate(url: DatabaseURL, *, force: bool = True) -> None:

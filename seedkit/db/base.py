@@ -18,7 +18,7 @@ from ..urls import DatabaseURL
 from .catalog import Catalog, Column, Table, TableName
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .migration import InvalidIndex, MigrationSession
+    from .migration import InvalidIndex, Watcher
     from .statements import Statement
 
 
@@ -322,3 +322,39 @@ class Database(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
+
+
+class MigrationSession(abc.ABC):
+    """A connection to migrate, with the run lock and the transaction boundaries of its dialect."""
+
+    def __init__(self, db: Database, history: TableName, lock_timeout: float):
+        self.db = db
+        self.lock_timeout = lock_timeout
+        self.history = history  # the history table: one run lock per history table
+
+    @abc.abstractmethod
+    def locked(self, watch: Watcher | None = None) -> AbstractContextManager[None]:
+        """Hold the run lock (waiting up to ``lock_timeout`` seconds for it)."""
+
+    def busy_holder(self) -> str | None:
+        """Who holds the run lock right now, when another session does (``None``: nobody, or unknown)."""
+        return None
+
+    def check_lock(self, label: str) -> None:  # noqa: B027 - SQLite's lock is the open transaction
+        """Before each migration: make sure this connection still holds the run lock."""
+
+    def migration_transaction(self) -> Any:
+        """Around one transactional migration: its statements and its history row, all or nothing."""
+        return self.db.transaction()
+
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """Around one non-transactional migration: autocommit, statement by statement."""
+        yield
+
+    @property
+    def server_version_num(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,22 +1,18 @@
 """What the migration runner asks of a database: the run lock and the transaction boundaries.
 
-Each adapter gives its own ``MigrationSession`` (``Database.migration_session``): PostgreSQL holds an
+Each adapter gives its own ``MigrationSession`` (``Database.migration_session``, both in base.py): PostgreSQL holds an
 advisory lock on the applying connection, SQLite holds the write lock (``BEGIN IMMEDIATE``) for the
 whole run. The runner (``migrate/runner.py``) only calls the methods below.
 """
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import DatabaseError, LockLost
-from .base import Database
-from .catalog import TableName
 
 
 def iso(value: Any) -> str | None:
@@ -65,42 +61,6 @@ class Wait:
 Watcher = Callable[[Wait], None]
 SLOW_STATEMENT = 2.0  # seconds before a running statement is reported
 TICK = 1.0  # seconds between reports of one wait
-
-
-class MigrationSession(abc.ABC):
-    """A connection to migrate, with the run lock and the transaction boundaries of its dialect."""
-
-    def __init__(self, db: Database, history: TableName, lock_timeout: float):
-        self.db = db
-        self.lock_timeout = lock_timeout
-        self.history = history  # the history table: one run lock per history table
-
-    @abc.abstractmethod
-    def locked(self, watch: Watcher | None = None) -> AbstractContextManager[None]:
-        """Hold the run lock (waiting up to ``lock_timeout`` seconds for it)."""
-
-    def busy_holder(self) -> str | None:
-        """Who holds the run lock right now, when another session does (``None``: nobody, or unknown)."""
-        return None
-
-    def check_lock(self, label: str) -> None:  # noqa: B027 - SQLite's lock is the open transaction
-        """Before each migration: make sure this connection still holds the run lock."""
-
-    def migration_transaction(self) -> Any:
-        """Around one transactional migration: its statements and its history row, all or nothing."""
-        return self.db.transaction()
-
-    @contextmanager
-    def outside_transaction(self) -> Iterator[None]:
-        """Around one non-transactional migration: autocommit, statement by statement."""
-        yield
-
-    @property
-    def server_version_num(self) -> int | None:
-        return None
-
-    def close(self) -> None:
-        self.db.close()
 
 
 # SQLSTATEs (and driver messages) that mean the connection itself is gone, and the session lock with it.

@@ -31,13 +31,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import db as dbmod
-from ..db.base import Database
+from ..db.base import Database, MigrationSession
 from ..db.catalog import TableName
 from ..db.migration import (
     SLOW_STATEMENT,
     TICK,
     InvalidIndex,
-    MigrationSession,
     Wait,
     Watcher,
     iso,

@@ -10,6 +10,7 @@ from psycopg import sql
 
 from ...errors import DatabaseError, RefusedError
 from ...urls import DatabaseURL
+from .. import connect
 from ..base import Database
 
 
@@ -20,18 +21,12 @@ def _maintenance(url: DatabaseURL, wait: float = 5.0) -> Database:
     naming the database the caller asked about.
     """
     try:
-        return _connect(url.with_database("postgres"), wait=wait)
+        return connect(url.with_database("postgres"), wait=wait)
     except DatabaseError as exc:
         if exc.sqlstate != "3D000" and "does not exist" not in exc.message:  # only a missing database
             exc.message = exc.message.replace(str(url.with_database("postgres")), str(url))
             raise
-    return _connect(url.with_database("template1"), wait=wait)
-
-
-def _connect(url: DatabaseURL, wait: float) -> Database:
-    from .database import PostgresDatabase
-
-    return PostgresDatabase.connect(url, wait=wait)
+    return connect(url.with_database("template1"), wait=wait)
 
 
 def database_exists(url: DatabaseURL) -> bool:

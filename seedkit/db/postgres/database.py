@@ -19,9 +19,9 @@ from psycopg.types.json import Jsonb
 from ...errors import ConfigError, DatabaseError, LockTimeout
 from ...urls import DatabaseURL, mask
 from .. import pg_fingerprints
-from ..base import Database, TableShape
+from ..base import Database, MigrationSession, TableShape
 from ..catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
-from ..migration import InvalidIndex, MigrationSession, connection_lost
+from ..migration import InvalidIndex, connection_lost
 from ..statements import Statement
 from . import admin, statements
 

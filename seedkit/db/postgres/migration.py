@@ -10,12 +10,11 @@ from contextlib import contextmanager, suppress
 from typing import overload
 
 from ...errors import DatabaseError, LockLost, LockTimeout
-from ..base import Database
+from ..base import Database, MigrationSession
 from ..catalog import TableName
 from ..migration import (
     TICK,
     InvalidIndex,
-    MigrationSession,
     Wait,
     Watcher,
     connection_lost,

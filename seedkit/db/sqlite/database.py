@@ -16,9 +16,8 @@ from typing import Any
 
 from ...errors import DatabaseError
 from ...urls import DatabaseURL
-from ..base import Database
+from ..base import Database, MigrationSession
 from ..catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
-from ..migration import MigrationSession
 from ..statements import Statement
 from . import admin, statements, testing
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ...errors import DatabaseError, LockTimeout
+from ..base import MigrationSession
 from ..catalog import TableName
-from ..migration import MigrationSession, Watcher
+from ..migration import Watcher
 from ..statements import Statement
 
 
