@@ -20,7 +20,7 @@ from .db import adapter
 from .db.admin import check_resettable, create_database, drop_database
 from .errors import UsageError
 from .migrate import up as migrate_up
-from .migrate.runner import MigrationRun, RunReport
+from .migrate.reports import MigrationRun, RunReport
 from .seed import run as seed_run
 from .seed.report import Report
 from .urls import DatabaseURL

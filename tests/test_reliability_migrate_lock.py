@@ -19,7 +19,7 @@ from seedkit import migrate
 from seedkit.db import connect
 from seedkit.db.postgres.migration import LOCK_CLASS, lock_key
 from seedkit.errors import AlreadyRecorded
-from seedkit.migrate.runner import History
+from seedkit.migrate.history import History
 from tests.support import Project
 
 pytestmark = pytest.mark.postgres

@@ -12,8 +12,10 @@ from typing import Any, TextIO
 import typer
 
 from .. import migrate as api
+from ..db.migration import Wait
 from ..errors import UsageError
-from ..migrate.runner import MigrationRun, Wait, drift_error
+from ..migrate.reports import MigrationRun
+from ..migrate.validation import drift_error
 from ..urls import mask
 from ._app import DATABASE_OPTION, ENV_OPTION, app, out, state
 

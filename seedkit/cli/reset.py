@@ -8,7 +8,7 @@ import json
 import typer
 
 from .._recreate import reset
-from ..migrate.runner import MigrationRun
+from ..migrate.reports import MigrationRun
 from ._app import DATABASE_OPTION, app, out, state
 
 

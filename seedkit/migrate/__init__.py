@@ -21,21 +21,20 @@ from pathlib import Path
 
 from .. import _safety as safety
 from ..config import Config, load_config
+from ..db.migration import Wait, Watcher
 from ..urls import DatabaseURL
 from .files import Migration, Section, discover, load_paths, write_new
-from .runner import (
+from .reports import (
     MigrationRun,
-    Problem,
     Progress,
     ResolveReport,
-    Runner,
     RunReport,
     StatusEntry,
     StatusReport,
     VerifyReport,
-    Wait,
-    Watcher,
 )
+from .runner import Runner
+from .validation import Problem
 
 
 def _config(config: Config | None) -> Config:

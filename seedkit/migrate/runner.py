@@ -1,10 +1,12 @@
-"""The migration runner: history table, lock, validation, applying and rolling back.
+"""The migration runner: planning, applying and rolling back, on one path for both directions.
+
+The history table is in history.py, the checks against it in validation.py, what a run reports in
+reports.py, and everything that differs by database (the lock, splitting statements) in the adapter.
 
 One run, step by step:
 
-1. take the lock (PostgreSQL: a session advisory lock polled with ``pg_try_advisory_lock`` on a
-   dedicated autocommit connection — never a blocking ``pg_advisory_lock``, which deadlocks with
-   ``CREATE INDEX CONCURRENTLY``; SQLite: ``BEGIN IMMEDIATE`` with a busy timeout);
+1. take the lock (the adapter's migration session: PostgreSQL polls a session advisory lock on the
+   applying connection, SQLite takes ``BEGIN IMMEDIATE`` with a busy timeout);
 2. create the history table on first use and read it;
 3. validate the files against the history (changed, missing, out of order, failed) and refuse with
    exit 3 before anything runs; refuse statements that cannot run in a transaction inside a
@@ -19,33 +21,22 @@ Every statement is sent on its own; errors are mapped back to the file, line and
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .. import db as dbmod
-from ..db.base import Database, MigrationSession
-from ..db.catalog import TableName
+from ..db.base import MigrationSession
 from ..db.migration import (
-    SLOW_STATEMENT,
-    TICK,
     InvalidIndex,
-    Wait,
     Watcher,
-    iso,
     lock_lost,
 )
 from ..errors import (
-    AlreadyRecorded,
     DatabaseError,
-    DriftError,
     Location,
     LockLost,
     MigrationError,
@@ -56,174 +47,20 @@ from ..errors import (
 )
 from ..urls import DatabaseURL
 from .files import Migration, Section, display_path, version_order
+from .history import APPLIED, FAILED, RUNNING, History, HistoryRow
+from .progress import _StatementWatch, first_line
+from .reports import (
+    MigrationRun,
+    Progress,
+    ResolveReport,
+    RunReport,
+    StatementRun,
+    StatusEntry,
+    StatusReport,
+    VerifyReport,
+)
 from .split import Statement, line_col, needs_no_transaction, split
-
-APPLIED, FAILED, RUNNING = "applied", "failed", "running"
-
-
-# -- history ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HistoryRow:
-    version: str
-    name: str
-    checksum: str
-    applied_at: str | None  # ISO 8601, UTC
-    execution_ms: int
-    status: str  # applied | failed | running
-    statements_done: int = 0
-    error: str | None = None
-
-    @property
-    def number(self) -> int | None:
-        digits = self.version.replace("-", "")
-        return int(digits) if digits.isdigit() else None
-
-    @property
-    def order(self) -> tuple[int, int]:
-        """Where the row sorts (``version_order``); rows whose version is not a number sort first."""
-        digits = self.version.replace("-", "")
-        return version_order(digits) if digits.isdigit() else (-1, 0)
-
-
-def _row(r: tuple) -> HistoryRow:
-    return HistoryRow(version=str(r[0]), name=r[1] or "", checksum=r[2], applied_at=iso(r[3]),
-                      execution_ms=int(r[4] or 0), status=r[5], statements_done=int(r[6] or 0), error=r[7])
-
-
-def who() -> str:
-    """``user@host`` for the audit log."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # pragma: no cover - no user name in some containers
-        user = "?"
-    return f"{user}@{socket.gethostname()}"
-
-
-class History:
-    """The history table (one row per applied migration) and its audit log (``<table>_log``).
-
-    The table is qualified with the schema it was found in at the start of the run, so a migration
-    that changes ``search_path`` cannot make the runner write its history somewhere else.
-    """
-
-    COLUMNS = ("version", "name", "checksum", "applied_at", "execution_ms", "status", "statements_done",
-               "error")
-
-    def __init__(self, db: Database, table: str):
-        self.db = db
-        schema, _, name = table.rpartition(".")
-        if not schema:
-            schema = db.default_schema() or ""
-        self.name = TableName(schema or None, name)
-        self.log_name = TableName(schema or None, f"{name}_log")
-        self.table = db.qualified(self.name)
-        self.log_table = db.qualified(self.log_name)
-        self.p = db.placeholder
-
-    def __str__(self) -> str:
-        return str(self.name)
-
-    def _now(self) -> Any:
-        return self.db.history_timestamp(datetime.now(timezone.utc))
-
-    def exists(self) -> bool:
-        return self.db.relation_exists(self.name)
-
-    def ensure(self) -> None:
-        """Create the tables on first use; refuse a same-named table that is not ours."""
-        if self.exists():
-            cur = self.db.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
-            have = {d[0] for d in cur.description}
-            missing = [c for c in self.COLUMNS if c not in have]
-            if missing:
-                raise DatabaseError(
-                    f"table {self.name} exists but is not a seedkit history table "
-                    f"(missing columns: {', '.join(missing)})",
-                    hint="set [migrations] table in seedkit.toml to another name")
-        ts, big, ident = self.db.history_types
-        self.db.execute(f"""CREATE TABLE IF NOT EXISTS {self.table} (
-            version text PRIMARY KEY,
-            name text NOT NULL DEFAULT '',
-            checksum text NOT NULL,
-            applied_at {ts},
-            execution_ms {big} NOT NULL DEFAULT 0,
-            status text NOT NULL DEFAULT 'applied',
-            statements_done integer NOT NULL DEFAULT 0,
-            error text)""")
-        self.db.execute(f"""CREATE TABLE IF NOT EXISTS {self.log_table} (
-            id {ident},
-            version text NOT NULL,
-            name text NOT NULL DEFAULT '',
-            action text NOT NULL,
-            at {ts} NOT NULL,
-            execution_ms {big},
-            by_whom text,
-            detail text)""")
-
-    def rows(self) -> dict[str, HistoryRow]:
-        if not self.exists():
-            return {}
-        rows = (_row(r) for r in self.db.fetchall(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table}"))
-        return {row.version: row for row in rows}
-
-    def get(self, version: str) -> HistoryRow | None:
-        r = self.db.fetchone(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table} WHERE version = {self.p}",
-                             [version])
-        if r is None:
-            return None
-        return _row(r)
-
-    def insert(self, m: Migration, *, status: str, execution_ms: int = 0, statements_done: int = 0,
-               applied: bool = True) -> None:
-        """Add the row of ``m``. A row already there is an error, never overwritten: it means another
-        run recorded this migration, and the caller's transaction must not commit."""
-        p = self.p
-        try:
-            self.db.execute(
-                f"INSERT INTO {self.table} (version, name, checksum, applied_at, execution_ms, status, "
-                f"statements_done, error) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, NULL)",
-                [m.version, m.name, m.checksum, self._now() if applied else None, execution_ms, status,
-                 statements_done])
-        except DatabaseError as exc:
-            if exc.sqlstate in ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT") \
-                    or "UNIQUE constraint failed" in exc.message:
-                raise AlreadyRecorded(
-                    f"migration {m.label} is already in the history table {self.name}: another run "
-                    "recorded it while this one was applying it; this run's changes were not committed",
-                    sqlstate=exc.sqlstate,
-                    hint="run 'seedkit migrate status' to see the state; do not apply it again") from exc
-            raise
-
-    def update(self, m: Migration, *, status: str, execution_ms: int = 0, statements_done: int = 0,
-               error: str | None = None, applied: bool = True, expect: str) -> None:
-        """Move the row of ``m`` from status ``expect`` to ``status``; a row in any other state (or none)
-        is an error, so two runs can never both finish the same migration."""
-        p = self.p
-        cur = self.db.execute(
-            f"UPDATE {self.table} SET name = {p}, checksum = {p}, applied_at = {p}, execution_ms = {p}, "
-            f"status = {p}, statements_done = {p}, error = {p} WHERE version = {p} AND status = {p}",
-            [m.name, m.checksum, self._now() if applied else None, execution_ms, status, statements_done,
-             error, m.version, expect])
-        if cur.rowcount != 1:
-            raise AlreadyRecorded(
-                f"the history row of migration {m.label} is no longer {expect!r}: another run changed it",
-                hint="run 'seedkit migrate status' to see the state")
-
-    def progress(self, version: str, statements_done: int) -> None:
-        self.db.execute(f"UPDATE {self.table} SET statements_done = {self.p} WHERE version = {self.p}",
-                        [statements_done, version])
-
-    def delete(self, version: str) -> None:
-        self.db.execute(f"DELETE FROM {self.table} WHERE version = {self.p}", [version])
-
-    def log(self, version: str, name: str, action: str, *, execution_ms: int | None = None,
-            detail: str | None = None) -> None:
-        p = self.p
-        self.db.execute(
-            f"INSERT INTO {self.log_table} (version, name, action, at, execution_ms, by_whom, detail) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
-            [version, name, action, self._now(), execution_ms, who(), detail])
+from .validation import Problem, drift_error, find_problems
 
 
 def application_name(role: str) -> str:
@@ -241,88 +78,6 @@ def open_session(url: DatabaseURL, table: str, *, lock_timeout: float, connect_t
         db.close()
         raise
     return db.migration_session(history.name, lock_timeout), history
-
-
-# -- validation ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Problem:
-    kind: str  # changed | missing | out_of_order | failed
-    version: str
-    name: str
-    message: str
-    file: str | None = None
-    invalid_indexes: tuple[InvalidIndex, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}" if self.file else self.message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "version": self.version, "name": self.name, "file": self.file,
-                "message": self.message, "invalid_indexes": [i.to_dict() for i in self.invalid_indexes]}
-
-
-_HINTS = {
-    "changed": "never edit a migration after it ships: restore the file as it was applied "
-               "(e.g. git checkout) and put the change in a new migration (seedkit migrate new NAME)",
-    "missing": "restore the deleted migration file; a migration that ran stays in the history",
-    "out_of_order": "give the new migration a version newer than the newest applied one, "
-                    "or pass --allow-out-of-order if applying it late is safe",
-    "failed": "check by hand what the migration did, then record the outcome with "
-              "'seedkit migrate resolve VERSION --applied' or '--rolled-back'",
-    "invalid_index": "a failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: run the DROP INDEX "
-                     "CONCURRENTLY shown above, then 'seedkit migrate resolve VERSION --rolled-back' and "
-                     "'seedkit migrate up' (resolve --applied is refused while the index is invalid)",
-    "running": "wait for the other run to finish; 'seedkit migrate status' shows when it has",
-    "invalid": "fix the file; see the message for the line",
-}
-
-
-def find_problems(migrations: list[Migration], rows: dict[str, HistoryRow], *,
-                  allow_out_of_order: bool = False) -> list[Problem]:
-    by_number = {m.number: m for m in migrations}
-    problems: list[Problem] = []
-    applied_rows = [r for r in rows.values() if r.number is not None and r.status == APPLIED]
-    newest_row = max(applied_rows, key=lambda r: r.order, default=None)
-    matched: set[int] = set()
-    for row in sorted(rows.values(), key=lambda r: (r.order, r.version)):
-        m = by_number.get(row.number) if row.number is not None else None
-        if m is None:
-            problems.append(Problem("missing", row.version, row.name,
-                                    f"migration {row.version}{'_' + row.name if row.name else ''} "
-                                    f"was applied but its file is gone from the migrations folder"))
-            continue
-        matched.add(m.number)
-        where = display_path(m.entry)
-        if row.status != APPLIED:
-            state = "was interrupted" if row.status == RUNNING else "failed"
-            detail = f" after {row.statements_done} statement(s)" if row.statements_done is not None else ""
-            err = f": {row.error}" if row.error else ""
-            problems.append(Problem("failed", m.version, m.name,
-                                    f"non-transactional migration {m.label} {state}{detail}{err}; "
-                                    "the database may be half-way", where))
-        elif row.checksum != m.checksum:
-            problems.append(Problem("changed", m.version, m.name,
-                                    f"migration {m.label} was changed after it was applied "
-                                    f"(checksum {m.checksum[:12]}, applied {row.checksum[:12]})", where))
-    if newest_row is not None and not allow_out_of_order:
-        for m in migrations:
-            if m.number not in matched and m.order < newest_row.order:
-                problems.append(Problem("out_of_order", m.version, m.name,
-                                        f"pending migration {m.label} is older than the newest applied one "
-                                        f"({newest_row.version})", display_path(m.entry)))
-    return problems
-
-
-def drift_error(problems: list[Problem], action: str = "refusing to run") -> DriftError:
-    kinds = sorted({p.kind for p in problems}, key=list(_HINTS).index)
-    hint = "; ".join(_HINTS[k] for k in kinds)
-    if len(problems) == 1:
-        p = problems[0]
-        return DriftError(f"{p.message}; {action}", location=Location(file=p.file) if p.file else None,
-                          hint=hint.replace("VERSION", p.version))
-    lines = "\n".join(f"  {p}" for p in problems)
-    return DriftError(f"{len(problems)} problems with the migration history; {action}:\n{lines}", hint=hint)
 
 
 # -- planning --------------------------------------------------------------------------------------
@@ -384,197 +139,6 @@ def invalid_index_hint(indexes: list[InvalidIndex], version: str) -> str:
     return (f"the concurrent index build failed and left an invalid index; run {drops} then "
             f"'seedkit migrate resolve {version} --rolled-back' and 'seedkit migrate up' "
             "(resolve --applied is refused while the index is invalid)")
-
-
-# -- reports ---------------------------------------------------------------------------------------
-
-@dataclass
-class MigrationRun:
-    """One migration applied or rolled back (or that would be, in a dry run)."""
-
-    version: str
-    name: str
-    file: str
-    direction: str  # up | down
-    statements: int
-    transactional: bool
-    execution_ms: float = 0.0
-    statements_run: list[StatementRun] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "statements_run": [s.to_dict() for s in self.statements_run]}
-
-
-@dataclass
-class StatementRun:
-    """One statement of a migration as it ran: where it is, its first line, how long it took."""
-
-    line: int
-    column: int
-    first_line: str
-    execution_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def first_line(sql: str, width: int = 100) -> str:
-    """The first non-blank line of a statement, shortened to ``width`` characters."""
-    line = next((ln.strip() for ln in sql.splitlines() if ln.strip()), "").rstrip(";").rstrip()
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-class _StatementWatch:
-    """Reports statements that run longer than ``SLOW_STATEMENT`` seconds, about once a second.
-
-    One background thread per run looks at the statement in flight (the main thread is inside the
-    driver, waiting for the server); starting a thread per statement would cost more than a short
-    statement itself."""
-
-    _POLL = 0.1
-
-    def __init__(self, watch: Watcher | None):
-        self.watch = watch
-        self._state = threading.Lock()  # guards _current
-        self._emit = threading.Lock()  # one report at a time, in order
-        self._current: list[Any] | None = None  # [token, started, label, where, text, last reported elapsed]
-        self._token = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @contextmanager
-    def statement(self, label: str, where: str, text: str) -> Iterator[None]:
-        if self.watch is None:
-            yield
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="seedkit-statement-watch", daemon=True)
-            self._thread.start()
-        with self._state:
-            self._token += 1
-            self._current = [self._token, time.monotonic(), label, where, text, None]
-        try:
-            yield
-        finally:
-            with self._emit:
-                with self._state:
-                    current, self._current = self._current, None
-                if current is not None and current[5] is not None:
-                    self._report(current, done=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._POLL):
-            with self._emit:
-                with self._state:
-                    current = self._current
-                    if current is None:
-                        continue
-                    elapsed = time.monotonic() - current[1]
-                    last = current[5]
-                    if elapsed < SLOW_STATEMENT or (last is not None and elapsed < last + TICK):
-                        continue
-                    current[5] = elapsed
-                self._report(current, done=False)
-
-    def _report(self, current: list[Any], *, done: bool) -> None:
-        assert self.watch is not None
-        _token, started, label, where, text, _last = current
-        with suppress(Exception):  # a display problem must never break a migration
-            self.watch(Wait("statement", time.monotonic() - started, text, label, where, done=done))
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-            self._stop.clear()
-
-
-@dataclass
-class RunReport:
-    """What ``up`` or ``down`` did."""
-
-    database: str
-    direction: str
-    migrations: list[MigrationRun] = field(default_factory=list)
-    version_before: str | None = None
-    version_after: str | None = None
-    dry_run: bool = False
-    elapsed_ms: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**{k: v for k, v in self.__dict__.items() if k != "migrations"},
-                "migrations": [m.to_dict() for m in self.migrations]}
-
-
-Progress = Callable[[MigrationRun], None]
-
-
-@dataclass
-class StatusEntry:
-    """One migration as ``status`` sees it."""
-
-    version: str
-    name: str
-    state: str  # applied | pending | changed | missing | failed
-    file: str | None
-    applied_at: str | None = None
-    execution_ms: int | None = None
-    note: str | None = None
-    invalid_indexes: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class StatusReport:
-    database: str
-    current_version: str | None
-    entries: list[StatusEntry] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def pending(self) -> list[StatusEntry]:
-        return [e for e in self.entries if e.state == "pending"]
-
-    @property
-    def ok(self) -> bool:
-        """Nothing pending and nothing drifted."""
-        return not self.problems and not self.pending
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"database": self.database, "current_version": self.current_version, "ok": self.ok,
-                "pending": len(self.pending), "migrations": [e.to_dict() for e in self.entries],
-                "problems": [p.to_dict() for p in self.problems]}
-
-
-@dataclass
-class VerifyReport:
-    database: str
-    checked: int
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"database": self.database, "checked": self.checked, "ok": self.ok,
-                "problems": [p.to_dict() for p in self.problems]}
-
-
-@dataclass
-class ResolveReport:
-    database: str
-    version: str
-    name: str
-    decision: str  # applied | rolled-back
-    previous_status: str
-    statements_done: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 # -- the runner ------------------------------------------------------------------------------------
