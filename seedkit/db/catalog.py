@@ -43,6 +43,11 @@ class Column:
     enum_values: tuple[str, ...] = ()
     type_oid: int | None = None
 
+    @property
+    def has_default(self) -> bool:
+        """The database fills the column when an insert leaves it out (schema-aware fixtures ask)."""
+        return self.default is not None or self.autoincrement or self.identity is not None
+
 
 @dataclass(frozen=True)
 class UniqueKey:
