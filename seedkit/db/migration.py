@@ -1,8 +1,9 @@
-"""What the migration runner asks of a database: the run lock and the transaction boundaries.
+"""What the migration runner and the adapters' migration sessions share: what a run waits for
+(``Wait``), invalid indexes, lost connections, and how times read from a history table are shown.
 
-Each adapter gives its own ``MigrationSession`` (``Database.migration_session``, both in base.py): PostgreSQL holds an
-advisory lock on the applying connection, SQLite holds the write lock (``BEGIN IMMEDIATE``) for the
-whole run. The runner (``migrate/runner.py``) only calls the methods below.
+Each adapter gives its own ``MigrationSession`` (``Database.migration_session``, both in base.py):
+PostgreSQL holds an advisory lock on the applying connection, SQLite holds the write lock
+(``BEGIN IMMEDIATE``) for the whole run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..errors import DatabaseError, LockLost
 
 
 def iso(value: Any) -> str | None:
+    """A timestamp from a history table (a datetime, or SQLite's text) as UTC ISO text."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -31,6 +33,7 @@ def iso(value: Any) -> str | None:
 
 
 def duration(seconds: float) -> str:
+    """``75`` → ``1 min 15 s``."""
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds} s"
