@@ -139,6 +139,11 @@ class Database(abc.ABC):
     def table_shape(self, table: TableName) -> TableShape:
         raise NotImplementedError
 
+    @property
+    def driver_version(self) -> str:
+        """The driver's version: a skip record made by another one is not trusted."""
+        return "?"
+
     def database_identity(self) -> list[Any]:
         """What tells this database apart from a restored copy elsewhere (cluster, database, search path)."""
         raise NotImplementedError

@@ -17,12 +17,12 @@ from psycopg.types.json import Jsonb
 
 from ...errors import ConfigError, DatabaseError, LockTimeout
 from ...urls import DatabaseURL, mask
-from .. import pg_fingerprints
 from ..base import Database, MigrationSession, TableShape
 from ..catalog import Catalog, Column, Table, TableName
 from ..migration import InvalidIndex, connection_lost
 from ..statements import Statement
 from . import admin, statements
+from . import fingerprints as pg_fingerprints
 from .catalog import introspect
 
 try:  # the C formatter behind copy.write_row (psycopg >= 3.2; 3.1 kept it in psycopg.copy)
@@ -271,7 +271,7 @@ class PostgresDatabase(Database):
     def create_temporary(self, name: str, definition: str) -> None:
         self.execute(f"CREATE TEMP TABLE {name} ({definition}) ON COMMIT DROP")
 
-    # -- skipping unchanged rows (the SQL lives in db/pg_fingerprints.py) ------------------------------
+    # -- skipping unchanged rows (the SQL lives in db/postgres/fingerprints.py) ------------------------------
     def snapshot_sql(self) -> str:
         return "txid_current_snapshot()::text"
 
@@ -284,6 +284,10 @@ class PostgresDatabase(Database):
 
     def table_shape(self, table: TableName) -> TableShape:
         return pg_fingerprints.table_shape(self, self.qualified(table))
+
+    @property
+    def driver_version(self) -> str:
+        return psycopg.__version__
 
     def database_identity(self) -> list[Any]:
         return pg_fingerprints.database_identity(self)
