@@ -39,8 +39,10 @@ CLI_ONLY = {"info"}  # prints the configuration: seedkit.load_config() is its li
 
 
 def commands(group: Any, prefix: str = "") -> set[str]:
+    """Every command, asked the way click asks a group (the CLI loads a command's module on demand)."""
     found: set[str] = set()
-    for name, command in group.commands.items():
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
         if hasattr(command, "commands"):
             found |= commands(command, f"{prefix}{name} ")
         else:
