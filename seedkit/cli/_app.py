@@ -137,7 +137,7 @@ def natural_metavars(command: Any) -> None:
 # Each command lives in its own module, imported when the command is used (or listed, for --help):
 # `seedkit run` starts without the migration runner, the SQL parser or the snapshot writer.
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "info": ("info",), "run": ("run",), "db": ("db",), "migrate": ("migrate",),
+    "info": ("info",), "run": ("run",), "db": ("db",), "migrate": ("migrate", "lint"),
     "reset": ("reset",), "snapshot": ("snapshot",),
 }
 

@@ -259,6 +259,3 @@ def resolve_cmd(
     label = f"{report.version}_{report.name}" if report.name else report.version
     out(f"recorded {label} as {report.decision} (it was {report.previous_status} after "
         f"{report.statements_done} statement(s))")
-
-
-from . import lint as _lint  # noqa: E402, F401 - registers `seedkit migrate lint` on migrate_app
