@@ -10,14 +10,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    AlreadyRecorded,
     ConfigError,
     DatabaseError,
     DriftError,
     FixtureError,
+    Location,
+    LockLost,
     LockTimeout,
     MigrationError,
+    MigrationFileError,
     RefusedError,
     SeedkitError,
+    SnapshotError,
+    UnknownObject,
     UsageError,
 )
 
@@ -29,7 +35,7 @@ _LAZY = {
     "fixture": ("seedkit.seed.python_fixtures", "fixture"),
     "ref": ("seedkit.seed.python_fixtures", "ref"),
     "run": ("seedkit.seed", "run"),
-    "reset": ("seedkit._reset", "reset"),
+    "reset": ("seedkit._recreate", "reset"),
     "Report": ("seedkit.seed.report", "Report"),
     "TableReport": ("seedkit.seed.report", "TableReport"),
     "migrate": ("seedkit.migrate", None),
@@ -37,7 +43,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import migrate
-    from ._reset import reset
+    from ._recreate import reset
     from .config import Config, load_config
     from .seed import run
     from .seed.python_fixtures import fixture, ref
@@ -61,17 +67,23 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AlreadyRecorded",
     "Config",
     "ConfigError",
     "DatabaseError",
     "DriftError",
     "FixtureError",
+    "Location",
+    "LockLost",
     "LockTimeout",
     "MigrationError",
+    "MigrationFileError",
     "Report",
     "RefusedError",
     "SeedkitError",
+    "SnapshotError",
     "TableReport",
+    "UnknownObject",
     "UsageError",
     "__version__",
     "fixture",

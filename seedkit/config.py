@@ -72,7 +72,7 @@ class Settings(_Section):
     migrations: MigrationSettings = Field(default_factory=MigrationSettings)
     seeds: SeedSettings = Field(default_factory=SeedSettings)
     envs: dict[str, EnvSettings] = Field(default_factory=dict)
-    # [lint]: rule id = "error" | "warning" | "off" (checked against the rules by seedkit.migrate.lint)
+    # [lint]: rule id = "error" | "warning" | "off" (checked against the rules by seedkit.lint)
     lint: dict[str, Literal["error", "warning", "off"]] = Field(default_factory=dict)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 

@@ -4,8 +4,10 @@
 
     SeedkitError                      exit 1 unless a subclass says otherwise
     ├── UsageError                    exit 2  bad arguments
+    │   └── SnapshotError             exit 2  a table or option that cannot be snapshotted as asked
     ├── ConfigError                   exit 2  seedkit.toml / pyproject / environment variables
     ├── FixtureError                  exit 2  fixture files: carries file, line, document, row, column
+    ├── UnknownObject                 exit 2  a table or column the database does not have
     ├── MigrationFileError            exit 2  migration files that cannot be read or parsed
     ├── DatabaseError                 exit 1  the database refused something (carries SQLSTATE)
     │   └── MigrationError            exit 1  a migration statement failed (file, line, column)
@@ -20,6 +22,7 @@ The CLI catches ``SeedkitError`` once and prints ``error: <message>`` with the l
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 
@@ -103,6 +106,10 @@ class FixtureError(SeedkitError):
         return "\n".join(lines)
 
 
+class SnapshotError(UsageError):
+    """A table or option that cannot be snapshotted as asked (exit 2)."""
+
+
 class MigrationFileError(SeedkitError):
     exit_code = 2
 
@@ -128,6 +135,17 @@ class LockLost(MigrationError):
 
 class AlreadyRecorded(MigrationError):
     """The history already has the row this run meant to add: the run's transaction does not commit."""
+
+
+class UnknownObject(SeedkitError):
+    """An unknown table or column; the hint names the closest known ones."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, name: str, choices: list[str], *, location: Location | None = None):
+        close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
+        super().__init__(f"unknown {what} {name!r}", location=location, hint=hint)
 
 
 class DriftError(SeedkitError):

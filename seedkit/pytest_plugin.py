@@ -31,7 +31,6 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from seedkit.urls import DatabaseURL
 
 DEFAULT_ENV = "test"
-# Databases a PostgreSQL server needs for itself: never used as a name prefix for test databases.
-_SERVER_DATABASES = frozenset({"postgres", "template0", "template1"})
 _PG_NAME_LIMIT = 63  # NAMEDATALEN - 1
 _KEPT = pytest.StashKey[list]()
 _SHOULDFAIL = "seedkit: the test database could not be set up"
-_NOT_COMMITTABLE = ("seedkit_conn is rolled back after every test, so it cannot {what}; use "
-                    "seedkit_fresh_db_url for a test that must commit, or a savepoint for a partial rollback")
 
 
 # -- options ------------------------------------------------------------------------------------------
@@ -218,6 +213,8 @@ class SetupFailed(Exception):
 def _plan(options: Options, config: Config,
           tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str, DatabaseURL | None]:
     """Where test databases go: (make_url(name), name prefix, base database to check for a stamp)."""
+    from seedkit._safety import is_server_database
+    from seedkit.db import adapter
     from seedkit.errors import UsageError
     from seedkit.urls import parse_url
 
@@ -227,9 +224,9 @@ def _plan(options: Options, config: Config,
     else:
         explicit = None
         base = config.database_url(options.env)
-    if base.dialect == "postgresql":
+    if not adapter(base).file_based:  # a server: test databases are names on it
         name = base.database or ""
-        prefix = _slug(name) if name and name not in _SERVER_DATABASES else "seedkit"
+        prefix = _slug(name) if name and not is_server_database(base) else "seedkit"
         return base.with_database, prefix, base if name else None
     # SQLite: the folder an explicit URL names (a URL ending in "/", an existing folder, or the folder of
     # a file), else a temporary folder. A database file the URL names is checked for a protected stamp.
@@ -261,23 +258,10 @@ def _unique_base(prefix: str, worker: str | None) -> str:
 def _refuse_protected(config: Config, env: str, stamp_source: DatabaseURL | None) -> None:
     """Tests never run a protected environment, nor next to a database a protected environment seeded
     (that server or folder is production's, whatever the test configuration says)."""
-    from seedkit import db
-    from seedkit.db.admin import database_exists
-    from seedkit.errors import RefusedError
-    from seedkit.seed import database_stamp
+    from seedkit import _safety as safety
 
-    if config.env(env).protected:
-        raise RefusedError(f"environment {env!r} is protected: the pytest plugin never seeds it",
-                           hint="use a test environment, e.g. --seedkit-env test")
-    if stamp_source is None or not database_exists(stamp_source):
-        return
-    with db.connect(stamp_source, wait=config.settings.database.connect_timeout) as conn:
-        owner = database_stamp(conn)
-    if owner:
-        raise RefusedError(f"{stamp_source} was seeded by the protected environment {owner!r}: refusing to "
-                           "create test databases next to it",
-                           hint="point --seedkit-database-url (or the environment's database_url) at a "
-                                "test server or folder")
+    safety.refuse_protected_tests(config, env)
+    safety.refuse_stamped_neighbour(stamp_source, config)
 
 
 def _setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TestDatabases:
@@ -386,84 +370,21 @@ class _Connections:
     """The session's connection to ``seedkit_db_url``, reopened when a test closed or broke it."""
 
     def __init__(self, url: str):
+        from seedkit.db import adapter
         from seedkit.urls import parse_url
 
         self.url = parse_url(url)
+        self.adapter = adapter(self.url)  # the database's own rolled-back connection and transaction
         self.conn: Any = None
 
     def get(self) -> Any:
-        if self.conn is None or _is_closed(self.conn):
-            self.conn = _connect(self.url)
+        if self.conn is None or self.adapter.connection_closed(self.conn):
+            self.conn = self.adapter.rolled_back_connection(self.url)
         return self.conn
 
     def close(self) -> None:
-        if self.conn is not None and not _is_closed(self.conn):
+        if self.conn is not None and not self.adapter.connection_closed(self.conn):
             self.conn.close()
-
-
-def _is_closed(conn: Any) -> bool:
-    if isinstance(conn, _sqlite_class()):
-        return conn.closed_by_test
-    return bool(conn.closed or conn.broken)
-
-
-def _connect(url: DatabaseURL) -> Any:
-    if url.dialect == "postgresql":
-        conn = _psycopg_class().connect(url.raw, autocommit=False, application_name="seedkit pytest")
-    else:
-        assert url.path is not None
-        conn = _sqlite_class()(str(url.path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA foreign_keys = ON")  # as seedkit itself runs SQLite
-    conn._seedkit_defaults = {"row_factory": conn.row_factory}
-    return conn
-
-
-@cache
-def _psycopg_class() -> type:
-    import psycopg
-
-    class RolledBackConnection(psycopg.Connection):  # type: ignore[type-arg]
-        """A psycopg connection whose work is always rolled back: commit() and rollback() say why not."""
-
-        __qualname__ = "RolledBackConnection"
-
-        def commit(self) -> None:
-            raise psycopg.ProgrammingError(_NOT_COMMITTABLE.format(what="commit"))
-
-        def rollback(self) -> None:
-            raise psycopg.ProgrammingError(_NOT_COMMITTABLE.format(what="roll back by itself"))
-
-    return RolledBackConnection
-
-
-@cache
-def _sqlite_class() -> type:
-    import sqlite3
-
-    class RolledBackConnection(sqlite3.Connection):
-        """A sqlite3 connection whose work is always rolled back: commit(), rollback() and a ``with``
-        block that would commit say why not."""
-
-        __qualname__ = "RolledBackConnection"
-
-        closed_by_test = False
-
-        def commit(self) -> None:
-            raise sqlite3.ProgrammingError(_NOT_COMMITTABLE.format(what="commit"))
-
-        def rollback(self) -> None:
-            raise sqlite3.ProgrammingError(_NOT_COMMITTABLE.format(what="roll back by itself"))
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
-            if exc_type is None:
-                self.commit()
-            return False
-
-        def close(self) -> None:
-            self.closed_by_test = True
-            super().close()
-
-    return RolledBackConnection
 
 
 @pytest.fixture(scope="session")
@@ -480,52 +401,11 @@ def seedkit_conn(_seedkit_connection: _Connections) -> Iterator[Any]:
     """A DB-API connection (psycopg or sqlite3) to ``seedkit_db_url`` inside a transaction that is
     rolled back after the test: every test starts from exactly the seeded state."""
     conn = _seedkit_connection.get()
-    if _seedkit_connection.url.dialect == "postgresql":
-        ended = yield from _pg_transaction(conn)
-    else:
-        ended = yield from _sqlite_transaction(conn)
+    ended = yield from _seedkit_connection.adapter.test_transaction(conn)
     if ended:
         pytest.fail("the test ended seedkit_conn's transaction (a COMMIT?), so its writes may have reached "
                     "the shared test database; use seedkit_fresh_db_url for a test that must commit",
                     pytrace=False)
-
-
-def _pg_transaction(conn: Any) -> Iterator[Any]:
-    """Yield ``conn`` inside a transaction that is always rolled back; return whether the test itself
-    ended that transaction."""
-    import psycopg
-    from psycopg.pq import TransactionStatus
-
-    if conn.info.transaction_status != TransactionStatus.IDLE:
-        psycopg.Connection.rollback(conn)
-    ended = False
-    try:
-        with conn.transaction(force_rollback=True):
-            yield conn
-            ended = conn.info.transaction_status == TransactionStatus.IDLE
-    except psycopg.Error:
-        if not _is_closed(conn):
-            raise
-        return False  # the test closed the connection: the next test gets a new one
-    conn.row_factory = conn._seedkit_defaults["row_factory"]
-    return ended
-
-
-def _sqlite_transaction(conn: Any) -> Iterator[Any]:
-    import sqlite3
-
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-    conn.execute("BEGIN")
-    yield conn
-    if _is_closed(conn):
-        return False  # the test closed the connection: the next test gets a new one
-    ended = not conn.in_transaction
-    if not ended:
-        sqlite3.Connection.rollback(conn)
-    conn.row_factory = conn._seedkit_defaults["row_factory"]
-    conn.isolation_level = None
-    return ended
 
 
 # -- reporting ----------------------------------------------------------------------------------------

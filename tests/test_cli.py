@@ -405,6 +405,6 @@ def test_seedkit_run_starts_without_the_heavy_modules_it_does_not_need() -> None
     no Faker (until a fixture touches ``fake``), no database driver before it connects."""
     code = ("import sys; sys.argv = ['seedkit', 'run', 'dev']; import seedkit.cli; "
             "print(sorted(m for m in ('seedkit.migrate.runner', 'pglast', 'faker', 'psycopg') if m in sys.modules)); "
-            "import seedkit.migrate.lint; print('pglast' in sys.modules)")
+            "import seedkit.lint; print('pglast' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["[]", "False"]  # and the lint module imports pglast only to lint

@@ -457,7 +457,7 @@ def test_lint(tmp_path: Path, pg_url: str) -> None:
 def test_lint_rule_examples_do_what_they_say() -> None:
     """Under each rule of docs/lint.md, the `-- reported` example is reported by that rule and the
     `-- instead` example is not (unless it says it is a script or job, run outside migrations)."""
-    from seedkit.migrate.lint import RULES, lint_sql
+    from seedkit.lint import RULES, lint_sql
 
     text = (REPO / "docs" / "lint.md").read_text(encoding="utf-8")
     sections = re.split(r"^### `([a-z-]+)`\n", text, flags=re.M)

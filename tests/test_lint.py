@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from seedkit.cli import app
 from seedkit.config import load_config
-from seedkit.migrate.lint import (
+from seedkit.lint import (
     JSON_SCHEMA,
     RULES,
     Finding,

@@ -23,8 +23,8 @@ import psycopg
 import pytest
 from pglast import parse_sql
 
+from seedkit.lint import RULES, LintReport, file_dialect, lint_migrations, lint_sql
 from seedkit.migrate.files import Migration, discover
-from seedkit.migrate.lint import RULES, LintReport, file_dialect, lint_migrations, lint_sql
 from seedkit.migrate.split import split
 
 CORPUS = Path(__file__).resolve().parent / "lint_corpus"

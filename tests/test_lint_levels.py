@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from seedkit import load_config
 from seedkit.cli import app
 from seedkit.errors import ConfigError
-from seedkit.migrate.lint import RULES, effective_levels, lint_sql
+from seedkit.lint import RULES, effective_levels, lint_sql
 
 REPO = Path(__file__).resolve().parent.parent
 

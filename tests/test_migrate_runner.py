@@ -13,6 +13,7 @@ import pytest
 
 from seedkit import migrate
 from seedkit.db import connect
+from seedkit.db.postgres.migration import LOCK_CLASS, lock_key
 from seedkit.errors import (
     DriftError,
     LockTimeout,
@@ -21,7 +22,6 @@ from seedkit.errors import (
     RefusedError,
     UsageError,
 )
-from seedkit.migrate.runner import _LOCK_CLASS, lock_key
 from tests.support import Project
 
 # -- a small project in a temporary folder ----------------------------------------------------------
@@ -565,7 +565,7 @@ def test_postgres_lock_timeout_names_the_holder(pg_project: Project) -> None:
     holder = psycopg.connect(pg_project.url, autocommit=True, application_name="the-other-deploy")
     try:
         key = lock_key("public.schema_migrations")
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, key])
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, key])
         pid = holder.info.backend_pid
         started = time.monotonic()
         with pytest.raises(LockTimeout) as info:

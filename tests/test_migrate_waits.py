@@ -14,7 +14,7 @@ import time
 import psycopg
 import pytest
 
-from seedkit.migrate.runner import _LOCK_CLASS, lock_key
+from seedkit.db.postgres.migration import LOCK_CLASS, lock_key
 from tests.support import Project
 
 
@@ -33,7 +33,7 @@ def test_piped_run_names_the_lock_holder_and_the_slow_statement_in_plain_lines(p
     pg_project.single("1", "slow", "CREATE TABLE t (a int);\nSELECT pg_sleep(2.5);\nINSERT INTO t VALUES (1);",
                       "DROP TABLE t;")
     with psycopg.connect(pg_project.url, autocommit=True, application_name="nightly-deploy") as holder:
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, lock_key("public.schema_migrations")])
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, lock_key("public.schema_migrations")])
         holder_pid = holder.info.backend_pid
         run = pg_project.spawn("migrate", "up", "--json")
         deadline = time.monotonic() + 60

@@ -31,7 +31,7 @@ API = {
     "migrate status": "seedkit.migrate:status",
     "migrate verify": "seedkit.migrate:verify",
     "migrate resolve": "seedkit.migrate:resolve",
-    "migrate lint": "seedkit.migrate.lint:lint_paths",
+    "migrate lint": "seedkit.lint:lint_paths",
     "db create": "seedkit.db.provision:create_role_and_databases",
     "snapshot": "seedkit.snapshot:snapshot",
 }
@@ -39,8 +39,10 @@ CLI_ONLY = {"info"}  # prints the configuration: seedkit.load_config() is its li
 
 
 def commands(group: Any, prefix: str = "") -> set[str]:
+    """Every command, asked the way click asks a group (the CLI loads a command's module on demand)."""
     found: set[str] = set()
-    for name, command in group.commands.items():
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
         if hasattr(command, "commands"):
             found |= commands(command, f"{prefix}{name} ")
         else:

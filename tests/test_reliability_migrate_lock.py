@@ -17,8 +17,9 @@ from psycopg import sql
 
 from seedkit import migrate
 from seedkit.db import connect
+from seedkit.db.postgres.migration import LOCK_CLASS, lock_key
 from seedkit.errors import AlreadyRecorded
-from seedkit.migrate.runner import _LOCK_CLASS, History, lock_key
+from seedkit.migrate.history import History
 from tests.support import Project
 
 pytestmark = pytest.mark.postgres
@@ -46,7 +47,7 @@ def _sleeping_holder(url: str, timeout: float = 60) -> int:
                 " AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid) FROM pg_stat_activity a "
                 "WHERE a.datname = current_database() AND a.state = 'active' AND a.query LIKE 'SELECT pg_sleep%%' "
                 "AND a.application_name LIKE 'seedkit migrate run%%'",
-                [_LOCK_CLASS, lock_key("public.schema_migrations")]).fetchone()
+                [LOCK_CLASS, lock_key("public.schema_migrations")]).fetchone()
             if row:
                 assert row[1], "the connection applying the migration does not hold the migration lock"
                 return row[0]

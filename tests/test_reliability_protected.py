@@ -184,3 +184,25 @@ def test_pytest_plugin_refuses_protected_environments_and_databases(project: Pro
     result.stdout.fnmatch_lines(["*(refused)*", "error: *protected*"])
     assert state(url) == before
     assert databases(url) == dbs_before, "a test database was created next to production's"
+
+
+def test_every_refusal_is_decided_by_the_one_safety_module() -> None:
+    """Protected environments, the stamp and the server's own databases are known to seedkit/_safety.py
+    alone; run, migrate down, reset and the pytest plugin ask it (so one policy is checked above)."""
+    import seedkit
+
+    root = Path(seedkit.__file__).parent
+    # info shows the flag; `db create` (which creates empty databases, never writes to one) skips them
+    shows_the_flag = {"_safety.py", "cli/info.py", "db/provision.py"}
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).as_posix() in shows_the_flag:
+            continue
+        text = path.read_text()
+        shown = path.relative_to(root).as_posix()
+        assert "protected_env" not in text, f"{shown} reads the stamp itself"
+        assert "template0" not in text, f"{shown} keeps its own list of server databases"
+        assert ".protected" not in text.replace("env_settings.protected", ""), \
+            f"{shown} decides about protected environments itself"
+    users = {"seed/__init__.py", "migrate/__init__.py", "_recreate.py", "pytest_plugin.py"}
+    for shown in users:
+        assert "_safety" in (root / shown).read_text(), f"{shown} does not ask the safety module"

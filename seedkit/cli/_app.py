@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import io
 import sys
 import traceback
 from dataclasses import dataclass
@@ -47,13 +49,39 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
+# -- the one output path: everything a command prints goes through here, masked ---------------------
+
 def err(text: str) -> None:
     """Write to stderr, masked."""
     typer.echo(mask(text), err=True)
 
 
 def out(text: str = "") -> None:
+    """Write to stdout, masked."""
     typer.echo(mask(text))
+
+
+def show(*renderables: Any, width: int = 100) -> None:
+    """Print rich renderables (tables, styled lines) to stdout through ``out``: rendered first, then
+    masked like every other line (a URL with a password in a table cell is masked too)."""
+    from rich.console import Console
+
+    terminal = Console()
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=max(width, terminal.width), force_terminal=terminal.is_terminal,
+                      color_system=terminal.color_system, highlight=False)
+    for renderable in renderables:
+        if isinstance(renderable, tuple):  # (text, style)
+            console.print(renderable[0], style=renderable[1], markup=False, soft_wrap=True)
+        else:
+            console.print(renderable, markup=False, soft_wrap=isinstance(renderable, str))
+    out(buffer.getvalue().rstrip("\n"))
+
+
+# -- options several commands share, defined once ---------------------------------------------------
+
+ENV_OPTION: Any = typer.Option(None, "--env", "-e", help="Environment whose database to use (from seedkit.toml).")
+DATABASE_OPTION: Any = typer.Option(None, "--database", help="Database URL (overrides the configuration).")
 
 
 def _masked(exc: _CliProblem) -> _CliProblem:
@@ -106,8 +134,41 @@ def natural_metavars(command: Any) -> None:
         natural_metavars(sub)
 
 
+# Each command lives in its own module, imported when the command is used (or listed, for --help):
+# `seedkit run` starts without the migration runner, the SQL parser or the snapshot writer.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "info": ("info",), "run": ("run",), "db": ("db",), "migrate": ("migrate", "lint"),
+    "reset": ("reset",), "snapshot": ("snapshot",),
+}
+
+
 class BoundaryGroup(TyperGroup):
-    """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the exit code the README lists."""
+    """Catches every ``SeedkitError`` once: ``error: …`` on stderr, a hint, the exit code the README lists.
+
+    Its commands are loaded on first use (``COMMANDS``)."""
+
+    def _load(self, names: list[str]) -> None:
+        if not names:
+            return
+        for name in names:
+            for module in COMMANDS[name]:
+                importlib.import_module(f"{__package__}.{module}")
+        built = typer.main.get_command(app)
+        for name in names:
+            command = getattr(built, "commands", {}).get(name)
+            if command is not None:
+                natural_metavars(command)
+                self.commands[name] = command
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self._load([cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._load([name for name in COMMANDS if name not in self.commands])
+        return [name for name in COMMANDS if name in self.commands] + \
+            [name for name in super().list_commands(ctx) if name not in COMMANDS]
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         natural_metavars(self)

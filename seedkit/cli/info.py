@@ -7,14 +7,14 @@ import json
 import typer
 
 from .. import db
-from ._app import app, out, state
+from ._app import DATABASE_OPTION, ENV_OPTION, app, out, state
 
 
 @app.command()
 def info(
     ctx: typer.Context,
-    env: str | None = typer.Option(None, "--env", "-e", help="Environment whose database to check."),
-    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    env: str | None = ENV_OPTION,
+    database: str | None = DATABASE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     no_connect: bool = typer.Option(False, "--no-connect", help="Do not try to connect."),
 ) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..migrate import lint as lintmod
-from ._app import out, state
+from .. import lint as lintmod
+from ._app import DATABASE_OPTION, ENV_OPTION, out, state
 from .migrate import _doc, migrate_app
 
 
@@ -19,8 +19,8 @@ def lint(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output (shape in docs/lint.md)."),
     pending: bool = typer.Option(False, "--pending", help="Only migrations the database has not applied "
                                  "(connects to the database)."),
-    env: str | None = typer.Option(None, "--env", "-e", help="Environment whose database to use."),
-    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    env: str | None = ENV_OPTION,
+    database: str | None = DATABASE_OPTION,
     dialect: str | None = typer.Option(None, "--dialect", help="postgresql or sqlite (default: the "
                                        "configured database's).", show_default=False),
     rules: bool = typer.Option(False, "--rules", help="List the rules with their level in this project "

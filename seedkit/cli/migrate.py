@@ -12,10 +12,12 @@ from typing import Any, TextIO
 import typer
 
 from .. import migrate as api
+from ..db.migration import Wait
 from ..errors import UsageError
-from ..migrate.runner import MigrationRun, Wait, drift_error
+from ..migrate.reports import MigrationRun
+from ..migrate.validation import drift_error
 from ..urls import mask
-from ._app import app, out, state
+from ._app import DATABASE_OPTION, ENV_OPTION, app, out, state
 
 migrate_app = typer.Typer(
     name="migrate",
@@ -24,8 +26,8 @@ migrate_app = typer.Typer(
 )
 app.add_typer(migrate_app, name="migrate")
 
-_ENV = typer.Option(None, "--env", "-e", help="Environment whose database to use (from seedkit.toml).")
-_DATABASE = typer.Option(None, "--database", help="Database URL (overrides the configuration).")
+_ENV = ENV_OPTION
+_DATABASE = DATABASE_OPTION
 _LOCK_TIMEOUT = typer.Option(None, "--lock-timeout", min=0.0,
                              help="Seconds to wait for another migration run to finish "
                                   "(default: migrations.lock_timeout in seedkit.toml, 60).")

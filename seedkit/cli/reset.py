@@ -7,9 +7,9 @@ import json
 
 import typer
 
-from .._reset import reset
-from ..migrate.runner import MigrationRun
-from ._app import app, out, state
+from .._recreate import reset
+from ..migrate.reports import MigrationRun
+from ._app import DATABASE_OPTION, app, out, state
 
 
 def _help() -> str:
@@ -20,7 +20,7 @@ def _help() -> str:
 def reset_command(
     ctx: typer.Context,
     env: str = typer.Argument(..., metavar="ENV", help="Environment to start over, e.g. dev."),
-    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    database: str | None = DATABASE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print both reports as one JSON document."),
     force: bool = typer.Option(False, "--force", help="End other sessions connected to the database "
                                "(they are listed, and reset refuses, without it)."),

@@ -12,19 +12,18 @@ import typer
 from .. import seed
 from ..errors import UsageError
 from ..seed.report import Report
-from ..urls import mask
-from ._app import app, out, state
+from ._app import DATABASE_OPTION, ENV_OPTION, app, out, show, state
 
 
 @app.command("run")
 def run_command(
     ctx: typer.Context,
     env_arg: str | None = typer.Argument(None, metavar="[ENV]", help="Environment to seed (same as --env)."),
-    env: str | None = typer.Option(None, "--env", "-e", help="Environment to seed, e.g. dev or test."),
+    env: str | None = ENV_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, report, write nothing."),
     check: bool = typer.Option(False, "--check", help="Like --dry-run; exit 3 when the database differs."),
     diff: bool = typer.Option(False, "--diff", help="Show old → new values of updated rows (bounded)."),
-    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    database: str | None = DATABASE_OPTION,
     only: list[str] = typer.Option([], "--only", help="Seed only this table (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable report."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Confirm running on a protected environment or database."),
@@ -52,13 +51,10 @@ def run_command(
 
 
 def print_report(report: Report, *, diff: bool = False, check: bool = False) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(100, Console().width))
     # The title on a line of its own that never wraps: a URL cut in two cannot be copied.
     title = f"seed {report.env} → {report.database}" + (" (dry run: nothing written)" if report.dry_run else "")
-    console.print(title, markup=False, highlight=False, soft_wrap=True, style="italic")
     table = Table()
     for col in ("table", "inserted", "updated", "unchanged", "deleted", "time"):
         table.add_column(col, justify="left" if col == "table" else "right")
@@ -67,14 +63,10 @@ def print_report(report: Report, *, diff: bool = False, check: bool = False) -> 
                       f"{t.seconds * 1000:.0f} ms")
     table.add_row("total", str(report.inserted), str(report.updated), str(report.unchanged), str(report.deleted),
                   f"{report.seconds * 1000:.0f} ms", style="bold")
-    console.print(table)
-    if diff:
-        for t in report.tables:
-            for d in t.diffs:
-                # masked as --json output is: a value may hold a URL with a password, or a known password
-                console.print(mask(f"  {t.table} {d['key']}: {d['column']}: {d['old']!r} → {d['new']!r}"),
-                              markup=False, highlight=False)
-    console.print(summary(report, check=check), markup=False, highlight=False, soft_wrap=True)
+    # masked as --json output is: a value may hold a URL with a password, or a known password
+    diffs = [f"  {t.table} {d['key']}: {d['column']}: {d['old']!r} → {d['new']!r}"
+             for t in report.tables for d in t.diffs] if diff else []
+    show((title, "italic"), table, *diffs, summary(report, check=check))
 
 
 def _plural(n: int, word: str) -> str:

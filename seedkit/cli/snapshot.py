@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
-from ._app import app, err, out, state
+from ._app import DATABASE_OPTION, ENV_OPTION, app, err, out, show, state
 
 
 @app.command("snapshot")
@@ -17,8 +17,8 @@ def snapshot_command(
     ctx: typer.Context,
     out_dir: Path = typer.Option(None, "--out", "-o", help="Folder to write (new, empty, or an earlier snapshot; "
                                  "replaced as a whole).", file_okay=False),
-    env: str | None = typer.Option(None, "--env", "-e", help="Read the database of this environment."),
-    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    env: str | None = ENV_OPTION,
+    database: str | None = DATABASE_OPTION,
     table: list[str] = typer.Option([], "--table", "-t", help="Table to include (repeatable, shell globs); "
                                     "default: every table."),
     exclude: list[str] = typer.Option([], "--exclude", help="Table to leave out (repeatable, shell globs)."),
@@ -56,7 +56,6 @@ def snapshot_command(
     if as_json:
         out(json.dumps(report.to_dict(), indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"snapshot {report.database} → {report.out}", title_justify="left")
@@ -65,16 +64,10 @@ def snapshot_command(
     for r in report.tables:
         t.add_row(r.table, r.file, str(r.rows), ", ".join(r.key), ", ".join(r.refs), ", ".join(r.dropped),
                   ", ".join(f"{c} ({m})" for c, m in r.masked.items()), f"{r.seconds * 1000:.0f} ms")
-    console = Console(width=max(120, Console().width))
-    console.print(t)
-    for r in report.tables:
-        if r.note:
-            console.print(f"{r.table}: {r.note}", markup=False, highlight=False)
+    notes = [f"{r.table}: {r.note}" for r in report.tables if r.note]
     if report.masked_by_default:
-        console.print("masked by column name (--mask-default):", markup=False, highlight=False)
-        for line in report.masked_by_default:
-            console.print(f"  {line}", markup=False, highlight=False)
-    console.print(f"{report.rows} rows in {len(report.tables)} files", markup=False, highlight=False)
+        notes += ["masked by column name (--mask-default):", *(f"  {line}" for line in report.masked_by_default)]
+    show(t, *notes, f"{report.rows} rows in {len(report.tables)} files", width=120)
 
 
 class _Bar:

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..urls import DatabaseURL
 from .catalog import Catalog, Column, Table, TableName
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .migration import InvalidIndex, Watcher
+    from .statements import Statement
+
+
+# what a test's connection says when asked to commit or roll back by itself
+NOT_COMMITTABLE = ("seedkit_conn is rolled back after every test, so it cannot {what}; use "
+                   "seedkit_fresh_db_url for a test that must commit, or a savepoint for a partial rollback")
 
 
 @dataclass
@@ -33,6 +43,7 @@ class Database(abc.ABC):
     placeholder: ClassVar[str]  # "%s" or "?"
     # defer_constraints() defers every foreign key, not only the DEFERRABLE ones (SQLite's pragma)
     defers_every_foreign_key: ClassVar[bool] = False
+    file_based: ClassVar[bool] = False  # a database is a file (its URL's path), not a name on a server
 
     def __init__(self, url: DatabaseURL, conn: Any):
         self.url = url
@@ -128,6 +139,11 @@ class Database(abc.ABC):
     def table_shape(self, table: TableName) -> TableShape:
         raise NotImplementedError
 
+    @property
+    def driver_version(self) -> str:
+        """The driver's version: a skip record made by another one is not trusted."""
+        return "?"
+
     def database_identity(self) -> list[Any]:
         """What tells this database apart from a restored copy elsewhere (cluster, database, search path)."""
         raise NotImplementedError
@@ -201,6 +217,99 @@ class Database(abc.ABC):
         ("" when unknown)."""
         return ""
 
+    # -- migrations: what the runner needs that differs by dialect --------------------------------
+    # column types of the history tables: (timestamp, big integer, generated integer primary key)
+    history_types: ClassVar[tuple[str, str, str]]
+
+    @classmethod
+    @abc.abstractmethod
+    def split(cls, text: str, line_offset: int = 1) -> list[Statement]:
+        """The statements of a migration section, in order; ``line_offset``: the file line it starts on."""
+
+    @classmethod
+    @abc.abstractmethod
+    def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
+        """Why ``stmt`` cannot run inside a transaction (e.g. ``"CREATE INDEX CONCURRENTLY"``), or ``None``.
+
+        Transaction control (``BEGIN``, ``COMMIT``…) is reported too: inside a transactional migration it
+        would end the runner's transaction and break the all-or-nothing promise.
+        ``server_version``: ``server_version_num`` where the database has one (PostgreSQL 150004)."""
+
+    @abc.abstractmethod
+    def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
+        """What ``stmt`` would do to the runner's own history tables (drop, truncate, rename), or None."""
+
+    @abc.abstractmethod
+    def migration_session(self, history: TableName, lock_timeout: float) -> MigrationSession:
+        """This connection, holding the run lock of the history table ``history`` while it migrates."""
+
+    def default_schema(self) -> str | None:
+        """The schema an unqualified history table goes to (None: the database has no schemas)."""
+        return None
+
+    def history_timestamp(self, now: datetime) -> Any:
+        """``now`` as this driver stores it in a history table."""
+        return now
+
+    @abc.abstractmethod
+    def relation_exists(self, table: TableName) -> bool:
+        """Whether ``table`` (qualified as given) exists now."""
+
+    def invalid_indexes(self, statements: list[Statement]) -> list[InvalidIndex]:
+        """Invalid indexes that failed concurrent builds among ``statements`` left behind."""
+        return []
+
+    def error_offset(self, exc: Exception, stmt: Statement) -> int | None:
+        """Offset in ``stmt.sql`` of what a failed statement's error points at, when it can be told."""
+        position = getattr(exc, "position", None)
+        return int(position) - 1 if position else None
+
+    def error_in_code_block(self, exc: Exception, stmt: Statement, sql: str,
+                            line_offset: int) -> tuple[int, int] | None:
+        """File line and column of an error inside a code block (``DO``) of ``stmt``, or None."""
+        return None
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means this connection is gone (and the run lock it held with it)."""
+        return False
+
+    # -- whole databases (reset, the pytest plugin): class methods, the database may not exist ---------
+    @classmethod
+    @abc.abstractmethod
+    def database_exists(cls, url: DatabaseURL) -> bool: ...
+
+    @classmethod
+    @abc.abstractmethod
+    def create_database(cls, url: DatabaseURL, *, template: DatabaseURL | None = None) -> None:
+        """Create the database ``url`` names, empty or as a copy of ``template``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def drop_database(cls, url: DatabaseURL, *, missing_ok: bool = True, force: bool = True) -> None:
+        """Drop the database; ``force`` ends other sessions first where there are any."""
+
+    @classmethod  # noqa: B027 - a file: nothing to ask
+    def check_resettable(cls, url: DatabaseURL, *, force: bool) -> None:
+        """Refuse (``RefusedError``) before anything is dropped when a drop-and-create could not finish."""
+
+    # -- the pytest plugin --------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def rolled_back_connection(cls, url: DatabaseURL) -> Any:
+        """A DB-API connection of this driver whose ``commit()`` and ``rollback()`` refuse (a test's
+        work is always rolled back)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def test_transaction(cls, conn: Any) -> Generator[Any, None, bool]:
+        """Yield ``conn`` (from ``rolled_back_connection``) inside a transaction that is always rolled
+        back; return whether the test itself ended that transaction."""
+
+    @classmethod
+    @abc.abstractmethod
+    def connection_closed(cls, conn: Any) -> bool:
+        """Whether the test closed (or broke) ``conn``: the next test gets a new one."""
+
     # -- lifecycle ----------------------------------------------------------------------------
     @property
     @abc.abstractmethod
@@ -218,3 +327,39 @@ class Database(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
+
+
+class MigrationSession(abc.ABC):
+    """A connection to migrate, with the run lock and the transaction boundaries of its dialect."""
+
+    def __init__(self, db: Database, history: TableName, lock_timeout: float):
+        self.db = db
+        self.lock_timeout = lock_timeout
+        self.history = history  # the history table: one run lock per history table
+
+    @abc.abstractmethod
+    def locked(self, watch: Watcher | None = None) -> AbstractContextManager[None]:
+        """Hold the run lock (waiting up to ``lock_timeout`` seconds for it)."""
+
+    def busy_holder(self) -> str | None:
+        """Who holds the run lock right now, when another session does (``None``: nobody, or unknown)."""
+        return None
+
+    def check_lock(self, label: str) -> None:  # noqa: B027 - SQLite's lock is the open transaction
+        """Before each migration: make sure this connection still holds the run lock."""
+
+    def migration_transaction(self) -> Any:
+        """Around one transactional migration: its statements and its history row, all or nothing."""
+        return self.db.transaction()
+
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """Around one non-transactional migration: autocommit, statement by statement."""
+        yield
+
+    @property
+    def server_version_num(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self.db.close()

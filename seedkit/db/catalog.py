@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from ..errors import Location, SeedkitError
+from ..errors import Location, UnknownObject
 
 # Portable type families the value converter understands.
 KINDS = ("int", "float", "numeric", "bool", "text", "date", "timestamp", "timestamptz", "time",
@@ -45,6 +45,7 @@ class Column:
 
     @property
     def has_default(self) -> bool:
+        """The database fills the column when an insert leaves it out (schema-aware fixtures ask)."""
         return self.default is not None or self.autoincrement or self.identity is not None
 
 
@@ -137,15 +138,3 @@ class Catalog:
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
-
-
-class UnknownObject(SeedkitError):
-    """An unknown table or column, with suggestions."""
-
-    exit_code = 2
-
-    def __init__(self, what: str, name: str, choices: list[str], *, location: Location | None = None):
-        close = did_you_mean(name, choices)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
-        super().__init__(f"unknown {what} {name!r}", location=location, hint=hint)
-        self.suggestions = close

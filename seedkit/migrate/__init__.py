@@ -19,23 +19,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import _safety as safety
 from ..config import Config, load_config
-from ..errors import RefusedError
+from ..db.migration import Wait, Watcher
 from ..urls import DatabaseURL
 from .files import Migration, Section, discover, load_paths, write_new
-from .runner import (
+from .reports import (
     MigrationRun,
-    Problem,
     Progress,
     ResolveReport,
-    Runner,
     RunReport,
     StatusEntry,
     StatusReport,
     VerifyReport,
-    Wait,
-    Watcher,
 )
+from .runner import Runner
+from .validation import Problem
 
 
 def _config(config: Config | None) -> Config:
@@ -94,18 +93,9 @@ def down(config: Config | None = None, *, env: str | None = None,
 
     Refused on protected environments: roll forward there with a new migration."""
     config = _config(config)
-    if env is not None and config.env(env).protected:
-        raise RefusedError(f"refusing to roll back the protected environment {env!r}",
-                           hint="write a new migration that undoes the change and apply it with "
-                                "'seedkit migrate up'")
+    safety.refuse_protected_rollback(config, env)
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
-        from ..seed import database_stamp
-
-        owner = database_stamp(r.db)
-        if owner is not None:
-            raise RefusedError(f"refusing to roll back: this database was seeded by the protected environment "
-                               f"{owner!r}", hint="write a new migration that undoes the change and apply it with "
-                                                  "'seedkit migrate up'")
+        safety.refuse_stamped_rollback(r.db)
         return r.down(steps=steps, to=to, dry_run=dry_run, progress=progress, watch=watch)
 
 

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import _safety as safety
 from .. import db
+from .._safety import META, database_stamp
 from ..config import Config, load_config
-from ..errors import DatabaseError, FixtureError, LockTimeout, RefusedError, SeedkitError, UsageError
+from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
 from ..urls import DatabaseURL
 from .apply import LEDGER, Applier, Progress, ensure_ledger
 from .load import discover, load_file
@@ -23,8 +25,6 @@ from .model import Fixture
 from .plan import build_plan
 from .python_fixtures import fixture, load_python, ref
 from .report import Report, TableReport
-
-META = "seedkit_meta"
 
 
 class _Rollback(Exception):
@@ -65,8 +65,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
     if not isinstance(config, Config):
         config = load_config(config)
     env_settings = config.env(env)
-    if env_settings.protected and not yes:
-        raise RefusedError(f"environment {env!r} is protected", hint="add --yes if you mean it")
+    safety.refuse_protected_run(config, env, yes=yes)
     url = config.database_url(env, database_url)
     fixtures = load_fixtures(config, env_settings.include)
     if only:
@@ -85,7 +84,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                     d.lock_for_seeding(settings.lock_timeout)
                     catalog = d.catalog(refresh=True)
                     names = {t.name for t in catalog.tables}
-                    _check_stamp(d, env, env_settings.protected, yes, exists=META in names)
+                    safety.refuse_other_environment(d, env, yes=yes, meta_exists=META in names)
                     missing = _missing_tables(fixtures, catalog)
                     plan = build_plan(fixtures, catalog, d)
                     d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
@@ -93,7 +92,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                     prune = any(f.header.prune for f in fixtures)
                     if not report.dry_run:
                         if META not in names:  # created only when missing: a role without CREATE can seed
-                            _ensure_meta(d)
+                            safety.ensure_meta(d)
                         if prune and LEDGER not in names:
                             ensure_ledger(d)
                     elif prune and LEDGER not in names and not d.missing_ledger(
@@ -103,7 +102,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                         Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
                                 batch_size=settings.batch_size).run()
                     if not report.dry_run:
-                        _stamp(d, env, env_settings.protected)
+                        safety.stamp(d, env, protected=env_settings.protected)
                     else:
                         raise _Rollback
             except _Rollback:
@@ -197,46 +196,6 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-def _ensure_meta(d: db.Database) -> None:
-    d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(META)} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-
-
-def _meta(d: db.Database, key: str) -> str | None:
-    row = d.fetchone(f"SELECT value FROM {d.quote(META)} WHERE key = {d.placeholder}", [key])
-    return row[0] if row else None
-
-
-def _check_stamp(d: db.Database, env: str, protected: bool, yes: bool, *, exists: bool) -> None:
-    if not exists:
-        return
-    owner = _meta(d, "protected_env")
-    if owner and owner != env and not yes:
-        raise RefusedError(f"this database was seeded by the protected environment {owner!r}; refusing to run "
-                           f"{env!r} fixtures on it", hint="pass --yes if this really is the right database")
-
-
-def _stamp(d: db.Database, env: str, protected: bool) -> None:
-    ph = d.placeholder
-    wanted = {"last_env": env}
-    if protected:
-        wanted["protected_env"] = env
-    for key, value in wanted.items():
-        current = _meta(d, key)
-        if current == value:
-            continue  # an unchanged run writes nothing
-        if current is None:
-            d.execute(f"INSERT INTO {d.quote(META)} (key, value) VALUES ({ph}, {ph})", [key, value])
-        else:
-            d.execute(f"UPDATE {d.quote(META)} SET value = {ph} WHERE key = {ph}", [value, key])
-
-
-def database_stamp(d: db.Database) -> str | None:
-    """The protected environment that seeded this database, if any (reset and the pytest plugin ask)."""
-    if META not in {t.name for t in d.catalog(refresh=True).tables}:
-        return None
-    return _meta(d, "protected_env")
 
 
 __all__ = ["Report", "SeedkitError", "TableReport", "database_stamp", "fixture", "load_fixtures", "ref", "run"]

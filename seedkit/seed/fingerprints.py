@@ -83,7 +83,8 @@ class Fingerprints:
             str(table.name), cols, list(fp.key), fx.header.on_conflict, sorted(fp.update_columns_excluded),
             [(c, str(s.target.table.name), s.target.match, s.target.target) for c, s in refs.items()],
             [(c.name, c.type, c.kind, c.nullable, c.identity, c.generated) for c in table.columns.values()],
-            self.ctx.batch_size, self.session(), self.identity, [sh.digest for sh in shapes]])
+            self.ctx.batch_size, self.session(), self.identity, [sh.digest for sh in shapes]],
+            self.ctx.d.driver_version)
         tracker = Tracker(fx.name, table.name, config, tables, positions, self.ctx.batch_size)
         old = self.record(fx.name, str(table.name))
         if old is not None and old.config == config and old.batch_size == self.ctx.batch_size:

@@ -15,7 +15,7 @@ streamed fixture a run records, in ``seedkit_digests`` and in the run's own tran
   columns, types, key, options, versions, and the tables' shapes (``Database.table_shape``: identity,
   column layout, types down to enum labels and domain constraints, defaults, triggers), the database
   and the cluster (``Database.database_identity``). The SQL behind them is the adapter's
-  (db/pg_fingerprints.py).
+  (db/postgres/fingerprints.py).
 
 The next run compares before staging anything. When the configuration and every fingerprint are
 unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose
@@ -229,15 +229,10 @@ class Tracker:
 
 
 # -- the store -----------------------------------------------------------------------------------
-def config_digest(parts: Any) -> str:
+def config_digest(parts: Any, driver: str = "?") -> str:
+    """``driver``: the database driver's version (``Database.driver_version``)."""
     from .. import __version__
 
-    try:
-        import psycopg
-
-        driver = psycopg.__version__
-    except ImportError:  # pragma: no cover - PostgreSQL needs it
-        driver = "?"
     text = json.dumps([FORMAT, CHUNK, __version__, driver, parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -10,17 +10,13 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName, UnknownObject, did_you_mean
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, SnapshotError
 from .mask import Mask
 
 # Tables seedkit and common migration tools keep for themselves: never part of a snapshot.
 OWN_TABLES = {"seedkit_meta", "seedkit_rows", "seedkit_digests"}
 OTHER_HISTORY = {"alembic_version", "flyway_schema_history", "__diesel_schema_migrations", "django_migrations",
                  "goose_db_version", "knex_migrations", "knex_migrations_lock", "schema_migrations_log"}
-
-
-class SnapshotError(UsageError):
-    """A table or option that cannot be snapshotted as asked (exit 2)."""
 
 
 @dataclass

@@ -9,39 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ..errors import DatabaseError
-from ..urls import DatabaseURL
-from .base import Database
-from .catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
-
-
-def sqlite_kind(declared: str) -> str:
-    """Map a declared column type to a kind, after SQLite's own affinity rules plus common names."""
-    t = declared.upper()
-    base = t.split("(")[0].strip()
-    if base.endswith("[]"):
-        return "json"
-    named = {"BOOLEAN": "bool", "BOOL": "bool", "DATE": "date", "DATETIME": "timestamp",
-             "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "TIME": "time", "JSON": "json",
-             "JSONB": "json", "UUID": "uuid", "DECIMAL": "numeric", "NUMERIC": "numeric"}
-    if base in named:
-        return named[base]
-    if "INT" in t:
-        return "int"
-    if any(s in t for s in ("CHAR", "CLOB", "TEXT")):
-        return "text"
-    if "BLOB" in t:
-        return "bytes"
-    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
-        return "float"
-    if not t:
-        return "other"
-    return "numeric"
+from ...errors import DatabaseError
+from ...urls import DatabaseURL
+from ..base import Database, MigrationSession
+from ..catalog import Catalog, Column, TableName
+from ..statements import Statement
+from . import admin, statements, testing
+from .catalog import introspect
 
 
 def translate(exc: sqlite3.Error) -> DatabaseError:
@@ -53,11 +32,15 @@ class SQLiteDatabase(Database):
     dialect = "sqlite"
     placeholder = "?"
     defers_every_foreign_key = True  # PRAGMA defer_foreign_keys: every foreign key is checked at commit
+    file_based = True
+    history_types = ("text", "integer", "integer PRIMARY KEY")
 
     @classmethod
     def connect(cls, url: DatabaseURL, *, busy_timeout: float = 60.0, create: bool = True,
-                lock_timeout: float | None = None) -> SQLiteDatabase:
-        # (lock_timeout: how long a statement waits for the file's lock)
+                lock_timeout: float | None = None, wait: float | None = None,
+                application_name: str | None = None, autocommit: bool = True) -> SQLiteDatabase:
+        """``lock_timeout``: how long a statement waits for the file's lock (``busy_timeout``);
+        ``wait``, ``application_name`` and ``autocommit`` are a server's: a file is there or not."""
         if lock_timeout is not None:
             busy_timeout = lock_timeout
         target = ":memory:" if url.path is None else str(url.path)
@@ -121,57 +104,7 @@ class SQLiteDatabase(Database):
 
     # -- catalog ------------------------------------------------------------------------------
     def _introspect(self) -> Catalog:
-        tables: dict[TableName, Table] = {}
-        raw_fks: dict[TableName, list[dict[str, Any]]] = {}
-        names = [r[0] for r in self.fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        for name in names:
-            q = self.quote(name)
-            info = self.fetchall(f"PRAGMA table_xinfo({q})")
-            pk_cols = tuple(r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
-            rowid_alias = len(pk_cols) == 1 and any(
-                r[1] == pk_cols[0] and (r[2] or "").upper() == "INTEGER" for r in info)
-            columns: dict[str, Column] = {}
-            for _cid, col, typ, notnull, default, pk, hidden in info:
-                if hidden == 1:
-                    continue
-                auto = bool(rowid_alias and pk)
-                columns[col] = Column(name=col, type=typ or "", kind=sqlite_kind(typ or ""),
-                                      nullable=not notnull and not auto, default=default,
-                                      generated=hidden in (2, 3), autoincrement=auto)
-            uniques: list[UniqueKey] = []
-            if rowid_alias:
-                uniques.append(UniqueKey(name=f"{name}_pkey", columns=pk_cols, primary=True))
-            for _seq, iname, unique, origin, partial in self.fetchall(f"PRAGMA index_list({q})"):
-                if not unique:
-                    continue
-                cols = tuple(r[2] for r in self.fetchall(f"PRAGMA index_info({self.quote(iname)})"))
-                if any(c is None for c in cols):
-                    continue  # expression index
-                uniques.append(UniqueKey(name=iname, columns=cols, primary=origin == "pk",
-                                         partial=bool(partial), constraint=origin in ("pk", "u")))
-            uniques.sort(key=lambda u: not u.primary)
-            tn = TableName(None, name)
-            fks: dict[int, dict[str, Any]] = {}
-            for fid, _seq, ref, frm, to, *_ in self.fetchall(f"PRAGMA foreign_key_list({q})"):
-                fk = fks.setdefault(fid, {"ref": ref, "from": [], "to": []})
-                fk["from"].append(frm)
-                fk["to"].append(to)
-            raw_fks[tn] = [{"id": fid, **fk} for fid, fk in sorted(fks.items())]
-            tables[tn] = Table(name=tn, columns=columns, primary_key=pk_cols, unique_keys=tuple(uniques))
-        # Resolve foreign keys once every table is known (a missing "to" means the parent's key).
-        for tn, table in list(tables.items()):
-            fks_out = []
-            for fk in raw_fks[tn]:
-                ref = next((t for t in tables if t.name.lower() == fk["ref"].lower()), TableName(None, fk["ref"]))
-                to = fk["to"]
-                if any(c is None for c in to):
-                    to = list(tables[ref].primary_key) if ref in tables else to
-                fks_out.append(ForeignKey(name=f"{tn.name}_fk{fk['id']}", table=tn, columns=tuple(fk["from"]),
-                                          ref_table=ref, ref_columns=tuple(to)))
-            tables[tn] = Table(name=tn, columns=table.columns, primary_key=table.primary_key,
-                               unique_keys=table.unique_keys, foreign_keys=tuple(fks_out))
-        return Catalog("sqlite", tables, (None,))
+        return introspect(self)
 
     # -- seeding support ----------------------------------------------------------------------
     def adapt_value(self, column: Column, value: Any) -> Any:
@@ -238,3 +171,59 @@ class SQLiteDatabase(Database):
 
     def sync_sequence(self, sequence: str, feeds: Sequence[tuple[TableName, str]]) -> None:
         pass  # INTEGER PRIMARY KEY (and sqlite_sequence) always follow max(rowid)
+
+    # -- migrations -------------------------------------------------------------------------------
+    @classmethod
+    def split(cls, text: str, line_offset: int = 1) -> list[Statement]:
+        return statements.split_sqlite(text, line_offset)
+
+    @classmethod
+    def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
+        return statements.needs_no_transaction(stmt, server_version)
+
+    def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
+        from .migration import touches_history
+
+        return touches_history(stmt, history, log)
+
+    def migration_session(self, history: TableName, lock_timeout: float) -> MigrationSession:
+        from .migration import SQLiteSession
+
+        return SQLiteSession(self, history, lock_timeout)
+
+    def history_timestamp(self, now: dt.datetime) -> Any:
+        return now.isoformat(timespec="microseconds")
+
+    def relation_exists(self, table: TableName) -> bool:
+        row = self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table.name])
+        return row is not None
+
+    def error_offset(self, exc: Exception, stmt: Statement) -> int | None:
+        # SQLite gives no error offset; its messages name the token or object, which is looked for
+        return statements.named_in_message(str(getattr(exc, "message", exc)), stmt.sql)
+
+    # -- whole databases --------------------------------------------------------------------------
+    @classmethod
+    def database_exists(cls, url: DatabaseURL) -> bool:
+        return admin.database_exists(url)
+
+    @classmethod
+    def create_database(cls, url: DatabaseURL, *, template: DatabaseURL | None = None) -> None:
+        admin.create_database(url, template=template)
+
+    @classmethod
+    def drop_database(cls, url: DatabaseURL, *, missing_ok: bool = True, force: bool = True) -> None:
+        admin.drop_database(url, missing_ok=missing_ok, force=force)
+
+    # -- the pytest plugin ------------------------------------------------------------------------
+    @classmethod
+    def rolled_back_connection(cls, url: DatabaseURL) -> Any:
+        return testing.rolled_back_connection(url)
+
+    @classmethod
+    def test_transaction(cls, conn: Any) -> Generator[Any, None, bool]:
+        return testing.test_transaction(conn)
+
+    @classmethod
+    def connection_closed(cls, conn: Any) -> bool:
+        return testing.connection_closed(conn)

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from .base import Database, TableShape
+from ..base import Database, TableShape
 
 # What a fixture's record covers besides the rows: everything that changes how the stored rows of a table read
 # back, or what a write stores: the relation itself and its partitions or inheritance children (oid and
