@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from seedkit.migrate.runner import _LOCK_CLASS, lock_key
+from seedkit.db.postgres.migration import LOCK_CLASS, lock_key
 from tests.support.project import Project
 
 
@@ -70,7 +70,7 @@ def test_baseline_and_import_wait_for_the_run_lock_and_write_nothing_when_it_tim
     with psycopg.connect(pg_url, autocommit=True) as c:
         c.execute("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
         c.execute("INSERT INTO schema_migrations VALUES ('001')")
-        c.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, lock_key("public.seedkit_migrations")])
+        c.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, lock_key("public.seedkit_migrations")])
         for args in (["baseline", "001"], ["import", "--from", "dbmate"]):
             r = p.migrate(*args, "--lock-timeout", "0.3")
             assert r.returncode == 4 and "holds the lock" in r.stderr, r.stderr

@@ -50,6 +50,7 @@ from . import repeatable
 from .files import Migration, Section, display_path, version_order
 from .history import APPLIED, FAILED, RUNNING, History, HistoryRow
 from .progress import _StatementWatch, first_line
+from .repeatable import Repeatable
 from .reports import (
     MigrationRun,
     Progress,
@@ -60,7 +61,6 @@ from .reports import (
     StatusReport,
     VerifyReport,
 )
-from .repeatable import Repeatable
 from .split import Statement, line_col, needs_no_transaction, split
 from .validation import Problem, drift_error, find_problems
 
