@@ -40,6 +40,7 @@ class DatabaseSettings(_Section):
 
 class MigrationSettings(_Section):
     dir: str = "migrations"
+    repeatable_dir: str | None = None  # default: <dir>/repeatable
     table: str = "schema_migrations"
     lock_timeout: float = Field(default=60.0, ge=0)
 
@@ -133,6 +134,12 @@ class Config:
     @property
     def migrations_dir(self) -> Path:
         return (self.root / self.settings.migrations.dir).resolve()
+
+    @property
+    def repeatable_dir(self) -> Path:
+        """Where repeatable migrations live: ``[migrations] repeatable_dir``, else ``<dir>/repeatable``."""
+        chosen = self.settings.migrations.repeatable_dir
+        return (self.root / chosen).resolve() if chosen else self.migrations_dir / "repeatable"
 
     @property
     def seeds_dir(self) -> Path:

@@ -28,7 +28,16 @@ def lint(
                                "and exit."),
     warnings_as_errors: bool = typer.Option(False, "--warnings-as-errors",
                                             help="Treat warning-level findings as errors (exit 3)."),
+    fix: bool = typer.Option(False, "--fix", help="Rewrite the fixable findings of pending migrations (never "
+                             "applied ones; connects to the database), then lint again."),
+    diff: bool = typer.Option(False, "--diff", help="Show what --fix would change, as a diff; write nothing "
+                              "(exit 3 when there is something to fix)."),
 ) -> None:
+    if fix or diff:  # seedkit.lint.fix: the rewrites
+        from .lint_fix import run_fix
+
+        run_fix(state(ctx).config(), paths, env=env, database=database, dialect=dialect, write=fix,
+                diff=diff, as_json=as_json, warnings_as_errors=warnings_as_errors)
     if rules:
         config = state(ctx).config()
         levels = lintmod.effective_levels(config, warnings_as_errors=warnings_as_errors)

@@ -52,6 +52,8 @@ def _describe(run: MigrationRun, *, dry_run: bool) -> str:
     verb = {("up", False): "applied", ("up", True): "would apply",
             ("down", False): "rolled back", ("down", True): "would roll back"}[(run.direction, dry_run)]
     label = f"{run.version}_{run.name}" if run.name else run.version
+    if run.version == "repeatable":
+        label = f"repeatable {run.name}"
     parts = [f"{run.statements} statement{'s' if run.statements != 1 else ''}"]
     if not run.transactional:
         parts.append("no transaction")
@@ -120,8 +122,10 @@ def _version(v: str | None) -> str:
 
 @migrate_app.command("new", help=_doc(api.new))
 def new_cmd(ctx: typer.Context,
-            name: str = typer.Argument(..., help="What the migration does, e.g. add_posts.")) -> None:
-    path = api.new(state(ctx).config(), name)
+            name: str = typer.Argument(..., help="What the migration does, e.g. add_posts."),
+            repeatable: bool = typer.Option(False, "--repeatable", help="Create a repeatable migration "
+                                            "(re-applied whenever it changes) instead of a versioned one.")) -> None:
+    path = api.new(state(ctx).config(), name, repeatable=repeatable)
     out(f"created {api.files.display_path(path)}")
 
 
@@ -136,13 +140,16 @@ def up_cmd(
     lock_timeout: float | None = _LOCK_TIMEOUT,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON: each migration with its "
                                  "timing and statements (waits still go to stderr)."),
+    reapply_repeatables: bool = typer.Option(False, "--reapply-repeatables",
+                                             help="Apply every repeatable migration again, changed or not."),
 ) -> None:
     def progress(run: MigrationRun) -> None:
         out(_describe(run, dry_run=dry_run))
 
     report = api.up(state(ctx).config(), env=env, database_url=database, to=to, dry_run=dry_run,
                     allow_out_of_order=allow_out_of_order, lock_timeout=lock_timeout,
-                    progress=None if as_json else progress, watch=WaitDisplay())
+                    progress=None if as_json else progress, watch=WaitDisplay(),
+                    reapply_repeatables=reapply_repeatables)
     if as_json:
         _emit_json(report.to_dict())
         return
@@ -259,3 +266,52 @@ def resolve_cmd(
     label = f"{report.version}_{report.name}" if report.name else report.version
     out(f"recorded {label} as {report.decision} (it was {report.previous_status} after "
         f"{report.statements_done} statement(s))")
+
+
+def _adopted(report: api.AdoptReport, as_json: bool) -> None:
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    verb = "would record" if report.dry_run else "recorded"
+    for r in report.recorded:
+        out(f"{verb} {r.version}_{r.name} as applied" if r.name else f"{verb} {r.version} as applied")
+    source = f" from {report.source}" if report.source else ""
+    replaced = f", replacing {report.replaced} earlier row(s)" if report.replaced else ""
+    out(f"{verb} {len(report.recorded)} migration(s){source} without running them{replaced}; "
+        f"{len(report.pending)} pending for 'seedkit migrate up'")
+
+
+@migrate_app.command("baseline", help=_doc(api.baseline))
+def baseline_cmd(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="The newest migration the database already has."),
+    force: bool = typer.Option(False, "--force", help="Replace the rows of an existing seedkit history up to "
+                               "VERSION."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be recorded; change nothing."),
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+    lock_timeout: float | None = _LOCK_TIMEOUT,
+    as_json: bool = _JSON,
+) -> None:
+    report = api.baseline(state(ctx).config(), version, force=force, dry_run=dry_run, env=env,
+                          database_url=database, lock_timeout=lock_timeout)
+    _adopted(report, as_json)
+
+
+@migrate_app.command("import", help=_doc(api.import_history))
+def import_cmd(
+    ctx: typer.Context,
+    tool: str = typer.Option(..., "--from", help="The tool whose history to read: dbmate, golang-migrate, diesel "
+                             "or flyway."),
+    table: str | None = typer.Option(None, "--table", help="That tool's history table, when not its default "
+                                     "(schema_migrations, __diesel_schema_migrations, flyway_schema_history)."),
+    force: bool = typer.Option(False, "--force", help="Replace the rows of an existing seedkit history."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be recorded; change nothing."),
+    env: str | None = _ENV,
+    database: str | None = _DATABASE,
+    lock_timeout: float | None = _LOCK_TIMEOUT,
+    as_json: bool = _JSON,
+) -> None:
+    report = api.import_history(state(ctx).config(), tool, table=table, force=force, dry_run=dry_run, env=env,
+                                database_url=database, lock_timeout=lock_timeout)
+    _adopted(report, as_json)

@@ -30,7 +30,9 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import ConfigError, Location
-from ..migrate.files import Migration, discover, display_path, load_paths
+from ..migrate import repeatable as _repeatable
+from ..migrate.files import Migration, Section, discover, display_path, load_paths
+from ..migrate.repeatable import Repeatable
 from .report import JSON_SCHEMA, FileResult, Finding, LintReport, Suppressed
 from .rules import ERROR, FINDINGS_EXIT, LEVELS, META_RULES, OFF, RULES, WARNING, Rule, register
 from .schema import SchemaState
@@ -130,7 +132,8 @@ def config_dialect(config: Config, env: str | None = None, database_url: str | N
 
 
 def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = None,
-                    report_versions: set[str] | None = None) -> LintReport:
+                    report_versions: set[str] | None = None, repeatables: Sequence[Repeatable] = (),
+                    report_repeatables: set[str] | None = None) -> LintReport:
     """Lint migrations in version order; facts from earlier ones inform later ones.
 
     ``dialect`` is the database the migrations are for (a file's own ``dialect=`` hint wins);
@@ -152,7 +155,23 @@ def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = No
             result.findings, result.suppressed = findings, suppressed
         if shown:
             report.files.append(result)
+    # Repeatable migrations run after every versioned one, on tables that exist by then.
+    for r in repeatables:
+        if report_repeatables is None or r.name in report_repeatables:
+            report.files.append(_lint_one(r.section, "repeatable", dialect, schema))
     return report
+
+
+def _lint_one(section: Section, version: str | None, dialect: str | None, schema: SchemaState) -> FileResult:
+    path = display_path(section.path)
+    result = FileResult(path=path, version=version, transactional=section.transactional)
+    if (file_dialect(section.sql) or dialect or "postgresql") == "sqlite":
+        result.status, result.note = "skipped", SQLITE_NOTE
+    else:
+        result.findings, result.suppressed = lint_section(
+            section.sql, path=path, transactional=section.transactional, line_offset=section.line_offset - 1,
+            schema=schema)
+    return result
 
 
 def lint_paths(paths: Sequence[Path | str] | None = None, *, config: Config | None = None,
@@ -173,26 +192,57 @@ def lint_paths(paths: Sequence[Path | str] | None = None, *, config: Config | No
 
         config = load_config()
     levels = effective_levels(config, warnings_as_errors=warnings_as_errors)
-    migrations = load_paths(paths) if paths else discover(config.migrations_dir)
+    paths, repeatables = _repeatable_paths(config, paths)
+    migrations = load_paths(paths) if paths else [] if repeatables is not None else discover(config.migrations_dir)
+    if repeatables is None:
+        repeatables = [] if paths else _repeatable.discover(config.repeatable_dir)
     if dialect is None:
         dialect = config_dialect(config, env, database_url)
     if not pending:
-        return apply_levels(lint_migrations(migrations, dialect=dialect), levels)
-    versions = pending_versions(config, env=env, database_url=database_url) & {m.version for m in migrations}
-    if paths:
+        return apply_levels(lint_migrations(migrations, dialect=dialect, repeatables=repeatables), levels)
+    versions, names = _pending(config, env=env, database_url=database_url)
+    versions &= {m.version for m in migrations}
+    if paths or not migrations:
         # Earlier migrations of the folder still tell us what exists (tables created long ago).
         known = {m.number for m in migrations}
         migrations = [*migrations, *(m for m in discover(config.migrations_dir) if m.number not in known)]
-    return apply_levels(lint_migrations(migrations, dialect=dialect, report_versions=versions), levels)
+    return apply_levels(lint_migrations(migrations, dialect=dialect, report_versions=versions,
+                                        repeatables=repeatables, report_repeatables=names), levels)
+
+
+def _repeatable_paths(config: Config, paths: Sequence[Path | str] | None,
+                      ) -> tuple[list[Path | str], list[Repeatable] | None]:
+    """Split ``paths`` into versioned migrations and repeatable ones (``None``: no path named one)."""
+    if not paths:
+        return [], None
+    folder = config.repeatable_dir
+    versioned: list[Path | str] = []
+    found: dict[Path, Repeatable] | None = None
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path == folder or folder in path.parents:
+            found = {} if found is None else found
+            for r in _repeatable.discover(path) if path.is_dir() else [_repeatable.load(path)]:
+                found[r.path] = r
+        else:
+            versioned.append(raw)
+    return versioned, None if found is None else sorted(found.values(), key=lambda r: r.path.name)
 
 
 def pending_versions(config: Config, *, env: str | None = None, database_url: str | None = None) -> set[str]:
     """Versions on disk that the database has not (fully) applied, from the runner's status."""
+    return _pending(config, env=env, database_url=database_url)[0]
+
+
+def _pending(config: Config, *, env: str | None = None, database_url: str | None = None,
+             ) -> tuple[set[str], set[str]]:
+    """(versions, repeatable names) that ``up`` would apply, from the runner's status."""
     from ..migrate import status
 
     report = status(config, env=env, database_url=database_url)
-    return {e.version for e in report.entries if e.state in ("pending", "failed")}
-
+    todo = [e for e in report.entries if e.state in ("pending", "failed")]
+    return ({e.version for e in todo if e.version != _repeatable.KIND},
+            {e.name for e in todo if e.version == _repeatable.KIND})
 
 __all__ = ["ERROR", "FINDINGS_EXIT", "JSON_SCHEMA", "LEVELS", "META_RULES", "OFF", "RULES", "WARNING",
            "FileResult", "Finding", "LintReport", "Rule", "SchemaState", "Suppressed", "apply_levels",

@@ -23,6 +23,9 @@ from .. import _safety as safety
 from ..config import Config, load_config
 from ..db.migration import Wait, Watcher
 from ..urls import DatabaseURL
+from . import adopt as _adopt
+from . import repeatable as _repeatable
+from .adopt import AdoptReport
 from .files import Migration, Section, discover, load_paths, write_new
 from .reports import (
     MigrationRun,
@@ -58,20 +61,28 @@ def runner(config: Config | None = None, *, env: str | None = None,
     settings = config.settings.migrations
     return Runner(migrations, url, table=settings.table,
                   lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
-                  connect_timeout=config.settings.database.connect_timeout, create=create)
+                  connect_timeout=config.settings.database.connect_timeout, create=create,
+                  repeatables=_repeatable.discover(config.repeatable_dir))
 
 
-def new(config: Config | None, name: str) -> Path:
-    """Create a migration file YYYYMMDDHHMMSS_NAME.sql (UTC time) with an up and a down section."""
-    return write_new(_config(config).migrations_dir, name)
+def new(config: Config | None, name: str, *, repeatable: bool = False) -> Path:
+    """Create a migration file YYYYMMDDHHMMSS_NAME.sql (UTC time) with an up and a down section;
+    with --repeatable, a repeatable migration NAME.sql in migrations/repeatable/ instead (re-applied
+    by up after the versioned migrations whenever it changes)."""
+    config = _config(config)
+    if repeatable:
+        return _repeatable.write_new(config.repeatable_dir, name)
+    return write_new(config.migrations_dir, name)
 
 
 def up(config: Config | None = None, *, env: str | None = None, database_url: str | DatabaseURL | None = None,
        to: str | int | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
        lock_timeout: float | None = None, progress: Progress | None = None,
-       watch: Watcher | None = None) -> RunReport:
+       watch: Watcher | None = None, reapply_repeatables: bool = False) -> RunReport:
     """Apply pending migrations in version order, each in its own transaction unless marked
-    transaction:false; with --to VERSION, stop after that version.
+    transaction:false; with --to VERSION, stop after that version. Then (without --to) apply each
+    repeatable migration that is new or changed since it was last applied, in name order, each in
+    its own transaction (--reapply-repeatables: every one of them).
 
     Refuses (exit 3) before anything runs when an applied migration was edited or deleted, a pending
     one is older than the newest applied one, or a non-transactional migration failed earlier.
@@ -80,7 +91,7 @@ def up(config: Config | None = None, *, env: str | None = None, database_url: st
     it shows the elapsed time on stderr: one live line on a terminal, plain lines when piped."""
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
         return r.up(to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, progress=progress,
-                    watch=watch)
+                    watch=watch, reapply_repeatables=reapply_repeatables)
 
 
 def down(config: Config | None = None, *, env: str | None = None,
@@ -125,6 +136,33 @@ def resolve(config: Config | None, version: str | int, *, applied: bool, env: st
         return r.resolve(version, applied=applied)
 
 
-__all__ = ["Migration", "MigrationRun", "Problem", "ResolveReport", "RunReport", "Runner", "Section",
-           "StatusEntry", "StatusReport", "VerifyReport", "Wait", "Watcher", "discover", "down", "load_paths",
+def baseline(config: Config | None, version: str | int, *, force: bool = False, dry_run: bool = False,
+             env: str | None = None, database_url: str | DatabaseURL | None = None,
+             lock_timeout: float | None = None) -> AdoptReport:
+    """Adopt a database built without seedkit (by psql, a dump, another tool): record every migration
+    up to VERSION as applied without running it, with the checksums of the files as they are now.
+    Later migrations stay pending for up.
+
+    Refused (exit 4) when the database already has a seedkit history, unless --force, which replaces
+    the recorded rows up to VERSION."""
+    with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout, create=False) as r:
+        return _adopt.baseline(r, version, force=force, dry_run=dry_run)
+
+
+def import_history(config: Config | None, tool: str, *, table: str | None = None, force: bool = False,
+                   dry_run: bool = False, env: str | None = None, database_url: str | DatabaseURL | None = None,
+                   lock_timeout: float | None = None) -> AdoptReport:
+    """Adopt a database another runner migrated: read that tool's history table (dbmate,
+    golang-migrate, diesel or flyway) and record the same migrations as applied in seedkit's history,
+    without running them.
+
+    Refuses (exit 3, nothing written) when the files and the tool's history disagree, listing every
+    difference; refuses (exit 4) a database that already has a seedkit history, unless --force."""
+    with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout, create=False) as r:
+        return _adopt.import_history(r, tool, table=table, force=force, dry_run=dry_run)
+
+
+__all__ = ["AdoptReport", "Migration", "MigrationRun", "Problem", "ResolveReport", "RunReport", "Runner", "Section",
+           "StatusEntry", "StatusReport", "VerifyReport", "Wait", "Watcher", "baseline", "discover", "down",
+           "import_history", "load_paths",
            "new", "resolve", "runner", "status", "up", "verify"]

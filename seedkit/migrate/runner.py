@@ -46,9 +46,11 @@ from ..errors import (
     UsageError,
 )
 from ..urls import DatabaseURL
+from . import repeatable
 from .files import Migration, Section, display_path, version_order
 from .history import APPLIED, FAILED, RUNNING, History, HistoryRow
 from .progress import _StatementWatch, first_line
+from .repeatable import Repeatable
 from .reports import (
     MigrationRun,
     Progress,
@@ -147,8 +149,10 @@ class Runner:
     """Applies and rolls back migrations on one database. Use as a context manager."""
 
     def __init__(self, migrations: list[Migration], url: DatabaseURL, *, table: str = "schema_migrations",
-                 lock_timeout: float = 60.0, connect_timeout: float = 10.0, create: bool = True):
+                 lock_timeout: float = 60.0, connect_timeout: float = 10.0, create: bool = True,
+                 repeatables: list[Repeatable] | None = None):
         self.migrations = migrations
+        self.repeatables = repeatables or []
         self.url = url
         self.table = table
         self.lock_timeout = lock_timeout
@@ -177,7 +181,8 @@ class Runner:
 
     # -- up ---------------------------------------------------------------------------------------
     def up(self, *, to: str | int | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
-           progress: Progress | None = None, watch: Watcher | None = None) -> RunReport:
+           progress: Progress | None = None, watch: Watcher | None = None,
+           reapply_repeatables: bool = False) -> RunReport:
         started = time.perf_counter()
         target = parse_target(to) if to is not None else None
         if target is not None:
@@ -198,6 +203,7 @@ class Runner:
             # Split and check everything first: a refused statement stops the run before anything runs.
             plans = [plan_section(m, m.up, self.db.dialect, server, "up") for m in pending]
             self._refuse_history_changes(plans)
+            later = repeatable.prepare(self, everything=reapply_repeatables) if target is None else None
             for planned in plans:
                 m = planned.migration
                 run = MigrationRun(m.version, m.name, display_path(planned.section.path), "up",
@@ -209,6 +215,8 @@ class Runner:
                     report.version_after = m.version
                 if progress:
                     progress(run)
+            if later is not None:
+                report.migrations += repeatable.apply(self, later, dry_run=dry_run, progress=progress)
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
 
@@ -532,6 +540,7 @@ class Runner:
                                                   row.execution_ms, "applied, but the file is gone"))
         report.entries.sort(key=lambda e: (version_order(e.version) if e.version.replace("-", "").isdigit()
                                            else (-1, 0), e.version))
+        report.entries += repeatable.status_entries(self)
         return report
 
     def verify(self, *, allow_out_of_order: bool = False) -> VerifyReport:
@@ -548,7 +557,9 @@ class Runner:
                 except MigrationFileError as exc:
                     problems.append(Problem("invalid", m.version, m.name, exc.message,
                                             str(exc.location) if exc.location else display_path(m.entry)))
-        return VerifyReport(database=str(self.url), checked=len(self.migrations), problems=problems)
+        problems += repeatable.verify_problems(self)
+        return VerifyReport(database=str(self.url), checked=len(self.migrations) + len(self.repeatables),
+                            problems=problems)
 
     # -- resolve ----------------------------------------------------------------------------------
     def resolve(self, version: str | int, *, applied: bool) -> ResolveReport:
