@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -107,11 +108,17 @@ def test_no_message_in_the_package_uses_python_api_wording() -> None:
 # --- help -----------------------------------------------------------------------------------------
 
 def every_command_path() -> list[list[str]]:
+    """Every command, asked of each group the way click asks (commands load when listed or used)."""
     root = typer.main.get_command(app)
     paths: list[list[str]] = [[]]
 
-    def walk(command: object, prefix: list[str]) -> None:
-        for name, sub in getattr(command, "commands", {}).items():
+    def walk(command: Any, prefix: list[str]) -> None:
+        if not hasattr(command, "list_commands"):  # a group (typer carries its own click)
+            return
+        ctx = typer.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, [*prefix, name]
             paths.append([*prefix, name])
             walk(sub, [*prefix, name])
 
