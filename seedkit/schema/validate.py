@@ -1,0 +1,167 @@
+"""Pre-flight: every YAML and JSON fixture row checked against its table's JSON Schema, before any write.
+
+The schema is the one ``seedkit schema`` writes, built from the live catalog of the run, and it is
+applied by the jsonschema library. Values are shown to it as a YAML editor sees them: a ``!ref`` as
+``table/value`` text or as its mapping, a date as its ISO text, a number as a number. All problems of
+all files are reported at once, each with its file, line, row and column.
+
+CSV cells are all text and Python rows are generated: those are checked (and converted) by the seed
+engine as they stream, value by value, with the same file and row in every message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from ..db.catalog import Catalog, Table, did_you_mean
+from ..errors import FixtureError
+from ..seed.fixtures import Fixture, Ref, Row
+from .build import key_columns, table_schema
+from .checks import Rules
+
+MAX_SHOWN = 100
+
+
+def row_validator(table: Table, catalog: Catalog, rules: Rules | None = None, key: list[str] | None = None) -> Any:
+    """A jsonschema validator for one row of ``table`` (the table schema's ``#/$defs/row``), which must
+    also carry ``key`` (the document's key)."""
+    from jsonschema import Draft202012Validator
+
+    schema = table_schema(table, catalog, rules)
+    row_schema: dict[str, Any] = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/row"}
+    if key:
+        row_schema["required"] = list(key)
+    return Draft202012Validator(row_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def preflight(fixtures: Iterable[Fixture], catalog: Catalog, rules: Rules | None = None) -> None:
+    """Raise one ``FixtureError`` listing every schema problem of every YAML/JSON row (exit 2)."""
+    problems: list[FixtureError] = []
+    validators: dict[Any, Any] = {}
+    for fx in fixtures:
+        if fx.rows is None:
+            continue
+        table = catalog.find(fx.table)
+        if table is None:
+            continue  # the unknown table is reported by the planner, with the migrations hint
+        key = tuple(key_columns(table, fx.header.key))
+        validator = validators.get((table.name, key))
+        if validator is None:
+            validator = validators[(table.name, key)] = row_validator(table, catalog, rules, list(key))
+        for row in fx.rows:
+            problems += row_problems(validator, row, table)
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise problems[0]
+    shown = problems[:MAX_SHOWN]
+    more = f" (the first {MAX_SHOWN} are shown)" if len(problems) > MAX_SHOWN else ""
+    raise FixtureError(f"{len(problems)} fixture rows do not fit their tables' schemas{more}; nothing was written:",
+                       problems=shown)
+
+
+def row_problems(validator: Any, row: Row, table: Table) -> list[FixtureError]:
+    view = {k: as_json(v) for k, v in row.values.items()}
+    found = []
+    for err in sorted(validator.iter_errors(view), key=_order):
+        found += _explain(err, row, table)
+    return found
+
+
+def _order(err: Any) -> tuple:
+    return (str(err.path[0]) if err.path else "", err.validator)
+
+
+def _explain(err: Any, row: Row, table: Table) -> list[FixtureError]:
+    from jsonschema.exceptions import best_match
+
+    columns = [c for c in table.columns if not table.columns[c].generated]
+    if err.validator == "additionalProperties" and not err.path:
+        out = []
+        for extra in sorted(k for k in err.instance if k not in err.schema.get("properties", {})):
+            close = did_you_mean(extra, columns)
+            hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close else
+                    f"the columns of {table.name}: {', '.join(columns)}")
+            if extra in table.columns:
+                hint = f"{extra!r} is a generated column: the database computes it"
+            out.append(FixtureError(f"unknown column {extra!r} for table {table.name}", location=row.where(extra),
+                                    hint=hint))
+        return out
+    if err.validator == "required" and not err.path:
+        missing = [c for c in err.validator_value if c not in err.instance]
+        nullable = {c for c in missing if table.columns[c].nullable or table.columns[c].has_default}
+        return [FixtureError(f"missing column {c!r}: " + (
+            "it is the document's key" if c in nullable else "it is NOT NULL and has no default"),
+            location=row.location, hint=f"give {c!r} a value in every row" + (
+                " (or name other unique columns with `key:`)" if c in nullable else "")) for c in missing]
+    column = str(err.path[0]) if err.path else None
+    detail = err
+    if err.validator == "anyOf" and err.context:
+        own = [e for e in err.context if e.schema_path and e.schema_path[0] == 0]  # the column's type, not null/ref
+        detail = best_match(own) or err
+    where = f"column {column!r}" if column else "row"
+    message = _message(detail)
+    return [FixtureError(f"{message} ({table.columns[column].type if column in table.columns else where})",
+                         location=row.where(column) if column else row.location)]
+
+
+def _message(err: Any) -> str:
+    value = err.instance
+    shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:57] + "...")
+    v = err.validator
+    if v == "enum":
+        allowed = ", ".join(repr(x) for x in err.validator_value[:20])
+        return f"{shown} is not one of {allowed}"
+    if v == "maxLength":
+        return f"{shown} is too long: {len(value)} characters, at most {err.validator_value}"
+    if v == "minLength":
+        return f"{shown} is too short: {len(value)} characters, at least {err.validator_value}"
+    if v == "type":
+        wanted = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+        return f"expected {wanted}, got {_kind(value)} {shown}"
+    if v in _BOUNDS:
+        return f"{shown} is out of range: it must be {_BOUNDS[v]} {err.validator_value}"
+    if v == "pattern":
+        return f"{shown} is not in the expected form"
+    if v == "format":
+        return f"{shown} is not a valid {err.validator_value}"
+    return err.message
+
+
+_BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
+           "exclusiveMaximum": "less than"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "text", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
+def as_json(value: Any) -> Any:
+    """A loaded fixture value as a YAML editor's validator sees it (tags dropped, dates as text)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Ref):
+        if value.scalar:
+            return f"{value.table}/{value.match[0][1]}"
+        out: dict[str, Any] = {"table": value.table}
+        if value.column:
+            out["column"] = value.column
+        out.update({str(k): as_json(v) for k, v in value.match})
+        return out
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    return str(value)
