@@ -379,8 +379,16 @@ class Binder:
 
     def plan_for(self, fx: Fixture) -> RowPlan | None:
         plan = self.plans.get(id(fx))
+        if isinstance(plan, FixtureError):
+            raise plan
         if plan is None and fx.auto is not None:
-            plan = self.plans[id(fx)] = RowPlan(self, fx)
+            try:
+                plan = self.plans[id(fx)] = RowPlan(self, fx)
+            except FixtureError as exc:
+                if exc.location is None:
+                    exc.location = fx.location
+                self.plans[id(fx)] = exc
+                raise
         return plan
 
 
@@ -390,14 +398,13 @@ def bind_auto(fixtures: list[Fixture], catalog: Catalog, d: Any, rules: Rules) -
     if not autos:
         return
     binder = Binder(fixtures, catalog, d, rules)
-    problems = []
+    problems: list[FixtureError] = []
     for fx in autos:
         try:
             binder.plan_for(fx)
         except FixtureError as exc:
-            if exc.location is None:
-                exc.location = fx.location
-            problems.append(exc)
+            if exc not in problems:
+                problems.append(exc)
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -445,6 +452,7 @@ class RowPlan:
         fk_of = {c: fk for fk in fks for c in fk.columns}
         # unique keys: one injective column each, or a mixed-radix walk over their foreign keys
         injective: dict[str, Callable[[int], int]] = {}
+        spans: dict[str, int | None] = {}  # how many distinct values the injective column needs
         radix: dict[str, Callable[[int], int]] = {}  # fk name → parent index
         for ukey in table.unique_keys:
             cols = ukey.columns
@@ -453,6 +461,8 @@ class RowPlan:
                 continue
             if all(c in given for c in cols):
                 continue  # the fixture builds this key itself
+            if any(c not in given and c not in fill_names for c in cols):
+                continue  # a column left to its default (a serial id): the database makes it unique
             group = next((per[fk_of[c].name][1] for c in cols if c in fk_of and fk_of[c].name in per), None)
 
             def rank(n: int, g: int | None = group) -> int:
@@ -461,6 +471,7 @@ class RowPlan:
             choice = self._injective_column(cols, fill_names, fk_of, rules, dialect)
             if choice is not None:
                 injective[choice] = rank
+                spans[choice] = group or count
                 continue
             key_fks = list(dict.fromkeys(fk_of[c] for c in cols if c in fk_of))
             if not key_fks or any(c not in fill_names for c in cols if c not in fk_of):
@@ -495,7 +506,8 @@ class RowPlan:
             if col.name in fk_of:
                 continue
             b = _bounds(col, rules.get(col.name), dialect)
-            gen = _value_gen(col, b, spec, table, unique=injective.get(col.name), dialect=dialect, count=count)
+            gen = _value_gen(col, b, spec, table, unique=injective.get(col.name), dialect=dialect,
+                             count=spans.get(col.name, count))
             if col.name in injective and col.kind == "int" and injective[col.name](2) == 1:
                 self.range_start[col.name] = gen(1)
             self.gens.append((col.name, gen))
