@@ -95,7 +95,7 @@ VALID = {
 
 # invalid files: (file text, the column or key check-jsonschema names, what seedkit's message says, line)
 INVALID = {
-    "wrong-type": ("- {id: 1, code: b1, num: abc}\n", "num", "expected integer, got text 'abc'", 1),
+    "wrong-type": ("- {id: 1, code: b1, num: abc}\n", "num", "expected an integer, got text 'abc'", 1),
     "unknown-column": ("- id: 1\n  code: b2\n  num: 1\n  nmu: 2\n", "nmu", "unknown column 'nmu'", 4),
     "missing-required": ("- id: 1\n  code: b3\n  note: x\n", "num", "missing column 'num'", 1),
     "enum-typo": ("- {id: 1, code: b4, num: 1, mood: hapy}\n", "mood", "'hapy' is not one of 'happy', 'sad', 'ok'", 1),
@@ -105,13 +105,13 @@ INVALID = {
     "check-in-list": ("- {id: 1, code: b8, num: 1, status: nwe}\n", "status", "'nwe' is not one of 'new', 'done'", 1),
     "check-length": ("- {id: 1, code: b9, num: 1, short: abcd}\n", "short", "too long: 4 characters, at most 3", 1),
     "bad-date": ('- {code: c1, num: 1, born: "2024-13-01"}\n', "born", "'2024-13-01' is not a valid date", 1),
-    "bad-uuid": ("- {id: 1, code: c2, num: 1, uid: not-a-uuid}\n", "uid", "'not-a-uuid' is not a valid uuid", 1),
+    "bad-uuid": ("- {id: 1, code: c2, num: 1, uid: not-a-uuid}\n", "uid", "'not-a-uuid' is not a valid UUID", 1),
     "not-a-list": ("- {id: 1, code: c3, num: 1, tags: notalist}\n", "tags", "expected array, got text", 1),
     "array-item": ("- {id: 1, code: c4, num: 1, scores: [1, x]}\n", "scores", "", 1),
     "numeric-precision": ("- {id: 1, code: c5, num: 1, price: 12345.67}\n", "price", "12345.67 is out of range", 1),
     "bool": ("- {id: 1, code: c6, num: 1, flag: maybe}\n", "flag", "'maybe' is not one of", 1),
     "generated": ("- {id: 1, code: c7, num: 1, total: 2}\n", "total", "unknown column 'total'", 1),
-    "null-not-null": ("- {id: 1, code: c8, num: null}\n", "num", "expected integer, got null", 1),
+    "null-not-null": ("- {id: 1, code: c8, num: null}\n", "num", "'num' is null, and kinds.num is NOT NULL", 1),
     "header-key": ("keys: [code]\nrows:\n  - {id: 1, code: c9, num: 1}\n", "keys", "unknown key 'keys'", 1),
     "on-conflict": ("on_conflict: upsert\nrows: []\n", "on_conflict", "on_conflict", 1),
 }
@@ -153,13 +153,14 @@ def test_one_schema_per_table_named_after_it(built: tuple[Project, Path]) -> Non
     assert "total" not in props  # generated
     first = {name: spec["anyOf"][0] for name, spec in props.items()}
     assert first["code"] == {"type": ["string", "number"], "maxLength": 8}  # `zip: 12345` is text too
-    assert first["small"] == {"type": "integer", "minimum": -32768, "maximum": 32767}
+    assert first["small"] == {"type": ["integer", "string"], "pattern": r"^\s*[-+]?[0-9][0-9_]*\s*$",
+                              "minimum": -32768, "maximum": 32767}
     assert first["num"]["maximum"] == 2**31 - 1 and first["big"]["maximum"] == 2**63 - 1
     assert first["price"]["exclusiveMaximum"] == 10**4
     assert first["born"] == {"type": "string", "format": "date"}
     assert first["uid"] == {"type": "string", "format": "uuid"}
     assert first["mood"]["enum"] == ["happy", "sad", "ok"]
-    assert first["tags"]["type"] == "array" and first["scores"]["items"]["anyOf"][0]["type"] == "integer"
+    assert first["tags"]["type"] == "array" and first["scores"]["items"]["anyOf"][0]["minimum"] == -(2**31)
     assert first["doc"] == {}
     assert (first["qty"]["minimum"], first["qty"]["maximum"]) == (1, 100)
     assert first["status"]["enum"] == ["new", "done"] and first["short"]["maxLength"] == 3

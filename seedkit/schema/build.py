@@ -33,6 +33,7 @@ _NUMERIC = re.compile(r"^\s*(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*
 TIMESTAMP = (r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
              r" ?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$")
 TIME = r"^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
+INT_TEXT = r"^\s*[-+]?[0-9][0-9_]*\s*$"
 NUMBER_TEXT = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
 BOOL_WORDS = [w for word in ("true", "false", "yes", "no", "on", "off", "t", "f", "y", "n")
               for w in dict.fromkeys((word, word.capitalize(), word.upper()))]
@@ -168,7 +169,8 @@ def _scalar(kind: str, col: Column, dialect: str, rule: Rule | None) -> dict[str
     out: dict[str, Any]
     if kind == "int":
         bits = _INT_RANGES.get(col.type.lower().strip(), 63) if dialect == "postgresql" else 63
-        out = {"type": "integer", "minimum": -(2**bits), "maximum": 2**bits - 1}
+        # integer text converts, as a CSV cell does (`age: "42"`); the range applies to numbers
+        out = {"type": ["integer", "string"], "pattern": INT_TEXT, "minimum": -(2**bits), "maximum": 2**bits - 1}
     elif kind == "float":
         out = {"type": "number"}
     elif kind == "numeric":

@@ -19,7 +19,7 @@ from typing import Any
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
 from ..seed.fixtures import Fixture, Ref, Row
-from .build import key_columns, table_schema
+from .build import INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
 from .checks import Rules
 
 MAX_SHOWN = 100
@@ -64,7 +64,10 @@ def preflight(fixtures: Iterable[Fixture], catalog: Catalog, rules: Rules | None
 
 
 def row_problems(validator: Any, row: Row, table: Table) -> list[FixtureError]:
-    view = {k: as_json(v) for k, v in row.values.items()}
+    try:
+        view = {k: as_json(v) for k, v in row.values.items()}
+    except RecursionError:  # a YAML alias that contains itself: the converter says so, located
+        return []
     found = []
     for err in sorted(validator.iter_errors(view), key=_order):
         found += _explain(err, row, table)
@@ -103,6 +106,10 @@ def _explain(err: Any, row: Row, table: Table) -> list[FixtureError]:
         own = [e for e in err.context if e.schema_path and e.schema_path[0] == 0]  # the column's type, not null/ref
         detail = best_match(own) or err
     where = f"column {column!r}" if column else "row"
+    if column in table.columns and err.instance is None and not table.columns[column].nullable:
+        return [FixtureError(f"{column!r} is null, and {table.name}.{column} is NOT NULL",
+                             location=row.where(column), hint=f"give {column!r} a value, or leave the column out "
+                             "of every row to use its default" if table.columns[column].has_default else None)]
     message = _message(detail)
     return [FixtureError(f"{message} ({table.columns[column].type if column in table.columns else where})",
                          location=row.where(column) if column else row.location)]
@@ -125,12 +132,16 @@ def _message(err: Any) -> str:
     if v in _BOUNDS:
         return f"{shown} is out of range: it must be {_BOUNDS[v]} {err.validator_value}"
     if v == "pattern":
-        return f"{shown} is not in the expected form"
+        wanted = _PATTERNS.get(err.validator_value, "text in the expected form")
+        return f"expected {wanted}, got text {shown}"
     if v == "format":
-        return f"{shown} is not a valid {err.validator_value}"
+        return f"{shown} is not a valid {_FORMATS.get(err.validator_value, err.validator_value)}"
     return err.message
 
 
+_PATTERNS = {INT_TEXT: "an integer", NUMBER_TEXT: "a number", TIMESTAMP: "a timestamp (YYYY-MM-DD[ HH:MM[:SS]][zone])",
+             TIME: "a time (HH:MM[:SS])"}
+_FORMATS = {"uuid": "UUID", "date": "date (YYYY-MM-DD)"}
 _BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
            "exclusiveMaximum": "less than"}
 
