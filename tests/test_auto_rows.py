@@ -127,8 +127,9 @@ def test_auto_rows_load_with_every_constraint_kept_and_a_rerun_writes_nothing(pr
     assert len(set(emails)) == 40
     assert all(" " in r[0] for r in proj.rows("SELECT name FROM users"))
     assert proj.rows("SELECT city FROM shops WHERE id = 1") == [("Lyon",)]
-    # the join table's primary key (shop_id, user_id), only foreign keys: pairs walked in mixed radix, each once
-    assert proj.rows("SELECT count(DISTINCT shop_id), count(DISTINCT user_id) FROM stock") == [(7, 29)]  # 200 = 28 × 7 + 4
+    # the join table's key (shop_id, user_id), only foreign keys: pairs walked in mixed radix, each once
+    pairs = proj.rows("SELECT count(DISTINCT shop_id), count(DISTINCT user_id) FROM stock")
+    assert pairs == [(7, 29)]  # 200 rows = 28 users × 7 shops + 4
 
 
 def test_auto_values_are_the_same_in_a_fresh_database(db_url: str, tmp_path: Path,

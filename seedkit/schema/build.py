@@ -15,6 +15,7 @@ schema in the same two shapes, so it reports exactly what an editor reports.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -160,7 +161,8 @@ def column_schema(col: Column, dialect: str, rule: Rule | None = None) -> dict[s
     """The schema of one column's (non-null) value."""
     kind = col.kind
     if kind == "array":
-        return {"type": "array", "items": {"anyOf": [_scalar(col.element_kind or "other", col, dialect, None),
+        element = replace(col, type=re.sub(r"(\[\d*\])+$", "", col.type or ""), kind=col.element_kind or "other")
+        return {"type": "array", "items": {"anyOf": [_scalar(element.kind, element, dialect, None),
                                                      {"type": "null"}, {"type": "array"}]}}
     return _scalar(kind, col, dialect, rule)
 
