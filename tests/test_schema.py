@@ -348,3 +348,27 @@ def test_check_parsing_shapes() -> None:
     assert sqlite_checks("CREATE TABLE t (a int CHECK (a > 0), \"check\" text, b text CHECK(b IN ('x)', 'y')), "
                          "-- CHECK (no)\n CONSTRAINT c CHECK (length(b) <= 3))") == [
         "a > 0", "b IN ('x)', 'y')", "length(b) <= 3"]
+
+
+def test_vscode_settings_map_every_table_and_keep_the_rest(built: tuple[Project, Path]) -> None:
+    p, out = built
+    settings = p.root / ".vscode" / "settings.json"
+    settings.parent.mkdir(exist_ok=True)
+    settings.write_text(json.dumps({"editor.tabSize": 2, "yaml.schemas": {
+        "./.seedkit/schema/gone.schema.json": ["seeds/**/gone.yaml"], "other.json": ["x.yaml"]}}))
+    report = schema.write(p.config())
+    data = json.loads(settings.read_text())
+    assert data["editor.tabSize"] == 2 and data["yaml.schemas"]["other.json"] == ["x.yaml"]
+    assert "./.seedkit/schema/gone.schema.json" not in data["yaml.schemas"]
+    assert data["yaml.schemas"]["./.seedkit/schema/kinds.schema.json"] == ["seeds/**/kinds.yaml", "seeds/**/kinds.yml"]
+    assert data["yaml.schemas"]["./.seedkit/schema/audit.events.schema.json"] == [
+        "seeds/**/audit.events.yaml", "seeds/**/audit.events.yml"]
+    assert {"fileMatch": ["seeds/**/owners.json"], "url": "./.seedkit/schema/owners.schema.json"} in data[
+        "json.schemas"]
+    assert "!ref scalar" in data["yaml.customTags"] and "!ref mapping" in data["yaml.customTags"]
+    assert report.editor and "updated .vscode/settings.json" in report.editor
+    assert schema.write(p.config()).editor is None  # unchanged: not rewritten
+    settings.write_text('{\n  // a comment\n  "yaml.schemas": {}\n}\n')
+    assert "not plain JSON" in (schema.write(p.config()).editor or "")
+    assert "// a comment" in settings.read_text()
+    settings.unlink()

@@ -29,6 +29,8 @@ def schema_command(
         out(f"wrote {where}/{name}")
     for name in report.removed:
         out(f"removed {where}/{name} (the table no longer exists)")
+    if report.editor:
+        out(report.editor)
     total = len(report.written) + len(report.unchanged)
     out(f"{total} table schema{'s' if total != 1 else ''} in {where}: {len(report.written)} written, "
         f"{len(report.unchanged)} unchanged" + (f", {len(report.removed)} removed" if report.removed else ""))
