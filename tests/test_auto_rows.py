@@ -236,3 +236,25 @@ def orders(fake, n):
                   "ORDER BY u.email")
     assert rows == [(f"u{i}@example.com", 2) for i in range(1, 6)]
     assert not seedkit.run("dev", config=p.config()).changed
+
+
+def test_the_docs_example_loads_as_the_docs_say(pg_url: str, tmp_path: Path) -> None:
+    """docs/python-fixtures.md, "auto rows": its schema and fixtures, run as written."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "python-fixtures.md").read_text()
+    section = text.split("## `auto` rows", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", section, re.S | re.M)
+    ddl = next(body for lang, body in blocks if lang == "sql")
+    code = next(body for lang, body in blocks if lang == "python")
+    p = Project(tmp_path, pg_url, envs={"dev": {"include": ["dev"]}})
+    p.sql(ddl)
+    p.write("dev/app.py", "from seedkit import fixture\n\n\n" + code)
+    report = seedkit.run("dev", config=p.config())
+    assert (report.table("accounts").inserted, report.table("projects").inserted) == (1000, 3000)
+    assert not seedkit.run("dev", config=p.config()).changed
+    assert p.rows("SELECT min(id), max(id), count(DISTINCT email) FROM accounts") == [(1, 1000, 1000)]
+    assert p.rows("SELECT count(*) FROM projects WHERE seats <> 5 + id % 20") == [(0,)]
+    assert p.rows("SELECT count(*) FROM (SELECT account_id FROM projects GROUP BY account_id "
+                  "HAVING count(*) = 3) x") == [(1000,)]
+    third = p.rows("SELECT slug FROM projects WHERE id % 3 = 0")
+    assert len(third) == 1000 and all(s.endswith("-3") for (s,) in third)
+    assert p.rows("SELECT count(*) FROM accounts WHERE created_at IS NULL") == [(0,)]  # left to its default
