@@ -61,6 +61,12 @@ def _salt(*parts: Any) -> int:
     return int.from_bytes(hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest(), "big")
 
 
+def multiplier(salt: int) -> int:
+    """An odd 64-bit multiplier per column: ``((n ^ salt) * k mod 2**64) >> 24`` spreads consecutive row
+    numbers over the whole range (Fibonacci hashing), with one multiplication per value."""
+    return (mix(salt) | 1) & _M
+
+
 def mix(x: int) -> int:
     """splitmix64: a cheap, well-spread 64-bit hash of an int."""
     x = (x + 0x9E3779B97F4A7C15) & _M
@@ -92,10 +98,15 @@ def provider_for(column: str) -> str | None:
     return None
 
 
+_FAKERS: dict[str, Any] = {}
+
+
 def _pool(spec: AutoSpec, table: Table, column: str, method: str, max_length: int | None) -> list[str]:
     from faker import Faker
 
-    fake = Faker(spec.faker_locale, use_weighting=False)
+    fake = _FAKERS.get(spec.faker_locale)
+    if fake is None:
+        fake = _FAKERS[spec.faker_locale] = Faker(spec.faker_locale, use_weighting=False)
     fake.seed_instance(_salt(spec.faker_seed, spec.name, column, "pool"))
     make = getattr(fake, method)
     out = []
@@ -166,13 +177,49 @@ class CannotFill(FixtureError):
 
 
 # -- generators: n (1-based row number) → value ----------------------------------------------------
-Gen = Callable[[int], Any]
+@dataclass
+class Expr:
+    """A column's value as a Python expression in the row number ``n``; ``env`` holds the names it uses.
+
+    The expressions of all the columns a fixture leaves out are compiled into one function per
+    fixture, so a row costs one call, not one per column (``fill_function``)."""
+
+    code: str
+    env: dict[str, Any] = field(default_factory=dict)
 
 
-def _value_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: Callable[[int], int] | None,
-               dialect: str, count: int | None) -> Gen:
-    """The generator of one column. ``unique``: the rank (0-based) the value must be injective in."""
+Gen = Expr
+
+
+def call(fn: Callable[[int], Any]) -> Expr:
+    return Expr("{F}(n)", {"F": fn})
+
+
+def _hash(salt: int) -> str:
+    """An expression spreading consecutive ``n`` over 0…2**40 (Fibonacci hashing: one multiplication)."""
+    return f"(((n ^ {salt}) * {multiplier(salt)} & {_M}) >> 24)"
+
+
+def fill_function(columns: list[tuple[str, Expr]]) -> Callable[[int, dict[str, Any]], None]:
+    """``fill(n, row)`` setting every column of ``columns`` in ``row``, compiled once."""
+    env: dict[str, Any] = {}
+    lines = ["def fill(n, row):"]
+    for i, (col, expr) in enumerate(columns):
+        names = {key: f"_{i}_{key}" for key in expr.env}
+        env.update({names[key]: value for key, value in expr.env.items()})
+        lines.append(f"    row[{col!r}] = {expr.code.format(**names)}")
+    if not columns:
+        lines.append("    pass")
+    namespace: dict[str, Any] = dict(env)
+    exec(compile("\n".join(lines), "<seedkit auto>", "exec"), namespace)  # noqa: S102 - our own expressions
+    return namespace["fill"]
+
+
+def _value_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: str | None,
+               dialect: str, count: int | None) -> Expr:
+    """The value of one column. ``unique``: an expression of the 0-based rank it must be injective in."""
     salt = _salt(spec.faker_seed, spec.name, col.name)
+    h = _hash(salt)
     kind = col.kind
     where = f"column {col.name!r} of {table.name} ({col.type})"
     if b.values is not None:
@@ -183,9 +230,8 @@ def _value_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: 
             if count is not None and count > len(values):
                 raise CannotFill(f"auto: {where} is part of a unique key but allows only {len(values)} values "
                                  f"for {count} rows", hint="set the column in the fixture, or lower count")
-            return lambda n: values[unique(n) % len(values)]
-        size = len(values)
-        return lambda n: values[mix(n ^ salt) % size]
+            return Expr(f"{{V}}[{unique} % {len(values)}]", {"V": values})
+        return Expr(f"{{V}}[{h} % {len(values)}]", {"V": values})
     if kind in ("int", "numeric", "float"):
         lo = b.lo if b.lo is not None else None
         hi = b.hi if b.hi is not None else None
@@ -198,10 +244,10 @@ def _value_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: 
                                  "values", hint="set the column in the fixture, or lower count")
             base = int(start)
             if kind == "int":
-                return lambda n: base + unique(n)
+                return Expr(f"{base} + {unique}")
             if kind == "float":
-                return lambda n: float(base + unique(n))
-            return lambda n: Decimal(base + unique(n))
+                return Expr(f"float({base} + {unique})")
+            return Expr(f"{{D}}({base} + {unique})", {"D": Decimal})
         # a friendly window (1…1000) moved inside the allowed range
         lo_v, hi_v = Decimal(1), Decimal(1000)
         if lo is not None:
@@ -217,58 +263,60 @@ def _value_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: 
         if hi_v < lo_v:
             raise CannotFill(f"auto: no value satisfies the CHECK constraints on {where}")
         if kind == "int":
-            a, span = int(lo_v), int(hi_v - lo_v) + 1
-            return lambda n: a + mix(n ^ salt) % span
+            return Expr(f"{int(lo_v)} + {h} % {int(hi_v - lo_v) + 1}")
         scale = _scale(col) if kind == "numeric" else 2
         unit = 10**scale
         a_units, span_units = int(lo_v * unit), int((hi_v - lo_v) * unit) + 1
         if kind == "float":
-            return lambda n: (a_units + mix(n ^ salt) % span_units) / unit
-        return lambda n: Decimal(a_units + mix(n ^ salt) % span_units).scaleb(-scale)
+            return Expr(f"({a_units} + {h} % {span_units}) / {unit}")
+        return Expr(f"{{D}}({a_units} + {h} % {span_units}).scaleb({-scale})", {"D": Decimal})
     if kind == "bool":
         if unique is not None:
             raise CannotFill(f"auto: a boolean cannot keep a unique key unique ({where})")
-        return lambda n: bool(mix(n ^ salt) & 1)
+        return Expr(f"({h} & 1) == 1")
     if kind == "uuid":
         high = salt << 64
-        if unique is not None:
-            return lambda n: uuid.UUID(int=high | unique(n), version=4)
-        return lambda n: uuid.UUID(int=high | mix(n ^ salt) >> 2, version=4)
+        return Expr(f"{{U}}(int={high} | {unique if unique is not None else h}, version=4)", {"U": uuid.UUID})
     if kind == "date":
-        base = EPOCH.date()
         if unique is not None:
-            return lambda n: base + dt.timedelta(days=unique(n))
-        return lambda n: base + dt.timedelta(days=mix(n ^ salt) % 1826)
+            return Expr(f"{{B}} + {{T}}({unique})", {"B": EPOCH.date(), "T": dt.timedelta})
+        days = [EPOCH.date() + dt.timedelta(days=i) for i in range(1826)]
+        return Expr(f"{{V}}[{h} % 1826]", {"V": days})
     if kind in ("timestamp", "timestamptz"):
         epoch = EPOCH.replace(tzinfo=dt.timezone.utc) if kind == "timestamptz" else EPOCH
-        if unique is not None:
-            return lambda n: epoch + dt.timedelta(seconds=unique(n))
-        return lambda n: epoch + dt.timedelta(seconds=mix(n ^ salt) % SPAN_SECONDS)
+        return Expr(f"{{B}} + {{T}}(0, {unique if unique is not None else f'{h} % {SPAN_SECONDS}'})",
+                    {"B": epoch, "T": dt.timedelta})
     if kind == "time":
         if unique is not None:
-            return lambda n: (dt.datetime.min + dt.timedelta(microseconds=unique(n))).time()
-        return lambda n: (dt.datetime.min + dt.timedelta(seconds=mix(n ^ salt) % 86400)).time()
+            return call(lambda n, r=_rank_fn(unique): (dt.datetime.min + dt.timedelta(microseconds=r(n))).time())
+        times = [(dt.datetime.min + dt.timedelta(minutes=i)).time() for i in range(1440)]
+        return Expr(f"{{V}}[{h} % 1440]", {"V": times})
     if kind == "interval":
-        return lambda n: dt.timedelta(minutes=(unique(n) if unique else mix(n ^ salt) % 10080))
+        return Expr(f"{{T}}(0, 60 * ({unique if unique is not None else f'{h} % 10080'}))", {"T": dt.timedelta})
     if kind == "json":
-        return lambda n: {"n": n}
+        return Expr("{{'n': n}}")
     if kind == "array":
-        return lambda n: []
+        return Expr("[]")
     if kind == "bytes":
-        return lambda n: (unique(n) if unique else mix(n ^ salt)).to_bytes(8, "big")
+        return Expr(f"({unique if unique is not None else h}).to_bytes(8, 'big')")
     if kind == "text":
         return _text_gen(col, b, spec, table, unique=unique, salt=salt, count=count, where=where)
     if kind == "enum":
         raise CannotFill(f"auto: the enum type of {where} has no labels")
     if col.nullable and unique is None:
-        return lambda n: None
+        return Expr("None")
     raise CannotFill(f"auto cannot make values of type {col.type} ({where})",
                      hint=f"set {col.name!r} in the fixture's rows")
 
 
-def _text_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: Callable[[int], int] | None,
-              salt: int, count: int | None, where: str) -> Gen:
+def _rank_fn(rank: str) -> Callable[[int], int]:
+    return eval(f"lambda n: {rank}")  # noqa: S307 - our own arithmetic on n
+
+
+def _text_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: str | None,
+              salt: int, count: int | None, where: str) -> Expr:
     limit = b.max_length
+    h = _hash(salt)
     method = provider_for(col.name) or "word"
     pool = _pool(spec, table, col.name, method, limit)
     min_len = b.min_length or 0
@@ -276,32 +324,25 @@ def _text_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: C
         pool = [(p + "x" * min_len)[: max(min_len, len(p))] for p in pool]
     size = len(pool)
     if unique is None:
-        return lambda n: pool[mix(n ^ salt) % size]
-    widest = len(str(count)) if count is not None else 7
+        return Expr(f"{{P}}[{h} % {size}]", {"P": pool})
+    widest = len(str(count)) if count is not None else 7  # digits of the largest rank + 1
     if limit is not None and widest + 1 > limit:
         raise CannotFill(f"auto: {where} is part of a unique key, but {count} distinct values do not fit "
                          f"in {limit} characters", hint="set the column in the fixture")
     if method == "email":
-        def email(n: int) -> str:
-            local, _, domain = pool[mix(n ^ salt) % size].partition("@")
-            suffix = f".{unique(n) + 1}@{domain}"
-            if limit is not None and len(suffix) + 1 > limit:
-                suffix = f".{unique(n) + 1}@x.io"
-            room = limit - len(suffix) if limit is not None else len(local)
-            if room < 1:
-                return f"{unique(n) + 1}"[:limit]
-            return local[:room] + suffix
-
-        return email
-
-    def text(n: int) -> str:
-        suffix = f"-{unique(n) + 1}"
-        head = pool[mix(n ^ salt) % size]
-        if limit is not None:
-            head = head[: max(0, limit - len(suffix))]
-        return head + suffix if head else suffix[1:]
-
-    return text
+        locals_, domains = [], []
+        for value in pool:
+            local, _, domain = value.partition("@")
+            domain = "@" + domain
+            if limit is not None and len(domain) + widest + 2 > limit:
+                domain = "@x.io"
+            room = len(local) if limit is None else limit - len(domain) - widest - 1
+            locals_.append(local[:max(room, 0)] + "." if room > 0 else "")
+            domains.append(domain)
+        return Expr(f"{{L}}[{h} % {size}] + str({unique} + 1) + {{M}}[{h} % {size}]", {"L": locals_, "M": domains})
+    heads = [p[: max(0, limit - widest - 1)] if limit is not None else p for p in pool]
+    heads = [head + "-" if head else "" for head in heads]
+    return Expr(f"{{P}}[{h} % {size}] + str({unique} + 1)", {"P": heads})
 
 
 # -- binding fixtures to the catalog --------------------------------------------------------------
@@ -311,6 +352,7 @@ class Parents:
 
     size: int
     get: Callable[[int], tuple[Any, ...]]
+    start: int | None = None  # the parents' referenced column is start + index (an auto parent's id)
 
 
 class Binder:
@@ -361,7 +403,7 @@ class Binder:
             plan = self.plan_for(fixtures[0])
             start = plan.range_start.get(cols[0]) if plan is not None else None
             if start is not None and fixtures[0].count is not None:
-                return Parents(fixtures[0].count, lambda i, s=start: (s + i,))
+                return Parents(fixtures[0].count, lambda i, s=start: (s + i,), start=start)
         values: list[tuple[Any, ...]] = []
         table = self.catalog.tables[fk.ref_table]
         for fx in fixtures:
@@ -451,7 +493,7 @@ class RowPlan:
         count = fx.count
         fk_of = {c: fk for fk in fks for c in fk.columns}
         # unique keys: one injective column each, or a mixed-radix walk over their foreign keys
-        injective: dict[str, Callable[[int], int]] = {}
+        injective: dict[str, str] = {}  # column → expression of its 0-based rank
         spans: dict[str, int | None] = {}  # how many distinct values the injective column needs
         radix: dict[str, Callable[[int], int]] = {}  # fk name → parent index
         for ukey in table.unique_keys:
@@ -464,9 +506,7 @@ class RowPlan:
             if any(c not in given and c not in fill_names for c in cols):
                 continue  # a column left to its default (a serial id): the database makes it unique
             group = next((per[fk_of[c].name][1] for c in cols if c in fk_of and fk_of[c].name in per), None)
-
-            def rank(n: int, g: int | None = group) -> int:
-                return (n - 1) % g if g else n - 1
+            rank = f"((n - 1) % {group})" if group else "(n - 1)"
 
             choice = self._injective_column(cols, fill_names, fk_of, rules, dialect)
             if choice is not None:
@@ -481,24 +521,27 @@ class RowPlan:
         self.gens: list[tuple[str, Gen]] = []
         done: set[str] = set()
         for fk in fks:
-            pick = radix.get(fk.name) or self._pick(fk, per, parents[fk.name])
             values = parents[fk.name]
             if values.size == 0:
                 for c in fk.columns:
-                    self.gens.append((c, lambda n: None))
-            elif len(fk.columns) == 1:
-                get = values.get
-                self.gens.append((fk.columns[0], lambda n, g=get, p=pick: g(p(n))[0]))
+                    self.gens.append((c, Expr("None")))
+            elif len(fk.columns) == 1 and values.start is not None and fk.name in per and fk.name not in radix:
+                z = max(values.size, 1)
+                self.gens.append((fk.columns[0], Expr(f"{values.start} + ((n - 1) // {per[fk.name][1]}) % {z}")))
+            elif len(fk.columns) == 1 and values.start is not None and fk.name not in radix:
+                salt = _salt(self.spec.faker_seed, self.spec.name, fk.name)
+                self.gens.append((fk.columns[0], Expr(f"{values.start} + {_hash(salt)} % {values.size}")))
             else:
+                pick = radix.get(fk.name) or self._pick(fk, per, values)
                 for i, c in enumerate(fk.columns):
-                    self.gens.append((c, lambda n, g=values.get, p=pick, i=i: g(p(n))[i]))
+                    self.gens.append((c, call(lambda n, g=values.get, p=pick, i=i: g(p(n))[i])))
             done.update(fk.columns)
         for fk in self_fks:
             for c in fk.columns:
                 if not table.columns[c].nullable:
                     raise CannotFill(f"auto: {table.name}.{c} references its own table and is NOT NULL",
                                      location=fx.location, hint=f"set {c!r} in the fixture")
-                self.gens.append((c, lambda n: None))
+                self.gens.append((c, Expr("None")))
                 done.add(c)
         for col in fill:
             if col.name in done:
@@ -508,8 +551,8 @@ class RowPlan:
             b = _bounds(col, rules.get(col.name), dialect)
             gen = _value_gen(col, b, spec, table, unique=injective.get(col.name), dialect=dialect,
                              count=spans.get(col.name, count))
-            if col.name in injective and col.kind == "int" and injective[col.name](2) == 1:
-                self.range_start[col.name] = gen(1)
+            if col.name in injective and col.kind == "int" and injective[col.name] == "(n - 1)":
+                self.range_start[col.name] = _rank_fn(gen.code)(1)
             self.gens.append((col.name, gen))
         self._wrap(inner)
         spec.bound = True
@@ -579,16 +622,18 @@ class RowPlan:
             k = per[fk.name][1]
             return lambda n: ((n - 1) // k) % size
         salt = _salt(self.spec.faker_seed, self.spec.name, fk.name)
-        return lambda n: mix(n ^ salt) % size
+        k = multiplier(salt)
+        return lambda n: (((n ^ salt) * k & _M) >> 24) % size
 
     def _wrap(self, inner: Callable[[], Iterator[tuple[int, dict[str, Any]]]]) -> None:
         gens = self.gens
 
         def stream() -> Iterator[tuple[int, dict[str, Any]]]:
+            fill = None
             for n, row in inner():
-                for col, gen in gens:
-                    if col not in row:
-                        row[col] = gen(n)
+                if fill is None:  # every row sets the same columns (the engine checks it)
+                    fill = fill_function([(col, gen) for col, gen in gens if col not in row])
+                fill(n, row)
                 yield n, row
 
         self.fx.stream = stream
