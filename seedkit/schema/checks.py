@@ -47,12 +47,22 @@ class Rule:
         return out
 
 
-Rules = dict[TableName, dict[str, Rule]]
+class Rules(dict[TableName, dict[str, Rule]]):
+    """Per table, per column: what its simple CHECK constraints allow. ``triggered``: the tables with a
+    BEFORE INSERT row trigger, which may fill any column (a NOT NULL column is not required there)."""
+
+    triggered: frozenset[TableName] = frozenset()
 
 
 def read_rules(d: Any, catalog: Catalog) -> Rules:
     """The per-column rules of every table's simple CHECK constraints."""
-    out: Rules = {}
+    out = Rules()
+    if d.dialect == "postgresql":
+        out.triggered = frozenset(TableName(schema, table) for schema, table in d.fetchall("""
+            SELECT DISTINCT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+              AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 2 AND t.tgtype & 4 = 4"""))
     for name, expr in _check_texts(d, catalog):
         table = catalog.tables.get(name)
         if table is None:
@@ -66,16 +76,36 @@ def read_rules(d: Any, catalog: Catalog) -> Rules:
 
 def _check_texts(d: Any, catalog: Catalog) -> list[tuple[TableName, str]]:
     if d.dialect == "postgresql":
-        return [(TableName(schema, table), expr) for schema, table, expr in d.fetchall("""
+        found = [(TableName(schema, table), expr) for schema, table, expr in d.fetchall("""
             SELECT n.nspname, c.relname, pg_get_constraintdef(co.oid)
             FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE co.contype = 'c' AND co.convalidated""")]
+        # a domain's CHECK (VALUE >= 1901 AND VALUE <= 2155) holds for every column of that domain
+        domains: dict[int, list[str]] = {}
+        for oid, expr in d.fetchall("""
+            SELECT co.contypid::int8, pg_get_constraintdef(co.oid) FROM pg_constraint co
+            WHERE co.contype = 'c' AND co.contypid <> 0 AND co.convalidated"""):
+            domains.setdefault(int(oid), []).append(expr)
+        if domains:
+            for name, table in catalog.tables.items():
+                for col in table.columns.values():
+                    for expr in domains.get(col.type_oid or -1, ()):
+                        found.append((name, _for_column(expr, col.name)))
+        return found
     found = []
     for name, sql in d.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL"):
         for expr in sqlite_checks(sql):
             found.append((TableName(None, name), f"CHECK ({expr})"))
     return found
+
+
+def _for_column(expr: str, column: str) -> str:
+    """A domain constraint's expression with ``VALUE`` standing for ``column``."""
+    import re
+
+    quoted = '"' + column.replace('"', '""') + '"'
+    return re.sub(r"\bVALUE\b", lambda _: quoted, expr)
 
 
 def sqlite_checks(sql: str) -> list[str]:
