@@ -372,3 +372,15 @@ def test_vscode_settings_map_every_table_and_keep_the_rest(built: tuple[Project,
     assert "not plain JSON" in (schema.write(p.config()).editor or "")
     assert "// a comment" in settings.read_text()
     settings.unlink()
+
+
+def test_hostile_table_names_stay_inside_the_schema_folder(pg_url: str, tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    p = Project(tmp_path / "p", pg_url, envs={"dev": {"include": ["dev"]}})
+    p.sql('CREATE TABLE "../../escape" (id int PRIMARY KEY); CREATE TABLE "a/b*{c}" (id int PRIMARY KEY);'
+          'CREATE TABLE ".hidden" (id int PRIMARY KEY)')
+    out = schema.write(p.config(), out=tmp_path / "p" / "s").out
+    names = sorted(f.name for f in out.iterdir())
+    assert names == ["%2E.%2F..%2Fescape.schema.json", "%2Ehidden.schema.json", "a%2Fb%2A%7Bc%7D.schema.json"]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["p"]  # nothing written outside
+    assert json.loads((out / names[0]).read_text())["title"] == "seedkit fixture for table ../../escape"

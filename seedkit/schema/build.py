@@ -51,8 +51,13 @@ REF = {
 
 
 def schema_filename(name: TableName) -> str:
-    """``users.schema.json``, or ``audit.events.schema.json`` outside the default schema."""
-    return f"{name}.schema.json"
+    """``users.schema.json``, or ``audit.events.schema.json`` outside the default schema. A character
+    that is not safe in a file name or a glob (``/``, ``*``, a leading dot, …) is written ``%XX``, so
+    every schema stays inside the folder whatever the table is called."""
+    text = re.sub(r"[^\w.\- ]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), str(name))
+    if text.startswith("."):
+        text = "%2E" + text[1:]
+    return f"{text}.schema.json"
 
 
 def writable_columns(table: Table) -> list[Column]:
