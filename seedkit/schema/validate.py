@@ -25,22 +25,10 @@ from .checks import Rules
 MAX_SHOWN = 100
 
 
-def row_validator(table: Table, catalog: Catalog, rules: Rules | None = None, key: list[str] | None = None) -> Any:
-    """A jsonschema validator for one row of ``table`` (the table schema's ``#/$defs/row``), which must
-    also carry ``key`` (the document's key)."""
-    from jsonschema import Draft202012Validator
-
-    schema = table_schema(table, catalog, rules)
-    row_schema: dict[str, Any] = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/row"}
-    if key:
-        row_schema["required"] = list(key)
-    return Draft202012Validator(row_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
 def preflight(fixtures: Iterable[Fixture], catalog: Catalog, rules: Rules | None = None) -> None:
     """Raise one ``FixtureError`` listing every schema problem of every YAML/JSON row (exit 2)."""
     problems: list[FixtureError] = []
-    validators: dict[Any, Any] = {}
+    checkers: dict[Any, RowChecker] = {}
     for fx in fixtures:
         if fx.rows is None:
             continue
@@ -48,11 +36,11 @@ def preflight(fixtures: Iterable[Fixture], catalog: Catalog, rules: Rules | None
         if table is None:
             continue  # the unknown table is reported by the planner, with the migrations hint
         key = tuple(key_columns(table, fx.header.key))
-        validator = validators.get((table.name, key))
-        if validator is None:
-            validator = validators[(table.name, key)] = row_validator(table, catalog, rules, list(key))
+        checker = checkers.get((table.name, key))
+        if checker is None:
+            checker = checkers[(table.name, key)] = RowChecker(table, catalog, rules, list(key))
         for row in fx.rows:
-            problems += row_problems(validator, row, table)
+            problems += checker.problems(row)
     if not problems:
         return
     if len(problems) == 1:
@@ -63,15 +51,100 @@ def preflight(fixtures: Iterable[Fixture], catalog: Catalog, rules: Rules | None
                        problems=shown)
 
 
-def row_problems(validator: Any, row: Row, table: Table) -> list[FixtureError]:
-    try:
-        view = {k: as_json(v) for k, v in row.values.items()}
-    except RecursionError:  # a YAML alias that contains itself: the converter says so, located
-        return []
-    found = []
-    for err in sorted(validator.iter_errors(view), key=_order):
-        found += _explain(err, row, table)
-    return found
+class RowChecker:
+    """The row schema of one table (and document key), applied by jsonschema.
+
+    A row is valid exactly when its set of columns fits the row schema's ``required`` and
+    ``additionalProperties``, and each value fits its column's schema. jsonschema's verdict on a column
+    value is remembered under a key that determines it: the value itself, or only its type (or its
+    type and length) where the column's schema looks at nothing else. So a row costs one dictionary
+    lookup per value once its kinds of values have been seen. A row that fails is validated again
+    as a whole, for the messages.
+    """
+
+    def __init__(self, table: Table, catalog: Catalog, rules: Rules | None, key: list[str]):
+        from jsonschema import Draft202012Validator
+
+        self.table = table
+        schema = table_schema(table, catalog, rules)
+        defs = schema["$defs"]
+        row_schema: dict[str, Any] = {"$schema": schema["$schema"], "$defs": defs, "$ref": "#/$defs/row"}
+        if key:
+            row_schema["required"] = list(key)
+        checker = Draft202012Validator.FORMAT_CHECKER
+        self.validator = Draft202012Validator(row_schema, format_checker=checker)
+        props = defs["row"]["properties"]
+        shape = {"type": "object", "properties": dict.fromkeys(props, True), "additionalProperties": False,
+                 "required": sorted(set(defs["row"].get("required", [])) | set(key))}
+        self.shape = Draft202012Validator(shape)
+        self.shapes: dict[tuple[str, ...], bool] = {}
+        self.columns = {c: Draft202012Validator({"$defs": {"ref": defs["ref"]}, **spec}, format_checker=checker)
+                        for c, spec in props.items()}
+        self.keys = {c: _key_function(spec["anyOf"][0]) for c, spec in props.items()}
+        self.verdicts: dict[str, dict[Any, bool]] = {c: {} for c in props}
+
+    def problems(self, row: Row) -> list[FixtureError]:
+        try:
+            view = {k: as_json(v) for k, v in row.values.items()}
+        except RecursionError:  # a YAML alias that contains itself: the converter says so, located
+            return []
+        if self._valid(view):
+            return []
+        found = []
+        for err in sorted(self.validator.iter_errors(view), key=_order):
+            found += _explain(err, row, self.table)
+        return found
+
+    def _valid(self, view: dict[str, Any]) -> bool:
+        names = tuple(view)
+        ok = self.shapes.get(names)
+        if ok is None:
+            ok = self.shapes[names] = self.shape.is_valid(dict.fromkeys(names))
+        if not ok:
+            return False
+        for column, value in view.items():
+            k = self.keys[column](value)
+            if k is None:
+                if not self.columns[column].is_valid(value):
+                    return False
+                continue
+            seen = self.verdicts[column]
+            verdict = seen.get(k)
+            if verdict is None:
+                verdict = seen[k] = self.columns[column].is_valid(value)
+            if not verdict:
+                return False
+        return True
+
+
+# keywords that look at a string only; what a number, a boolean or null is checked against is its type
+_STRING_ONLY = {"type", "pattern", "maxLength", "minLength", "format"}
+_TYPES = {int: ("integer", "number"), bool: ("boolean",), str: ("string",)}
+
+
+def _key_function(schema: dict[str, Any]) -> Any:
+    """value → the part of it the column's own schema (``schema``) decides on; None: do not remember."""
+    words = set(schema) - {"description"}
+    types = schema.get("type", ())
+    types = {types} if isinstance(types, str) else set(types)
+
+    def key(value: Any) -> Any:
+        t = type(value)
+        if t is str:
+            if "string" in types and words <= {"type"}:
+                return (str,)  # any text fits (and what fits the column never depends on the ref shape)
+            if "string" in types and words <= {"type", "maxLength", "minLength"}:
+                return (str, len(value))
+            return (str, value)
+        if value is None:
+            return (None,)
+        if t in (int, bool) and words <= _STRING_ONLY and types & set(_TYPES[t]):
+            return (t,)
+        if t in (int, bool, float):
+            return (t, value)
+        return None  # mappings and lists: validated each time
+
+    return key
 
 
 def _order(err: Any) -> tuple:
