@@ -296,3 +296,14 @@ def test_domain_checks_and_trigger_filled_columns(pg_url: str, tmp_path: Path) -
     assert p.rows("SELECT min(release_year) >= 1901, max(release_year) <= 2155, bool_and(fulltext IS NOT NULL) "
                   "FROM film") == [(True, True, True)]
     assert not seedkit.run("dev", config=p.config()).changed
+
+
+@pytest.mark.parametrize(("column", "provider"), [
+    ("email", "email"), ("email_address", "email"), ("first_name", "first_name"), ("name", "name"),
+    ("ship_address", "street_address"),  # northwind's orders: "ship_address" holds "ip_addr", not an IP
+    ("ip_address", "ipv4"), ("ship_city", "city"), ("ship_postal_code", "postcode"), ("phone", "phone_number"),
+    ("homepage", "url"), ("created_by", None), ("shipped", None)])
+def test_column_names_choose_providers(column: str, provider: str | None) -> None:
+    from seedkit.schema.auto import provider_for
+
+    assert provider_for(column) == provider

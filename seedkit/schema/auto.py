@@ -80,12 +80,13 @@ _PROVIDERS: list[tuple[str, str]] = [  # (regex on the column name, Faker method
     (r"e_?mail", "email"), (r"^first_?name$|^given_?name$", "first_name"),
     (r"^last_?name$|^family_?name$|^surname$", "last_name"), (r"user_?name|login|handle|nick", "user_name"),
     (r"^(full_?)?name$|display_?name|author|contact", "name"), (r"phone|mobile|fax", "phone_number"),
-    (r"url|website|homepage|link", "url"), (r"^(street|address)(_?line)?_?1?$|^address$", "street_address"),
+    (r"(^|_)ip(v[46])?(_?addr(ess)?)?$", "ipv4"), (r"url|website|homepage|link", "url"),
+    (r"street|address", "street_address"),
     (r"city|town", "city"), (r"country", "country"), (r"state|province|region", "state"),
     (r"zip|postal|postcode", "postcode"), (r"company|organi[sz]ation|employer", "company"),
     (r"job|occupation", "job"), (r"^title$|headline|subject", "sentence"), (r"slug", "slug"),
     (r"description|bio|body|content|text|comment|note|summary|message", "paragraph"),
-    (r"color|colour", "color_name"), (r"ip(v4)?_?addr|^ip$", "ipv4"), (r"currency", "currency_code"),
+    (r"color|colour", "color_name"), (r"currency", "currency_code"),
     (r"^(lang|language|locale)$", "language_code"), (r"user_?agent", "user_agent"), (r"password|hash", "sha256"),
 ]
 
