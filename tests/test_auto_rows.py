@@ -307,3 +307,12 @@ def test_column_names_choose_providers(column: str, provider: str | None) -> Non
     from seedkit.schema.auto import provider_for
 
     assert provider_for(column) == provider
+
+
+def test_per_without_auto_and_a_bad_count_are_refused_at_decoration() -> None:
+    from seedkit import fixture
+
+    with pytest.raises(TypeError, match="only applies to auto fixtures"):
+        fixture("orders", per={"user_id": 3})
+    with pytest.raises(TypeError, match="must be a positive int"):
+        fixture("orders", auto=True, per={"user_id": 0})

@@ -50,7 +50,7 @@ def fixture(table: str, *, key: list[str] | str | None = None, count: int | None
     points at): 3 rows per parent row, and ``count`` defaults to 3 × the parent rows.
     """
     if per and not auto:
-        raise TypeError("per= needs auto=True")
+        raise TypeError("per (rows per parent row) only applies to auto fixtures: add auto")
     for target, k in (per or {}).items():
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise TypeError(f"per={{{target!r}: {k!r}}}: the count per parent row must be a positive int")
