@@ -384,3 +384,14 @@ def test_hostile_table_names_stay_inside_the_schema_folder(pg_url: str, tmp_path
     assert names == ["%2E.%2F..%2Fescape.schema.json", "%2Ehidden.schema.json", "a%2Fb%2A%7Bc%7D.schema.json"]
     assert sorted(f.name for f in tmp_path.iterdir()) == ["p"]  # nothing written outside
     assert json.loads((out / names[0]).read_text())["title"] == "seedkit fixture for table ../../escape"
+
+
+def test_a_typo_is_one_problem_not_an_unknown_and_a_missing_column(built: tuple[Project, Path]) -> None:
+    p, _ = built
+    for old in (p.root / "seeds" / "dev").glob("*"):
+        old.unlink()
+    p.write("dev/owners.yaml", "key: name\nrows:\n  - {nmae: ada}\n")
+    with pytest.raises(FixtureError) as info:
+        seedkit.run("dev", config=p.config())
+    assert str(info.value).endswith("owners.yaml:3, document 1, row 1, column 'nmae': unknown column 'nmae'")
+    assert info.value.hint == "did you mean 'name'?"

@@ -35,6 +35,8 @@ TIMESTAMP = (r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
              r" ?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$")
 TIME = r"^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
 INT_TEXT = r"^\s*[-+]?[0-9][0-9_]*\s*$"
+FLOAT_TEXT = (r"^\s*[-+]?(?:(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?|[Nn][Aa][Nn]|"
+              r"[Ii][Nn][Ff](?:[Ii][Nn][Ii][Tt][Yy])?)\s*$")
 NUMBER_TEXT = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
 BOOL_WORDS = [w for word in ("true", "false", "yes", "no", "on", "off", "t", "f", "y", "n")
               for w in dict.fromkeys((word, word.capitalize(), word.upper()))]
@@ -182,7 +184,8 @@ def _scalar(kind: str, col: Column, dialect: str, rule: Rule | None) -> dict[str
         # integer text converts, as a CSV cell does (`age: "42"`); the range applies to numbers
         out = {"type": ["integer", "string"], "pattern": INT_TEXT, "minimum": -(2**bits), "maximum": 2**bits - 1}
     elif kind == "float":
-        out = {"type": "number"}
+        # text a float reads (`1e-07`, `NaN`, `-Infinity`), as `seedkit snapshot` writes what YAML cannot
+        out = {"type": ["number", "string"], "pattern": FLOAT_TEXT}
     elif kind == "numeric":
         out = {"type": ["number", "string"], "pattern": NUMBER_TEXT}
         m = _NUMERIC.match(col.type or "")

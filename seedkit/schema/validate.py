@@ -19,7 +19,7 @@ from typing import Any
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
 from ..seed.fixtures import Fixture, Ref, Row
-from .build import INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
+from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
 from .checks import Rules
 
 MAX_SHOWN = 100
@@ -90,9 +90,13 @@ class RowChecker:
             return []
         if self._valid(view):
             return []
+        columns = [c for c, col in self.table.columns.items() if not col.generated]
+        # `nmae: Ada` is one typo, not an unknown column and a missing one: the missing one is not repeated
+        typos = {close[0] for extra in view if extra not in self.table.columns
+                 for close in [did_you_mean(extra, columns, n=1)] if close}
         found = []
         for err in sorted(self.validator.iter_errors(view), key=_order):
-            found += _explain(err, row, self.table)
+            found += _explain(err, row, self.table, typos)
         return found
 
     def _valid(self, view: dict[str, Any]) -> bool:
@@ -151,7 +155,7 @@ def _order(err: Any) -> tuple:
     return (str(err.path[0]) if err.path else "", err.validator)
 
 
-def _explain(err: Any, row: Row, table: Table) -> list[FixtureError]:
+def _explain(err: Any, row: Row, table: Table, typos: set[str] = frozenset()) -> list[FixtureError]:
     from jsonschema.exceptions import best_match
 
     columns = [c for c in table.columns if not table.columns[c].generated]
@@ -163,11 +167,11 @@ def _explain(err: Any, row: Row, table: Table) -> list[FixtureError]:
                     f"the columns of {table.name}: {', '.join(columns)}")
             if extra in table.columns:
                 hint = f"{extra!r} is a generated column: the database computes it"
-            out.append(FixtureError(f"unknown column {extra!r} for table {table.name}", location=row.where(extra),
+            out.append(FixtureError(f"unknown column {extra!r}", location=row.where(extra),
                                     hint=hint))
         return out
     if err.validator == "required" and not err.path:
-        missing = [c for c in err.validator_value if c not in err.instance]
+        missing = [c for c in err.validator_value if c not in err.instance and c not in typos]
         nullable = {c for c in missing if table.columns[c].nullable or table.columns[c].has_default}
         return [FixtureError(f"missing column {c!r}: " + (
             "it is the document's key" if c in nullable else "it is NOT NULL and has no default"),
@@ -212,7 +216,8 @@ def _message(err: Any) -> str:
     return err.message
 
 
-_PATTERNS = {INT_TEXT: "an integer", NUMBER_TEXT: "a number", TIMESTAMP: "a timestamp (YYYY-MM-DD[ HH:MM[:SS]][zone])",
+_PATTERNS = {INT_TEXT: "an integer", NUMBER_TEXT: "a number", FLOAT_TEXT: "a number",
+             TIMESTAMP: "a timestamp (YYYY-MM-DD[ HH:MM[:SS]][zone])",
              TIME: "a time (HH:MM[:SS])"}
 _FORMATS = {"uuid": "UUID", "date": "date (YYYY-MM-DD)"}
 _BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
