@@ -31,10 +31,9 @@ import psycopg
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from pgcluster import server  # noqa: E402
-
+sys.path.insert(0, str(REPO))  # a script: the repository root, for tests.support
 from seedkit.urls import parse_url  # noqa: E402
+from tests.support.pgcluster import server  # noqa: E402
 
 SCHEMA = """
 CREATE TYPE tier AS ENUM ('free', 'pro', 'team');

@@ -10,11 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import create_pg_database, drop_pg_database
-from seedproj import Project
 
 import seedkit
 from seedkit.errors import FixtureError
+from tests.support import Project, create_pg_database, drop_pg_database
 
 PG_SCHEMA = """
 CREATE TYPE tier AS ENUM ('free', 'pro', 'team');
@@ -86,7 +85,7 @@ def stock(fake, n):
 '''
 
 
-def project(root: Path, url: str, users: int = 40, stock: int = 200) -> Project:
+def shop_project(root: Path, url: str, users: int = 40, stock: int = 200) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     p = Project(root, url, envs={"dev": {"include": ["dev"]}})
     p.sql(PG_SCHEMA, SQLITE_SCHEMA)
@@ -95,8 +94,8 @@ def project(root: Path, url: str, users: int = 40, stock: int = 200) -> Project:
 
 
 @pytest.fixture
-def proj(db_url: str, tmp_path: Path) -> Project:
-    return project(tmp_path / "p", db_url)
+def project(db_url: str, tmp_path: Path) -> Project:
+    return shop_project(tmp_path / "p", db_url)
 
 
 def contents(p: Project) -> dict[str, list[tuple]]:
@@ -104,37 +103,37 @@ def contents(p: Project) -> dict[str, list[tuple]]:
             } | {"users": p.rows("SELECT id, email, name, phone FROM users ORDER BY id")}
 
 
-def test_auto_rows_load_with_every_constraint_kept_and_a_rerun_writes_nothing(proj: Project) -> None:
-    report = seedkit.run("dev", config=proj.config())
+def test_auto_rows_load_with_every_constraint_kept_and_a_rerun_writes_nothing(project: Project) -> None:
+    report = seedkit.run("dev", config=project.config())
     assert [(t.table, t.inserted) for t in report.tables] == [("shops", 7), ("users", 40), ("orders", 120),
                                                                ("stock", 200)]
-    again = seedkit.run("dev", config=proj.config())
+    again = seedkit.run("dev", config=project.config())
     assert not again.changed and again.unchanged == 367
     # foreign keys with per=: 3 orders for every user, in order
-    assert proj.rows("SELECT user_id, count(*) FROM orders GROUP BY user_id HAVING count(*) <> 3") == []
-    assert proj.rows("SELECT user_id FROM orders ORDER BY id LIMIT 4") == [(1,), (1,), (1,), (2,)]
+    assert project.rows("SELECT user_id, count(*) FROM orders GROUP BY user_id HAVING count(*) <> 3") == []
+    assert project.rows("SELECT user_id FROM orders ORDER BY id LIMIT 4") == [(1,), (1,), (1,), (2,)]
     # the composite key (user_id, seq): seq counts within the user, inside its CHECK range
-    assert proj.rows("SELECT DISTINCT seq FROM orders ORDER BY seq") == [(1,), (2,), (3,)]
+    assert project.rows("SELECT DISTINCT seq FROM orders ORDER BY seq") == [(1,), (2,), (3,)]
     # the override is kept; CHECK ranges, IN lists and the enum hold (the database checks them too)
-    assert proj.rows("SELECT count(*) FROM orders WHERE qty <> 1 + id % 50") == [(0,)]
-    assert {r[0] for r in proj.rows("SELECT DISTINCT state FROM orders")} <= {"open", "paid", "shipped"}
-    assert len({r[0] for r in proj.rows("SELECT DISTINCT tier FROM orders")}) == 3
-    codes = [r[0] for r in proj.rows("SELECT code FROM orders")]
+    assert project.rows("SELECT count(*) FROM orders WHERE qty <> 1 + id % 50") == [(0,)]
+    assert {r[0] for r in project.rows("SELECT DISTINCT state FROM orders")} <= {"open", "paid", "shipped"}
+    assert len({r[0] for r in project.rows("SELECT DISTINCT tier FROM orders")}) == 3
+    codes = [r[0] for r in project.rows("SELECT code FROM orders")]
     assert len(set(codes)) == len(codes) and max(map(len, codes)) <= 20
     # realistic values by column name
-    emails = [r[0] for r in proj.rows("SELECT email FROM users")]
+    emails = [r[0] for r in project.rows("SELECT email FROM users")]
     assert all(re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]+", e) and len(e) <= 40 for e in emails)
     assert len(set(emails)) == 40
-    assert all(" " in r[0] for r in proj.rows("SELECT name FROM users"))
-    assert proj.rows("SELECT city FROM shops WHERE id = 1") == [("Lyon",)]
+    assert all(" " in r[0] for r in project.rows("SELECT name FROM users"))
+    assert project.rows("SELECT city FROM shops WHERE id = 1") == [("Lyon",)]
     # the join table's key (shop_id, user_id), only foreign keys: pairs walked in mixed radix, each once
-    pairs = proj.rows("SELECT count(DISTINCT shop_id), count(DISTINCT user_id) FROM stock")
+    pairs = project.rows("SELECT count(DISTINCT shop_id), count(DISTINCT user_id) FROM stock")
     assert pairs == [(7, 29)]  # 200 rows = 28 users × 7 shops + 4
 
 
 def test_auto_values_are_the_same_in_a_fresh_database(db_url: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
-    first = project(tmp_path / "a", db_url)
+    first = shop_project(tmp_path / "a", db_url)
     seedkit.run("dev", config=first.config())
     if db_url.startswith("sqlite"):
         other = f"sqlite:///{tmp_path / 'b.db'}"
@@ -142,19 +141,19 @@ def test_auto_values_are_the_same_in_a_fresh_database(db_url: str, tmp_path: Pat
         server = request.getfixturevalue("pg_server")
         other = create_pg_database(server)
         request.addfinalizer(lambda: drop_pg_database(server, other))
-    second = project(tmp_path / "b", other)
+    second = shop_project(tmp_path / "b", other)
     seedkit.run("dev", config=second.config())
     assert contents(first) == contents(second)
 
 
-def test_more_rows_keep_the_existing_ones(proj: Project) -> None:
-    seedkit.run("dev", config=proj.config())
-    before = contents(proj)
-    proj.write("dev/shop.py", FIXTURES.format(users=50, stock=200))
-    report = seedkit.run("dev", config=proj.config())
+def test_more_rows_keep_the_existing_ones(project: Project) -> None:
+    seedkit.run("dev", config=project.config())
+    before = contents(project)
+    project.write("dev/shop.py", FIXTURES.format(users=50, stock=200))
+    report = seedkit.run("dev", config=project.config())
     assert report.table("users").inserted == 10 and report.table("users").updated == 0
     assert report.table("orders").inserted == 30 and report.table("orders").updated == 0
-    after = contents(proj)
+    after = contents(project)
     assert after["users"][:40] == before["users"] and after["orders"][:120] == before["orders"]
 
 
@@ -178,13 +177,13 @@ def orders(fake, n):
     assert not seedkit.run("dev", config=p.config()).changed
 
 
-def test_a_key_that_cannot_stay_unique_is_a_located_error_and_nothing_is_written(proj: Project) -> None:
-    proj.write("dev/shop.py", FIXTURES.format(users=40, stock=7 * 40 + 1))
+def test_a_key_that_cannot_stay_unique_is_a_located_error_and_nothing_is_written(project: Project) -> None:
+    project.write("dev/shop.py", FIXTURES.format(users=40, stock=7 * 40 + 1))
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=proj.config())
+        seedkit.run("dev", config=project.config())
     assert "281 rows cannot keep (shop_id, user_id) of stock unique: the parent rows make only 280" in str(info.value)
     assert info.value.location is not None and info.value.location.file.endswith("shop.py")
-    assert proj.rows("SELECT count(*) FROM users") == [(0,)]
+    assert project.rows("SELECT count(*) FROM users") == [(0,)]
 
 
 def test_a_unique_column_whose_check_range_is_too_small_is_an_error(db_url: str, tmp_path: Path) -> None:
@@ -199,10 +198,10 @@ def test_a_unique_column_whose_check_range_is_too_small_is_an_error(db_url: str,
     assert seedkit.run("dev", config=p.config()).table("t").inserted == 5
 
 
-def test_per_must_name_a_foreign_key(proj: Project) -> None:
-    proj.write("dev/shop.py", FIXTURES.format(users=4, stock=4).replace('per={"user_id": 3}', 'per={"buyer": 3}'))
+def test_per_must_name_a_foreign_key(project: Project) -> None:
+    project.write("dev/shop.py", FIXTURES.format(users=4, stock=4).replace('per={"user_id": 3}', 'per={"buyer": 3}'))
     with pytest.raises(FixtureError) as info:
-        seedkit.run("dev", config=proj.config())
+        seedkit.run("dev", config=project.config())
     assert "per={'buyer': 3} names no foreign key" in str(info.value)
     assert "user_id (→ users)" in (info.value.hint or "")
 

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from seedproj import Project
 
 import seedkit
 from seedkit import schema
 from seedkit.errors import FixtureError
 from seedkit.schema.checks import parse_check, sqlite_checks
+from tests.support import Project, create_pg_database
 
 PG_SCHEMA = """
 CREATE TYPE mood AS ENUM ('happy', 'sad', 'ok');
@@ -118,15 +118,19 @@ INVALID = {
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, pg_server: str) -> tuple[Project, Path]:
-    from conftest import create_pg_database
-
+def pg_project(tmp_path_factory: pytest.TempPathFactory, pg_server: str) -> Project:
+    """One database with every column type, its schemas written to .seedkit/schema (the module's tests
+    each start by clearing its seed folder and tables)."""
     url = create_pg_database(pg_server, "schema")
     root = tmp_path_factory.mktemp("schema-project")
     p = Project(root, url, envs={"dev": {"include": ["dev"]}})
     p.sql(PG_SCHEMA)
-    report = schema.write(p.config())
-    return p, report.out
+    schema.write(p.config())
+    return p
+
+
+def schemas(p: Project) -> Path:
+    return p.root / ".seedkit" / "schema"
 
 
 def check_jsonschema(schema_file: Path, *files: Path) -> subprocess.CompletedProcess[str]:
@@ -139,8 +143,8 @@ def seedkit_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300, env=dict(os.environ))
 
 
-def test_one_schema_per_table_named_after_it(built: tuple[Project, Path]) -> None:
-    p, out = built
+def test_one_schema_per_table_named_after_it(pg_project: Project) -> None:
+    p, out = pg_project, schemas(pg_project)
     assert out == p.root / ".seedkit" / "schema"
     names = sorted(f.name for f in out.iterdir())
     assert names == ["audit.events.schema.json", "kinds.schema.json", "owners.schema.json"]
@@ -170,8 +174,8 @@ def test_one_schema_per_table_named_after_it(built: tuple[Project, Path]) -> Non
     assert all({"$ref": "#/$defs/ref"} in spec["anyOf"] for spec in props.values())
 
 
-def test_a_second_run_rewrites_nothing_and_a_dropped_table_is_removed(built: tuple[Project, Path]) -> None:
-    p, out = built
+def test_a_second_run_rewrites_nothing_and_a_dropped_table_is_removed(pg_project: Project) -> None:
+    p = pg_project
     again = schema.write(p.config())
     assert again.written == [] and len(again.unchanged) == 3
     p.sql("CREATE TABLE scratch (id int PRIMARY KEY)")
@@ -181,11 +185,11 @@ def test_a_second_run_rewrites_nothing_and_a_dropped_table_is_removed(built: tup
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
-def test_valid_fixture_files_pass_check_jsonschema_and_seedkit_run(built: tuple[Project, Path], name: str,
+def test_valid_fixture_files_pass_check_jsonschema_and_seedkit_run(pg_project: Project, name: str,
                                                                   tmp_path: Path) -> None:
     import textwrap
 
-    p, out = built
+    p, out = pg_project, schemas(pg_project)
     target = "owners" if name == "other-table.yaml" else "kinds"
     f = tmp_path / name
     f.write_text(textwrap.dedent(VALID[name]).lstrip("\n"))
@@ -203,10 +207,10 @@ def test_valid_fixture_files_pass_check_jsonschema_and_seedkit_run(built: tuple[
     assert report.inserted >= (2 if name != "empty.yaml" else 2)
 
 
-def test_every_document_of_a_multi_document_file_is_checked(built: tuple[Project, Path]) -> None:
+def test_every_document_of_a_multi_document_file_is_checked(pg_project: Project) -> None:
     """check-jsonschema reads one document per file; editors and seedkit check each document of a
     multi-document YAML file against the schema on its own."""
-    p, _ = built
+    p = pg_project
     for old in (p.root / "seeds" / "dev").glob("*"):
         old.unlink()
     p.write("dev/owners.yaml", OWNERS)
@@ -230,8 +234,8 @@ def test_every_document_of_a_multi_document_file_is_checked(built: tuple[Project
 
 @pytest.mark.parametrize("case", sorted(INVALID))
 def test_invalid_files_are_rejected_by_check_jsonschema_and_by_seedkit_run_with_file_and_line(
-        built: tuple[Project, Path], case: str) -> None:
-    p, out = built
+        pg_project: Project, case: str) -> None:
+    p, out = pg_project, schemas(pg_project)
     text, column, message, line = INVALID[case]
     for old in (p.root / "seeds" / "dev").glob("*"):
         old.unlink()
@@ -251,8 +255,8 @@ def test_invalid_files_are_rejected_by_check_jsonschema_and_by_seedkit_run_with_
     assert p.rows("SELECT count(*) FROM owners") == [(0,)]  # nothing written, not even the valid file
 
 
-def test_all_problems_of_all_files_at_once(built: tuple[Project, Path]) -> None:
-    p, _ = built
+def test_all_problems_of_all_files_at_once(pg_project: Project) -> None:
+    p = pg_project
     for old in (p.root / "seeds" / "dev").glob("*"):
         old.unlink()
     p.write("dev/owners.yaml", "- {id: 1, name: ada, age: 3}\n")
@@ -269,8 +273,8 @@ def test_all_problems_of_all_files_at_once(built: tuple[Project, Path]) -> None:
     assert "did you mean" not in err or "hint" in err
 
 
-def test_a_ref_is_accepted_in_any_column_and_still_resolved(built: tuple[Project, Path]) -> None:
-    p, _ = built
+def test_a_ref_is_accepted_in_any_column_and_still_resolved(pg_project: Project) -> None:
+    p = pg_project
     for old in (p.root / "seeds" / "dev").glob("*"):
         old.unlink()
     p.write("dev/owners.yaml", OWNERS)
@@ -284,10 +288,10 @@ def test_a_ref_is_accepted_in_any_column_and_still_resolved(built: tuple[Project
         ("r1", "ada"), ("r2", "bob")]
 
 
-def test_check_jsonschema_refuses_ref_tags_as_documented(built: tuple[Project, Path], tmp_path: Path) -> None:
+def test_check_jsonschema_refuses_ref_tags_as_documented(pg_project: Project, tmp_path: Path) -> None:
     """docs/schema.md: check-jsonschema's YAML reader knows no custom tags, so a file with !ref fails to
     parse there (not a schema problem); editors are told about the tag (yaml.customTags)."""
-    _, out = built
+    out = schemas(pg_project)
     f = tmp_path / "kinds.yaml"
     f.write_text("- {id: 1, code: t1, num: 1, owner_id: !ref owners/ada}\n")
     result = check_jsonschema(out / "kinds.schema.json", f)
@@ -295,10 +299,10 @@ def test_check_jsonschema_refuses_ref_tags_as_documented(built: tuple[Project, P
     assert "!ref" in result.stdout + result.stderr
 
 
-def test_ref_shapes_as_an_editor_sees_them_are_valid(built: tuple[Project, Path]) -> None:
+def test_ref_shapes_as_an_editor_sees_them_are_valid(pg_project: Project) -> None:
     from jsonschema import Draft202012Validator
 
-    _, out = built
+    out = schemas(pg_project)
     s = json.loads((out / "kinds.schema.json").read_text())
     v = Draft202012Validator(s, format_checker=Draft202012Validator.FORMAT_CHECKER)
     assert v.is_valid([{"id": 1, "code": "x", "num": "owners/ada", "owner_id": {"table": "owners", "name": "bob"}}])
@@ -306,8 +310,8 @@ def test_ref_shapes_as_an_editor_sees_them_are_valid(built: tuple[Project, Path]
     assert not v.is_valid([{"id": 1, "code": "x", "num": 1, "owner_id": {"name": "bob"}}])  # a mapping ref needs table
 
 
-def test_schema_command_and_its_out_option(built: tuple[Project, Path], tmp_path: Path) -> None:
-    p, _ = built
+def test_schema_command_and_its_out_option(pg_project: Project, tmp_path: Path) -> None:
+    p = pg_project
     result = seedkit_cli(p.root, "schema", "--out", str(tmp_path / "s"))
     assert result.returncode == 0, result.stderr
     assert "3 table schemas" in result.stdout and "3 written" in result.stdout
@@ -350,8 +354,8 @@ def test_check_parsing_shapes() -> None:
         "a > 0", "b IN ('x)', 'y')", "length(b) <= 3"]
 
 
-def test_vscode_settings_map_every_table_and_keep_the_rest(built: tuple[Project, Path]) -> None:
-    p, out = built
+def test_vscode_settings_map_every_table_and_keep_the_rest(pg_project: Project) -> None:
+    p = pg_project
     settings = p.root / ".vscode" / "settings.json"
     settings.parent.mkdir(exist_ok=True)
     settings.write_text(json.dumps({"editor.tabSize": 2, "yaml.schemas": {
@@ -386,8 +390,8 @@ def test_hostile_table_names_stay_inside_the_schema_folder(pg_url: str, tmp_path
     assert json.loads((out / names[0]).read_text())["title"] == "seedkit fixture for table ../../escape"
 
 
-def test_a_typo_is_one_problem_not_an_unknown_and_a_missing_column(built: tuple[Project, Path]) -> None:
-    p, _ = built
+def test_a_typo_is_one_problem_not_an_unknown_and_a_missing_column(pg_project: Project) -> None:
+    p = pg_project
     for old in (p.root / "seeds" / "dev").glob("*"):
         old.unlink()
     p.write("dev/owners.yaml", "key: name\nrows:\n  - {nmae: ada}\n")

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName
 from ..errors import FixtureError
-from ..seed.fixtures import Fixture, make_ref
+from ..seed.model import Fixture, make_ref
 from .build import _INT_RANGES, _LENGTH, _NUMERIC
 from .checks import Rule, Rules
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
-from ..seed.fixtures import Fixture, Ref, Row
+from ..seed.model import Fixture, Ref, Row
 from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
 from .checks import Rules
 
