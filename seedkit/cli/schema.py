@@ -7,16 +7,16 @@ import os
 import typer
 
 from .. import schema as api
-from ._app import app, out, state
+from ._app import DATABASE_OPTION, ENV_OPTION, app, out, state
 
 
 @app.command("schema")
 def schema_command(
     ctx: typer.Context,
-    env: str | None = typer.Option(None, "--env", "-e", help="Environment whose database to read (from seedkit.toml)."),
+    env: str | None = ENV_OPTION,
     out_dir: str | None = typer.Option(None, "--out", "-o", metavar="DIR",
                                        help=f"Folder to write to (default: {api.DEFAULT_DIR} in the project)."),
-    database: str | None = typer.Option(None, "--database", help="Database URL (overrides the config)."),
+    database: str | None = DATABASE_OPTION,
 ) -> None:
     """Write one JSON Schema per table (DIR/<table>.schema.json) from the migrated database.
 
