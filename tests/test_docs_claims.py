@@ -115,7 +115,9 @@ def test_a_check_constraint_makes_sqlite_refuse_what_it_would_store(tmp_path: Pa
     (tmp_path / "seeds" / "dev" / "users.yaml").write_text(
         "key: [email]\nrows:\n  - {email: a@x.io, code: ABC}\n  - {email: b@x.io, code: ABCDEF}\n")
     result = CliRunner().invoke(app, ["--config", str(tmp_path / "seedkit.toml"), "run", "dev"])
-    assert result.exit_code != 0 and "CHECK constraint failed" in result.stderr, result.stderr
+    # a simple CHECK (length, range, IN list) is checked before any write, with the file and line
+    assert result.exit_code == 2, result.stderr
+    assert "users.yaml:4, document 1, row 2, column 'code': 'ABCDEF' is too long" in result.stderr
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT count(*) FROM users").fetchone() == (0,)
 

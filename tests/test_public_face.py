@@ -73,7 +73,7 @@ def test_registering_commands_does_not_read_sys_argv() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     before, commands, after = out.stdout.split()
     assert before == "False" and after == "True"
-    assert commands.split(",") == ["info", "run", "db", "migrate", "reset", "snapshot"]
+    assert commands.split(",") == ["info", "run", "db", "migrate", "reset", "schema", "snapshot"]
     assert "argv" not in (ROOT / "cli" / "__init__.py").read_text()
 
 

@@ -197,7 +197,7 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
     makefile = files["Makefile"].read_text()
     for target in ("db-up", "db-down", "migrate", "seed", "reset", "test"):
         assert re.search(rf"^{target}:", makefile, re.M), target
-    expected_commands = {"migrate": "seedkit migrate up", "seed": "seedkit run dev",
+    expected_commands = {"migrate": "seedkit migrate up", "schema": "seedkit schema", "seed": "seedkit run dev",
                          "reset": "seedkit reset dev", "test": "pytest"}
     for target, command in expected_commands.items():
         dry = subprocess.run(["make", "-n", target, "SEEDKIT=seedkit", "PYTEST=pytest"], cwd=project,
@@ -207,8 +207,8 @@ def test_render(template_repo: Path, tmp_path: Path, combo: dict[str, Any], expl
     listed = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
-        "help", "install", "db-up", "db-down", *(["db-create"] if postgres else []), "migrate", "seed", "reset",
-        "test"]
+        "help", "install", "db-up", "db-down", *(["db-create"] if postgres else []), "migrate", "schema", "seed",
+        "reset", "test"]
     dry = subprocess.run(["make", "-n", "db-up"], cwd=project, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert ("docker compose up" in dry.stdout) == postgres

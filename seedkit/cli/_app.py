@@ -138,7 +138,7 @@ def natural_metavars(command: Any) -> None:
 # `seedkit run` starts without the migration runner, the SQL parser or the snapshot writer.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "info": ("info",), "run": ("run",), "db": ("db",), "migrate": ("migrate", "lint"),
-    "reset": ("reset",), "snapshot": ("snapshot",),
+    "reset": ("reset",), "schema": ("schema",), "snapshot": ("snapshot",),
 }
 
 

@@ -86,6 +86,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                     names = {t.name for t in catalog.tables}
                     safety.refuse_other_environment(d, env, yes=yes, meta_exists=META in names)
                     missing = _missing_tables(fixtures, catalog)
+                    _schema_checks(d, catalog, fixtures)  # every YAML/JSON row against its table's schema
                     plan = build_plan(fixtures, catalog, d)
                     d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
                                   write=not report.dry_run)
@@ -119,6 +120,20 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         raise
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture]) -> None:
+    """Pre-flight (seedkit.schema): all schema problems of all files at once, before any write; ``auto``
+    fixtures learn the table they fill."""
+    from ..schema.auto import bind_auto
+    from ..schema.checks import read_rules
+    from ..schema.validate import preflight
+
+    if not any(f.rows is not None or f.auto is not None for f in fixtures):
+        return
+    rules = read_rules(d, catalog)
+    preflight(fixtures, catalog, rules)
+    bind_auto(fixtures, catalog, d, rules)
 
 
 def _select(fixtures: list[Fixture], only: list[str] | tuple[str, ...], env: str) -> list[Fixture]:

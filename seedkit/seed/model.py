@@ -126,6 +126,7 @@ class Fixture:
     path: Path | None = None  # the file, absolute
     ident: str = ""  # the file's path relative to the seeds folder (POSIX separators); ``name`` starts with it
     line_of: Callable[[int], int | None] | None = None  # CSV: the line row n starts on (read again on demand)
+    auto: Any = None  # Python fixtures with auto=True: a seedkit.schema.auto.AutoSpec, bound by the run
 
     def numbered(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row number from 1, values) for every row; Python fixtures stream theirs."""

@@ -32,21 +32,33 @@ class FixtureSpec:
     on_conflict: str
     create_only: tuple[str, ...]
     prune: bool
+    auto: bool = False
+    per: tuple[tuple[str, int], ...] = ()
 
 
 def fixture(table: str, *, key: list[str] | str | None = None, count: int | None = None,
             name: str | None = None, on_conflict: str = "update", create_only: tuple[str, ...] | list[str] = (),
-            prune: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+            prune: bool = False, auto: bool = False,
+            per: Mapping[str, int] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a Python fixture for ``table``.
 
     Either ``def f(fake, n) -> dict`` with ``count=N`` (called for n = 1…N), or a generator
     ``def f(fake)`` that yields row dicts (streamed, never held in memory whole).
+
+    ``auto=True``: seedkit fills every column the row does not set with a valid value (the function
+    may return a partial dict, or None). ``per={"user_id": 3}`` (a foreign key column or the table it
+    points at): 3 rows per parent row, and ``count`` defaults to 3 × the parent rows.
     """
+    if per and not auto:
+        raise TypeError("per (rows per parent row) only applies to auto fixtures: add auto")
+    for target, k in (per or {}).items():
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise TypeError(f"per={{{target!r}: {k!r}}}: the count per parent row must be a positive int")
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         setattr(func, _MARK, FixtureSpec(table=table, key=[key] if isinstance(key, str) else key, count=count,
                                          name=name, on_conflict=on_conflict, create_only=tuple(create_only),
-                                         prune=prune))
+                                         prune=prune, auto=auto, per=tuple((per or {}).items())))
         return func
 
     return decorate
@@ -161,7 +173,7 @@ def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: P
     header = FixtureHeader(table=fspec.table, key=fspec.key, on_conflict=fspec.on_conflict,  # type: ignore[arg-type]
                            create_only=list(fspec.create_only), prune=fspec.prune)
     generator = inspect.isgeneratorfunction(func)
-    if not generator and fspec.count is None:
+    if not generator and fspec.count is None and not fspec.per:
         raise FixtureError(f"fixture {name!r} needs count=N (or make it a generator that yields rows)",
                            location=loc)
 
@@ -186,10 +198,10 @@ def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: P
                 except Exception as exc:
                     raise fail(exc, n) from None
                 if row.__class__ is not dict:
-                    row = _checked(row, name, shown, def_line, n)
+                    row = {} if row is None and fspec.auto else _checked(row, name, shown, def_line, n)
                 yield n, row
         else:
-            for n in range(1, (fspec.count or 0) + 1):
+            for n in range(1, (fx.count or 0) + 1):  # an auto fixture's count may come from per=
                 fake._n = n
                 fake._seeded = False
                 try:
@@ -197,11 +209,17 @@ def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: P
                 except Exception as exc:
                     raise fail(exc, n) from None
                 if row.__class__ is not dict:
-                    row = _checked(row, name, shown, def_line, n)
+                    row = {} if row is None and fspec.auto else _checked(row, name, shown, def_line, n)
                 yield n, row
 
-    return Fixture(table=fspec.table, header=header, source=shown, location=loc, stream=stream,
-                   name=f"{shown}:{name}", count=None if generator else fspec.count)
+    fx = Fixture(table=fspec.table, header=header, source=shown, location=loc, stream=stream,
+                 name=f"{shown}:{name}", count=None if generator else fspec.count)
+    if fspec.auto:
+        from ..schema.auto import AutoSpec
+
+        fx.auto = AutoSpec(name=name, faker_seed=faker_seed, faker_locale=faker_locale, per=dict(fspec.per),
+                           generator=generator)
+    return fx
 
 
 def _checked(row: Any, name: str, shown: str, line: int | None, n: int) -> dict[str, Any]:

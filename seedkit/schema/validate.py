@@ -1,0 +1,256 @@
+"""Pre-flight: every YAML and JSON fixture row checked against its table's JSON Schema, before any write.
+
+The schema is the one ``seedkit schema`` writes, built from the live catalog of the run, and it is
+applied by the jsonschema library. Values are shown to it as a YAML editor sees them: a ``!ref`` as
+``table/value`` text or as its mapping, a date as its ISO text, a number as a number. All problems of
+all files are reported at once, each with its file, line, row and column.
+
+CSV cells are all text and Python rows are generated: those are checked (and converted) by the seed
+engine as they stream, value by value, with the same file and row in every message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from ..db.catalog import Catalog, Table, did_you_mean
+from ..errors import FixtureError
+from ..seed.model import Fixture, Ref, Row
+from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
+from .checks import Rules
+
+MAX_SHOWN = 100
+
+
+def preflight(fixtures: Iterable[Fixture], catalog: Catalog, rules: Rules | None = None) -> None:
+    """Raise one ``FixtureError`` listing every schema problem of every YAML/JSON row (exit 2)."""
+    problems: list[FixtureError] = []
+    checkers: dict[Any, RowChecker] = {}
+    for fx in fixtures:
+        if fx.rows is None:
+            continue
+        table = catalog.find(fx.table)
+        if table is None:
+            continue  # the unknown table is reported by the planner, with the migrations hint
+        key = tuple(key_columns(table, fx.header.key))
+        checker = checkers.get((table.name, key))
+        if checker is None:
+            checker = checkers[(table.name, key)] = RowChecker(table, catalog, rules, list(key))
+        for row in fx.rows:
+            problems += checker.problems(row)
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise problems[0]
+    shown = problems[:MAX_SHOWN]
+    more = f" (the first {MAX_SHOWN} are shown)" if len(problems) > MAX_SHOWN else ""
+    raise FixtureError(f"{len(problems)} fixture rows do not fit their tables' schemas{more}; nothing was written:",
+                       problems=shown)
+
+
+class RowChecker:
+    """The row schema of one table (and document key), applied by jsonschema.
+
+    A row is valid exactly when its set of columns fits the row schema's ``required`` and
+    ``additionalProperties``, and each value fits its column's schema. jsonschema's verdict on a column
+    value is remembered under a key that determines it: the value itself, or only its type (or its
+    type and length) where the column's schema looks at nothing else. So a row costs one dictionary
+    lookup per value once its kinds of values have been seen. A row that fails is validated again
+    as a whole, for the messages.
+    """
+
+    def __init__(self, table: Table, catalog: Catalog, rules: Rules | None, key: list[str]):
+        from jsonschema import Draft202012Validator
+
+        self.table = table
+        schema = table_schema(table, catalog, rules)
+        defs = schema["$defs"]
+        row_schema: dict[str, Any] = {"$schema": schema["$schema"], "$defs": defs, "$ref": "#/$defs/row"}
+        if key:
+            row_schema["required"] = list(key)
+        checker = Draft202012Validator.FORMAT_CHECKER
+        self.validator = Draft202012Validator(row_schema, format_checker=checker)
+        props = defs["row"]["properties"]
+        shape = {"type": "object", "properties": dict.fromkeys(props, True), "additionalProperties": False,
+                 "required": sorted(set(defs["row"].get("required", [])) | set(key))}
+        self.shape = Draft202012Validator(shape)
+        self.shapes: dict[tuple[str, ...], bool] = {}
+        self.columns = {c: Draft202012Validator({"$defs": {"ref": defs["ref"]}, **spec}, format_checker=checker)
+                        for c, spec in props.items()}
+        self.keys = {c: _key_function(spec["anyOf"][0]) for c, spec in props.items()}
+        self.verdicts: dict[str, dict[Any, bool]] = {c: {} for c in props}
+
+    def problems(self, row: Row) -> list[FixtureError]:
+        try:
+            view = {k: as_json(v) for k, v in row.values.items()}
+        except RecursionError:  # a YAML alias that contains itself: the converter says so, located
+            return []
+        if self._valid(view):
+            return []
+        columns = [c for c, col in self.table.columns.items() if not col.generated]
+        # `nmae: Ada` is one typo, not an unknown column and a missing one: the missing one is not repeated
+        typos = {close[0] for extra in view if extra not in self.table.columns
+                 for close in [did_you_mean(extra, columns, n=1)] if close}
+        found = []
+        for err in sorted(self.validator.iter_errors(view), key=_order):
+            found += _explain(err, row, self.table, typos)
+        return found
+
+    def _valid(self, view: dict[str, Any]) -> bool:
+        names = tuple(view)
+        ok = self.shapes.get(names)
+        if ok is None:
+            ok = self.shapes[names] = self.shape.is_valid(dict.fromkeys(names))
+        if not ok:
+            return False
+        for column, value in view.items():
+            k = self.keys[column](value)
+            if k is None:
+                if not self.columns[column].is_valid(value):
+                    return False
+                continue
+            seen = self.verdicts[column]
+            verdict = seen.get(k)
+            if verdict is None:
+                verdict = seen[k] = self.columns[column].is_valid(value)
+            if not verdict:
+                return False
+        return True
+
+
+# keywords that look at a string only; what a number, a boolean or null is checked against is its type
+_STRING_ONLY = {"type", "pattern", "maxLength", "minLength", "format"}
+_TYPES = {int: ("integer", "number"), bool: ("boolean",), str: ("string",)}
+
+
+def _key_function(schema: dict[str, Any]) -> Any:
+    """value → the part of it the column's own schema (``schema``) decides on; None: do not remember."""
+    words = set(schema) - {"description"}
+    types = schema.get("type", ())
+    types = {types} if isinstance(types, str) else set(types)
+
+    def key(value: Any) -> Any:
+        t = type(value)
+        if t is str:
+            if "string" in types and words <= {"type"}:
+                return (str,)  # any text fits (and what fits the column never depends on the ref shape)
+            if "string" in types and words <= {"type", "maxLength", "minLength"}:
+                return (str, len(value))
+            return (str, value)
+        if value is None:
+            return (None,)
+        if t in (int, bool) and words <= _STRING_ONLY and types & set(_TYPES[t]):
+            return (t,)
+        if t in (int, bool, float):
+            return (t, value)
+        return None  # mappings and lists: validated each time
+
+    return key
+
+
+def _order(err: Any) -> tuple:
+    return (str(err.path[0]) if err.path else "", err.validator)
+
+
+def _explain(err: Any, row: Row, table: Table, typos: set[str] = frozenset()) -> list[FixtureError]:
+    from jsonschema.exceptions import best_match
+
+    columns = [c for c in table.columns if not table.columns[c].generated]
+    if err.validator == "additionalProperties" and not err.path:
+        out = []
+        for extra in sorted(k for k in err.instance if k not in err.schema.get("properties", {})):
+            close = did_you_mean(extra, columns)
+            hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close else
+                    f"the columns of {table.name}: {', '.join(columns)}")
+            if extra in table.columns:
+                hint = f"{extra!r} is a generated column: the database computes it"
+            out.append(FixtureError(f"unknown column {extra!r}", location=row.where(extra),
+                                    hint=hint))
+        return out
+    if err.validator == "required" and not err.path:
+        missing = [c for c in err.validator_value if c not in err.instance and c not in typos]
+        nullable = {c for c in missing if table.columns[c].nullable or table.columns[c].has_default}
+        return [FixtureError(f"missing column {c!r}: " + (
+            "it is the document's key" if c in nullable else "it is NOT NULL and has no default"),
+            location=row.location, hint=f"give {c!r} a value in every row" + (
+                " (or name other unique columns with `key:`)" if c in nullable else "")) for c in missing]
+    column = str(err.path[0]) if err.path else None
+    detail = err
+    if err.validator == "anyOf" and err.context:
+        own = [e for e in err.context if e.schema_path and e.schema_path[0] == 0]  # the column's type, not null/ref
+        detail = best_match(own) or err
+    where = f"column {column!r}" if column else "row"
+    if column in table.columns and err.instance is None and not table.columns[column].nullable:
+        return [FixtureError(f"{column!r} is null, and {table.name}.{column} is NOT NULL",
+                             location=row.where(column), hint=f"give {column!r} a value, or leave the column out "
+                             "of every row to use its default" if table.columns[column].has_default else None)]
+    message = _message(detail)
+    return [FixtureError(f"{message} ({table.columns[column].type if column in table.columns else where})",
+                         location=row.where(column) if column else row.location)]
+
+
+def _message(err: Any) -> str:
+    value = err.instance
+    shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:57] + "...")
+    v = err.validator
+    if v == "enum":
+        allowed = ", ".join(repr(x) for x in err.validator_value[:20])
+        return f"{shown} is not one of {allowed}"
+    if v == "maxLength":
+        return f"{shown} is too long: {len(value)} characters, at most {err.validator_value}"
+    if v == "minLength":
+        return f"{shown} is too short: {len(value)} characters, at least {err.validator_value}"
+    if v == "type":
+        wanted = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+        return f"expected {wanted}, got {_kind(value)} {shown}"
+    if v in _BOUNDS:
+        return f"{shown} is out of range: it must be {_BOUNDS[v]} {err.validator_value}"
+    if v == "pattern":
+        wanted = _PATTERNS.get(err.validator_value, "text in the expected form")
+        return f"expected {wanted}, got text {shown}"
+    if v == "format":
+        return f"{shown} is not a valid {_FORMATS.get(err.validator_value, err.validator_value)}"
+    return err.message
+
+
+_PATTERNS = {INT_TEXT: "an integer", NUMBER_TEXT: "a number", FLOAT_TEXT: "a number",
+             TIMESTAMP: "a timestamp (YYYY-MM-DD[ HH:MM[:SS]][zone])",
+             TIME: "a time (HH:MM[:SS])"}
+_FORMATS = {"uuid": "UUID", "date": "date (YYYY-MM-DD)"}
+_BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
+           "exclusiveMaximum": "less than"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "text", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
+def as_json(value: Any) -> Any:
+    """A loaded fixture value as a YAML editor's validator sees it (tags dropped, dates as text)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Ref):
+        if value.scalar:
+            return f"{value.table}/{value.match[0][1]}"
+        out: dict[str, Any] = {"table": value.table}
+        if value.column:
+            out["column"] = value.column
+        out.update({str(k): as_json(v) for k, v in value.match})
+        return out
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    return str(value)
