@@ -541,3 +541,54 @@ def test_keep_ids_writes_ids_and_plain_references(pg_a, tmp_path: Path) -> None:
     _load(cfg)
     assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
     assert rows(b, "SELECT id, email FROM users ORDER BY id") == rows(a, "SELECT id, email FROM users ORDER BY id")
+
+
+def test_jsonb_numbers_and_json_null_round_trip_in_yaml_and_csv(pg_pair, tmp_path: Path) -> None:
+    a, b = pg_pair
+    schema = "CREATE TABLE settings (key text PRIMARY KEY, value jsonb, raw json, label text);"
+    run_sql(a, schema + """INSERT INTO settings VALUES
+        ('a-json-null', 'null', 'null', 'x'), ('b-sql-null', NULL, NULL, 'x'),
+        ('c-digits', '{"n": 1.10, "tiny": 0.1000000000000000000001, "list": [2.50, 1e-3]}', '[1.10]', 'x'),
+        ('d-scalar', '1.10', '"null"', 'x'), ('e-string', '"null"', '{}', 'x')""")
+    query = "SELECT key, value::text, value IS NULL, raw::jsonb::text, raw IS NULL FROM settings ORDER BY key"
+    for fmt in ("yaml", "csv"):
+        run_sql(b, "DROP TABLE IF EXISTS settings;" + schema)
+        cfg = project(tmp_path / fmt, b)
+        out = tmp_path / fmt / "seeds" / "snap"
+        report = snapshot(out, config=cfg, database_url=a, format=fmt)
+        assert [t.format for t in report.tables] == [fmt]
+        written = (out / f"settings.{fmt}").read_text()
+        if fmt == "yaml":
+            assert '- {key: "a-json-null", value: !json null, raw: !json null, label: "x"}' in written
+            assert '- {key: "b-sql-null", value: null, raw: null, label: "x"}' in written
+            assert "1.10" in written and "0.1000000000000000000001" in written
+        else:
+            assert "a-json-null,null,null,x\n" in written and "b-sql-null,,,x\n" in written
+        _load(cfg)
+        assert rows(b, query) == rows(a, query)
+        assert rows(b, "SELECT value::text FROM settings WHERE key = 'c-digits'") == [
+            ('{"n": 1.10, "list": [2.50, 0.001], "tiny": 0.1000000000000000000001}',)]
+        assert not _load(cfg).changed
+        snapshot(tmp_path / fmt / "second", config=cfg, database_url=b, format=fmt)
+        assert files(tmp_path / fmt / "second") == files(out)
+
+
+def test_json_tag_in_fixtures_is_json_text_and_checked(db_url: str, tmp_path: Path) -> None:
+    """`!json null` is the JSON value null; bad JSON or !json null for another type is a located error."""
+    run_sql(db_url, "CREATE TABLE docs (name text PRIMARY KEY, body " + (
+        "jsonb" if db_url.startswith("postgresql") else "JSON") + ", note text)")
+    cfg = project(tmp_path, db_url)
+    fixture = tmp_path / "seeds" / "snap" / "docs.yaml"
+    fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", body: !json null}\n- {name: "s", body: null}\n'
+                       "- {name: \"t\", body: !json '{\"n\": 1.10}'}\n")
+    _load(cfg)
+    got = rows(db_url, "SELECT name, body IS NULL, " + ("body::text" if db_url.startswith("postgresql") else "body")
+               + " FROM docs ORDER BY name")
+    assert got in ([("j", False, "null"), ("s", True, None), ("t", False, '{"n": 1.10}')],
+                   [("j", 0, "null"), ("s", 1, None), ("t", 0, '{"n":1.10}')])
+    fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", body: !json "{nope"}\n')
+    result = CliRunner().invoke(app, ["--config", str(cfg), "run", "snap"])
+    assert result.exit_code == 2 and "docs.yaml:4" in result.output and "!json" in result.output, result.output
+    fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", note: !json null}\n')
+    result = CliRunner().invoke(app, ["--config", str(cfg), "run", "snap"])
+    assert result.exit_code == 2 and "docs.yaml:4" in result.output and "json column" in result.output, result.output

@@ -16,6 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from ..db.catalog import Column
+from ..jsontext import JSON_NULL
+
+JSON_NULL_YAML = "!json null"  # a json/jsonb column holding the JSON value null (null alone is SQL NULL)
 
 # Characters a YAML reader rejects or reads as a line break when they appear raw inside a quoted
 # string (DEL, C1 controls including NEL, U+2028/2029, BOM, U+FFFE/FFFF): written as \u escapes.
@@ -54,6 +57,8 @@ def dump(value: Any) -> str:
     """A JSON-typed Python value as YAML flow text (spacing as PostgreSQL prints jsonb)."""
     if value is None:
         return "null"
+    if value is JSON_NULL:
+        return JSON_NULL_YAML
     if value is True:
         return "true"
     if value is False:
@@ -88,6 +93,8 @@ def plain_text(value: Any) -> str:
     """The text of a value inside a scalar ``!ref table/value`` or a CSV cell."""
     if isinstance(value, str):
         return value
+    if value is JSON_NULL:
+        return "null"
     if value is True:
         return "true"
     if value is False:
@@ -112,9 +119,10 @@ def from_sqlite(value: Any, column: Column | None) -> Any:
     if column is not None and column.kind == "json" and isinstance(value, str):
         try:
             # keys sorted, as `seedkit run` stores JSON on SQLite: a second snapshot reads the same text
-            return json.loads(value, parse_float=Decimal, object_pairs_hook=lambda kv: dict(sorted(kv)))
+            loaded = json.loads(value, parse_float=Decimal, object_pairs_hook=lambda kv: dict(sorted(kv)))
         except ValueError:
             return value
+        return JSON_NULL if loaded is None else loaded
     return value
 
 
@@ -122,6 +130,8 @@ def csv_cell(value: Any) -> str | None:
     """A value as a CSV cell (None: NULL, written as an empty unquoted cell)."""
     if value is None:
         return None
+    if value is JSON_NULL:
+        return "null"
     if isinstance(value, bool):
         return "t" if value else "f"  # as PostgreSQL's CSV output writes a boolean
     if isinstance(value, (dict, list)):

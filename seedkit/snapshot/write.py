@@ -18,8 +18,10 @@ from typing import IO, Any
 from ..db.base import Database
 from ..db.catalog import Column
 from ..errors import DatabaseError
+from ..jsontext import JSON_NULL
 from . import render
 from .plan import Item, Lit, RefItem, TableSpec
+from .render import JSON_NULL_YAML
 
 Progress = Callable[[str, int, "int | None"], None]
 _TEXTUAL = ("text", "enum", "other")
@@ -62,8 +64,8 @@ class Query:
         """SQL text of the value as JSON (NULL → null). ``guard=False``: the column is known NOT NULL
         where it is read, so the (measurably slow) coalesce is left out."""
         c, col = self.col(lit), lit.column
-        if col.kind == "json":
-            expr = f"({c})::jsonb::text"
+        if col.kind == "json":  # the JSON value null is written !json null (null alone is SQL NULL)
+            expr = f"CASE WHEN ({c})::jsonb = 'null'::jsonb THEN '{JSON_NULL_YAML}' ELSE ({c})::jsonb::text END"
         elif col.kind == "array":
             expr = f"to_jsonb({c})::text"  # jsonb spacing: the same text Python gives (render.dump)
         elif col.type == "money":
@@ -164,7 +166,8 @@ class RowPlan:
         out = []
         for value, kind, column in zip(fields, self.kinds, self.columns):
             if kind == "json":
-                out.append(json.loads(value, parse_float=Decimal, strict=False))  # raw controls: see fix_bytes
+                out.append(JSON_NULL if value == JSON_NULL_YAML else json.loads(value, parse_float=Decimal,
+                                                                                strict=False))  # raw controls: see fix_bytes
             elif kind == "raw":
                 out.append(render.from_sqlite(value, column) if value is not None else None)  # type: ignore[arg-type]
             else:
