@@ -592,3 +592,41 @@ def test_json_tag_in_fixtures_is_json_text_and_checked(db_url: str, tmp_path: Pa
     fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", note: !json null}\n')
     result = CliRunner().invoke(app, ["--config", str(cfg), "run", "snap"])
     assert result.exit_code == 2 and "docs.yaml:4" in result.output and "json column" in result.output, result.output
+
+
+def test_not_null_cycle_and_inheritance_children_like_pagila(pg_pair, tmp_path: Path) -> None:
+    """The shape of the pagila sample database: staff and store refer to each other through NOT NULL
+    columns (loadable once one constraint is DEFERRABLE), made-up keys only (--keep-ids), a char(n)
+    column, an inheritance child without a key (refused, or left out with --exclude)."""
+    a, b = pg_pair
+    schema = """
+        CREATE TABLE store (store_id serial PRIMARY KEY, manager_staff_id int NOT NULL, code char(6) NOT NULL);
+        CREATE TABLE staff (staff_id serial PRIMARY KEY, name text NOT NULL,
+                            store_id int NOT NULL REFERENCES store(store_id));
+        ALTER TABLE store ADD CONSTRAINT store_manager FOREIGN KEY (manager_staff_id) REFERENCES staff(staff_id)
+            DEFERRABLE;
+        CREATE TABLE payment (payment_id serial PRIMARY KEY, staff_id int NOT NULL REFERENCES staff(staff_id),
+                              amount numeric(5,2));
+        CREATE TABLE payment_2007 () INHERITS (payment);"""
+    run_sql(a, schema + """
+        BEGIN; SET CONSTRAINTS ALL DEFERRED;
+        INSERT INTO store VALUES (1, 1, 'a'), (2, 2, 'bb');
+        INSERT INTO staff VALUES (1, 'Mike', 1), (2, 'Jon', 2);
+        COMMIT;
+        INSERT INTO payment VALUES (1, 1, 1.10);
+        INSERT INTO payment_2007 VALUES (2, 2, 2.00);""")
+    run_sql(b, schema)
+    cfg = project(tmp_path, b)
+    out = tmp_path / "seeds" / "snap"
+    refused = cli(cfg, "--database", a, "--out", str(out), "--keep-ids")
+    assert refused.exit_code == 2 and "payment_2007 has no primary key" in refused.stderr
+    result = cli(cfg, "--database", a, "--out", str(out), "--keep-ids", "--exclude", "payment_*")
+    assert result.exit_code == 0, result.output
+    assert '"a     "' in (out / "store.yaml").read_text()  # char(6) keeps its padding
+    _load(cfg)
+    for query in ("SELECT * FROM store ORDER BY 1", "SELECT * FROM staff ORDER BY 1",
+                  "SELECT * FROM ONLY payment ORDER BY 1"):
+        assert rows(b, query) == rows(a, query)
+    assert not _load(cfg).changed
+    snapshot(tmp_path / "second", config=cfg, database_url=b, keep_ids=True, exclude=["payment_*"])
+    assert files(tmp_path / "second") == files(out)
