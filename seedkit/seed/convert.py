@@ -193,7 +193,10 @@ def _timestamp(value: Any, column: Column, text: bool) -> dt.datetime:
         return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
-            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            text = value.strip().replace("Z", "+00:00")
+            if len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit():
+                text += ":00"  # PostgreSQL's +00 (Python 3.10 reads only +00:00)
+            return dt.datetime.fromisoformat(text)
         except ValueError:
             pass
     raise ConversionError(f"expected a timestamp (YYYY-MM-DD HH:MM:SS) for {column.type}, got {value!r}")

@@ -167,7 +167,8 @@ def conform(value: Any, column: Column) -> Any:
             value = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
         else:
             value = value.replace(tzinfo=None)
-        return value.isoformat(sep=" ")
+        text = value.isoformat(sep=" ")
+        return text[:-3] if kind == "timestamptz" and text.endswith("+00:00") else text  # PostgreSQL prints +00
     if kind == "date" and isinstance(value, dt.datetime):
         return value.date().isoformat()
     return value

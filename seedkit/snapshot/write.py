@@ -104,12 +104,9 @@ class Query:
         return c
 
     def pg_time(self, lit: Lit) -> str:
-        """A date or time as PostgreSQL prints it (ISO, UTC), with the offset as +00:00 rather than +00
-        (what Python's ``fromisoformat`` reads back); cheaper than ``to_json`` by half a second a million."""
-        c, col = self.col(lit), lit.column
-        if col.type == "timestamp with time zone":
-            return f"CASE WHEN isfinite({c}) THEN ({c})::text || ':00' ELSE ({c})::text END"
-        return f"({c})::text"
+        """A date or time as PostgreSQL prints it (ISO, UTC: an offset is +00), straight from the type's
+        output function: no ``to_json`` or concatenation per value."""
+        return f"({self.col(lit)})::text"
 
     def pg_plain(self, lit: Lit) -> str:
         """SQL text of the value as a CSV cell or inside a scalar !ref (NULL stays NULL)."""
