@@ -630,3 +630,38 @@ def test_not_null_cycle_and_inheritance_children_like_pagila(pg_pair, tmp_path: 
     assert not _load(cfg).changed
     snapshot(tmp_path / "second", config=cfg, database_url=b, keep_ids=True, exclude=["payment_*"])
     assert files(tmp_path / "second") == files(out)
+
+
+def test_yaml_built_by_copy_quoting_matches_yaml_built_as_json(pg_pair, tmp_path: Path, monkeypatch) -> None:
+    """Tables of plain values are written with COPY's own quoting (DELIMITER '"'); the same tables built
+    value by value as JSON in SQL give the same bytes (controls, quotes, backslashes, NULLs, refs)."""
+    import seedkit.snapshot.write as write
+
+    a, _ = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA + r"""
+        CREATE TABLE oddities (k text PRIMARY KEY, t text, d date, ts timestamptz, b bytea, u uuid, i interval,
+                               num numeric, f float8, ok boolean, r int4range, cat text REFERENCES categories(code));
+        INSERT INTO oddities VALUES
+          ('all', E'\\N "\\N" \\v \\\\v' || chr(11) || chr(27) || ' \N', '2024-02-29', 'infinity', '\x5c4e'::bytea,
+           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '-1 days 00:00:01', 'NaN', '-Infinity', false, 'empty', 'c"\'),
+          ('nulls', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          ('"\N"', '', '0001-01-01', '2024-01-01 00:00:00.5+05:30', '', NULL, '0', 0, 0, true, '[,)', 'root');""")
+    used = []
+    real = write.quoted_columns
+    monkeypatch.setattr(write, "quoted_columns", lambda q: (lambda r: used.append((q.spec.name, r is not None)) or r)(
+        real(q)))
+    snapshot(tmp_path / "quoted", database_url=a, format="yaml", config=project(tmp_path, a))
+    took = {name for name, quoted in used if quoted}
+    assert {"oddities", "categories", "orgs", "teams", "players", "projects", "invites", "langs"} <= took
+    assert not {"users", "events", "countries", "memberships"} & took  # jsonb, arrays, a ref by two columns
+    monkeypatch.setattr(write, "quoted_columns", lambda q: None)
+    snapshot(tmp_path / "json", database_url=a, format="yaml", config=project(tmp_path, a))
+    assert files(tmp_path / "quoted") == files(tmp_path / "json")
+    text = (tmp_path / "quoted" / "oddities.yaml").read_text()
+    assert '- {k: "nulls", t: null, d: null' in text and "\\u000b" in text and "\\u001b" in text
+    from seedkit.seed.load import _load_yaml
+
+    loaded = {r.values["k"]: r.values for r in _load_yaml(text, Path("o.yaml"), "o.yaml", {})[0].rows}
+    assert [(loaded[k]["t"], loaded[k]["b"]) for k in ("all", "nulls", '"\\N"')] == [
+        tuple(r) for r in rows(a, """SELECT t, '\\x' || encode(b, 'hex') FROM oddities
+                                   ORDER BY array_position(ARRAY['all', 'nulls', '"\\N"'], k)""")]

@@ -329,6 +329,73 @@ class CsvRows:
         return self.plan
 
 
+# -- YAML rows with COPY's own quoting (PostgreSQL) -----------------------------------------------
+# With DELIMITER '"', COPY's text format writes `"` between columns, and escapes inside a value exactly
+# as a YAML (and JSON) double-quoted string does: \" \\ \n \t \r \b \f (\v too, respelled below).
+# A row is then columns that alternate: YAML syntax and unquoted values (numbers, true/false, null),
+# then a value written raw by its type's output function, between quotes — no SQL work per string.
+_QUOTED_KINDS = ("text", "enum", "other", "uuid", "interval", "date", "timestamp", "timestamptz", "time", "bytes")
+_BARE_KINDS = ("int", "numeric", "float", "bool")
+_NULL_CELL = b'"\\N"'  # a NULL between quotes: written null
+_VT = re.compile(rb"\\\\|\\v")  # \v as JSON spells it (\u000b), read token by token
+
+
+def quoted_columns(q: Query) -> list[str] | None:
+    """The SELECT list of a YAML row for ``COPY … (DELIMITER '"')``, or None when the table holds a value
+    that must be built as JSON in SQL (json, arrays, a reference by several columns) or in Python (masks)."""
+    columns: list[str] = []
+    bare: list[str] = []  # SQL pieces of the current unquoted stretch
+
+    def quoted(expr: str) -> None:
+        columns.append(" || ".join(bare))
+        bare.clear()
+        columns.append(expr)
+
+    bare.append(literal(q.d, "- {"))
+    for n, (name, item) in enumerate(q.spec.items):
+        key = render.name(name)
+        if any(ch in key for ch in '"\\') or not key.isprintable():
+            return None  # a quoted column name: COPY would escape its quotes
+        bare.append(literal(q.d, ("" if n == 0 else ", ") + key + ": "))
+        if isinstance(item, Lit):
+            if item.mask is not None:
+                return None
+            kind = item.column.kind
+            if kind in _QUOTED_KINDS:
+                quoted(q.col(item))
+            elif kind in _BARE_KINDS:
+                bare.append(q.pg_json(item, guard=False))
+            else:
+                return None
+        else:
+            part = item.parts[0][1] if item.parts else None
+            if not item.scalar or item.masked or not isinstance(part, Lit):
+                return None
+            value = q.col(part)  # NULL when there is no reference (or the parent row is missing): null
+            bare.append(f"CASE WHEN {value} IS NULL THEN '' ELSE '!ref ' END")
+            quoted(f"{literal(q.d, str(item.parent.name) + '/')} || {q.pg_plain(part)}")
+    bare.append(literal(q.d, "}"))
+    columns.append(" || ".join(bare))
+    return columns
+
+
+def _pg_quoted_rows(q: Query, columns: list[str], out: IO[bytes], total: int, progress: Progress | None) -> int:
+    name = q.spec.name
+
+    def flush(buf: bytearray, n: int) -> None:
+        data = bytes(buf)
+        if b"\\" in data:
+            if _NULL_CELL in data:  # a value's own backslash is doubled, so "\N" is only ever NULL
+                data = data.replace(_NULL_CELL, b"null")
+            if b"\\v" in data:
+                data = _VT.sub(lambda m: m.group() if m.group() == b"\\\\" else b"\\u000b", data)
+        out.write(render.fix_bytes(data))
+        if progress is not None:
+            progress(name, n, total)
+
+    return copy_chunks(q.d, f"COPY ({q.select(columns)}) TO STDOUT (DELIMITER '\"')", flush)
+
+
 def csv_header(spec: TableSpec) -> str:
     return render.csv_line([c for c, _ in spec.items])
 
@@ -344,6 +411,10 @@ def write_table(d: Database, spec: TableSpec, where: str | None, fmt: str, out: 
     q = Query(d, spec, where)
     if fmt == "yaml":
         out.write(yaml_header(spec, total).encode())
+        if q.pg:
+            columns = quoted_columns(q)
+            if columns is not None:
+                return _pg_quoted_rows(q, columns, out, total, progress)
         plan = YamlRows(q).build()
     else:
         out.write(csv_header(spec).encode())
