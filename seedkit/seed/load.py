@@ -257,7 +257,7 @@ def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping
             problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
         hint = None
         if "could not determine a constructor" in str(exc):
-            hint = "seedkit understands the tags !ref and !env"
+            hint = "seedkit understands the tags !ref, !env and !json"
         raise FixtureError(f"malformed YAML: {problem}", location=loc, hint=hint) from None
     except yaml.YAMLError as exc:
         raise FixtureError(f"malformed YAML: {exc}", location=Location(file=shown)) from None
