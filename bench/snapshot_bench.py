@@ -4,7 +4,7 @@ One invocation, one server, one database holding three tables of N rows each (de
 
 - ``items``: a natural primary key (``sku text``), numeric, integer and timestamptz columns —
   ``--format auto`` writes it as CSV (PostgreSQL's own CSV output, in key order);
-- ``items`` again with ``--format yaml`` (each row built as one YAML line in SQL);
+- ``items`` again with ``--format yaml`` (strings quoted by COPY itself, see seedkit/snapshot/write.py);
 - ``members``: a ``bigserial`` id left out, a unique e-mail as the natural key, and a reference to
   ``orgs`` written as ``!ref orgs/<slug>`` (a join per row) — YAML.
 
@@ -90,6 +90,7 @@ def main() -> None:
         cases = [("items, auto (CSV)", "items", ["--format", "auto"]),
                  ("items, YAML", "items", ["--format", "yaml"]),
                  ("members, YAML with !ref", "members", ["--format", "yaml"])]
+        print("load average (1, 5, 15 min): %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count() or 0))
         print(f"{'case':<28}{'pg_dump':>10}{'snapshot':>10}{'ratio':>8}  size (snapshot / dump)")
         for label, table, extra in cases:
             dumps, snaps = [], []
@@ -106,6 +107,7 @@ def main() -> None:
                   f"{written / 1e6:.0f} MB / {dump_file.stat().st_size / 1e6:.0f} MB", flush=True)
             for i in range(args.repeat):
                 shutil.rmtree(work / f"out{i}", ignore_errors=True)
+        print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
     finally:
         shutil.rmtree(work, ignore_errors=True)
         with psycopg.connect(server, autocommit=True) as c:
