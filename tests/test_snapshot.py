@@ -665,3 +665,33 @@ def test_yaml_built_by_copy_quoting_matches_yaml_built_as_json(pg_pair, tmp_path
     assert [(loaded[k]["t"], loaded[k]["b"]) for k in ("all", "nulls", '"\\N"')] == [
         tuple(r) for r in rows(a, """SELECT t, '\\x' || encode(b, 'hex') FROM oddities
                                    ORDER BY array_position(ARRAY['all', 'nulls', '"\\N"'], k)""")]
+
+
+def test_a_progress_bar_per_table_on_a_terminal(pg_url: str, tmp_path: Path) -> None:
+    """On a terminal (stderr is a pty), each table gets its own bar with rows done of rows to write."""
+    import pty
+    import subprocess
+    import sys
+
+    run_sql(pg_url, """CREATE TABLE alpha (k text PRIMARY KEY, v text); CREATE TABLE beta (k int PRIMARY KEY);
+                       INSERT INTO alpha SELECT 'k' || g, repeat('x', 100) FROM generate_series(1, 200000) g;
+                       INSERT INTO beta SELECT g FROM generate_series(1, 3000) g;""")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "seedkit", "snapshot", "--database", pg_url, "--out", "o",
+                             "--format", "yaml"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout = proc.communicate()[0]
+    os.close(master)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    assert b"200000/200000" in seen and b"3000/3000" in seen  # both tables, each counted to its end
+    assert b"alpha" in seen and b"beta" in seen and "━".encode() in seen
+    assert b"200000/200000" not in stdout and b"200000" in stdout  # the bar stays on stderr; the report is stdout
