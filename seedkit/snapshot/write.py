@@ -99,9 +99,7 @@ class Query:
             return f"to_jsonb({c})::text"
         if col.type == "money":
             return f"({c})::numeric"
-        if col.kind in ("date", "timestamp", "timestamptz", "time"):
-            return self.pg_time(lit)
-        return c
+        return c  # dates and times too: COPY prints them as pg_time does
 
     def pg_time(self, lit: Lit) -> str:
         """A date or time as PostgreSQL prints it (ISO, UTC: an offset is +00), straight from the type's
@@ -351,19 +349,20 @@ def quoted_columns(q: Query) -> list[str] | None:
         bare.clear()
         columns.append(expr)
 
-    bare.append(literal(q.d, "- {"))
     for n, (name, item) in enumerate(q.spec.items):
         key = render.name(name)
         if any(ch in key for ch in '"\\') or not key.isprintable():
             return None  # a quoted column name: COPY would escape its quotes
-        bare.append(literal(q.d, ("" if n == 0 else ", ") + key + ": "))
+        prefix = ("- {" if n == 0 else ", ") + key + ": "
         if isinstance(item, Lit):
             if item.mask is not None:
                 return None
             kind = item.column.kind
             if kind in _QUOTED_KINDS:
+                bare.append(literal(q.d, prefix))
                 quoted(q.col(item))
             elif kind in _BARE_KINDS:
+                bare.append(literal(q.d, prefix))
                 bare.append(q.pg_json(item, guard=False))
             else:
                 return None
@@ -372,11 +371,12 @@ def quoted_columns(q: Query) -> list[str] | None:
             if not item.scalar or item.masked or not isinstance(part, Lit):
                 return None
             value = q.col(part)  # NULL when there is no reference (or the parent row is missing): null
-            bare.append(f"CASE WHEN {value} IS NULL THEN '' ELSE '!ref ' END")
+            bare.append(f"CASE WHEN {value} IS NULL THEN {literal(q.d, prefix)} "
+                        f"ELSE {literal(q.d, prefix + '!ref ')} END")
             quoted(f"{literal(q.d, str(item.parent.name) + '/')} || {q.pg_plain(part)}")
     bare.append(literal(q.d, "}"))
     columns.append(" || ".join(bare))
-    return columns
+    return columns if q.spec.items else None
 
 
 def _pg_quoted_rows(q: Query, columns: list[str], out: IO[bytes], total: int, progress: Progress | None) -> int:
