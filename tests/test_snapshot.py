@@ -695,3 +695,22 @@ def test_a_progress_bar_per_table_on_a_terminal(pg_url: str, tmp_path: Path) -> 
     assert b"200000/200000" in seen and b"3000/3000" in seen  # both tables, each counted to its end
     assert b"alpha" in seen and b"beta" in seen and "━".encode() in seen
     assert b"200000/200000" not in stdout and b"200000" in stdout  # the bar stays on stderr; the report is stdout
+
+
+def test_csv_tells_an_empty_string_from_its_look_alike_inside_a_quoted_value(pg_pair, tmp_path: Path) -> None:
+    """PostgreSQL's CSV output is searched for "" as a whole cell; the same bytes inside a multi-line
+    quoted value are checked against the table and the file stays CSV."""
+    a, b = pg_pair
+    schema = "CREATE TABLE notes (k text PRIMARY KEY, v text, n int);"
+    run_sql(a, schema + """INSERT INTO notes VALUES ('k1', E'a\\n",', 1), ('k2', E'x\\n""\\n', NULL)""")
+    run_sql(b, schema)
+    cfg = project(tmp_path, b)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="csv")
+    assert [(t.format, t.note) for t in report.tables] == [("csv", None)]
+    assert '\n"",' in (out / "notes.csv").read_text()  # the look-alike: "" at a line start, then a comma
+    _load(cfg)
+    assert rows(b, "SELECT * FROM notes ORDER BY k") == rows(a, "SELECT * FROM notes ORDER BY k")
+    run_sql(a, "INSERT INTO notes VALUES ('k3', '', 3)")
+    report = snapshot(tmp_path / "again", config=cfg, database_url=a, format="csv")
+    assert [t.format for t in report.tables] == ["yaml"] and "empty strings" in report.tables[0].note
