@@ -90,7 +90,8 @@ def main() -> None:
         cases = [("items, auto (CSV)", "items", ["--format", "auto"]),
                  ("items, YAML", "items", ["--format", "yaml"]),
                  ("members, YAML with !ref", "members", ["--format", "yaml"])]
-        print("load average (1, 5, 15 min): %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count() or 0))
+        one, five, fifteen = os.getloadavg()
+        print(f"load average (1, 5, 15 min): {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores")
         print(f"{'case':<28}{'pg_dump':>10}{'snapshot':>10}{'ratio':>8}  size (snapshot / dump)")
         for label, table, extra in cases:
             dumps, snaps = [], []
@@ -107,7 +108,7 @@ def main() -> None:
                   f"{written / 1e6:.0f} MB / {dump_file.stat().st_size / 1e6:.0f} MB", flush=True)
             for i in range(args.repeat):
                 shutil.rmtree(work / f"out{i}", ignore_errors=True)
-        print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
+        print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
         with psycopg.connect(server, autocommit=True) as c:

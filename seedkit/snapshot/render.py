@@ -35,7 +35,7 @@ def fix_text(text: str) -> str:
     return _BAD_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def fix_bytes(data: bytes) -> bytes:
+def fix_bytes(data: bytes | bytearray) -> bytes | bytearray:
     # the bytes every such character starts with: searched for first, at memchr speed (translate
     # deletes the C0 controls at about the same speed; a regular expression is ten times slower)
     if (b"\x7f" not in data and b"\xc2" not in data and b"\xe2\x80" not in data and b"\xef" not in data

@@ -160,9 +160,9 @@ class RowPlan:
     def decode(self, fields: list[Any]) -> list[Any]:
         out = []
         for value, kind, column in zip(fields, self.kinds, self.columns):
-            if kind == "json":
+            if kind == "json":  # strict=False: raw control characters (see render.fix_bytes)
                 out.append(JSON_NULL if value == JSON_NULL_YAML else json.loads(value, parse_float=Decimal,
-                                                                                strict=False))  # raw controls: see fix_bytes
+                                                                                strict=False))
             elif kind == "raw":
                 out.append(render.from_sqlite(value, column) if value is not None else None)  # type: ignore[arg-type]
             else:
@@ -383,7 +383,7 @@ def _pg_quoted_rows(q: Query, columns: list[str], out: IO[bytes], total: int, pr
     name = q.spec.name
 
     def flush(buf: bytearray, n: int) -> None:
-        data = bytes(buf)
+        data: bytes | bytearray = buf  # written before copy_chunks reuses it
         if b"\\" in data:
             if _NULL_CELL in data:  # a value's own backslash is doubled, so "\N" is only ever NULL
                 data = data.replace(_NULL_CELL, b"null")
