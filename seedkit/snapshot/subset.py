@@ -146,10 +146,12 @@ class Selection:
                 cols = self._ident(dst)
                 join = " AND ".join(f"c.{q(cc)} = p.{q(pc)}" for cc, pc in zip(ccols, pcols))
                 where = self.filter(src.name, "p" if down else "c")
-                alias = "c" if down else "p"
-                select = (f"SELECT DISTINCT {', '.join(alias + '.' + q(c) for c in cols)} FROM "
-                          f"{self._from(child.name)} AS c JOIN {self._from(parent.name)} AS p ON {join}"
-                          + (f" WHERE {where}" if where else ""))
+                # the rows of dst that a row of src refers to (or, down, that refer to one): a semi-join,
+                # which reads an index on the referencing columns where there is one
+                alias, other = ("c", "p") if down else ("p", "c")
+                select = (f"SELECT {', '.join(alias + '.' + q(c) for c in cols)} FROM {self._from(dst.name)} AS "
+                          f"{alias} WHERE EXISTS (SELECT 1 FROM {self._from(src.name)} AS {other} WHERE {join}"
+                          + (f" AND {where}" if where else "") + ")")
                 if self._insert(target, select) > 0:
                     version[dst.name] = version.get(dst.name, 0) + 1
                     changed = True
