@@ -84,6 +84,9 @@ def main() -> None:
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = server.rsplit("/", 1)[0] + "/" + name
     work = Path(tempfile.mkdtemp(prefix="snapbench-"))
+    # seedkit's bytecode, as an installed package has it (an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE would otherwise compile every module at every start)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "seedkit")], check=True)
     try:
         t = time.perf_counter()
         fill(url, args.rows)
