@@ -105,7 +105,7 @@ BAD: dict[str, Case] = {
     "yaml-bad-on-conflict": Case(users("on_conflict: merge\nrows: []\n"), ("users.yaml:1", "on_conflict")),
     "yaml-key-is-a-number": Case(users("key: 5\nrows: []\n"), ("users.yaml:1", "key")),
     "yaml-unknown-tag": Case(users("rows:\n  - {email: a@x.io, name: !secret x}\n"),
-                             ("users.yaml:2", "!secret", "!ref and !env")),
+                             ("users.yaml:2", "!secret", "!ref, !env and !json")),
     # -- values that do not fit the column ----------------------------------------------------------
     "string-for-integer": Case(users("rows:\n  - email: a@x.io\n    age: forty\n"), ("users.yaml:3", "'age'")),
     "huge-integer": Case(users("rows:\n  - email: a@x.io\n    age: 99999999999999999999999\n"),

@@ -541,3 +541,176 @@ def test_keep_ids_writes_ids_and_plain_references(pg_a, tmp_path: Path) -> None:
     _load(cfg)
     assert canonical(b, PG_CANONICAL) == canonical(a, PG_CANONICAL)
     assert rows(b, "SELECT id, email FROM users ORDER BY id") == rows(a, "SELECT id, email FROM users ORDER BY id")
+
+
+def test_jsonb_numbers_and_json_null_round_trip_in_yaml_and_csv(pg_pair, tmp_path: Path) -> None:
+    a, b = pg_pair
+    schema = "CREATE TABLE settings (key text PRIMARY KEY, value jsonb, raw json, label text);"
+    run_sql(a, schema + """INSERT INTO settings VALUES
+        ('a-json-null', 'null', 'null', 'x'), ('b-sql-null', NULL, NULL, 'x'),
+        ('c-digits', '{"n": 1.10, "tiny": 0.1000000000000000000001, "list": [2.50, 1e-3]}', '[1.10]', 'x'),
+        ('d-scalar', '1.10', '"null"', 'x'), ('e-string', '"null"', '{}', 'x')""")
+    query = "SELECT key, value::text, value IS NULL, raw::jsonb::text, raw IS NULL FROM settings ORDER BY key"
+    for fmt in ("yaml", "csv"):
+        run_sql(b, "DROP TABLE IF EXISTS settings;" + schema)
+        cfg = project(tmp_path / fmt, b)
+        out = tmp_path / fmt / "seeds" / "snap"
+        report = snapshot(out, config=cfg, database_url=a, format=fmt)
+        assert [t.format for t in report.tables] == [fmt]
+        written = (out / f"settings.{fmt}").read_text()
+        if fmt == "yaml":
+            assert '- {key: "a-json-null", value: !json null, raw: !json null, label: "x"}' in written
+            assert '- {key: "b-sql-null", value: null, raw: null, label: "x"}' in written
+            assert "1.10" in written and "0.1000000000000000000001" in written
+        else:
+            assert "a-json-null,null,null,x\n" in written and "b-sql-null,,,x\n" in written
+        _load(cfg)
+        assert rows(b, query) == rows(a, query)
+        assert rows(b, "SELECT value::text FROM settings WHERE key = 'c-digits'") == [
+            ('{"n": 1.10, "list": [2.50, 0.001], "tiny": 0.1000000000000000000001}',)]
+        assert not _load(cfg).changed
+        snapshot(tmp_path / fmt / "second", config=cfg, database_url=b, format=fmt)
+        assert files(tmp_path / fmt / "second") == files(out)
+
+
+def test_json_tag_in_fixtures_is_json_text_and_checked(db_url: str, tmp_path: Path) -> None:
+    """`!json null` is the JSON value null; bad JSON or !json null for another type is a located error."""
+    run_sql(db_url, "CREATE TABLE docs (name text PRIMARY KEY, body " + (
+        "jsonb" if db_url.startswith("postgresql") else "JSON") + ", note text)")
+    cfg = project(tmp_path, db_url)
+    fixture = tmp_path / "seeds" / "snap" / "docs.yaml"
+    fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", body: !json null}\n- {name: "s", body: null}\n'
+                       "- {name: \"t\", body: !json '{\"n\": 1.10}'}\n")
+    _load(cfg)
+    got = rows(db_url, "SELECT name, body IS NULL, " + ("body::text" if db_url.startswith("postgresql") else "body")
+               + " FROM docs ORDER BY name")
+    assert got in ([("j", False, "null"), ("s", True, None), ("t", False, '{"n": 1.10}')],
+                   [("j", 0, "null"), ("s", 1, None), ("t", 0, '{"n":1.10}')])
+    fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", body: !json "{nope"}\n')
+    result = CliRunner().invoke(app, ["--config", str(cfg), "run", "snap"])
+    assert result.exit_code == 2 and "docs.yaml:4" in result.output and "!json" in result.output, result.output
+    fixture.write_text('table: docs\nkey: [name]\nrows:\n- {name: "j", note: !json null}\n')
+    result = CliRunner().invoke(app, ["--config", str(cfg), "run", "snap"])
+    assert result.exit_code == 2 and "docs.yaml:4" in result.output and "json column" in result.output, result.output
+
+
+def test_not_null_cycle_and_inheritance_children_like_pagila(pg_pair, tmp_path: Path) -> None:
+    """The shape of the pagila sample database: staff and store refer to each other through NOT NULL
+    columns (loadable once one constraint is DEFERRABLE), made-up keys only (--keep-ids), a char(n)
+    column, an inheritance child without a key (refused, or left out with --exclude)."""
+    a, b = pg_pair
+    schema = """
+        CREATE TABLE store (store_id serial PRIMARY KEY, manager_staff_id int NOT NULL, code char(6) NOT NULL);
+        CREATE TABLE staff (staff_id serial PRIMARY KEY, name text NOT NULL,
+                            store_id int NOT NULL REFERENCES store(store_id));
+        ALTER TABLE store ADD CONSTRAINT store_manager FOREIGN KEY (manager_staff_id) REFERENCES staff(staff_id)
+            DEFERRABLE;
+        CREATE TABLE payment (payment_id serial PRIMARY KEY, staff_id int NOT NULL REFERENCES staff(staff_id),
+                              amount numeric(5,2));
+        CREATE TABLE payment_2007 () INHERITS (payment);"""
+    run_sql(a, schema + """
+        BEGIN; SET CONSTRAINTS ALL DEFERRED;
+        INSERT INTO store VALUES (1, 1, 'a'), (2, 2, 'bb');
+        INSERT INTO staff VALUES (1, 'Mike', 1), (2, 'Jon', 2);
+        COMMIT;
+        INSERT INTO payment VALUES (1, 1, 1.10);
+        INSERT INTO payment_2007 VALUES (2, 2, 2.00);""")
+    run_sql(b, schema)
+    cfg = project(tmp_path, b)
+    out = tmp_path / "seeds" / "snap"
+    refused = cli(cfg, "--database", a, "--out", str(out), "--keep-ids")
+    assert refused.exit_code == 2 and "payment_2007 has no primary key" in refused.stderr
+    result = cli(cfg, "--database", a, "--out", str(out), "--keep-ids", "--exclude", "payment_*")
+    assert result.exit_code == 0, result.output
+    assert '"a     "' in (out / "store.yaml").read_text()  # char(6) keeps its padding
+    _load(cfg)
+    for query in ("SELECT * FROM store ORDER BY 1", "SELECT * FROM staff ORDER BY 1",
+                  "SELECT * FROM ONLY payment ORDER BY 1"):
+        assert rows(b, query) == rows(a, query)
+    assert not _load(cfg).changed
+    snapshot(tmp_path / "second", config=cfg, database_url=b, keep_ids=True, exclude=["payment_*"])
+    assert files(tmp_path / "second") == files(out)
+
+
+def test_yaml_built_by_copy_quoting_matches_yaml_built_as_json(pg_pair, tmp_path: Path, monkeypatch) -> None:
+    """Tables of plain values are written with COPY's own quoting (DELIMITER '"'); the same tables built
+    value by value as JSON in SQL give the same bytes (controls, quotes, backslashes, NULLs, refs)."""
+    import seedkit.snapshot.write as write
+
+    a, _ = pg_pair
+    run_sql(a, PG_SCHEMA + PG_DATA + r"""
+        CREATE TABLE oddities (k text PRIMARY KEY, t text, d date, ts timestamptz, b bytea, u uuid, i interval,
+                               num numeric, f float8, ok boolean, r int4range, cat text REFERENCES categories(code));
+        INSERT INTO oddities VALUES
+          ('all', E'\\N "\\N" \\v \\\\v' || chr(11) || chr(27) || ' \N', '2024-02-29', 'infinity', '\x5c4e'::bytea,
+           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '-1 days 00:00:01', 'NaN', '-Infinity', false, 'empty', 'c"\'),
+          ('nulls', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          ('"\N"', '', '0001-01-01', '2024-01-01 00:00:00.5+05:30', '', NULL, '0', 0, 0, true, '[,)', 'root');""")
+    used = []
+    real = write.quoted_columns
+    monkeypatch.setattr(write, "quoted_columns", lambda q: (lambda r: used.append((q.spec.name, r is not None)) or r)(
+        real(q)))
+    snapshot(tmp_path / "quoted", database_url=a, format="yaml", config=project(tmp_path, a))
+    took = {name for name, quoted in used if quoted}
+    assert {"oddities", "categories", "orgs", "teams", "players", "projects", "invites", "langs"} <= took
+    assert not {"users", "events", "countries", "memberships"} & took  # jsonb, arrays, a ref by two columns
+    monkeypatch.setattr(write, "quoted_columns", lambda q: None)
+    snapshot(tmp_path / "json", database_url=a, format="yaml", config=project(tmp_path, a))
+    assert files(tmp_path / "quoted") == files(tmp_path / "json")
+    text = (tmp_path / "quoted" / "oddities.yaml").read_text()
+    assert '- {k: "nulls", t: null, d: null' in text and "\\u000b" in text and "\\u001b" in text
+    from seedkit.seed.load import _load_yaml
+
+    loaded = {r.values["k"]: r.values for r in _load_yaml(text, Path("o.yaml"), "o.yaml", {})[0].rows}
+    assert [(loaded[k]["t"], loaded[k]["b"]) for k in ("all", "nulls", '"\\N"')] == [
+        tuple(r) for r in rows(a, """SELECT t, '\\x' || encode(b, 'hex') FROM oddities
+                                   ORDER BY array_position(ARRAY['all', 'nulls', '"\\N"'], k)""")]
+
+
+def test_a_progress_bar_per_table_on_a_terminal(pg_url: str, tmp_path: Path) -> None:
+    """On a terminal (stderr is a pty), each table gets its own bar with rows done of rows to write."""
+    import pty
+    import subprocess
+    import sys
+
+    run_sql(pg_url, """CREATE TABLE alpha (k text PRIMARY KEY, v text); CREATE TABLE beta (k int PRIMARY KEY);
+                       INSERT INTO alpha SELECT 'k' || g, repeat('x', 100) FROM generate_series(1, 200000) g;
+                       INSERT INTO beta SELECT g FROM generate_series(1, 3000) g;""")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "seedkit", "snapshot", "--database", pg_url, "--out", "o",
+                             "--format", "yaml"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout = proc.communicate()[0]
+    os.close(master)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    assert b"200000/200000" in seen and b"3000/3000" in seen  # both tables, each counted to its end
+    assert b"alpha" in seen and b"beta" in seen and "━".encode() in seen
+    assert b"200000/200000" not in stdout and b"200000" in stdout  # the bar stays on stderr; the report is stdout
+
+
+def test_csv_tells_an_empty_string_from_its_look_alike_inside_a_quoted_value(pg_pair, tmp_path: Path) -> None:
+    """PostgreSQL's CSV output is searched for "" as a whole cell; the same bytes inside a multi-line
+    quoted value are checked against the table and the file stays CSV."""
+    a, b = pg_pair
+    schema = "CREATE TABLE notes (k text PRIMARY KEY, v text, n int);"
+    run_sql(a, schema + """INSERT INTO notes VALUES ('k1', E'a\\n",', 1), ('k2', E'x\\n""\\n', NULL)""")
+    run_sql(b, schema)
+    cfg = project(tmp_path, b)
+    out = tmp_path / "seeds" / "snap"
+    report = snapshot(out, config=cfg, database_url=a, format="csv")
+    assert [(t.format, t.note) for t in report.tables] == [("csv", None)]
+    assert '\n"",' in (out / "notes.csv").read_text()  # the look-alike: "" at a line start, then a comma
+    _load(cfg)
+    assert rows(b, "SELECT * FROM notes ORDER BY k") == rows(a, "SELECT * FROM notes ORDER BY k")
+    run_sql(a, "INSERT INTO notes VALUES ('k3', '', 3)")
+    report = snapshot(tmp_path / "again", config=cfg, database_url=a, format="csv")
+    assert [t.format for t in report.tables] == ["yaml"] and "empty strings" in report.tables[0].note

@@ -142,6 +142,18 @@ def test_masked_dates_are_written_as_the_column_type_prints_them() -> None:
 
     day = dt.date(1950, 7, 6)
     assert conform(day, col("b", "timestamp")) == "1950-07-06 00:00:00"
-    assert conform(day, col("b", "timestamptz")) == "1950-07-06 00:00:00+00:00"
+    assert conform(day, col("b", "timestamptz")) == "1950-07-06 00:00:00+00"  # as PostgreSQL prints it in UTC
     assert conform(dt.datetime(1950, 7, 6, 1, 2, 3), col("b", "date")) == "1950-07-06"
     assert conform("text", col("b")) == "text"
+
+
+def test_timestamps_with_a_postgresql_offset_load_on_every_python() -> None:
+    """Snapshots write timestamptz as PostgreSQL prints it (+00); Python 3.10's fromisoformat needs +00:00."""
+    import datetime as dt
+
+    from seedkit.seed.convert import convert
+
+    got = convert("2024-03-01 08:00:00.123456+00", col("b", "timestamptz"))
+    assert got == dt.datetime(2024, 3, 1, 8, 0, 0, 123456, tzinfo=dt.timezone.utc)
+    assert convert("2024-03-01 10:00:00-05", col("b", "timestamptz")).utcoffset() == dt.timedelta(hours=-5)
+    assert convert("2024-03-01 10:00:00", col("b", "timestamp")) == dt.datetime(2024, 3, 1, 10)

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .. import jsontext
 from ..db.catalog import Column
+from ..jsontext import JSON_NULL
 
 _INT_RANGES = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
@@ -66,6 +68,9 @@ def convert(value: Any, column: Column, *, text: bool = False) -> Any:
     """Normalise ``value`` for ``column``; ``text=True`` when it came from a CSV cell."""
     if value is None:
         return None
+    if value is JSON_NULL and column.kind != "json":
+        raise ConversionError(f"!json null is the JSON value null, for a json column; {column.type} takes null "
+                              "(SQL NULL)")
     try:
         return _convert(value, column.kind, column, text, column.element_kind)
     except RecursionError:  # a YAML alias that contains itself
@@ -188,7 +193,10 @@ def _timestamp(value: Any, column: Column, text: bool) -> dt.datetime:
         return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
-            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            text = value.strip().replace("Z", "+00:00")
+            if len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit():
+                text += ":00"  # PostgreSQL's +00 (Python 3.10 reads only +00:00)
+            return dt.datetime.fromisoformat(text)
         except ValueError:
             pass
     raise ConversionError(f"expected a timestamp (YYYY-MM-DD HH:MM:SS) for {column.type}, got {value!r}")
@@ -220,11 +228,15 @@ def _interval(value: Any, column: Column, text: bool) -> Any:
 
 
 def _json(value: Any, column: Column, text: bool) -> Any:
+    if value is JSON_NULL:
+        return value
     if text and isinstance(value, str):
         try:
-            value = json.loads(value, parse_float=Decimal)
+            value = jsontext.loads(value)  # a CSV cell `null` is JSON null; an empty cell is SQL NULL
         except ValueError as exc:
             raise ConversionError(f"expected JSON text for {column.type}: {exc}") from None
+        if value is JSON_NULL:
+            return value
     return _plain_json(value, column)
 
 
@@ -236,8 +248,7 @@ def _plain_json(value: Any, column: Column) -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ConversionError("JSON has no NaN or Infinity")
-        return int(value) if value == value.to_integral_value() and "E" not in str(value) and "." not in str(
-            value) else float(value)
+        return jsontext.number(value)  # 1.10 keeps its digits (jsonb stores them)
     if isinstance(value, float) and not _finite(value):
         raise ConversionError("JSON has no NaN or Infinity")
     if isinstance(value, (dt.date, dt.time)):

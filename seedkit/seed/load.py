@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .. import jsontext
 from ..errors import FixtureError, Location
 from .model import Fixture, Row, make_ref, parse_header
 
@@ -168,6 +169,18 @@ def _construct_ref(loader: _Loader, node: yaml.Node) -> Any:
     raise FixtureError("!ref takes table/value or a mapping", location=loc)
 
 
+def _construct_json(loader: _Loader, node: yaml.Node) -> Any:
+    """``!json TEXT``: a JSON value written as JSON text; ``!json null`` is JSON null, not SQL NULL."""
+    loc = Location(file=loader.shown, line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+    if not isinstance(node, yaml.ScalarNode):
+        raise FixtureError("!json takes JSON text, e.g. !json null or !json '{\"a\": 1.10}'", location=loc)
+    text = str(loader.construct_scalar(node))
+    try:
+        return jsontext.loads(text)
+    except ValueError as exc:
+        raise FixtureError(f"!json {text!r}: not JSON ({exc})", location=loc) from None
+
+
 def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
@@ -195,6 +208,7 @@ for _cls in (_Loader, _FastLoader):
     _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
     _cls.add_constructor("!env", _construct_env)
     _cls.add_constructor("!ref", _construct_ref)
+    _cls.add_constructor("!json", _construct_json)
 
 
 def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
@@ -243,7 +257,7 @@ def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping
             problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
         hint = None
         if "could not determine a constructor" in str(exc):
-            hint = "seedkit understands the tags !ref and !env"
+            hint = "seedkit understands the tags !ref, !env and !json"
         raise FixtureError(f"malformed YAML: {problem}", location=loc, hint=hint) from None
     except yaml.YAMLError as exc:
         raise FixtureError(f"malformed YAML: {exc}", location=Location(file=shown)) from None

@@ -201,7 +201,8 @@ def _reading(d: db.Database) -> Iterator[None]:
                 d.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 for setting, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"),
                                        ("bytea_output", "hex"), ("extra_float_digits", "1"),
-                                       ("client_encoding", "UTF8"), ("work_mem", "64MB")):
+                                       ("standard_conforming_strings", "on"), ("client_encoding", "UTF8"),
+                                       ("work_mem", "64MB")):
                     d.execute("SELECT set_config(%s, %s, true)", [setting, value])
                 yield
                 raise _Done  # roll back: the temporary tables go with it

@@ -128,24 +128,32 @@ class Selection:
         """Add rows until nothing changes: parents of chosen rows (or, ``down``, their children)."""
         q = self.d.quote
         edges = self._edges()
+        # an edge is followed again only when its source gained rows since it was last followed (a whole
+        # table never does): a million-row child is read once per parent, not once more to find nothing new
+        version: dict[TableName, int] = {}
+        followed: dict[int, int] = {}
         changed = True
         while changed:
             changed = False
-            for child, parent, ccols, pcols in edges:
+            for n, (child, parent, ccols, pcols) in enumerate(edges):
                 src, dst = (parent, child) if down else (child, parent)
                 if src.name not in self.tables or dst.name in self.full:
                     continue
-                target = self._temp(dst)
-                if src.name not in self.tables:
+                if followed.get(n) == version.get(src.name, 0):
                     continue
+                followed[n] = version.get(src.name, 0)
+                target = self._temp(dst)
                 cols = self._ident(dst)
                 join = " AND ".join(f"c.{q(cc)} = p.{q(pc)}" for cc, pc in zip(ccols, pcols))
                 where = self.filter(src.name, "p" if down else "c")
-                alias = "c" if down else "p"
-                select = (f"SELECT DISTINCT {', '.join(alias + '.' + q(c) for c in cols)} FROM "
-                          f"{self._from(child.name)} AS c JOIN {self._from(parent.name)} AS p ON {join}"
-                          + (f" WHERE {where}" if where else ""))
+                # the rows of dst that a row of src refers to (or, down, that refer to one): a semi-join,
+                # which reads an index on the referencing columns where there is one
+                alias, other = ("c", "p") if down else ("p", "c")
+                select = (f"SELECT {', '.join(alias + '.' + q(c) for c in cols)} FROM {self._from(dst.name)} AS "
+                          f"{alias} WHERE EXISTS (SELECT 1 FROM {self._from(src.name)} AS {other} WHERE {join}"
+                          + (f" AND {where}" if where else "") + ")")
                 if self._insert(target, select) > 0:
+                    version[dst.name] = version.get(dst.name, 0) + 1
                     changed = True
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
@@ -17,8 +18,10 @@ from typing import IO, Any
 from ..db.base import Database
 from ..db.catalog import Column
 from ..errors import DatabaseError
+from ..jsontext import JSON_NULL
 from . import render
 from .plan import Item, Lit, RefItem, TableSpec
+from .render import JSON_NULL_YAML
 
 Progress = Callable[[str, int, "int | None"], None]
 _TEXTUAL = ("text", "enum", "other")
@@ -61,20 +64,26 @@ class Query:
         """SQL text of the value as JSON (NULL → null). ``guard=False``: the column is known NOT NULL
         where it is read, so the (measurably slow) coalesce is left out."""
         c, col = self.col(lit), lit.column
-        if col.kind == "json":
-            expr = f"({c})::jsonb::text"
+        if col.kind == "json":  # the JSON value null is written !json null (null alone is SQL NULL)
+            expr = f"CASE WHEN ({c})::jsonb = 'null'::jsonb THEN '{JSON_NULL_YAML}' ELSE ({c})::jsonb::text END"
         elif col.kind == "array":
             expr = f"to_jsonb({c})::text"  # jsonb spacing: the same text Python gives (render.dump)
         elif col.type == "money":
             expr = f"({c})::numeric::text"
         elif col.kind in ("int", "numeric", "float"):
             expr = f"({c})::text"  # a JSON number as it is; NaN and Infinity read back as text
-        elif col.type == "text" or col.type.startswith("character varying"):
-            expr = json_text(c)
-        elif col.kind == "other":
-            expr = f"to_json(({c})::text)::text"
+        elif col.kind == "text" and not _blank_padded(col):
+            expr = json_text(c if col.type == "text" else f"({c})::text")
+        elif col.kind in ("other", "enum"):
+            expr = json_text(f"({c})::text")
         elif col.kind in ("date", "timestamp", "timestamptz", "time"):
             expr = "'\"' || " + self.pg_time(lit) + " || '\"'"  # ISO text has no quote or backslash
+        elif col.kind in ("uuid", "interval"):
+            expr = f"""'"' || ({c})::text || '"'"""  # nothing to escape
+        elif col.kind == "bytes":
+            expr = f"""'"\\' || ({c})::text || '"'"""  # \x… hex (bytea_output), the backslash escaped
+        elif col.kind == "bool":
+            expr = f"CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' END"
         else:
             expr = f"to_json({c})::text"
         if guard or col.nullable:
@@ -90,17 +99,12 @@ class Query:
             return f"to_jsonb({c})::text"
         if col.type == "money":
             return f"({c})::numeric"
-        if col.kind in ("date", "timestamp", "timestamptz", "time"):
-            return self.pg_time(lit)
-        return c
+        return c  # dates and times too: COPY prints them as pg_time does
 
     def pg_time(self, lit: Lit) -> str:
-        """A date or time as PostgreSQL prints it (ISO, UTC), with the offset as +00:00 rather than +00
-        (what Python's ``fromisoformat`` reads back); cheaper than ``to_json`` by half a second a million."""
-        c, col = self.col(lit), lit.column
-        if col.type == "timestamp with time zone":
-            return f"CASE WHEN isfinite({c}) THEN ({c})::text || ':00' ELSE ({c})::text END"
-        return f"({c})::text"
+        """A date or time as PostgreSQL prints it (ISO, UTC: an offset is +00), straight from the type's
+        output function: no ``to_json`` or concatenation per value."""
+        return f"({self.col(lit)})::text"
 
     def pg_plain(self, lit: Lit) -> str:
         """SQL text of the value as a CSV cell or inside a scalar !ref (NULL stays NULL)."""
@@ -111,17 +115,26 @@ class Query:
             return f"to_jsonb({c})::text"
         if col.type == "money":
             return f"({c})::numeric::text"
-        if col.type.startswith("character(") or col.type == "bpchar":
+        if _blank_padded(col):
             return f"(to_json({c})#>>'{{}}')"  # keeps the padding a cast to text would strip
         if col.kind in ("other", "interval", "text", "enum", "uuid", "int", "numeric", "bool", "float"):
             return f"({c})::text" if col.kind != "bool" else f"(to_json({c})#>>'{{}}')"
         return f"(to_json({c})#>>'{{}}')"
 
 
+def _blank_padded(col: Column) -> bool:
+    """char(n): a cast to text would strip the padding; to_json keeps it."""
+    return col.type.startswith("character(") or col.type == "bpchar"
+
+
 def json_text(expr: str) -> str:
-    """SQL quoting a text value as a JSON string. Most text needs no escaping, and quoting it by hand
-    saves about a second per million values over ``to_json``, which then only escapes the rest."""
-    return f"""CASE WHEN ({expr}) ~ '[[:cntrl:]"\\\\]' THEN to_json({expr})::text ELSE '"' || ({expr}) || '"' END"""
+    """SQL quoting a text value as a JSON string, cheaply: backslash and double quote are escaped by
+    ``replace`` (a regular expression or ``to_json`` per value costs about twice as much), and the
+    control characters are left to ``COPY``, whose text format writes \n \t \r \b \f as JSON and YAML
+    do. Vertical tab is spelled ``\u000b`` as JSON spells it; the rarer control characters COPY passes
+    through raw are escaped by the client (``render.fix_bytes``)."""
+    return ("""'"' || replace(replace(replace(""" + expr
+            + r""", '\', '\\'), '"', '\"'), chr(11), '\u000b') || '"'""")
 
 
 def literal(d: Database, text: str) -> str:
@@ -147,8 +160,9 @@ class RowPlan:
     def decode(self, fields: list[Any]) -> list[Any]:
         out = []
         for value, kind, column in zip(fields, self.kinds, self.columns):
-            if kind == "json":
-                out.append(json.loads(value, parse_float=Decimal))
+            if kind == "json":  # strict=False: raw control characters (see render.fix_bytes)
+                out.append(JSON_NULL if value == JSON_NULL_YAML else json.loads(value, parse_float=Decimal,
+                                                                                strict=False))
             elif kind == "raw":
                 out.append(render.from_sqlite(value, column) if value is not None else None)  # type: ignore[arg-type]
             else:
@@ -313,6 +327,75 @@ class CsvRows:
         return self.plan
 
 
+# -- YAML rows with COPY's own quoting (PostgreSQL) -----------------------------------------------
+# With DELIMITER '"', COPY's text format writes `"` between columns, and escapes inside a value exactly
+# as a YAML (and JSON) double-quoted string does: \" \\ \n \t \r \b \f (\v too, respelled below).
+# A row is then columns that alternate: YAML syntax and unquoted values (numbers, true/false, null),
+# then a value written raw by its type's output function, between quotes — no SQL work per string.
+_QUOTED_KINDS = ("text", "enum", "other", "uuid", "interval", "date", "timestamp", "timestamptz", "time", "bytes")
+_BARE_KINDS = ("int", "numeric", "float", "bool")
+_NULL_CELL = b'"\\N"'  # a NULL between quotes: written null
+_VT = re.compile(rb"\\\\|\\v")  # \v as JSON spells it (\u000b), read token by token
+
+
+def quoted_columns(q: Query) -> list[str] | None:
+    """The SELECT list of a YAML row for ``COPY … (DELIMITER '"')``, or None when the table holds a value
+    that must be built as JSON in SQL (json, arrays, a reference by several columns) or in Python (masks)."""
+    columns: list[str] = []
+    bare: list[str] = []  # SQL pieces of the current unquoted stretch
+
+    def quoted(expr: str) -> None:
+        columns.append(" || ".join(bare))
+        bare.clear()
+        columns.append(expr)
+
+    for n, (name, item) in enumerate(q.spec.items):
+        key = render.name(name)
+        if any(ch in key for ch in '"\\') or not key.isprintable():
+            return None  # a quoted column name: COPY would escape its quotes
+        prefix = ("- {" if n == 0 else ", ") + key + ": "
+        if isinstance(item, Lit):
+            if item.mask is not None:
+                return None
+            kind = item.column.kind
+            if kind in _QUOTED_KINDS:
+                bare.append(literal(q.d, prefix))
+                quoted(q.col(item))
+            elif kind in _BARE_KINDS:
+                bare.append(literal(q.d, prefix))
+                bare.append(q.pg_json(item, guard=False))
+            else:
+                return None
+        else:
+            part = item.parts[0][1] if item.parts else None
+            if not item.scalar or item.masked or not isinstance(part, Lit):
+                return None
+            value = q.col(part)  # NULL when there is no reference (or the parent row is missing): null
+            bare.append(f"CASE WHEN {value} IS NULL THEN {literal(q.d, prefix)} "
+                        f"ELSE {literal(q.d, prefix + '!ref ')} END")
+            quoted(f"{literal(q.d, str(item.parent.name) + '/')} || {q.pg_plain(part)}")
+    bare.append(literal(q.d, "}"))
+    columns.append(" || ".join(bare))
+    return columns if q.spec.items else None
+
+
+def _pg_quoted_rows(q: Query, columns: list[str], out: IO[bytes], total: int, progress: Progress | None) -> int:
+    name = q.spec.name
+
+    def flush(buf: bytearray, n: int) -> None:
+        data: bytes | bytearray = buf  # written before copy_chunks reuses it
+        if b"\\" in data:
+            if _NULL_CELL in data:  # a value's own backslash is doubled, so "\N" is only ever NULL
+                data = data.replace(_NULL_CELL, b"null")
+            if b"\\v" in data:
+                data = _VT.sub(lambda m: m.group() if m.group() == b"\\\\" else b"\\u000b", data)
+        out.write(render.fix_bytes(data))
+        if progress is not None:
+            progress(name, n, total)
+
+    return copy_chunks(q.d, f"COPY ({q.select(columns)}) TO STDOUT (DELIMITER '\"')", flush)
+
+
 def csv_header(spec: TableSpec) -> str:
     return render.csv_line([c for c, _ in spec.items])
 
@@ -328,6 +411,10 @@ def write_table(d: Database, spec: TableSpec, where: str | None, fmt: str, out: 
     q = Query(d, spec, where)
     if fmt == "yaml":
         out.write(yaml_header(spec, total).encode())
+        if q.pg:
+            columns = quoted_columns(q)
+            if columns is not None:
+                return _pg_quoted_rows(q, columns, out, total, progress)
         plan = YamlRows(q).build()
     else:
         out.write(csv_header(spec).encode())
@@ -340,9 +427,7 @@ def write_table(d: Database, spec: TableSpec, where: str | None, fmt: str, out: 
     return _sqlite_rows(q, plan, out, total, progress, fix=fmt == "yaml")
 
 
-def copy_rows(d: Database, stmt: str) -> Iterator[bytes]:
-    """The rows of ``COPY … TO STDOUT``, read straight from libpq: psycopg's own ``Copy`` iterator costs
-    a few microseconds per row, more than PostgreSQL takes to produce it."""
+def _start_copy(d: Database, stmt: str) -> Any:
     from psycopg import pq
 
     pgconn = d.conn.pgconn
@@ -353,6 +438,28 @@ def copy_rows(d: Database, stmt: str) -> Iterator[bytes]:
         while pgconn.get_result() is not None:
             pass
         raise error
+    return pgconn
+
+
+def _end_copy(pgconn: Any, done: bool) -> None:
+    """Read what is left (a copy stopped early) and raise the error the server ended it with, if any."""
+    from psycopg import pq
+
+    while not done:  # the rest must be read before the connection takes a new query
+        nbytes, _ = pgconn.get_copy_data(0)
+        done = nbytes < 0
+    failure = None
+    while (result := pgconn.get_result()) is not None:
+        if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+            failure = _result_error(result)
+    if failure is not None:
+        raise failure
+
+
+def copy_rows(d: Database, stmt: str) -> Iterator[bytes]:
+    """The rows of ``COPY … TO STDOUT``, read straight from libpq: psycopg's own ``Copy`` iterator costs
+    a few microseconds per row, more than PostgreSQL takes to produce it."""
+    pgconn = _start_copy(d, stmt)
     get = pgconn.get_copy_data
     done = False
     try:
@@ -363,15 +470,35 @@ def copy_rows(d: Database, stmt: str) -> Iterator[bytes]:
                 break
             yield data
     finally:
-        while not done:  # stopped early: the rest must be read before the connection takes a new query
-            nbytes, _ = get(0)
-            done = nbytes < 0
-        failure = None
-        while (result := pgconn.get_result()) is not None:
-            if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
-                failure = _result_error(result)
-        if failure is not None:
-            raise failure
+        _end_copy(pgconn, done)
+
+
+def copy_chunks(d: Database, stmt: str, flush: Callable[[bytearray, int], None]) -> int:
+    """The rows of ``COPY … TO STDOUT`` handed to ``flush(buffer, rows so far)`` a megabyte at a time
+    (and once more at the end, maybe empty); the loop per row does nothing else, which keeps the
+    client at the pace of ``pg_dump``. Returns the number of rows."""
+    pgconn = _start_copy(d, stmt)
+    get = pgconn.get_copy_data
+    buf = bytearray()
+    n = size = 0
+    done = False
+    try:
+        while True:
+            nbytes, data = get(0)
+            if nbytes < 0:
+                done = True
+                break
+            buf += data
+            n += 1
+            size += nbytes
+            if size > 1 << 20:
+                flush(buf, n)
+                buf.clear()
+                size = 0
+        flush(buf, n)
+    finally:
+        _end_copy(pgconn, done)
+    return n
 
 
 def _result_error(result: Any) -> DatabaseError:
@@ -393,42 +520,55 @@ class EmptyText(Exception):
     """A text cell holds the empty string, which a CSV file cannot tell from NULL: write YAML instead."""
 
 
+# An empty string in PostgreSQL's CSV output: "" as a whole cell. The same bytes can occur inside a
+# quoted multi-line value (rare); such a table is checked exactly once its rows are written.
+_EMPTY_CELL = re.compile(rb'(?:^|,)""(?:,|$)', re.MULTILINE)
+
+
 def _pg_copy_csv(q: Query, out: IO[bytes], total: int, progress: Progress | None) -> int:
-    """PostgreSQL's own CSV output. Each row carries one more cell, t or f: does a text column hold ''?
-    (checked while the rows stream, instead of reading the table twice)."""
+    """PostgreSQL's own CSV output. An empty string (which a CSV file cannot tell from NULL) is looked
+    for in the bytes a megabyte at a time, not per row in Python."""
     exprs = [q.pg_csv(it) for _, it in q.spec.items]  # type: ignore[arg-type]
     textual = [q.col(it) for _, it in q.spec.items  # type: ignore[union-attr]
-               if it.column.kind in ("text", "enum", "other")]  # type: ignore[union-attr]
-    exprs.append("(" + " OR ".join(f"({c})::text = ''" for c in textual) + ") IS TRUE" if textual else "false")
-    n = 0
+               if it.column.kind in _TEXTUAL]  # type: ignore[union-attr]
     name = q.spec.name
-    buf = bytearray()
-    for data in copy_rows(q.d, f"COPY ({q.select(exprs)}) TO STDOUT (FORMAT csv)"):
-        if data[-2] == 116:  # …,t\n
+    suspect = [False]
+
+    def flush(buf: bytearray, n: int) -> None:
+        if textual and not suspect[0] and b'""' in buf:
+            suspect[0] = _EMPTY_CELL.search(buf) is not None
+        out.write(buf)
+        if progress is not None:
+            progress(name, n, total)
+
+    n = copy_chunks(q.d, f"COPY ({q.select(exprs)}) TO STDOUT (FORMAT csv)", flush)
+    if suspect[0]:  # "" as a cell, or inside a quoted multi-line value: ask the table
+        empty = " OR ".join(f"({c})::text = ''" for c in textual)
+        row = q.d.fetchone(f"SELECT EXISTS (SELECT 1 FROM {q.source()} {'AND' if q.where else 'WHERE'} ({empty}))")
+        if row is not None and row[0]:
             raise EmptyText
-        buf += data[:-3]
-        buf += b"\n"
-        n += 1
-        if len(buf) > 1 << 20:
-            out.write(buf)
-            buf.clear()
-            if progress is not None:
-                progress(name, n, total)
-    out.write(buf)
     return n
 
 
 def _pg_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: Progress | None, *, fix: bool) -> int:
     stmt = f"COPY ({q.select(plan.exprs)}) TO STDOUT"
-    n = 0
     name = q.spec.name
-    simple = len(plan.exprs) == 1 and plan.kinds == ["seg"] and not plan.sort
+    if len(plan.exprs) == 1 and plan.kinds == ["seg"] and not plan.sort:  # every row built in SQL
+        def flush(buf: bytearray, n: int) -> None:
+            data = bytes(buf)
+            if b"\\\\" in data:  # COPY doubles every backslash; its own escapes (\n, \t …) are JSON's
+                data = data.replace(b"\\\\", b"\\")
+            out.write(render.fix_bytes(data) if fix else data)
+            if progress is not None:
+                progress(name, n, total)
+
+        return copy_chunks(q.d, stmt, flush)
+    n = 0
     buf = bytearray()
     held: list[tuple[tuple[Any, ...], str]] = []
 
-    def flush() -> None:
-        # every backslash of the JSON text arrives doubled by COPY's text format, nothing else is escaped
-        data = bytes(buf).replace(b"\\\\", b"\\") if simple else bytes(buf)
+    def write() -> None:
+        data = bytes(buf)
         out.write(render.fix_bytes(data) if fix else data)
         buf.clear()
         if progress is not None:
@@ -436,23 +576,20 @@ def _pg_rows(q: Query, plan: RowPlan, out: IO[bytes], total: int, progress: Prog
 
     for data in copy_rows(q.d, stmt):
         n += 1
-        if simple:
-            buf += data
-        else:
-            fields = bytes(data)[:-1].split(b"\t")
-            values = plan.decode([f.replace(b"\\\\", b"\\").decode() for f in fields])
-            line = plan.line(values)
-            if plan.sort:
-                held.append((tuple(s(values) for s in plan.sort), line))
-                continue
-            buf += line.encode()
+        fields = bytes(data)[:-1].split(b"\t")
+        values = plan.decode([f.replace(b"\\\\", b"\\").decode() for f in fields])
+        line = plan.line(values)
+        if plan.sort:
+            held.append((tuple(s(values) for s in plan.sort), line))
+            continue
+        buf += line.encode()
         if len(buf) > 1 << 20:
-            flush()
+            write()
     if held:
         held.sort(key=lambda h: h[0])
         for _, line in held:
             buf += line.encode()
-    flush()
+    write()
     return n
 
 

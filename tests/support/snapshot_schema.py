@@ -37,7 +37,7 @@ INSERT INTO users (email, org_id, mood, tags, prefs, avatar, balance, seen_at, n
                    ratio, flags, doc, nums)
 VALUES
  ('boss@acme.test', 1, 'happy', ARRAY['a', 'b,c', NULL, 'quote"d', ''],
-  '{"theme": "dark", "n": 1.5, "deep": {"x": [1, null, "é"]}}',
+  '{"theme": "dark", "n": 1.50, "deep": {"x": [1, null, "é", 0.1000000000000000000001]}}',
   '\x00ff10'::bytea, 1234.50, '2024-03-01 10:00:00.123456+02', '1 year 2 mons 3 days 04:05:06.5', 'yes', '[1,5)',
   '1970-01-01', 0.1, 1.5, ARRAY[true, false, NULL], '{"b": 1, "a": [2, 3]}', ARRAY[1.10, 2]::numeric[]),
  ('dev@acme.test', 1, 'ok', '{}', '"just a string"', ''::bytea, 0.00, '2024-12-31 23:59:59+00', '00:00:00',
@@ -55,12 +55,17 @@ INSERT INTO teams (name) VALUES ('red'), ('blue');
 INSERT INTO players (handle, team_id) VALUES ('ann', 1), ('bob', 1), ('cy', 2), ('free agent', NULL);
 UPDATE teams SET captain_id = 2 WHERE name = 'red';
 UPDATE teams SET captain_id = 3 WHERE name = 'blue';
-INSERT INTO events VALUES (1, '2024-05-01', 1, '{"a": 1}'), (1, '2025-01-02', 1, NULL), (2, '2024-05-01', 1, '[]'),
+-- jsonb numbers keep their digits (1.10 is not 1.1); the JSON value null is not SQL NULL
+INSERT INTO events VALUES (1, '2024-05-01', 1, '{"a": 1, "p": 1.10, "q": 0.1000000000000000000001, "r": [1.50, 2e-3]}'),
+  (1, '2024-05-02', 1, 'null'), (1, '2025-01-02', 1, NULL), (2, '2024-05-01', 1, '[]'),
   (2, '2024-05-01', 2, '{"big": 12345678901234567890}');
 INSERT INTO countries VALUES ('de', 'Germany', 83000000, 357588.5, ARRAY['de']), ('fr', 'France', NULL, NULL, NULL),
   ('xx', 'Comma, "Quoted"
 Newline', 1, 1e-7, ARRAY['a"b', 'c,d']);
-INSERT INTO categories VALUES ('root', NULL, 'Root'), ('a', 'root', 'A'), ('a1', 'a', NULL), ('b', 'root', '');
+-- every control character COPY passes through raw or escapes itself, quotes and backslashes
+INSERT INTO categories VALUES ('root', NULL, 'Root'), ('a', 'root', 'A'), ('a1', 'a', NULL), ('b', 'root', ''),
+  ('c"\', 'root', 'ctl ' || chr(1) || chr(7) || chr(8) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)
+   || chr(14) || chr(27) || chr(31) || ' "q" \" \\ end\');
 INSERT INTO invites VALUES ('i1', 'dev@acme.test', 1), ('i2', 'dev@acme.test', NULL), ('i3', 'nobody@else.test', 2);
 INSERT INTO langs (name) VALUES ('English'), ('fr');
 INSERT INTO books (title, lang_id) VALUES ('Emma', 1), ('Candide', 2), ('Untitled', NULL);
@@ -70,7 +75,8 @@ INSERT INTO books (title, lang_id) VALUES ('Emma', 1), ('Candide', 2), ('Untitle
 # natural keys of the rows they point at.
 PG_CANONICAL = {
     "orgs": "SELECT slug, name FROM orgs ORDER BY slug",
-    "users": """SELECT u.email, o.slug, m.email, u.mood, u.tags, u.prefs, u.avatar, u.balance, u.seen_at, u.nap,
+    # json as text: 1.10 is not 1.1, and the JSON value null is not SQL NULL
+  "users": """SELECT u.email, o.slug, m.email, u.mood, u.tags, u.prefs::text, u.avatar, u.balance, u.seen_at, u.nap,
                        u.nickname, u.during, u.born, u.score, u.ratio, u.flags, u.doc::jsonb, u.nums, u.public_id
                 FROM users u JOIN orgs o ON o.id = u.org_id LEFT JOIN users m ON m.id = u.manager_id
                 ORDER BY u.email""",
@@ -80,7 +86,7 @@ PG_CANONICAL = {
                       JOIN orgs o ON o.id = p.org_id JOIN users u ON u.id = m.user_id ORDER BY 1, 2, 3""",
     "teams": """SELECT t.name, c.handle FROM teams t LEFT JOIN players c ON c.id = t.captain_id ORDER BY 1""",
     "players": """SELECT p.handle, t.name FROM players p LEFT JOIN teams t ON t.id = p.team_id ORDER BY 1""",
-    "events": """SELECT o.slug, e.day, e.seq, e.payload, e.tableoid::regclass::text FROM events e
+    "events": """SELECT o.slug, e.day, e.seq, e.payload::text, e.tableoid::regclass::text FROM events e
                  JOIN orgs o ON o.id = e.org_id ORDER BY 1, 2, 3""",
     "countries": "SELECT * FROM countries ORDER BY code",
     "categories": "SELECT * FROM categories ORDER BY code",
@@ -105,7 +111,8 @@ CREATE TABLE countries (code TEXT PRIMARY KEY, name TEXT NOT NULL, population IN
 SQLITE_DATA = """
 INSERT INTO orgs (slug, name) VALUES ('acme', 'Acme, Inc.'), ('globex', 'Globex "GX"');
 INSERT INTO users (email, org_id, score, balance, avatar, prefs, active, nickname, born) VALUES
- ('boss@acme.test', 1, 0.1, '1234.5', x'00ff10', '{"b": "é", "a": [1, 2]}', 1, 'yes', '1970-01-01'),
+ ('boss@acme.test', 1, 0.1, '1234.5', x'00ff10', '{"b": "é", "a": [1.10, 2, 0.1000000000000000000001]}', 1, 'yes',
+  '1970-01-01'),
  ('dev@acme.test', 1, -2.5e10, 0, x'', '[]', 0, '', NULL),
  ('x@globex.test', 2, NULL, NULL, NULL, NULL, NULL, 'two
 lines', NULL);
@@ -113,6 +120,8 @@ UPDATE users SET manager_id = 1 WHERE id > 1;
 INSERT INTO projects (org_id, slug) VALUES (1, 'rocket'), (2, 'rocket');
 INSERT INTO memberships VALUES (1, 1, 'owner'), (1, 2, 'dev'), (2, 3, 'owner');
 INSERT INTO countries VALUES ('de', 'Germany', 83000000), ('fr', 'France', NULL);
+-- the JSON value null, not SQL NULL
+INSERT INTO users (email, org_id, prefs) VALUES ('jnull@globex.test', 2, 'null');
 """
 
 SQLITE_CANONICAL = {

@@ -15,6 +15,7 @@ from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
+from ... import jsontext
 from ...errors import ConfigError, DatabaseError, LockTimeout
 from ...urls import DatabaseURL, mask
 from ..base import Database, MigrationSession, TableShape
@@ -210,7 +211,7 @@ class PostgresDatabase(Database):
         if value is None:
             return None
         if column.kind == "json":
-            return Jsonb(value)
+            return Jsonb(value, dumps=jsontext.dumps)  # numbers exact, JSON null apart from SQL NULL
         return value
 
     def create_stage(self, name: str, columns: Sequence[tuple[str, str]], *, ordinal: str | None = None) -> str:

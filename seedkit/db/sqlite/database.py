@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from ... import jsontext
 from ...errors import DatabaseError
 from ...urls import DatabaseURL
 from ..base import Database, MigrationSession
@@ -108,6 +109,8 @@ class SQLiteDatabase(Database):
 
     # -- seeding support ----------------------------------------------------------------------
     def adapt_value(self, column: Column, value: Any) -> Any:
+        if column.kind == "json" and (isinstance(value, (dict, list, Decimal)) or value is jsontext.JSON_NULL):
+            return jsontext.dumps(value, sort_keys=True, compact=True)  # numbers exact, JSON null as 'null'
         if value is None or isinstance(value, (str, int, float, bytes)) and not isinstance(value, bool):
             if column.kind == "json" and isinstance(value, (str, int, float)):
                 return json.dumps(value)
