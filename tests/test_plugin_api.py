@@ -31,9 +31,12 @@ API = {
     "migrate status": "seedkit.migrate:status",
     "migrate verify": "seedkit.migrate:verify",
     "migrate resolve": "seedkit.migrate:resolve",
+    "migrate baseline": "seedkit.migrate:baseline",
+    "migrate import": "seedkit.migrate:import_history",
     "migrate lint": "seedkit.lint:lint_paths",
     "db create": "seedkit.db.provision:create_role_and_databases",
     "snapshot": "seedkit.snapshot:snapshot",
+    "schema": "seedkit.schema:write",
 }
 CLI_ONLY = {"info"}  # prints the configuration: seedkit.load_config() is its library side
 

@@ -77,6 +77,18 @@ def test_registering_commands_does_not_read_sys_argv() -> None:
     assert "argv" not in (ROOT / "cli" / "__init__.py").read_text()
 
 
+@pytest.mark.parametrize("first", ["seedkit.cli.migrate", "seedkit.cli.lint", "seedkit.cli.run"])
+def test_every_subcommand_is_there_whichever_command_module_was_imported_first(first: str) -> None:
+    """A command module imported on its own (as a test or a plugin might) before the CLI runs must not
+    freeze its group without the commands other modules add to it (``migrate lint``)."""
+    code = (f"import importlib; importlib.import_module({first!r}); "
+            "from typer.testing import CliRunner; from seedkit.cli import app; "
+            "r = CliRunner().invoke(app, ['migrate', 'lint', '--help']); print(r.exit_code); "
+            "r = CliRunner().invoke(app, ['migrate', 'up', '--help']); print(r.exit_code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["0", "0"], out.stdout + out.stderr
+
+
 def test_rich_output_goes_through_the_masking_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """A table cell with a URL holding a password is masked like every other printed line."""
     from rich.table import Table

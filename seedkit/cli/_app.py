@@ -160,13 +160,19 @@ class BoundaryGroup(TyperGroup):
                 natural_metavars(command)
                 self.commands[name] = command
 
+    def _incomplete(self, name: str) -> bool:
+        """Not loaded yet, or built before every module that adds to it was imported (for example
+        ``seedkit.cli.migrate`` imported on its own, without ``seedkit.cli.lint``'s ``migrate lint``)."""
+        return name not in self.commands or any(f"{__package__}.{module}" not in sys.modules
+                                                for module in COMMANDS[name])
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
+        if cmd_name in COMMANDS and self._incomplete(cmd_name):
             self._load([cmd_name])
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: Any) -> list[str]:
-        self._load([name for name in COMMANDS if name not in self.commands])
+        self._load([name for name in COMMANDS if self._incomplete(name)])
         return [name for name in COMMANDS if name in self.commands] + \
             [name for name in super().list_commands(ctx) if name not in COMMANDS]
 
