@@ -76,3 +76,45 @@ def test_errors_between_rows_are_located_as_before(tmp_path: Path, loader: type,
         parse(tmp_path, text, loader)
     assert caught.value.location is not None and caught.value.location.line == line, str(caught.value)
     assert message in str(caught.value)
+
+
+FLAT_ROW_SHAPES = [
+    "- {a: 1, b: 1.5, c: true, d: null, e: ~, f: 2024-01-02, g: 2024-01-02 03:04:05, h: '007', i: \"x\"}",
+    "- {a: 0x1F, b: 1_000, c: .inf, d: -.nan, e: yes, f: 'yes', g: '', h: 12e3, i: +1}",
+    "- {a: !ref users/a@x.io, b: !ref {table: posts, slug: p1, author: !ref users/b@x.io}}",
+    "- {a: !env TOKEN, b: [1, 2], c: {d: 1}, e: !!str 5, f: !!binary aGk=}",
+    "- a: |\n    two\n    lines\n  b: >\n    folded\n  c: plain",
+    "- &x {a: 1}\n- {b: *x}\n- {c: &y 3, d: *y}",
+    "- {a: 1, <<: {b: 2, a: 9}, c: 3}",
+    "- {a: 1, 2: two}",
+    "- {a: 1, ? [k] : v}",
+    "- {a: 1, a: 2}",
+    "- {a: 1, <<: {a: 2}, a: 3}",
+    "- {a: 1, b: !ref {table: t, x: 1, x: 2}}",
+    "- {a: 2024-02-30}",
+    "- {a: !foo 1}",
+    "- {a: 1, b: *nowhere}",
+    "- {a: 1, b: !ref nothing}",
+    "- {=: 1}",
+]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("shape", FLAT_ROW_SHAPES)
+def test_rows_built_from_events_equal_rows_built_from_nodes(tmp_path: Path, loader: type, shape: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of column: scalar are built straight from the parser's events (the composer and the
+    constructor cost several times the parsing); every shape gives the values, lines and errors the
+    node path gives."""
+    text = "rows:\n" + "\n".join("  " + line for line in shape.splitlines()) + "\n"
+
+    def outcome() -> object:
+        try:
+            (fx,) = parse(tmp_path, text, loader)
+        except FixtureError as exc:
+            return ("error", str(exc), exc.location)
+        return [(r.values, r.location, r.column_lines) for r in fx.rows]
+
+    fast = outcome()
+    monkeypatch.setattr(load, "_FLAT_ROWS", False)
+    assert outcome() == fast
