@@ -203,7 +203,8 @@ def real_history(server_url: str, source: Path, dbmate: str | None,
                 with fresh_database(server_url) as url:
                     dburl = url + ("&" if "?" in url else "?") + "sslmode=disable"
                     theirs.append(timed_process([dbmate, "--url", dburl, "--migrations-dir", "db/migrations",
-                                                 "--migrations-table", "dbmate_migrations", "--no-dump-schema", "up"], root))
+                                                 "--migrations-table", "dbmate_migrations", "--no-dump-schema",
+                                                 "up"], root))
             with fresh_database(server_url) as url:
                 raw.append(run_raw(url, plans))
         if dbmate:
