@@ -222,13 +222,14 @@ def real_history(server_url: str, source: Path, dbmate: str | None,
                      f"{t_dbmate / n * 1000:.2f} ms"))
         rows.append(("seedkit / dbmate", f"{t_ours / t_dbmate:.2f}×", "target ≤ 1.2×"))
         summary.append({"bench": "migrate", "case": f"seedkit migrate up / dbmate up, crates.io ({n} migrations)",
-                        "value": t_ours / t_dbmate, "limit": 1.2, "unit": "×", "ok": t_ours / t_dbmate <= 1.2})
+                        "measured": f"≤ 1.2× dbmate: {t_ours / t_dbmate:.2f}×", "ok": t_ours / t_dbmate <= 1.2})
+        over = (t_ours - t_dbmate) / n * 1000
+        summary.append({"bench": "migrate", "case": "seedkit − dbmate per migration, crates.io (start-up included)",
+                        "measured": f"≤ 2 ms: {over:.2f} ms", "ok": over <= 2.0})
         rows.append(("seedkit − dbmate", f"{(t_ours - t_dbmate) * 1000:.0f} ms",
                      f"{(t_ours - t_dbmate) / n * 1000:.2f} ms"))
     else:
         rows.append(("dbmate", "not found", "npm install dbmate; --dbmate PATH"))
-    summary.append({"bench": "migrate", "case": "seedkit − raw per migration, crates.io, start-up included",
-                    "value": per, "limit": None, "unit": "ms", "ok": None})
     return rows, summary
 
 
@@ -252,8 +253,9 @@ def main() -> None:
     with server(args.database) as server_url:
         if not args.skip_generated:
             overhead_ms = generated(server_url, args.migrations, args.repeat)
-            summary.append({"bench": "migrate", "case": f"runner overhead per migration ({args.migrations} generated)",
-                            "value": overhead_ms, "limit": 2.0, "unit": "ms", "ok": overhead_ms <= 2.0})
+            summary.append({"bench": "migrate", "case": f"runner overhead per migration ({args.migrations} generated, "
+                            "in process, vs raw)", "measured": f"≤ 2 ms: {overhead_ms:.2f} ms",
+                            "ok": overhead_ms <= 2.0})
         if source.exists():
             real = real_history(server_url, source, dbmate, args.repeat)
             print(f"\na real history, whole processes, median of {args.repeat} runs each on a fresh database; "
