@@ -118,3 +118,35 @@ def test_rows_built_from_events_equal_rows_built_from_nodes(tmp_path: Path, load
     fast = outcome()
     monkeypatch.setattr(load, "_FLAT_ROWS", False)
     assert outcome() == fast
+
+
+HEADER_SHAPES = [
+    {}, {"table": "users"}, {"key": "email"}, {"key": ["a", "b"]}, {"key": None}, {"on_conflict": "ignore"},
+    {"create_only": "password"}, {"create_only": ["a"]}, {"prune": True}, {"table": None},
+    {"table": "t", "key": ["k"], "on_conflict": "update", "create_only": [], "prune": False},
+    # converted by the schema, or refused by it
+    {"prune": "yes"}, {"prune": 1}, {"prune": "maybe"}, {"table": 5}, {"key": 5}, {"key": [1]},
+    {"key": ("a",)}, {"on_conflict": "replace"}, {"on_conflict": None}, {"create_only": None},
+    {"extra": 1}, {"table": b"users"},
+]
+
+
+@pytest.mark.parametrize("data", HEADER_SHAPES, ids=repr)
+def test_a_header_is_read_as_the_schema_reads_it(data: dict) -> None:
+    """Headers are checked without pydantic when they are plain; the schema (loaded only otherwise)
+    decides the rest: the same values, the same errors."""
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from seedkit.errors import Location
+    from seedkit.seed.fixtures import _header_model, parse_header
+
+    loc = Location(file="f.yaml", line=1)
+    try:
+        want = _header_model().model_validate(dict(data)).model_dump()
+    except ValidationError:
+        with pytest.raises(FixtureError):
+            parse_header(dict(data), loc)
+        return
+    assert dataclasses.asdict(parse_header(dict(data), loc)) == want
