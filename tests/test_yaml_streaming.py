@@ -96,6 +96,17 @@ FLAT_ROW_SHAPES = [
     "- {a: 1, b: *nowhere}",
     "- {a: 1, b: !ref nothing}",
     "- {=: 1}",
+    "- {a: !ref {table: t, x: 1, column: id}, b: !ref {table: t, x: !ref {table: u, y: 2.5, z: !ref u/k}}}",
+    "- {a: !ref {table: t, x: &v 1}, b: *v}",
+    "- {a: !ref {table: t, x: [1]}}",
+    "- {a: !ref {table: t, <<: {x: 1}}}",
+    "- {a: !ref {table: t, 1: x, y: 2}}",
+    "- {a: !ref {table: t, x: !!str 1, y: 2024-01-01}}",
+    "- {a: !ref {x: 1}}",
+    "- {a: !ref {table: t, x: null}}",
+    "- {a: !ref {table: t, x: !ref {table: u, y: [2]}}}",
+    "- {a: !ref {table: t, x: 1, x: 2}}",
+    "- {a: !ref {table: '', x: 1}}",
 ]
 
 

@@ -359,8 +359,10 @@ def _flat_row(loader: Any, shown: str, tags: dict[str, str]) -> tuple[Any, tuple
         value = loader.peek_event()
         if type(value) is not yaml.ScalarEvent or value.anchor is not None or (
                 value.tag is not None and value.tag != "!ref"):
-            # a nested value (e.g. !ref {table: …}), an anchor, an alias, another tag: its own node
-            values[column] = _construct(loader, _compose(loader), shown)
+            if type(value) is yaml.MappingStartEvent and value.tag == "!ref" and value.anchor is None:
+                values[column] = _flat_ref(loader, shown, tags)[0]  # !ref {table: …, column: value, …}
+            else:  # a nested value, an anchor, an alias, another tag: its own node
+                values[column] = _construct(loader, _compose(loader), shown)
             continue
         loader.get_event()
         vtag = value.tag or _scalar_tag(loader, value, tags)
@@ -369,6 +371,62 @@ def _flat_row(loader: Any, shown: str, tags: dict[str, str]) -> tuple[Any, tuple
         else:
             node = yaml.ScalarNode(vtag, value.value, value.start_mark, value.end_mark, style=value.style)
             values[column] = constructors.get(vtag, constructors[None])(loader, node)
+
+
+def _scalar(loader: Any, event: Any, tags: dict[str, str]) -> tuple[Any, yaml.ScalarNode]:
+    """A tagless or !ref scalar's value, and its node (for a fallback that needs it)."""
+    tag = event.tag or _scalar_tag(loader, event, tags)
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+    if tag == _STR:
+        return event.value, node
+    constructors = loader.yaml_constructors
+    return constructors.get(tag, constructors[None])(loader, node), node
+
+
+def _flat_ref(loader: Any, shown: str, tags: dict[str, str]) -> tuple[Any, yaml.MappingNode]:
+    """``!ref {table: t, col: value, …}`` from events, as ``_construct_ref`` builds it from its node
+    (values plain or !ref scalars, or such mappings again). The node is built on the way: at anything
+    else, the rest is composed and the whole node constructed the ordinary way."""
+    start = loader.get_event()
+    pairs: list[tuple[Any, Any]] = []
+    data: dict[str, Any] = {}
+    while True:
+        key = loader.peek_event()
+        if type(key) is yaml.MappingEndEvent:
+            end = loader.get_event()
+            node = yaml.MappingNode("!ref", pairs, start.start_mark, end.end_mark, flow_style=start.flow_style)
+            break
+        value = None
+        if (type(key) is yaml.ScalarEvent and key.anchor is None and key.tag is None
+                and _scalar_tag(loader, key, tags) == _STR):
+            loader.get_event()
+            knode = yaml.ScalarNode(_STR, key.value, key.start_mark, key.end_mark, style=key.style)
+            value = loader.peek_event()
+            if type(value) is yaml.ScalarEvent and value.anchor is None and value.tag in (None, "!ref"):
+                loader.get_event()
+                data[key.value], vnode = _scalar(loader, value, tags)
+                pairs.append((knode, vnode))
+                continue
+            if type(value) is yaml.MappingStartEvent and value.tag == "!ref" and value.anchor is None:
+                data[key.value], vnode = _flat_ref(loader, shown, tags)
+                pairs.append((knode, vnode))
+                continue
+            pairs.append((knode, _compose(loader)))  # and the rest the ordinary way
+        while not loader.check_event(yaml.MappingEndEvent):
+            k = _compose(loader)
+            pairs.append((k, _compose(loader)))
+        end = loader.get_event()
+        node = yaml.MappingNode("!ref", pairs, start.start_mark, end.end_mark, flow_style=start.flow_style)
+        return _construct(loader, node, shown), node
+    loc = Location(file=shown, line=start.start_mark.line + 1, column=start.start_mark.column + 1)
+    table = data.pop("table", None)
+    column = data.pop("column", None)
+    if not isinstance(table, str) or not table:
+        raise FixtureError("!ref {…} needs a 'table'", location=loc)
+    for k, v in data.items():
+        if isinstance(v, (dict, list)) or v is None:
+            raise FixtureError(f"!ref value for {k!r} must be a plain value or another !ref", location=loc)
+    return make_ref(table, data, column=column, location=loc), node
 
 
 def _scalar_tag(loader: Any, event: Any, tags: dict[str, str]) -> str:
