@@ -355,6 +355,8 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
                   again.totals().get("updated")) != (total, 0, 0):
                 problems.append(f"seedkit rerun changed rows: {again.totals()}")
 
+        floors = fixed_costs(project)
+
     t_psql, t_fresh, t_rerun = median(psql_runs), median(fresh_runs), median(rerun_runs)
     lines = [
         Line(f"{ds.name}: psql -f data ({len(counts)} tables, {total:,} rows)", t_psql,
@@ -365,7 +367,12 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
                     "engine's own time " + ", ".join(str(c.report.get("seconds", "?")) for c in fresh_children)
                     + " s", f"peak RSS {max(c.rss_mb for c in fresh_children):.0f} MB",
                     f"fixtures: {', '.join(f'{v} {k.upper()}' for k, v in sorted(formats.items()))} files, "
-                    f"{refs} reference columns by natural key"]),
+                    f"{refs} reference columns by natural key",
+                    f"floors in every run: interpreter + seedkit's imports {floors['start']:.3f} s "
+                    f"({floors['start'] / t_psql:.2f}× psql); libyaml's parse alone (events, no values) "
+                    f"{floors['parse']:.3f} s ({floors['parse'] / t_psql:.2f}×); reading the fixtures "
+                    f"through seedkit (rows, values, references) {floors['load']:.3f} s "
+                    f"({floors['load'] / t_psql:.2f}×)"]),
         Line(f"{ds.name}: seedkit run again, nothing changed", None if problems else t_rerun, t_rerun / t_psql, 2.0,
              notes=["runs: " + ", ".join(f"{x:.3f}" for x in sorted(rerun_runs)) + " s",
                     "engine's own time " + ", ".join(str(c.report.get("seconds", "?")) for c in rerun_children)
@@ -374,6 +381,41 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
     for p in problems:
         lines[1].notes.append(f"WRONG: {p}")
     return lines
+
+
+FLOOR_PROBE = r"""
+import sys, time
+started = time.perf_counter()
+import seedkit.cli, seedkit.seed, psycopg, yaml
+imported = time.perf_counter()
+from pathlib import Path
+files = sorted(Path("seeds").rglob("*.yaml"))
+for f in files:
+    loader = yaml.CSafeLoader(f.read_text(encoding="utf-8"))
+    while loader.check_event():
+        loader.get_event()
+    loader.dispose()
+parsed = time.perf_counter()
+from seedkit import load_config
+from seedkit.seed import load_fixtures
+for fx in load_fixtures(load_config(), ["snap"]):
+    for _ in fx.numbered():
+        pass
+loaded = time.perf_counter()
+print(imported - started, parsed - imported, loaded - parsed)
+"""
+
+
+def fixed_costs(project: Path) -> dict[str, float]:
+    """What any run of this project pays before the database sees a row (median of three)."""
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", FLOOR_PROBE], cwd=project, capture_output=True, text=True,
+                             check=True)
+        runs.append([float(x) for x in out.stdout.split()])
+    base = [run_child([sys.executable, "-c", "pass"], project).seconds for _ in range(3)]
+    return {"start": median([r[0] for r in runs]) + median(base), "parse": median([r[1] for r in runs]),
+            "load": median([r[2] for r in runs])}
 
 
 def print_lines(lines: list[Line]) -> None:
