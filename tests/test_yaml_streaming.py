@@ -151,7 +151,7 @@ def test_a_header_is_read_as_the_schema_reads_it(data: dict) -> None:
     from pydantic import ValidationError
 
     from seedkit.errors import Location
-    from seedkit.seed.fixtures import _header_model, parse_header
+    from seedkit.seed.model import _header_model, parse_header
 
     loc = Location(file="f.yaml", line=1)
     try:
