@@ -162,6 +162,7 @@ class Child:
     returncode: int
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system CPU seconds of the process: what its wall time would be on an idle machine
 
     @property
     def report(self) -> dict[str, Any]:
@@ -190,7 +191,8 @@ proc = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(proc.pid, 0)
 seconds = time.perf_counter() - started
 with open(sys.argv[1], "w") as f:
-    f.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    f.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} "
+            f"{usage.ru_utime + usage.ru_stime}")
 """
 
 
@@ -204,11 +206,11 @@ def run_child(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None
         measured = Path(tmp) / "measured"
         subprocess.run([sys.executable, "-c", LAUNCHER, str(measured), *cmd], cwd=cwd, stdout=out, stderr=err,
                        env=env, check=False)
-        seconds, maxrss, code = measured.read_text().split()
+        seconds, maxrss, code, cpu = measured.read_text().split()
         out.seek(0)
         err.seek(0)
         mb = int(maxrss) / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes / KiB
-        return Child(float(seconds), mb, int(code), out.read(), err.read())
+        return Child(float(seconds), mb, int(code), out.read(), err.read(), float(cpu))
 
 
 def seedkit_run(project: Path, env: str, url: str) -> Child:
@@ -269,12 +271,16 @@ def count_rows(url: str, table: str) -> int:
 def raw_copy_users(url: str, rows: Iterator[tuple[Any, ...]], *, with_ids: bool = False) -> float:
     cols = "id, email, name, age" if with_ids else "email, name, age"
     with psycopg.connect(url) as conn:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with conn.cursor() as cur, cur.copy(f"COPY users ({cols}) FROM STDIN") as copy:  # type: ignore[arg-type]
             for row in rows:
                 copy.write_row(row)
         conn.commit()
+        RAW_CPU.append(time.process_time() - cpu)
         return time.perf_counter() - started
+
+
+RAW_CPU: list[float] = []  # CPU seconds of this process in each raw COPY (rows made and sent)
 
 
 def raw_copy_posts(url: str, posts: int, users: int) -> float:
@@ -510,7 +516,8 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
         if len(runs) > 1:
             result.notes.append(spread(runs))
         result.notes.append(f"peak RSS {max(c.rss_mb for c in children):.0f} MB; engine's own time "
-                            + ", ".join(str(c.report.get("seconds", "?")) for c in children) + " s")
+                            + ", ".join(str(c.report.get("seconds", "?")) for c in children) + " s; "
+                            "seedkit's CPU (user+sys) " + ", ".join(f"{c.cpu:.2f}" for c in children) + " s")
 
     if "users" in only:
         # (a) raw COPY into the empty table
@@ -525,6 +532,8 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             a = Result("(a) raw COPY into empty users", rows, t_a, "baseline")
             if len(a_runs) > 1:
                 a.notes.append(spread(a_runs))
+            a.notes.append("the bench's own CPU making and sending the rows: "
+                           + ", ".join(f"{x:.2f}" for x in RAW_CPU[-len(a_runs):]) + " s")
             check(count_rows(url, "users") == rows, a, "row count")
         results.append(a)
 
@@ -780,6 +789,8 @@ def template_project(server_url: str, root: Path) -> list[Result]:
             r.ok = r.ok is not False and r.seconds <= 0.4
         times = sorted(x.seconds for x in again)
         r.notes.append("runs: " + ", ".join(f"{x:.3f}" for x in times) + f" s; first run {first.seconds:.3f} s")
+        r.notes.append(f"CPU time (user+sys) of a rerun, median: {statistics.median(x.cpu for x in again):.3f} s "
+                       "(the wall time on an idle machine, less waits for the database)")
         out.append(r)
     base = run_child([sys.executable, "-c", "pass"], root)
     imports = run_child([sys.executable, "-c", "import seedkit.cli"], root)
