@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "tests"))
-from pgcluster import server  # noqa: E402
+sys.path.insert(0, str(BENCH.parent))  # a script: the repository root, for tests.support
+from tests.support.pgcluster import server  # noqa: E402
 
 
 def main() -> None:
