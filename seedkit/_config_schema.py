@@ -25,6 +25,7 @@ class DatabaseSettings(_Section):
 
 class MigrationSettings(_Section):
     dir: str = "migrations"
+    repeatable_dir: str | None = None  # default: <dir>/repeatable
     table: str = "schema_migrations"
     lock_timeout: float = Field(default=60.0, ge=0)
 

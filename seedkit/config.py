@@ -158,7 +158,7 @@ def _fast_settings(data: Any) -> Settings | None:
         database = _section(DatabaseSettings, data.get("database"), {
             "url": _opt_str, "connect_timeout": lambda v: _float(v, 0)})
         migrations = _section(MigrationSettings, data.get("migrations"), {
-            "dir": _str, "table": _str, "lock_timeout": lambda v: _float(v, 0)})
+            "dir": _str, "repeatable_dir": _opt_str, "table": _str, "lock_timeout": lambda v: _float(v, 0)})
         seeds = _section(SeedSettings, data.get("seeds"), {
             "dir": _str, "faker_seed": _int, "faker_locale": _str, "batch_size": lambda v: _int(v, 1),
             "lock_timeout": lambda v: _float(v, 0)})

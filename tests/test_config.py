@@ -427,6 +427,8 @@ CONFIG_SHAPES = [
     {},
     {"database": {"url": "postgresql:///x", "connect_timeout": 3}},
     {"database": {"connect_timeout": 2.5}, "migrations": {"dir": "db", "table": "t", "lock_timeout": 0}},
+    {"migrations": {"repeatable_dir": "db/repeatable"}},
+    {"migrations": {"repeatable_dir": 1}},
     {"seeds": {"dir": "s", "faker_seed": 7, "faker_locale": "de_DE", "batch_size": 1, "lock_timeout": 1.5}},
     {"envs": {"dev": {"include": ["a", "b"]}, "prod": {"database_url": "${X}", "protected": True}}},
     {"lint": {"no-such-rule": "off", "other": "warning"}},
