@@ -35,8 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check seedkit tests bench examples
 
 bench: $(STAMP)
-	$(BIN)/python bench/seed_bench.py --rows $${ROWS:-1000000}
-	$(BIN)/python bench/migrate_bench.py
+	$(BIN)/python bench/all.py --rows $${ROWS:-1000000}
 	$(BIN)/python bench/plugin_bench.py
 	$(BIN)/python bench/refs_bench.py
 

@@ -1,4 +1,5 @@
-"""Configuration: ``seedkit.toml`` (or ``[tool.seedkit]`` in pyproject.toml), validated by pydantic.
+"""Configuration: ``seedkit.toml`` (or ``[tool.seedkit]`` in pyproject.toml), checked against the
+schema of ``seedkit/_config_schema.py`` (pydantic models, loaded only when a file breaks a rule).
 
 Database URLs are interpolated (``${VAR}``, ``${VAR:-default}``) when they are used, so an
 environment that is not run never needs its variables. A ``.env`` file next to the configuration
@@ -14,9 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from .errors import ConfigError, Location
 from .urls import DatabaseURL, parse_url
@@ -29,53 +28,152 @@ else:  # pragma: no cover
 CONFIG_FILE = "seedkit.toml"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class DatabaseSettings(_Section):
+# The settings as plain dataclasses: the same fields and defaults as the pydantic models of
+# seedkit/_config_schema.py, which only load when a file breaks a rule (see _settings).
+@dataclass
+class DatabaseSettings:
     url: str | None = None
-    connect_timeout: float = Field(default=10.0, ge=0)
+    connect_timeout: float = 10.0
 
 
-class MigrationSettings(_Section):
+@dataclass
+class MigrationSettings:
     dir: str = "migrations"
     repeatable_dir: str | None = None  # default: <dir>/repeatable
     table: str = "schema_migrations"
-    lock_timeout: float = Field(default=60.0, ge=0)
+    lock_timeout: float = 60.0
 
 
-class SeedSettings(_Section):
+@dataclass
+class SeedSettings:
     dir: str = "seeds"
     faker_seed: int = 0
     faker_locale: str = "en_US"
-    batch_size: int = Field(default=10000, ge=1)
-    lock_timeout: float = Field(default=60.0, ge=0)
+    batch_size: int = 10000
+    lock_timeout: float = 60.0
 
 
-class EnvSettings(_Section):
-    include: list[str] = Field(default_factory=list)
+@dataclass
+class EnvSettings:
+    include: list[str] = field(default_factory=list)
     database_url: str | None = None
     protected: bool = False
 
 
-class SnapshotSettings(_Section):
+@dataclass
+class SnapshotSettings:
     """``[snapshot]``: how ``seedkit snapshot`` keys tables and masks columns (see docs/snapshot.md)."""
 
     salt: str | None = None  # ${VAR} allowed; the masking secret
-    keys: dict[str, list[str]] = Field(default_factory=dict)  # table → natural key columns
-    mask: dict[str, Any] = Field(default_factory=dict)  # "table.column" → provider | "null" | {constant = …}
-    csv_rows: int = Field(default=10000, ge=0)  # --format auto: CSV from this many rows on
+    keys: dict[str, list[str]] = field(default_factory=dict)  # table → natural key columns
+    mask: dict[str, Any] = field(default_factory=dict)  # "table.column" → provider | "null" | {constant = …}
+    csv_rows: int = 10000  # --format auto: CSV from this many rows on
 
 
-class Settings(_Section):
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    migrations: MigrationSettings = Field(default_factory=MigrationSettings)
-    seeds: SeedSettings = Field(default_factory=SeedSettings)
-    envs: dict[str, EnvSettings] = Field(default_factory=dict)
+@dataclass
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    migrations: MigrationSettings = field(default_factory=MigrationSettings)
+    seeds: SeedSettings = field(default_factory=SeedSettings)
+    envs: dict[str, EnvSettings] = field(default_factory=dict)
     # [lint]: rule id = "error" | "warning" | "off" (checked against the rules by seedkit.lint)
-    lint: dict[str, Literal["error", "warning", "off"]] = Field(default_factory=dict)
-    snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    lint: dict[str, str] = field(default_factory=dict)
+    snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Settings:
+        """Checked as pydantic checks it (strict types, no unknown keys); a ``ValidationError`` from
+        pydantic when something is wrong."""
+        settings = _fast_settings(data)
+        if settings is None:
+            from ._config_schema import Settings as Model
+
+            settings = _fast_settings(Model.model_validate(data).model_dump())  # raises on what is wrong
+            assert settings is not None, "the configuration's check and its schema disagree"
+        return settings
+
+
+class _Invalid(Exception):
+    """Something the fast check does not accept: pydantic says what."""
+
+
+def _str(v: Any) -> str:
+    if type(v) is not str:
+        raise _Invalid
+    return v
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _float(v: Any, ge: float) -> float:
+    if type(v) not in (int, float) or not v >= ge:  # strict: an int is a float, a bool is not; NaN fails
+        raise _Invalid
+    return float(v)
+
+
+def _int(v: Any, ge: int | None = None) -> int:
+    if type(v) is not int or (ge is not None and v < ge):
+        raise _Invalid
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if type(v) is not bool:
+        raise _Invalid
+    return v
+
+
+def _strs(v: Any) -> list[str]:
+    if type(v) is not list:
+        raise _Invalid
+    return [_str(x) for x in v]
+
+
+def _table(v: Any) -> dict[str, Any]:
+    if type(v) is not dict:
+        raise _Invalid
+    return v
+
+
+def _section(cls: type, data: Any, fields: dict[str, Any]) -> Any:
+    if data is None:
+        return cls()
+    data = _table(data)
+    if not set(data) <= set(fields):
+        raise _Invalid  # an unknown key
+    return cls(**{k: fields[k](v) for k, v in data.items()})
+
+
+_LINT_LEVELS = ("error", "warning", "off")
+
+
+def _fast_settings(data: Any) -> Settings | None:
+    """``data`` (a TOML table) as Settings when it keeps every rule; None when pydantic must look."""
+    try:
+        data = _table(data)
+        if not set(data) <= {"database", "migrations", "seeds", "envs", "lint", "snapshot"}:
+            raise _Invalid
+        database = _section(DatabaseSettings, data.get("database"), {
+            "url": _opt_str, "connect_timeout": lambda v: _float(v, 0)})
+        migrations = _section(MigrationSettings, data.get("migrations"), {
+            "dir": _str, "repeatable_dir": _opt_str, "table": _str, "lock_timeout": lambda v: _float(v, 0)})
+        seeds = _section(SeedSettings, data.get("seeds"), {
+            "dir": _str, "faker_seed": _int, "faker_locale": _str, "batch_size": lambda v: _int(v, 1),
+            "lock_timeout": lambda v: _float(v, 0)})
+        env_fields = {"include": _strs, "database_url": _opt_str, "protected": _bool}
+        envs = {_str(k): _section(EnvSettings, _table(v), env_fields)
+                for k, v in _table(data.get("envs", {})).items()}
+        lint = {_str(k): v for k, v in _table(data.get("lint", {})).items()}
+        if not all(type(v) is str and v in _LINT_LEVELS for v in lint.values()):
+            raise _Invalid
+        snapshot = _section(SnapshotSettings, data.get("snapshot"), {
+            "salt": _opt_str, "keys": lambda v: {_str(k): _strs(x) for k, x in _table(v).items()},
+            "mask": lambda v: {_str(k): x for k, x in _table(v).items()}, "csv_rows": lambda v: _int(v, 0)})
+    except _Invalid:
+        return None
+    return Settings(database=database, migrations=migrations, seeds=seeds, envs=envs, lint=lint, snapshot=snapshot)
 
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -233,10 +331,14 @@ def load_config(path: str | os.PathLike[str] | None = None, *, start: Path | Non
         if not isinstance(data, dict):
             raise ConfigError(f"{file} has no [tool.seedkit] table", location=Location(file=str(file)),
                               hint="add a [tool.seedkit] table, or point --config at a seedkit.toml")
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        raise _config_error(exc, file, prefix) from None
+    settings = _fast_settings(data)
+    if settings is None:  # something breaks a rule: the schema's own messages say what and where
+        from pydantic import ValidationError
+
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as exc:
+            raise _config_error(exc, file, prefix) from None
     return Config(settings=settings, root=root, path=file, variables=variables)
 
 
@@ -262,7 +364,7 @@ _TOML_TYPES = {"str": "a string", "int": "an integer", "float": "a float", "bool
                "time": "a time"}
 
 
-def _config_error(exc: ValidationError, file: Path, prefix: str) -> ConfigError:
+def _config_error(exc: Any, file: Path, prefix: str) -> ConfigError:
     problems: list[tuple[int, str]] = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -418,3 +420,90 @@ def test_config_dataclass_is_usable_directly(tmp_path: Path) -> None:
     config = Config(settings=Settings(), root=tmp_path)
     assert config.source == "defaults"
     assert config.migrations_dir == (tmp_path / "migrations").resolve()
+
+
+# -- the fast check and the schema agree ------------------------------------------------------------
+CONFIG_SHAPES = [
+    {},
+    {"database": {"url": "postgresql:///x", "connect_timeout": 3}},
+    {"database": {"connect_timeout": 2.5}, "migrations": {"dir": "db", "table": "t", "lock_timeout": 0}},
+    {"migrations": {"repeatable_dir": "db/repeatable"}},
+    {"migrations": {"repeatable_dir": 1}},
+    {"seeds": {"dir": "s", "faker_seed": 7, "faker_locale": "de_DE", "batch_size": 1, "lock_timeout": 1.5}},
+    {"envs": {"dev": {"include": ["a", "b"]}, "prod": {"database_url": "${X}", "protected": True}}},
+    {"lint": {"no-such-rule": "off", "other": "warning"}},
+    {"snapshot": {"salt": "s", "keys": {"users": ["email"]}, "mask": {"u.e": "email", "u.n": {"constant": ""}},
+                  "csv_rows": 0}},
+    {"database": {"connect_timeout": float("inf")}},
+    # each of these breaks a rule
+    {"database": {"connect_timeout": -1}},
+    {"database": {"connect_timeout": float("nan")}},
+    {"database": {"connect_timeout": True}},
+    {"database": {"connect_timeout": "3"}},
+    {"database": {"url": 5}},
+    {"database": {"nope": 1}},
+    {"nope": {}},
+    {"database": "x"},
+    {"migrations": {"lock_timeout": -0.5}},
+    {"seeds": {"faker_seed": True}},
+    {"seeds": {"faker_seed": 1.0}},
+    {"seeds": {"batch_size": 0}},
+    {"envs": {"dev": {"include": "a"}}},
+    {"envs": {"dev": {"include": [1]}}},
+    {"envs": {"dev": {"protected": 1}}},
+    {"envs": {"dev": {"extra": 1}}},
+    {"envs": {"dev": "x"}},
+    {"envs": []},
+    {"lint": {"rule": "fatal"}},
+    {"lint": {"rule": 1}},
+    {"snapshot": {"keys": {"users": "email"}}},
+    {"snapshot": {"keys": {"users": [1]}}},
+    {"snapshot": {"csv_rows": -1}},
+    {"snapshot": {"mask": []}},
+    {"snapshot": {"salt": 1}},
+]
+
+
+@pytest.mark.parametrize("data", CONFIG_SHAPES, ids=lambda d: repr(d)[:60])
+def test_the_fast_check_and_the_schema_agree(data: dict) -> None:
+    """A valid file is read without pydantic (seedkit.config checks the rules itself); the schema in
+    seedkit/_config_schema.py decides the rest. Both must accept and reject the same files, with the
+    same values."""
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from seedkit import _config_schema
+    from seedkit.config import _fast_settings
+
+    fast = _fast_settings(data)
+    try:
+        model = _config_schema.Settings.model_validate(data)
+    except ValidationError:
+        assert fast is None, f"accepted what the schema rejects: {data}"
+        return
+    assert fast is not None, f"sent to the schema what it accepts: {data}"
+    assert dataclasses.asdict(fast) == model.model_dump()
+
+
+def test_the_dataclasses_have_the_schema_fields_and_defaults() -> None:
+    import dataclasses
+
+    from seedkit import _config_schema, config
+
+    for name in ("DatabaseSettings", "MigrationSettings", "SeedSettings", "EnvSettings", "SnapshotSettings",
+                 "Settings"):
+        model, plain = getattr(_config_schema, name), getattr(config, name)
+        assert [f.name for f in dataclasses.fields(plain)] == list(model.model_fields), name
+        assert dataclasses.asdict(plain()) == model().model_dump(), name
+
+
+def test_a_valid_configuration_loads_without_pydantic(tmp_path: Path) -> None:
+    """`seedkit run` on a valid project never imports pydantic for its configuration."""
+    (tmp_path / "seedkit.toml").write_text('[seeds]\nfaker_seed = 3\n[envs.dev]\ninclude = ["common"]\n'
+                                           '[database]\nconnect_timeout = 5\n', encoding="utf-8")
+    code = ("import sys; from seedkit.config import load_config; c = load_config(); "
+            "assert c.settings.seeds.faker_seed == 3 and c.settings.database.connect_timeout == 5.0; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -142,12 +142,12 @@ def test_nothing_cites_a_file_outside_the_repository() -> None:
 
 
 def test_configuration_doc_covers_every_key() -> None:
-    from seedkit.config import Settings
+    from seedkit._config_schema import Settings
 
     text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     for section, model in Settings.model_fields.items():
         if section == "envs":
-            from seedkit.config import EnvSettings
+            from seedkit._config_schema import EnvSettings
 
             keys = [f"envs.NAME.{k}" for k in EnvSettings.model_fields]
         elif section == "lint":  # a free-form table: rule id = level

@@ -327,12 +327,159 @@ def _stream_rows(loader: Any, shown: str) -> tuple[list[Any], list[tuple[int | N
     loader.get_event()  # the sequence's start
     rows: list[Any] = []
     lines: list[tuple[int | None, dict[str, int]]] = []
+    tags: dict[str, str] = {}  # a plain scalar's resolved tag depends on its text alone
     while not loader.check_event(yaml.SequenceEndEvent):
+        event = loader.peek_event()
+        if _FLAT_ROWS and type(event) is yaml.MappingStartEvent and event.anchor is None and event.tag is None:
+            values, where = _flat_row(loader, shown, tags)  # the common row: column: scalar, from events
+            rows.append(values)
+            lines.append(where)
+            continue
         node = _compose(loader)
         lines.append(_row_location(node))
         rows.append(_construct(loader, node, shown))
     loader.get_event()
     return rows, lines
+
+
+_FLAT_ROWS = True  # False: every row through the composer and constructor (the tests compare both)
+
+
+def _flat_row(loader: Any, shown: str, tags: dict[str, str]) -> tuple[Any, tuple[int, dict[str, int]]]:
+    """A row of ``column: scalar`` pairs straight from the parser's events, without the node tree
+    (composing and constructing cost several times the parsing). Values are built by the same
+    constructors as the node path, so the result is the same. A value that is not a plain or !ref
+    scalar (a nested !ref {…}, an anchor, an alias, another tag) is composed and constructed as a node
+    of its own; at a key that is not plain text the rest of the row is (see _row_rest)."""
+    start = loader.get_event()
+    values: dict[str, Any] = {}
+    cols: dict[str, int] = {}
+    constructors = loader.yaml_constructors
+    while True:
+        key = loader.peek_event()
+        if type(key) is yaml.MappingEndEvent:
+            loader.get_event()
+            return values, (start.start_mark.line + 1, cols)
+        if (type(key) is not yaml.ScalarEvent or key.anchor is not None or key.tag is not None
+                or _scalar_tag(loader, key, tags) != _STR):
+            return _row_rest(loader, shown, start, values, cols)
+        loader.get_event()
+        column = key.value
+        if column in values:
+            raise FixtureError(f"key {column!r} appears twice in one mapping (first on line {cols[column]})",
+                               location=Location(file=shown, line=key.start_mark.line + 1,
+                                                 column=key.start_mark.column + 1))
+        cols[column] = key.start_mark.line + 1
+        value = loader.peek_event()
+        if type(value) is not yaml.ScalarEvent or value.anchor is not None or (
+                value.tag is not None and value.tag != "!ref"):
+            if type(value) is yaml.MappingStartEvent and value.tag == "!ref" and value.anchor is None:
+                values[column] = _flat_ref(loader, shown, tags)[0]  # !ref {table: …, column: value, …}
+            else:  # a nested value, an anchor, an alias, another tag: its own node
+                values[column] = _construct(loader, _compose(loader), shown)
+            continue
+        loader.get_event()
+        vtag = value.tag or _scalar_tag(loader, value, tags)
+        if vtag == _STR:
+            values[column] = value.value
+        else:
+            node = yaml.ScalarNode(vtag, value.value, value.start_mark, value.end_mark, style=value.style)
+            values[column] = constructors.get(vtag, constructors[None])(loader, node)
+
+
+def _scalar(loader: Any, event: Any, tags: dict[str, str]) -> tuple[Any, yaml.ScalarNode]:
+    """A tagless or !ref scalar's value, and its node (for a fallback that needs it)."""
+    tag = event.tag or _scalar_tag(loader, event, tags)
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+    if tag == _STR:
+        return event.value, node
+    constructors = loader.yaml_constructors
+    return constructors.get(tag, constructors[None])(loader, node), node
+
+
+def _flat_ref(loader: Any, shown: str, tags: dict[str, str]) -> tuple[Any, yaml.MappingNode]:
+    """``!ref {table: t, col: value, …}`` from events, as ``_construct_ref`` builds it from its node
+    (values plain or !ref scalars, or such mappings again). The node is built on the way: at anything
+    else, the rest is composed and the whole node constructed the ordinary way."""
+    start = loader.get_event()
+    pairs: list[tuple[Any, Any]] = []
+    data: dict[str, Any] = {}
+    while True:
+        key = loader.peek_event()
+        if type(key) is yaml.MappingEndEvent:
+            end = loader.get_event()
+            node = yaml.MappingNode("!ref", pairs, start.start_mark, end.end_mark, flow_style=start.flow_style)
+            break
+        value = None
+        if (type(key) is yaml.ScalarEvent and key.anchor is None and key.tag is None
+                and _scalar_tag(loader, key, tags) == _STR):
+            loader.get_event()
+            knode = yaml.ScalarNode(_STR, key.value, key.start_mark, key.end_mark, style=key.style)
+            value = loader.peek_event()
+            if type(value) is yaml.ScalarEvent and value.anchor is None and value.tag in (None, "!ref"):
+                loader.get_event()
+                data[key.value], vnode = _scalar(loader, value, tags)
+                pairs.append((knode, vnode))
+                continue
+            if type(value) is yaml.MappingStartEvent and value.tag == "!ref" and value.anchor is None:
+                data[key.value], vnode = _flat_ref(loader, shown, tags)
+                pairs.append((knode, vnode))
+                continue
+            pairs.append((knode, _compose(loader)))  # and the rest the ordinary way
+        while not loader.check_event(yaml.MappingEndEvent):
+            k = _compose(loader)
+            pairs.append((k, _compose(loader)))
+        end = loader.get_event()
+        node = yaml.MappingNode("!ref", pairs, start.start_mark, end.end_mark, flow_style=start.flow_style)
+        return _construct(loader, node, shown), node
+    loc = Location(file=shown, line=start.start_mark.line + 1, column=start.start_mark.column + 1)
+    table = data.pop("table", None)
+    column = data.pop("column", None)
+    if not isinstance(table, str) or not table:
+        raise FixtureError("!ref {…} needs a 'table'", location=loc)
+    for k, v in data.items():
+        if isinstance(v, (dict, list)) or v is None:
+            raise FixtureError(f"!ref value for {k!r} must be a plain value or another !ref", location=loc)
+    return make_ref(table, data, column=column, location=loc), node
+
+
+def _scalar_tag(loader: Any, event: Any, tags: dict[str, str]) -> str:
+    """The tag a tagless scalar resolves to (a plain one's depends on its text alone: remembered)."""
+    if event.style:  # quoted or block: no implicit type
+        return loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    tag = tags.get(event.value)
+    if tag is None:
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if len(tags) < 4096:
+            tags[event.value] = tag
+    return tag
+
+
+def _row_rest(loader: Any, shown: str, start: Any, values: dict[str, Any],
+              cols: dict[str, int]) -> tuple[Any, tuple[int, dict[str, int]]]:
+    """Finish a row at a key that is not plain text (a merge key, an anchor, a number …): the rest of
+    the mapping is composed and constructed the ordinary way and joined to the columns read so far
+    (those win over merged ones, as keys written out do)."""
+    pairs: list[tuple[Any, Any]] = []
+    while not loader.check_event(yaml.MappingEndEvent):
+        k = _compose(loader)
+        pairs.append((k, _compose(loader)))
+    end = loader.get_event()
+    for k, _v in pairs:
+        if isinstance(k, yaml.ScalarNode) and k.tag == _STR and k.value in cols:
+            raise FixtureError(f"key {k.value!r} appears twice in one mapping (first on line {cols[k.value]})",
+                               location=Location(file=shown, line=k.start_mark.line + 1,
+                                                 column=k.start_mark.column + 1))
+    node = yaml.MappingNode(loader.resolve(yaml.MappingNode, None, start.implicit), pairs, start.start_mark,
+                            end.end_mark, flow_style=start.flow_style)
+    for k, _v in pairs:  # before constructing: that folds merge keys into the mapping
+        if isinstance(k, yaml.ScalarNode):
+            cols.setdefault(k.value, k.start_mark.line + 1)
+    rest = _construct(loader, node, shown)
+    row = dict(values)
+    for k, v in rest.items():
+        row.setdefault(k, v)
+    return row, (start.start_mark.line + 1, cols)
 
 
 def _row_lines(node: yaml.Node) -> list[tuple[int | None, dict[str, int]]] | None:

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from ..errors import FixtureError, Location
 
 
@@ -78,26 +76,84 @@ class Row:
                         row=loc.row, field=column)
 
 
-class FixtureHeader(BaseModel):
-    """The document-level settings of a fixture (validated; unknown keys are errors)."""
+_HEADER_FIELDS = ("table", "key", "on_conflict", "create_only", "prune")
 
-    model_config = ConfigDict(extra="forbid")
+
+@dataclass
+class FixtureHeader:
+    """The document-level settings of a fixture (validated; unknown keys are errors).
+
+    A plain dataclass, checked by ``_plain``; anything that check does not accept goes to the pydantic
+    model of ``_header_model``, which converts what it can and words the errors (pydantic loads only
+    then: its start-up is a good part of a short run)."""
 
     table: str | None = None
     key: list[str] | None = None
     on_conflict: Literal["update", "ignore"] = "update"
-    create_only: list[str] = Field(default_factory=list)
+    create_only: list[str] = field(default_factory=list)
     prune: bool = False
 
-    @field_validator("key", "create_only", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    def __post_init__(self) -> None:
+        values = {f: getattr(self, f) for f in _HEADER_FIELDS}
+        if not _plain(values):
+            checked = _header_model().model_validate(values)  # pydantic's ValidationError when wrong
+            for f in _HEADER_FIELDS:
+                setattr(self, f, getattr(checked, f))
+        else:
+            self.key, self.create_only = values["key"], values["create_only"]
+
+
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+def _plain(values: dict[str, Any]) -> bool:
+    """Header values as they should be (lists of names given as one name become lists, in place)."""
+    values["key"] = key = _one_or_many(values["key"])
+    values["create_only"] = create_only = _one_or_many(values["create_only"])
+    return ((values["table"] is None or type(values["table"]) is str)
+            and (key is None or (type(key) is list and all(type(k) is str for k in key)))
+            and type(values["on_conflict"]) is str and values["on_conflict"] in ("update", "ignore")
+            and type(create_only) is list and all(type(c) is str for c in create_only)
+            and type(values["prune"]) is bool)
+
+
+_MODEL: Any = None
+
+
+def _header_model() -> Any:
+    """The header as a pydantic model: the authority on what a header may hold, and on the messages."""
+    global _MODEL
+    if _MODEL is None:
+        from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+        class FixtureHeaderModel(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+
+            table: str | None = None
+            key: list[str] | None = None
+            on_conflict: Literal["update", "ignore"] = "update"
+            create_only: list[str] = Field(default_factory=list)
+            prune: bool = False
+
+            @field_validator("key", "create_only", mode="before")
+            @classmethod
+            def _one_or_many(cls, v: Any) -> Any:
+                return _one_or_many(v)
+
+        _MODEL = FixtureHeaderModel
+    return _MODEL
 
 
 def parse_header(data: dict[str, Any], location: Location) -> FixtureHeader:
+    values = {f: data.get(f, getattr(FixtureHeader, f, None)) for f in _HEADER_FIELDS}
+    values["create_only"] = data.get("create_only", [])
+    if set(data) <= set(_HEADER_FIELDS) and _plain(values):
+        return FixtureHeader(**values)
+    from pydantic import ValidationError
+
     try:
-        return FixtureHeader.model_validate(data)
+        checked = _header_model().model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -106,6 +162,7 @@ def parse_header(data: dict[str, Any], location: Location) -> FixtureHeader:
         raise FixtureError("; ".join(problems), location=location,
                            hint="a fixture document may have: table, key, on_conflict, create_only, prune, rows"
                            ) from None
+    return FixtureHeader(**{f: getattr(checked, f) for f in _HEADER_FIELDS})
 
 
 @dataclass

@@ -77,9 +77,9 @@ def _seed_for(base: int, name: str, n: int) -> int:
 
 
 def _make_faker(locale: str) -> Any:
-    from faker import Faker
+    from .._faker import import_faker
 
-    return Faker(locale, use_weighting=False)
+    return import_faker()(locale, use_weighting=False)
 
 
 class RowFaker:

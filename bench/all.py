@@ -1,0 +1,70 @@
+"""Every speed target of the project in one run, on one PostgreSQL server, as same-run ratios.
+
+Runs, one after the other against the same throwaway server (or ``--database``):
+
+- ``seed_bench.py``: the bulk path at ``--rows`` (default 1,000,000) against raw COPY — fresh,
+  half-full, no-op rerun (dead tuples, WAL), 1 % changed, references by natural key, peak RSS,
+  executemany — the small project, and the template's own project (``seedkit run dev`` rerun);
+- ``realdb_bench.py``: Chinook (~15k rows) and Pagila (~46k rows) as YAML+CSV fixtures against psql;
+- ``migrate_bench.py``: generated migrations against raw statements, and crates.io's history
+  against dbmate.
+
+Each prints its own table as it goes; at the end this prints every target, what was measured, and
+the load average before and after (the machine may be shared: compare the ratios, not the seconds).
+
+    python bench/all.py [--rows 1000000] [--repeat 3] [--database URL] [--dbmate PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # a script: the repository root, for tests.support
+from tests.support.pgcluster import server  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database", help="server URL to create throwaway databases on")
+    parser.add_argument("--dbmate", help="the dbmate binary (default: dbmate on PATH)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp, server(args.database) as url:
+        summary = Path(tmp) / "summary.jsonl"
+        common = ["--database", url, "--repeat", str(args.repeat), "--summary", str(summary)]
+        runs = [
+            [str(BENCH / "seed_bench.py"), "--rows", str(args.rows), *common],
+            [str(BENCH / "realdb_bench.py"), *common],
+            [str(BENCH / "migrate_bench.py"), *common, *(["--dbmate", args.dbmate] if args.dbmate else [])],
+        ]
+        for cmd in runs:
+            print(f"\n=== {Path(cmd[0]).name}", flush=True)
+            done = subprocess.run([sys.executable, *cmd], check=False)
+            if done.returncode != 0:
+                print(f"{Path(cmd[0]).name} exited {done.returncode}", flush=True)
+        items = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines()] \
+            if summary.exists() else []
+    load_after = os.getloadavg()
+    print(f"\n=== every target, one run ({time.perf_counter() - started:.0f} s; load average "
+          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, {os.cpu_count()} CPUs)\n")
+    width = max((len(f"{i['bench']}: {i['case']}") for i in items), default=10)
+    for i in items:
+        mark = "✓" if i["ok"] else "✗"
+        print(f"{mark} {i['bench'] + ': ' + i['case']:<{width}}  {i['measured']}")
+    missed = sum(1 for i in items if not i["ok"])
+    print(f"\n{missed} of {len(items)} target(s) missed")
+
+
+if __name__ == "__main__":
+    main()
