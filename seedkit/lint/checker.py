@@ -12,7 +12,7 @@ from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, T
 from pglast.parser import scan
 
 from .schema import Key, SchemaState, _key, _MigrationState, _same, _show
-from .source import _Raw, _Source, _Stmt
+from .source import _Raw, _Source, _Stmt, subcommand_starts
 
 # statement kind (pglast node class name) -> the check that handles it
 HANDLERS: dict[str, Callable[[Any, Any, Any], None]] = {}
@@ -411,24 +411,8 @@ class _Checker:
         toks = [t for t in toks if rel_at <= t.start and not _is_comment(t)]
         if not toks:
             return fallback
-        i = 1  # the first token is the (first part of the) table name
-        while i + 1 < len(toks) and toks[i].name == "ASCII_46":  # schema . name
-            i += 2
-        if i < len(toks) and toks[i].name == "ASCII_42":  # ONLY-less inheritance star: t *
-            i += 1
-        if i >= len(toks):
-            return fallback
-        starts = [toks[i].start]
-        depth = 0
-        for j in range(i, len(toks)):
-            name = toks[j].name
-            if name == "ASCII_40":
-                depth += 1
-            elif name == "ASCII_41":
-                depth -= 1
-            elif name == "ASCII_44" and depth == 0 and j + 1 < len(toks):
-                starts.append(toks[j + 1].start)
-        return starts if len(starts) == len(cmds) else fallback
+        starts = subcommand_starts(toks, len(cmds))
+        return starts if starts is not None else fallback
 
 
 def _words(text: str) -> list[str]:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..errors import UsageError
 from ..migrate.files import Migration, Section, discover, display_path, load_paths, version_order
+from .source import subcommand_starts
 
 if TYPE_CHECKING:
     from . import Finding, LintReport
@@ -196,22 +197,8 @@ def _cmd_starts(sql: str, span: _Span) -> list[int]:
     toks = [t for t in toks if t.start + span.start >= rel]
     if not toks:
         return [span.start] * len(cmds)
-    i = 1
-    while i + 1 < len(toks) and toks[i].name == "ASCII_46":
-        i += 2
-    if i < len(toks) and toks[i].name == "ASCII_42":
-        i += 1
-    starts = [toks[i].start + span.start] if i < len(toks) else []
-    depth = 0
-    for j in range(i, len(toks)):
-        name = toks[j].name
-        if name == "ASCII_40":
-            depth += 1
-        elif name == "ASCII_41":
-            depth -= 1
-        elif name == "ASCII_44" and depth == 0 and j + 1 < len(toks):
-            starts.append(toks[j + 1].start + span.start)
-    return starts if len(starts) == len(cmds) else [span.start] * len(cmds)
+    starts = subcommand_starts(toks, len(cmds))
+    return [start + span.start for start in starts] if starts is not None else [span.start] * len(cmds)
 
 
 def _offset(section: Section, line: int, column: int) -> int:

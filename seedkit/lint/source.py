@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from pglast import ast
@@ -55,3 +56,27 @@ class _Raw:
     message: str
     span: tuple[int, int]
     hint: str | None = None
+
+
+def subcommand_starts(toks: Sequence[Any], count: int) -> list[int] | None:
+    """Where each ALTER TABLE sub-command starts, from the statement's tokens (comments dropped) that
+    begin at its table name: after the name (``schema . name``, an inheritance ``*``), split at commas
+    outside parentheses. None when that does not give ``count`` starts."""
+    i = 1  # the first token is the (first part of the) table name
+    while i + 1 < len(toks) and toks[i].name == "ASCII_46":  # schema . name
+        i += 2
+    if i < len(toks) and toks[i].name == "ASCII_42":  # t *
+        i += 1
+    if i >= len(toks):
+        return None
+    starts = [toks[i].start]
+    depth = 0
+    for j in range(i, len(toks)):
+        name = toks[j].name
+        if name == "ASCII_40":
+            depth += 1
+        elif name == "ASCII_41":
+            depth -= 1
+        elif name == "ASCII_44" and depth == 0 and j + 1 < len(toks):
+            starts.append(toks[j + 1].start)
+    return starts if len(starts) == count else None
