@@ -69,8 +69,9 @@ def test_the_demo_fails_when_the_second_run_changes_something(tmp_path: Path) ->
     template = template_copy(tmp_path / "template")
     posts = template / "template" / "seeds" / "dev" / "{% if example_schema %}posts.py{% endif %}"
     text = posts.read_text()
-    assert 'fake.sentence(nb_words=6).rstrip(".")' in text
-    posts.write_text(text.replace('fake.sentence(nb_words=6).rstrip(".")', '__import__("uuid").uuid4().hex'))
+    assert 'return {"slug": f"post-{n}"}' in text
+    posts.write_text(text.replace('return {"slug": f"post-{n}"}',
+                                  'return {"slug": f"post-{n}", "title": __import__("uuid").uuid4().hex}'))
     git(template, "commit", "--quiet", "--no-gpg-sign", "-am", "random titles")
 
     result = run_demo("--dest", str(tmp_path / "demo"), "--template", str(template))

@@ -127,7 +127,7 @@ CLAIMS: list[tuple[str, str, list[str]]] = [
       "test_seed.py::test_bad_fixtures_fail_located_with_exit_2_and_write_nothing"]),
     ("docs/seeds.md", "A rerun compares what was stored and changes nothing",
      ["test_docs_claims.py::test_sqlite_stores_what_postgresql_would_refuse_as_the_docs_say"]),
-    ("docs/seeds.md", "add a `CHECK` constraint to the table (SQLite enforces those)",
+    ("docs/seeds.md", "add a `CHECK` constraint to the table (SQLite enforces those; a simple one such as",
      ["test_docs_claims.py::test_a_check_constraint_makes_sqlite_refuse_what_it_would_store"]),
     ("docs/seeds.md", "Every problem is reported with file, line, document, row and column, and nothing is written",
      ["test_seed.py::test_bad_fixtures_fail_located_with_exit_2_and_write_nothing",
