@@ -157,16 +157,20 @@ def _construct_ref(loader: _Loader, node: yaml.Node) -> Any:
                                hint="write !ref table/key-value or !ref {table: t, column: value}")
         return make_ref(table.strip(), value, location=loc)
     if isinstance(node, yaml.MappingNode):
-        data = loader.construct_mapping(node, deep=True)
-        table = data.pop("table", None)
-        column = data.pop("column", None)
-        if not isinstance(table, str) or not table:
-            raise FixtureError("!ref {…} needs a 'table'", location=loc)
-        for k, v in data.items():
-            if isinstance(v, (dict, list)) or v is None:
-                raise FixtureError(f"!ref value for {k!r} must be a plain value or another !ref", location=loc)
-        return make_ref(table, {str(k): v for k, v in data.items()}, column=column, location=loc)
+        return _mapping_ref(loader.construct_mapping(node, deep=True), loc)
     raise FixtureError("!ref takes table/value or a mapping", location=loc)
+
+
+def _mapping_ref(data: dict[Any, Any], loc: Location) -> Any:
+    """``!ref {table: t, column: c, key: value, …}`` as read from a mapping, checked."""
+    table = data.pop("table", None)
+    column = data.pop("column", None)
+    if not isinstance(table, str) or not table:
+        raise FixtureError("!ref {…} needs a 'table'", location=loc)
+    for k, v in data.items():
+        if isinstance(v, (dict, list)) or v is None:
+            raise FixtureError(f"!ref value for {k!r} must be a plain value or another !ref", location=loc)
+    return make_ref(table, {str(k): v for k, v in data.items()}, column=column, location=loc)
 
 
 def _construct_json(loader: _Loader, node: yaml.Node) -> Any:
@@ -433,14 +437,7 @@ def _flat_ref(loader: Any, shown: str, tags: dict[str, str]) -> tuple[Any, yaml.
         node = yaml.MappingNode("!ref", pairs, start.start_mark, end.end_mark, flow_style=start.flow_style)
         return _construct(loader, node, shown), node
     loc = Location(file=shown, line=start.start_mark.line + 1, column=start.start_mark.column + 1)
-    table = data.pop("table", None)
-    column = data.pop("column", None)
-    if not isinstance(table, str) or not table:
-        raise FixtureError("!ref {…} needs a 'table'", location=loc)
-    for k, v in data.items():
-        if isinstance(v, (dict, list)) or v is None:
-            raise FixtureError(f"!ref value for {k!r} must be a plain value or another !ref", location=loc)
-    return make_ref(table, data, column=column, location=loc), node
+    return _mapping_ref(data, loc), node
 
 
 def _scalar_tag(loader: Any, event: Any, tags: dict[str, str]) -> str:
