@@ -399,3 +399,41 @@ def test_a_typo_is_one_problem_not_an_unknown_and_a_missing_column(pg_project: P
         seedkit.run("dev", config=p.config())
     assert str(info.value).endswith("owners.yaml:3, document 1, row 1, column 'nmae': unknown column 'nmae'")
     assert info.value.hint == "did you mean 'name'?"
+
+
+# Values of every kind, fitting some columns of `kinds` and not others (types, lengths, ranges, formats,
+# enums, CHECK lists, ref shapes): the verdict cache must decide as jsonschema does on the whole row.
+_POOL = [0, 1, -1, 2, 3, 50, 100, 101, 40000, 2**40, True, False, None, 1.5, 0.25, 12.34, 12345.67,
+         "", "a", "abc", "abcd", "abcdefgh", "abcdefghi", "12", "1.5", "x", "happy", "hapy", "sad", "new",
+         "done", "nwe", "2024-01-01", "2024-13-01", "2024-05-01 09:30", "2024-05-01T09:30:00+02:00",
+         "09:30", "1 day", "3f1c0c2e-9b1a-4a5e-8f7e-0d1c2b3a4f5e", "not-a-uuid", "\\x00ff", "owners/ada",
+         [1, 2], [1, "x"], ["a", "b"], [], {"a": 1}, {"table": "owners", "name": "ada"}, {"table": "owners"}]
+
+
+@pytest.mark.parametrize("key", [[], ["code"]], ids=["no-key", "key-code"])
+def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_project: Project, key: list[str]) -> None:
+    import random
+
+    from seedkit import db
+    from seedkit.schema.checks import read_rules
+    from seedkit.schema.validate import RowChecker
+
+    with db.connect(pg_project.config().database_url("dev")) as d:
+        catalog = d.catalog(refresh=True)
+        rules = read_rules(d, catalog)
+    table = catalog.find("kinds")
+    checker = RowChecker(table, catalog, rules, key)
+    names = [*table.columns, "nmae"]
+    rng = random.Random(20261130)
+    verdicts = []
+    for _ in range(4000):  # one checker throughout, so later rows meet remembered verdicts
+        if rng.random() < 0.3:  # anything: unknown and missing columns, values of every kind
+            view = {c: rng.choice(_POOL) for c in rng.sample(names, rng.randint(1, len(names)))}
+        else:  # the required columns, mostly fitting, and a few others: the values decide
+            others = [c for c in table.columns if c not in ("code", "num", "total")]
+            view = {"code": rng.choice(["abc", "abc", "abcdefghi", 1]), "num": rng.choice([1, 1, "12", None, 1.5]),
+                    **{c: rng.choice(_POOL) for c in rng.sample(others, rng.randint(0, 3))}}
+        plain = checker.validator.is_valid(view)
+        assert checker._valid(view) == plain, view
+        verdicts.append(plain)
+    assert 200 < sum(verdicts) < len(verdicts) - 200  # both verdicts are common: the comparison means something

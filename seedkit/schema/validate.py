@@ -135,6 +135,8 @@ def _key_function(schema: dict[str, Any]) -> Any:
     def key(value: Any) -> Any:
         t = type(value)
         if t is str:
+            if "/" in value:  # may be `!ref table/value` text, which fits any column: decided by the value
+                return (str, value)
             if "string" in types and words <= {"type"}:
                 return (str,)  # any text fits (and what fits the column never depends on the ref shape)
             if "string" in types and words <= {"type", "maxLength", "minLength"}:
