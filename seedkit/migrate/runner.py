@@ -15,7 +15,9 @@ One run, step by step:
    non-transactional ones statement by statement in autocommit, with progress recorded so a failure
    leaves a ``failed`` row that blocks later runs until a human records the outcome (``resolve``).
 
-Every statement is sent on its own; errors are mapped back to the file, line and column.
+On PostgreSQL a transactional ``up`` section is sent as one query with its history rows (see
+``_in_one_query``); a failure there runs it again statement by statement. Everything else is sent
+statement by statement, and errors are mapped back to the file, line and column.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from .. import db as dbmod
 from ..db.base import MigrationSession

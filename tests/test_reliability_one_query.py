@@ -37,11 +37,11 @@ def _ok_statements(rng: random.Random, i: int) -> list[str]:
         f"CREATE VIEW {t}_v AS SELECT id, upper(name) AS name FROM {t}_a /* block; comment */",
         f"CREATE FUNCTION {t}_f(x int) RETURNS int LANGUAGE plpgsql AS $body$\nBEGIN\n  IF x > 0 THEN\n"
         f"    RETURN x + 1;\n  END IF;\n  RETURN 0;\nEND;\n$body$",
-        f"DO $$\nBEGIN\n  PERFORM 1;\nEND\n$$",
+        "DO $$\nBEGIN\n  PERFORM 1;\nEND\n$$",
         f"ALTER TABLE {t}_a ADD COLUMN extra int",
         f"UPDATE {t}_a SET note = 'x' WHERE id = 1",
         f"CREATE TYPE {t}_mood AS ENUM ('sad', 'ok')",
-        f"SET LOCAL statement_timeout = '30s'",
+        "SET LOCAL statement_timeout = '30s'",
     ]
     first, rest = pool[0], pool[1:]
     chosen = [s for s in rest if rng.random() < 0.5]
