@@ -209,6 +209,8 @@ def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section 
         pos += len(line) + 1
     markers: list[tuple[str, int, bool]] = []  # (which, line index, transactional)
     for i, line in enumerate(lines):
+        if not line.lstrip().startswith("--"):
+            continue  # (a marker is a comment line)
         m = _MARKER.match(line.strip())
         if m:
             which = m["which"].lower()

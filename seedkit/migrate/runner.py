@@ -172,6 +172,7 @@ class Runner:
         # whether this database can apply a migration as one query (see _in_one_query)
         self._one_query = type(self.session).applied_in_one_query is not MigrationSession.applied_in_one_query
         self.watch: Watcher | None = None
+        self._who: str | None = None  # user@host for the audit log, asked once per run
         self._statements = _StatementWatch(None)
 
     def __enter__(self) -> Runner:
@@ -355,8 +356,10 @@ class Runner:
             return False
         m = planned.migration
         t0 = time.perf_counter()
+        if self._who is None:
+            self._who = who()
         results = self.session.applied_in_one_query(planned.section.sql, planned.statements, RecordApplied(
-            self.history.table, self.history.log_table, m.version, m.name, m.checksum, who(),
+            self.history.table, self.history.log_table, m.version, m.name, m.checksum, self._who,
             datetime.now(timezone.utc)))
         if results is None:
             return False
