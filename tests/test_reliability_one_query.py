@@ -264,3 +264,21 @@ def test_the_quick_split_cuts_as_the_full_one_and_misses_nothing_the_runner_asks
                     assert needs_no_transaction(q, server) == needs_no_transaction(f, server), (name, q.sql)
                     assert touches_history(q, _HISTORY, _LOG) == touches_history(f, _HISTORY, _LOG)
     assert checked > 200
+
+
+def test_a_migration_that_empties_search_path_does_not_misplace_the_history(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session-level ``SET search_path`` in a migration stays set for the next ones: the history rows,
+    the lock check and the timestamps of a one-query migration name everything by schema."""
+    project = Project.with_migrations(tmp_path, "postgresql://unused/x")
+    project.single("1", "a", "CREATE TABLE a (x int);\nSET search_path = ''")
+    project.single("2", "b", "CREATE TABLE public.b (x int);\nINSERT INTO public.b VALUES (1)")
+    outcomes: list[bool] = []
+    code, out, err = _run(project, pg_url, monkeypatch, one_query=True, outcomes=outcomes)
+    assert code == 0, err
+    assert outcomes == [True, True]
+    with psycopg.connect(pg_url) as c:
+        assert c.execute("SELECT version, status FROM public.schema_migrations ORDER BY 1").fetchall() == [
+            ("1", "applied"), ("2", "applied")]
+        assert c.execute("SELECT count(*) FROM public.schema_migrations_log WHERE action = 'up'").fetchone() == (2,)
+        assert c.execute("SELECT x FROM public.b").fetchall() == [(1,)]

@@ -91,8 +91,8 @@ class PostgresSession(MigrationSession):
 
     def _lock_held_sql(self) -> str:
         return ("EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND "
-                f"pid = pg_catalog.pg_backend_pid() AND classid = {LOCK_CLASS}::oid AND "
-                f"objid = {self.lock_key}::oid AND objsubid = 2)")
+                f"pid = pg_catalog.pg_backend_pid() AND classid = {LOCK_CLASS}::pg_catalog.oid AND "
+                f"objid = {self.lock_key}::pg_catalog.oid AND objsubid = 2)")
 
     def applied_in_one_query(self, text: str, statements: list[Statement],
                              record: RecordApplied) -> Iterator[DatabaseError | None]:
