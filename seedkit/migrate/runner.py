@@ -367,12 +367,12 @@ class Runner:
         steps: list[StatementRun] = []
         failed = False
         try:
-            before = 1  # results ahead of the next statement's: the BEGIN, then each statement's flush
             for stmt in planned.statements:
                 text = first_line(stmt.sql)
                 started = time.perf_counter()
                 with self._statements.statement(m.label, f"{where}:{stmt.line}", text):
-                    for _ in range(before + 1):
+                    # the result ahead of its own (the BEGIN, or the previous statement's flush), then its own
+                    for _ in range(2):
                         failed = next(results, None) is not None
                         if failed:
                             break
