@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seedkit.errors import MigrationFileError
-from seedkit.migrate.files import checksum, discover, load_paths, write_new
+from seedkit.migrate.files import checksum, discover, display_path, load_paths, write_new
 
 
 def write(path: Path, text: str) -> Path:
@@ -176,3 +177,35 @@ def test_first_line_comments_of_other_tools_are_not_runner_directives(tmp_path: 
     write(tmp_path / "3_c.up.sql", "-- seedkit: dialect=postgresql\nSELECT 1;\n")
     a, b, c = discover(tmp_path)
     assert (a.transactional, b.transactional, c.transactional) == (True, False, True)
+
+
+def test_display_path_follows_links_as_resolve_does(tmp_path, monkeypatch) -> None:
+    """Display paths remember resolved folders (a run shows hundreds of paths in a few folders) yet
+    read as ``Path.resolve()`` made them: through a linked folder, a linked file, ``..``, and outside
+    the working directory."""
+    real = tmp_path / "real" / "migrations"
+    real.mkdir(parents=True)
+    (real / "1_a.sql").write_text("-- migrate:up\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "target.sql").write_text("-- migrate:up\n", encoding="utf-8")
+    (real / "2_linked.sql").symlink_to(elsewhere / "target.sql")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m").symlink_to(real, target_is_directory=True)
+    monkeypatch.chdir(work)
+
+    def expected(path: Path) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(path)
+
+    paths = [Path("m/1_a.sql"), Path("m/2_linked.sql"), work / "m" / "1_a.sql", Path("m/../m/1_a.sql"),
+             Path("m"), Path("."), elsewhere / "target.sql", Path(os.path.relpath(real / "1_a.sql"))]
+    for path in paths:
+        assert display_path(path) == expected(path), path
+    # the folder stays remembered while the link inside it changes: the file itself is looked at again
+    (real / "2_linked.sql").unlink()
+    (real / "2_linked.sql").symlink_to(work)
+    assert display_path(Path("m/2_linked.sql")) == expected(Path("m/2_linked.sql")) == "."

@@ -38,14 +38,16 @@ def pg_project(tmp_path, pg_url: str) -> Project:
 
 
 def _sleeping_holder(url: str, timeout: float = 60) -> int:
-    """The pid of the run that is inside the slow migration; it must hold the lock itself."""
+    """The pid of the run that is inside the slow migration; it must hold the lock itself.
+
+    (The migration's statements may run one by one or as one query: the query holds the sleep.)"""
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as c:
         while time.monotonic() < deadline:
             row = c.execute(
                 "SELECT a.pid, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'"
                 " AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid) FROM pg_stat_activity a "
-                "WHERE a.datname = current_database() AND a.state = 'active' AND a.query LIKE 'SELECT pg_sleep%%' "
+                "WHERE a.datname = current_database() AND a.state = 'active' AND a.query LIKE '%%SELECT pg_sleep%%' "
                 "AND a.application_name LIKE 'seedkit migrate run%%'",
                 [LOCK_CLASS, lock_key("public.schema_migrations")]).fetchone()
             if row:
@@ -62,7 +64,7 @@ def _waiting_runs(url: str, count: int, timeout: float = 60) -> None:
         while time.monotonic() < deadline:
             n = c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                           "AND application_name LIKE 'seedkit migrate run%%' "
-                          "AND query NOT LIKE 'SELECT pg_sleep%%'").fetchone()[0]
+                          "AND query NOT LIKE '%%SELECT pg_sleep%%'").fetchone()[0]
             if n >= count:
                 return
             time.sleep(0.05)

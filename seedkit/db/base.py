@@ -18,7 +18,8 @@ from ..urls import DatabaseURL
 from .catalog import Catalog, Column, Table, TableName
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .migration import InvalidIndex, Watcher
+    from ..errors import DatabaseError
+    from .migration import InvalidIndex, RecordApplied, Watcher
     from .statements import Statement
 
 
@@ -227,6 +228,13 @@ class Database(abc.ABC):
         """The statements of a migration section, in order; ``line_offset``: the file line it starts on."""
 
     @classmethod
+    def split_for_run(cls, text: str, line_offset: int = 1, *, names: tuple[str, ...] = (),
+                      server_version: int | None = None) -> list[Statement]:
+        """``split`` for the runner, which asks each statement only ``needs_no_transaction`` and
+        ``touches_history`` (of the tables ``names``): a dialect may answer those more cheaply."""
+        return cls.split(text, line_offset)
+
+    @classmethod
     @abc.abstractmethod
     def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
         """Why ``stmt`` cannot run inside a transaction (e.g. ``"CREATE INDEX CONCURRENTLY"``), or ``None``.
@@ -347,6 +355,14 @@ class MigrationSession(abc.ABC):
 
     def check_lock(self, label: str) -> None:  # noqa: B027 - SQLite's lock is the open transaction
         """Before each migration: make sure this connection still holds the run lock."""
+
+    def applied_in_one_query(self, text: str, statements: list[Statement],
+                             record: RecordApplied) -> Iterator[DatabaseError | None] | None:
+        """Apply a transactional migration's whole ``text`` with its history rows as one query: yield
+        each result as it arrives (the ``BEGIN``, each statement, the history rows, the ``COMMIT``; an
+        error ends them; the dialect may add results of its own between them, said where it is defined), or
+        return ``None`` when the dialect runs migrations statement by statement."""
+        return None
 
     def migration_transaction(self) -> Any:
         """Around one transactional migration: its statements and its history row, all or nothing."""

@@ -106,3 +106,17 @@ class InvalidIndex:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": self.schema, "name": self.name, "table": self.table, "drop": self.drop}
+
+
+@dataclass(frozen=True)
+class RecordApplied:
+    """The history rows a transactional migration writes with its last statement (one query: see
+    ``MigrationSession.applied_in_one_query``)."""
+
+    table: str  # the history table, quoted and qualified
+    log_table: str  # its audit log
+    version: str
+    name: str
+    checksum: str
+    by_whom: str
+    sent_at: datetime  # the runner's clock when the query is sent (UTC)

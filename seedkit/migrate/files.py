@@ -19,7 +19,9 @@ a pair or folder it covers the up file, then the down file when there is one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -129,9 +131,26 @@ def checksum(*texts: str) -> str:
 def display_path(path: Path) -> str:
     """A path as people want to read it: relative to the working directory when inside it."""
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        return str(_resolved(Path(path)).relative_to(_resolved(Path.cwd())))
     except ValueError:  # outside the working directory
         return str(path)
+
+
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, resolving each folder once: a run shows hundreds of paths in a few folders.
+
+    Only the last part is looked at on each call (is it a link?); the folders are remembered per run
+    of the working directory, since a link among them would be followed the same way every time."""
+    path = Path(os.path.abspath(path))
+    name = path.name
+    if not name or name in (".", "..") or os.path.islink(path):
+        return path.resolve()
+    return _resolved_folder(str(path.parent)) / name
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved_folder(folder: str) -> Path:
+    return Path(folder).resolve()
 
 
 def parse_version(text: str) -> tuple[str, int]:
@@ -182,7 +201,6 @@ def _options(text: str, path: Path, line: int) -> bool:
 def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section | None]:
     """Split a dbmate-style file into its up and down sections."""
     text = _read(path) if text is None else normalise(text)
-    where = display_path(path)
     lines = text.split("\n")
     starts: list[int] = []  # character offset of each line
     pos = 0
@@ -191,25 +209,27 @@ def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section 
         pos += len(line) + 1
     markers: list[tuple[str, int, bool]] = []  # (which, line index, transactional)
     for i, line in enumerate(lines):
+        if not line.lstrip().startswith("--"):
+            continue  # (a marker is a comment line)
         m = _MARKER.match(line.strip())
         if m:
             which = m["which"].lower()
             if any(w == which for w, _, _ in markers):
                 raise MigrationFileError(f"a second '-- migrate:{which}' section",
-                                         location=Location(file=where, line=i + 1),
+                                         location=Location(file=display_path(path), line=i + 1),
                                          hint="a migration has one up and at most one down section")
             markers.append((which, i, _options(m["options"], path, i + 1)))
     if not markers or markers[0][0] != "up":
         line = markers[0][1] + 1 if markers else None
         raise MigrationFileError("no '-- migrate:up' section" if not markers else
                                  "'-- migrate:down' comes before '-- migrate:up'",
-                                 location=Location(file=where, line=line),
+                                 location=Location(file=display_path(path), line=line),
                                  hint="start the file with a '-- migrate:up' line; put the rollback "
                                       "after a '-- migrate:down' line")
     first_marker = markers[0][1]
     if _has_sql(text[:starts[first_marker]]):
         raise MigrationFileError("SQL before the '-- migrate:up' line would never run",
-                                 location=Location(file=where, line=_first_sql_line(lines, first_marker)),
+                                 location=Location(file=display_path(path), line=_first_sql_line(lines, first_marker)),
                                  hint="move it below '-- migrate:up'")
 
     def section(k: int) -> Section:

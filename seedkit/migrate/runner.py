@@ -15,7 +15,9 @@ One run, step by step:
    non-transactional ones statement by statement in autocommit, with progress recorded so a failure
    leaves a ``failed`` row that blocks later runs until a human records the outcome (``resolve``).
 
-Every statement is sent on its own; errors are mapped back to the file, line and column.
+On PostgreSQL a transactional ``up`` section is sent as one query with its history rows (see
+``_in_one_query``); a failure there runs it again statement by statement. Everything else is sent
+statement by statement, and errors are mapped back to the file, line and column.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from .. import db as dbmod
 from ..db.base import MigrationSession
 from ..db.migration import (
     InvalidIndex,
+    RecordApplied,
     Watcher,
     lock_lost,
 )
@@ -48,7 +52,7 @@ from ..errors import (
 from ..urls import DatabaseURL
 from . import repeatable
 from .files import Migration, Section, display_path, version_order
-from .history import APPLIED, FAILED, RUNNING, History, HistoryRow
+from .history import APPLIED, FAILED, RUNNING, History, HistoryRow, who
 from .progress import _StatementWatch, first_line
 from .repeatable import Repeatable
 from .reports import (
@@ -61,7 +65,7 @@ from .reports import (
     StatusReport,
     VerifyReport,
 )
-from .split import Statement, line_col, needs_no_transaction, split
+from .split import Statement, line_col, needs_no_transaction, split, split_for_run
 from .validation import Problem, drift_error, find_problems
 
 
@@ -97,8 +101,14 @@ class Planned:
 
 
 def plan_section(m: Migration, section: Section, dialect: str, server_version: int | None,
-                 direction: str) -> Planned:
-    statements = split(section.sql, dialect, section.line_offset)
+                 direction: str, *, names: tuple[str, ...] | None = None) -> Planned:
+    """Split and check a section. With ``names`` (the history tables) the statements of a transactional
+    section only answer the runner's questions (``split_for_run``), which is all applying it needs."""
+    if names is not None and section.transactional:
+        statements = split_for_run(section.sql, dialect, section.line_offset, names=names,
+                                   server_version=server_version)
+    else:
+        statements = split(section.sql, dialect, section.line_offset)
     if section.transactional:
         for stmt in statements:
             reason = needs_no_transaction(stmt, dialect, server_version)
@@ -159,7 +169,10 @@ class Runner:
         self.session, self.history = open_session(url, table, lock_timeout=lock_timeout,
                                                    connect_timeout=connect_timeout, create=create)
         self.db = self.session.db
+        # whether this database can apply a migration as one query (see _in_one_query)
+        self._one_query = type(self.session).applied_in_one_query is not MigrationSession.applied_in_one_query
         self.watch: Watcher | None = None
+        self._who: str | None = None  # user@host for the audit log, asked once per run
         self._statements = _StatementWatch(None)
 
     def __enter__(self) -> Runner:
@@ -201,7 +214,8 @@ class Runner:
             pending = [m for m in self.migrations
                        if m.number not in known and (target is None or m.order <= version_order(target))]
             # Split and check everything first: a refused statement stops the run before anything runs.
-            plans = [plan_section(m, m.up, self.db.dialect, server, "up") for m in pending]
+            names = (self.history.name.name, self.history.log_name.name)
+            plans = [plan_section(m, m.up, self.db.dialect, server, "up", names=names) for m in pending]
             self._refuse_history_changes(plans)
             later = repeatable.prepare(self, everything=reapply_repeatables) if target is None else None
             for planned in plans:
@@ -254,7 +268,8 @@ class Runner:
     def _guarded(self, planned: Planned, run: MigrationRun) -> bool:
         """Run ``apply`` after checking the lock; a lost connection becomes a clear ``LockLost``."""
         label = planned.migration.label
-        self.session.check_lock(label)
+        if not self._one_query_possible(planned):
+            self.session.check_lock(label)  # (one query checks the lock with its history row)
         try:
             return self._run_one(planned, run)
         except LockLost:
@@ -287,6 +302,9 @@ class Runner:
             row = self.history.get(m.version)
             return row is None if up else (row is not None and row.status == APPLIED)
 
+        if self._in_one_query(planned, run):
+            return True
+        t0 = time.perf_counter()
         if planned.transactional:
             with self.session.migration_transaction():
                 if not still_to_do():
@@ -318,6 +336,58 @@ class Runner:
                     self.history.delete(m.version)
                 self.history.log(m.version, m.name, planned.direction, execution_ms=ms,
                                  detail="without a transaction")
+        run.execution_ms = (time.perf_counter() - t0) * 1000
+        return True
+
+    def _one_query_possible(self, planned: Planned) -> bool:
+        """A transactional up section the parser accepted (else it will fail), without COPY … FROM
+        STDIN, on a database that can apply it as one query."""
+        return planned.transactional and planned.direction == "up" and self._one_query and \
+            all(stmt.node is not None and stmt.keyword() != "COPY" for stmt in planned.statements)
+
+    def _in_one_query(self, planned: Planned, run: MigrationRun) -> bool:
+        """Apply a transactional migration as one query with its history rows (where the dialect can:
+        ``MigrationSession.applied_in_one_query``); ``False`` when it was not applied that way.
+
+        Any error rolls the whole query back and returns ``False``: the migration then runs again
+        statement by statement, which locates the error in the file exactly as it always does (and
+        refuses, records or skips exactly as it always does). A lost connection raises, as there."""
+        if not self._one_query_possible(planned):
+            return False
+        m = planned.migration
+        t0 = time.perf_counter()
+        if self._who is None:
+            self._who = who()
+        results = self.session.applied_in_one_query(planned.section.sql, planned.statements, RecordApplied(
+            self.history.table, self.history.log_table, m.version, m.name, m.checksum, self._who,
+            datetime.now(timezone.utc)))
+        if results is None:
+            return False
+        where = display_path(planned.section.path)
+        steps: list[StatementRun] = []
+        failed = False
+        try:
+            for stmt in planned.statements:
+                text = first_line(stmt.sql)
+                started = time.perf_counter()
+                with self._statements.statement(m.label, f"{where}:{stmt.line}", text):
+                    # the result ahead of its own (the BEGIN, or the previous statement's flush), then its own
+                    for _ in range(2):
+                        failed = next(results, None) is not None
+                        if failed:
+                            break
+                if failed:
+                    break
+                steps.append(StatementRun(stmt.line, stmt.column, text, (time.perf_counter() - started) * 1000))
+            for outcome in results:  # the last flush, the history rows and the COMMIT
+                failed = failed or outcome is not None
+        finally:
+            results.close()
+        if failed or self.db.in_transaction:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            return False
+        run.statements_run.extend(steps)
         run.execution_ms = (time.perf_counter() - t0) * 1000
         return True
 

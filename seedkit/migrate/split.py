@@ -17,6 +17,13 @@ def split(text: str, dialect: str, line_offset: int = 1) -> list[Statement]:
     return adapter(dialect).split(text, line_offset)
 
 
+def split_for_run(text: str, dialect: str, line_offset: int = 1, *, names: tuple[str, ...] = (),
+                  server_version: int | None = None) -> list[Statement]:
+    """``split`` for applying a section: each statement answers ``needs_no_transaction`` and the
+    dialect's ``touches_history`` (of the tables ``names``) as after ``split``, perhaps more cheaply."""
+    return adapter(dialect).split_for_run(text, line_offset, names=names, server_version=server_version)
+
+
 def needs_no_transaction(stmt: Statement, dialect: str, server_version: int | None = None) -> str | None:
     """Why ``stmt`` cannot run inside a transaction (e.g. ``"CREATE INDEX CONCURRENTLY"``), or ``None``.
 
@@ -25,4 +32,4 @@ def needs_no_transaction(stmt: Statement, dialect: str, server_version: int | No
     return adapter(dialect).needs_no_transaction(stmt, server_version)
 
 
-__all__ = ["Statement", "line_col", "needs_no_transaction", "skip_blank", "split"]
+__all__ = ["Statement", "line_col", "needs_no_transaction", "skip_blank", "split", "split_for_run"]

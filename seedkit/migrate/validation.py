@@ -59,18 +59,18 @@ def find_problems(migrations: list[Migration], rows: dict[str, HistoryRow], *,
                                     f"was applied but its file is gone from the migrations folder"))
             continue
         matched.add(m.number)
-        where = display_path(m.entry)
         if row.status != APPLIED:
             state = "was interrupted" if row.status == RUNNING else "failed"
             detail = f" after {row.statements_done} statement(s)" if row.statements_done is not None else ""
             err = f": {row.error}" if row.error else ""
             problems.append(Problem("failed", m.version, m.name,
                                     f"non-transactional migration {m.label} {state}{detail}{err}; "
-                                    "the database may be half-way", where))
+                                    "the database may be half-way", display_path(m.entry)))
         elif row.checksum != m.checksum:
             problems.append(Problem("changed", m.version, m.name,
                                     f"migration {m.label} was changed after it was applied "
-                                    f"(checksum {m.checksum[:12]}, applied {row.checksum[:12]})", where))
+                                    f"(checksum {m.checksum[:12]}, applied {row.checksum[:12]})",
+                                    display_path(m.entry)))
     if newest_row is not None and not allow_out_of_order:
         for m in migrations:
             if m.number not in matched and m.order < newest_row.order:

@@ -482,6 +482,11 @@ class PostgresDatabase(Database):
         return statements.split_postgres(text, line_offset)
 
     @classmethod
+    def split_for_run(cls, text: str, line_offset: int = 1, *, names: tuple[str, ...] = (),
+                      server_version: int | None = None) -> list[Statement]:
+        return statements.split_postgres_quick(text, line_offset, names=names, server_version=server_version)
+
+    @classmethod
     def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
         return statements.needs_no_transaction(stmt, server_version)
 

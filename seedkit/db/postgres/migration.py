@@ -9,12 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import overload
 
+import psycopg
+from psycopg import errors, generators, sql
+from psycopg.pq import ConnStatus, ExecStatus
+
 from ...errors import DatabaseError, LockLost, LockTimeout
 from ..base import Database, MigrationSession
 from ..catalog import TableName
 from ..migration import (
     TICK,
     InvalidIndex,
+    RecordApplied,
     Wait,
     Watcher,
     connection_lost,
@@ -23,8 +28,11 @@ from ..migration import (
     lock_lost,
 )
 from ..statements import Statement
+from .database import translate
 
 LOCK_CLASS = 0x5EED  # first half of the advisory lock key: "this is seedkit migrate"
+# after each statement of a migration sent as one query: a notice makes the server send what it has
+_FLUSH = "\n;DO $seedkit$BEGIN RAISE NOTICE 'seedkit: statement done'; END $seedkit$;"
 
 
 class PostgresSession(MigrationSession):
@@ -80,6 +88,50 @@ class PostgresSession(MigrationSession):
                            + ("whose transaction was rolled back" if in_tx else "which was not applied"),
                            hint="remove that statement from the migration: another run could have started "
                                 "applying the same migrations; then run 'seedkit migrate up' again")
+
+    def _lock_held_sql(self) -> str:
+        return ("EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND "
+                f"pid = pg_catalog.pg_backend_pid() AND classid = {LOCK_CLASS}::pg_catalog.oid AND "
+                f"objid = {self.lock_key}::pg_catalog.oid AND objsubid = 2)")
+
+    def applied_in_one_query(self, text: str, statements: list[Statement],
+                             record: RecordApplied) -> Iterator[DatabaseError | None]:
+        """``BEGIN``, the migration's text as written, its history row and audit-log row, ``COMMIT``:
+        one simple-protocol query, one round trip, the server running the statements in order.
+
+        The history row's version is NULL, which its primary key refuses, unless this connection still
+        holds the run lock after the last statement: a migration that released the lock (or a lock that
+        went away) fails there, and the ``COMMIT`` after it never runs. A row already there fails on the
+        key the same way. Results are yielded one by one as the server sends them (``None``, or the
+        error that ended the query and left the transaction to roll back); a lost connection raises.
+
+        The server sends a query's results when it ends, unless something makes it flush its output:
+        a notice does. After each of ``statements`` (where its text ends) a ``DO`` block raises one, so
+        each statement's result arrives when it finished, and the runner can time it and say which
+        one is running. Each statement is followed by the result of its ``DO``, which arrives with
+        the next statement's (with ``client_min_messages`` above ``notice`` all arrive at the end)."""
+        lit = self._literal
+        elapsed = "(pg_catalog.clock_timestamp() - pg_catalog.statement_timestamp())"
+        at = f"{lit(record.sent_at)} + {elapsed}"
+        ms = f"(extract(epoch FROM {elapsed}) * 1000)::bigint"
+        parts, pos = [], 0
+        for stmt in statements:
+            end = stmt.offset + len(stmt.sql)  # after its last token (a comment may end the line)
+            parts += [text[pos:end], _FLUSH]
+            pos = end
+        parts.append(text[pos:])
+        query = (
+            f"BEGIN;\n{''.join(parts)}\n;\n"
+            f"INSERT INTO {record.table} (version, name, checksum, applied_at, execution_ms, status, "
+            f"statements_done, error) SELECT CASE WHEN {self._lock_held_sql()} THEN {lit(record.version)} END, "
+            f"{lit(record.name)}, {lit(record.checksum)}, {at}, {ms}, 'applied', 0, NULL;\n"
+            f"INSERT INTO {record.log_table} (version, name, action, at, execution_ms, by_whom, detail) "
+            f"VALUES ({lit(record.version)}, {lit(record.name)}, 'up', {at}, {ms}, {lit(record.by_whom)}, NULL);\n"
+            "COMMIT")
+        return _results(self.db, query)
+
+    def _literal(self, value: object) -> str:
+        return sql.Literal(value).as_string(self.db.conn)
 
     def _acquire(self, lock_db: Database, watch: Watcher | None = None) -> None:
         started = time.monotonic()
@@ -141,6 +193,42 @@ class PostgresSession(MigrationSession):
             when += f" ({duration(age.total_seconds())} ago)"
         parts.append(when)
         return ", ".join(parts)
+
+
+def _results(db: Database, query: str) -> Iterator[DatabaseError | None]:
+    """Send ``query`` (simple protocol: it may hold many statements) and yield each result as it arrives.
+
+    The wait for each result goes through psycopg's own (``Connection.wait``: Ctrl-C cancels the query);
+    the connection is left idle or in its failed transaction, every result read, whatever the caller
+    does with the generator."""
+    conn = db.conn
+    pgconn = conn.pgconn
+    encoding = conn.info.encoding
+    with conn.lock:
+        try:
+            pgconn.send_query(query.encode(encoding))
+            conn.wait(generators.send(pgconn))
+            while True:
+                result = conn.wait(generators.fetch(pgconn))
+                if result is None:
+                    return
+                if result.status in (ExecStatus.COPY_IN, ExecStatus.COPY_OUT, ExecStatus.COPY_BOTH):
+                    pgconn.put_copy_end(b"seedkit: COPY with STDIN or STDOUT cannot run in a migration")
+                    conn.wait(generators.send(pgconn))
+                    continue
+                if result.status == ExecStatus.FATAL_ERROR:
+                    error = translate(errors.error_from_result(result, encoding=encoding))
+                    if connection_lost(error):
+                        raise error
+                    yield error
+                else:
+                    yield None
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        finally:
+            with suppress(psycopg.Error):  # the rest of the results: the connection is ready again
+                while pgconn.status == ConnStatus.OK and conn.wait(generators.fetch(pgconn)) is not None:
+                    pass
 
 
 def lock_key(table: str) -> int:
