@@ -187,7 +187,7 @@ def stream(tracker: Tracker, rows: list[tuple]) -> list[bytes]:
     sent = []
     for start in range(0, len(rows), tracker.batch_size):
         built = rows[start:start + tracker.batch_size]
-        sent.append(bytes(tracker.feed(built, fmt(built)) or b""))
+        sent.append(bytes(tracker.feed(built, fmt) or b""))
     return sent
 
 
