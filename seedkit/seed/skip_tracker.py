@@ -3,8 +3,9 @@
 A Python fixture is deterministic, so a rerun mostly generates what the last run wrote. For each large
 streamed fixture a run records, in ``seedkit_digests`` and in the run's own transaction:
 
-- the digest of every batch of rows as they are sent (the COPY text, without the row number), of the
-  batch's keys, and of every chunk of ``CHUNK`` rows;
+- the digest of every group of ``CHUNK * GROUP`` rows (of their values as ``marshal`` writes them, or
+  of their COPY text when a value is not of a core type), of every batch (of its group digests), of
+  the batch's keys, and of every chunk of ``CHUNK`` rows (of its COPY text, without the row number);
 - a fingerprint of the target table and of every table it references: the row count and a sum of
   hashes of the rows' ``xmin``. Any insert, update or delete since (by anyone) changes it, because
   every written row version carries the id of the transaction that wrote it. It is scanned once,
@@ -18,12 +19,13 @@ streamed fixture a run records, in ``seedkit_digests`` and in the run's own tran
   (db/postgres/fingerprints.py).
 
 The next run compares before staging anything. When the configuration and every fingerprint are
-unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose
-digest is unchanged would write nothing: it is not staged, compared or even formatted twice. Rows
+unchanged, the database still holds exactly what the last run left, so a batch (or group, or chunk)
+whose digest is unchanged would write nothing: it is not staged or compared, and an unchanged batch or
+group is not even formatted as COPY text. Rows
 whose digest changed go through the usual staging and exact comparison, which also checks, at its own
 snapshot, that no other session changed the tables since the scan (``others_committed``). Nothing
-here decides a write: a false "changed" only costs time. A false "unchanged" needs a 64-bit chunk
-digest collision at the same position, or an outside write whose 32-bit transaction id equals the
+here decides a write: a false "changed" only costs time. A false "unchanged" needs a 64-bit group or
+chunk digest collision at the same position, or an outside write whose 32-bit transaction id equals the
 ``xmin`` it replaced (xid wraparound), or equal sums of 64-bit hashes of those 32-bit ids
 (RELIABILITY.md §7).
 
