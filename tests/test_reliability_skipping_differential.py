@@ -139,9 +139,10 @@ class World:
             elif what == "owner":
                 f.owner_shift = rng.randint(0, 2)
             elif what == "price":
-                f.price_cents, f.price_as = rng.choice([5, 7, 55]), rng.choice(["str", "decimal"])
+                f.price_cents = rng.choice([5, 7, 55])
+            f.price_as = rng.choice(["str", "decimal"])  # the same COPY text, another kind of batch digest
             self.fixture = f
-            return Step(f"fixture: {what}", fixture=f)
+            return Step(f"fixture: {what}, prices as {f.price_as}", fixture=f)
         if roll < 0.30:
             return Step("rerun")
         if roll < 0.36:
