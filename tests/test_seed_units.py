@@ -290,6 +290,18 @@ def test_an_unchanged_batch_is_never_formatted_and_a_changed_row_formats_only_it
     assert t.record() == scratch.record()
 
 
+def test_the_same_values_shared_differently_are_unchanged() -> None:
+    n = 2 * 4 * CHUNK * GROUP
+    shared = [(f"k{i}",) * 2 for i in range(1, n + 1)]  # one str object in both columns
+    copies = [(f"k{i}", "".join(["k", str(i)])) for i in range(1, n + 1)]  # equal, distinct objects
+    assert shared[0][0] is shared[0][1] and copies[0][0] is not copies[0][1]
+    first = wide_tracker()
+    feed_all(first, shared)
+    counting = Counting()
+    again = wide_tracker(first.record())
+    assert feed_all(again, copies, counting) == [b"", b""] and counting.rows == 0
+
+
 class Shown(str):
     """A str subclass: marshal refuses it, so its batch is digested as COPY text."""
 

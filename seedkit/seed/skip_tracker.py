@@ -44,7 +44,7 @@ import sys
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from operator import eq, itemgetter, not_
 from typing import Any
 
@@ -73,12 +73,14 @@ def _group_digests(built: list[Sequence[Any]]) -> bytes | None:
     when a value is not of a core type (str, int, float, bool, None, bytes, tuple, list, dict, …; never a
     subclass: marshal refuses those). Equal bytes mean equal values of the same types (``marshal.loads``
     gives them back), and the COPY text is a function of exactly those and of what the record's
-    configuration digest covers: an unchanged group is never formatted. Objects the rows share are
-    written once, so the same values shared differently read as changed (that only costs time)."""
+    configuration digest covers: an unchanged group is never formatted. Format version 2 writes every
+    value in full (no references to objects written before, no interning flags), so the bytes depend on
+    the values alone, not on which objects the rows happen to share."""
     span, count = CHUNK * GROUP, len(built)
     try:
         pieces = list(map(marshal.dumps, map(built.__getitem__, map(slice, range(0, count, span),
-                                                                    range(span, count + span, span)))))
+                                                                    range(span, count + span, span))),
+                          repeat(_MARSHAL_VERSION)))
     except ValueError:
         return None
     return b"".join([_blake2b(p, digest_size=8).digest() for p in pieces])
@@ -92,6 +94,7 @@ def _text_digests(buf: bytearray | bytes, ends: list[int]) -> bytes:
 
 
 _blake2b = hashlib.blake2b
+_MARSHAL_VERSION = 2
 
 
 def _chunk_ends(buf: bytearray, per: int = CHUNK) -> list[int]:
@@ -299,7 +302,7 @@ def config_digest(parts: Any, driver: str = "?") -> str:
     from .. import __version__
 
     # (marshal's output may change with the interpreter's version: so does the digest of a record)
-    text = json.dumps([FORMAT, CHUNK, __version__, driver, marshal.version, list(sys.version_info[:2]), parts],
+    text = json.dumps([FORMAT, CHUNK, __version__, driver, _MARSHAL_VERSION, list(sys.version_info[:2]), parts],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
