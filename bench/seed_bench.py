@@ -27,7 +27,9 @@ is printed (✗), never turned into an exit status.
                                [--repeat 3] [--only users|posts|small|faker ...]
 
 Each of (a)–(e) and (g) runs ``--repeat`` times and its median is used (the machine may be shared);
-(f) takes long enough to run once.
+(f) takes long enough to run once. (b), (d) and (e) also pair each run with a raw COPY timed just
+before it, into a database of its own, and note the median of those per-pair ratios and the load
+average: on a shared machine the load drifts between (a) and the later cases, less within a pair.
 
 Without ``--database`` (or SEEDKIT_TEST_DATABASE_URL) a throwaway server is started from the local
 PostgreSQL binaries, as the test suite does. ``--rows 20000`` gives a quick run for development.
@@ -512,6 +514,15 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
     def spread(runs: list[float]) -> str:
         return f"median of {len(runs)}: " + ", ".join(f"{x:.2f}" for x in sorted(runs)) + " s" if len(runs) > 1 else ""
 
+    def paired(result: Result, raws: list[float], runs: list[float], limit: float) -> None:
+        """Each seedkit run against a raw COPY timed just before it (a shared machine's load drifts
+        between the cases; within a pair it moves less): the median of the per-pair ratios, noted."""
+        ratios = [s / a for s, a in zip(runs, raws)]
+        median = statistics.median(ratios)
+        result.notes.append(f"paired with a raw COPY just before each run: median {median:.2f}× "
+                            f"({'met' if median <= limit else 'missed'} against ≤ {limit}×); pairs "
+                            + ", ".join(f"{r:.2f}" for r in ratios) + f"; load average {os.getloadavg()[0]:.1f}")
+
     def note_runs(result: Result, runs: list[float], children: list[Child]) -> None:
         if len(runs) > 1:
             result.notes.append(spread(runs))
@@ -537,10 +548,16 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             check(count_rows(url, "users") == rows, a, "row count")
         results.append(a)
 
-        # (b) fresh, (d) rerun unchanged, (e) 1 % changed — one database
-        with fresh_database(server_url, USERS_DDL) as url:
-            b_runs, b_children = [], []
+        # (b) fresh, (d) rerun unchanged, (e) 1 % changed — one database (and one for paired raw COPYs)
+        with fresh_database(server_url, USERS_DDL) as url, fresh_database(server_url, USERS_DDL) as raw_url:
+            def raw_pair() -> float:
+                truncate(raw_url, "users")
+                settle(raw_url)
+                return raw_copy_users(raw_url, user_rows(1, rows))
+
+            b_runs, b_children, b_raw = [], [], []
             for i in range(repeat):
+                b_raw.append(raw_pair())
                 truncate(url, "users")
                 settle(url)
                 progress(f"(b) seedkit run, empty table ({i + 1}/{repeat})")
@@ -551,13 +568,15 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             for child in b_children:
                 expect(child, b, inserted=rows, updated=0)
             ratio_target(b, b.seconds and b.seconds / t_a, 1.3, "≤ 1.3× (a)")
+            paired(b, b_raw, b_runs, 1.3)
             note_runs(b, b_runs, b_children)
             rss.append(("b", max(c.rss_mb for c in b_children)))
             check(count_rows(url, "users") == rows, b, "row count")
             results.append(b)
 
-            d_runs, d_children, dirty, wal = [], [], [], []
+            d_runs, d_children, dirty, wal, d_raw = [], [], [], [], []
             for i in range(repeat):
+                d_raw.append(raw_pair())
                 settle(url)
                 before = table_stats(url, "users")
                 lsn = wal_lsn(url)
@@ -582,6 +601,7 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             wal_per_100k = max(wal) / rows * 100_000
             d.target += f", WAL {wal_per_100k / 1024:,.0f} KiB per 100k rows (want < 1024)"
             d.ok = bool(d.ok) and not dirty and wal_per_100k < 1024 * 1024
+            paired(d, d_raw, d_runs, 0.5)
             d.notes.append("WAL written during each run (the whole server): "
                            + ", ".join(f"{w / 1024:,.0f} KiB" for w in wal))
             d.notes.append("users writes during the runs: " + ("; ".join(dirty) if dirty else
@@ -590,8 +610,9 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             rss.append(("d", max(c.rss_mb for c in d_children)))
             results.append(d)
 
-            e_runs, e_children, e_updates = [], [], []
+            e_runs, e_children, e_updates, e_raw = [], [], [], []
             for i in range(repeat):
+                e_raw.append(raw_pair())
                 settle(url)
                 write_users_fixture(project, rows, 100 if i % 2 == 0 else 0)  # each run changes 1 % back or forth
                 before = table_stats(url, "users")
@@ -609,6 +630,7 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             e.notes.append(f"users rows updated in the database per run: {', '.join(map(str, e_updates))} "
                            f"(want {changed})")
             check(all(u == changed for u in e_updates), e, "updated more rows than changed")
+            paired(e, e_raw, e_runs, 0.6)
             note_runs(e, e_runs, e_children)
             rss.append(("e", max(c.rss_mb for c in e_children)))
             results.append(e)

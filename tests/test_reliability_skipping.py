@@ -411,6 +411,28 @@ def test_a_changed_time_zone_is_a_changed_configuration(new_project, monkeypatch
     assert [s for _, s in fast][1:] == [0, 1000]
 
 
+def test_a_changed_client_encoding_is_a_changed_configuration(new_project, monkeypatch, sent) -> None:
+    """Unchanged values are digested without being formatted (seed/skip_tracker.py): the encoding their
+    text is sent in is part of the record, so a run in another one compares every row again."""
+    outcomes = []
+    for mode in ("fast", "plain"):
+        p = new_project(mode)
+        p.write("dev/items.py", items())
+        database = p.url.rsplit("/", 1)[1]
+        seen = []
+        for encoding in ("UTF8", "UTF8", "LATIN1"):
+            p.sql(f"ALTER DATABASE {database} SET client_encoding = '{encoding}'")
+            sent.clear()
+            with plain_path(monkeypatch) if mode == "plain" else nullcontext():
+                report = seedkit.run("dev", config=p.config())
+            seen.append((report.table("items").inserted, report.table("items").updated,
+                         sent.staged() if mode == "fast" else None))
+        outcomes.append(seen)
+    fast, plain = outcomes
+    assert [x[:2] for x in fast] == [x[:2] for x in plain] == [(ROWS, 0), (0, 0), (0, 0)]
+    assert [x[2] for x in fast][1:] == [0, ROWS]
+
+
 # -- what changes how stored rows read back, without writing a row ---------------------------------------------
 KINDS = """
 CREATE TYPE kind AS ENUM ('plain', 'fancy');

@@ -3,8 +3,9 @@
 A Python fixture is deterministic, so a rerun mostly generates what the last run wrote. For each large
 streamed fixture a run records, in ``seedkit_digests`` and in the run's own transaction:
 
-- the digest of every batch of rows as they are sent (the COPY text, without the row number), of the
-  batch's keys, and of every chunk of ``CHUNK`` rows;
+- the digest of every group of ``CHUNK * GROUP`` rows (of their values as ``marshal`` writes them, or
+  of their COPY text when a value is not of a core type), of every batch (of its group digests), of
+  the batch's keys, and of every chunk of ``CHUNK`` rows (of its COPY text, without the row number);
 - a fingerprint of the target table and of every table it references: the row count and a sum of
   hashes of the rows' ``xmin``. Any insert, update or delete since (by anyone) changes it, because
   every written row version carries the id of the transaction that wrote it. It is scanned once,
@@ -18,12 +19,13 @@ streamed fixture a run records, in ``seedkit_digests`` and in the run's own tran
   (db/postgres/fingerprints.py).
 
 The next run compares before staging anything. When the configuration and every fingerprint are
-unchanged, the database still holds exactly what the last run left, so a batch (or chunk) whose
-digest is unchanged would write nothing: it is not staged, compared or even formatted twice. Rows
+unchanged, the database still holds exactly what the last run left, so a batch (or group, or chunk)
+whose digest is unchanged would write nothing: it is not staged or compared, and an unchanged batch or
+group is not even formatted as COPY text. Rows
 whose digest changed go through the usual staging and exact comparison, which also checks, at its own
 snapshot, that no other session changed the tables since the scan (``others_committed``). Nothing
-here decides a write: a false "changed" only costs time. A false "unchanged" needs a 64-bit chunk
-digest collision at the same position, or an outside write whose 32-bit transaction id equals the
+here decides a write: a false "changed" only costs time. A false "unchanged" needs a 64-bit group or
+chunk digest collision at the same position, or an outside write whose 32-bit transaction id equals the
 ``xmin`` it replaced (xid wraparound), or equal sums of 64-bit hashes of those 32-bit ids
 (RELIABILITY.md §7).
 
@@ -37,10 +39,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
+import sys
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from operator import eq, itemgetter, not_
 from typing import Any
 
@@ -49,7 +53,8 @@ from ..db.catalog import TableName
 
 DIGESTS = "seedkit_digests"
 CHUNK = 4  # rows per chunk digest: a rerun with 1 % of rows changed here and there stages ~4 %
-FORMAT = 2  # bump when what a digest covers changes
+GROUP = 4  # chunks per group digest: only the rows of changed groups are formatted and digested by chunk
+FORMAT = 3  # bump when what a digest covers changes
 
 
 def _digest(data: Any, size: int = 16) -> bytes:
@@ -63,13 +68,42 @@ def _same_chunks(mine: bytes, old: bytes, upto: int) -> list[bool]:
     return same + [False] * (n - len(same))
 
 
-def _chunk_ends(buf: bytearray) -> list[int]:
-    """Offsets in ``buf`` (COPY text, one line per row) after every CHUNK rows, and at its end."""
+def _group_digests(built: list[Sequence[Any]]) -> bytes | None:
+    """The 8-byte digest of every group of CHUNK * GROUP rows, as ``marshal`` writes their values; None
+    when a value is not of a core type (str, int, float, bool, None, bytes, tuple, list, dict, …; never a
+    subclass: marshal refuses those). Equal bytes mean equal values of the same types (``marshal.loads``
+    gives them back), and the COPY text is a function of exactly those and of what the record's
+    configuration digest covers: an unchanged group is never formatted. Format version 2 writes every
+    value in full (no references to objects written before, no interning flags), so the bytes depend on
+    the values alone, not on which objects the rows happen to share."""
+    span, count = CHUNK * GROUP, len(built)
+    try:
+        pieces = list(map(marshal.dumps, map(built.__getitem__, map(slice, range(0, count, span),
+                                                                    range(span, count + span, span))),
+                          repeat(_MARSHAL_VERSION)))
+    except ValueError:
+        return None
+    return b"".join([_blake2b(p, digest_size=8).digest() for p in pieces])
+
+
+def _text_digests(buf: bytearray | bytes, ends: list[int]) -> bytes:
+    """The 8-byte digest of the COPY text up to each of ``ends`` (from the previous one), after a NUL
+    byte: no marshal output starts with one, so a text digest never meets a marshal one."""
+    view = memoryview(buf)
+    return b"".join([_blake2b(b"\0" + view[s:e], digest_size=8).digest() for s, e in zip([0, *ends], ends)])
+
+
+_blake2b = hashlib.blake2b
+_MARSHAL_VERSION = 2
+
+
+def _chunk_ends(buf: bytearray, per: int = CHUNK) -> list[int]:
+    """Offsets in ``buf`` (COPY text, one line per row) after every ``per`` rows, and at its end."""
     lines = buf.split(b"\n")
     lines.pop()  # after the last newline
     upto = list(accumulate(map(len, lines)))  # + one newline per line
-    ends = [upto[i] + i + 1 for i in range(CHUNK - 1, len(upto), CHUNK)]
-    if len(upto) % CHUNK:
+    ends = [upto[i] + i + 1 for i in range(per - 1, len(upto), per)]
+    if len(upto) % per:
         ends.append(len(buf))
     return ends
 
@@ -85,6 +119,7 @@ class Record:
     batches: bytes  # 16 bytes per batch
     keys: bytes  # 16 bytes per batch
     chunks: bytes  # 8 bytes per chunk of CHUNK rows (empty: not recorded)
+    groups: bytes = b""  # 8 bytes per group of GROUP chunks (stored after the chunks)
 
     @property
     def n_batches(self) -> int:
@@ -99,6 +134,10 @@ class Record:
     @property
     def has_chunks(self) -> bool:
         return len(self.chunks) == 8 * ((self.rows + CHUNK - 1) // CHUNK)
+
+    def groups_of(self, b: int) -> bytes:
+        per = (self.batch_size + CHUNK * GROUP - 1) // (CHUNK * GROUP)
+        return self.groups[8 * b * per:8 * (b * per + (self.batch_rows(b) + CHUNK * GROUP - 1) // (CHUNK * GROUP))]
 
     def chunks_of(self, b: int) -> bytes:
         first = b * (self.batch_size // CHUNK)
@@ -127,6 +166,7 @@ class Tracker:
     batches: bytearray = field(default_factory=bytearray)
     keys: bytearray = field(default_factory=bytearray)
     chunks: bytearray = field(default_factory=bytearray)
+    groups: bytearray = field(default_factory=bytearray)
     rows: int = 0
     skipped: int = 0
     staged: int = 0
@@ -145,50 +185,82 @@ class Tracker:
         self.batches.clear()
         self.keys.clear()
         self.chunks.clear()
+        self.groups.clear()
         self.rows = self.skipped = self.staged = 0
         self.fresh_from = None
         self._runs.clear()
         self._starts.clear()
 
-    def feed(self, built: list[Sequence[Any]], buf: bytearray) -> bytes | bytearray | None:
-        """One batch: ``built`` rows, formatted into ``buf`` (one line each); return what to send."""
+    def feed(self, built: list[Sequence[Any]], fmt: Callable[[Sequence[Sequence[Any]]], bytearray]
+             ) -> bytes | bytearray | None:
+        """One batch of ``built`` rows; ``fmt`` formats rows as COPY text (one line each). Return what to
+        send (COPY text) or None.
+
+        The batch digest is the digest of its group digests (``_group_digests``; of the COPY text when a
+        value is not of a core type). A batch that changed compares group digests, and only the rows of
+        changed groups are formatted and compared chunk by chunk (chunk digests cover the COPY text)."""
         b = len(self.batches) // 16
         first_n = self.rows + 1
         count = len(built)
         self.rows += count
-        bd = _digest(buf)
+        span = CHUNK * GROUP
+        buf: bytearray | None = None
+        groups = _group_digests(built)
+        if groups is None:
+            buf = fmt(built)
+            groups = _text_digests(buf, _chunk_ends(buf, span))
+        bd = _digest(groups)
         self.batches += bd
+        self.groups += groups
         old = self.old
         if old is not None and b < old.n_batches and old.batches[16 * b:16 * b + 16] == bd:
             self.keys += old.key(b)  # the digest covers the keys and the row count
             if old.has_chunks:
                 self.chunks += old.chunks_of(b)
             else:
-                self._chunk_digests(buf, _chunk_ends(buf))
+                buf = fmt(built) if buf is None else buf
+                self.chunks += _text_digests(buf, _chunk_ends(buf))
             self.skipped += count
             return None
         kd = self._key_digest(built)
         self.keys += kd
         if old is None or b >= old.n_batches:  # nothing to compare (past the end: checked after staging)
+            buf = fmt(built) if buf is None else buf
             if self.chunked:
-                self._chunk_digests(buf, _chunk_ends(buf))
+                self.chunks += _text_digests(buf, _chunk_ends(buf))
             self._stage(first_n, count)
             return buf
-        ends = _chunk_ends(buf)
-        mine = self._chunk_digests(buf, ends)
+        n_chunks = (count + CHUNK - 1) // CHUNK
         old_count = old.batch_rows(b)
-        fresh = len(ends)  # chunks from here on hold rows appended to the last batch of the last run
+        fresh = n_chunks  # chunks from here on hold rows appended to the last batch of the last run
         if old.key(b) != kd:
             if b != old.n_batches - 1 or count <= old_count or self._key_digest(built[:old_count]) != old.key(b):
                 raise Restage
             fresh = old_count // CHUNK
-        same = _same_chunks(mine, old.chunks_of(b) if old.has_chunks else b"", min(fresh, len(ends)))
-        parts: list[bytearray] = []
-        starts = [0, *ends]
+        old_chunks = old.chunks_of(b) if old.has_chunks else b""
+        same_groups = _same_chunks(groups, old.groups_of(b) if old_chunks else b"", fresh // GROUP)
+        changed_groups = list(compress(range(len(same_groups)), map(not_, same_groups)))
+        # the rows of the changed groups, formatted together: every group but the batch's last is
+        # whole, so their chunks are every CHUNK lines of it
+        if buf is None:
+            text = fmt([row for g in changed_groups for row in built[g * span:g * span + span]])
+        else:
+            gends = _chunk_ends(buf, span)
+            text = b"".join([buf[gends[g - 1] if g else 0:gends[g]] for g in changed_groups])
+        ends = _chunk_ends(text)
+        mine = _text_digests(text, ends)
+        at = [k for g in changed_groups for k in range(g * GROUP, min(g * GROUP + GROUP, n_chunks))]
+        chunks = bytearray(old_chunks[:8 * n_chunks]).ljust(8 * n_chunks, b"\0")  # each of ``at`` is set below
+        parts: list[bytes | bytearray] = []
         before = self.staged
-        for k in compress(range(len(ends)), map(not_, same)):
+        for i, k in enumerate(at):
+            digest = mine[8 * i:8 * i + 8]
+            chunks[8 * k:8 * k + 8] = digest
+            if k < fresh and old_chunks and old_chunks[8 * k:8 * k + 8] == digest:
+                continue
             self._stage(first_n + k * CHUNK, min(CHUNK, count - k * CHUNK))
-            parts.append(buf[starts[k]:ends[k]])
+            parts.append(text[ends[i - 1] if i else 0:ends[i]])
+        self.chunks += chunks
         self.skipped += count - (self.staged - before)
         return b"".join(parts) if parts else None
 
@@ -200,11 +272,6 @@ class Tracker:
             return _digest(b"r" + repr(keys).encode())
         return _digest(b"j" + text.encode("utf-8", "surrogatepass"))
 
-    def _chunk_digests(self, buf: bytearray, ends: list[int]) -> bytes:
-        view = memoryview(buf)
-        out = b"".join([_digest(view[s:e], 8) for s, e in zip([0, *ends], ends)])
-        self.chunks += out
-        return out
 
     def _stage(self, first_n: int, count: int) -> None:
         ordinal = self.staged + 1
@@ -225,7 +292,8 @@ class Tracker:
 
     def record(self) -> Record:
         return Record(config=self.config, state={}, rows=self.rows, batch_size=self.batch_size,
-                      batches=bytes(self.batches), keys=bytes(self.keys), chunks=bytes(self.chunks))
+                      batches=bytes(self.batches), keys=bytes(self.keys), chunks=bytes(self.chunks),
+                      groups=bytes(self.groups))
 
 
 # -- the store -----------------------------------------------------------------------------------
@@ -233,7 +301,9 @@ def config_digest(parts: Any, driver: str = "?") -> str:
     """``driver``: the database driver's version (``Database.driver_version``)."""
     from .. import __version__
 
-    text = json.dumps([FORMAT, CHUNK, __version__, driver, parts], sort_keys=True, default=str)
+    # (marshal's output may change with the interpreter's version: so does the digest of a record)
+    text = json.dumps([FORMAT, CHUNK, __version__, driver, _MARSHAL_VERSION, list(sys.version_info[:2]), parts],
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -243,8 +313,10 @@ def load_records(d: Database) -> dict[tuple[str, str], Record]:
                       f"FROM {q(DIGESTS)}")
     out = {}
     for fixture, table, config, state, count, batch, batches, keys, chunks in rows:
+        chunks = bytes(chunks or b"")  # the chunk digests, then the group digests
+        n = 8 * ((int(count) + CHUNK - 1) // CHUNK)
         out[(fixture, table)] = Record(config, json.loads(state), int(count), int(batch), bytes(batches),
-                                       bytes(keys), bytes(chunks or b""))
+                                       bytes(keys), chunks[:n] if len(chunks) > n else chunks, chunks[n:])
     return out
 
 
@@ -256,7 +328,7 @@ def save_record(d: Database, fixture: str, table: str, record: Record) -> None:
                   "batches BYTEA NOT NULL, keys BYTEA NOT NULL, chunks BYTEA NOT NULL, "
                   "PRIMARY KEY (fixture, table_name))")
     values = [record.config, json.dumps(record.state, sort_keys=True), record.rows, record.batch_size,
-              record.batches, record.keys, record.chunks]
+              record.batches, record.keys, record.chunks + record.groups if record.chunks else b""]
     d.execute(f"INSERT INTO {q(DIGESTS)} (fixture, table_name, config, state, rows, batch_size, batches, keys, "
               f"chunks) VALUES ({', '.join([ph] * 9)}) ON CONFLICT (fixture, table_name) DO UPDATE SET "
               "config = excluded.config, state = excluded.state, rows = excluded.rows, "

@@ -106,7 +106,7 @@ class Loader:
             while chunk := list(islice(rows, every)):
                 current = chunk
                 built = make_batch(chunk)
-                data = tracker.feed(built, fmt(built))
+                data = tracker.feed(built, fmt)
                 if data:
                     yield data
                 done += len(chunk)

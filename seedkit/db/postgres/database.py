@@ -299,7 +299,7 @@ class PostgresDatabase(Database):
     def text_settings(self) -> list[Any]:
         row = self.fetchone("SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
                             "current_setting('IntervalStyle'), current_setting('server_encoding'), "
-                            "current_setting('server_version_num')")
+                            "current_setting('server_version_num'), current_setting('client_encoding')")
         return list(row or ())
 
     @contextmanager
