@@ -407,7 +407,15 @@ _POOL = [0, 1, -1, 2, 3, 50, 100, 101, 40000, 2**40, True, False, None, 1.5, 0.2
          "", "a", "abc", "abcd", "abcdefgh", "abcdefghi", "12", "1.5", "x", "happy", "hapy", "sad", "new",
          "done", "nwe", "2024-01-01", "2024-13-01", "2024-05-01 09:30", "2024-05-01T09:30:00+02:00",
          "09:30", "1 day", "3f1c0c2e-9b1a-4a5e-8f7e-0d1c2b3a4f5e", "not-a-uuid", "\\x00ff", "owners/ada",
-         [1, 2], [1, "x"], ["a", "b"], [], {"a": 1}, {"table": "owners", "name": "ada"}, {"table": "owners"}]
+         [1, 2], [1, "x"], ["a", "b"], [], {"a": 1}, {"table": "owners", "name": "ada"}, {"table": "owners"},
+         # !ref shapes, as the loader shows them, and near misses: the pre-flight decides these without jsonschema
+         "owners/", "/ada", " owners/ada", "owners/\n", "own/ers/ada", "owners/ada\n", "a b/c d", "x/1",
+         {"table": ""}, {"table": 5, "name": "ada"}, {"table": "owners", "column": "id", "name": "ada"},
+         {"table": "owners", "column": 5, "name": "ada"}, {"table": "owners", "name": None},
+         {"table": "owners", "name": [1]}, {"table": "owners", "n": 1.5, "b": True, "i": 2**40},
+         {"table": "albums", "title": "War", "artist_id": "artists/U2"},
+         {"table": "albums", "title": "War", "artist_id": {"table": "artists", "name": "U2"}},
+         {"table": "owners", "at": {"x": None}}, {"column": "id", "name": "ada"}, {"table": "t", "column": None}]
 
 
 @pytest.mark.parametrize("key", [[], ["code"]], ids=["no-key", "key-code"])
@@ -437,3 +445,24 @@ def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_projec
         assert checker._valid(view) == plain, view
         verdicts.append(plain)
     assert 200 < sum(verdicts) < len(verdicts) - 200  # both verdicts are common: the comparison means something
+
+
+def test_the_ref_shape_is_decided_as_jsonschema_decides_it() -> None:
+    """The pre-flight decides "fits the !ref shape" without jsonschema (references differ from row to row,
+    so no verdict is ever remembered for them): it must say exactly what jsonschema says of REF."""
+    import random
+
+    from jsonschema import Draft202012Validator
+
+    from seedkit.schema.build import REF
+    from seedkit.schema.validate import fits_ref
+
+    ref = Draft202012Validator({"$defs": {"ref": REF}, "$ref": "#/$defs/ref"})
+    rng = random.Random(17)
+    values = list(_POOL)
+    for _ in range(3000):  # mappings mixing what the ref shape takes and what it does not
+        keys = rng.sample(["table", "column", "name", "id", "at"], rng.randint(0, 5))
+        values.append({k: rng.choice(_POOL) for k in keys})
+    fits = [fits_ref(v) for v in values]
+    assert fits == [ref.is_valid(v) for v in values]
+    assert 100 < sum(fits) < len(fits) - 100  # both verdicts are common

@@ -12,6 +12,7 @@ engine as they stream, value by value, with the same file and row in every messa
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
 from ..seed.model import Fixture, Ref, Row
-from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
+from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, REF, TIME, TIMESTAMP, key_columns, table_schema
 from .checks import Rules
 
 MAX_SHOWN = 100
@@ -60,6 +61,11 @@ class RowChecker:
     type and length) where the column's schema looks at nothing else. So a row costs one dictionary
     lookup per value once its kinds of values have been seen. A row that fails is validated again
     as a whole, for the messages.
+
+    Every column's schema accepts a ``!ref`` (``anyOf`` the column's own schema, null, and the ref
+    shape): a value that fits the ref shape fits the column, whatever else it is. That shape is decided
+    here directly (``fits_ref``), so references, which differ from row to row, cost no jsonschema
+    descent; a value that does not fit it goes the ordinary way.
     """
 
     def __init__(self, table: Table, catalog: Catalog, rules: Rules | None, key: list[str]):
@@ -107,6 +113,8 @@ class RowChecker:
         if not ok:
             return False
         for column, value in view.items():
+            if fits_ref(value):
+                continue
             k = self.keys[column](value)
             if k is None:
                 if not self.columns[column].is_valid(value):
@@ -119,6 +127,35 @@ class RowChecker:
             if not verdict:
                 return False
         return True
+
+
+_REF_TEXT, _REF_MAP = REF["anyOf"]
+_ref_text = re.compile(_REF_TEXT["pattern"]).search  # jsonschema's `pattern` is a search too
+_REF_ANY = (str, int, float, bool, dict)  # "string", "number", "boolean", "object" (a bool is no number,
+#                                           but it is a boolean: the four together take exactly these)
+assert _REF_MAP["additionalProperties"] == {"type": ["string", "number", "boolean", "object"]}
+assert _REF_MAP["properties"] == {"table": {"type": "string", "minLength": 1}, "column": {"type": "string"}}
+
+
+def fits_ref(value: Any) -> bool:
+    """Whether a value (as ``as_json`` shows it) fits the ref shape of the schema, decided as jsonschema
+    decides it: text ``table/value``, or a mapping with a non-empty text ``table``, a text ``column``
+    if any, and other values that are text, numbers, booleans or mappings."""
+    t = type(value)
+    if t is str:
+        return "/" in value and _ref_text(value) is not None
+    if t is not dict:
+        return False
+    table = value.get("table")
+    if type(table) is not str or not table:
+        return False
+    for k, v in value.items():
+        if k == "column":
+            if type(v) is not str:
+                return False
+        elif k != "table" and not isinstance(v, _REF_ANY):
+            return False
+    return True
 
 
 # keywords that look at a string only; what a number, a boolean or null is checked against is its type
