@@ -1,0 +1,200 @@
+"""The fixture cache: the rows of a YAML or JSON file read before, kept until the file changes.
+
+Reading a large YAML file is most of a rerun that changes nothing (the parser alone is several times
+what the database needs to compare the rows). So what a file was read into (its documents, rows,
+values, references and the line of every row and column, for located messages) is kept under the
+project's ``.seedkit/cache/fixtures`` folder, one entry per file, and used again when the file's
+bytes are the same: the entry is keyed by a hash of the bytes (not their size or modification time),
+the name the file is shown under, seedkit's version, the cache format, the YAML library and Python.
+
+- Only a file read without error is kept; a file that uses ``!env`` is never kept (its rows depend on
+  the environment).
+- An entry that cannot be read, is damaged or belongs to other bytes is ignored (and replaced): the
+  cache never fails a run. A folder that cannot be written (a read-only checkout) means no cache.
+- Entries are written to a temporary file and renamed, so a reader never sees half of one.
+- ``[seeds] cache = false`` in seedkit.toml, or ``SEEDKIT_FIXTURE_CACHE=0`` in the environment, turns
+  it off.
+
+Entries are ``marshal`` data (plain values only, fast to read); a value of another kind (a date, a
+nested mapping) is kept as its pickle inside. Entries are read only from the project's own folder,
+which the project's owner writes, like its Python fixtures, which a run executes.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import marshal
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..errors import Location
+from .model import Fixture, FixtureHeader, Ref, Row
+
+FORMAT = 2
+FOLDER = Path(".seedkit") / "cache" / "fixtures"
+ENV = "SEEDKIT_FIXTURE_CACHE"
+_NATIVE = (str, int, float, bool, type(None))
+
+
+def enabled(setting: bool = True) -> bool:
+    """The configured setting, unless the environment turns the cache off."""
+    return setting and os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+class FixtureCache:
+    """The entries of one project (``root/.seedkit/cache/fixtures``)."""
+
+    def __init__(self, root: Path):
+        self.folder = root / FOLDER
+        self.hits = self.misses = 0
+
+    def _stamp(self) -> bytes:
+        import yaml
+
+        from .. import __version__
+
+        return repr(("seedkit", __version__, FORMAT, yaml.__version__, yaml.__with_libyaml__,
+                     sys.version_info[:2], marshal.version)).encode()
+
+    def _names(self, shown: str, name: str, raw: bytes) -> tuple[Path, bytes]:
+        """The entry's file (one per fixture file) and the key its content must carry."""
+        where = hashlib.sha256(f"{shown}\0{name}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(self._stamp() + b"\0" + shown.encode() + b"\0" + name.encode() + b"\0" + raw).digest()
+        return self.folder / where, key
+
+    def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
+        """The documents the same bytes were read into, or None (no entry, another file's, damaged)."""
+        entry, key = self._names(shown, name, raw)
+        try:
+            data = entry.read_bytes()
+        except OSError:
+            self.misses += 1
+            return None
+        collecting = gc.isenabled()
+        gc.disable()  # many small containers, none in a cycle: the collector would only walk them
+        try:
+            stored_key, docs = marshal.loads(data)
+            if stored_key != key:
+                raise ValueError("another version of the file")
+            memo: dict[Any, Any] = {}
+            fixtures = [_decode_fixture(d, memo) for d in docs]
+        except Exception:  # noqa: BLE001 - a damaged or foreign entry is only a miss
+            self.misses += 1
+            return None
+        finally:
+            if collecting:
+                gc.enable()
+        self.hits += 1
+        return fixtures
+
+    def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> None:
+        """Keep what ``raw`` was read into; any problem writing it is ignored."""
+        if b"!env" in raw:  # rows that depend on the environment
+            return
+        import pickle
+        import tempfile
+
+        entry, key = self._names(shown, name, raw)
+        try:
+            data = marshal.dumps((key, [_encode_fixture(f) for f in fixtures]))
+        except (ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
+            return
+        tmp = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, entry)
+            tmp = None
+        except OSError:
+            pass
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
+# -- encoding -------------------------------------------------------------------------------------------
+# A value is kept as itself when marshal holds it exactly (text, int, float, bool, None); anything else
+# is a tuple (fixture values are never tuples): ("D", text) a Decimal, ("R", …) a reference,
+# ("P", pickle) the rest.
+def _loc(loc: Location | None) -> dict[str, Any] | None:
+    return None if loc is None else dict(vars(loc))
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _unloc(fields: dict[str, Any] | None) -> Location | None:
+    """A Location from its kept fields (a frozen dataclass: its fields set at once, as copy/pickle do)."""
+    if fields is None:
+        return None
+    loc = _new(Location)
+    _set(loc, "__dict__", fields)
+    return loc
+
+
+def _encode(v: Any) -> Any:
+    t = type(v)
+    if t in _NATIVE:
+        return v
+    if t is Decimal:
+        return ("D", str(v))
+    if t is Ref:
+        return ("R", v.table, tuple((k, _encode(x)) for k, x in v.match), v.column, _loc(v.location))
+    import pickle
+
+    return ("P", pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _decode(v: tuple, memo: dict[Any, Any]) -> Any:
+    """A kept value; equal Decimals (immutable) are built once."""
+    kind = v[0]
+    if kind == "R":
+        match = tuple([(k, _decode(x, memo) if type(x) is tuple else x) for k, x in v[2]])
+        return Ref(v[1], match, v[3], _unloc(v[4]))
+    if kind == "D":
+        d = memo.get(v)
+        if d is None:
+            d = memo[v] = Decimal(v[1])
+        return d
+    if kind == "P":
+        import pickle
+
+        return pickle.loads(v[1])
+    raise ValueError(f"unknown value kind {kind!r}")
+
+
+def _encode_fixture(fx: Fixture) -> tuple:
+    if fx.rows is None or fx.stream is not None or fx.auto is not None or fx.count is not None:
+        raise ValueError("only documents of rows read from a file are kept")
+    h = fx.header
+    rows = []
+    for row in fx.rows:
+        values = row.values
+        special = tuple(c for c, v in values.items() if type(v) not in _NATIVE)
+        if special:
+            values = {c: _encode(v) if c in special else v for c, v in values.items()}
+        rows.append((values, special, _loc(row.location), row.column_lines))
+    return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), fx.source, _loc(fx.location),
+            fx.name, fx.text_values, rows)
+
+
+def _decode_fixture(d: tuple, memo: dict[Any, Any]) -> Fixture:
+    table, h, source, loc, name, text_values, rows = d
+    header = FixtureHeader(*h)
+    out = []
+    for values, special, rloc, cols in rows:
+        for c in special:
+            values[c] = _decode(values[c], memo)
+        out.append(Row(values, _unloc(rloc), cols))
+    return Fixture(table=table, header=header, source=source, location=_unloc(loc), rows=out, name=name,
+                   text_values=text_values)
