@@ -68,7 +68,8 @@ def _yaml_value(rng: random.Random, anchors: list[str]) -> str:
     if kind == 3:
         return rng.choice(["true", "false", "null", "~", "yes", "NO"])
     if kind == 4:
-        return rng.choice(["2024-01-02", "2021-08-06 00:00:00", "2024-05-01T09:30:00+02:00", "2001-12-14t21:59:43.10-05:00"])
+        return rng.choice(["2024-01-02", "2021-08-06 00:00:00", "2024-05-01T09:30:00+02:00",
+                           "2001-12-14t21:59:43.10-05:00"])
     if kind == 5:
         return f'!ref "artist/{word}"'
     if kind == 6:
@@ -109,7 +110,7 @@ _YAML_ERRORS = [
 
 def random_yaml(rng: random.Random) -> str:
     docs = []
-    for d in range(rng.choice([1, 1, 2, 3])):
+    for _ in range(rng.choice([1, 1, 2, 3])):
         anchors: list[str] = []
         lines = []
         if rng.random() < 0.7:

@@ -415,7 +415,11 @@ _POOL = [0, 1, -1, 2, 3, 50, 100, 101, 40000, 2**40, True, False, None, 1.5, 0.2
          {"table": "owners", "name": [1]}, {"table": "owners", "n": 1.5, "b": True, "i": 2**40},
          {"table": "albums", "title": "War", "artist_id": "artists/U2"},
          {"table": "albums", "title": "War", "artist_id": {"table": "artists", "name": "U2"}},
-         {"table": "owners", "at": {"x": None}}, {"column": "id", "name": "ada"}, {"table": "t", "column": None}]
+         {"table": "owners", "at": {"x": None}}, {"column": "id", "name": "ada"}, {"table": "t", "column": None},
+         # numbers at and around the bounds of every integer size, integral floats, not-a-number; times
+         32767, 32768, -32768, -32769, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, 99, 1.0, 2.0,
+         -0.0, 1e300, float("nan"), float("inf"), 99999999.99, 100000000, -100000000.5, "2024-05-01T09:30",
+         "2024-05-01 09:30:00.1234567", "25:00", "9:30", " 12 ", "1e5", "-.5", "12a"]
 
 
 @pytest.mark.parametrize("key", [[], ["code"]], ids=["no-key", "key-code"])

@@ -161,28 +161,49 @@ def fits_ref(value: Any) -> bool:
 # keywords that look at a string only; what a number, a boolean or null is checked against is its type
 _STRING_ONLY = {"type", "pattern", "maxLength", "minLength", "format"}
 _TYPES = {int: ("integer", "number"), bool: ("boolean",), str: ("string",)}
+# keywords that look at a number only (never at a boolean: jsonschema's booleans are no numbers)
+_BOUND_WORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 def _key_function(schema: dict[str, Any]) -> Any:
-    """value → the part of it the column's own schema (``schema``) decides on; None: do not remember."""
+    """value → the part of it the column's own schema (``schema``) decides on; None: do not remember.
+
+    Beyond the type: a number is known by which of the schema's bounds it breaks (jsonschema's own
+    comparisons), text by whether the schema's pattern finds it (jsonschema's search) and its length;
+    so values that differ in every row (sizes, times of day, timestamps) still meet a remembered verdict."""
     words = set(schema) - {"description"}
     types = schema.get("type", ())
     types = {types} if isinstance(types, str) else set(types)
+    bounds = [schema.get(w) for w in _BOUND_WORDS]
+    lo, hi, xlo, xhi = bounds
+    numeric_ok = words <= _STRING_ONLY | set(_BOUND_WORDS) and all(
+        b is None or type(b) in (int, float) for b in bounds)
+    pattern = schema.get("pattern")
+    search = re.compile(pattern).search if isinstance(pattern, str) else None
+    text_ok = "string" in types and words <= {"type", "pattern", "maxLength", "minLength", *_BOUND_WORDS} and (
+        pattern is None or search is not None)
+    lengths = "maxLength" in words or "minLength" in words
+
+    def breaks(v: Any) -> tuple[bool, bool, bool, bool]:
+        return (lo is not None and v < lo, hi is not None and v > hi, xlo is not None and v <= xlo,
+                xhi is not None and v >= xhi)
 
     def key(value: Any) -> Any:
         t = type(value)
         if t is str:
             if "/" in value:  # may be `!ref table/value` text, which fits any column: decided by the value
                 return (str, value)
-            if "string" in types and words <= {"type"}:
-                return (str,)  # any text fits (and what fits the column never depends on the ref shape)
-            if "string" in types and words <= {"type", "maxLength", "minLength"}:
-                return (str, len(value))
+            if text_ok:  # the type fits; the pattern and the length decide (bounds look at numbers only)
+                return (str, search is None or search(value) is not None, len(value) if lengths else None)
             return (str, value)
         if value is None:
             return (None,)
         if t in (int, bool) and words <= _STRING_ONLY and types & set(_TYPES[t]):
             return (t,)
+        if t is int and numeric_ok:
+            return (int, *breaks(value))
+        if t is float and numeric_ok:  # a float with an integral value is an "integer" to jsonschema
+            return (float, value.is_integer(), *breaks(value))
         if t in (int, bool, float):
             return (t, value)
         return None  # mappings and lists: validated each time

@@ -22,6 +22,7 @@ which the project's owner writes, like its Python fixtures, which a run executes
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import marshal
@@ -115,10 +116,8 @@ class FixtureCache:
             pass
         finally:
             if tmp is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(tmp)
-                except OSError:
-                    pass
 
 
 # -- encoding -------------------------------------------------------------------------------------------
