@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -428,7 +429,7 @@ def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_projec
 
     from seedkit import db
     from seedkit.schema.checks import read_rules
-    from seedkit.schema.validate import RowChecker
+    from seedkit.schema.validate import RowChecker, as_json
 
     with db.connect(pg_project.config().database_url("dev")) as d:
         catalog = d.catalog(refresh=True)
@@ -448,6 +449,9 @@ def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_projec
         plain = checker.validator.is_valid(view)
         assert checker._valid(view) == plain, view
         verdicts.append(plain)
+        # the same row as the loader gives it (references, Decimals, dates), decided without its view
+        raw = {c: _raw(rng, v) for c, v in view.items()}
+        assert checker._valid_values(raw) == checker.validator.is_valid({c: as_json(v) for c, v in raw.items()}), raw
     assert 200 < sum(verdicts) < len(verdicts) - 200  # both verdicts are common: the comparison means something
 
 
@@ -470,3 +474,48 @@ def test_the_ref_shape_is_decided_as_jsonschema_decides_it() -> None:
     fits = [fits_ref(v) for v in values]
     assert fits == [ref.is_valid(v) for v in values]
     assert 100 < sum(fits) < len(fits) - 100  # both verdicts are common
+
+
+def _random_ref(rng: Any, depth: int = 0) -> Any:
+    """A reference as any loader (or a Python fixture) may build one, fitting the ref shape or not."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from seedkit.seed.model import Ref
+
+    table = rng.choice(["owners", "", " owners", "a/b", "x", 5])
+    if rng.random() < 0.4:
+        return Ref(table, ((None, rng.choice(["ada", "", "a\nb", "\n", "x/y", " z"])),))
+    values = [None, [1], (1,), "ada", 3, 1.5, True, Decimal("0.99"), dt.date(2024, 1, 2), {"a": 1}, ""]
+    if depth < 2:
+        values.append(_random_ref(rng, depth + 1))
+    keys = rng.sample(["name", "id", "table", "column", 7, None], rng.randint(1, 3))
+    match = tuple((k, rng.choice(values)) for k in keys)
+    return Ref(table, match, column=rng.choice([None, "", "id", 0, 5]))
+
+
+def _raw(rng: Any, view_value: Any) -> Any:
+    """A loaded value for a view value: sometimes a reference, a Decimal or a date instead."""
+    import datetime as dt
+    from decimal import Decimal
+
+    r = rng.random()
+    if r < 0.2:
+        return _random_ref(rng)
+    if r < 0.25:
+        return rng.choice([Decimal("1.5"), Decimal("12.34"), Decimal("1E+3"), Decimal("NaN")])
+    if r < 0.3:
+        return rng.choice([dt.date(2024, 1, 1), dt.datetime(2024, 5, 1, 9, 30), dt.time(9, 30)])
+    return view_value
+
+
+def test_a_reference_is_decided_as_its_view_would_be() -> None:
+    import random
+
+    from seedkit.schema.validate import as_json, fits_ref, ref_fits
+
+    rng = random.Random(1730)
+    refs = [_random_ref(rng) for _ in range(4000)]
+    fits = [ref_fits(r) for r in refs]
+    assert fits == [fits_ref(as_json(r)) for r in refs]
+    assert 300 < sum(fits) < len(fits) - 300  # both verdicts are common

@@ -91,10 +91,10 @@ class RowChecker:
 
     def problems(self, row: Row) -> list[FixtureError]:
         try:
+            if self._valid_values(row.values):
+                return []
             view = {k: as_json(v) for k, v in row.values.items()}
         except RecursionError:  # a YAML alias that contains itself: the converter says so, located
-            return []
-        if self._valid(view):
             return []
         columns = [c for c, col in self.table.columns.items() if not col.generated]
         # `nmae: Ada` is one typo, not an unknown column and a missing one: the missing one is not repeated
@@ -105,28 +105,48 @@ class RowChecker:
             found += _explain(err, row, self.table, typos)
         return found
 
-    def _valid(self, view: dict[str, Any]) -> bool:
+    def _valid_values(self, values: dict[str, Any]) -> bool:
+        """``_valid`` of the row's view, each value shown as JSON only when it is checked that way (a
+        reference is decided as it is, without building its view)."""
+        if not self._shape_ok(values):
+            return False
+        for column, value in values.items():
+            t = type(value)
+            if t is Ref:
+                if ref_fits(value):
+                    continue
+                value = as_json(value)
+            elif t not in _PLAIN:
+                value = as_json(value)
+            if not self._fits(column, value):
+                return False
+        return True
+
+    def _shape_ok(self, view: dict[str, Any]) -> bool:
         names = tuple(view)
         ok = self.shapes.get(names)
         if ok is None:
             ok = self.shapes[names] = self.shape.is_valid(dict.fromkeys(names))
-        if not ok:
+        return ok
+
+    def _valid(self, view: dict[str, Any]) -> bool:
+        """Whether jsonschema finds the row's view valid (the view is what ``as_json`` shows)."""
+        if not self._shape_ok(view):
             return False
-        for column, value in view.items():
-            if fits_ref(value):
-                continue
-            k = self.keys[column](value)
-            if k is None:
-                if not self.columns[column].is_valid(value):
-                    return False
-                continue
-            seen = self.verdicts[column]
-            verdict = seen.get(k)
-            if verdict is None:
-                verdict = seen[k] = self.columns[column].is_valid(value)
-            if not verdict:
-                return False
-        return True
+        return all(self._fits(column, value) for column, value in view.items())
+
+    def _fits(self, column: str, value: Any) -> bool:
+        """Whether a value (as JSON) fits its column's schema; ``column`` is one of the row schema's."""
+        if fits_ref(value):
+            return True
+        k = self.keys[column](value)
+        if k is None:
+            return self.columns[column].is_valid(value)
+        seen = self.verdicts[column]
+        verdict = seen.get(k)
+        if verdict is None:
+            verdict = seen[k] = self.columns[column].is_valid(value)
+        return verdict
 
 
 _REF_TEXT, _REF_MAP = REF["anyOf"]
@@ -156,6 +176,22 @@ def fits_ref(value: Any) -> bool:
         elif k != "table" and not isinstance(v, _REF_ANY):
             return False
     return True
+
+
+_PLAIN = (str, int, float, bool, type(None))  # as_json shows these as they are
+
+
+def ref_fits(ref: Ref) -> bool:
+    """``fits_ref(as_json(ref))``, decided on the reference itself (its view is not built)."""
+    if ref.scalar:
+        return fits_ref(f"{ref.table}/{ref.match[0][1]}")
+    if any(type(k) is not str or k in ("table", "column") for k, _ in ref.match):
+        return fits_ref(as_json(ref))  # its view would not be what the reference says: build it
+    table = ref.table
+    if type(table) is not str or not table or (ref.column and type(ref.column) is not str):
+        return False
+    # as_json shows every other value as text, a number, a boolean or a mapping
+    return not any(v is None or isinstance(v, (list, tuple)) for _, v in ref.match)
 
 
 # keywords that look at a string only; what a number, a boolean or null is checked against is its type
