@@ -23,6 +23,7 @@ which the project's owner writes, like its Python fixtures, which a run executes
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import hashlib
 import marshal
@@ -35,7 +36,7 @@ from typing import Any
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
 
-FORMAT = 2
+FORMAT = 3
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))
@@ -100,10 +101,15 @@ class FixtureCache:
         import tempfile
 
         entry, key = self._names(shown, name, raw)
+        collecting = gc.isenabled()
+        gc.disable()  # as in get: the collector would walk every row for nothing
         try:
             data = marshal.dumps((key, [_encode_fixture(f) for f in fixtures]))
         except (ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
             return
+        finally:
+            if collecting:
+                gc.enable()
         tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -123,9 +129,9 @@ class FixtureCache:
 # -- encoding -------------------------------------------------------------------------------------------
 # A value is kept as itself when marshal holds it exactly (text, int, float, bool, None); anything else
 # is a tuple (fixture values are never tuples): ("D", text) a Decimal, ("R", …) a reference,
-# ("P", pickle) the rest.
+# ("T", text) a datetime and ("d", text) a date in ISO form, ("P", pickle) the rest.
 def _loc(loc: Location | None) -> dict[str, Any] | None:
-    return None if loc is None else dict(vars(loc))
+    return None if loc is None else loc.__dict__  # only read (by marshal)
 
 
 _new = object.__new__
@@ -148,7 +154,13 @@ def _encode(v: Any) -> Any:
     if t is Decimal:
         return ("D", str(v))
     if t is Ref:
-        return ("R", v.table, tuple((k, _encode(x)) for k, x in v.match), v.column, _loc(v.location))
+        loc = v.location
+        return ("R", v.table, tuple([(k, x if type(x) in _NATIVE else _encode(x)) for k, x in v.match]), v.column,
+                None if loc is None else loc.__dict__)
+    if t is dt.datetime:
+        return ("T", v.isoformat())
+    if t is dt.date:
+        return ("d", v.isoformat())
     import pickle
 
     return ("P", pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
@@ -165,6 +177,10 @@ def _decode(v: tuple, memo: dict[Any, Any]) -> Any:
         if d is None:
             d = memo[v] = Decimal(v[1])
         return d
+    if kind == "T":
+        return dt.datetime.fromisoformat(v[1])
+    if kind == "d":
+        return dt.date.fromisoformat(v[1])
     if kind == "P":
         import pickle
 
@@ -177,12 +193,15 @@ def _encode_fixture(fx: Fixture) -> tuple:
         raise ValueError("only documents of rows read from a file are kept")
     h = fx.header
     rows = []
+    native = _NATIVE
     for row in fx.rows:
         values = row.values
-        special = tuple(c for c, v in values.items() if type(v) not in _NATIVE)
+        special = [c for c, v in values.items() if type(v) not in native]
         if special:
-            values = {c: _encode(v) if c in special else v for c, v in values.items()}
-        rows.append((values, special, _loc(row.location), row.column_lines))
+            values = dict(values)
+            for c in special:
+                values[c] = _encode(values[c])
+        rows.append((values, tuple(special), row.location.__dict__, row.column_lines))
     return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), fx.source, _loc(fx.location),
             fx.name, fx.text_values, rows)
 

@@ -1,4 +1,4 @@
-"""The fixture cache (seedkit.seed.cache): a file read from the cache gives what reading it gives.
+"""The fixture cache (seedkit.seed.cache): a file read from the cache gives what reading it gives (RELIABILITY.md §15).
 
 A differential test over random YAML and JSON files (references, tags, several documents, anchors,
 errors) compares reading without a cache, with an empty one and with a filled one: the same
