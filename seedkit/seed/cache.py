@@ -23,6 +23,7 @@ which the project's owner writes, like its Python fixtures, which a run executes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import hashlib
@@ -36,7 +37,7 @@ from typing import Any
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
 
-FORMAT = 3
+FORMAT = 4
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))
@@ -130,33 +131,51 @@ class FixtureCache:
 # A value is kept as itself when marshal holds it exactly (text, int, float, bool, None); anything else
 # is a tuple (fixture values are never tuples): ("D", text) a Decimal, ("R", …) a reference,
 # ("T", text) a datetime and ("d", text) a date in ISO form, ("P", pickle) the rest.
-def _loc(loc: Location | None) -> dict[str, Any] | None:
-    return None if loc is None else loc.__dict__  # only read (by marshal)
-
+# A location is kept as its fields (a dict), or, in the shapes the reader gives them, shorter: a row's
+# as its line (the file, document and row number are the document's), a reference's as (line, column).
+_FIELDS = tuple(f.name for f in dataclasses.fields(Location))
+_SHORT = _FIELDS == ("file", "line", "column", "document", "row", "field")  # else every location in full
 
 _new = object.__new__
 _set = object.__setattr__
 
 
-def _unloc(fields: dict[str, Any] | None) -> Location | None:
-    """A Location from its kept fields (a frozen dataclass: its fields set at once, as copy/pickle do)."""
-    if fields is None:
-        return None
+def _location(fields: dict[str, Any]) -> Location:
+    """A Location from its fields (a frozen dataclass: its fields set at once, as copy and pickle do)."""
     loc = _new(Location)
     _set(loc, "__dict__", fields)
     return loc
 
 
-def _encode(v: Any) -> Any:
+def _ref_loc(loc: Location | None, src: str) -> Any:
+    if loc is None:
+        return None
+    f = loc.__dict__
+    if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
+            and type(f["line"]) is int and type(f["column"]) is int):
+        return (f["line"], f["column"])
+    return f  # only read (by marshal)
+
+
+def _unref_loc(kept: Any, src: str) -> Location | None:
+    if kept is None:
+        return None
+    if type(kept) is tuple:
+        line, column = kept
+        return _location({"file": src, "line": line, "column": column, "document": None, "row": None,
+                          "field": None})
+    return _location(kept)
+
+
+def _encode(v: Any, src: str) -> Any:
     t = type(v)
     if t in _NATIVE:
         return v
     if t is Decimal:
         return ("D", str(v))
     if t is Ref:
-        loc = v.location
-        return ("R", v.table, tuple([(k, x if type(x) in _NATIVE else _encode(x)) for k, x in v.match]), v.column,
-                None if loc is None else loc.__dict__)
+        return ("R", v.table, tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in v.match]),
+                v.column, _ref_loc(v.location, src))
     if t is dt.datetime:
         return ("T", v.isoformat())
     if t is dt.date:
@@ -166,12 +185,12 @@ def _encode(v: Any) -> Any:
     return ("P", pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _decode(v: tuple, memo: dict[Any, Any]) -> Any:
+def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
     """A kept value; equal Decimals (immutable) are built once."""
     kind = v[0]
     if kind == "R":
-        match = tuple([(k, _decode(x, memo) if type(x) is tuple else x) for k, x in v[2]])
-        return Ref(v[1], match, v[3], _unloc(v[4]))
+        match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in v[2]])
+        return Ref(v[1], match, v[3], _unref_loc(v[4], src))
     if kind == "D":
         d = memo.get(v)
         if d is None:
@@ -192,27 +211,35 @@ def _encode_fixture(fx: Fixture) -> tuple:
     if fx.rows is None or fx.stream is not None or fx.auto is not None or fx.count is not None:
         raise ValueError("only documents of rows read from a file are kept")
     h = fx.header
+    src = fx.source
+    doc = fx.location.document
     rows = []
     native = _NATIVE
-    for row in fx.rows:
+    for n, row in enumerate(fx.rows, start=1):
         values = row.values
         special = [c for c, v in values.items() if type(v) not in native]
         if special:
             values = dict(values)
             for c in special:
-                values[c] = _encode(values[c])
-        rows.append((values, tuple(special), row.location.__dict__, row.column_lines))
-    return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), fx.source, _loc(fx.location),
+                values[c] = _encode(values[c], src)
+        f = row.location.__dict__
+        loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
+                            and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
+        rows.append((values, tuple(special), loc, row.column_lines))
+    return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), src, fx.location.__dict__,
             fx.name, fx.text_values, rows)
 
 
 def _decode_fixture(d: tuple, memo: dict[Any, Any]) -> Fixture:
-    table, h, source, loc, name, text_values, rows = d
+    table, h, src, loc, name, text_values, rows = d
     header = FixtureHeader(*h)
+    doc = loc["document"]
     out = []
-    for values, special, rloc, cols in rows:
+    for n, (values, special, rloc, cols) in enumerate(rows, start=1):
         for c in special:
-            values[c] = _decode(values[c], memo)
-        out.append(Row(values, _unloc(rloc), cols))
-    return Fixture(table=table, header=header, source=source, location=_unloc(loc), rows=out, name=name,
+            values[c] = _decode(values[c], memo, src)
+        if type(rloc) is int:
+            rloc = {"file": src, "line": rloc, "column": None, "document": doc, "row": n, "field": None}
+        out.append(Row(values, _location(rloc), cols))
+    return Fixture(table=table, header=header, source=src, location=_location(loc), rows=out, name=name,
                    text_values=text_values)
