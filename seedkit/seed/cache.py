@@ -15,7 +15,8 @@ the name the file is shown under, seedkit's version, the cache format, the YAML 
 - ``[seeds] cache = false`` in seedkit.toml, or ``SEEDKIT_FIXTURE_CACHE=0`` in the environment, turns
   it off.
 
-Entries are ``marshal`` data (plain values only, fast to read); a value of another kind (a date, a
+Entries are ``marshal`` records (plain values only, fast to read): the key, the number of documents,
+then each document's header and its rows, a chunk of rows per record; a value of another kind (a list, a
 nested mapping) is kept as its pickle inside. Entries are read only from the project's own folder,
 which the project's owner writes, like its Python fixtures, which a run executes.
 """
@@ -37,7 +38,7 @@ from typing import Any
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
 
-FORMAT = 4
+FORMAT = 5
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))
@@ -72,20 +73,23 @@ class FixtureCache:
     def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
         """The documents the same bytes were read into, or None (no entry, another file's, damaged)."""
         entry, key = self._names(shown, name, raw)
-        try:
-            data = entry.read_bytes()
-        except OSError:
-            self.misses += 1
-            return None
         collecting = gc.isenabled()
         gc.disable()  # many small containers, none in a cycle: the collector would only walk them
         try:
-            stored_key, docs = marshal.loads(data)
-            if stored_key != key:
-                raise ValueError("another version of the file")
-            memo: dict[Any, Any] = {}
-            fixtures = [_decode_fixture(d, memo) for d in docs]
-        except Exception:  # noqa: BLE001 - a damaged or foreign entry is only a miss
+            with entry.open("rb") as f:
+                if marshal.load(f) != key:
+                    raise ValueError("another version of the file")
+                memo: dict[Any, Any] = {}
+                fixtures = []
+                for _ in range(marshal.load(f)):
+                    head = marshal.load(f)
+                    rows: list[Row] = []
+                    while len(rows) < head[-1]:
+                        rows += _decode_rows(marshal.load(f), head, len(rows), memo)
+                    fixtures.append(_decode_fixture(head, rows))
+                if f.read(1):
+                    raise ValueError("more than the entry")
+        except Exception:  # noqa: BLE001 - an unreadable, damaged or foreign entry is only a miss
             self.misses += 1
             return None
         finally:
@@ -95,36 +99,41 @@ class FixtureCache:
         return fixtures
 
     def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> None:
-        """Keep what ``raw`` was read into; any problem writing it is ignored."""
+        """Keep what ``raw`` was read into; any problem writing it is ignored. Rows are encoded and
+        written a chunk at a time, so writing takes little memory beside them."""
         if b"!env" in raw:  # rows that depend on the environment
             return
         import pickle
         import tempfile
 
         entry, key = self._names(shown, name, raw)
+        tmp = None
         collecting = gc.isenabled()
         gc.disable()  # as in get: the collector would walk every row for nothing
-        try:
-            data = marshal.dumps((key, [_encode_fixture(f) for f in fixtures]))
-        except (ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
-            return
-        finally:
-            if collecting:
-                gc.enable()
-        tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                marshal.dump(key, f)
+                marshal.dump(len(fixtures), f)
+                for fx in fixtures:
+                    marshal.dump(_encode_head(fx), f)
+                    rows = fx.rows or []
+                    for start in range(0, len(rows), CHUNK):
+                        marshal.dump(_encode_rows(fx, rows, start), f)
             os.replace(tmp, entry)
             tmp = None
-        except OSError:
+        except (OSError, ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
             pass
         finally:
+            if collecting:
+                gc.enable()
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+CHUNK = 2000  # rows per record of an entry
 
 
 # -- encoding -------------------------------------------------------------------------------------------
@@ -207,15 +216,20 @@ def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
     raise ValueError(f"unknown value kind {kind!r}")
 
 
-def _encode_fixture(fx: Fixture) -> tuple:
+def _encode_head(fx: Fixture) -> tuple:
     if fx.rows is None or fx.stream is not None or fx.auto is not None or fx.count is not None:
         raise ValueError("only documents of rows read from a file are kept")
     h = fx.header
+    return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), fx.source, fx.location.__dict__,
+            fx.name, fx.text_values, len(fx.rows))
+
+
+def _encode_rows(fx: Fixture, rows: list[Row], start: int) -> list[tuple]:
     src = fx.source
     doc = fx.location.document
-    rows = []
+    out = []
     native = _NATIVE
-    for n, row in enumerate(fx.rows, start=1):
+    for n, row in enumerate(rows[start:start + CHUNK], start=start + 1):
         values = row.values
         special = [c for c, v in values.items() if type(v) not in native]
         if special:
@@ -225,21 +239,28 @@ def _encode_fixture(fx: Fixture) -> tuple:
         f = row.location.__dict__
         loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
                             and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
-        rows.append((values, tuple(special), loc, row.column_lines))
-    return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), src, fx.location.__dict__,
-            fx.name, fx.text_values, rows)
+        out.append((values, tuple(special), loc, row.column_lines))
+    return out
 
 
-def _decode_fixture(d: tuple, memo: dict[Any, Any]) -> Fixture:
-    table, h, src, loc, name, text_values, rows = d
-    header = FixtureHeader(*h)
-    doc = loc["document"]
+def _decode_rows(kept: list[tuple], head: tuple, done: int, memo: dict[Any, Any]) -> list[Row]:
+    src = head[2]
+    doc = head[3]["document"]
     out = []
-    for n, (values, special, rloc, cols) in enumerate(rows, start=1):
+    for n, (values, special, rloc, cols) in enumerate(kept, start=done + 1):
         for c in special:
             values[c] = _decode(values[c], memo, src)
         if type(rloc) is int:
             rloc = {"file": src, "line": rloc, "column": None, "document": doc, "row": n, "field": None}
         out.append(Row(values, _location(rloc), cols))
-    return Fixture(table=table, header=header, source=src, location=_location(loc), rows=out, name=name,
-                   text_values=text_values)
+    if not out:
+        raise ValueError("an empty record")
+    return out
+
+
+def _decode_fixture(head: tuple, rows: list[Row]) -> Fixture:
+    table, h, src, loc, name, text_values, count = head
+    if len(rows) != count:
+        raise ValueError("not the rows the entry says")
+    return Fixture(table=table, header=FixtureHeader(*h), source=src, location=_location(loc), rows=rows,
+                   name=name, text_values=text_values)
