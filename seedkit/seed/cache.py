@@ -15,7 +15,7 @@ the name the file is shown under, seedkit's version, the cache format, the YAML 
 - ``[seeds] cache = false`` in seedkit.toml, or ``SEEDKIT_FIXTURE_CACHE=0`` in the environment, turns
   it off.
 
-Entries are ``marshal`` records (plain values only, fast to read): the key, the number of documents,
+Entries are length-prefixed ``marshal`` records (plain values only, fast to read): the key, the number of documents,
 then each document's header and its rows, a chunk of rows per record; a value of another kind (a list, a
 nested mapping) is kept as its pickle inside. Entries are read only from the project's own folder,
 which the project's owner writes, like its Python fixtures, which a run executes.
@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
 
-FORMAT = 5
+FORMAT = 6
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))
@@ -76,19 +76,19 @@ class FixtureCache:
         collecting = gc.isenabled()
         gc.disable()  # many small containers, none in a cycle: the collector would only walk them
         try:
-            with entry.open("rb") as f:
-                if marshal.load(f) != key:
-                    raise ValueError("another version of the file")
-                memo: dict[Any, Any] = {}
-                fixtures = []
-                for _ in range(marshal.load(f)):
-                    head = marshal.load(f)
-                    rows: list[Row] = []
-                    while len(rows) < head[-1]:
-                        rows += _decode_rows(marshal.load(f), head, len(rows), memo)
-                    fixtures.append(_decode_fixture(head, rows))
-                if f.read(1):
-                    raise ValueError("more than the entry")
+            records = _Records(entry.read_bytes())
+            if records.next() != key:
+                raise ValueError("another version of the file")
+            memo: dict[Any, Any] = {}
+            fixtures = []
+            for _ in range(records.next()):
+                head = records.next()
+                rows: list[Row] = []
+                while len(rows) < head[-1]:
+                    rows += _decode_rows(records.next(), head, len(rows), memo)
+                fixtures.append(_decode_fixture(head, rows))
+            if not records.done():
+                raise ValueError("more than the entry")
         except Exception:  # noqa: BLE001 - an unreadable, damaged or foreign entry is only a miss
             self.misses += 1
             return None
@@ -114,13 +114,13 @@ class FixtureCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
-                marshal.dump(key, f)
-                marshal.dump(len(fixtures), f)
+                _write(f, key)
+                _write(f, len(fixtures))
                 for fx in fixtures:
-                    marshal.dump(_encode_head(fx), f)
+                    _write(f, _encode_head(fx))
                     rows = fx.rows or []
                     for start in range(0, len(rows), CHUNK):
-                        marshal.dump(_encode_rows(fx, rows, start), f)
+                        _write(f, _encode_rows(fx, rows, start))
             os.replace(tmp, entry)
             tmp = None
         except (OSError, ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
@@ -134,6 +134,31 @@ class FixtureCache:
 
 
 CHUNK = 2000  # rows per record of an entry
+
+
+def _write(f: Any, value: Any) -> None:
+    """One record: its length (8 bytes) and its marshal data (read back with one ``loads`` each:
+    ``marshal.load`` from a file asks the file for every few bytes)."""
+    data = marshal.dumps(value)
+    f.write(len(data).to_bytes(8, "little"))
+    f.write(data)
+
+
+class _Records:
+    def __init__(self, data: bytes):
+        self.view = memoryview(data)
+        self.at = 0
+
+    def next(self) -> Any:
+        size = int.from_bytes(self.view[self.at:self.at + 8], "little")
+        start = self.at + 8
+        if size <= 0 or start + size > len(self.view):
+            raise ValueError("a damaged record")
+        self.at = start + size
+        return marshal.loads(self.view[start:self.at])
+
+    def done(self) -> bool:
+        return self.at == len(self.view)
 
 
 # -- encoding -------------------------------------------------------------------------------------------
