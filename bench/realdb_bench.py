@@ -23,7 +23,10 @@ holding the schema alone (``pg_dump --schema-only`` of the source):
   start, imports, reading and converting every fixture, resolving every reference, loading);
 - seedkit rerun: the same again on the loaded database (must report every row unchanged).
 
-Targets (issue 17): fresh ≤ 3× psql, rerun ≤ 2× psql.
+Each is measured with the fixture cache (``.seedkit/cache/fixtures``) cold (emptied first: a new
+checkout) and warm (left by the run before, the files unchanged). Targets (issue 17): fresh ≤ 3× psql,
+judged cold (psql has nothing cached either, and a first run has no cache); rerun ≤ 2× psql, judged
+warm (a rerun follows a run, which left the cache). Both states are printed for both.
 
     python bench/realdb_bench.py [--only chinook|pagila] [--repeat 3] [--database URL]
                                  [--corpus DIR] [--summary FILE]
@@ -315,10 +318,27 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
         with psycopg.connect(tmpl, autocommit=True) as c:
             c.execute("VACUUM ANALYZE")
 
-        psql_runs, fresh_runs, rerun_runs = [], [], []
-        fresh_children: list[Child] = []
-        rerun_children: list[Child] = []
+        runs: dict[str, list[Child]] = {case: [] for case in CASES}
+        psql_runs: list[float] = []
         problems: list[str] = []
+        command = [sys.executable, "-m", "seedkit", "run", "snap", "--database"]
+
+        def seedkit(case: str, target: str, i: int, *, cold: bool, fresh: bool) -> Child:
+            """One whole-process run; ``cold``: the fixture cache emptied first."""
+            progress(f"{ds.name}: seedkit run, {CASES[case]} ({i + 1}/{repeat})")
+            if cold:
+                shutil.rmtree(project / ".seedkit" / "cache", ignore_errors=True)
+            child = run_child([*command, target, "--json"], project)
+            runs[case].append(child)
+            if child.failure():
+                problems.append(f"seedkit {CASES[case]}: {child.failure()}")
+            elif fresh and child.totals().get("inserted") != total:
+                problems.append(f"seedkit {CASES[case]} inserted {child.totals().get('inserted')} of {total}")
+            elif not fresh and (child.totals().get("unchanged"), child.totals().get("inserted"),
+                                child.totals().get("updated")) != (total, 0, 0):
+                problems.append(f"seedkit {CASES[case]} changed rows: {child.totals()}")
+            return child
+
         for i in range(repeat):
             _, target = make(tmpl_name)
             progress(f"{ds.name}: psql -f data.sql ({i + 1}/{repeat})")
@@ -331,56 +351,59 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
                     problems.append(f"psql loaded {got}, the source has {counts}")
 
             _, target = make(tmpl_name)
-            progress(f"{ds.name}: seedkit run, empty database ({i + 1}/{repeat})")
-            child = run_child([sys.executable, "-m", "seedkit", "run", "snap", "--database", target, "--json"],
-                              project)
-            fresh_runs.append(child.seconds)
-            fresh_children.append(child)
-            if child.failure():
-                problems.append(f"seedkit fresh: {child.failure()}")
-            elif child.totals().get("inserted") != total:
-                problems.append(f"seedkit fresh inserted {child.totals().get('inserted')} of {total}")
+            child = seedkit("fresh_cold", target, i, cold=True, fresh=True)
             if i == 0 and not child.failure():
                 got = table_counts(target, ds.exclude)
                 if got != counts:
                     problems.append(f"seedkit loaded {got}, the source has {counts}")
-            progress(f"{ds.name}: seedkit run again, nothing changed ({i + 1}/{repeat})")
-            again = run_child([sys.executable, "-m", "seedkit", "run", "snap", "--database", target, "--json"],
-                              project)
-            rerun_runs.append(again.seconds)
-            rerun_children.append(again)
-            if again.failure():
-                problems.append(f"seedkit rerun: {again.failure()}")
-            elif (again.totals().get("unchanged"), again.totals().get("inserted"),
-                  again.totals().get("updated")) != (total, 0, 0):
-                problems.append(f"seedkit rerun changed rows: {again.totals()}")
+            seedkit("rerun_warm", target, i, cold=False, fresh=False)  # the cache the run before wrote
+            seedkit("rerun_cold", target, i, cold=True, fresh=False)
+            _, target = make(tmpl_name)
+            seedkit("fresh_warm", target, i, cold=False, fresh=True)
 
         floors = fixed_costs(project)
 
-    t_psql, t_fresh, t_rerun = median(psql_runs), median(fresh_runs), median(rerun_runs)
+    t_psql = median(psql_runs)
+    t = {case: median([c.seconds for c in children]) for case, children in runs.items()}
+
+    def notes(case: str) -> list[str]:
+        return ["runs: " + ", ".join(f"{c.seconds:.3f}" for c in sorted(runs[case], key=lambda c: c.seconds))
+                + " s", "engine's own time " + ", ".join(str(c.report.get("seconds", "?")) for c in runs[case])
+                + f" s; peak RSS {max(c.rss_mb for c in runs[case]):.0f} MB"]
+
+    failed = bool(problems)
     lines = [
         Line(f"{ds.name}: psql -f data ({len(counts)} tables, {total:,} rows)", t_psql,
              notes=["runs: " + ", ".join(f"{x:.3f}" for x in sorted(psql_runs)) + " s",
                     f"{data.stat().st_size / 1e6:.1f} MB of SQL"]),
-        Line(f"{ds.name}: seedkit run, empty database", None if problems else t_fresh, t_fresh / t_psql, 3.0,
-             notes=["runs: " + ", ".join(f"{x:.3f}" for x in sorted(fresh_runs)) + " s",
-                    "engine's own time " + ", ".join(str(c.report.get("seconds", "?")) for c in fresh_children)
-                    + " s", f"peak RSS {max(c.rss_mb for c in fresh_children):.0f} MB",
-                    f"fixtures: {', '.join(f'{v} {k.upper()}' for k, v in sorted(formats.items()))} files, "
-                    f"{refs} reference columns by natural key",
-                    f"floors in every run: interpreter + seedkit's imports {floors['start']:.3f} s "
-                    f"({floors['start'] / t_psql:.2f}× psql); libyaml's parse alone (events, no values) "
-                    f"{floors['parse']:.3f} s ({floors['parse'] / t_psql:.2f}×); reading the fixtures "
-                    f"through seedkit (rows, values, references) {floors['load']:.3f} s "
-                    f"({floors['load'] / t_psql:.2f}×)"]),
-        Line(f"{ds.name}: seedkit run again, nothing changed", None if problems else t_rerun, t_rerun / t_psql, 2.0,
-             notes=["runs: " + ", ".join(f"{x:.3f}" for x in sorted(rerun_runs)) + " s",
-                    "engine's own time " + ", ".join(str(c.report.get("seconds", "?")) for c in rerun_children)
-                    + " s"]),
+        Line(f"{ds.name}: seedkit run, empty database, {CASES['fresh_cold']}", None if failed else t["fresh_cold"],
+             t["fresh_cold"] / t_psql, 3.0, notes=[
+                 *notes("fresh_cold"),
+                 f"fixtures: {', '.join(f'{v} {k.upper()}' for k, v in sorted(formats.items()))} files, "
+                 f"{refs} reference columns by natural key",
+                 f"floors in every run: interpreter + seedkit's imports {floors['start']:.3f} s "
+                 f"({floors['start'] / t_psql:.2f}× psql); libyaml's parse alone (events, no values) "
+                 f"{floors['parse']:.3f} s ({floors['parse'] / t_psql:.2f}×); reading the fixtures "
+                 f"through seedkit (rows, values, references) {floors['load']:.3f} s "
+                 f"({floors['load'] / t_psql:.2f}×), from the fixture cache {floors['cached']:.3f} s "
+                 f"({floors['cached'] / t_psql:.2f}×)"]),
+        Line(f"{ds.name}: seedkit run, empty database, {CASES['fresh_warm']}", None if failed else t["fresh_warm"],
+             t["fresh_warm"] / t_psql, notes=notes("fresh_warm")),
+        Line(f"{ds.name}: seedkit run again, nothing changed, {CASES['rerun_warm']}",
+             None if failed else t["rerun_warm"], t["rerun_warm"] / t_psql, 2.0, notes=notes("rerun_warm")),
+        Line(f"{ds.name}: seedkit run again, nothing changed, {CASES['rerun_cold']}",
+             None if failed else t["rerun_cold"], t["rerun_cold"] / t_psql, notes=notes("rerun_cold")),
     ]
     for p in problems:
         lines[1].notes.append(f"WRONG: {p}")
     return lines
+
+
+# the fixture cache (.seedkit/cache/fixtures) in each case; the targets are judged on the first fresh
+# run (cold: a new checkout, nothing cached, as psql has nothing cached) and on the rerun that follows
+# a run (warm: that run left the cache, and nothing changed); the other two are shown beside them
+CASES = {"fresh_cold": "cold fixture cache", "fresh_warm": "warm fixture cache",
+         "rerun_warm": "warm fixture cache", "rerun_cold": "cold fixture cache"}
 
 
 FLOOR_PROBE = r"""
@@ -396,13 +419,22 @@ for f in files:
         loader.get_event()
     loader.dispose()
 parsed = time.perf_counter()
+import os
 from seedkit import load_config
 from seedkit.seed import load_fixtures
+os.environ["SEEDKIT_FIXTURE_CACHE"] = "0"
 for fx in load_fixtures(load_config(), ["snap"]):
     for _ in fx.numbered():
         pass
 loaded = time.perf_counter()
-print(imported - started, parsed - imported, loaded - parsed)
+os.environ["SEEDKIT_FIXTURE_CACHE"] = "1"
+load_fixtures(load_config(), ["snap"])  # fills the cache, if the runs before left it empty
+cached_start = time.perf_counter()
+for fx in load_fixtures(load_config(), ["snap"]):
+    for _ in fx.numbered():
+        pass
+cached = time.perf_counter()
+print(imported - started, parsed - imported, loaded - parsed, cached - cached_start)
 """
 
 
@@ -415,7 +447,7 @@ def fixed_costs(project: Path) -> dict[str, float]:
         runs.append([float(x) for x in out.stdout.split()])
     base = [run_child([sys.executable, "-c", "pass"], project).seconds for _ in range(3)]
     return {"start": median([r[0] for r in runs]) + median(base), "parse": median([r[1] for r in runs]),
-            "load": median([r[2] for r in runs])}
+            "load": median([r[2] for r in runs]), "cached": median([r[3] for r in runs])}
 
 
 def print_lines(lines: list[Line]) -> None:

@@ -36,6 +36,7 @@ class SeedSettings(_Section):
     faker_locale: str = "en_US"
     batch_size: int = Field(default=10000, ge=1)
     lock_timeout: float = Field(default=60.0, ge=0)
+    cache: bool = True
 
 
 class EnvSettings(_Section):

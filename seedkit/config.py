@@ -51,6 +51,7 @@ class SeedSettings:
     faker_locale: str = "en_US"
     batch_size: int = 10000
     lock_timeout: float = 60.0
+    cache: bool = True  # keep what YAML/JSON fixture files were read into (.seedkit/cache/fixtures)
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _fast_settings(data: Any) -> Settings | None:
             "dir": _str, "repeatable_dir": _opt_str, "table": _str, "lock_timeout": lambda v: _float(v, 0)})
         seeds = _section(SeedSettings, data.get("seeds"), {
             "dir": _str, "faker_seed": _int, "faker_locale": _str, "batch_size": lambda v: _int(v, 1),
-            "lock_timeout": lambda v: _float(v, 0)})
+            "lock_timeout": lambda v: _float(v, 0), "cache": _bool})
         env_fields = {"include": _strs, "database_url": _opt_str, "protected": _bool}
         envs = {_str(k): _section(EnvSettings, _table(v), env_fields)
                 for k, v in _table(data.get("envs", {})).items()}

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -407,7 +408,19 @@ _POOL = [0, 1, -1, 2, 3, 50, 100, 101, 40000, 2**40, True, False, None, 1.5, 0.2
          "", "a", "abc", "abcd", "abcdefgh", "abcdefghi", "12", "1.5", "x", "happy", "hapy", "sad", "new",
          "done", "nwe", "2024-01-01", "2024-13-01", "2024-05-01 09:30", "2024-05-01T09:30:00+02:00",
          "09:30", "1 day", "3f1c0c2e-9b1a-4a5e-8f7e-0d1c2b3a4f5e", "not-a-uuid", "\\x00ff", "owners/ada",
-         [1, 2], [1, "x"], ["a", "b"], [], {"a": 1}, {"table": "owners", "name": "ada"}, {"table": "owners"}]
+         [1, 2], [1, "x"], ["a", "b"], [], {"a": 1}, {"table": "owners", "name": "ada"}, {"table": "owners"},
+         # !ref shapes, as the loader shows them, and near misses: the pre-flight decides these without jsonschema
+         "owners/", "/ada", " owners/ada", "owners/\n", "own/ers/ada", "owners/ada\n", "a b/c d", "x/1",
+         {"table": ""}, {"table": 5, "name": "ada"}, {"table": "owners", "column": "id", "name": "ada"},
+         {"table": "owners", "column": 5, "name": "ada"}, {"table": "owners", "name": None},
+         {"table": "owners", "name": [1]}, {"table": "owners", "n": 1.5, "b": True, "i": 2**40},
+         {"table": "albums", "title": "War", "artist_id": "artists/U2"},
+         {"table": "albums", "title": "War", "artist_id": {"table": "artists", "name": "U2"}},
+         {"table": "owners", "at": {"x": None}}, {"column": "id", "name": "ada"}, {"table": "t", "column": None},
+         # numbers at and around the bounds of every integer size, integral floats, not-a-number; times
+         32767, 32768, -32768, -32769, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, 99, 1.0, 2.0,
+         -0.0, 1e300, float("nan"), float("inf"), 99999999.99, 100000000, -100000000.5, "2024-05-01T09:30",
+         "2024-05-01 09:30:00.1234567", "25:00", "9:30", " 12 ", "1e5", "-.5", "12a"]
 
 
 @pytest.mark.parametrize("key", [[], ["code"]], ids=["no-key", "key-code"])
@@ -416,7 +429,7 @@ def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_projec
 
     from seedkit import db
     from seedkit.schema.checks import read_rules
-    from seedkit.schema.validate import RowChecker
+    from seedkit.schema.validate import RowChecker, as_json
 
     with db.connect(pg_project.config().database_url("dev")) as d:
         catalog = d.catalog(refresh=True)
@@ -436,4 +449,73 @@ def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_projec
         plain = checker.validator.is_valid(view)
         assert checker._valid(view) == plain, view
         verdicts.append(plain)
+        # the same row as the loader gives it (references, Decimals, dates), decided without its view
+        raw = {c: _raw(rng, v) for c, v in view.items()}
+        assert checker._valid_values(raw) == checker.validator.is_valid({c: as_json(v) for c, v in raw.items()}), raw
     assert 200 < sum(verdicts) < len(verdicts) - 200  # both verdicts are common: the comparison means something
+
+
+def test_the_ref_shape_is_decided_as_jsonschema_decides_it() -> None:
+    """The pre-flight decides "fits the !ref shape" without jsonschema (references differ from row to row,
+    so no verdict is ever remembered for them): it must say exactly what jsonschema says of REF."""
+    import random
+
+    from jsonschema import Draft202012Validator
+
+    from seedkit.schema.build import REF
+    from seedkit.schema.validate import fits_ref
+
+    ref = Draft202012Validator({"$defs": {"ref": REF}, "$ref": "#/$defs/ref"})
+    rng = random.Random(17)
+    values = list(_POOL)
+    for _ in range(3000):  # mappings mixing what the ref shape takes and what it does not
+        keys = rng.sample(["table", "column", "name", "id", "at"], rng.randint(0, 5))
+        values.append({k: rng.choice(_POOL) for k in keys})
+    fits = [fits_ref(v) for v in values]
+    assert fits == [ref.is_valid(v) for v in values]
+    assert 100 < sum(fits) < len(fits) - 100  # both verdicts are common
+
+
+def _random_ref(rng: Any, depth: int = 0) -> Any:
+    """A reference as any loader (or a Python fixture) may build one, fitting the ref shape or not."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from seedkit.seed.model import Ref
+
+    table = rng.choice(["owners", "", " owners", "a/b", "x", 5])
+    if rng.random() < 0.4:
+        return Ref(table, ((None, rng.choice(["ada", "", "a\nb", "\n", "x/y", " z"])),))
+    values = [None, [1], (1,), "ada", 3, 1.5, True, Decimal("0.99"), dt.date(2024, 1, 2), {"a": 1}, ""]
+    if depth < 2:
+        values.append(_random_ref(rng, depth + 1))
+    keys = rng.sample(["name", "id", "table", "column", 7, None], rng.randint(1, 3))
+    match = tuple((k, rng.choice(values)) for k in keys)
+    return Ref(table, match, column=rng.choice([None, "", "id", 0, 5]))
+
+
+def _raw(rng: Any, view_value: Any) -> Any:
+    """A loaded value for a view value: sometimes a reference, a Decimal or a date instead."""
+    import datetime as dt
+    from decimal import Decimal
+
+    r = rng.random()
+    if r < 0.2:
+        return _random_ref(rng)
+    if r < 0.25:
+        return rng.choice([Decimal("1.5"), Decimal("12.34"), Decimal("1E+3"), Decimal("NaN")])
+    if r < 0.3:
+        return rng.choice([dt.date(2024, 1, 1), dt.datetime(2024, 5, 1, 9, 30), dt.time(9, 30)])
+    return view_value
+
+
+def test_a_reference_is_decided_as_its_view_would_be() -> None:
+    import random
+
+    from seedkit.schema.validate import as_json, fits_ref, ref_fits
+
+    rng = random.Random(1730)
+    refs = [_random_ref(rng) for _ in range(4000)]
+    fits = [ref_fits(r) for r in refs]
+    assert fits == [fits_ref(as_json(r)) for r in refs]
+    assert 300 < sum(fits) < len(fits) - 300  # both verdicts are common

@@ -12,6 +12,7 @@ engine as they stream, value by value, with the same file and row in every messa
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
 from ..seed.model import Fixture, Ref, Row
-from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, TIME, TIMESTAMP, key_columns, table_schema
+from .build import FLOAT_TEXT, INT_TEXT, NUMBER_TEXT, REF, TIME, TIMESTAMP, key_columns, table_schema
 from .checks import Rules
 
 MAX_SHOWN = 100
@@ -60,6 +61,11 @@ class RowChecker:
     type and length) where the column's schema looks at nothing else. So a row costs one dictionary
     lookup per value once its kinds of values have been seen. A row that fails is validated again
     as a whole, for the messages.
+
+    Every column's schema accepts a ``!ref`` (``anyOf`` the column's own schema, null, and the ref
+    shape): a value that fits the ref shape fits the column, whatever else it is. That shape is decided
+    here directly (``fits_ref``), so references, which differ from row to row, cost no jsonschema
+    descent; a value that does not fit it goes the ordinary way.
     """
 
     def __init__(self, table: Table, catalog: Catalog, rules: Rules | None, key: list[str]):
@@ -85,10 +91,10 @@ class RowChecker:
 
     def problems(self, row: Row) -> list[FixtureError]:
         try:
+            if self._valid_values(row.values):
+                return []
             view = {k: as_json(v) for k, v in row.values.items()}
         except RecursionError:  # a YAML alias that contains itself: the converter says so, located
-            return []
-        if self._valid(view):
             return []
         columns = [c for c, col in self.table.columns.items() if not col.generated]
         # `nmae: Ada` is one typo, not an unknown column and a missing one: the missing one is not repeated
@@ -99,53 +105,141 @@ class RowChecker:
             found += _explain(err, row, self.table, typos)
         return found
 
-    def _valid(self, view: dict[str, Any]) -> bool:
+    def _valid_values(self, values: dict[str, Any]) -> bool:
+        """``_valid`` of the row's view, each value shown as JSON only when it is checked that way (a
+        reference is decided as it is, without building its view)."""
+        if not self._shape_ok(values):
+            return False
+        for column, value in values.items():
+            t = type(value)
+            if t is Ref:
+                if ref_fits(value):
+                    continue
+                value = as_json(value)
+            elif t not in _PLAIN:
+                value = as_json(value)
+            if not self._fits(column, value):
+                return False
+        return True
+
+    def _shape_ok(self, view: dict[str, Any]) -> bool:
         names = tuple(view)
         ok = self.shapes.get(names)
         if ok is None:
             ok = self.shapes[names] = self.shape.is_valid(dict.fromkeys(names))
-        if not ok:
+        return ok
+
+    def _valid(self, view: dict[str, Any]) -> bool:
+        """Whether jsonschema finds the row's view valid (the view is what ``as_json`` shows)."""
+        if not self._shape_ok(view):
             return False
-        for column, value in view.items():
-            k = self.keys[column](value)
-            if k is None:
-                if not self.columns[column].is_valid(value):
-                    return False
-                continue
-            seen = self.verdicts[column]
-            verdict = seen.get(k)
-            if verdict is None:
-                verdict = seen[k] = self.columns[column].is_valid(value)
-            if not verdict:
+        return all(self._fits(column, value) for column, value in view.items())
+
+    def _fits(self, column: str, value: Any) -> bool:
+        """Whether a value (as JSON) fits its column's schema; ``column`` is one of the row schema's."""
+        if fits_ref(value):
+            return True
+        k = self.keys[column](value)
+        if k is None:
+            return self.columns[column].is_valid(value)
+        seen = self.verdicts[column]
+        verdict = seen.get(k)
+        if verdict is None:
+            verdict = seen[k] = self.columns[column].is_valid(value)
+        return verdict
+
+
+_REF_TEXT, _REF_MAP = REF["anyOf"]
+_ref_text = re.compile(_REF_TEXT["pattern"]).search  # jsonschema's `pattern` is a search too
+_REF_ANY = (str, int, float, bool, dict)  # "string", "number", "boolean", "object" (a bool is no number,
+#                                           but it is a boolean: the four together take exactly these)
+assert _REF_MAP["additionalProperties"] == {"type": ["string", "number", "boolean", "object"]}
+assert _REF_MAP["properties"] == {"table": {"type": "string", "minLength": 1}, "column": {"type": "string"}}
+
+
+def fits_ref(value: Any) -> bool:
+    """Whether a value (as ``as_json`` shows it) fits the ref shape of the schema, decided as jsonschema
+    decides it: text ``table/value``, or a mapping with a non-empty text ``table``, a text ``column``
+    if any, and other values that are text, numbers, booleans or mappings."""
+    t = type(value)
+    if t is str:
+        return "/" in value and _ref_text(value) is not None
+    if t is not dict:
+        return False
+    table = value.get("table")
+    if type(table) is not str or not table:
+        return False
+    for k, v in value.items():
+        if k == "column":
+            if type(v) is not str:
                 return False
-        return True
+        elif k != "table" and not isinstance(v, _REF_ANY):
+            return False
+    return True
+
+
+_PLAIN = (str, int, float, bool, type(None))  # as_json shows these as they are
+
+
+def ref_fits(ref: Ref) -> bool:
+    """``fits_ref(as_json(ref))``, decided on the reference itself (its view is not built)."""
+    if ref.scalar:
+        return fits_ref(f"{ref.table}/{ref.match[0][1]}")
+    if any(type(k) is not str or k in ("table", "column") for k, _ in ref.match):
+        return fits_ref(as_json(ref))  # its view would not be what the reference says: build it
+    table = ref.table
+    if type(table) is not str or not table or (ref.column and type(ref.column) is not str):
+        return False
+    # as_json shows every other value as text, a number, a boolean or a mapping
+    return not any(v is None or isinstance(v, (list, tuple)) for _, v in ref.match)
 
 
 # keywords that look at a string only; what a number, a boolean or null is checked against is its type
 _STRING_ONLY = {"type", "pattern", "maxLength", "minLength", "format"}
 _TYPES = {int: ("integer", "number"), bool: ("boolean",), str: ("string",)}
+# keywords that look at a number only (never at a boolean: jsonschema's booleans are no numbers)
+_BOUND_WORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 def _key_function(schema: dict[str, Any]) -> Any:
-    """value → the part of it the column's own schema (``schema``) decides on; None: do not remember."""
+    """value → the part of it the column's own schema (``schema``) decides on; None: do not remember.
+
+    Beyond the type: a number is known by which of the schema's bounds it breaks (jsonschema's own
+    comparisons), text by whether the schema's pattern finds it (jsonschema's search) and its length;
+    so values that differ in every row (sizes, times of day, timestamps) still meet a remembered verdict."""
     words = set(schema) - {"description"}
     types = schema.get("type", ())
     types = {types} if isinstance(types, str) else set(types)
+    bounds = [schema.get(w) for w in _BOUND_WORDS]
+    lo, hi, xlo, xhi = bounds
+    numeric_ok = words <= _STRING_ONLY | set(_BOUND_WORDS) and all(
+        b is None or type(b) in (int, float) for b in bounds)
+    pattern = schema.get("pattern")
+    search = re.compile(pattern).search if isinstance(pattern, str) else None
+    text_ok = "string" in types and words <= {"type", "pattern", "maxLength", "minLength", *_BOUND_WORDS} and (
+        pattern is None or search is not None)
+    lengths = "maxLength" in words or "minLength" in words
+
+    def breaks(v: Any) -> tuple[bool, bool, bool, bool]:
+        return (lo is not None and v < lo, hi is not None and v > hi, xlo is not None and v <= xlo,
+                xhi is not None and v >= xhi)
 
     def key(value: Any) -> Any:
         t = type(value)
         if t is str:
             if "/" in value:  # may be `!ref table/value` text, which fits any column: decided by the value
                 return (str, value)
-            if "string" in types and words <= {"type"}:
-                return (str,)  # any text fits (and what fits the column never depends on the ref shape)
-            if "string" in types and words <= {"type", "maxLength", "minLength"}:
-                return (str, len(value))
+            if text_ok:  # the type fits; the pattern and the length decide (bounds look at numbers only)
+                return (str, search is None or search(value) is not None, len(value) if lengths else None)
             return (str, value)
         if value is None:
             return (None,)
         if t in (int, bool) and words <= _STRING_ONLY and types & set(_TYPES[t]):
             return (t,)
+        if t is int and numeric_ok:
+            return (int, *breaks(value))
+        if t is float and numeric_ok:  # a float with an integral value is an "integer" to jsonschema
+            return (float, value.is_integer(), *breaks(value))
         if t in (int, bool, float):
             return (t, value)
         return None  # mappings and lists: validated each time

@@ -20,6 +20,8 @@ from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
 from ..urls import DatabaseURL
 from .apply import LEDGER, Applier, Progress, ensure_ledger
+from .cache import FixtureCache
+from .cache import enabled as fixture_cache_enabled
 from .load import discover, load_file
 from .model import Fixture
 from .plan import build_plan
@@ -33,6 +35,18 @@ class _Rollback(Exception):
 
 def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
     """Every fixture of the included folders; all file problems are reported together."""
+    cache = FixtureCache(config.root) if fixture_cache_enabled(config.settings.seeds.cache) else None
+    with _fewer_collections():  # rows are many small containers, none in a cycle
+        fixtures, problems = _load_all(config, include, cache)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FixtureError(f"{len(problems)} fixture files have problems:", problems=problems)
+    return fixtures
+
+
+def _load_all(config: Config, include: list[str], cache: FixtureCache | None,
+              ) -> tuple[list[Fixture], list[FixtureError]]:
     fixtures: list[Fixture] = []
     problems: list[FixtureError] = []
     seeds = config.seeds_dir
@@ -45,14 +59,10 @@ def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
                                         faker_locale=config.settings.seeds.faker_locale, ident=ident,
                                         project_root=config.root)
             else:
-                fixtures += load_file(path, variables=config.variables, display=shown, ident=ident)
+                fixtures += load_file(path, variables=config.variables, display=shown, ident=ident, cache=cache)
         except FixtureError as exc:
             problems.append(exc)
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise FixtureError(f"{len(problems)} fixture files have problems:", problems=problems)
-    return fixtures
+    return fixtures, problems
 
 
 def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, database_url: str | None = None,

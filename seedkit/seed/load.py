@@ -15,13 +15,16 @@ import json
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .. import jsontext
 from ..errors import FixtureError, Location
 from .model import Fixture, Row, make_ref, parse_header
+
+if TYPE_CHECKING:
+    from .cache import FixtureCache
 
 SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".py")
 
@@ -40,11 +43,13 @@ def discover(seeds_dir: Path, include: list[str]) -> list[Path]:
 
 
 def load_file(path: Path, *, variables: Mapping[str, str], display: str | None = None,
-              ident: str | None = None) -> list[Fixture]:
+              ident: str | None = None, cache: FixtureCache | None = None) -> list[Fixture]:
     """Read one fixture file (not Python) into documents.
 
     ``display`` is how messages name the file; ``ident`` is its path relative to the seeds folder,
     the identity the prune ledger and the digests record it under (the same from any directory).
+    With a ``cache``, a YAML or JSON file whose bytes were read before without error is not parsed
+    again (see seedkit.seed.cache).
     """
     shown = display or str(path)
     ident = ident or shown
@@ -55,6 +60,18 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
         raw = path.read_bytes()
     except OSError as exc:
         raise FixtureError(f"cannot read: {exc.strerror}", location=Location(file=shown)) from None
+    fixtures = cache.get(shown, path.name, raw) if cache is not None else None
+    if fixtures is None:
+        fixtures = _parse(raw, suffix, path, shown, variables)
+        if cache is not None:
+            cache.put(shown, path.name, raw, fixtures)
+    for fx in fixtures:
+        fx.name = ident + fx.name[len(shown):]  # "<ident>#<document>:<table>"
+        fx.path, fx.ident = path.resolve(), ident
+    return fixtures
+
+
+def _parse(raw: bytes, suffix: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -73,9 +90,6 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
     except RecursionError:
         raise FixtureError("the document is nested too deeply to read", location=Location(file=shown),
                            hint="fixtures are rows of column: value; flatten the structure") from None
-    for fx in fixtures:
-        fx.name = ident + fx.name[len(shown):]  # "<ident>#<document>:<table>"
-        fx.path, fx.ident = path.resolve(), ident
     return fixtures
 
 

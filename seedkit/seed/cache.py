@@ -1,0 +1,291 @@
+"""The fixture cache: the rows of a YAML or JSON file read before, kept until the file changes.
+
+Reading a large YAML file is most of a rerun that changes nothing (the parser alone is several times
+what the database needs to compare the rows). So what a file was read into (its documents, rows,
+values, references and the line of every row and column, for located messages) is kept under the
+project's ``.seedkit/cache/fixtures`` folder, one entry per file, and used again when the file's
+bytes are the same: the entry is keyed by a hash of the bytes (not their size or modification time),
+the name the file is shown under, seedkit's version, the cache format, the YAML library and Python.
+
+- Only a file read without error is kept; a file that uses ``!env`` is never kept (its rows depend on
+  the environment).
+- An entry that cannot be read, is damaged or belongs to other bytes is ignored (and replaced): the
+  cache never fails a run. A folder that cannot be written (a read-only checkout) means no cache.
+- Entries are written to a temporary file and renamed, so a reader never sees half of one.
+- ``[seeds] cache = false`` in seedkit.toml, or ``SEEDKIT_FIXTURE_CACHE=0`` in the environment, turns
+  it off.
+
+Entries are length-prefixed ``marshal`` records (plain values only, fast to read): the key, the number of documents,
+then each document's header and its rows, a chunk of rows per record; a value of another kind (a list, a
+nested mapping) is kept as its pickle inside. Entries are read only from the project's own folder,
+which the project's owner writes, like its Python fixtures, which a run executes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import gc
+import hashlib
+import marshal
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..errors import Location
+from .model import Fixture, FixtureHeader, Ref, Row
+
+FORMAT = 6
+FOLDER = Path(".seedkit") / "cache" / "fixtures"
+ENV = "SEEDKIT_FIXTURE_CACHE"
+_NATIVE = (str, int, float, bool, type(None))
+
+
+def enabled(setting: bool = True) -> bool:
+    """The configured setting, unless the environment turns the cache off."""
+    return setting and os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+class FixtureCache:
+    """The entries of one project (``root/.seedkit/cache/fixtures``)."""
+
+    def __init__(self, root: Path):
+        self.folder = root / FOLDER
+        self.hits = self.misses = 0
+
+    def _stamp(self) -> bytes:
+        import yaml
+
+        from .. import __version__
+
+        return repr(("seedkit", __version__, FORMAT, yaml.__version__, yaml.__with_libyaml__,
+                     sys.version_info[:2], marshal.version)).encode()
+
+    def _names(self, shown: str, name: str, raw: bytes) -> tuple[Path, bytes]:
+        """The entry's file (one per fixture file) and the key its content must carry."""
+        where = hashlib.sha256(f"{shown}\0{name}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(self._stamp() + b"\0" + shown.encode() + b"\0" + name.encode() + b"\0" + raw).digest()
+        return self.folder / where, key
+
+    def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
+        """The documents the same bytes were read into, or None (no entry, another file's, damaged)."""
+        entry, key = self._names(shown, name, raw)
+        collecting = gc.isenabled()
+        gc.disable()  # many small containers, none in a cycle: the collector would only walk them
+        try:
+            records = _Records(entry.read_bytes())
+            if records.next() != key:
+                raise ValueError("another version of the file")
+            memo: dict[Any, Any] = {}
+            fixtures = []
+            for _ in range(records.next()):
+                head = records.next()
+                rows: list[Row] = []
+                while len(rows) < head[-1]:
+                    rows += _decode_rows(records.next(), head, len(rows), memo)
+                fixtures.append(_decode_fixture(head, rows))
+            if not records.done():
+                raise ValueError("more than the entry")
+        except Exception:  # noqa: BLE001 - an unreadable, damaged or foreign entry is only a miss
+            self.misses += 1
+            return None
+        finally:
+            if collecting:
+                gc.enable()
+        self.hits += 1
+        return fixtures
+
+    def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> None:
+        """Keep what ``raw`` was read into; any problem writing it is ignored. Rows are encoded and
+        written a chunk at a time, so writing takes little memory beside them."""
+        if b"!env" in raw:  # rows that depend on the environment
+            return
+        import pickle
+        import tempfile
+
+        entry, key = self._names(shown, name, raw)
+        tmp = None
+        collecting = gc.isenabled()
+        gc.disable()  # as in get: the collector would walk every row for nothing
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                _write(f, key)
+                _write(f, len(fixtures))
+                for fx in fixtures:
+                    _write(f, _encode_head(fx))
+                    rows = fx.rows or []
+                    for start in range(0, len(rows), CHUNK):
+                        _write(f, _encode_rows(fx, rows, start))
+            os.replace(tmp, entry)
+            tmp = None
+        except (OSError, ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
+            pass
+        finally:
+            if collecting:
+                gc.enable()
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+CHUNK = 2000  # rows per record of an entry
+
+
+def _write(f: Any, value: Any) -> None:
+    """One record: its length (8 bytes) and its marshal data (read back with one ``loads`` each:
+    ``marshal.load`` from a file asks the file for every few bytes)."""
+    data = marshal.dumps(value)
+    f.write(len(data).to_bytes(8, "little"))
+    f.write(data)
+
+
+class _Records:
+    def __init__(self, data: bytes):
+        self.view = memoryview(data)
+        self.at = 0
+
+    def next(self) -> Any:
+        size = int.from_bytes(self.view[self.at:self.at + 8], "little")
+        start = self.at + 8
+        if size <= 0 or start + size > len(self.view):
+            raise ValueError("a damaged record")
+        self.at = start + size
+        return marshal.loads(self.view[start:self.at])
+
+    def done(self) -> bool:
+        return self.at == len(self.view)
+
+
+# -- encoding -------------------------------------------------------------------------------------------
+# A value is kept as itself when marshal holds it exactly (text, int, float, bool, None); anything else
+# is a tuple (fixture values are never tuples): ("D", text) a Decimal, ("R", …) a reference,
+# ("T", text) a datetime and ("d", text) a date in ISO form, ("P", pickle) the rest.
+# A location is kept as its fields (a dict), or, in the shapes the reader gives them, shorter: a row's
+# as its line (the file, document and row number are the document's), a reference's as (line, column).
+_FIELDS = tuple(f.name for f in dataclasses.fields(Location))
+_SHORT = _FIELDS == ("file", "line", "column", "document", "row", "field")  # else every location in full
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _location(fields: dict[str, Any]) -> Location:
+    """A Location from its fields (a frozen dataclass: its fields set at once, as copy and pickle do)."""
+    loc = _new(Location)
+    _set(loc, "__dict__", fields)
+    return loc
+
+
+def _ref_loc(loc: Location | None, src: str) -> Any:
+    if loc is None:
+        return None
+    f = loc.__dict__
+    if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
+            and type(f["line"]) is int and type(f["column"]) is int):
+        return (f["line"], f["column"])
+    return f  # only read (by marshal)
+
+
+def _unref_loc(kept: Any, src: str) -> Location | None:
+    if kept is None:
+        return None
+    if type(kept) is tuple:
+        line, column = kept
+        return _location({"file": src, "line": line, "column": column, "document": None, "row": None,
+                          "field": None})
+    return _location(kept)
+
+
+def _encode(v: Any, src: str) -> Any:
+    t = type(v)
+    if t in _NATIVE:
+        return v
+    if t is Decimal:
+        return ("D", str(v))
+    if t is Ref:
+        return ("R", v.table, tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in v.match]),
+                v.column, _ref_loc(v.location, src))
+    if t is dt.datetime:
+        return ("T", v.isoformat())
+    if t is dt.date:
+        return ("d", v.isoformat())
+    import pickle
+
+    return ("P", pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
+    """A kept value; equal Decimals (immutable) are built once."""
+    kind = v[0]
+    if kind == "R":
+        match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in v[2]])
+        return Ref(v[1], match, v[3], _unref_loc(v[4], src))
+    if kind == "D":
+        d = memo.get(v)
+        if d is None:
+            d = memo[v] = Decimal(v[1])
+        return d
+    if kind == "T":
+        return dt.datetime.fromisoformat(v[1])
+    if kind == "d":
+        return dt.date.fromisoformat(v[1])
+    if kind == "P":
+        import pickle
+
+        return pickle.loads(v[1])
+    raise ValueError(f"unknown value kind {kind!r}")
+
+
+def _encode_head(fx: Fixture) -> tuple:
+    if fx.rows is None or fx.stream is not None or fx.auto is not None or fx.count is not None:
+        raise ValueError("only documents of rows read from a file are kept")
+    h = fx.header
+    return (fx.table, (h.table, h.key, h.on_conflict, h.create_only, h.prune), fx.source, fx.location.__dict__,
+            fx.name, fx.text_values, len(fx.rows))
+
+
+def _encode_rows(fx: Fixture, rows: list[Row], start: int) -> list[tuple]:
+    src = fx.source
+    doc = fx.location.document
+    out = []
+    native = _NATIVE
+    for n, row in enumerate(rows[start:start + CHUNK], start=start + 1):
+        values = row.values
+        special = [c for c, v in values.items() if type(v) not in native]
+        if special:
+            values = dict(values)
+            for c in special:
+                values[c] = _encode(values[c], src)
+        f = row.location.__dict__
+        loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
+                            and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
+        out.append((values, tuple(special), loc, row.column_lines))
+    return out
+
+
+def _decode_rows(kept: list[tuple], head: tuple, done: int, memo: dict[Any, Any]) -> list[Row]:
+    src = head[2]
+    doc = head[3]["document"]
+    out = []
+    for n, (values, special, rloc, cols) in enumerate(kept, start=done + 1):
+        for c in special:
+            values[c] = _decode(values[c], memo, src)
+        if type(rloc) is int:
+            rloc = {"file": src, "line": rloc, "column": None, "document": doc, "row": n, "field": None}
+        out.append(Row(values, _location(rloc), cols))
+    if not out:
+        raise ValueError("an empty record")
+    return out
+
+
+def _decode_fixture(head: tuple, rows: list[Row]) -> Fixture:
+    table, h, src, loc, name, text_values, count = head
+    if len(rows) != count:
+        raise ValueError("not the rows the entry says")
+    return Fixture(table=table, header=FixtureHeader(*h), source=src, location=_location(loc), rows=rows,
+                   name=name, text_values=text_values)
