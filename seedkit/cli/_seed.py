@@ -7,13 +7,14 @@ import gc
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import seed
-from ..config import Config
 from ..errors import UsageError
-from ..seed.report import Report
 from ._output import out, show
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Config
+    from ..seed.report import Report
 
 
 def seed_env(config: Callable[[], Config], *, env_arg: str | None, env: str | None, dry_run: bool, check: bool,
@@ -24,6 +25,8 @@ def seed_env(config: Callable[[], Config], *, env_arg: str | None, env: str | No
     name = env or env_arg
     if not name:
         raise UsageError("which environment? e.g. `seedkit run dev` or `seedkit run --env test`")
+    from .. import seed  # the seed engine: loaded by the command that uses it, not by --help
+
     progress = _progress_bar() if sys.stderr.isatty() and not as_json else None
     gc.freeze()  # a one-shot process: what start-up made stays; collections need not scan it again and again
     try:
