@@ -7,12 +7,16 @@ No timing here: the numbers live in bench/seed_bench.py (case (i)).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -247,3 +251,56 @@ def test_the_fast_parser_knows_exactly_the_options_of_the_typer_commands() -> No
             assert kind == ("flag" if name in spec.flags else "repeated" if name in spec.repeated else "value"), name
         arguments = [p.name for p in cmd.params if p.param_type_name == "argument"]
         assert tuple(arguments) == spec.positional, command
+
+
+# -- the run report without rich looks exactly as rich draws it -------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from seedkit.cli import _seed  # noqa: E402
+from seedkit.seed.report import Report, TableReport  # noqa: E402
+
+NAMES = st.one_of(st.sampled_from(["users", "public.users", "a" * 60, "x[bold]y", "smile:smile:", "ünïcode", "日本",
+                                   "tab\there", "emoji :thumbs_up: x", "weird name", "a" * 95]),
+                  st.text(min_size=1, max_size=30))
+TABLES = st.builds(TableReport, table=NAMES, inserted=st.integers(0, 10**7), updated=st.integers(0, 10**5),
+                   unchanged=st.integers(0, 10**9), deleted=st.integers(0, 99), seconds=st.floats(0, 5000),
+                   diffs=st.lists(st.fixed_dictionaries({"key": st.text(max_size=8), "column": st.text(max_size=8),
+                                                         "old": st.integers() | st.text(max_size=8),
+                                                         "new": st.none() | st.text(max_size=8)}), max_size=2))
+REPORTS = st.builds(Report, env=st.sampled_from(["dev", "test", "prod:uction:"]),
+                    database=st.sampled_from(["sqlite:////tmp/x/dev.db", "postgresql://app:***@db:5432/app",
+                                              "postgresql://[::1]:5432/a", "sqlite:///tmp/:smile:/x.db"]),
+                    dry_run=st.booleans(), tables=st.lists(TABLES, max_size=4), seconds=st.floats(0, 50))
+
+
+def printed(report: Report, diff: bool, check: bool) -> str:
+    buffer = io.StringIO()  # not a terminal, as a pipe
+    with contextlib.redirect_stdout(buffer):
+        _seed.print_report(report, diff=diff, check=check)
+    return buffer.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(report=REPORTS, diff=st.booleans(), check=st.booleans())
+def test_the_plain_report_is_what_rich_draws(report: Report, diff: bool, check: bool) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
+    for width in ("80", "100", "200"):
+        with mock.patch.dict(os.environ, {**clean, "COLUMNS": width}, clear=True):
+            ours = printed(report, diff, check)
+            with mock.patch.object(_seed, "_plain_table", lambda rows, max_width=100: None):
+                drawn = printed(report, diff, check)
+        assert ours == drawn
+
+
+def test_the_plain_report_is_taken_for_a_plain_table() -> None:
+    """The template's report, piped: drawn without importing rich (a subprocess, fresh modules)."""
+    code = ("import sys\nfrom seedkit.cli._seed import print_report\nfrom seedkit.seed.report import Report, "
+            "TableReport\nprint_report(Report('dev', 'sqlite:///x.db', tables=[TableReport('roles', unchanged=3)]))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n")
+    proc = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=60,
+                          env=process_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert "│ roles │        0 │       0 │         3 │       0 │ 0 ms │" in proc.stdout
