@@ -22,6 +22,7 @@ import pytest
 
 from seedkit.cli import _fast
 from tests.support.processes import process_env
+from tests.test_cli import with_password
 
 MIGRATION = """\
 -- migrate:up
@@ -198,13 +199,17 @@ def test_fast_path_and_typer_say_the_same(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_fast_path_and_typer_say_the_same_on_postgres(tmp_path: Path, pg_url: str) -> None:
     root = project(tmp_path, PG_MIGRATION)
-    url = pg_url.replace("://", "://nobody:s3cret@", 1) if "@" not in pg_url else pg_url
-    for args in (("migrate", "status"), ("run", "dev", "--database", url)):
-        fast, typer = both(root, *args, env={"DATABASE_URL": pg_url})
+    url, pw = with_password(pg_url)  # the test server ignores the password; no output may show it
+    env = {"DATABASE_URL": url}
+    for args in (("migrate", "status"), ("run", "dev"), ("--debug", "run", "dev", "--database", url + "x")):
+        fast, typer = both(root, *args, env=env)
         same(fast, typer)
-        assert "s3cret" not in fast.stdout + fast.stderr
-    assert both(root, "migrate", "up", env={"DATABASE_URL": pg_url})[0].returncode == 0
-    same(*both(root, "run", "dev", "--dry-run", env={"DATABASE_URL": pg_url}))
+        assert pw not in fast.stdout + fast.stderr + typer.stdout + typer.stderr
+    assert fast.returncode != 0 and fast.stderr.startswith("Traceback")  # --debug: the traceback, masked
+    assert both(root, "migrate", "up", env=env)[0].returncode == 0
+    same(*both(root, "run", "dev", "--dry-run", env=env))
+    fast, _ = both(root, "run", "dev", env=env)
+    assert fast.returncode == 0 and "***" in fast.stdout and pw not in fast.stdout
 
 
 @pytest.mark.parametrize("argv", [
