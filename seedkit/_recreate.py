@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._safety import refuse_protected_reset, refuse_server_database, refuse_stamped_reset
 from .config import Config, load_config
@@ -21,9 +21,10 @@ from .db.admin import check_resettable, create_database, drop_database
 from .errors import UsageError
 from .migrate import up as migrate_up
 from .migrate.reports import MigrationRun, RunReport
-from .seed import run as seed_run
-from .seed.report import Report
 from .urls import DatabaseURL
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .seed.report import Report
 
 
 @dataclass
@@ -58,6 +59,8 @@ def reset(env: str, *, config: Config | str | os.PathLike[str] | None = None, da
     check_resettable(url, force=force)
     _recreate(url, force=force)
     migrations = migrate_up(config, env=env, database_url=url.raw, progress=migration_progress)
+    from .seed import run as seed_run  # the seed engine: loaded when a reset runs, not by --help
+
     seeds = seed_run(env, config=config, database_url=url.raw, progress=seed_progress)
     return ResetReport(env=env, database=str(url), migrations=migrations, seeds=seeds)
 

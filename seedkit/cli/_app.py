@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import io
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from .. import __version__
 from ..config import Config, load_config
 from ..errors import SeedkitError
 from ..urls import mask
+from ._output import err, out, privilege_hint, report, show  # noqa: F401  (the one output path, masked)
 
 # Recent typer carries its own copy of click (own exceptions, no dependency on click): do not import
 # click in seedkit, it may not be installed.
@@ -49,35 +48,6 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-# -- the one output path: everything a command prints goes through here, masked ---------------------
-
-def err(text: str) -> None:
-    """Write to stderr, masked."""
-    typer.echo(mask(text), err=True)
-
-
-def out(text: str = "") -> None:
-    """Write to stdout, masked."""
-    typer.echo(mask(text))
-
-
-def show(*renderables: Any, width: int = 100) -> None:
-    """Print rich renderables (tables, styled lines) to stdout through ``out``: rendered first, then
-    masked like every other line (a URL with a password in a table cell is masked too)."""
-    from rich.console import Console
-
-    terminal = Console()
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=max(width, terminal.width), force_terminal=terminal.is_terminal,
-                      color_system=terminal.color_system, highlight=False)
-    for renderable in renderables:
-        if isinstance(renderable, tuple):  # (text, style)
-            console.print(renderable[0], style=renderable[1], markup=False, soft_wrap=True)
-        else:
-            console.print(renderable, markup=False, soft_wrap=isinstance(renderable, str))
-    out(buffer.getvalue().rstrip("\n"))
-
-
 # -- options several commands share, defined once ---------------------------------------------------
 
 ENV_OPTION: Any = typer.Option(None, "--env", "-e", help="Environment whose database to use (from seedkit.toml).")
@@ -91,15 +61,6 @@ def _masked(exc: _CliProblem) -> _CliProblem:
         if isinstance(value, str):
             setattr(exc, attr, mask(value))
     return exc
-
-
-def _privilege_hint(exc: SeedkitError) -> str | None:
-    """PostgreSQL's bare "permission denied …" (SQLSTATE 42501) gets a hint naming the privilege."""
-    if getattr(exc, "sqlstate", None) != "42501":
-        return None
-    from ..db.provision import privilege_hint
-
-    return privilege_hint(str(exc))
 
 
 # Help shows what a value is, as a user would name it, and nothing after a flag (no `<bool>`).
@@ -191,7 +152,7 @@ class BoundaryGroup(TyperGroup):
         except _FRAMEWORK:
             raise
         except SeedkitError as exc:
-            self._report(ctx, exc, str(exc), exc.hint or _privilege_hint(exc))
+            self._report(ctx, exc, str(exc), exc.hint or privilege_hint(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err("error: interrupted")
@@ -203,11 +164,7 @@ class BoundaryGroup(TyperGroup):
 
     @staticmethod
     def _report(ctx: typer.Context, exc: BaseException, message: str, hint: str | None) -> None:
-        if state(ctx).debug:
-            err("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
-        err(f"error: {message}")
-        if hint:
-            err(f"hint: {hint}")
+        report(exc, message, hint, debug=state(ctx).debug)
 
 
 app = typer.Typer(

@@ -103,11 +103,11 @@ _FAKERS: dict[str, Any] = {}
 
 
 def _pool(spec: AutoSpec, table: Table, column: str, method: str, max_length: int | None) -> list[str]:
-    from faker import Faker
+    from .._faker import import_faker  # faker without its locale census at import
 
     fake = _FAKERS.get(spec.faker_locale)
     if fake is None:
-        fake = _FAKERS[spec.faker_locale] = Faker(spec.faker_locale, use_weighting=False)
+        fake = _FAKERS[spec.faker_locale] = import_faker()(spec.faker_locale, use_weighting=False)
     fake.seed_instance(_salt(spec.faker_seed, spec.name, column, "pool"))
     make = getattr(fake, method)
     out = []

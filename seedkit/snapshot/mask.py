@@ -133,9 +133,9 @@ def build_masks(config: Mapping[str, Any], catalog: Catalog, *, salt: str, local
                 defaults_for: list[Table] | None = None,
                 where: str = "[snapshot.mask]") -> dict[tuple[TableName, str], Mask]:
     """Resolve ``[snapshot.mask]`` (and, with ``defaults_for``, masks chosen by column name)."""
-    from faker import Faker
+    from .._faker import import_faker  # faker without its locale census at import
 
-    fake = Faker(locale)
+    fake = import_faker()(locale)
     masks: dict[tuple[TableName, str], Mask] = {}
 
     def unique(table: Table, column: str) -> bool:
