@@ -54,11 +54,11 @@ from ..db.catalog import TableName
 DIGESTS = "seedkit_digests"
 CHUNK = 4  # rows per chunk digest: a rerun with 1 % of rows changed here and there stages ~4 %
 GROUP = 4  # chunks per group digest: only the rows of changed groups are formatted and digested by chunk
-FORMAT = 3  # bump when what a digest covers changes
+FORMAT = 4  # bump when what a digest covers, or how it is computed, changes
 
 
 def _digest(data: Any, size: int = 16) -> bytes:
-    return hashlib.blake2b(data, digest_size=size).digest()
+    return _sha256(data).digest()[:size]
 
 
 def _same_chunks(mine: bytes, old: bytes, upto: int) -> list[bool]:
@@ -83,17 +83,20 @@ def _group_digests(built: list[Sequence[Any]]) -> bytes | None:
                           repeat(_MARSHAL_VERSION)))
     except ValueError:
         return None
-    return b"".join([_blake2b(p, digest_size=8).digest() for p in pieces])
+    return b"".join([_sha256(p).digest()[:8] for p in pieces])
 
 
 def _text_digests(buf: bytearray | bytes, ends: list[int]) -> bytes:
     """The 8-byte digest of the COPY text up to each of ``ends`` (from the previous one), after a NUL
     byte: no marshal output starts with one, so a text digest never meets a marshal one."""
     view = memoryview(buf)
-    return b"".join([_blake2b(b"\0" + view[s:e], digest_size=8).digest() for s, e in zip([0, *ends], ends)])
+    return b"".join([_sha256(b"\0" + view[s:e]).digest()[:8] for s, e in zip([0, *ends], ends)])
 
 
-_blake2b = hashlib.blake2b
+# Every digest is a truncated SHA-256: on processors with SHA instructions (x86 since about 2017, ARMv8)
+# OpenSSL computes it faster than BLAKE2b over what a rerun digests (group digests of 16 rows: about
+# a third less time per row)
+_sha256 = hashlib.sha256
 _MARSHAL_VERSION = 2
 
 
