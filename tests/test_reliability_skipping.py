@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,6 +29,7 @@ from seedkit.db import TableName
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
+from seedkit.seed.checks import Checks
 from seedkit.seed.skip_tracker import CHUNK
 from tests.support import Project, create_pg_database, drop_pg_database
 from tests.support.pgcluster import Cluster, find_bindir
@@ -269,6 +271,28 @@ def test_one_changed_row_in_a_hundred_stages_a_few_percent(new_project, monkeypa
     for out, staged in seen[3:]:
         assert report_of((out, staged))[1] == ("items", 0, 10, ROWS - 10, 0)
         assert 10 <= staged <= 10 * CHUNK
+
+
+def test_a_rerun_that_keeps_every_key_runs_no_duplicate_check(new_project, monkeypatch, sent) -> None:
+    """Keys generated exactly as the last run did (every batch's key digest unchanged) were proved distinct
+    then: the GROUP BY over the staged rows is skipped. A changed key brings it back."""
+    checked: list[int] = []
+    real = Checks.check_duplicates
+
+    def spy(self: Checks, tp: Any, stage: Any) -> None:
+        if stage.tracker is not None:  # the skipping path only (the plain one has no tracker)
+            checked.append(stage.count)
+        real(self, tp, stage)
+
+    monkeypatch.setattr(Checks, "check_duplicates", spy)
+    labels = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')")
+    rekeyed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", code="'x00500' if n == 500 else f'c{n:05}'")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(labels), Step(rekeyed)])
+    assert seen[1][1] == 0  # (the rerun fills in the chunk digests the first, staged load left out)
+    assert report_of(seen[2])[1] == ("items", 0, 10, ROWS - 10, 0) and 10 <= seen[2][1] <= 10 * CHUNK
+    assert report_of(seen[3])[1] == ("items", 1, 0, ROWS - 1, 0)
+    # never over the few rows staged with every key kept; over every row once a key changed
+    assert checked == [ROWS]
 
 
 def test_after_a_load_straight_into_an_empty_table_the_next_change_stages_a_few_rows(new_project, monkeypatch,

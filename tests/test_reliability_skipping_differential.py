@@ -75,6 +75,7 @@ class Fixture:
     # a Decimal price makes every batch digested as COPY text; a str one (the same text) as marshal writes
     # the values: a step may switch between the two
     price_as: str = "str"
+    dup: int = 0  # this row repeats the first row's key (0: none): the run fails, both ways alike
 
     def source(self) -> str:
         every = self.label_every
@@ -90,8 +91,8 @@ class Fixture:
             @fixture("items", key=["code"])
             def items(fake):
                 for n in range(1, {self.rows} + 1):
-                    yield {{"code": f"c{{n:05}}", "label": {label}, "qty": (n + {self.qty_shift}) % 7,
-                           "price": {price},
+                    yield {{"code": f"c{{(1 if n == {self.dup} else n):05}}", "label": {label},
+                           "qty": (n + {self.qty_shift}) % 7, "price": {price},
                            "kind": ("plain", "fancy", "rare")[(n + {self.kind_shift}) % 3], "size": n % 5,
                            "owner_id": ref("owners", ("ann", "bob", "cyd")[(n + {self.owner_shift}) % 3], column="id")}}
             """)
@@ -127,7 +128,8 @@ class World:
         row = f"c{rng.randint(1, self.fixture.rows):05}"
         if roll < 0.22:  # a change of the fixture
             f = Fixture(**vars(self.fixture))
-            what = rng.choice(["rows", "label", "qty", "kind", "owner", "price", "nothing"])
+            what = rng.choice(["rows", "label", "qty", "kind", "owner", "price", "dup", "nothing"])
+            f.dup = rng.choice([2, 41, f.rows]) if what == "dup" else 0  # the next change of the fixture mends it
             if what == "rows":
                 f.rows = max(41, f.rows + rng.choice([-37, -1, 1, 3, 45]))
             elif what == "label":
