@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from ..db.base import Database
@@ -345,8 +346,8 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                         except FixtureError as exc:
                             problems.add(exc.message, exc.location or fx.row_location(n, col), exc.hint)
                     elif value.__class__ is Ref:
-                        shape = (col, value.table, value.column, value.scalar,
-                                 None if value.scalar else tuple(k for k, _ in value.match))
+                        shape = (col, value.table, value.column, value.scalar,  # the names: C-level map
+                                 None if value.scalar else tuple(map(_first, value.match)))
                         target = targets.get(shape)
                         if target is None:
                             try:
@@ -380,6 +381,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
     if problems.items:
         return
     _check_refs_exist(pending_refs, fixture_rows, plan, problems, database)
+
+
+_first = itemgetter(0)
 
 
 def _hashable(value: Any) -> Any:
