@@ -455,6 +455,50 @@ def test_the_verdict_cache_decides_as_jsonschema_does_on_the_whole_row(pg_projec
     assert 200 < sum(verdicts) < len(verdicts) - 200  # both verdicts are common: the comparison means something
 
 
+def test_the_pre_flight_builds_a_validator_only_for_a_column_it_has_to_ask(pg_project: Project) -> None:
+    """jsonschema validators are built on first need: a row of references and remembered kinds of values
+    builds none, a column with no values builds none, a failed row builds the whole row's; and the
+    verdicts are those of a validator built up front from the same schema."""
+    import random
+
+    from jsonschema import Draft202012Validator
+
+    from seedkit import db
+    from seedkit.schema.checks import read_rules
+    from seedkit.schema.validate import RowChecker, as_json
+
+    with db.connect(pg_project.config().database_url("dev")) as d:
+        catalog = d.catalog(refresh=True)
+        rules = read_rules(d, catalog)
+    table = catalog.find("kinds")
+    checker = RowChecker(table, catalog, rules, ["code"])
+    assert checker._validator is None and checker._shape is None and checker.columns == {}
+    eager = Draft202012Validator(checker.row_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    from seedkit.seed.model import Ref
+
+    assert checker._valid_values({"code": "abc", "num": 1, "owner_id": Ref("owners", (("name", "ada"),))})
+    built = set(checker.columns)
+    assert built <= {"code", "num"}  # the reference was decided without jsonschema
+    assert checker._valid_values({"code": "xyz", "num": 7})  # same kinds of values: remembered verdicts
+    assert set(checker.columns) == built and checker._validator is None
+    rng = random.Random(20261201)
+    for _ in range(3000):
+        cols = ["code", "num", *rng.sample([c for c in table.columns if c not in ("code", "num", "total", "tags")], 2)]
+        raw = {c: _raw(rng, rng.choice(_POOL)) for c in cols}
+        view = {c: as_json(v) for c, v in raw.items()}
+        assert checker._valid_values(raw) == eager.is_valid(view), raw
+        assert bool(checker.problems(_row(raw))) == (not eager.is_valid(view)), raw
+    assert checker._validator is not None  # a failed row was explained by the whole row's validator
+    assert "tags" in checker.props and "tags" not in checker.columns  # no row gave it a value
+
+
+def _row(values: dict[str, Any]) -> Any:
+    from seedkit.errors import Location
+    from seedkit.seed.model import Row
+
+    return Row(values=values, location=Location(file="kinds.yaml", line=1, row=1))
+
+
 def test_the_ref_shape_is_decided_as_jsonschema_decides_it() -> None:
     """The pre-flight decides "fits the !ref shape" without jsonschema (references differ from row to row,
     so no verdict is ever remembered for them): it must say exactly what jsonschema says of REF."""

@@ -300,6 +300,16 @@ def test_duplicate_key_across_two_files_names_both(project: Project) -> None:
     assert project.rows("SELECT count(*) FROM roles") == [(0,)]
 
 
+def test_the_same_key_in_two_tables_is_no_duplicate(project: Project) -> None:
+    """Keys are told apart per table (the duplicate check keeps one set of keys per table)."""
+    project.write("dev/a.yaml", "table: a\nkey: [name]\nrows:\n  - {id: 1, name: same}\n")
+    project.write("dev/b.yaml", "table: b\nkey: [name]\nrows:\n  - {id: 1, name: same}\n  - {id: 2, name: other}\n")
+    result = cli(project, "run", "dev")
+    assert result.exit_code == 0, result.stderr
+    assert project.rows("SELECT name FROM a") == [("same",)]
+    assert project.rows("SELECT name FROM b ORDER BY id") == [("same",), ("other",)]
+
+
 def test_database_error_midway_rolls_back_everything(project: Project) -> None:
     project.write("common/roles.yaml", ROLES)
     project.write("dev/users.yaml", "key: [email]\nrows:\n  - {email: a@x.io, score: -5}\n")  # CHECK fails

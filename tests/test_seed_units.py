@@ -410,3 +410,18 @@ def test_a_run_on_sqlite_waits_for_the_files_lock_as_long_as_lock_timeout_says(t
         holder.execute("ROLLBACK")
     assert seedkit.run("dev", config=tmp_path / "seedkit.toml").table("orgs").inserted == 1
     holder.close()
+
+
+def test_a_reference_hashes_and_compares_by_table_match_and_column_nested_ones_too() -> None:
+    """Run-wide duplicate-key checks hash keys that hold (nested) references: the hash is the one of
+    the reference's identity, so equal references meet and differing ones stay apart."""
+    from seedkit.seed.model import Ref
+
+    def track(artist: str, column: str | None = None) -> Ref:
+        album = Ref("album", (("artist_id", Ref("artist", ((None, artist),))), ("title", "Let There Be Rock")))
+        return Ref("track", (("album_id", album), ("name", "Overdose")), column=column)
+
+    a, b = track("AC/DC"), track("AC/DC")
+    assert a is not b and a == b and hash(a) == hash(b) == hash(a._ident())
+    assert len({a, b, track("Accept"), track("AC/DC", column="id")}) == 3
+    assert track("AC/DC") != track("Accept") and track("AC/DC") != track("AC/DC", column="id")

@@ -69,25 +69,55 @@ class RowChecker:
     """
 
     def __init__(self, table: Table, catalog: Catalog, rules: Rules | None, key: list[str]):
-        from jsonschema import Draft202012Validator
-
         self.table = table
         schema = table_schema(table, catalog, rules)
-        defs = schema["$defs"]
-        row_schema: dict[str, Any] = {"$schema": schema["$schema"], "$defs": defs, "$ref": "#/$defs/row"}
+        self.defs = defs = schema["$defs"]
+        self.row_schema: dict[str, Any] = {"$schema": schema["$schema"], "$defs": defs, "$ref": "#/$defs/row"}
         if key:
-            row_schema["required"] = list(key)
-        checker = Draft202012Validator.FORMAT_CHECKER
-        self.validator = Draft202012Validator(row_schema, format_checker=checker)
-        props = defs["row"]["properties"]
-        shape = {"type": "object", "properties": dict.fromkeys(props, True), "additionalProperties": False,
-                 "required": sorted(set(defs["row"].get("required", [])) | set(key))}
-        self.shape = Draft202012Validator(shape)
+            self.row_schema["required"] = list(key)
+        props = self.props = defs["row"]["properties"]
+        self.shape_schema = {"type": "object", "properties": dict.fromkeys(props, True),
+                             "additionalProperties": False,
+                             "required": sorted(set(defs["row"].get("required", [])) | set(key))}
         self.shapes: dict[tuple[str, ...], bool] = {}
-        self.columns = {c: Draft202012Validator({"$defs": {"ref": defs["ref"]}, **spec}, format_checker=checker)
-                        for c, spec in props.items()}
+        # jsonschema validators are built on first use (a verdict not remembered yet, a failed row): most
+        # columns of a large file meet only a few kinds of values, and building a validator costs more
+        # than the verdicts it gives; the validators built are the same ones, so the verdicts are too
+        self._validator: Any = None
+        self._shape: Any = None
+        self.columns: dict[str, Any] = {}
         self.keys = {c: _key_function(spec["anyOf"][0]) for c, spec in props.items()}
         self.verdicts: dict[str, dict[Any, bool]] = {c: {} for c in props}
+
+    @property
+    def validator(self) -> Any:
+        """The whole row's validator (for the messages of a row that fails)."""
+        if self._validator is None:
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self.row_schema,
+                                                   format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return self._validator
+
+    @property
+    def shape(self) -> Any:
+        """The validator of a row's set of columns (required, no unknown ones)."""
+        if self._shape is None:
+            from jsonschema import Draft202012Validator
+
+            self._shape = Draft202012Validator(self.shape_schema)
+        return self._shape
+
+    def column(self, name: str) -> Any:
+        """The validator of one column's value (``name`` is one of the row schema's columns)."""
+        found = self.columns.get(name)
+        if found is None:
+            from jsonschema import Draft202012Validator
+
+            found = self.columns[name] = Draft202012Validator(
+                {"$defs": {"ref": self.defs["ref"]}, **self.props[name]},
+                format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return found
 
     def problems(self, row: Row) -> list[FixtureError]:
         try:
@@ -110,7 +140,8 @@ class RowChecker:
         reference is decided as it is, without building its view)."""
         if not self._shape_ok(values):
             return False
-        for column, value in values.items():
+        keys, verdicts = self.keys, self.verdicts
+        for column, value in values.items():  # ``_fits`` inlined: a large file runs this for every value
             t = type(value)
             if t is Ref:
                 if ref_fits(value):
@@ -118,7 +149,17 @@ class RowChecker:
                 value = as_json(value)
             elif t not in _PLAIN:
                 value = as_json(value)
-            if not self._fits(column, value):
+            if fits_ref(value):
+                continue
+            k = keys[column](value)
+            if k is None:
+                verdict = self.column(column).is_valid(value)
+            else:
+                seen = verdicts[column]
+                verdict = seen.get(k)
+                if verdict is None:
+                    verdict = seen[k] = self.column(column).is_valid(value)
+            if not verdict:
                 return False
         return True
 
@@ -141,11 +182,11 @@ class RowChecker:
             return True
         k = self.keys[column](value)
         if k is None:
-            return self.columns[column].is_valid(value)
+            return self.column(column).is_valid(value)
         seen = self.verdicts[column]
         verdict = seen.get(k)
         if verdict is None:
-            verdict = seen[k] = self.columns[column].is_valid(value)
+            verdict = seen[k] = self.column(column).is_valid(value)
         return verdict
 
 
@@ -185,13 +226,19 @@ def ref_fits(ref: Ref) -> bool:
     """``fits_ref(as_json(ref))``, decided on the reference itself (its view is not built)."""
     if ref.scalar:
         return fits_ref(f"{ref.table}/{ref.match[0][1]}")
-    if any(type(k) is not str or k in ("table", "column") for k, _ in ref.match):
-        return fits_ref(as_json(ref))  # its view would not be what the reference says: build it
+    # one pass over the match: as_json shows every value but null, lists and tuples as text, a number,
+    # a boolean or a mapping (all fit); a name that is no text, or is `table`/`column`, would make its
+    # view differ from what the reference says, so the view is built and decided
+    fitting = True
+    for k, v in ref.match:
+        if type(k) is not str or k == "table" or k == "column":
+            return fits_ref(as_json(ref))
+        if v is None or isinstance(v, (list, tuple)):
+            fitting = False
     table = ref.table
     if type(table) is not str or not table or (ref.column and type(ref.column) is not str):
         return False
-    # as_json shows every other value as text, a number, a boolean or a mapping
-    return not any(v is None or isinstance(v, (list, tuple)) for _, v in ref.match)
+    return fitting
 
 
 # keywords that look at a string only; what a number, a boolean or null is checked against is its type

@@ -39,8 +39,8 @@ class Ref:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Ref) and self._ident() == other._ident()
 
-    def __hash__(self) -> int:
-        return hash(self._ident())
+    def __hash__(self) -> int:  # ``hash(self._ident())`` without the call: run-wide keys hash nested references
+        return hash((self.table, self.match, self.column))
 
     def __repr__(self) -> str:
         return f"Ref({self.table!r}, {self.match!r}, column={self.column!r})"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from ..db.base import Database
@@ -315,7 +316,7 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
 
     Linear in the number of values: what can be decided once per column or once per reference
     shape is decided once, and a location is built only for a problem."""
-    seen_keys: dict[tuple[TableName, tuple[Any, ...]], tuple[Fixture, int]] = {}
+    seen_keys: dict[TableName, dict[tuple[Any, ...], tuple[Fixture, int]]] = {}  # by table, then key
     fixture_rows: dict[TableName, list[dict[str, Any]]] = {}
     for tp in plan.tables:
         for fp in tp.fixtures:
@@ -336,6 +337,7 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
             ints = {c.name: int_bound(c) for c in writable.values() if c.kind == "int"}
             targets: dict[tuple, RefTarget] = {}  # by column and reference shape
             key = fp.key
+            seen = seen_keys.setdefault(table.name, {})  # the table's name hashed once, not per row
             for n, values in fx.numbered():
                 for col, value in values.items():
                     column = writable.get(col)
@@ -345,8 +347,8 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                         except FixtureError as exc:
                             problems.add(exc.message, exc.location or fx.row_location(n, col), exc.hint)
                     elif value.__class__ is Ref:
-                        shape = (col, value.table, value.column, value.scalar,
-                                 None if value.scalar else tuple(k for k, _ in value.match))
+                        shape = (col, value.table, value.column, value.scalar,  # the names: C-level map
+                                 None if value.scalar else tuple(map(_first, value.match)))
                         target = targets.get(shape)
                         if target is None:
                             try:
@@ -370,8 +372,7 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                                  f"every row needs its key: {', '.join(key)}")
                     continue
                 key_vals = tuple(map(_hashable, key_vals))
-                ident = (table.name, key_vals)
-                first = seen_keys.setdefault(ident, (fx, n))
+                first = seen.setdefault(key_vals, (fx, n))
                 if first != (fx, n):
                     shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, key_vals))
                     problems.add(f"the same key ({shown}) appears twice for {table.name}; first at "
@@ -380,6 +381,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
     if problems.items:
         return
     _check_refs_exist(pending_refs, fixture_rows, plan, problems, database)
+
+
+_first = itemgetter(0)
 
 
 def _hashable(value: Any) -> Any:
