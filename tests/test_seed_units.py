@@ -425,3 +425,28 @@ def test_a_reference_hashes_and_compares_by_table_match_and_column_nested_ones_t
     assert a is not b and a == b and hash(a) == hash(b) == hash(a._ident())
     assert len({a, b, track("Accept"), track("AC/DC", column="id")}) == 3
     assert track("AC/DC") != track("Accept") and track("AC/DC") != track("AC/DC", column="id")
+
+
+def test_ref_builds_what_make_ref_builds_for_every_shape_of_value() -> None:
+    """``ref()`` builds a one-value reference itself (one per row of a Python fixture); the plain path is
+    ``make_ref``, which every other shape still goes through."""
+    import random
+
+    from seedkit.seed.model import make_ref
+    from seedkit.seed.python_fixtures import ref
+
+    rnd = random.Random(20261130)
+    values = [None, "", "user1@example.com", "a/b", 0, 7, -1, 2.5, True, Decimal("1.10"), dt.date(2026, 1, 2),
+              ("x", 1), {"email": "a@x.io"}, {"org": "acme", "slug": "core"}]
+    for _ in range(500):
+        value, column = rnd.choice(values), rnd.choice([None, "id", "code"])
+        fast, plain = ref("users", value, column=column), make_ref("users", value, column=column)
+        assert type(fast) is Ref
+        assert (fast.table, fast.match, fast.column, fast.location, fast.scalar) == \
+               (plain.table, plain.match, plain.column, plain.location, plain.scalar)
+        assert fast == plain and hash(fast) == hash(plain)
+    assert ref("teams", org="acme", slug="core") == make_ref("teams", {"org": "acme", "slug": "core"})
+    with pytest.raises(TypeError, match="not both"):
+        ref("teams", "x", org="acme")
+    with pytest.raises(FixtureError, match="names no columns"):
+        ref("teams", {})

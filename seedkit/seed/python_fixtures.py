@@ -66,9 +66,13 @@ def fixture(table: str, *, key: list[str] | str | None = None, count: int | None
 
 def ref(table: str, value: Any = None, /, *, column: str | None = None, **match: Any) -> Ref:
     """A reference to another row: ``ref("roles", "admin")`` or ``ref("teams", org="acme", slug="core")``."""
-    if value is not None and match:
+    if not match:
+        if isinstance(value, dict):
+            return make_ref(table, value, column=column)
+        return Ref(table, ((None, value),), column)  # what make_ref builds, without its checks: one per row
+    if value is not None:
         raise TypeError("ref() takes either one key value or column=value pairs, not both")
-    return make_ref(table, match if match else value, column=column)
+    return make_ref(table, match, column=column)
 
 
 def _seed_for(base: int, name: str, n: int) -> int:
