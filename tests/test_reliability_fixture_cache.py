@@ -239,6 +239,24 @@ def test_files_with_errors_or_env_values_are_never_kept(tmp_path: Path) -> None:
     assert cache.hits == 0
 
 
+@pytest.mark.parametrize("text", ["rows:\n  - {token: !%65nv TOKEN}\n",
+                                  "%TAG !e! !en\n---\nrows:\n  - {token: !e!v TOKEN}\n",
+                                  "rows:\n  - {token: !<!env> 'UNSET:-default'}\n  - {token: !env TOKEN}\n"])
+def test_a_file_that_reads_the_environment_is_never_kept_however_the_tag_is_spelled(tmp_path: Path,
+                                                                                    text: str) -> None:
+    """YAML spells a tag many ways (%-escapes, %TAG handles, verbatim tags): what decides is that the
+    file read a variable, not the bytes ``!env``. Kept, it would give an old value, and put a secret
+    on disk."""
+    cache = FixtureCache(tmp_path)
+    path = tmp_path / "env.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_file(path, variables={"TOKEN": "a"}, cache=cache)[0].rows[-1].values == {"token": "a"}
+    assert load_file(path, variables={"TOKEN": "b"}, cache=cache)[0].rows[-1].values == {"token": "b"}
+    assert cache.hits == 0
+    folder = tmp_path / cache_mod.FOLDER
+    assert not folder.exists() or not list(folder.iterdir())
+
+
 def test_a_folder_that_cannot_be_written_means_no_cache_not_a_failure(tmp_path: Path) -> None:
     (tmp_path / ".seedkit").write_text("a file where the cache folder would be", encoding="utf-8")
     cache = FixtureCache(tmp_path)

@@ -7,8 +7,8 @@ project's ``.seedkit/cache/fixtures`` folder, one entry per file, and used again
 bytes are the same: the entry is keyed by a hash of the bytes (not their size or modification time),
 the name the file is shown under, seedkit's version, the cache format, the YAML library and Python.
 
-- Only a file read without error is kept; a file that uses ``!env`` is never kept (its rows depend on
-  the environment).
+- Only a file read without error is kept; a file that read an environment variable (``!env``) is
+  never kept by the loader (its rows depend on the environment, and may hold a secret).
 - An entry that cannot be read, is damaged or belongs to other bytes is ignored (and replaced): the
   cache never fails a run. A folder that cannot be written (a read-only checkout) means no cache.
 - Entries are written to a temporary file and renamed, so a reader never sees half of one.
@@ -101,8 +101,6 @@ class FixtureCache:
     def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> None:
         """Keep what ``raw`` was read into; any problem writing it is ignored. Rows are encoded and
         written a chunk at a time, so writing takes little memory beside them."""
-        if b"!env" in raw:  # rows that depend on the environment
-            return
         import pickle
         import tempfile
 

@@ -62,13 +62,32 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
         raise FixtureError(f"cannot read: {exc.strerror}", location=Location(file=shown)) from None
     fixtures = cache.get(shown, path.name, raw) if cache is not None else None
     if fixtures is None:
-        fixtures = _parse(raw, suffix, path, shown, variables)
-        if cache is not None:
+        watched = _Watched(variables)
+        fixtures = _parse(raw, suffix, path, shown, watched)
+        if cache is not None and not watched.read:  # rows that read the environment are never kept
             cache.put(shown, path.name, raw, fixtures)
     for fx in fixtures:
         fx.name = ident + fx.name[len(shown):]  # "<ident>#<document>:<table>"
         fx.path, fx.ident = path.resolve(), ident
     return fixtures
+
+
+class _Watched(Mapping[str, str]):
+    """The variables, noting whether the file read any (``!env``, however its tag is spelled)."""
+
+    def __init__(self, variables: Mapping[str, str]):
+        self._variables, self.read = variables, False
+
+    def __getitem__(self, name: str) -> str:
+        self.read = True
+        return self._variables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self.read = True
+        return iter(self._variables)
+
+    def __len__(self) -> int:
+        return len(self._variables)
 
 
 def _parse(raw: bytes, suffix: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
