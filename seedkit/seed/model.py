@@ -23,7 +23,7 @@ class Ref:
     when no foreign key says which. A plain slotted class: Python fixtures create one per row.
     """
 
-    __slots__ = ("table", "match", "column", "location", "scalar")
+    __slots__ = ("table", "match", "column", "location", "scalar", "_hash")
 
     def __init__(self, table: str, match: tuple[tuple[str | None, Any], ...], column: str | None = None,
                  location: Location | None = None):
@@ -37,10 +37,17 @@ class Ref:
         return (self.table, self.match, self.column)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ref) and self._ident() == other._ident()
+        return other is self or (isinstance(other, Ref) and self._ident() == other._ident())
 
-    def __hash__(self) -> int:  # ``hash(self._ident())`` without the call: run-wide keys hash nested references
-        return hash((self.table, self.match, self.column))
+    def __hash__(self) -> int:
+        """``hash(self._ident())``, computed once: keys holding nested references hash them again and
+        again (a reference is not changed once made). The slot is set on first use, not by ``__init__``,
+        so a reference that is never hashed (one per row of a Python fixture) costs nothing more."""
+        try:
+            return self._hash
+        except AttributeError:
+            h = self._hash = hash((self.table, self.match, self.column))
+            return h
 
     def __repr__(self) -> str:
         return f"Ref({self.table!r}, {self.match!r}, column={self.column!r})"

@@ -185,6 +185,7 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
     """Tables each table's references point at (also nested ones, and ones without a foreign key)."""
     edges: dict[TableName, set[TableName]] = {}
     found: dict[str, Table | None] = {}  # by the spelling of the table name
+    walked: set[Ref] = set()  # nested references already walked for the owner (rows repeat them)
 
     def walk(value: Ref, owner: TableName) -> None:
         if value.table not in found:
@@ -194,9 +195,16 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
             edges.setdefault(owner, set()).add(target.name)
         for _, v in value.match:
             if v.__class__ is Ref:
+                try:
+                    if v in walked:
+                        continue
+                    walked.add(v)
+                except TypeError:  # a match value that cannot be hashed: walked each time
+                    pass
                 walk(v, owner)
 
     for tn, tp in by_table.items():
+        walked.clear()
         for fp in tp.fixtures:
             if fp.fixture.rows is not None:
                 values = [row.values for row in fp.fixture.rows]
@@ -336,6 +344,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
             texts = {c.name for c in writable.values() if c.kind == "text"}
             ints = {c.name: int_bound(c) for c in writable.values() if c.kind == "int"}
             targets: dict[tuple, RefTarget] = {}  # by column and reference shape
+            # values (with their type) the column's conversion took: an equal value of the same type
+            # converts the same way (prices, dates and flags repeat from row to row)
+            good: dict[str, set[tuple[type, Any]]] = {c: set() for c in writable}
             key = fp.key
             seen = seen_keys.setdefault(table.name, {})  # the table's name hashed once, not per row
             for n, values in fx.numbered():
@@ -362,9 +373,19 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                     elif value is not None and not (value.__class__ is str and col in texts) and not (
                             value.__class__ is int and -ints.get(col, 0) <= value < ints.get(col, 0)):
                         try:
-                            convert(value, column, text=text)
-                        except ConversionError as exc:
-                            problems.add(str(exc), fx.row_location(n, col))
+                            fine = (value.__class__, value) in good[col]
+                        except TypeError:  # a mapping or a list: converted each time
+                            fine = False
+                        if not fine:
+                            try:
+                                convert(value, column, text=text)
+                            except ConversionError as exc:
+                                problems.add(str(exc), fx.row_location(n, col))
+                            else:
+                                try:
+                                    good[col].add((value.__class__, value))
+                                except TypeError:
+                                    pass
                 key_vals = tuple(values.get(k) for k in key)
                 if None in key_vals:
                     k = next(k for k in key if values.get(k) is None)
