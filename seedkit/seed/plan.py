@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
-from operator import itemgetter
+from functools import partial
+from operator import is_, itemgetter
 from typing import Any
 
 from ..db.base import Database
@@ -386,8 +387,8 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                                     good[col].add((value.__class__, value))
                                 except TypeError:
                                     pass
-                key_vals = tuple(values.get(k) for k in key)
-                if None in key_vals:
+                key_vals = tuple(map(values.get, key))
+                if any(map(_is_none, key_vals)):  # (``None in``: would ask every reference's __eq__)
                     k = next(k for k in key if values.get(k) is None)
                     problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
                                  f"every row needs its key: {', '.join(key)}")
@@ -405,6 +406,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
 
 
 _first = itemgetter(0)
+_second = itemgetter(1)
+_TEXT_OR_INT = frozenset({str, int})
+_is_none = partial(is_, None)
 
 
 def _hashable(value: Any) -> Any:
@@ -440,17 +444,29 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
     streamed = {tp.table.name for tp in plan.tables if any(fp.fixture.rows is None for fp in tp.fixtures)}
     provided: dict[tuple[TableName, tuple[str, ...]], set[tuple[Any, ...]]] = {}
     missing: dict[tuple[TableName, tuple[str, ...]], list[tuple[Ref, RefTarget, Fixture, int, str, tuple]]] = {}
+    # converted match values by group, then match: references repeat. Only text and integers are
+    # remembered: an equal value of another kind may convert differently (1.0 and 1.00, two time zones)
+    converted_of: dict[tuple, dict[Any, tuple[Any, ...]]] = {}
     for ref, target, fx, n, col in pending:
-        values = [v for _, v in ref.match]
-        if any(isinstance(v, Ref) for v in values):
+        kinds = set(map(type, map(_second, ref.match)))
+        if Ref in kinds:
             continue  # a nested reference: resolved (and checked) in SQL while applying
-        columns = [target.table.columns[m] for m in target.match]
-        try:
-            converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
-        except ConversionError as exc:
-            problems.add(f"{ref}: {exc}", fx.row_location(n, col))
-            continue
         group = (target.table.name, target.match)
+        known = converted_of.get(group)
+        if known is None:
+            known = converted_of[group] = {}
+        plain = kinds <= _TEXT_OR_INT
+        converted = known.get(ref.match) if plain else None
+        if converted is None:
+            values = [v for _, v in ref.match]
+            columns = [target.table.columns[m] for m in target.match]
+            try:
+                converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
+            except ConversionError as exc:
+                problems.add(f"{ref}: {exc}", fx.row_location(n, col))
+                continue
+            if plain:
+                known[ref.match] = converted
         keys = provided.get(group)
         if keys is None:
             keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
