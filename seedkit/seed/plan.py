@@ -183,43 +183,47 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
 
 
 def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[TableName, set[TableName]]:
-    """Tables each table's references point at (also nested ones, and ones without a foreign key)."""
+    """Tables each table's references point at (also nested ones, and ones without a foreign key).
+
+    A table's references are gathered as the spellings of the tables they name (nested references
+    too, each distinct one walked once), and each spelling is looked up once."""
     edges: dict[TableName, set[TableName]] = {}
     found: dict[str, Table | None] = {}  # by the spelling of the table name
-    walked: set[Ref] = set()  # nested references already walked for the owner (rows repeat them)
-
-    def walk(value: Ref, owner: TableName) -> None:
-        if value.table not in found:
-            found[value.table] = catalog.find(value.table)
-        target = found[value.table]
-        if target is not None and target.name != owner:
-            edges.setdefault(owner, set()).add(target.name)
-        for _, v in value.match:
-            if v.__class__ is Ref:
-                try:
-                    if v in walked:
-                        continue
-                    walked.add(v)
-                except TypeError:  # a match value that cannot be hashed: walked each time
-                    pass
-                walk(v, owner)
-
     for tn, tp in by_table.items():
-        walked.clear()
+        spelled: set[str] = set()  # every table name this table's references spell
+        walked: set[Ref] = set()  # nested references already walked (rows repeat them)
+
+        def walk(value: Ref) -> None:
+            spelled.add(value.table)
+            for _, v in value.match:
+                if v.__class__ is Ref:
+                    try:
+                        if v in walked:
+                            continue
+                        walked.add(v)
+                    except TypeError:  # a match value that cannot be hashed: walked each time
+                        pass
+                    walk(v)
+
         for fp in tp.fixtures:
             if fp.fixture.rows is not None:
                 values = [row.values for row in fp.fixture.rows]
             else:  # a Python fixture: its first rows show what it references (rows are deterministic)
                 values = [v for _, v in islice(fp.fixture.numbered(), PEEK_ROWS)]
-            seen: set[str] = set()  # tables already referred to by a plain reference
             for row in values:
                 for v in row.values():
                     if v.__class__ is Ref:
-                        if any(x.__class__ is Ref for _, x in v.match):
-                            walk(v, tn)  # nested: the inner tables count too
-                        elif v.table not in seen:
-                            seen.add(v.table)
-                            walk(v, tn)
+                        spelled.add(v.table)
+                        for _, x in v.match:
+                            if x.__class__ is Ref:  # nested: the inner tables count too
+                                walk(v)
+                                break
+        for spelling in spelled:
+            if spelling not in found:
+                found[spelling] = catalog.find(spelling)
+            target = found[spelling]
+            if target is not None and target.name != tn:
+                edges.setdefault(tn, set()).add(target.name)
     return edges
 
 
@@ -447,14 +451,22 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
     # converted match values by group, then match: references repeat. Only text and integers are
     # remembered: an equal value of another kind may convert differently (1.0 and 1.00, two time zones)
     converted_of: dict[tuple, dict[Any, tuple[Any, ...]]] = {}
+    # a reference's target, by its id (targets are shared by a fixture's references of one shape, and
+    # kept alive by ``pending``): its group and the group's conversions, without hashing table names
+    by_target: dict[int, tuple[tuple, dict[Any, tuple[Any, ...]], set[tuple[Any, ...]], bool]] = {}
     for ref, target, fx, n, col in pending:
         kinds = set(map(type, map(_second, ref.match)))
         if Ref in kinds:
             continue  # a nested reference: resolved (and checked) in SQL while applying
-        group = (target.table.name, target.match)
-        known = converted_of.get(group)
-        if known is None:
-            known = converted_of[group] = {}
+        same = by_target.get(id(target))
+        if same is None:
+            group = (target.table.name, target.match)
+            keys = provided.get(group)
+            if keys is None:
+                keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
+            same = by_target[id(target)] = (group, converted_of.setdefault(group, {}), keys,
+                                            target.table.name in streamed)
+        group, known, keys, may_stream = same
         plain = kinds <= _TEXT_OR_INT
         converted = known.get(ref.match) if plain else None
         if converted is None:
@@ -467,10 +479,7 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
                 continue
             if plain:
                 known[ref.match] = converted
-        keys = provided.get(group)
-        if keys is None:
-            keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
-        if converted in keys or target.table.name in streamed:
+        if converted in keys or may_stream:
             continue  # a streamed Python fixture may provide it: checked in SQL while applying
         missing.setdefault(group, []).append((ref, target, fx, n, col, converted))
     for refs in missing.values():
