@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
@@ -272,14 +273,40 @@ _JSON_TYPES: dict[str, Any] = {
     "array": lambda v: isinstance(v, list),
 }
 _NATIVE_WORDS = {"type", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-                 "exclusiveMaximum", "description"}
+                 "exclusiveMaximum", "description", "format"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _is_date(v: Any) -> bool:
+    """jsonschema's ``date`` format: text of the form 2024-05-01 that is a date (other values fit)."""
+    if not isinstance(v, str):
+        return True
+    try:
+        return bool(_DATE.fullmatch(v) and dt.date.fromisoformat(v))
+    except ValueError:
+        return False
+
+
+def _is_uuid(v: Any) -> bool:
+    """jsonschema's ``uuid`` format: text ``UUID()`` reads, with hyphens where the usual form has them."""
+    if not isinstance(v, str):
+        return True
+    try:
+        UUID(v)
+    except ValueError:
+        return False
+    return all(v[position] == "-" for position in (8, 13, 18, 23))
+
+
+_FORMAT_CHECKS = {"date": _is_date, "uuid": _is_uuid}
 
 
 def native_decider(spec: dict[str, Any]) -> Any:
     """A column's schema (``anyOf`` its own schema, perhaps null, and the ref shape) as a Python
     function value → valid, deciding as jsonschema does, keyword by keyword (``type``; ``pattern`` and
     the lengths on text alone, with ``re.search`` and ``len``; the bounds on numbers alone, with Python's
-    comparisons). None when the schema uses anything else (formats, enums, lists …): jsonschema decides."""
+    comparisons; the ``date`` and ``uuid`` formats as jsonschema's format checker reads them). None when
+    the schema uses anything else (other formats, enums, lists …): jsonschema decides."""
     if set(spec) - {"anyOf", "description"} or not isinstance(spec.get("anyOf"), list) or not spec["anyOf"]:
         return None
     own, *rest = spec["anyOf"]
@@ -306,10 +333,15 @@ def native_decider(spec: dict[str, Any]) -> Any:
     if any(type(b) not in (int, float) for b, _ in bounds) or any(
             n is not None and type(n) is not int for n in (lo, hi)):
         return None
+    fmt = _FORMAT_CHECKS.get(own["format"]) if "format" in own else None
+    if "format" in own and fmt is None:
+        return None
     is_number = _JSON_TYPES["number"]
 
     def fits_own(v: Any) -> bool:
         if checks is not None and not any(check(v) for check in checks):
+            return False
+        if fmt is not None and not fmt(v):
             return False
         if isinstance(v, str):
             if search is not None and search(v) is None:
