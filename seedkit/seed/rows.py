@@ -83,15 +83,14 @@ class NestedRefs:
             return height
 
         for c, shape in refs.items():
-            table, match = shape.target.table, shape.target.match
+            table, first = shape.target.table, shape.target.match[0]
             for n, values in chunk:
                 outer = values.get(c)
                 if outer.__class__ is not Ref:
                     continue
-                matched = (outer.match[0][1],) if outer.scalar else [v for _, v in outer.match]
-                for m, inner in zip(match, matched):
-                    if inner.__class__ is Ref:
-                        visit(inner, table, m, n, c)
+                for m, inner in outer.match:
+                    if inner.__class__ is Ref:  # (a scalar reference's value is for the natural key)
+                        visit(inner, table, first if m is None else m, n, c)
         for level in levels:
             for (outer_table, m, *_), (t, inners) in level.items():
                 self._fetch(outer_table, m, t, list(inners))
