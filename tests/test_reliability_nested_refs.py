@@ -203,7 +203,8 @@ def test_a_nested_reference_resolves_in_one_query_a_level_however_deep(pg_url: s
     p = Project(tmp_path, pg_url)
     p.sql(PG)
     p.sql(IN_DB)
-    lines = "".join(f"  - {{tag: T{i}, b_id: !ref {{table: b, name: N1, a_id: !ref a/A1}}}}\n" for i in range(1, 300))
+    lines = "".join(f"  - {{tag: T{i}, b_id: !ref {{table: b, name: N1, a_id: !ref a/A1}}}}\n"
+                    for i in range(1, 300))
     p.write("dev/c.yaml", "key: [tag, b_id]\nrows:\n" + lines)
     p.write("dev/d.yaml", "key: [note]\nrows:\n" + "".join(
         f"  - {{note: n{i}, c_id: !ref {{table: c, tag: T{i % 299 + 1}, b_id: !ref {{table: b, name: N1, "
@@ -223,8 +224,8 @@ def test_a_nested_reference_resolves_in_one_query_a_level_however_deep(pg_url: s
                     "WHERE b.name = 'N1' AND c.tag = 'T' || (substr(d.note, 2)::int % 299 + 1)") == 900
 
 
-_KINDS = [("int", "integer", 23), ("int", "smallint", 21), ("numeric", "numeric", 1700), ("float", "double precision", 701),
-          ("text", "text", 25), ("bool", "boolean", 16), ("date", "date", 1082),
+_KINDS = [("int", "integer", 23), ("int", "smallint", 21), ("numeric", "numeric", 1700),
+          ("float", "double precision", 701), ("text", "text", 25), ("bool", "boolean", 16), ("date", "date", 1082),
           ("timestamp", "timestamp without time zone", 1114), ("timestamptz", "timestamp with time zone", 1184),
           ("json", "jsonb", 3802), ("uuid", "uuid", 2950)]
 

@@ -4,9 +4,10 @@ constraints, references and values validated, cycles broken. Nothing is written 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
-from itertools import islice
 from functools import partial
+from itertools import islice
 from operator import is_, itemgetter
 from typing import Any
 
@@ -193,7 +194,7 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
         spelled: set[str] = set()  # every table name this table's references spell
         walked: set[Ref] = set()  # nested references already walked (rows repeat them)
 
-        def walk(value: Ref) -> None:
+        def walk(value: Ref, spelled: set[str] = spelled, walked: set[Ref] = walked) -> None:
             spelled.add(value.table)
             for _, v in value.match:
                 if v.__class__ is Ref:
@@ -387,10 +388,8 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                             except ConversionError as exc:
                                 problems.add(str(exc), fx.row_location(n, col))
                             else:
-                                try:
+                                with suppress(TypeError):  # a mapping or a list is not remembered
                                     good[col].add((value.__class__, value))
-                                except TypeError:
-                                    pass
                 key_vals = tuple(map(values.get, key))
                 if any(map(_is_none, key_vals)):  # (``None in``: would ask every reference's __eq__)
                     k = next(k for k in key if values.get(k) is None)

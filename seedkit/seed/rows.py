@@ -17,7 +17,6 @@ from .convert import ConversionError, convert, fast_converter, int_bound
 from .model import Ref
 from .plan import FixturePlan, RefTarget, check_value, closest_keys_hint, ref_target
 
-
 _MISSING = object()
 
 
