@@ -563,3 +563,61 @@ def test_a_reference_is_decided_as_its_view_would_be() -> None:
     fits = [ref_fits(r) for r in refs]
     assert fits == [fits_ref(as_json(r)) for r in refs]
     assert 300 < sum(fits) < len(fits) - 300  # both verdicts are common
+
+
+def test_a_column_schema_decided_in_python_decides_as_jsonschema_does(pg_project: Project) -> None:
+    """The pre-flight decides a column's schema in Python when it uses only type, pattern, lengths,
+    bounds and the date and UUID formats (``native_decider``): for every column of ``kinds`` so decided,
+    over every value of the pool and numbers, text, lengths, dates and UUIDs at and around every bound
+    and form, the verdict is jsonschema's; columns with enums or lists are left to jsonschema."""
+    from jsonschema import Draft202012Validator
+
+    from seedkit import db
+    from seedkit.schema.checks import read_rules
+    from seedkit.schema.validate import RowChecker, native_decider
+
+    with db.connect(pg_project.config().database_url("dev")) as d:
+        catalog = d.catalog(refresh=True)
+        rules = read_rules(d, catalog)
+    checker = RowChecker(catalog.find("kinds"), catalog, rules, ["code"])
+    extra: list[Any] = [2**15 - 1, 2**15, -(2**15), -(2**15) - 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 1, 100,
+                        0.5, 100.5, 1e8, -1e8, 1e8 - 0.01, 99999999.999, 9999.995, 9999.99, 10000, -9999.99,
+                        "abcdefgh", "abcdefghi", "abc", "abcd", "\u00e9" * 8, "\u00e9" * 9, "1_000", " +7 ", "0x10",
+                        "12.5e3", "2024-01-01 09:30:00+02", "2024-01-01T09:30:00Z", "2024-01-01 09:30:00 +0200",
+                        "10:00:00.5", "٣", "１２", float("-inf"), -0.0, 3.0, 2.0**53, True, False, None,
+                        "2024-02-29", "2023-02-29", "2024-1-01", "2024-01-01 ", "٢٠٢٤-٠١-٠١", "2024-00-10",
+                        "0000-01-01", "20240101", "2024-W01-1", "3F1C0C2E-9B1A-4A5E-8F7E-0D1C2B3A4F5E",
+                        "{3f1c0c2e-9b1a-4a5e-8f7e-0d1c2b3a4f5e}", "urn:uuid:3f1c0c2e-9b1a-4a5e-8f7e-0d1c2b3a4f5e",
+                        "3f1c0c2e9b1a4a5e8f7e0d1c2b3a4f5e", "3f1c0c2e-9b1a-4a5e-8f7e-0d1c2b3a4f5",
+                        "3f1c0c2e-9b1a4a5e-8f7e-0d1c2b3a4f5e-"]
+    decided = set()
+    for name, spec in checker.props.items():
+        native = native_decider(spec)
+        if native is None:
+            continue
+        decided.add(name)
+        plain = Draft202012Validator({"$defs": {"ref": checker.defs["ref"]}, **spec},
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+        for value in [*_POOL, *extra]:
+            assert native(value) == plain.is_valid(value), (name, value)
+    assert {"code", "small", "num", "big", "ratio", "price", "note", "seen", "qty", "short", "born", "uid"} <= decided
+    assert not decided & {"mood", "tags", "status", "flag"}  # enums, lists
+
+
+def test_a_run_whose_rows_fit_does_not_import_jsonschema(pg_project: Project) -> None:
+    """Rows that fit columns of types, patterns, lengths and bounds are decided without jsonschema (its
+    import is a good part of a short run); a row that does not fit is explained by it, as before."""
+    pg_project.write("dev/owners.yaml", OWNERS)
+    pg_project.write("dev/kinds.yaml", "key: [code]\nrows:\n"
+                     "  - {code: a1, num: 1, small: 2, big: 3, ratio: 1.5, price: 12.34, note: x, qty: 5,\n"
+                     "     seen: 2024-05-01 09:30, short: abc, owner_id: !ref owners/ada}\n")
+    probe = ("import sys, seedkit; seedkit.run('dev', config=sys.argv[1]); "
+             "print('jsonschema' in sys.modules)")
+    ran = subprocess.run([sys.executable, "-c", probe, str(pg_project.config_path)], capture_output=True,
+                         text=True, cwd=pg_project.root)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "False"
+    pg_project.write("dev/kinds.yaml", "key: [code]\nrows:\n  - {code: abcdefghi, num: 1}\n")
+    with pytest.raises(FixtureError) as info:
+        seedkit.run("dev", config=pg_project.config())
+    assert "kinds.yaml:3" in str(info.value) and "too long: 9 characters, at most 8" in str(info.value)

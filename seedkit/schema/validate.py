@@ -12,10 +12,12 @@ engine as they stream, value by value, with the same file and row in every messa
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from ..db.catalog import Catalog, Table, did_you_mean
 from ..errors import FixtureError
@@ -88,6 +90,9 @@ class RowChecker:
         self.columns: dict[str, Any] = {}
         self.keys = {c: _key_function(spec["anyOf"][0]) for c, spec in props.items()}
         self.verdicts: dict[str, dict[Any, bool]] = {c: {} for c in props}
+        self.natives: dict[str, Any] = {}  # by column: its schema decided in Python (None: by jsonschema)
+        self.allowed = frozenset(props)
+        self.required = frozenset(self.shape_schema["required"])
 
     @property
     def validator(self) -> Any:
@@ -118,6 +123,17 @@ class RowChecker:
                 {"$defs": {"ref": self.defs["ref"]}, **self.props[name]},
                 format_checker=Draft202012Validator.FORMAT_CHECKER)
         return found
+
+    def is_valid(self, name: str, value: Any) -> bool:
+        """``self.column(name).is_valid(value)``: decided in Python when the column's schema uses only
+        keywords whose meaning is a comparison (``native_decider``), so a run whose rows all fit never
+        imports jsonschema; otherwise by jsonschema."""
+        native = self.natives.get(name, _UNKNOWN)
+        if native is _UNKNOWN:
+            native = self.natives[name] = native_decider(self.props[name])
+        if native is not None:
+            return native(value)
+        return self.column(name).is_valid(value)
 
     def problems(self, row: Row) -> list[FixtureError]:
         try:
@@ -153,21 +169,24 @@ class RowChecker:
                 continue
             k = keys[column](value)
             if k is None:
-                verdict = self.column(column).is_valid(value)
+                verdict = self.is_valid(column, value)
             else:
                 seen = verdicts[column]
                 verdict = seen.get(k)
                 if verdict is None:
-                    verdict = seen[k] = self.column(column).is_valid(value)
+                    verdict = seen[k] = self.is_valid(column, value)
             if not verdict:
                 return False
         return True
 
     def _shape_ok(self, view: dict[str, Any]) -> bool:
+        """The shape schema (``properties`` of ``true``, no others, ``required``) decided as jsonschema
+        decides it: the names are among the properties, and the required ones are there."""
         names = tuple(view)
         ok = self.shapes.get(names)
         if ok is None:
-            ok = self.shapes[names] = self.shape.is_valid(dict.fromkeys(names))
+            present = set(names)
+            ok = self.shapes[names] = present <= self.allowed and self.required <= present
         return ok
 
     def _valid(self, view: dict[str, Any]) -> bool:
@@ -182,11 +201,11 @@ class RowChecker:
             return True
         k = self.keys[column](value)
         if k is None:
-            return self.column(column).is_valid(value)
+            return self.is_valid(column, value)
         seen = self.verdicts[column]
         verdict = seen.get(k)
         if verdict is None:
-            verdict = seen[k] = self.column(column).is_valid(value)
+            verdict = seen[k] = self.is_valid(column, value)
         return verdict
 
 
@@ -239,6 +258,120 @@ def ref_fits(ref: Ref) -> bool:
     if type(table) is not str or not table or (ref.column and type(ref.column) is not str):
         return False
     return fitting
+
+
+_UNKNOWN = object()
+# JSON Schema's types as jsonschema's Draft 2020-12 type checker decides them (a boolean is no integer
+# and no number; a float with an integral value is an integer)
+_JSON_TYPES: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and v.is_integer())),
+    "number": lambda v: not isinstance(v, bool) and isinstance(v, numbers.Number),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+_NATIVE_WORDS = {"type", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+                 "exclusiveMaximum", "description", "format"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _is_date(v: Any) -> bool:
+    """jsonschema's ``date`` format: text of the form 2024-05-01 that is a date (other values fit)."""
+    if not isinstance(v, str):
+        return True
+    try:
+        return bool(_DATE.fullmatch(v) and dt.date.fromisoformat(v))
+    except ValueError:
+        return False
+
+
+def _is_uuid(v: Any) -> bool:
+    """jsonschema's ``uuid`` format: text ``UUID()`` reads, with hyphens where the usual form has them."""
+    if not isinstance(v, str):
+        return True
+    try:
+        UUID(v)
+    except ValueError:
+        return False
+    return all(v[position] == "-" for position in (8, 13, 18, 23))
+
+
+_FORMAT_CHECKS = {"date": _is_date, "uuid": _is_uuid}
+
+
+def native_decider(spec: dict[str, Any]) -> Any:
+    """A column's schema (``anyOf`` its own schema, perhaps null, and the ref shape) as a Python
+    function value → valid, deciding as jsonschema does, keyword by keyword (``type``; ``pattern`` and
+    the lengths on text alone, with ``re.search`` and ``len``; the bounds on numbers alone, with Python's
+    comparisons; the ``date`` and ``uuid`` formats as jsonschema's format checker reads them). None when
+    the schema uses anything else (other formats, enums, lists …): jsonschema decides."""
+    if set(spec) - {"anyOf", "description"} or not isinstance(spec.get("anyOf"), list) or not spec["anyOf"]:
+        return None
+    own, *rest = spec["anyOf"]
+    null = False
+    for branch in rest:
+        if branch == {"type": "null"}:
+            null = True
+        elif branch != {"$ref": "#/$defs/ref"}:
+            return None
+    if not isinstance(own, dict) or set(own) - _NATIVE_WORDS:
+        return None
+    types = own.get("type")
+    names = [types] if isinstance(types, str) else types
+    if names is not None and (not isinstance(names, list) or any(n not in _JSON_TYPES for n in names)):
+        return None
+    checks = [_JSON_TYPES[n] for n in names] if names is not None else None
+    pattern = own.get("pattern")
+    if pattern is not None and not isinstance(pattern, str):
+        return None
+    search = re.compile(pattern).search if pattern is not None else None
+    lo, hi = own.get("minLength"), own.get("maxLength")
+    bounds = [(own[w], op) for w, op in (("minimum", _lt), ("maximum", _gt), ("exclusiveMinimum", _le),
+                                         ("exclusiveMaximum", _ge)) if w in own]
+    if any(type(b) not in (int, float) for b, _ in bounds) or any(
+            n is not None and type(n) is not int for n in (lo, hi)):
+        return None
+    fmt = _FORMAT_CHECKS.get(own["format"]) if "format" in own else None
+    if "format" in own and fmt is None:
+        return None
+    is_number = _JSON_TYPES["number"]
+
+    def fits_own(v: Any) -> bool:
+        if checks is not None and not any(check(v) for check in checks):
+            return False
+        if fmt is not None and not fmt(v):
+            return False
+        if isinstance(v, str):
+            if search is not None and search(v) is None:
+                return False
+            if (lo is not None and len(v) < lo) or (hi is not None and len(v) > hi):
+                return False
+        elif bounds and is_number(v):
+            return not any(breaks(v, bound) for bound, breaks in bounds)
+        return True
+
+    def decide(v: Any) -> bool:
+        return fits_own(v) or (null and v is None) or fits_ref(v)
+
+    return decide
+
+
+def _lt(v: Any, b: Any) -> bool:
+    return v < b
+
+
+def _gt(v: Any, b: Any) -> bool:
+    return v > b
+
+
+def _le(v: Any, b: Any) -> bool:
+    return v <= b
+
+
+def _ge(v: Any, b: Any) -> bool:
+    return v >= b
 
 
 # keywords that look at a string only; what a number, a boolean or null is checked against is its type

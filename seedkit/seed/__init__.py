@@ -96,8 +96,9 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                     names = {t.name for t in catalog.tables}
                     safety.refuse_other_environment(d, env, yes=yes, meta_exists=META in names)
                     missing = _missing_tables(fixtures, catalog)
-                    _schema_checks(d, catalog, fixtures)  # every YAML/JSON row against its table's schema
-                    plan = build_plan(fixtures, catalog, d)
+                    with _fewer_collections():  # checking rows allocates many small objects, none in a cycle
+                        _schema_checks(d, catalog, fixtures)  # every YAML/JSON row against its table's schema
+                        plan = build_plan(fixtures, catalog, d)
                     d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
                                   write=not report.dry_run)
                     prune = any(f.header.prune for f in fixtures)

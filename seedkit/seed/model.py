@@ -23,7 +23,7 @@ class Ref:
     when no foreign key says which. A plain slotted class: Python fixtures create one per row.
     """
 
-    __slots__ = ("table", "match", "column", "location", "scalar")
+    __slots__ = ("table", "match", "column", "location", "scalar", "_hash")
 
     def __init__(self, table: str, match: tuple[tuple[str | None, Any], ...], column: str | None = None,
                  location: Location | None = None):
@@ -32,15 +32,27 @@ class Ref:
         self.column = column
         self.location = location
         self.scalar = len(match) == 1 and match[0][0] is None
+        self._hash: int | None = None  # see __hash__
 
     def _ident(self) -> tuple:
         return (self.table, self.match, self.column)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ref) and self._ident() == other._ident()
+        if other is self:
+            return True
+        if other.__class__ is not Ref:
+            return isinstance(other, Ref) and self._ident() == other._ident()
+        # ``self._ident() == other._ident()`` field by field, the cheap ones first, without building
+        # the tuples: nested references meet again and again as keys, and this runs each time
+        return self.table == other.table and self.column == other.column and self.match == other.match
 
-    def __hash__(self) -> int:  # ``hash(self._ident())`` without the call: run-wide keys hash nested references
-        return hash((self.table, self.match, self.column))
+    def __hash__(self) -> int:
+        """``hash(self._ident())``, computed once: keys holding nested references hash them again and
+        again (a reference is not changed once made)."""
+        h = self._hash
+        if h is None:
+            h = self._hash = hash((self.table, self.match, self.column))
+        return h
 
     def __repr__(self) -> str:
         return f"Ref({self.table!r}, {self.match!r}, column={self.column!r})"

@@ -4,9 +4,11 @@ constraints, references and values validated, cycles broken. Nothing is written 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
-from operator import itemgetter
+from operator import is_, itemgetter
 from typing import Any
 
 from ..db.base import Database
@@ -182,35 +184,47 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
 
 
 def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[TableName, set[TableName]]:
-    """Tables each table's references point at (also nested ones, and ones without a foreign key)."""
+    """Tables each table's references point at (also nested ones, and ones without a foreign key).
+
+    A table's references are gathered as the spellings of the tables they name (nested references
+    too, each distinct one walked once), and each spelling is looked up once."""
     edges: dict[TableName, set[TableName]] = {}
     found: dict[str, Table | None] = {}  # by the spelling of the table name
-
-    def walk(value: Ref, owner: TableName) -> None:
-        if value.table not in found:
-            found[value.table] = catalog.find(value.table)
-        target = found[value.table]
-        if target is not None and target.name != owner:
-            edges.setdefault(owner, set()).add(target.name)
-        for _, v in value.match:
-            if v.__class__ is Ref:
-                walk(v, owner)
-
     for tn, tp in by_table.items():
+        spelled: set[str] = set()  # every table name this table's references spell
+        walked: set[Ref] = set()  # nested references already walked (rows repeat them)
+
+        def walk(value: Ref, spelled: set[str] = spelled, walked: set[Ref] = walked) -> None:
+            spelled.add(value.table)
+            for _, v in value.match:
+                if v.__class__ is Ref:
+                    try:
+                        if v in walked:
+                            continue
+                        walked.add(v)
+                    except TypeError:  # a match value that cannot be hashed: walked each time
+                        pass
+                    walk(v)
+
         for fp in tp.fixtures:
             if fp.fixture.rows is not None:
                 values = [row.values for row in fp.fixture.rows]
             else:  # a Python fixture: its first rows show what it references (rows are deterministic)
                 values = [v for _, v in islice(fp.fixture.numbered(), PEEK_ROWS)]
-            seen: set[str] = set()  # tables already referred to by a plain reference
             for row in values:
                 for v in row.values():
                     if v.__class__ is Ref:
-                        if any(x.__class__ is Ref for _, x in v.match):
-                            walk(v, tn)  # nested: the inner tables count too
-                        elif v.table not in seen:
-                            seen.add(v.table)
-                            walk(v, tn)
+                        spelled.add(v.table)
+                        for _, x in v.match:
+                            if x.__class__ is Ref:  # nested: the inner tables count too
+                                walk(v)
+                                break
+        for spelling in spelled:
+            if spelling not in found:
+                found[spelling] = catalog.find(spelling)
+            target = found[spelling]
+            if target is not None and target.name != tn:
+                edges.setdefault(tn, set()).add(target.name)
     return edges
 
 
@@ -336,6 +350,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
             texts = {c.name for c in writable.values() if c.kind == "text"}
             ints = {c.name: int_bound(c) for c in writable.values() if c.kind == "int"}
             targets: dict[tuple, RefTarget] = {}  # by column and reference shape
+            # values (with their type) the column's conversion took: an equal value of the same type
+            # converts the same way (prices, dates and flags repeat from row to row)
+            good: dict[str, set[tuple[type, Any]]] = {c: set() for c in writable}
             key = fp.key
             seen = seen_keys.setdefault(table.name, {})  # the table's name hashed once, not per row
             for n, values in fx.numbered():
@@ -362,11 +379,19 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                     elif value is not None and not (value.__class__ is str and col in texts) and not (
                             value.__class__ is int and -ints.get(col, 0) <= value < ints.get(col, 0)):
                         try:
-                            convert(value, column, text=text)
-                        except ConversionError as exc:
-                            problems.add(str(exc), fx.row_location(n, col))
-                key_vals = tuple(values.get(k) for k in key)
-                if None in key_vals:
+                            fine = (value.__class__, value) in good[col]
+                        except TypeError:  # a mapping or a list: converted each time
+                            fine = False
+                        if not fine:
+                            try:
+                                convert(value, column, text=text)
+                            except ConversionError as exc:
+                                problems.add(str(exc), fx.row_location(n, col))
+                            else:
+                                with suppress(TypeError):  # a mapping or a list is not remembered
+                                    good[col].add((value.__class__, value))
+                key_vals = tuple(map(values.get, key))
+                if any(map(_is_none, key_vals)):  # (``None in``: would ask every reference's __eq__)
                     k = next(k for k in key if values.get(k) is None)
                     problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
                                  f"every row needs its key: {', '.join(key)}")
@@ -384,6 +409,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
 
 
 _first = itemgetter(0)
+_second = itemgetter(1)
+_TEXT_OR_INT = frozenset({str, int})
+_is_none = partial(is_, None)
 
 
 def _hashable(value: Any) -> Any:
@@ -419,21 +447,38 @@ def _check_refs_exist(pending: list[tuple[Ref, RefTarget, Fixture, int, str]],
     streamed = {tp.table.name for tp in plan.tables if any(fp.fixture.rows is None for fp in tp.fixtures)}
     provided: dict[tuple[TableName, tuple[str, ...]], set[tuple[Any, ...]]] = {}
     missing: dict[tuple[TableName, tuple[str, ...]], list[tuple[Ref, RefTarget, Fixture, int, str, tuple]]] = {}
+    # converted match values by group, then match: references repeat. Only text and integers are
+    # remembered: an equal value of another kind may convert differently (1.0 and 1.00, two time zones)
+    converted_of: dict[tuple, dict[Any, tuple[Any, ...]]] = {}
+    # a reference's target, by its id (targets are shared by a fixture's references of one shape, and
+    # kept alive by ``pending``): its group and the group's conversions, without hashing table names
+    by_target: dict[int, tuple[tuple, dict[Any, tuple[Any, ...]], set[tuple[Any, ...]], bool]] = {}
     for ref, target, fx, n, col in pending:
-        values = [v for _, v in ref.match]
-        if any(isinstance(v, Ref) for v in values):
+        kinds = set(map(type, map(_second, ref.match)))
+        if Ref in kinds:
             continue  # a nested reference: resolved (and checked) in SQL while applying
-        columns = [target.table.columns[m] for m in target.match]
-        try:
-            converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
-        except ConversionError as exc:
-            problems.add(f"{ref}: {exc}", fx.row_location(n, col))
-            continue
-        group = (target.table.name, target.match)
-        keys = provided.get(group)
-        if keys is None:
-            keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
-        if converted in keys or target.table.name in streamed:
+        same = by_target.get(id(target))
+        if same is None:
+            group = (target.table.name, target.match)
+            keys = provided.get(group)
+            if keys is None:
+                keys = provided[group] = _fixture_keys(fixture_rows.get(target.table.name, []), target)
+            same = by_target[id(target)] = (group, converted_of.setdefault(group, {}), keys,
+                                            target.table.name in streamed)
+        group, known, keys, may_stream = same
+        plain = kinds <= _TEXT_OR_INT
+        converted = known.get(ref.match) if plain else None
+        if converted is None:
+            values = [v for _, v in ref.match]
+            columns = [target.table.columns[m] for m in target.match]
+            try:
+                converted = tuple(convert(v, c, text=True) for c, v in zip(columns, values))
+            except ConversionError as exc:
+                problems.add(f"{ref}: {exc}", fx.row_location(n, col))
+                continue
+            if plain:
+                known[ref.match] = converted
+        if converted in keys or may_stream:
             continue  # a streamed Python fixture may provide it: checked in SQL while applying
         missing.setdefault(group, []).append((ref, target, fx, n, col, converted))
     for refs in missing.values():

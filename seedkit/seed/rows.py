@@ -17,65 +17,115 @@ from .convert import ConversionError, convert, fast_converter, int_bound
 from .model import Ref
 from .plan import FixturePlan, RefTarget, check_value, closest_keys_hint, ref_target
 
+_MISSING = object()
+
 
 class NestedRefs:
     """References used as match values inside other references, resolved against the database (cached)."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.cache: dict[tuple, Any] = {}
+        self.cache: dict[tuple, Any] = {}  # (reference, table, column it is a value of) → resolved value
+        self.targets: dict[tuple, RefTarget] = {}  # how each shape of nested reference resolves
         self.copying = False  # a COPY is open: no other statement may run on the connection
 
     def prefetch(self, fp: FixturePlan, refs: dict[str, RefShape],
-                         chunk: list[tuple[int, dict[str, Any]]]) -> None:
-        """Resolve the references nested inside this batch's references set-based: one query per
-        referenced table and shape, not one per row (``resolve`` then finds them cached). A nested
-        reference that does not resolve is left to ``resolve``, which says where."""
-        groups: dict[tuple, tuple[RefTarget, dict[Ref, None]]] = {}
-        for n, values in chunk:
-            for c, shape in refs.items():
+                 chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        """Resolve the references nested inside this batch's references set-based, however deep: the
+        distinct ones are gathered, then resolved a level at a time from the innermost out, with one
+        query per referenced table and shape, not one per row (``resolve`` then finds them cached). A
+        nested reference that does not resolve is left to ``resolve``, which says where."""
+        cache = self.cache
+        levels: list[dict[tuple, tuple[RefTarget, dict[Ref, None]]]] = []  # by height: innermost first
+        targets = self.targets
+        seen: dict[tuple, int] = {}  # (reference, table, column) → its height; -1: cached; -2: not prefetched
+
+        def visit(inner: Ref, table: Table, m: str, n: int, c: str) -> int:
+            """Gather ``inner`` (a match value of ``table.m``) and what it nests; its height (see ``seen``)."""
+            key = (inner, table.name, m)
+            try:
+                height = seen.get(key)
+            except TypeError:  # an unhashable match value: looked up on its own
+                return -2
+            if height is not None:
+                return height
+            if key in cache:
+                seen[key] = -1
+                return -1
+            sig = (table.name, m, inner.table, inner.column, inner.scalar,
+                   None if inner.scalar else tuple(k for k, _ in inner.match))
+            t = targets.get(sig)
+            if t is None:
+                try:
+                    t = ref_target(inner, table, m, self.ctx.catalog, self.ctx.plan.natural_keys,
+                                   inner.location or fp.fixture.row_location(n, c))
+                except SeedkitError:
+                    seen[key] = -2
+                    return -2  # said with its location by resolve
+                targets[sig] = t
+            height = 0
+            values = (inner.match[0][1],) if inner.scalar else [v for _, v in inner.match]
+            for k, v in zip(t.match, values):
+                if v.__class__ is Ref:
+                    below = visit(v, t.table, k, n, c)
+                    if below == -2:
+                        seen[key] = -2
+                        return -2
+                    height = max(height, below + 1)
+            while len(levels) <= height:
+                levels.append({})
+            group = levels[height].get(sig)
+            if group is None:
+                group = levels[height][sig] = (t, {})
+            group[1][inner] = None
+            seen[key] = height
+            return height
+
+        for c, shape in refs.items():
+            table, first = shape.target.table, shape.target.match[0]
+            for n, values in chunk:
                 outer = values.get(c)
-                if outer.__class__ is not Ref or outer.scalar:
+                if outer.__class__ is not Ref:
                     continue
                 for m, inner in outer.match:
-                    if inner.__class__ is not Ref or any(v.__class__ is Ref for _, v in inner.match):
-                        continue
-                    table = shape.target.table
-                    if (inner, table.name, m) in self.cache:
-                        continue
-                    sig = (table.name, m, inner.table, inner.column, inner.scalar,
-                           None if inner.scalar else tuple(k for k, _ in inner.match))
-                    group = groups.get(sig)
-                    if group is None:
-                        try:
-                            target = ref_target(inner, table, m, self.ctx.catalog, self.ctx.plan.natural_keys,
-                                                inner.location or fp.fixture.row_location(n, c))
-                        except SeedkitError:
-                            continue  # said with its location by resolve
-                        group = groups[sig] = (target, {})
-                    try:
-                        group[1][inner] = None
-                    except TypeError:  # an unhashable match value: looked up on its own
-                        continue
-        d, q = self.ctx.d, self.ctx.d.quote
-        for (outer_table, m, *_), (t, inners) in groups.items():
-            columns = [t.table.columns[k] for k in t.match]
-            todo = list(inners)
-            row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
-            on = " AND ".join(f"t.{q(k)} = v.column{i + 2}" for i, k in enumerate(t.match))
-            for start in range(0, len(todo), 500):
-                part = todo[start:start + 500]
-                params: list[Any] = []
-                for i, inner in enumerate(part):
-                    vals = [inner.match[0][1]] if inner.scalar else [dict(inner.match).get(k) for k in t.match]
-                    try:
-                        params += [i, *(d.adapt_value(c, convert(v, c, text=True)) for c, v in zip(columns, vals))]
-                    except ConversionError:
-                        params += [i, *([None] * len(columns))]  # resolve says what is wrong with it
-                for i, value in d.fetchall(
-                        f"SELECT v.column1, t.{q(t.target)} FROM (VALUES {', '.join([row_sql] * len(part))}) v "
-                        f"JOIN {d.qualified(t.table.name)} t ON {on}", params):
-                    self.cache[(part[i], outer_table, m)] = value
+                    if inner.__class__ is Ref:  # (a scalar reference's value is for the natural key)
+                        visit(inner, table, first if m is None else m, n, c)
+        for level in levels:
+            for (outer_table, m, *_), (t, inners) in level.items():
+                self._fetch(outer_table, m, t, list(inners))
+
+    def _fetch(self, outer_table: Any, m: str, t: RefTarget, todo: list[Ref]) -> None:
+        """Look up ``todo`` (references of one shape, used as values of ``outer_table.m``) in one query
+        a batch: those found are cached. A match value that is itself a reference takes its resolved
+        value from the cache; one not there (it did not resolve) leaves the reference to ``resolve``."""
+        d, q, cache = self.ctx.d, self.ctx.d.quote, self.cache
+        columns = [t.table.columns[k] for k in t.match]
+        row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
+        on = " AND ".join(f"t.{q(k)} = v.column{i + 2}" for i, k in enumerate(t.match))
+        name = t.table.name
+        for start in range(0, len(todo), 500):
+            part = []
+            params: list[Any] = []
+            for inner in todo[start:start + 500]:
+                vals = [inner.match[0][1]] if inner.scalar else [dict(inner.match).get(k) for k in t.match]
+                if any(v.__class__ is Ref for v in vals):
+                    nested = [(v, name, k) for v, k in zip(vals, t.match)]
+                    if any(v.__class__ is Ref and key not in cache for v, key in zip(vals, nested)):
+                        continue  # an inner reference did not resolve: resolve says where
+                    vals = [cache[key] if v.__class__ is Ref else v for v, key in zip(vals, nested)]
+                try:
+                    converted = [d.adapt_value(c, convert(v, c, text=True)) for c, v in zip(columns, vals)]
+                except ConversionError:
+                    continue  # resolve says what is wrong with it
+                params += [len(part), *converted]
+                part.append(inner)
+            if not part:
+                continue
+            for i, value in d.fetchall(
+                    f"SELECT v.column1, t.{q(t.target)} FROM (VALUES {', '.join([row_sql] * len(part))}) v "
+                    f"JOIN {d.qualified(name)} t ON {on}", params):
+                cache[(part[i], outer_table, m)] = value
+
     def resolve(self, value: Any, table: Table, column: str, loc: Location) -> Any:
         """A reference used as a match value inside another reference: look it up now (cached)."""
         if not isinstance(value, Ref):
@@ -230,6 +280,7 @@ class RowBuilder:
         convs = [fast_converter(mc, text=True, adapt=d.adapt_value) for mc in mcols]
         nones = [None] * len(mcols)
         known: set[str] = set()  # table spellings already checked to name the target table
+        cache, tname = self.nested.cache, target.table.name  # nested references resolved (``resolve``'s cache)
 
         def values(n: int, v: Any) -> list:
             if v.__class__ is not Ref:
@@ -243,7 +294,8 @@ class RowBuilder:
             matched = [v.match[0][1]] if v.scalar else [dict(v.match).get(m) for m in target.match]
             try:
                 return [conv(mv) if mv.__class__ is not Ref else
-                        conv(self.nested.resolve(mv, target.table, m, loc or fx.row_location(n, c)))
+                        conv(got if (got := cache.get((mv, tname, m), _MISSING)) is not _MISSING
+                             else self.nested.resolve(mv, target.table, m, loc or fx.row_location(n, c)))
                         for conv, mv, m in zip(convs, matched, target.match)]
             except ConversionError as exc:
                 raise FixtureError(f"{v}: {exc}", location=fx.row_location(n, c)) from None
