@@ -21,6 +21,7 @@ import yaml
 
 from .. import jsontext
 from ..errors import FixtureError, Location
+from . import yaml_events
 from .model import Fixture, Row, make_ref, parse_header
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def _document(data: Any, path: Path, shown: str, doc_no: int, line: int | None,
     rows: list[Row] = []
     for i, values in enumerate(rows_data, start=1):
         rline, cols = row_lines[i - 1] if row_lines and i - 1 < len(row_lines) else (line, {})
-        rloc = Location(file=shown, line=rline, document=doc_no, row=i)
+        rloc = yaml_events.location(shown, rline, None, doc_no, i)  # Location(file=…, line=…, document=…, row=…)
         if not isinstance(values, dict):
             raise FixtureError(f"a row must be a mapping of column: value, not {_kind(values)}", location=rloc)
         for col in values:
@@ -252,11 +253,18 @@ def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) 
     """libyaml reads the file; anything it finds wrong is read again by PyYAML's own parser, whose
     messages and positions are the ones documented and tested."""
     if _FastLoader is not _Loader and yaml.__with_libyaml__:
+        if _EVENTS:  # the common shapes straight from libyaml's events (None: anything else)
+            fixtures = yaml_events.read(_FastLoader, text, path, shown, _document)
+            if fixtures is not None:
+                return fixtures
         try:
             return _parse_yaml(_FastLoader, text, path, shown, variables)
         except Exception:  # noqa: BLE001 - the pure-Python parser below says what and where
             pass
     return _parse_yaml(_Loader, text, path, shown, variables)
+
+
+_EVENTS = True  # False: every file through the composer path below (the tests compare both)
 
 
 def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
