@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -156,12 +157,41 @@ class _Loader(yaml.SafeLoader):
     shown = ""
 
 
+def _number_error(loader: _Loader, node: yaml.ScalarNode, exc: Exception) -> FixtureError:
+    text = str(node.value)
+    shown = text if len(text) <= 40 else f"{text[:20]}…{text[-10:]} ({len(text)} characters)"
+    digits = sum(c.isdigit() for c in text)
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    problem = (f"{digits} digits, more than the {limit} a number may have" if "digits" in str(exc) and limit
+               else "not a number")
+    return FixtureError(f"cannot read the number {shown!r}: {problem}",
+                        location=Location(file=loader.shown, line=node.start_mark.line + 1,
+                                          column=node.start_mark.column + 1),
+                        hint="quote the value to keep it as text")
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError as exc:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise _number_error(loader, node, exc) from None
+
+
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> Any:
     text = str(loader.construct_scalar(node)).replace("_", "")
     low = text.lower()
     if low in (".inf", "+.inf", "-.inf", ".nan"):
         return yaml.SafeLoader.construct_yaml_float(loader, node)
-    return Decimal(text)
+    try:
+        if ":" in text:  # YAML 1.1's base 60 (1:30.5 is 90.5), exact
+            sign = -1 if text[0] == "-" else 1
+            value = Decimal(0)
+            for part in text.lstrip("+-").split(":"):
+                value = value * 60 + Decimal(part)
+            return sign * value
+        return Decimal(text)
+    except ArithmeticError as exc:
+        raise _number_error(loader, node, exc) from None
 
 
 def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
@@ -234,6 +264,7 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
 
     variables: Mapping[str, str] = {}
     shown = ""
+    plain_ints = True  # ASCII digits without a leading zero are int(text) (for seedkit.seed.yaml_events)
 
 
 # libyaml's parser keeps its composer to itself: documents are composed in Python from its events,
@@ -243,6 +274,7 @@ for _name in ("compose_node", "compose_scalar_node", "compose_sequence_node", "c
 
 for _cls in (_Loader, _FastLoader):
     _cls.add_constructor("tag:yaml.org,2002:float", _construct_float)
+    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)
     _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
     _cls.add_constructor("!env", _construct_env)
     _cls.add_constructor("!ref", _construct_ref)
@@ -343,6 +375,11 @@ def _stream_document(loader: Any, path: Path, shown: str, doc_no: int) -> Fixtur
     row_lines: list[tuple[int | None, dict[str, int]]] | None = None
     while not loader.check_event(yaml.MappingEndEvent):
         key_node = _compose(loader)
+        if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: no document key is a list or mapping
+            raise FixtureError(f"a fixture document's keys are names (table, key, rows, …), not "
+                               f"{'a list' if isinstance(key_node, yaml.SequenceNode) else 'a mapping'}",
+                               location=Location(file=shown, line=key_node.start_mark.line + 1,
+                                                 column=key_node.start_mark.column + 1))
         if isinstance(key_node, yaml.ScalarNode):
             if key_node.value in seen:
                 raise FixtureError(f"key {key_node.value!r} appears twice in one mapping (first on line "

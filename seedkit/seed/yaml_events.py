@@ -81,7 +81,7 @@ class _Reader:
         self.keys: dict[str, bool] = {}  # plain text → whether it resolves to text
         # the standard resolvers (none added): plain digits without a leading zero are an int
         self.digits = (loader.yaml_implicit_resolvers is yaml.resolver.Resolver.yaml_implicit_resolvers
-                       and loader.yaml_constructors.get(_INT) is yaml.constructor.SafeConstructor.construct_yaml_int)
+                       and getattr(loader, "plain_ints", False))
 
     # -- documents ------------------------------------------------------------------------------
     def stream(self, path: Path, document: Callable[..., Fixture | None]) -> list[Fixture]:
