@@ -179,26 +179,6 @@ def _location(fields: dict[str, Any]) -> Location:
     return loc
 
 
-def _ref_loc(loc: Location | None, src: str) -> Any:
-    if loc is None:
-        return None
-    f = loc.__dict__
-    if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
-            and type(f["line"]) is int and type(f["column"]) is int):
-        return (f["line"], f["column"])
-    return f  # only read (by marshal)
-
-
-def _unref_loc(kept: Any, src: str) -> Location | None:
-    if kept is None:
-        return None
-    if type(kept) is tuple:
-        line, column = kept
-        return _location({"file": src, "line": line, "column": column, "document": None, "row": None,
-                          "field": None})
-    return _location(kept)
-
-
 def _encode(v: Any, src: str) -> Any:
     t = type(v)
     if t in _NATIVE:
@@ -206,8 +186,20 @@ def _encode(v: Any, src: str) -> Any:
     if t is Decimal:
         return ("D", str(v))
     if t is Ref:
-        return ("R", v.table, tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in v.match]),
-                v.column, _ref_loc(v.location, src))
+        match = v.match
+        for _k, x in match:
+            if type(x) not in _NATIVE:
+                match = tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in match])
+                break
+        loc = v.location
+        if loc is not None:
+            f = loc.__dict__
+            if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
+                    and type(f["line"]) is int and type(f["column"]) is int):
+                loc = (f["line"], f["column"])
+            else:
+                loc = f  # only read (by marshal)
+        return ("R", v.table, match, v.column, loc)
     if t is dt.datetime:
         return ("T", v.isoformat())
     if t is dt.date:
@@ -221,8 +213,20 @@ def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
     """A kept value; equal Decimals (immutable) are built once."""
     kind = v[0]
     if kind == "R":
-        match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in v[2]])
-        return Ref(v[1], match, v[3], _unref_loc(v[4], src))
+        match = v[2]
+        for _k, x in match:
+            if type(x) is tuple:
+                match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in match])
+                break
+        kept = v[4]
+        if type(kept) is tuple:
+            line, column = kept
+            loc = _new(Location)
+            _set(loc, "__dict__", {"file": src, "line": line, "column": column, "document": None, "row": None,
+                                   "field": None})
+        else:
+            loc = None if kept is None else _location(kept)
+        return Ref(v[1], match, v[3], loc)
     if kind == "D":
         d = memo.get(v)
         if d is None:

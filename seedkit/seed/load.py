@@ -606,12 +606,12 @@ def _check_duplicate_keys(node: yaml.Node, shown: str) -> None:
 
 # -- JSON -----------------------------------------------------------------------------------------
 def _json_hook(pairs: list[tuple[str, Any]]) -> Any:
-    keys = [k for k, _ in pairs]
-    dup = next((k for k in keys if keys.count(k) > 1), None)
-    if dup is not None:
-        raise ValueError(f"key {dup!r} appears twice in one object")
     obj = dict(pairs)
-    if set(obj) and "$ref" in obj:  # {"$ref": "roles/admin"} or {"$ref": {"table": …}}
+    if len(obj) != len(pairs):  # a key twice: the first such key in the object's order is named
+        keys = [k for k, _ in pairs]
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"key {dup!r} appears twice in one object")
+    if "$ref" in obj:  # {"$ref": "roles/admin"} or {"$ref": {"table": …}}
         spec = obj.pop("$ref")
         if isinstance(spec, str):
             table, _, value = spec.partition("/")

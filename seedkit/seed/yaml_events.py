@@ -148,6 +148,7 @@ class _Reader:
         plain = self.plain
         scalar = self.scalar
         ref = self.ref
+        names: dict[str, str] = {}
         rows: list[Any] = []
         lines: list[tuple[int, dict[str, int]]] = []
         mapping_start, mapping_end, scalar_event = yaml.MappingStartEvent, yaml.MappingEndEvent, yaml.ScalarEvent
@@ -168,7 +169,7 @@ class _Reader:
                     if type(key) is mapping_end:
                         break
                     raise _GiveUp
-                column = key.value
+                column = names.setdefault(key.value, key.value)  # one string per name: less memory, smaller entries
                 if key.anchor is not None or key.tag is not None or column in values:
                     raise _GiveUp
                 if key.implicit[0] and not keys.get(column) and not is_text(key):
