@@ -322,3 +322,12 @@ def test_numbers_and_keys_python_cannot_hold_are_located_errors(tmp_path: Path, 
             assert info.value.exit_code == 2
         finally:
             load._EVENTS = True
+
+
+@pytest.mark.parametrize(("obj", "key"), [('{"b": 1, "a": 2, "a": 3, "b": 4}', "b"), ('{"x": 1, "y": 2, "y": 3}', "y")])
+def test_a_json_key_twice_names_the_first_repeated_key(tmp_path: Path, obj: str, key: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text('{"rows": [' + obj + "]}", encoding="utf-8")
+    with pytest.raises(FixtureError) as info:
+        load.load_file(path, variables={})
+    assert f"key {key!r} appears twice in one object" in str(info.value)
