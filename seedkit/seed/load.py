@@ -1,7 +1,8 @@
 """Fixture files → ``Fixture`` documents with source locations.
 
-YAML is read with PyYAML's node API so every row and value keeps its line, composed a row at a time
-(the node tree of a whole document would take many times the memory of its rows); floats become
+YAML in the common shapes is built straight from libyaml's events (seedkit.seed.yaml_events); anything
+else, and every error, is read with PyYAML's node API so every row and value keeps its line, composed a
+row at a time (the node tree of a whole document would take many times the memory of its rows); floats become
 ``Decimal`` (no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to
 ``Ref`` objects and environment values here. CSV files are checked here (UTF-8, header) but their rows
 stream from the file each time they are read, so a file of any size loads in the memory of a batch.
