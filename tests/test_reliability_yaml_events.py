@@ -301,6 +301,7 @@ def test_base_60_floats_are_exact_decimals(tmp_path: Path, value: str, expected:
 
 @pytest.mark.parametrize(("text", "where", "words"), [
     ("rows:\n  - {n: 1, big: " + "7" * 5000 + "}\n", "t.yaml:2:17", "5000 digits, more than the"),
+    ("- id: 1\n  data: 0x" + "00ff" * 4000 + "\n", "t.yaml:2:9", "digits, more than the"),  # a hex blob
     ("rows:\n  - {n: 1:x:3.5}\n", None, None),  # text, not a number: read as such
     ("? [a, b]\n: 1\nrows: []\n", "t.yaml:1:3", "keys are names"),
 ])

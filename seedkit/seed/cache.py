@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
 
-FORMAT = 6
+FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))

@@ -158,10 +158,11 @@ class _Loader(yaml.SafeLoader):
     shown = ""
 
 
-def _number_error(loader: _Loader, node: yaml.ScalarNode, exc: Exception) -> FixtureError:
+def _number_error(loader: _Loader, node: yaml.ScalarNode, exc: Exception, digits: int | None = None) -> FixtureError:
     text = str(node.value)
     shown = text if len(text) <= 40 else f"{text[:20]}…{text[-10:]} ({len(text)} characters)"
-    digits = sum(c.isdigit() for c in text)
+    if digits is None:
+        digits = sum(c.isdigit() for c in text)
     limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
     problem = (f"{digits} digits, more than the {limit} a number may have" if "digits" in str(exc) and limit
                else "not a number")
@@ -173,9 +174,16 @@ def _number_error(loader: _Loader, node: yaml.ScalarNode, exc: Exception) -> Fix
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> Any:
     try:
-        return yaml.SafeLoader.construct_yaml_int(loader, node)
+        value = yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError as exc:  # more digits than Python converts (sys.get_int_max_str_digits)
         raise _number_error(loader, node, exc) from None
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if limit and value.bit_length() > 3.32 * (limit - 1):  # 0x… or 0b… of that many digits: no text form
+        try:
+            str(value)
+        except ValueError as exc:  # a hex blob (0x0001…) is a number to YAML: it could never be written
+            raise _number_error(loader, node, exc, digits=int(value.bit_length() * 0.30103) + 1) from None
+    return value
 
 
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> Any:
