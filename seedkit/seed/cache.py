@@ -37,6 +37,7 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
+from .yaml_events import location
 
 FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
@@ -173,9 +174,11 @@ _set = object.__setattr__
 
 
 def _location(fields: dict[str, Any]) -> Location:
-    """A Location from its fields (a frozen dataclass: its fields set at once, as copy and pickle do)."""
+    """A Location from its fields (a frozen dataclass: set past its ``__setattr__``, one by one so the
+    instance keeps the small key-sharing ``__dict__``)."""
     loc = _new(Location)
-    _set(loc, "__dict__", fields)
+    for name, value in fields.items():
+        _set(loc, name, value)
     return loc
 
 
@@ -219,14 +222,9 @@ def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
                 match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in match])
                 break
         kept = v[4]
-        if type(kept) is tuple:
-            line, column = kept
-            loc = _new(Location)
-            _set(loc, "__dict__", {"file": src, "line": line, "column": column, "document": None, "row": None,
-                                   "field": None})
-        else:
-            loc = None if kept is None else _location(kept)
-        return Ref(v[1], match, v[3], loc)
+        if type(kept) is tuple:  # (line, column): a small key-sharing __dict__, as the reader makes it
+            return Ref(v[1], match, v[3], location(src, kept[0], kept[1]))
+        return Ref(v[1], match, v[3], None if kept is None else _location(kept))
     if kind == "D":
         d = memo.get(v)
         if d is None:
@@ -277,9 +275,7 @@ def _decode_rows(kept: list[tuple], head: tuple, done: int, memo: dict[Any, Any]
     for n, (values, special, rloc, cols) in enumerate(kept, start=done + 1):
         for c in special:
             values[c] = _decode(values[c], memo, src)
-        if type(rloc) is int:
-            rloc = {"file": src, "line": rloc, "column": None, "document": doc, "row": n, "field": None}
-        out.append(Row(values, _location(rloc), cols))
+        out.append(Row(values, location(src, rloc, None, doc, n) if type(rloc) is int else _location(rloc), cols))
     if not out:
         raise ValueError("an empty record")
     return out
