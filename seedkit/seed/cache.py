@@ -37,8 +37,9 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
+from .yaml_events import location
 
-FORMAT = 6
+FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))
@@ -173,30 +174,12 @@ _set = object.__setattr__
 
 
 def _location(fields: dict[str, Any]) -> Location:
-    """A Location from its fields (a frozen dataclass: its fields set at once, as copy and pickle do)."""
+    """A Location from its fields (a frozen dataclass: set past its ``__setattr__``, one by one so the
+    instance keeps the small key-sharing ``__dict__``)."""
     loc = _new(Location)
-    _set(loc, "__dict__", fields)
+    for name, value in fields.items():
+        _set(loc, name, value)
     return loc
-
-
-def _ref_loc(loc: Location | None, src: str) -> Any:
-    if loc is None:
-        return None
-    f = loc.__dict__
-    if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
-            and type(f["line"]) is int and type(f["column"]) is int):
-        return (f["line"], f["column"])
-    return f  # only read (by marshal)
-
-
-def _unref_loc(kept: Any, src: str) -> Location | None:
-    if kept is None:
-        return None
-    if type(kept) is tuple:
-        line, column = kept
-        return _location({"file": src, "line": line, "column": column, "document": None, "row": None,
-                          "field": None})
-    return _location(kept)
 
 
 def _encode(v: Any, src: str) -> Any:
@@ -206,8 +189,20 @@ def _encode(v: Any, src: str) -> Any:
     if t is Decimal:
         return ("D", str(v))
     if t is Ref:
-        return ("R", v.table, tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in v.match]),
-                v.column, _ref_loc(v.location, src))
+        match = v.match
+        for _k, x in match:
+            if type(x) not in _NATIVE:
+                match = tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in match])
+                break
+        loc = v.location
+        if loc is not None:
+            f = loc.__dict__
+            if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
+                    and type(f["line"]) is int and type(f["column"]) is int):
+                loc = (f["line"], f["column"])
+            else:
+                loc = f  # only read (by marshal)
+        return ("R", v.table, match, v.column, loc)
     if t is dt.datetime:
         return ("T", v.isoformat())
     if t is dt.date:
@@ -221,8 +216,15 @@ def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
     """A kept value; equal Decimals (immutable) are built once."""
     kind = v[0]
     if kind == "R":
-        match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in v[2]])
-        return Ref(v[1], match, v[3], _unref_loc(v[4], src))
+        match = v[2]
+        for _k, x in match:
+            if type(x) is tuple:
+                match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in match])
+                break
+        kept = v[4]
+        if type(kept) is tuple:  # (line, column): a small key-sharing __dict__, as the reader makes it
+            return Ref(v[1], match, v[3], location(src, kept[0], kept[1]))
+        return Ref(v[1], match, v[3], None if kept is None else _location(kept))
     if kind == "D":
         d = memo.get(v)
         if d is None:
@@ -273,9 +275,7 @@ def _decode_rows(kept: list[tuple], head: tuple, done: int, memo: dict[Any, Any]
     for n, (values, special, rloc, cols) in enumerate(kept, start=done + 1):
         for c in special:
             values[c] = _decode(values[c], memo, src)
-        if type(rloc) is int:
-            rloc = {"file": src, "line": rloc, "column": None, "document": doc, "row": n, "field": None}
-        out.append(Row(values, _location(rloc), cols))
+        out.append(Row(values, location(src, rloc, None, doc, n) if type(rloc) is int else _location(rloc), cols))
     if not out:
         raise ValueError("an empty record")
     return out

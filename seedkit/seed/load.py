@@ -1,7 +1,8 @@
 """Fixture files → ``Fixture`` documents with source locations.
 
-YAML is read with PyYAML's node API so every row and value keeps its line, composed a row at a time
-(the node tree of a whole document would take many times the memory of its rows); floats become
+YAML in the common shapes is built straight from libyaml's events (seedkit.seed.yaml_events); anything
+else, and every error, is read with PyYAML's node API so every row and value keeps its line, composed a
+row at a time (the node tree of a whole document would take many times the memory of its rows); floats become
 ``Decimal`` (no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to
 ``Ref`` objects and environment values here. CSV files are checked here (UTF-8, header) but their rows
 stream from the file each time they are read, so a file of any size loads in the memory of a batch.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +23,7 @@ import yaml
 
 from .. import jsontext
 from ..errors import FixtureError, Location
+from . import yaml_events
 from .model import Fixture, Row, make_ref, parse_header
 
 if TYPE_CHECKING:
@@ -134,7 +137,7 @@ def _document(data: Any, path: Path, shown: str, doc_no: int, line: int | None,
     rows: list[Row] = []
     for i, values in enumerate(rows_data, start=1):
         rline, cols = row_lines[i - 1] if row_lines and i - 1 < len(row_lines) else (line, {})
-        rloc = Location(file=shown, line=rline, document=doc_no, row=i)
+        rloc = yaml_events.location(shown, rline, None, doc_no, i)  # Location(file=…, line=…, document=…, row=…)
         if not isinstance(values, dict):
             raise FixtureError(f"a row must be a mapping of column: value, not {_kind(values)}", location=rloc)
         for col in values:
@@ -155,12 +158,49 @@ class _Loader(yaml.SafeLoader):
     shown = ""
 
 
+def _number_error(loader: _Loader, node: yaml.ScalarNode, exc: Exception, digits: int | None = None) -> FixtureError:
+    text = str(node.value)
+    shown = text if len(text) <= 40 else f"{text[:20]}…{text[-10:]} ({len(text)} characters)"
+    if digits is None:
+        digits = sum(c.isdigit() for c in text)
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    problem = (f"{digits} digits, more than the {limit} a number may have" if "digits" in str(exc) and limit
+               else "not a number")
+    return FixtureError(f"cannot read the number {shown!r}: {problem}",
+                        location=Location(file=loader.shown, line=node.start_mark.line + 1,
+                                          column=node.start_mark.column + 1),
+                        hint="quote the value to keep it as text")
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        value = yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError as exc:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise _number_error(loader, node, exc) from None
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if limit and value.bit_length() > 3.32 * (limit - 1):  # 0x… or 0b… of that many digits: no text form
+        try:
+            str(value)
+        except ValueError as exc:  # a hex blob (0x0001…) is a number to YAML: it could never be written
+            raise _number_error(loader, node, exc, digits=int(value.bit_length() * 0.30103) + 1) from None
+    return value
+
+
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> Any:
     text = str(loader.construct_scalar(node)).replace("_", "")
     low = text.lower()
     if low in (".inf", "+.inf", "-.inf", ".nan"):
         return yaml.SafeLoader.construct_yaml_float(loader, node)
-    return Decimal(text)
+    try:
+        if ":" in text:  # YAML 1.1's base 60 (1:30.5 is 90.5), exact
+            sign = -1 if text[0] == "-" else 1
+            value = Decimal(0)
+            for part in text.lstrip("+-").split(":"):
+                value = value * 60 + Decimal(part)
+            return sign * value
+        return Decimal(text)
+    except ArithmeticError as exc:
+        raise _number_error(loader, node, exc) from None
 
 
 def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
@@ -233,6 +273,7 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
 
     variables: Mapping[str, str] = {}
     shown = ""
+    plain_ints = True  # ASCII digits without a leading zero are int(text) (for seedkit.seed.yaml_events)
 
 
 # libyaml's parser keeps its composer to itself: documents are composed in Python from its events,
@@ -242,6 +283,7 @@ for _name in ("compose_node", "compose_scalar_node", "compose_sequence_node", "c
 
 for _cls in (_Loader, _FastLoader):
     _cls.add_constructor("tag:yaml.org,2002:float", _construct_float)
+    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)
     _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
     _cls.add_constructor("!env", _construct_env)
     _cls.add_constructor("!ref", _construct_ref)
@@ -252,11 +294,18 @@ def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) 
     """libyaml reads the file; anything it finds wrong is read again by PyYAML's own parser, whose
     messages and positions are the ones documented and tested."""
     if _FastLoader is not _Loader and yaml.__with_libyaml__:
+        if _EVENTS:  # the common shapes straight from libyaml's events (None: anything else)
+            fixtures = yaml_events.read(_FastLoader, text, path, shown, _document)
+            if fixtures is not None:
+                return fixtures
         try:
             return _parse_yaml(_FastLoader, text, path, shown, variables)
         except Exception:  # noqa: BLE001 - the pure-Python parser below says what and where
             pass
     return _parse_yaml(_Loader, text, path, shown, variables)
+
+
+_EVENTS = True  # False: every file through the composer path below (the tests compare both)
 
 
 def _parse_yaml(cls: type, text: str, path: Path, shown: str, variables: Mapping[str, str]) -> list[Fixture]:
@@ -335,6 +384,11 @@ def _stream_document(loader: Any, path: Path, shown: str, doc_no: int) -> Fixtur
     row_lines: list[tuple[int | None, dict[str, int]]] | None = None
     while not loader.check_event(yaml.MappingEndEvent):
         key_node = _compose(loader)
+        if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: no document key is a list or mapping
+            raise FixtureError(f"a fixture document's keys are names (table, key, rows, …), not "
+                               f"{'a list' if isinstance(key_node, yaml.SequenceNode) else 'a mapping'}",
+                               location=Location(file=shown, line=key_node.start_mark.line + 1,
+                                                 column=key_node.start_mark.column + 1))
         if isinstance(key_node, yaml.ScalarNode):
             if key_node.value in seen:
                 raise FixtureError(f"key {key_node.value!r} appears twice in one mapping (first on line "
@@ -561,12 +615,12 @@ def _check_duplicate_keys(node: yaml.Node, shown: str) -> None:
 
 # -- JSON -----------------------------------------------------------------------------------------
 def _json_hook(pairs: list[tuple[str, Any]]) -> Any:
-    keys = [k for k, _ in pairs]
-    dup = next((k for k in keys if keys.count(k) > 1), None)
-    if dup is not None:
-        raise ValueError(f"key {dup!r} appears twice in one object")
     obj = dict(pairs)
-    if set(obj) and "$ref" in obj:  # {"$ref": "roles/admin"} or {"$ref": {"table": …}}
+    if len(obj) != len(pairs):  # a key twice: the first such key in the object's order is named
+        keys = [k for k, _ in pairs]
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"key {dup!r} appears twice in one object")
+    if "$ref" in obj:  # {"$ref": "roles/admin"} or {"$ref": {"table": …}}
         spec = obj.pop("$ref")
         if isinstance(spec, str):
             table, _, value = spec.partition("/")

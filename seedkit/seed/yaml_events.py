@@ -1,0 +1,350 @@
+"""YAML fixture files read straight from libyaml's events: the common shapes, without a node tree.
+
+PyYAML's composer and constructor build a node (and marks) for every value and then construct the
+value from it; for a fixture of plain rows that is most of the time of reading. This reader takes the
+events of PyYAML's libyaml parser (``CParser``) and builds the documents, rows, values, references and
+positions directly, with the same resolver and the same constructors, so the result is the same.
+
+It reads only what it is sure of: plain and quoted scalars, ``!ref`` (scalar or mapping), ``!json``,
+plain nested mappings and lists. At anything else (an anchor, an alias, a merge key, another tag,
+a key repeated, a key that is not text where a column is expected) and at any error it gives up and
+returns None: the file is then read by the composer path of seedkit.seed.load, which says what and
+where. A file that reads a variable (``!env``, however spelled) is never read here, so the variables
+are not touched.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import Location
+from .model import Fixture, Ref
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+_MISSING = object()
+
+
+class _GiveUp(Exception):
+    """A shape this reader leaves to the composer path."""
+
+
+def location(file: str, line: int | None, column: int | None = None, document: int | None = None,
+             row: int | None = None) -> Location:
+    """A Location (a frozen dataclass) without its ``__init__``: its fields set one by one, as its own
+    ``__init__`` does, so the instance keeps the small key-sharing ``__dict__`` (a dict set whole would
+    take 200 bytes more per row and per reference)."""
+    loc = _new(Location)
+    _set(loc, "file", file)
+    _set(loc, "line", line)
+    _set(loc, "column", column)
+    _set(loc, "document", document)
+    _set(loc, "row", row)
+    _set(loc, "field", None)
+    return loc
+
+
+def read(loader_class: type, text: str, path: Path, shown: str, document: Callable[..., Fixture | None]
+         ) -> list[Fixture] | None:
+    """The documents of ``text``, or None when the composer path must read it."""
+    if not getattr(yaml, "__with_libyaml__", False) or not hasattr(loader_class, "raw_parse"):
+        return None
+    try:
+        loader = loader_class(text)
+    except Exception:  # noqa: BLE001 - the composer path says what is wrong
+        return None
+    collecting = gc.isenabled()
+    gc.disable()  # many small containers, none in a cycle: the collector would only walk them
+    try:
+        if loader.yaml_path_resolvers:
+            return None
+        return _Reader(loader, shown).stream(path, document)
+    except Exception:  # noqa: BLE001 - anything unusual or wrong: the composer path reads it again
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+        loader.dispose()
+
+
+class _Reader:
+    def __init__(self, loader: Any, shown: str):
+        self.loader = loader
+        self.shown = shown
+        self.get = loader.get_event
+        self.plain: dict[str, Any] = {}  # a plain scalar's value depends on its text alone (immutable ones)
+        self.keys: dict[str, bool] = {}  # plain text → whether it resolves to text
+        # the standard resolvers (none added): plain digits without a leading zero are an int
+        self.digits = (loader.yaml_implicit_resolvers is yaml.resolver.Resolver.yaml_implicit_resolvers
+                       and getattr(loader, "plain_ints", False))
+
+    # -- documents ------------------------------------------------------------------------------
+    def stream(self, path: Path, document: Callable[..., Fixture | None]) -> list[Fixture]:
+        get = self.get
+        if type(get()) is not yaml.StreamStartEvent:
+            raise _GiveUp
+        fixtures: list[Fixture] = []
+        doc_no = 0
+        while True:
+            event = get()
+            if type(event) is yaml.StreamEndEvent:
+                return fixtures
+            if type(event) is not yaml.DocumentStartEvent:
+                raise _GiveUp
+            doc_no += 1
+            root = get()
+            line = root.start_mark.line + 1
+            row_lines = None
+            plain = root.anchor is None and root.tag is None
+            if plain and type(root) is yaml.SequenceStartEvent:
+                data, row_lines = self.rows()
+            elif plain and type(root) is yaml.MappingStartEvent:
+                data, row_lines = self.document_mapping()
+            elif type(root) is yaml.ScalarEvent:
+                data = self.value(root)
+            else:
+                raise _GiveUp
+            if type(get()) is not yaml.DocumentEndEvent:
+                raise _GiveUp
+            fx = document(data, path, self.shown, doc_no, line, row_lines)
+            if fx is not None:
+                fixtures.append(fx)
+
+    def document_mapping(self) -> tuple[dict[Any, Any], Any]:
+        get = self.get
+        data: dict[Any, Any] = {}
+        seen: set[str] = set()
+        row_lines = None
+        while True:
+            key = get()
+            if type(key) is yaml.MappingEndEvent:
+                return data, row_lines
+            if type(key) is not yaml.ScalarEvent or key.anchor is not None or key.tag is not None:
+                raise _GiveUp
+            text = key.value
+            if text in seen:
+                raise _GiveUp
+            seen.add(text)
+            value = get()
+            if (text == "rows" and type(value) is yaml.SequenceStartEvent and value.anchor is None
+                    and value.tag is None and self.is_text(key)):
+                data["rows"], row_lines = self.rows()
+            else:
+                data[self.scalar(key)] = self.value(value)
+
+    # -- rows -----------------------------------------------------------------------------------
+    def rows(self) -> tuple[list[Any], list[tuple[int, dict[str, int]]]]:
+        """The rows of a list whose start was read: each a plain mapping of text keys. (The common
+        case, a plain or quoted scalar, is read here; the rest by ``value``.)"""
+        get = self.get
+        value = self.value
+        is_text = self.is_text
+        keys = self.keys
+        plain = self.plain
+        scalar = self.scalar
+        ref = self.ref
+        names: dict[str, str] = {}
+        rows: list[Any] = []
+        lines: list[tuple[int, dict[str, int]]] = []
+        mapping_start, mapping_end, scalar_event = yaml.MappingStartEvent, yaml.MappingEndEvent, yaml.ScalarEvent
+        missing = _MISSING
+        while True:
+            start = get()
+            if type(start) is not mapping_start:
+                if type(start) is yaml.SequenceEndEvent:
+                    return rows, lines
+                raise _GiveUp
+            if start.anchor is not None or start.tag is not None:
+                raise _GiveUp
+            values: dict[str, Any] = {}
+            cols: dict[str, int] = {}
+            while True:
+                key = get()
+                if type(key) is not scalar_event:
+                    if type(key) is mapping_end:
+                        break
+                    raise _GiveUp
+                column = names.setdefault(key.value, key.value)  # one string per name: less memory, smaller entries
+                if key.anchor is not None or key.tag is not None or column in values:
+                    raise _GiveUp
+                if key.implicit[0] and not keys.get(column) and not is_text(key):
+                    raise _GiveUp
+                cols[column] = key.start_mark.line + 1
+                event = get()
+                if type(event) is scalar_event and event.anchor is None:
+                    tag = event.tag
+                    if tag is None:
+                        if event.implicit[0]:
+                            v = plain.get(event.value, missing)
+                            values[column] = scalar(event) if v is missing else v
+                        elif event.implicit[1]:
+                            values[column] = event.value
+                        else:
+                            raise _GiveUp
+                    elif tag == "!ref":
+                        values[column] = ref(event)
+                    else:
+                        values[column] = value(event)
+                else:
+                    values[column] = value(event)
+            rows.append(values)
+            lines.append((start.start_mark.line + 1, cols))
+
+    def is_text(self, key: Any) -> bool:
+        """Whether an untagged scalar resolves to text (as a column name must)."""
+        if not key.implicit[0]:  # quoted or block: no implicit type
+            return True
+        text = key.value
+        known = self.keys.get(text)
+        if known is None:
+            known = self.loader.resolve(yaml.ScalarNode, text, key.implicit) == _STR
+            if len(self.keys) < 4096:
+                self.keys[text] = known
+        return known
+
+    # -- values ---------------------------------------------------------------------------------
+    def value(self, event: Any) -> Any:
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            if event.anchor is not None:
+                raise _GiveUp
+            tag = event.tag
+            if tag is None:
+                return self.scalar(event)
+            if tag == "!ref":
+                return self.ref(event)
+            if tag == "!json":
+                from .. import jsontext
+
+                return jsontext.loads(event.value)
+            raise _GiveUp
+        if event.anchor is not None:
+            raise _GiveUp
+        if kind is yaml.MappingStartEvent:
+            if event.tag == "!ref":
+                return self.ref_mapping(event)
+            if event.tag is not None:
+                raise _GiveUp
+            return self.mapping()
+        if kind is yaml.SequenceStartEvent and event.tag is None:
+            get = self.get
+            items = []
+            while True:
+                item = get()
+                if type(item) is yaml.SequenceEndEvent:
+                    return items
+                items.append(self.value(item))
+        raise _GiveUp
+
+    def scalar(self, event: Any) -> Any:
+        """An untagged scalar's value: text when quoted, else what its text resolves to, built by
+        the loader's own constructors (floats as Decimal, see seedkit.seed.load)."""
+        text = event.value
+        if not event.implicit[0]:
+            if event.implicit[1]:
+                return text
+            raise _GiveUp
+        if event.style:
+            raise _GiveUp
+        plain = self.plain
+        if text in plain:
+            return plain[text]
+        if self.digits and text.isdigit() and text.isascii() and text[0] != "0":
+            return int(text)  # what the resolver and construct_yaml_int make of it (unique: not kept)
+        loader = self.loader
+        tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        if tag == _STR:
+            value: Any = text
+        else:
+            constructors = loader.yaml_constructors
+            node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, style=event.style)
+            value = constructors.get(tag, constructors[None])(loader, node)
+            if type(value) is float:  # nan and inf: each read is its own object, as the composer's
+                return value
+        if len(plain) < 65536:
+            plain[text] = value
+        return value
+
+    def ref(self, event: Any) -> Ref:
+        text = event.value
+        table, sep, value = text.partition("/")
+        if not sep or not table or value == "":
+            raise _GiveUp
+        mark = event.start_mark
+        return Ref(table.strip(), ((None, value),), None, location(self.shown, mark.line + 1, mark.column + 1))
+
+    def ref_mapping(self, start: Any) -> Ref:
+        """``!ref {table: t, col: value, …}``: values plain or !ref scalars, or such mappings again."""
+        get = self.get
+        keys = self.keys
+        plain = self.plain
+        scalar_event = yaml.ScalarEvent
+        missing = _MISSING
+        data: dict[str, Any] = {}
+        while True:
+            key = get()
+            if type(key) is not scalar_event:
+                if type(key) is yaml.MappingEndEvent:
+                    break
+                raise _GiveUp
+            if key.anchor is not None or key.tag is not None or (
+                    key.implicit[0] and not keys.get(key.value) and not self.is_text(key)):
+                raise _GiveUp
+            value = get()
+            if value.anchor is not None:
+                raise _GiveUp
+            if type(value) is scalar_event:
+                tag = value.tag
+                if tag is None:
+                    if value.implicit[0]:
+                        v = plain.get(value.value, missing)
+                        data[key.value] = self.scalar(value) if v is missing else v
+                    elif value.implicit[1]:
+                        data[key.value] = value.value
+                    else:
+                        raise _GiveUp
+                elif tag == "!ref":
+                    data[key.value] = self.ref(value)
+                else:
+                    raise _GiveUp
+            elif type(value) is yaml.MappingStartEvent and value.tag == "!ref":
+                data[key.value] = self.ref_mapping(value)
+            else:
+                raise _GiveUp
+        table = data.pop("table", None)
+        column = data.pop("column", None)
+        if type(table) is not str or not table or not data:
+            raise _GiveUp
+        for v in data.values():
+            if v is None or isinstance(v, (dict, list)):
+                raise _GiveUp
+        mark = start.start_mark
+        return Ref(table, tuple(sorted(data.items())), column, location(self.shown, mark.line + 1, mark.column + 1))
+
+    def mapping(self) -> dict[Any, Any]:
+        """A plain nested mapping (a JSON value written as YAML)."""
+        get = self.get
+        data: dict[Any, Any] = {}
+        seen: set[str] = set()
+        while True:
+            key = get()
+            if type(key) is yaml.MappingEndEvent:
+                return data
+            if type(key) is not yaml.ScalarEvent or key.anchor is not None or key.tag is not None:
+                raise _GiveUp
+            if key.value in seen:
+                raise _GiveUp
+            seen.add(key.value)
+            k = self.scalar(key)  # a merge key (<<) or value key (=) has no constructor: given up
+            data[k] = self.value(get())
