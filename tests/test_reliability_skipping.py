@@ -30,7 +30,8 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
 from seedkit.seed.checks import Checks
-from seedkit.seed.skip_tracker import CHUNK
+from seedkit.seed.skip_tracker import CHUNK, Restage
+from seedkit.seed.write import Writer
 from tests.support import Project, create_pg_database, drop_pg_database
 from tests.support.pgcluster import Cluster, find_bindir
 
@@ -302,6 +303,99 @@ def test_after_a_load_straight_into_an_empty_table_the_next_change_stages_a_few_
     assert [n for t, n in sent.rows.items() if t in sent.items] == [seen[1][1]]  # one staging table, no direct load
     assert ("items", 0, 10, ROWS - 10, 0) in report_of(seen[1])
     assert 10 <= seen[1][1] <= 10 * CHUNK
+
+
+class Statements:
+    """What the skipping side ran on items: classifying passes, and one-statement updates (and how they ended)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sql: list[str] = []
+        self.one_pass: list[str] = []
+        real_fetchone = PostgresDatabase.fetchone
+        real_one = Writer.update_in_one
+
+        def fetchone(db: PostgresDatabase, sql: Any, params: Any = None) -> Any:
+            self.sql.append(str(sql))
+            return real_fetchone(db, sql, params)
+
+        def one_pass(writer: Writer, *args: Any) -> None:
+            try:
+                real_one(writer, *args)
+            except Restage:
+                self.one_pass.append("staged again")
+                raise
+            except SeedkitError:
+                self.one_pass.append("failed")
+                raise
+            self.one_pass.append("updated")
+
+        monkeypatch.setattr(PostgresDatabase, "fetchone", fetchone)
+        monkeypatch.setattr(Writer, "update_in_one", one_pass)
+
+    def classified(self) -> int:
+        return sum(1 for s in self.sql if s.startswith("SELECT COUNT(*), SUM(CASE") and '"items"' in s)
+
+
+def test_a_few_changed_rows_without_references_are_updated_in_one_statement(new_project, monkeypatch,
+                                                                             sent) -> None:
+    """Every staged row lies in a batch whose keys are the last run's, which left them all in the table: none
+    can be missing, so there is no classifying pass, only the update (the same rows, report and fingerprint
+    as comparing every row)."""
+    seen_sql = Statements(monkeypatch)
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    plain = items(owner=None)
+    steps = [Step(plain), Step(), Step(changed), Step(plain), Step(changed)]
+    fast = new_project("alone")
+    for i, step in enumerate(steps):  # the skipping side alone first: what it ran
+        seen_sql.sql.clear()
+        outcome(fast, step)
+        if i >= 2:
+            assert seen_sql.classified() == 0 and seen_sql.one_pass[-1] == "updated", i
+    assert seen_sql.one_pass == ["updated"] * 3
+    assert_state_is_true(fast)
+    seen = both_ways(new_project, monkeypatch, sent, steps)  # and the same as comparing every row
+    for out, staged in seen[2:]:
+        assert ("items", 0, 10, ROWS - 10, 0) in report_of((out, staged))
+        assert 10 <= staged <= 10 * CHUNK
+
+
+def test_rows_past_the_end_of_the_last_run_are_classified(new_project, monkeypatch, sent) -> None:
+    """Rows past the end of the last run may be missing: that run classifies the staged rows first (the usual
+    path); the next one updates in one statement again, references and all."""
+    seen_sql = Statements(monkeypatch)
+    changed = "f'item {n}' + ('!' if n % 100 == 7 else '')"
+    steps = [Step(items(owner=None)), Step(), Step(items(ROWS + 3, label=changed, owner=None)),
+             Step(items(ROWS + 3)), Step(), Step(items(ROWS + 3, label=changed))]
+    seen = both_ways(new_project, monkeypatch, sent, steps)
+    assert ("items", 3, 10, ROWS - 10, 0) in report_of(seen[2])
+    assert ("items", 0, 10, ROWS - 7, 0) in report_of(seen[5])
+    assert seen_sql.one_pass == ["updated"]  # the last step only
+    assert seen_sql.classified() >= 3
+
+
+def test_a_reference_that_no_longer_resolves_in_a_changed_row_is_the_usual_error(new_project, monkeypatch,
+                                                                                 sent) -> None:
+    """The one-statement update leaves such a row alone and counts it: the run stops, nothing written."""
+    seen_sql = Statements(monkeypatch)
+    gone = items(owner="('ann', 'bob', 'cyd')[n % 3] if n != 207 else 'nobody'")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(gone), Step(items())])
+    assert "nobody" in str(report_of(seen[2])) and "row 207" in str(report_of(seen[2]))
+    assert seen_sql.one_pass == ["failed"]  # the one statement found it
+    assert report_of(seen[3])[1] == ("items", 0, 0, ROWS, 0)
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE items SET label = 'by another session' WHERE code = 'c00042'",
+    "DELETE FROM items WHERE code = 'c00107'",  # a changed row: it must be inserted again, not left out
+])
+def test_a_commit_before_the_one_statement_update_undoes_it_and_compares_every_row(new_project, monkeypatch,
+                                                                                  sent, sql: str) -> None:
+    seen_sql = Statements(monkeypatch)
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    seen = both_ways(new_project, monkeypatch, sent,
+                     [Step(items(owner=None)), Step(), Step(changed, during=sql), Step(), Step()])
+    assert "staged again" in seen_sql.one_pass
+    assert seen[-1][1] == 0
 
 
 def test_appended_rows_are_inserted_without_staging_the_rest(new_project, monkeypatch, sent) -> None:

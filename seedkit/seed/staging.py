@@ -8,6 +8,7 @@ streamed fixture's failing row is located by the COPY line the database names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import threading
 from itertools import chain, islice
 from typing import Any
 
@@ -16,6 +17,9 @@ from .context import ROW_VIOLATIONS, UNIQUE_VIOLATIONS, Context, RefShape
 from .plan import FixturePlan
 from .rows import NestedRefs, RowBuilder
 from .skip_tracker import Tracker
+
+
+AHEAD_ROWS = 50_000  # rows made (and held) at most while the fingerprint scan runs: memory stays bounded
 
 
 class Loader:
@@ -99,10 +103,17 @@ class Loader:
         every, progress = self.ctx.batch_size, self.ctx.progress
         label, total = str(fp.table.name), fp.fixture.count
         current: list[tuple[int, dict[str, Any]]] = []
+        ahead: list[tuple[list, list, bytes | bytearray | None]] = []
 
         def buffers() -> Iterator[bytes | bytearray]:
             nonlocal current
             done = 0
+            for chunk, _, data in ahead:
+                current = chunk
+                if data:
+                    yield data
+                done += len(chunk)
+            ahead.clear()
             while chunk := list(islice(rows, every)):
                 current = chunk
                 built = make_batch(chunk)
@@ -113,8 +124,9 @@ class Loader:
                 if progress is not None:
                     progress(label, done, total)
 
-        self.nested.copying = True
+        self.nested.copying = True  # (from here on no lookup runs while rows are made: see NestedRefs)
         try:
+            ahead = self.ahead(tracker, rows, make_batch, fmt, label, total, current)
             self.ctx.d.load_buffers(table_sql, columns, buffers())
         except DatabaseError as exc:
             self.nested.copying = False
@@ -123,6 +135,49 @@ class Loader:
         finally:
             self.nested.copying = False
         return tracker.staged
+
+    def ahead(self, tracker: Tracker, rows: Iterator, make_batch: Callable, fmt: Callable[[list], bytearray],
+              label: str, total: int | None, current: list) -> list[tuple[list, list, bytes | bytearray | None]]:
+        """Run the tracker's fingerprint scan (when it has not run yet) on this connection in another thread,
+        while the first batches are made and digested here against the last run's record: the server
+        scans while the client computes. The connection is not used here until the scan is over, and no COPY
+        starts before it. When the scan says the record no longer describes the tables, those batches are
+        digested again with nothing to skip. Return (rows, built rows, what to send) per batch made."""
+        verify, tracker.verify = tracker.verify, None
+        made: list[tuple[list, list, bytes | bytearray | None]] = []
+        if verify is None or tracker.old is None:
+            return made
+        said: list[Any] = []
+
+        def scan() -> None:
+            try:
+                said.append(verify())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+                said.append(exc)
+
+        worker = threading.Thread(target=scan, name="seedkit-scan", daemon=True)
+        worker.start()
+        held, done, every = 0, 0, self.ctx.batch_size
+        try:
+            while worker.is_alive() and held < AHEAD_ROWS:
+                chunk = list(islice(rows, every))
+                if not chunk:
+                    break
+                current[:] = chunk  # (the batch a value the driver cannot send is in)
+                built = make_batch(chunk)
+                made.append((chunk, built, tracker.feed(built, fmt)))
+                held += len(chunk)
+                done += len(chunk)
+                if self.ctx.progress is not None:
+                    self.ctx.progress(label, done, total)
+        finally:
+            worker.join()
+        if isinstance(said[0], BaseException):
+            raise said[0]
+        if not said[0]:  # the tables are not what the last run left: nothing can be skipped
+            tracker.reset()
+            made = [(chunk, built, tracker.feed(built, fmt)) for chunk, built, _ in made]
+        return made
 
     def explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],
                        exc: DatabaseError) -> None:
