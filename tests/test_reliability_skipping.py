@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -30,7 +32,8 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
 from seedkit.seed.checks import Checks
-from seedkit.seed.skip_tracker import CHUNK, Restage
+from seedkit.seed.fingerprints import Fingerprints
+from seedkit.seed.skip_tracker import CHUNK, Restage, Tracker
 from seedkit.seed.write import Writer
 from tests.support import Project, create_pg_database, drop_pg_database
 from tests.support.pgcluster import Cluster, find_bindir
@@ -438,6 +441,45 @@ def test_changes_made_behind_seedkits_back_are_found(new_project, monkeypatch, s
     assert seen[1][1] == 0
     assert seen[2][1] in (ROWS, 0)  # everything compared again (or loaded straight into an emptied table)
     assert seen[3][1] == 0
+
+
+@pytest.mark.parametrize("sql", [None, "UPDATE items SET label = 'edited by hand' WHERE code = 'c00042'",
+                                 "DELETE FROM owners WHERE name = 'cyd'; INSERT INTO owners (name) VALUES ('cyd')"],
+                         ids=["nothing", "edit", "owner replaced"])
+def test_the_fingerprint_scan_runs_while_the_first_batches_are_made(new_project, monkeypatch, sent,
+                                                                    sql: str | None) -> None:
+    """The scan runs on the run's connection in another thread while this one makes and digests batches
+    against the last run's record (made slow here, so every batch is made before it ends); when it finds
+    the tables changed behind seedkit's back, those batches are digested again with nothing skipped."""
+    seen_scans: list[tuple[bool, int]] = []  # (in another thread, items rows made before the scan ended)
+    made = [0]
+    real_verify = Fingerprints.verify
+
+    def slow_verify(self: Fingerprints, tracker: Any, old: Any) -> bool:
+        time.sleep(0.3)
+        ok = real_verify(self, tracker, old)
+        seen_scans.append((threading.current_thread() is not threading.main_thread(), made[0]))
+        return ok
+
+    real_outcome = outcome
+
+    def counting_outcome(p: Project, step: Step) -> tuple:
+        made[0] = 0
+        with pytest.MonkeyPatch.context() as m:
+            real_feed = Tracker.feed
+
+            def feed(tracker: Tracker, built: Any, fmt: Any) -> Any:
+                made[0] += len(built)
+                return real_feed(tracker, built, fmt)
+            m.setattr(Tracker, "feed", feed)
+            return real_outcome(p, step)
+
+    monkeypatch.setattr(Fingerprints, "verify", slow_verify)
+    monkeypatch.setitem(globals(), "outcome", counting_outcome)
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(sql=sql), Step()])
+    assert seen_scans and all(thread and rows == ROWS for thread, rows in seen_scans), seen_scans
+    assert seen[1][1] == 0 and seen[3][1] == 0
+    assert seen[2][1] == (0 if sql is None else ROWS)  # every row staged and compared once it was found
 
 
 def test_a_changed_configuration_compares_every_row(new_project, monkeypatch, sent) -> None:

@@ -7,8 +7,8 @@ streamed fixture's failing row is located by the COPY line the database names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import threading
+from collections.abc import Callable, Iterator
 from itertools import chain, islice
 from typing import Any
 
@@ -17,7 +17,6 @@ from .context import ROW_VIOLATIONS, UNIQUE_VIOLATIONS, Context, RefShape
 from .plan import FixturePlan
 from .rows import NestedRefs, RowBuilder
 from .skip_tracker import Tracker
-
 
 AHEAD_ROWS = 50_000  # rows made (and held) at most while the fingerprint scan runs: memory stays bounded
 
