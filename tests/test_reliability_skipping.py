@@ -450,7 +450,8 @@ def test_the_fingerprint_scan_runs_while_the_first_batches_are_made(new_project,
                                                                     sql: str | None) -> None:
     """The scan runs on the run's connection in another thread while this one makes and digests batches
     against the last run's record (made slow here, so every batch is made before it ends); when it finds
-    the tables changed behind seedkit's back, those batches are digested again with nothing skipped."""
+    the tables changed behind seedkit's back, the fixture is made again from its first row and every row
+    is staged and compared."""
     seen_scans: list[tuple[bool, int]] = []  # (in another thread, items rows made before the scan ended)
     made = [0]
     real_verify = Fingerprints.verify
