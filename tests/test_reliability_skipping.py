@@ -362,6 +362,19 @@ def test_a_few_changed_rows_without_references_are_updated_in_one_statement(new_
         assert 10 <= staged <= 10 * CHUNK
 
 
+def test_a_commit_elsewhere_during_the_run_leaves_the_one_statement_update_standing(new_project, monkeypatch,
+                                                                                   sent) -> None:
+    """Another transaction committed since the scan (in a table the fixture does not touch): the fresh
+    scan that then decides sees this run's own update too, and takes it into account."""
+    seen_sql = Statements(monkeypatch)
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    elsewhere = "CREATE TABLE IF NOT EXISTS elsewhere (x int); INSERT INTO elsewhere VALUES (1)"
+    seen = both_ways(new_project, monkeypatch, sent,
+                     [Step(items(owner=None)), Step(), Step(changed, during=elsewhere), Step()])
+    assert seen_sql.one_pass == ["updated"]  # not staged again
+    assert 10 <= seen[2][1] <= 10 * CHUNK and seen[3][1] == 0
+
+
 def test_rows_past_the_end_of_the_last_run_are_classified(new_project, monkeypatch, sent) -> None:
     """Rows past the end of the last run may be missing: that run classifies the staged rows first (the usual
     path); the next one updates in one statement again, references and all."""

@@ -135,16 +135,20 @@ class Fingerprints:
         relids, before, followed = self.writes[table]
         return known if self.ctx.d.table_writes(relids) - before == followed else None
 
-    def unchanged_since_scan(self, tracker: Tracker, now: str) -> bool:
+    def unchanged_since_scan(self, tracker: Tracker, now: str, moved: tuple[int, int] = (0, 0)) -> bool:
         """Do the tables read now (snapshot ``now``) hold what they did at their scan, plus this run's own
-        writes? Cheap when no other transaction committed meanwhile; otherwise a scan says."""
+        writes? Cheap when no other transaction committed meanwhile; otherwise a scan says. ``moved``: how a
+        write of the target table not followed yet (the statement that took ``now``) moved its fingerprint."""
         tables = tracker.tables
         if any(self.known.get(t) is None or t not in self.since for t in tables):
             return False
         for since in {self.since[t] for t in tables}:
             if self.ctx.d.others_committed(since, now) is not False:
                 _, prints = self.ctx.d.fingerprints(tables)
-                return all(fingerprint == self.known[t] for t, fingerprint in zip(tables, prints))
+                want = {t: self.known[t] for t in tables}
+                count, total = want[tracker.table] or [0, "0"]
+                want[tracker.table] = [count + moved[0], str(int(total) + moved[1])]
+                return all(fingerprint == want[t] for t, fingerprint in zip(tables, prints))
         return True
 
     def session(self) -> list[Any]:

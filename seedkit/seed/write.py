@@ -169,8 +169,8 @@ class Writer:
                 f"SELECT count(*), coalesce(sum(h), 0)::text, coalesce(sum(old), 0)::text, {d.snapshot_sql()}, "
                 + (f"(SELECT count(*) FROM ({src}) x WHERE x._unres = 1) " if stage.refs else "0 ") + "FROM u")
             assert row is not None
-            if not self.fingerprints.unchanged_since_scan(tracker, row[3]):
-                raise Restage  # the skipped rows are not what the last run left
+            if not self.fingerprints.unchanged_since_scan(tracker, row[3], (0, int(row[1]) - int(row[2]))):
+                raise Restage  # the skipped rows are not what the last run left (a scan now sees this update)
             if row[4]:  # a reference that does not resolve: the run stops here (nothing stays written)
                 self.checks.raise_unresolved(stage, src)
             changed = int(row[0])
