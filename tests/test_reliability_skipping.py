@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -30,7 +32,9 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.errors import SeedkitError
 from seedkit.seed.apply import Applier
 from seedkit.seed.checks import Checks
-from seedkit.seed.skip_tracker import CHUNK
+from seedkit.seed.fingerprints import Fingerprints
+from seedkit.seed.skip_tracker import CHUNK, Restage, Tracker
+from seedkit.seed.write import Writer
 from tests.support import Project, create_pg_database, drop_pg_database
 from tests.support.pgcluster import Cluster, find_bindir
 
@@ -304,6 +308,112 @@ def test_after_a_load_straight_into_an_empty_table_the_next_change_stages_a_few_
     assert 10 <= seen[1][1] <= 10 * CHUNK
 
 
+class Statements:
+    """What the skipping side ran on items: classifying passes, and one-statement updates (and how they ended)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sql: list[str] = []
+        self.one_pass: list[str] = []
+        real_fetchone = PostgresDatabase.fetchone
+        real_one = Writer.update_in_one
+
+        def fetchone(db: PostgresDatabase, sql: Any, params: Any = None) -> Any:
+            self.sql.append(str(sql))
+            return real_fetchone(db, sql, params)
+
+        def one_pass(writer: Writer, *args: Any) -> None:
+            try:
+                real_one(writer, *args)
+            except Restage:
+                self.one_pass.append("staged again")
+                raise
+            except SeedkitError:
+                self.one_pass.append("failed")
+                raise
+            self.one_pass.append("updated")
+
+        monkeypatch.setattr(PostgresDatabase, "fetchone", fetchone)
+        monkeypatch.setattr(Writer, "update_in_one", one_pass)
+
+    def classified(self) -> int:
+        return sum(1 for s in self.sql if s.startswith("SELECT COUNT(*), SUM(CASE") and '"items"' in s)
+
+
+def test_a_few_changed_rows_without_references_are_updated_in_one_statement(new_project, monkeypatch,
+                                                                             sent) -> None:
+    """Every staged row lies in a batch whose keys are the last run's, which left them all in the table: none
+    can be missing, so there is no classifying pass, only the update (the same rows, report and fingerprint
+    as comparing every row)."""
+    seen_sql = Statements(monkeypatch)
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    plain = items(owner=None)
+    steps = [Step(plain), Step(), Step(changed), Step(plain), Step(changed)]
+    fast = new_project("alone")
+    for i, step in enumerate(steps):  # the skipping side alone first: what it ran
+        seen_sql.sql.clear()
+        outcome(fast, step)
+        if i >= 2:
+            assert seen_sql.classified() == 0 and seen_sql.one_pass[-1] == "updated", i
+    assert seen_sql.one_pass == ["updated"] * 3
+    assert_state_is_true(fast)
+    seen = both_ways(new_project, monkeypatch, sent, steps)  # and the same as comparing every row
+    for out, staged in seen[2:]:
+        assert ("items", 0, 10, ROWS - 10, 0) in report_of((out, staged))
+        assert 10 <= staged <= 10 * CHUNK
+
+
+def test_a_commit_elsewhere_during_the_run_leaves_the_one_statement_update_standing(new_project, monkeypatch,
+                                                                                   sent) -> None:
+    """Another transaction committed since the scan (in a table the fixture does not touch): the fresh
+    scan that then decides sees this run's own update too, and takes it into account."""
+    seen_sql = Statements(monkeypatch)
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    elsewhere = "CREATE TABLE IF NOT EXISTS elsewhere (x int); INSERT INTO elsewhere VALUES (1)"
+    seen = both_ways(new_project, monkeypatch, sent,
+                     [Step(items(owner=None)), Step(), Step(changed, during=elsewhere), Step()])
+    assert seen_sql.one_pass == ["updated"]  # not staged again
+    assert 10 <= seen[2][1] <= 10 * CHUNK and seen[3][1] == 0
+
+
+def test_rows_past_the_end_of_the_last_run_are_classified(new_project, monkeypatch, sent) -> None:
+    """Rows past the end of the last run may be missing: that run classifies the staged rows first (the usual
+    path); the next one updates in one statement again, references and all."""
+    seen_sql = Statements(monkeypatch)
+    changed = "f'item {n}' + ('!' if n % 100 == 7 else '')"
+    steps = [Step(items(owner=None)), Step(), Step(items(ROWS + 3, label=changed, owner=None)),
+             Step(items(ROWS + 3)), Step(), Step(items(ROWS + 3, label=changed))]
+    seen = both_ways(new_project, monkeypatch, sent, steps)
+    assert ("items", 3, 10, ROWS - 10, 0) in report_of(seen[2])
+    assert ("items", 0, 10, ROWS - 7, 0) in report_of(seen[5])
+    assert seen_sql.one_pass == ["updated"]  # the last step only
+    assert seen_sql.classified() >= 3
+
+
+def test_a_reference_that_no_longer_resolves_in_a_changed_row_is_the_usual_error(new_project, monkeypatch,
+                                                                                 sent) -> None:
+    """The one-statement update leaves such a row alone and counts it: the run stops, nothing written."""
+    seen_sql = Statements(monkeypatch)
+    gone = items(owner="('ann', 'bob', 'cyd')[n % 3] if n != 207 else 'nobody'")
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(gone), Step(items())])
+    assert "nobody" in str(report_of(seen[2])) and "row 207" in str(report_of(seen[2]))
+    assert seen_sql.one_pass == ["failed"]  # the one statement found it
+    assert report_of(seen[3])[1] == ("items", 0, 0, ROWS, 0)
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE items SET label = 'by another session' WHERE code = 'c00042'",
+    "DELETE FROM items WHERE code = 'c00107'",  # a changed row: it must be inserted again, not left out
+])
+def test_a_commit_before_the_one_statement_update_undoes_it_and_compares_every_row(new_project, monkeypatch,
+                                                                                  sent, sql: str) -> None:
+    seen_sql = Statements(monkeypatch)
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    seen = both_ways(new_project, monkeypatch, sent,
+                     [Step(items(owner=None)), Step(), Step(changed, during=sql), Step(), Step()])
+    assert "staged again" in seen_sql.one_pass
+    assert seen[-1][1] == 0
+
+
 def test_appended_rows_are_inserted_without_staging_the_rest(new_project, monkeypatch, sent) -> None:
     seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(items(ROWS + 150)), Step(items(ROWS + 151))])
     assert report_of(seen[1])[1] == ("items", 150, 0, ROWS, 0)
@@ -344,6 +454,46 @@ def test_changes_made_behind_seedkits_back_are_found(new_project, monkeypatch, s
     assert seen[1][1] == 0
     assert seen[2][1] in (ROWS, 0)  # everything compared again (or loaded straight into an emptied table)
     assert seen[3][1] == 0
+
+
+@pytest.mark.parametrize("sql", [None, "UPDATE items SET label = 'edited by hand' WHERE code = 'c00042'",
+                                 "DELETE FROM owners WHERE name = 'cyd'; INSERT INTO owners (name) VALUES ('cyd')"],
+                         ids=["nothing", "edit", "owner replaced"])
+def test_the_fingerprint_scan_runs_while_the_first_batches_are_made(new_project, monkeypatch, sent,
+                                                                    sql: str | None) -> None:
+    """The scan runs on the run's connection in another thread while this one makes and digests batches
+    against the last run's record (made slow here, so every batch is made before it ends); when it finds
+    the tables changed behind seedkit's back, the fixture is made again from its first row and every row
+    is staged and compared."""
+    seen_scans: list[tuple[bool, int]] = []  # (in another thread, items rows made before the scan ended)
+    made = [0]
+    real_verify = Fingerprints.verify
+
+    def slow_verify(self: Fingerprints, tracker: Any, old: Any) -> bool:
+        time.sleep(0.3)
+        ok = real_verify(self, tracker, old)
+        seen_scans.append((threading.current_thread() is not threading.main_thread(), made[0]))
+        return ok
+
+    real_outcome = outcome
+
+    def counting_outcome(p: Project, step: Step) -> tuple:
+        made[0] = 0
+        with pytest.MonkeyPatch.context() as m:
+            real_feed = Tracker.feed
+
+            def feed(tracker: Tracker, built: Any, fmt: Any) -> Any:
+                made[0] += len(built)
+                return real_feed(tracker, built, fmt)
+            m.setattr(Tracker, "feed", feed)
+            return real_outcome(p, step)
+
+    monkeypatch.setattr(Fingerprints, "verify", slow_verify)
+    monkeypatch.setitem(globals(), "outcome", counting_outcome)
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(), Step(sql=sql), Step()])
+    assert seen_scans and all(thread and rows == ROWS for thread, rows in seen_scans), seen_scans
+    assert seen[1][1] == 0 and seen[3][1] == 0
+    assert seen[2][1] == (0 if sql is None else ROWS)  # every row staged and compared once it was found
 
 
 def test_a_changed_configuration_compares_every_row(new_project, monkeypatch, sent) -> None:

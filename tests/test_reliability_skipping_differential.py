@@ -34,6 +34,8 @@ from typer.testing import CliRunner
 from seedkit.cli import app
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.apply import Applier
+from seedkit.seed.skip_tracker import Restage
+from seedkit.seed.write import Writer
 from tests.support import Project, create_pg_database, drop_pg_database
 from tests.support.pgcluster import find_bindir
 
@@ -76,12 +78,17 @@ class Fixture:
     # the values: a step may switch between the two
     price_as: str = "str"
     dup: int = 0  # this row repeats the first row's key (0: none): the run fails, both ways alike
+    # owners by reference, or none: a fixture without references updates its few changed rows in one
+    # statement, with no classifying pass (seed/write.py, ``update_in_one``)
+    owned: bool = True
 
     def source(self) -> str:
         every = self.label_every
         price = f"Decimal(n) + Decimal({self.price_cents}) / 100"
         price = f"str({price})" if self.price_as == "str" else price
         label = f"f'item {{n}}' + ({self.label_tag!r} if {every} and n % {every or 1} == 0 else '')"
+        owner = (f'ref("owners", ("ann", "bob", "cyd")[(n + {self.owner_shift}) % 3], column="id")' if self.owned
+                 else "None")
         return textwrap.dedent(f"""\
             from decimal import Decimal
 
@@ -94,7 +101,7 @@ class Fixture:
                     yield {{"code": f"c{{(1 if n == {self.dup} else n):05}}", "label": {label},
                            "qty": (n + {self.qty_shift}) % 7, "price": {price},
                            "kind": ("plain", "fancy", "rare")[(n + {self.kind_shift}) % 3], "size": n % 5,
-                           "owner_id": ref("owners", ("ann", "bob", "cyd")[(n + {self.owner_shift}) % 3], column="id")}}
+                           "owner_id": {owner}}}
             """)
 
 
@@ -114,6 +121,7 @@ class World:
 
     def __init__(self, rng: random.Random, dumps: Path) -> None:
         self.rng = rng
+        self.toggles = random.Random(SEED + 1)  # (its own: the main walk stays as it was)
         self.fixture = Fixture()
         self.trigger = False
         self.qty_type = "int"
@@ -143,6 +151,9 @@ class World:
             elif what == "price":
                 f.price_cents = rng.choice([5, 7, 55])
             f.price_as = rng.choice(["str", "decimal"])  # the same COPY text, another kind of batch digest
+            if self.toggles.random() < 0.2:
+                f.owned = not f.owned
+                what += ", owners by reference" if f.owned else ", no owners (no references)"
             self.fixture = f
             return Step(f"fixture: {what}, prices as {f.price_as}", fixture=f)
         if roll < 0.30:
@@ -270,8 +281,21 @@ def outside_commits(p: Project, step: Step, skipped: list[int]) -> Iterator[list
         yield fired
 
 
+ONE_PASS: list[str] = []  # runs whose changed rows were updated with no classifying pass, and how they ended
+
+
 def seedkit_run(p: Project, step: Step, skipping: bool, skipped: list[int]) -> tuple[int, Any]:
     with pytest.MonkeyPatch.context() as m, outside_commits(p, step, skipped):
+        real_one = Writer.update_in_one
+
+        def one_pass(self: Writer, *args: Any) -> None:
+            try:
+                real_one(self, *args)
+            except Restage:
+                ONE_PASS.append("staged again")
+                raise
+            ONE_PASS.append("updated")
+        m.setattr(Writer, "update_in_one", one_pass)
         if not skipping:  # without a row formatter every row is staged and compared
             m.setattr(PostgresDatabase, "row_formatter", lambda self: None)
         result = CliRunner().invoke(app, ["--config", str(p.root / "seedkit.toml"), "run", "dev", "--json",
@@ -318,6 +342,7 @@ def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Proj
 
 def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_path: Path) -> None:
     fast, plain = two_projects
+    ONE_PASS.clear()
     world = World(random.Random(SEED), tmp_path)
     history: list[str] = []
     skipped: list[int] = []  # rows the skipping side skipped, per run that wrote
@@ -348,6 +373,7 @@ def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_p
     # the walk did exercise skipping, and every kind of outside change
     assert sum(1 for n in skipped if n > 0) >= STEPS // 20, skipped
     assert skipped_as == {"str", "decimal"}  # batches digested as marshal writes them, and as COPY text
+    assert ONE_PASS.count("updated") >= STEPS // 50, ONE_PASS  # changed rows updated in one statement
     wanted = ["drop and re-add", "enum values renamed", "BEFORE trigger", "becomes", "another session during",
               "another session at the end", "restore from pg_dump", "truncate", "insert", "DELETE", "UPDATE",
               "VACUUM FULL", "--check", "--dry-run"]

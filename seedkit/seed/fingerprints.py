@@ -88,11 +88,19 @@ class Fingerprints:
         tracker = Tracker(fx.name, table.name, config, tables, positions, self.ctx.batch_size)
         old = self.record(fx.name, str(table.name))
         if old is not None and old.config == config and old.batch_size == self.ctx.batch_size:
-            self.scan(tables)
-            if all(old.state.get(str(t)) == self.known.get(t) for t in tables):
+            if all(t in self.known for t in tables):
+                if self.verify(tracker, old):
+                    tracker.old = old
+            else:  # the scan runs while the first batches are made, before anything is compared or written
                 tracker.old = old
+                tracker.verify = lambda: self.verify(tracker, old)
         self.trackers.append((tracker, old))
         return tracker
+
+    def verify(self, tracker: Tracker, old: Record) -> bool:
+        """Scan the tables not followed yet: do they all hold what the last run left?"""
+        self.scan(tracker.tables)
+        return all(old.state.get(str(t)) == self.known.get(t) for t in tracker.tables)
 
     def shape(self, table: TableName) -> Any:
         if table not in self.shapes:
@@ -127,16 +135,20 @@ class Fingerprints:
         relids, before, followed = self.writes[table]
         return known if self.ctx.d.table_writes(relids) - before == followed else None
 
-    def unchanged_since_scan(self, tracker: Tracker, now: str) -> bool:
+    def unchanged_since_scan(self, tracker: Tracker, now: str, moved: tuple[int, int] = (0, 0)) -> bool:
         """Do the tables read now (snapshot ``now``) hold what they did at their scan, plus this run's own
-        writes? Cheap when no other transaction committed meanwhile; otherwise a scan says."""
+        writes? Cheap when no other transaction committed meanwhile; otherwise a scan says. ``moved``: how a
+        write of the target table not followed yet (the statement that took ``now``) moved its fingerprint."""
         tables = tracker.tables
         if any(self.known.get(t) is None or t not in self.since for t in tables):
             return False
         for since in {self.since[t] for t in tables}:
             if self.ctx.d.others_committed(since, now) is not False:
                 _, prints = self.ctx.d.fingerprints(tables)
-                return all(fingerprint == self.known[t] for t, fingerprint in zip(tables, prints))
+                want = {t: self.known[t] for t in tables}
+                count, total = want[tracker.table] or [0, "0"]
+                want[tracker.table] = [count + moved[0], str(int(total) + moved[1])]
+                return all(fingerprint == want[t] for t, fingerprint in zip(tables, prints))
         return True
 
     def session(self) -> list[Any]:
@@ -168,6 +180,10 @@ class Fingerprints:
         if self.known.get(table) is None or self.shape(table).tree:
             return None
         return self.ctx.d.row_version_hash()
+
+    def counted(self, table: TableName, n: int) -> None:
+        """``n`` rows written to ``table`` by a statement that added up their versions' hashes itself."""
+        self.writes[table][2] += n
 
     def write(self, statement: str, table: TableName, params: list[Any] | None = None) -> tuple[int, int]:
         """Run an INSERT or UPDATE; return (rows, sum of the new row versions' hashes, or 0)."""

@@ -167,6 +167,9 @@ class Tracker:
     # to the next run, which fills them in: the staging COPY, unlike a load into an indexed table,
     # cannot hide the time it takes)
     chunked: bool = True
+    # the fingerprint scan that decides whether ``old`` still describes the database, when it has not run yet:
+    # it runs while the first batches are made (seed/staging.py), and says False when ``old`` does not
+    verify: Callable[[], bool] | None = None
     batches: bytearray = field(default_factory=bytearray)
     keys: bytearray = field(default_factory=bytearray)
     chunks: bytearray = field(default_factory=bytearray)
@@ -185,6 +188,7 @@ class Tracker:
     def reset(self) -> None:
         """Start over with nothing skipped (see ``Restage``)."""
         self.old = None
+        self.verify = None
         self.chunked = False
         self.batches.clear()
         self.keys.clear()

@@ -7,6 +7,7 @@ streamed fixture's failing row is located by the COPY line the database names.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from itertools import chain, islice
 from typing import Any
@@ -15,7 +16,10 @@ from ..errors import DatabaseError, FixtureError
 from .context import ROW_VIOLATIONS, UNIQUE_VIOLATIONS, Context, RefShape
 from .plan import FixturePlan
 from .rows import NestedRefs, RowBuilder
-from .skip_tracker import Tracker
+from .skip_tracker import Restage, Tracker
+
+# rows made at most while the fingerprint scan runs, and bytes of COPY text held for after it: memory stays bounded
+AHEAD_ROWS, AHEAD_BYTES = 500_000, 16 << 20
 
 
 class Loader:
@@ -99,10 +103,16 @@ class Loader:
         every, progress = self.ctx.batch_size, self.ctx.progress
         label, total = str(fp.table.name), fp.fixture.count
         current: list[tuple[int, dict[str, Any]]] = []
+        ahead: list[tuple[int, bytes | bytearray | None]] = []
 
         def buffers() -> Iterator[bytes | bytearray]:
             nonlocal current
             done = 0
+            for count, data in ahead:
+                if data:
+                    yield data
+                done += count
+            ahead.clear()
             while chunk := list(islice(rows, every)):
                 current = chunk
                 built = make_batch(chunk)
@@ -113,8 +123,9 @@ class Loader:
                 if progress is not None:
                     progress(label, done, total)
 
-        self.nested.copying = True
+        self.nested.copying = True  # (from here on no lookup runs while rows are made: see NestedRefs)
         try:
+            ahead = self.ahead(tracker, rows, make_batch, fmt, label, total, current)
             self.ctx.d.load_buffers(table_sql, columns, buffers())
         except DatabaseError as exc:
             self.nested.copying = False
@@ -123,6 +134,49 @@ class Loader:
         finally:
             self.nested.copying = False
         return tracker.staged
+
+    def ahead(self, tracker: Tracker, rows: Iterator, make_batch: Callable, fmt: Callable[[list], bytearray],
+              label: str, total: int | None, current: list) -> list[tuple[int, bytes | bytearray | None]]:
+        """Run the tracker's fingerprint scan (when it has not run yet) on this connection in another thread,
+        while the first batches are made and digested here against the last run's record: the server
+        scans while the client computes. The connection is not used here until the scan is over, and no COPY
+        starts before it. When the scan says the record no longer describes the tables, the fixture is
+        staged again from its first row with nothing skipped (``Restage``: only the rows made meanwhile are
+        made twice). Return (rows, what to send) per batch made; memory holds only what is to be sent."""
+        verify, tracker.verify = tracker.verify, None
+        made: list[tuple[int, bytes | bytearray | None]] = []
+        if verify is None or tracker.old is None:
+            return made
+        said: list[Any] = []
+
+        def scan() -> None:
+            try:
+                said.append(verify())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+                said.append(exc)
+
+        worker = threading.Thread(target=scan, name="seedkit-scan", daemon=True)
+        worker.start()
+        done, held, every = 0, 0, self.ctx.batch_size
+        try:
+            while worker.is_alive() and done < AHEAD_ROWS and held < AHEAD_BYTES:
+                chunk = list(islice(rows, every))
+                if not chunk:
+                    break
+                current[:] = chunk  # (the batch a value the driver cannot send is in)
+                data = tracker.feed(make_batch(chunk), fmt)
+                made.append((len(chunk), data))
+                done += len(chunk)
+                held += len(data) if data else 0
+                if self.ctx.progress is not None:
+                    self.ctx.progress(label, done, total)
+        finally:
+            worker.join()
+        if isinstance(said[0], BaseException):
+            raise said[0]
+        if not said[0]:  # the tables are not what the last run left: nothing can be skipped
+            raise Restage
+        return made
 
     def explain_batch(self, fp: FixturePlan, cols: list[str], chunk: list[tuple[int, dict[str, Any]]],
                        exc: DatabaseError) -> None:
