@@ -1,0 +1,330 @@
+"""Reruns over unchanged fixture files are decided from digests, exactly (seed/rerun.py; RELIABILITY.md §7).
+
+A differential test: two databases side by side get the same random steps (a fixture file edited, a
+row moved to another file, prune or ``create_only`` switched, an outside insert, update or delete in
+any table, a catalog-only change, a commit by another session at the end of a run, ``--only``,
+``--check``), then ``seedkit run dev --json``. One side runs as shipped (a rerun whose record matches
+reads no fixture row), the other with the record switched off (every row read, planned, staged and
+compared). After every step both must have the same exit code, the same report and the same table
+contents. The steps come from a seeded generator (``SEEDKIT_RERUN_SEED``, ``SEEDKIT_RERUN_STEPS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+import seedkit
+from seedkit.cli import app
+from seedkit.seed import rerun
+from tests.support import Project, create_pg_database, drop_pg_database
+
+pytestmark = pytest.mark.postgres
+
+STEPS = int(os.environ.get("SEEDKIT_RERUN_STEPS", "120"))
+SEED = int(os.environ.get("SEEDKIT_RERUN_SEED", "20261130"))
+
+SCHEMA = """
+CREATE TABLE artists (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE, country text);
+CREATE TABLE albums (id bigserial PRIMARY KEY, artist_id bigint NOT NULL REFERENCES artists (id) ON DELETE CASCADE,
+                     title text NOT NULL, year int CHECK (year > 1900), UNIQUE (artist_id, title));
+CREATE TABLE tracks (id bigserial PRIMARY KEY, album_id bigint NOT NULL REFERENCES albums (id) ON DELETE CASCADE,
+                     name text NOT NULL, ms int, UNIQUE (album_id, name));
+CREATE TABLE staff (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, boss_id bigint REFERENCES staff (id));
+CREATE TABLE genres (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE, note text);
+CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.country := upper(NEW.country); RETURN NEW; END $$;
+"""
+TABLES = ("artists", "albums", "tracks", "staff", "genres")
+NAMES = [f"artist {i}" for i in range(8)]
+
+
+@dataclass
+class Files:
+    """The fixture files both sides hold; a step may change any part."""
+
+    artists: dict[str, str] = field(default_factory=lambda: {n: "se" for n in NAMES[:5]})
+    moved: list[str] = field(default_factory=list)  # artists listed in more_artists.yaml instead
+    prune: bool = False
+    albums: dict[tuple[str, str], int] = field(default_factory=lambda: {
+        (NAMES[i % 5], f"album {i}"): 1990 + i for i in range(6)})
+    create_only: bool = False
+    ignore: bool = False
+    tracks: dict[tuple[str, str, str], int] = field(default_factory=lambda: {
+        (NAMES[i % 5], f"album {i % 6}", f"track {i}"): 1000 * i for i in range(12)})
+    staff: dict[str, str | None] = field(default_factory=lambda: {
+        "a@x": None, "b@x": "a@x", "c@x": "b@x", "d@x": "a@x"})
+    genres: dict[str, str] = field(default_factory=lambda: {"rock": "loud", "jazz": "cool"})
+    comment: str = "a"  # a comment in artists.yaml: an edit of the same size
+
+    def write(self, p: Project) -> None:
+        def artist_rows(names: list[str]) -> str:
+            return "".join(f"  - {{name: {n!r}, country: {self.artists[n]!r}}}\n" for n in names)
+
+        listed = [n for n in self.artists if n not in self.moved]
+        p.write("dev/artists.yaml", f"# {self.comment}\nkey: [name]\nprune: {str(self.prune).lower()}\nrows:\n"
+                + (artist_rows(listed) if listed else "  []\n").replace("rows:\n  []", "rows: []"))
+        moved = [n for n in self.artists if n in self.moved]
+        p.write("dev/more_artists.yaml", "table: artists\nkey: [name]\nrows:\n" + artist_rows(moved)
+                if moved else "table: artists\nkey: [name]\nrows: []\n")
+        head = "key: [artist_id, title]\n" + ("create_only: [year]\n" if self.create_only else "") + (
+            "on_conflict: ignore\n" if self.ignore else "")
+        p.write("dev/albums.yaml", head + "rows:\n" + "".join(
+            f"  - {{artist_id: !ref artists/{a!r}, title: {t!r}, year: {y}}}\n" for (a, t), y in self.albums.items()))
+        p.write("dev/tracks.yaml", "key: [album_id, name]\nrows:\n" + "".join(
+            f"  - album_id: !ref {{table: albums, artist_id: !ref artists/{a!r}, title: {t!r}}}\n"
+            f"    name: {n!r}\n    ms: {ms}\n" for (a, t, n), ms in self.tracks.items()))
+        p.write("dev/staff.yaml", "key: [email]\nrows:\n" + "".join(
+            f"  - {{email: {e!r}, boss_id: {('!ref staff/' + repr(b)) if b else 'null'}}}\n"
+            for e, b in self.staff.items()))
+        p.write("dev/genres.csv", "name,note\n" + "".join(f"{g},{n}\n" for g, n in self.genres.items()))
+
+
+@dataclass
+class Step:
+    text: str
+    files: bool = False  # the files changed
+    sql: str | None = None  # behind seedkit's back, before the run (may fail: both sides alike)
+    at_end: str | None = None  # another session commits this after the run's last write
+    args: list[str] = field(default_factory=list)
+    same_size: bool = False  # artists.yaml edited in place, its size and modification time kept
+
+
+class World:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.files = Files()
+        self.trigger = False
+
+    def step(self) -> Step:
+        rng, f = self.rng, self.files
+        kind = rng.choice(["none", "none", "none", "country", "move", "artist", "album", "track", "staff", "genre",
+                           "prune", "create_only", "ignore", "same size", "update", "delete", "insert",
+                           "catalog", "trigger", "at end", "only", "check"])
+        if kind == "none":
+            return Step("nothing changed")
+        if kind == "country":
+            n = rng.choice(list(f.artists))
+            f.artists[n] = rng.choice(["se", "no", "fi"])
+            return Step(f"country of {n} becomes {f.artists[n]}", files=True)
+        if kind == "move":
+            n = rng.choice(list(f.artists))
+            f.moved = [m for m in f.moved if m != n] if n in f.moved else [*f.moved, n]
+            return Step(f"{n} moved to the other file", files=True)
+        if kind == "artist":
+            n = rng.choice(NAMES)
+            used = {a for a, _ in f.albums} | {a for a, _, _ in f.tracks}
+            if n in f.artists and n not in used:
+                del f.artists[n]
+                f.moved = [m for m in f.moved if m != n]
+                return Step(f"{n} removed", files=True)
+            f.artists.setdefault(n, "dk")
+            return Step(f"{n} added", files=True)
+        if kind == "album":
+            key = (rng.choice(list(f.artists)), f"album {rng.randrange(8)}")
+            f.albums[key] = rng.randrange(1950, 2020)
+            return Step(f"album {key} year {f.albums[key]}", files=True)
+        if kind == "track":
+            key = (*rng.choice(list(f.albums)), f"track {rng.randrange(20)}")
+            f.tracks[key] = rng.randrange(0, 9000)
+            return Step(f"track {key} ms {f.tracks[key]}", files=True)
+        if kind == "staff":
+            e = rng.choice(list(f.staff))
+            f.staff[e] = rng.choice([None, *[x for x in f.staff if x != e]])
+            return Step(f"staff {e} reports to {f.staff[e]}", files=True)
+        if kind == "genre":
+            g = rng.choice(["rock", "jazz", "folk"])
+            f.genres[g] = rng.choice(["loud", "cool", "old"])
+            return Step(f"genre {g} note {f.genres[g]}", files=True)
+        if kind == "prune":
+            f.prune = not f.prune
+            return Step(f"prune becomes {f.prune}", files=True)
+        if kind == "create_only":
+            f.create_only = not f.create_only
+            return Step(f"create_only becomes {f.create_only}", files=True)
+        if kind == "ignore":
+            f.ignore = not f.ignore
+            return Step(f"on_conflict ignore becomes {f.ignore}", files=True)
+        if kind == "same size":
+            f.comment = chr(ord("a") + (ord(f.comment) - ord("a") + 1) % 26)
+            n = rng.choice(list(f.artists))
+            f.artists[n] = {"se": "no", "no": "fi", "fi": "se", "dk": "is", "is": "dk"}.get(f.artists[n], "se")
+            return Step(f"artists edited in place, same size and mtime ({n}: {f.artists[n]})", files=True,
+                        same_size=True)
+        if kind == "update":
+            return Step("UPDATE behind seedkit's back", sql=rng.choice([
+                "UPDATE artists SET country = 'xx' WHERE name = 'artist 1'",
+                "UPDATE artists SET country = country WHERE name = 'artist 2'",  # the same values, new row versions
+                "UPDATE tracks SET ms = ms + 1 WHERE id = (SELECT min(id) FROM tracks)",
+                "UPDATE staff SET boss_id = NULL",
+                "UPDATE genres SET note = 'odd' WHERE name = 'rock'",
+                "UPDATE albums SET year = year WHERE true"]))
+        if kind == "delete":
+            return Step("DELETE behind seedkit's back", sql=rng.choice([
+                "DELETE FROM tracks WHERE id = (SELECT max(id) FROM tracks)",
+                "DELETE FROM albums WHERE id = (SELECT min(id) FROM albums)",
+                "DELETE FROM genres WHERE name = 'jazz'",
+                "DELETE FROM artists WHERE name = 'artist 3'"]))
+        if kind == "insert":
+            return Step("insert behind seedkit's back", sql=rng.choice([
+                "INSERT INTO artists (name, country) VALUES ('stranger', 'zz') ON CONFLICT DO NOTHING",
+                "INSERT INTO genres (name, note) VALUES ('folk', 'x') ON CONFLICT (name) DO UPDATE SET note = 'y'",
+                "INSERT INTO staff (email) VALUES ('z@x') ON CONFLICT DO NOTHING"]))
+        if kind == "catalog":
+            return Step("catalog-only change", sql=rng.choice([
+                "ALTER TABLE artists ALTER COLUMN country SET DEFAULT 'dk'",
+                "ALTER TABLE albums DROP CONSTRAINT IF EXISTS late; "
+                "ALTER TABLE albums ADD CONSTRAINT late CHECK (year > 2100) NOT VALID",  # the rows break it
+                "ALTER TABLE albums DROP CONSTRAINT IF EXISTS late",
+                "ALTER TABLE tracks ALTER COLUMN ms TYPE bigint",
+                "ALTER TABLE tracks ALTER COLUMN ms TYPE int",
+                "CREATE INDEX IF NOT EXISTS by_country ON artists (country)",
+                "DROP INDEX IF EXISTS by_country"]))
+        if kind == "trigger":
+            self.trigger = not self.trigger
+            return Step(f"BEFORE trigger {'added' if self.trigger else 'dropped'}", sql=(
+                "CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON artists FOR EACH ROW EXECUTE FUNCTION shout()"
+                if self.trigger else "DROP TRIGGER shout ON artists"))
+        if kind == "at end":
+            return Step("another session at the end of the run", at_end=rng.choice([
+                "UPDATE genres SET note = 'late' WHERE name = 'rock'",
+                "UPDATE artists SET country = 'late' WHERE name = 'artist 0'",
+                "CREATE TABLE IF NOT EXISTS unrelated (x int)"]))
+        if kind == "only":
+            return Step("--only", args=["--only", rng.choice(TABLES)])
+        return Step("--check", args=[rng.choice(["--check", "--dry-run"])])
+
+
+def contents(p: Project) -> tuple:
+    with psycopg.connect(p.url) as c:
+        return tuple(c.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in TABLES)
+
+
+def other_session(p: Project, statement: str) -> None:
+    with psycopg.connect(p.url, autocommit=True) as c:
+        c.execute("SET lock_timeout = '2s'")
+        c.execute(statement)
+
+
+def apply_sql(p: Project, statement: str) -> str:
+    try:
+        other_session(p, statement)
+    except psycopg.Error as exc:
+        return f"failed: {exc.sqlstate}"
+    return "ok"
+
+
+@contextmanager
+def side(p: Project, step: Step, fast: bool, hits: list[bool]) -> Iterator[None]:
+    """The record on (fast) or off; ``step.at_end`` committed by another session before the run records."""
+    real_prepare, real_lookup, real_record = rerun.prepare, rerun.lookup, rerun.record
+
+    def lookup(*a: Any, **k: Any) -> Any:
+        got = real_lookup(*a, **k)
+        hits.append(got is not None)
+        return got
+
+    def record(d: Any, memo: Any, *a: Any, **k: Any) -> bool:
+        if step.at_end:
+            other_session(p, step.at_end)
+        return real_record(d, memo, *a, **k)
+
+    with pytest.MonkeyPatch.context() as m:
+        if fast:
+            m.setattr(rerun, "lookup", lookup)
+            m.setattr(rerun, "record", record)
+        else:
+            m.setattr(rerun, "prepare", lambda *a, **k: None)
+            if step.at_end:  # the same commit, at the same moment of the plain run
+                real_stamp = seedkit.seed.safety.stamp
+
+                def stamp(*a: Any, **k: Any) -> None:
+                    other_session(p, step.at_end)  # type: ignore[arg-type]
+                    real_stamp(*a, **k)
+
+                m.setattr(seedkit.seed.safety, "stamp", stamp)
+        yield
+
+
+def seedkit_run(p: Project, step: Step, fast: bool, hits: list[bool]) -> tuple[int, Any]:
+    with side(p, step, fast, hits):
+        result = CliRunner().invoke(app, ["--config", str(p.root / "seedkit.toml"), "run", "dev", "--json",
+                                          *step.args])
+    text = result.stdout.replace(str(p.root), "<project>").replace(p.url, "<url>")
+    try:
+        report = json.loads(text)
+    except ValueError:
+        return result.exit_code, re.sub(r"\d+ ms", "<ms>", text + result.stderr.replace(str(p.root), "<project>"))
+    report.pop("seconds")
+    report.pop("database")
+    for t in report["tables"]:
+        t.pop("seconds")
+    return result.exit_code, report
+
+
+def write_files(p: Project, files: Files, same_size: bool) -> None:
+    path = p.root / "seeds" / "dev" / "artists.yaml"
+    before = path.stat() if same_size and path.exists() else None
+    size = before.st_size if before else None
+    files.write(p)
+    if before is not None:
+        assert path.stat().st_size == size, "the in-place edit keeps the size"
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.fixture
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
+    urls = [create_pg_database(pg_server), create_pg_database(pg_server)]
+    projects = []
+    for name, url in zip(("fast", "plain"), urls):
+        root = tmp_path / name
+        root.mkdir()
+        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
+        p.sql(SCHEMA)
+        Files().write(p)
+        projects.append(p)
+    yield projects[0], projects[1]
+    for url in urls:
+        drop_pg_database(pg_server, url)
+
+
+def test_a_rerun_decided_from_digests_agrees_with_the_plain_run_step_by_step(two_projects) -> None:
+    fast, plain = two_projects
+    world = World(random.Random(SEED))
+    history: list[str] = []
+    hits: list[bool] = []
+    hit_after: list[str] = []
+    for i in range(STEPS):
+        step = Step("first run") if i == 0 else world.step()
+        history.append(f"{i}: {step.text}")
+        outcomes = []
+        for p, is_fast in ((fast, True), (plain, False)):
+            if step.files:
+                write_files(p, world.files, step.same_size)
+            done = apply_sql(p, step.sql) if step.sql else ""
+            before = len(hits)
+            code, report = seedkit_run(p, step, is_fast, hits)
+            outcomes.append((code, report, done, contents(p)))
+            if is_fast and len(hits) > before and hits[-1]:
+                hit_after.append(step.text)
+        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-25:])
+        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
+        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
+        assert outcomes[0][2:] == outcomes[1][2:], f"table contents differ at {where}"
+    # the walk did decide reruns from digests, and tried every kind of change
+    assert len(hit_after) >= STEPS // 10, (hit_after, history)
+    wanted = ["moved to the other file", "same size and mtime", "UPDATE behind", "DELETE behind", "insert behind",
+              "catalog-only", "BEFORE trigger", "at the end", "--only", "--check", "prune becomes", "staff"]
+    assert [w for w in wanted if w not in "\n".join(history)] == []
