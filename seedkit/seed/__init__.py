@@ -87,9 +87,12 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         memo = rerun.prepare(config.root, config.seeds_dir, discover(config.seeds_dir, env_settings.include),
                              env=env, include=env_settings.include, only=only, settings=settings,
                              protected=env_settings.protected)
+    # pre-flight verdicts kept across runs, for the files the loader reads without a variable
+    verdicts = rerun.Verdicts(config.root) if fixture_cache_enabled(settings.cache) else None
+    digests: dict[str, str | None] | None = {} if verdicts is not None else None
     fixtures: list[Fixture] | None = None
     if memo is None or not memo.hinted:  # (files that changed are read before connecting, as always)
-        fixtures = _load_selected(config, env_settings.include, only, env, memo)
+        fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
     report = Report(env=env, database=str(url), dry_run=dry_run or check)
     started = time.perf_counter()
     missing: list[Fixture] = []  # fixtures whose table does not exist
@@ -116,9 +119,10 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                         safety.stamp(d, env, protected=env_settings.protected)
                     else:
                         if fixtures is None:
-                            fixtures = _load_selected(config, env_settings.include, only, env, memo)
+                            fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
                         missing = _missing_tables(fixtures, catalog)
-                        _schema_checks(d, catalog, fixtures)  # every YAML/JSON row against its table's schema
+                        # every YAML/JSON row against its table's schema
+                        _schema_checks(d, catalog, fixtures, verdicts, memo.digests if memo is not None else digests)
                         plan = build_plan(fixtures, catalog, d)
                         d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
                                       write=not report.dry_run)
@@ -159,23 +163,54 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
 
 
 def _load_selected(config: Config, include: list[str], only: list[str] | tuple[str, ...], env: str,
-                   memo: rerun.Rerun | None) -> list[Fixture]:
-    fixtures = load_fixtures(config, include, digests=memo.digests if memo is not None else None)
+                   memo: rerun.Rerun | None, digests: dict[str, str | None] | None) -> list[Fixture]:
+    fixtures = load_fixtures(config, include, digests=memo.digests if memo is not None else digests)
     return _select(fixtures, only, env) if only else fixtures
 
 
-def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture]) -> None:
+def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
+                   verdicts: rerun.Verdicts | None = None, digests: dict[str, str | None] | None = None) -> None:
     """Pre-flight (seedkit.schema): all schema problems of all files at once, before any write; ``auto``
-    fixtures learn the table they fill."""
+    fixtures learn the table they fill. With ``verdicts``, a fixture found valid before (same bytes, same
+    table schema) is not checked again (seed/rerun.py)."""
     from ..schema.auto import bind_auto
     from ..schema.checks import read_rules
-    from ..schema.validate import preflight
 
     if not any(f.rows is not None or f.auto is not None for f in fixtures):
         return
     rules = read_rules(d, catalog)
-    preflight(fixtures, catalog, rules)
+    todo, keys = fixtures, []
+    if verdicts is not None and digests is not None:
+        todo, keys = _unknown_verdicts(fixtures, catalog, rules, verdicts, digests)
+    if any(f.rows is not None for f in todo):
+        from ..schema.validate import preflight
+
+        preflight(todo, catalog, rules)
+    if verdicts is not None:
+        verdicts.remember(keys)
     bind_auto(fixtures, catalog, d, rules)
+
+
+def _unknown_verdicts(fixtures: list[Fixture], catalog: db.Catalog, rules: object, verdicts: rerun.Verdicts,
+                      digests: dict[str, str | None]) -> tuple[list[Fixture], list[str]]:
+    """The fixtures to check, and the verdict keys to keep when they pass."""
+    from ..schema.build import key_columns, table_schema
+
+    todo, keys = [], []
+    schemas: dict[object, object] = {}
+    for fx in fixtures:
+        table = catalog.find(fx.table) if fx.rows is not None else None
+        if table is None:
+            todo.append(fx)
+            continue
+        if table.name not in schemas:
+            schemas[table.name] = table_schema(table, catalog, rules)  # type: ignore[arg-type]
+        key = verdicts.key(fx, digests.get(fx.ident), schemas[table.name], key_columns(table, fx.header.key))
+        if key is None or not verdicts.known(key):
+            todo.append(fx)
+            if key is not None:
+                keys.append(key)
+    return todo, keys
 
 
 def _select(fixtures: list[Fixture], only: list[str] | tuple[str, ...], env: str) -> list[Fixture]:

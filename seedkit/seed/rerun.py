@@ -269,4 +269,68 @@ def hint(rerun: Rerun) -> None:
         pass
 
 
-__all__ = ["TABLE", "Rerun", "hint", "involved", "lookup", "prepare", "record", "start"]
+# -- pre-flight verdicts kept across runs ----------------------------------------------------------
+VERDICTS = Path(".seedkit") / "cache" / "preflight"
+
+
+class Verdicts:
+    """Fixtures the pre-flight found valid before: one empty file per verdict under
+    ``.seedkit/cache/preflight``, named by a digest of everything the verdict depends on: the bytes of
+    the fixture's file (read without a variable), the fixture's place in it, its table's JSON Schema
+    (built from the live catalog and CHECK constraints of this run) and the columns every row must
+    carry, and the versions of seedkit, Python and of every package installed beside jsonschema (the
+    library that gives the verdicts, and the format checkers it finds). A fixture whose digest has a
+    file is valid again and is not checked; only passes are kept, so a failure is always checked (and
+    located) afresh."""
+
+    def __init__(self, root: Path):
+        self.folder = root / VERDICTS
+        self._stamp: str | None | bool = False
+
+    def stamp(self) -> str | None:
+        if self._stamp is False:
+            self._stamp = _library_stamp()
+        return self._stamp  # type: ignore[return-value]
+
+    def key(self, fx: Fixture, digest: str | None, schema: Any, required: list[str]) -> str | None:
+        stamp = self.stamp()
+        if digest is None or stamp is None:
+            return None
+        text = json.dumps([stamp, fx.name, digest, schema, required], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+    def known(self, key: str) -> bool:
+        return (self.folder / key).is_file()
+
+    def remember(self, keys: list[str]) -> None:
+        """After the pre-flight passed: any problem writing is ignored (it only costs a check next time)."""
+        if not keys:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for key in keys:
+                (self.folder / key).touch()
+        except OSError:
+            pass
+
+
+def _library_stamp() -> str | None:
+    """seedkit, Python and the packages installed where jsonschema is (their names carry their
+    versions), without importing jsonschema."""
+    import importlib.util
+
+    from .. import __version__
+
+    try:
+        spec = importlib.util.find_spec("jsonschema")
+        if spec is None or not spec.origin:
+            return None
+        site = Path(spec.origin).resolve().parent.parent
+        names = sorted(os.listdir(site))
+    except (OSError, ValueError, ImportError):
+        return None
+    text = json.dumps([FORMAT, __version__, list(sys.version_info[:3]), str(site), names])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+__all__ = ["TABLE", "Rerun", "Verdicts", "hint", "involved", "lookup", "prepare", "record", "start"]
