@@ -140,6 +140,10 @@ class Database(abc.ABC):
     def table_shape(self, table: TableName) -> TableShape:
         raise NotImplementedError
 
+    def table_shapes(self, tables: Sequence[TableName]) -> list[TableShape]:
+        """``table_shape`` of each table (an adapter may ask for them all at once)."""
+        return [self.table_shape(t) for t in tables]
+
     @property
     def driver_version(self) -> str:
         """The driver's version: a skip record made by another one is not trusted."""

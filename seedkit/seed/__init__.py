@@ -188,6 +188,10 @@ def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
         preflight(todo, catalog, rules)
     if verdicts is not None:
         verdicts.remember(keys)
+        pools = rerun.Pools(verdicts.folder.parent / "pools")
+        for fx in fixtures:
+            if fx.auto is not None:
+                fx.auto.pools = pools
     bind_auto(fixtures, catalog, d, rules)
 
 

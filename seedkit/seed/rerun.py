@@ -147,7 +147,7 @@ def _names(d: Database, catalog: Catalog, texts: list[str]) -> list[TableName] |
 def _catalog_digest(d: Database, catalog: Catalog, tables: list[TableName]) -> str:
     """Everything of the catalog a rerun's outcome depends on (see the module's docstring)."""
     defined = sorted(repr(t) for n, t in catalog.tables.items() if n.name not in _OWN)
-    shapes = [d.table_shape(t).digest for t in tables]
+    shapes = [s.digest for s in d.table_shapes(tables)]
     row = d.fetchone(
         "SELECT (SELECT json_agg(json_build_array(c.conrelid, c.conname, c.contype, pg_get_constraintdef(c.oid), "
         "c.convalidated, c.condeferrable, c.condeferred) ORDER BY c.conrelid, c.conname) FROM pg_constraint c "
@@ -234,7 +234,7 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     tables = involved(fixtures, plan, catalog, prune)
     if tables is None:
         return False
-    shapes = [d.table_shape(t) for t in tables]
+    shapes = d.table_shapes(tables)
     wrote = d.table_writes([r for s in shapes for r in s.relids])
     if wrote and (prune or report.deleted or any(s.unsafe for s in shapes)):
         return False  # what a writing run leaves is a rerun's fixed point only when rows go in as written
@@ -314,15 +314,58 @@ class Verdicts:
             pass
 
 
-def _library_stamp() -> str | None:
-    """seedkit, Python and the packages installed where jsonschema is (their names carry their
-    versions), without importing jsonschema."""
+class Pools:
+    """Value pools of ``auto`` fixtures kept across runs (``.seedkit/cache/pools``): Faker's output is a
+    function of its version and data, the locale, the seed and the column, and a pool of a thousand
+    texts takes most of a small project's rerun to make. An entry is named by a digest of those and of
+    the versions of seedkit, Python and every package installed beside Faker; it holds the values as
+    JSON. A missing or damaged entry is made again; a folder that cannot be written keeps nothing."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._stamp: str | None | bool = False
+
+    def _file(self, parts: list[Any]) -> Path | None:
+        if self._stamp is False:
+            self._stamp = _library_stamp("faker")
+        if self._stamp is None:
+            return None
+        text = json.dumps([self._stamp, parts], default=str)
+        return self.folder / hashlib.sha256(text.encode()).hexdigest()[:40]
+
+    def get(self, parts: list[Any]) -> list[str] | None:
+        where = self._file(parts)
+        try:
+            got = json.loads(where.read_bytes()) if where is not None else None
+        except (OSError, ValueError):
+            return None
+        if not (isinstance(got, list) and len(got) == 2 and got[0] == json.loads(json.dumps(parts, default=str))
+                and isinstance(got[1], list) and all(type(v) is str for v in got[1])):
+            return None
+        return got[1]
+
+    def put(self, parts: list[Any], values: list[str]) -> None:
+        where = self._file(parts)
+        if where is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = where.with_name(where.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([parts, values], default=str), encoding="utf-8")
+            os.replace(tmp, where)
+        except OSError:
+            pass
+
+
+def _library_stamp(package: str = "jsonschema") -> str | None:
+    """seedkit, Python and the packages installed where ``package`` is (their names carry their
+    versions), without importing it."""
     import importlib.util
 
     from .. import __version__
 
     try:
-        spec = importlib.util.find_spec("jsonschema")
+        spec = importlib.util.find_spec(package)
         if spec is None or not spec.origin:
             return None
         site = Path(spec.origin).resolve().parent.parent
@@ -333,4 +376,4 @@ def _library_stamp() -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-__all__ = ["TABLE", "Rerun", "Verdicts", "hint", "involved", "lookup", "prepare", "record", "start"]
+__all__ = ["TABLE", "Pools", "Rerun", "Verdicts", "hint", "involved", "lookup", "prepare", "record", "start"]

@@ -286,6 +286,9 @@ class PostgresDatabase(Database):
     def table_shape(self, table: TableName) -> TableShape:
         return pg_fingerprints.table_shape(self, self.qualified(table))
 
+    def table_shapes(self, tables: Sequence[TableName]) -> list[TableShape]:
+        return pg_fingerprints.table_shapes(self, [self.qualified(t) for t in tables])
+
     @property
     def driver_version(self) -> str:
         return psycopg.__version__
