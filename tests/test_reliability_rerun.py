@@ -339,3 +339,235 @@ def test_a_rerun_decided_from_digests_agrees_with_the_plain_run_step_by_step(two
     wanted = ["moved to the other file", "same size and mtime", "UPDATE behind", "DELETE behind", "insert behind",
               "catalog-only", "BEFORE trigger", "at the end", "--only", "--check", "prune becomes", "staff"]
     assert [w for w in wanted if w not in "\n".join(history)] == []
+
+
+# -- single attacks, each shown directly ------------------------------------------------------------
+@pytest.fixture
+def project(pg_server: str, tmp_path: Path) -> Iterator[Project]:
+    url = create_pg_database(pg_server)
+    p = Project(tmp_path / "p", url, envs={"dev": {"include": ["dev"]}})
+    p.sql(SCHEMA)
+    Files().write(p)
+    yield p
+    drop_pg_database(pg_server, url)
+
+
+def decided(p: Project, *args: str, env: dict[str, str] | None = None) -> tuple[bool, Any]:
+    """One ``seedkit run dev`` in this process: whether the record decided it, and its report."""
+    hits: list[bool] = []
+    real = rerun.lookup
+
+    def lookup(*a: Any, **k: Any) -> Any:
+        got = real(*a, **k)
+        hits.append(got is not None)
+        return got
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(rerun, "lookup", lookup)
+        for k, v in (env or {}).items():
+            m.setenv(k, v)
+        result = CliRunner().invoke(app, ["--config", str(p.root / "seedkit.toml"), "run", "dev", "--json", *args])
+    try:
+        report: Any = json.loads(result.stdout)
+        report = [(t["table"], t["inserted"], t["updated"], t["unchanged"], t["deleted"]) for t in report["tables"]]
+    except ValueError:
+        report = (result.exit_code, result.stdout + result.stderr)
+    return any(hits), report
+
+
+ALL_UNCHANGED = [("artists", 0, 0, 5, 0), ("albums", 0, 0, 6, 0), ("genres", 0, 0, 2, 0), ("staff", 0, 0, 4, 0),
+                 ("tracks", 0, 0, 12, 0)]
+
+
+def test_the_rerun_after_a_first_load_reads_no_fixture_file(project: Project) -> None:
+    p = project
+    assert decided(p)[0] is False  # the first load
+    with pytest.MonkeyPatch.context() as m:
+        def refuse(*a: Any, **k: Any) -> Any:
+            raise AssertionError("a fixture file was read")
+
+        m.setattr(seedkit.seed, "load_file", refuse)
+        assert decided(p) == (True, ALL_UNCHANGED)
+    assert p.scalar("SELECT count(*) FROM seedkit_reruns") == 1
+
+
+@pytest.mark.parametrize("attack", [
+    "UPDATE artists SET country = 'xx' WHERE name = 'artist 1'",  # a table references point into
+    "UPDATE artists SET country = country WHERE name = 'artist 1'",  # the same values, new row versions
+    "DELETE FROM tracks WHERE name = 'track 3'",
+    "INSERT INTO genres VALUES ('folk', 'x')",  # a row no fixture lists: the report is the same, but read again
+    "ALTER TABLE albums ADD CONSTRAINT late CHECK (year > 2100) NOT VALID",  # catalog only: the pre-flight fails
+    "ALTER TABLE artists ALTER COLUMN country SET DEFAULT 'dk'",
+    "CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON artists FOR EACH ROW EXECUTE FUNCTION shout()",
+    "CREATE TABLE unrelated (x int)",
+])
+def test_an_outside_change_is_never_taken_for_unchanged(project: Project, attack: str) -> None:
+    p = project
+    decided(p)
+    assert decided(p)[0] is True
+    other_session(p, attack)
+    hit, report = decided(p)
+    assert hit is False
+    twin = Project(p.root.parent / "twin", create_pg_database(p.url.rsplit("/", 1)[0] + "/postgres"),
+                   envs={"dev": {"include": ["dev"]}})
+    try:  # the plain run on a database with the same history says the same
+        twin.sql(SCHEMA)
+        Files().write(twin)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(rerun, "prepare", lambda *a, **k: None)
+            decided(twin)
+            other_session(twin, attack)
+            assert decided(twin)[1] == report or isinstance(report, tuple) and report[0] == decided(twin)[1][0]
+    finally:
+        drop_pg_database(p.url.rsplit("/", 1)[0] + "/postgres", twin.url)
+
+
+def test_a_file_edited_in_place_with_the_same_size_and_time_is_read_again(project: Project) -> None:
+    p = project
+    decided(p)
+    assert decided(p)[0] is True
+    f = Files()
+    f.artists["artist 1"] = "no"  # "se" → "no": the same size
+    write_files(p, f, same_size=True)
+    assert decided(p) == (False, [("artists", 0, 1, 4, 0), *ALL_UNCHANGED[1:]])
+    assert p.scalar("SELECT country FROM artists WHERE name = 'artist 1'") == "no"
+
+
+def test_a_row_moved_to_another_file_and_only_agree_with_the_plain_run(project: Project) -> None:
+    p = project
+    decided(p)
+    f = Files()
+    f.moved = ["artist 2"]
+    f.write(p)
+    assert decided(p) == (False, ALL_UNCHANGED)  # another file: read again, and unchanged
+    assert decided(p) == (True, ALL_UNCHANGED)
+    assert decided(p, "--only", "genres") == (False, [("genres", 0, 0, 2, 0)])  # its own record, made now
+    assert decided(p, "--only", "genres") == (True, [("genres", 0, 0, 2, 0)])
+    assert decided(p, "--only", "artists") == (False, [("artists", 0, 0, 5, 0)])
+    assert decided(p) == (True, ALL_UNCHANGED)  # the whole environment's record still holds
+
+
+def test_a_file_that_reads_a_variable_is_never_decided_from_digests(project: Project) -> None:
+    p = project
+    p.write("dev/genres.csv", "name,note\n")
+    p.write("dev/genres.yaml", "table: genres\nkey: [name]\nrows:\n  - {name: rock, note: !env NOTE}\n")
+    for note in ("loud", "loud", "quiet"):
+        hit, report = decided(p, env={"NOTE": note})
+        assert hit is False
+        assert p.scalar("SELECT note FROM genres WHERE name = 'rock'") == note
+    assert not p.rows("SELECT 1 FROM pg_tables WHERE tablename = 'seedkit_reruns'")
+
+
+def test_another_database_copied_from_this_one_compares_every_row(project: Project) -> None:
+    p = project
+    decided(p)
+    assert decided(p)[0] is True
+    server = p.url.rsplit("/", 1)[0] + "/postgres"
+    copy_name = p.url.rsplit("/", 1)[1] + "_copy"
+    with psycopg.connect(server, autocommit=True) as c:  # the same files, the same xmin of every row
+        c.execute(f'CREATE DATABASE "{copy_name}" TEMPLATE "{p.url.rsplit("/", 1)[1]}"')
+    try:
+        twin = Project(p.root.parent / "copy", p.url.rsplit("/", 1)[0] + "/" + copy_name,
+                       envs={"dev": {"include": ["dev"]}})
+        Files().write(twin)
+        (twin.root / ".seedkit").mkdir(exist_ok=True)
+        import shutil
+
+        shutil.copytree(p.root / ".seedkit", twin.root / ".seedkit", dirs_exist_ok=True)
+        assert decided(twin) == (False, ALL_UNCHANGED)
+    finally:
+        drop_pg_database(server, p.url.rsplit("/", 1)[0] + "/" + copy_name)
+
+
+def test_a_commit_by_another_session_during_the_run_leaves_no_record(project: Project) -> None:
+    p = project
+    decided(p)
+    f = Files()
+    f.artists["artist 1"] = "no"
+    f.write(p)
+    real = rerun.record
+
+    def record(*a: Any, **k: Any) -> bool:  # after the run's last write, a row it did not write
+        other_session(p, "UPDATE genres SET note = 'late' WHERE name = 'jazz'")
+        return real(*a, **k)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(rerun, "record", record)
+        assert decided(p)[1][0] == ("artists", 0, 1, 4, 0)
+    hit, report = decided(p)  # the plain run: it writes the note back
+    assert (hit, report[2]) == (False, ("genres", 0, 1, 1, 0))
+    assert p.scalar("SELECT note FROM genres WHERE name = 'jazz'") == "cool"
+
+
+def test_the_switch_turns_it_off_and_sqlite_runs_the_plain_path(project: Project, tmp_path: Path) -> None:
+    p = project
+    decided(p, env={"SEEDKIT_FIXTURE_CACHE": "0"})
+    assert decided(p, env={"SEEDKIT_FIXTURE_CACHE": "0"}) == (False, ALL_UNCHANGED)
+    assert not (p.root / ".seedkit").exists()
+    lite = Project(tmp_path / "lite", f"sqlite:///{tmp_path / 'lite.db'}", envs={"dev": {"include": ["dev"]}})
+    lite.sql("CREATE TABLE genres (name text PRIMARY KEY, note text)")
+    lite.write("dev/genres.csv", "name,note\nrock,loud\n")
+    for _ in range(3):
+        assert decided(lite) == (False, [("genres", 0, 0, 1, 0)]) or lite.scalar("SELECT count(*) FROM genres") == 1
+    assert decided(lite) == (False, [("genres", 0, 0, 1, 0)])
+
+
+def test_a_kept_preflight_verdict_never_hides_a_row_the_schema_now_rejects(project: Project) -> None:
+    p = project
+    decided(p)
+    verdicts = list((p.root / rerun.VERDICTS).iterdir())
+    assert len(verdicts) == 5  # the YAML documents (CSV rows are checked as they stream)
+    other_session(p, "ALTER TABLE staff ALTER COLUMN email TYPE varchar(2) USING left(email, 2)")
+    hit, (code, out) = decided(p)
+    assert (hit, code) == (False, 2)
+    assert "staff.yaml:" in out and "email" in out
+    other_session(p, "ALTER TABLE staff ALTER COLUMN email TYPE text")
+    assert decided(p)[1][3] == ("staff", 4, 0, 0, 0)
+    assert len(list((p.root / rerun.VERDICTS).iterdir())) == 5  # a failure is never kept; the schema is the first one again
+
+
+def test_the_second_process_imports_neither_jsonschema_nor_faker(project: Project) -> None:
+    p = project
+    p.write("dev/staff.py", textwrap.dedent("""\
+        from seedkit import fixture
+
+        @fixture("genres", key=["name"], count=3, auto=True)
+        def more(fake, n):
+            return {"name": f"auto {n}"}
+        """))
+    probe = ("import sys, runpy; sys.argv = ['seedkit', '--config', {cfg!r}, 'run', 'dev', '--json']\n"
+             "try:\n    runpy.run_module('seedkit', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print('MODULES', 'jsonschema' in sys.modules, 'faker' in sys.modules)")
+    import subprocess
+    import sys
+
+    def modules() -> str:
+        out = subprocess.run([sys.executable, "-c", probe.format(cfg=str(p.root / "seedkit.toml"))], cwd=p.root,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.rsplit("MODULES", 1)[1].strip()
+
+    first = p.rows("SELECT * FROM genres ORDER BY 1") if modules() == "True True" else None
+    assert first is not None
+    assert modules() == "False False"
+    # the values from kept pools are Faker's own
+    assert p.rows("SELECT * FROM genres ORDER BY 1") == first
+    for entry in (p.root / ".seedkit" / "cache" / "pools").iterdir():
+        entry.write_text("[damaged")
+    assert modules() == "False True"  # made again
+    assert p.rows("SELECT * FROM genres ORDER BY 1") == first
+
+
+def test_kept_pools_give_the_values_faker_gives(tmp_path: Path) -> None:
+    from seedkit.schema import auto
+
+    spec = auto.AutoSpec(name="x.py:posts", faker_seed=3, faker_locale="en_US")
+    made = auto._pool(spec, None, "title", "sentence", 40)  # type: ignore[arg-type]
+    spec.pools = rerun.Pools(tmp_path / "pools")
+    assert auto._pool(spec, None, "title", "sentence", 40) == made  # type: ignore[arg-type]
+    assert len(list((tmp_path / "pools").iterdir())) == 1
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(auto, "_make_pool", lambda *a: pytest.fail("made again"))
+        assert auto._pool(spec, None, "title", "sentence", 40) == made  # type: ignore[arg-type]
+    other = auto.AutoSpec(name="x.py:posts", faker_seed=4, faker_locale="en_US", pools=spec.pools)
+    assert auto._pool(other, None, "title", "sentence", 40) != made  # type: ignore[arg-type]
