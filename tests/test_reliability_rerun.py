@@ -16,7 +16,7 @@ import os
 import random
 import re
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +82,8 @@ class Files:
         head = "key: [artist_id, title]\n" + ("create_only: [year]\n" if self.create_only else "") + (
             "on_conflict: ignore\n" if self.ignore else "")
         p.write("dev/albums.yaml", head + "rows:\n" + "".join(
-            f"  - {{artist_id: !ref {{table: artists, name: {a!r}}}, title: {t!r}, year: {y}}}\n" for (a, t), y in self.albums.items()))
+            f"  - {{artist_id: !ref {{table: artists, name: {a!r}}}, title: {t!r}, year: {y}}}\n"
+            for (a, t), y in self.albums.items()))
         p.write("dev/tracks.yaml", "key: [album_id, name]\nrows:\n" + "".join(
             f"  - album_id: !ref {{table: albums, artist_id: !ref {{table: artists, name: {a!r}}}, title: {t!r}}}\n"
             f"    name: {n!r}\n    ms: {ms}\n" for (a, t, n), ms in self.tracks.items()))
@@ -523,7 +524,8 @@ def test_a_kept_preflight_verdict_never_hides_a_row_the_schema_now_rejects(proje
     assert "staff.yaml:" in out and "email" in out
     other_session(p, "ALTER TABLE staff ALTER COLUMN email TYPE text")
     assert decided(p)[1][3] == ("staff", 4, 0, 0, 0)
-    assert len(list((p.root / rerun.VERDICTS).iterdir())) == 5  # a failure is never kept; the schema is the first one again
+    # a failure is never kept, and the schema is the first one again
+    assert len(list((p.root / rerun.VERDICTS).iterdir())) == 5
 
 
 def test_the_second_process_imports_neither_jsonschema_nor_faker(project: Project) -> None:

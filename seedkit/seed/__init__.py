@@ -83,7 +83,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
     url = config.database_url(env, database_url)
     settings = config.settings.seeds
     memo = None  # deciding a rerun over unchanged files from digests (seed/rerun.py)
-    if not (dry_run or check or diff) and url.dialect == "postgresql" and fixture_cache_enabled(settings.cache):
+    if not (dry_run or check or diff) and fixture_cache_enabled(settings.cache):  # (SQLite: see rerun.start)
         memo = rerun.prepare(config.root, config.seeds_dir, discover(config.seeds_dir, env_settings.include),
                              env=env, include=env_settings.include, only=only, settings=settings,
                              protected=env_settings.protected)

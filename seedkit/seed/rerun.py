@@ -57,6 +57,7 @@ from typing import Any
 
 from ..db.base import Database
 from ..db.catalog import Catalog, TableName
+from ..errors import DatabaseError
 from .model import Fixture, Ref
 from .report import Report
 
@@ -115,7 +116,7 @@ def prepare(root: Path, seeds: Path, files: list[Path], *, env: str, include: li
 
 def start(d: Database, rerun: Rerun) -> None:
     """Note the run's first snapshot (before it reads the catalog or any row)."""
-    if d.dialect != "postgresql":
+    if not d.row_versions:
         return
     got = d.fetchone(f"SELECT {d.snapshot_sql()}")
     rerun.since = got[0] if got else None
@@ -131,8 +132,12 @@ class _Record:
 
 
 def _load(d: Database, key: str) -> _Record | None:
-    row = d.fetchone(f"SELECT inputs, catalog, tables, state, report FROM {d.quote(TABLE)} WHERE key = "
-                     f"{d.placeholder}", [key])
+    try:
+        with d.transaction():  # a savepoint: a role that may not read the table runs in full
+            row = d.fetchone(f"SELECT inputs, catalog, tables, state, report FROM {d.quote(TABLE)} WHERE key = "
+                             f"{d.placeholder}", [key])
+    except DatabaseError:
+        return None
     if row is None:
         return None
     return _Record(row[0], row[1], json.loads(row[2]), json.loads(row[3]), json.loads(row[4]))
@@ -148,14 +153,8 @@ def _catalog_digest(d: Database, catalog: Catalog, tables: list[TableName]) -> s
     """Everything of the catalog a rerun's outcome depends on (see the module's docstring)."""
     defined = sorted(repr(t) for n, t in catalog.tables.items() if n.name not in _OWN)
     shapes = [s.digest for s in d.table_shapes(tables)]
-    row = d.fetchone(
-        "SELECT (SELECT json_agg(json_build_array(c.conrelid, c.conname, c.contype, pg_get_constraintdef(c.oid), "
-        "c.convalidated, c.condeferrable, c.condeferred) ORDER BY c.conrelid, c.conname) FROM pg_constraint c "
-        "WHERE c.conrelid = ANY(%(t)s::regclass[]))::text, "
-        "(SELECT json_agg(json_build_array(i.indrelid, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisready) "
-        "ORDER BY i.indrelid, i.indexrelid) FROM pg_index i WHERE i.indrelid = ANY(%(t)s::regclass[]))::text",
-        {"t": [d.qualified(t) for t in tables]})
-    text = json.dumps([FORMAT, defined, list(catalog.search_path), shapes, list(row or ()), d.database_identity(),
+    text = json.dumps([FORMAT, defined, list(catalog.search_path), shapes, d.table_constraints(tables),
+                       d.database_identity(),
                        d.text_settings(), d.driver_version], default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -163,7 +162,7 @@ def _catalog_digest(d: Database, catalog: Catalog, tables: list[TableName]) -> s
 def lookup(d: Database, rerun: Rerun, catalog: Catalog, report: Report) -> list[TableName] | None:
     """When the record says this run would write nothing: fill ``report`` as the plain run would, and
     return the tables it would lock; else None (the plain run follows)."""
-    if d.dialect != "postgresql" or not rerun.hinted or rerun.since is None:
+    if not d.row_versions or not rerun.hinted or rerun.since is None:
         return None
     if TABLE not in {t.name for t in catalog.tables}:
         return None
@@ -218,7 +217,7 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     """At the end of a plain run that will commit: keep what the next run needs to decide from digests,
     when it can be decided (see the module's docstring); otherwise leave any old record (it can no longer
     match: the database moved on, or it still holds what that record describes)."""
-    if d.dialect != "postgresql" or rerun.since is None:
+    if not d.row_versions or rerun.since is None:
         return False
     # the bytes every row came from are the ones the inputs name: YAML and JSON as the loader read them
     # (None: the file read a variable), CSV files (read while applying) now, after the run read them
@@ -244,16 +243,20 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     rows = [[t.table, t.inserted + t.updated + t.unchanged] for t in report.tables]
     if not wrote and any(t.inserted or t.updated or t.deleted for t in report.tables):
         return False
-    if TABLE not in {t.name for t in catalog.tables}:  # created only when missing: a role without CREATE can seed
-        d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(TABLE)} (key TEXT PRIMARY KEY, inputs TEXT NOT NULL, "
-                  "catalog TEXT NOT NULL, tables TEXT NOT NULL, state TEXT NOT NULL, report TEXT NOT NULL)")
     text = [rerun.key, rerun.inputs, _catalog_digest(d, catalog, tables), json.dumps([str(t) for t in tables]),
             json.dumps(prints), json.dumps(rows)]
     ph = d.placeholder
-    d.execute(f"INSERT INTO {d.quote(TABLE)} (key, inputs, catalog, tables, state, report) VALUES "
-              f"({', '.join([ph] * 6)}) ON CONFLICT (key) DO UPDATE SET inputs = excluded.inputs, "
-              "catalog = excluded.catalog, tables = excluded.tables, state = excluded.state, report = excluded.report",
-              text)
+    try:
+        with d.transaction():  # a savepoint: a role that may not create or write the table just keeps no record
+            if TABLE not in {t.name for t in catalog.tables}:  # created only when missing
+                d.execute(f"CREATE TABLE IF NOT EXISTS {d.quote(TABLE)} (key TEXT PRIMARY KEY, inputs TEXT NOT NULL, "
+                          "catalog TEXT NOT NULL, tables TEXT NOT NULL, state TEXT NOT NULL, report TEXT NOT NULL)")
+            d.execute(f"INSERT INTO {d.quote(TABLE)} (key, inputs, catalog, tables, state, report) VALUES "
+                      f"({', '.join([ph] * 6)}) ON CONFLICT (key) DO UPDATE SET inputs = excluded.inputs, "
+                      "catalog = excluded.catalog, tables = excluded.tables, state = excluded.state, "
+                      "report = excluded.report", text)
+    except DatabaseError:
+        return False
     return True
 
 

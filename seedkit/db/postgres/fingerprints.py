@@ -160,4 +160,5 @@ def others_committed(d: Database, since: str, until: str, limit: int = 20000) ->
     return int(row[0]) > 0
 
 
-__all__ = ["SHAPE_SQL", "database_identity", "fingerprints", "others_committed", "table_shape", "table_shapes", "table_writes"]
+__all__ = ["SHAPE_SQL", "database_identity", "fingerprints", "others_committed", "table_shape", "table_shapes",
+           "table_writes"]
