@@ -93,9 +93,8 @@ def prepare(root: Path, seeds: Path, files: list[Path], *, env: str, include: li
     for path in files:
         if path.suffix.lower() == ".py":
             return None
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
+        digest = _file_digest(path)
+        if digest is None:
             return None
         ident = Path(os.path.relpath(path, seeds)).as_posix()
         digests[ident] = digest
@@ -112,6 +111,18 @@ def prepare(root: Path, seeds: Path, files: list[Path], *, env: str, include: li
     except (OSError, ValueError):
         hinted = False
     return Rerun(key, inputs, digests, csv, hint, hinted)
+
+
+def _file_digest(path: Path) -> str | None:
+    """SHA-256 of the file's bytes, read a block at a time (a CSV file may be larger than memory)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def start(d: Database, rerun: Rerun) -> None:
@@ -224,10 +235,7 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     if rerun.digests != {i: h for i, h in rerun.files.items() if i not in rerun.csv}:
         return False
     for ident, path in rerun.csv.items():
-        try:
-            if hashlib.sha256(path.read_bytes()).hexdigest() != rerun.files[ident]:
-                return False
-        except OSError:
+        if _file_digest(path) != rerun.files[ident]:
             return False
     prune = any(fx.header.prune for fx in fixtures)
     tables = involved(fixtures, plan, catalog, prune)
