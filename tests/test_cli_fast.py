@@ -154,6 +154,7 @@ def both(cwd: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.Complet
 def same(fast: subprocess.CompletedProcess[str], typer: subprocess.CompletedProcess[str]) -> None:
     def norm(text: str) -> str:  # timings differ from run to run, and so the width of the time column
         text = re.sub(r" *\d+ ms\b", " N ms", text)
+        text = re.sub(r"┃ +time ┃", "┃ time ┃", text)  # (the header is as wide as the widest time)
         text = re.sub(r"━+", "━", re.sub(r"─+", "─", text))
         text = re.sub(r'"(seconds|\w*_ms|\w*_at)": [^,\n]+', r'"\1": N', text)
         if text.startswith("Traceback (most recent call last):"):  # --debug: the frames differ, the rest not

@@ -124,6 +124,10 @@ class Database(abc.ABC):
         self.execute(f"CREATE TEMP TABLE {name} ({definition})")
 
     # -- skipping unchanged rows (seed/skip_tracker.py): only where row_formatter() is not None --------
+    # (and deciding reruns from digests, seed/rerun.py: only where rows carry the id of the transaction
+    # that wrote them, which fingerprints and snapshots need)
+    row_versions = False
+
     def snapshot_sql(self) -> str:
         """SQL for the current statement's snapshot as text (compared by ``others_committed``)."""
         raise NotImplementedError
@@ -139,6 +143,14 @@ class Database(abc.ABC):
 
     def table_shape(self, table: TableName) -> TableShape:
         raise NotImplementedError
+
+    def table_constraints(self, tables: Sequence[TableName]) -> list[Any]:
+        """Every constraint and index of these tables, as the database defines them (seed/rerun.py)."""
+        raise NotImplementedError
+
+    def table_shapes(self, tables: Sequence[TableName]) -> list[TableShape]:
+        """``table_shape`` of each table (an adapter may ask for them all at once)."""
+        return [self.table_shape(t) for t in tables]
 
     @property
     def driver_version(self) -> str:

@@ -55,6 +55,7 @@ class AutoSpec:
     per: dict[str, int] = field(default_factory=dict)
     generator: bool = False
     bound: bool = False
+    pools: Any = None  # where the value pools are kept across runs (seedkit.seed.rerun.Pools), if anywhere
 
 
 def _salt(*parts: Any) -> int:
@@ -103,6 +104,17 @@ _FAKERS: dict[str, Any] = {}
 
 
 def _pool(spec: AutoSpec, table: Table, column: str, method: str, max_length: int | None) -> list[str]:
+    kept = spec.pools.get([spec.faker_locale, spec.faker_seed, spec.name, column, method, max_length, POOL]) \
+        if spec.pools is not None else None
+    if kept is not None:  # the same values Faker gave a run before (same Faker, locale, seed and column)
+        return kept
+    out = _make_pool(spec, column, method, max_length)
+    if spec.pools is not None:
+        spec.pools.put([spec.faker_locale, spec.faker_seed, spec.name, column, method, max_length, POOL], out)
+    return out
+
+
+def _make_pool(spec: AutoSpec, column: str, method: str, max_length: int | None) -> list[str]:
     from .._faker import import_faker  # faker without its locale census at import
 
     fake = _FAKERS.get(spec.faker_locale)

@@ -19,6 +19,7 @@ from .._safety import META, database_stamp
 from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
 from ..urls import DatabaseURL
+from . import rerun
 from .apply import LEDGER, Applier, Progress, ensure_ledger
 from .cache import FixtureCache
 from .cache import enabled as fixture_cache_enabled
@@ -33,11 +34,13 @@ class _Rollback(Exception):
     pass
 
 
-def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
-    """Every fixture of the included folders; all file problems are reported together."""
+def load_fixtures(config: Config, include: list[str], *, digests: dict[str, str | None] | None = None
+                  ) -> list[Fixture]:
+    """Every fixture of the included folders; all file problems are reported together. ``digests``:
+    see ``load_file``."""
     cache = FixtureCache(config.root) if fixture_cache_enabled(config.settings.seeds.cache) else None
     with _fewer_collections():  # rows are many small containers, none in a cycle
-        fixtures, problems = _load_all(config, include, cache)
+        fixtures, problems = _load_all(config, include, cache, digests)
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -46,7 +49,7 @@ def load_fixtures(config: Config, include: list[str]) -> list[Fixture]:
 
 
 def _load_all(config: Config, include: list[str], cache: FixtureCache | None,
-              ) -> tuple[list[Fixture], list[FixtureError]]:
+              digests: dict[str, str | None] | None = None) -> tuple[list[Fixture], list[FixtureError]]:
     fixtures: list[Fixture] = []
     problems: list[FixtureError] = []
     seeds = config.seeds_dir
@@ -59,7 +62,8 @@ def _load_all(config: Config, include: list[str], cache: FixtureCache | None,
                                         faker_locale=config.settings.seeds.faker_locale, ident=ident,
                                         project_root=config.root)
             else:
-                fixtures += load_file(path, variables=config.variables, display=shown, ident=ident, cache=cache)
+                fixtures += load_file(path, variables=config.variables, display=shown, ident=ident, cache=cache,
+                                      digests=digests)
         except FixtureError as exc:
             problems.append(exc)
     return fixtures, problems
@@ -77,13 +81,22 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
     env_settings = config.env(env)
     safety.refuse_protected_run(config, env, yes=yes)
     url = config.database_url(env, database_url)
-    fixtures = load_fixtures(config, env_settings.include)
-    if only:
-        fixtures = _select(fixtures, only, env)
+    settings = config.settings.seeds
+    memo = None  # deciding a rerun over unchanged files from digests (seed/rerun.py)
+    if not (dry_run or check or diff) and fixture_cache_enabled(settings.cache):  # (SQLite: see rerun.start)
+        memo = rerun.prepare(config.root, config.seeds_dir, discover(config.seeds_dir, env_settings.include),
+                             env=env, include=env_settings.include, only=only, settings=settings,
+                             protected=env_settings.protected)
+    # pre-flight verdicts kept across runs, for the files the loader reads without a variable
+    verdicts = rerun.Verdicts(config.root) if fixture_cache_enabled(settings.cache) else None
+    digests: dict[str, str | None] | None = {} if verdicts is not None else None
+    fixtures: list[Fixture] | None = None
+    if memo is None or not memo.hinted:  # (files that changed are read before connecting, as always)
+        fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
     report = Report(env=env, database=str(url), dry_run=dry_run or check)
     started = time.perf_counter()
-    settings = config.settings.seeds
     missing: list[Fixture] = []  # fixtures whose table does not exist
+    recorded = False
     try:
         # each adapter takes what applies to it: a server's start, a file's lock
         with db.connect(url, wait=config.settings.database.connect_timeout, lock_timeout=settings.lock_timeout) as d:
@@ -92,31 +105,47 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                     if report.dry_run:
                         d.begin_read_only_run()
                     d.lock_for_seeding(settings.lock_timeout)
+                    if memo is not None:
+                        rerun.start(d, memo)
                     catalog = d.catalog(refresh=True)
                     names = {t.name for t in catalog.tables}
                     safety.refuse_other_environment(d, env, yes=yes, meta_exists=META in names)
-                    missing = _missing_tables(fixtures, catalog)
-                    with _fewer_collections():  # checking rows allocates many small objects, none in a cycle
-                        _schema_checks(d, catalog, fixtures)  # every YAML/JSON row against its table's schema
-                        plan = build_plan(fixtures, catalog, d)
-                    d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
-                                  write=not report.dry_run)
-                    prune = any(f.header.prune for f in fixtures)
-                    if not report.dry_run:
-                        if META not in names:  # created only when missing: a role without CREATE can seed
+                    same = rerun.lookup(d, memo, catalog, report) if memo is not None else None
+                    if same is not None:
+                        # the database holds what the run that recorded these inputs left: nothing to write
+                        d.lock_tables(same, settings.lock_timeout, write=True)
+                        if META not in names:
                             safety.ensure_meta(d)
-                        if prune and LEDGER not in names:
-                            ensure_ledger(d)
-                    elif prune and LEDGER not in names and not d.missing_ledger(
-                            LEDGER, ("fixture", "table_name", "row_key")):
-                        ensure_ledger(d, temporary=True)  # a dry run writes nothing, not even seedkit's tables
-                    with _fewer_collections():
-                        Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
-                                batch_size=settings.batch_size).run()
-                    if not report.dry_run:
                         safety.stamp(d, env, protected=env_settings.protected)
                     else:
-                        raise _Rollback
+                        if fixtures is None:
+                            fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
+                        missing = _missing_tables(fixtures, catalog)
+                        # every YAML/JSON row against its table's schema
+                        with _fewer_collections():  # checking rows allocates many small objects, none in a cycle
+                            _schema_checks(d, catalog, fixtures, verdicts,
+                                           memo.digests if memo is not None else digests)
+                            plan = build_plan(fixtures, catalog, d)
+                        d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
+                                      write=not report.dry_run)
+                        prune = any(f.header.prune for f in fixtures)
+                        if not report.dry_run:
+                            if META not in names:  # created only when missing: a role without CREATE can seed
+                                safety.ensure_meta(d)
+                            if prune and LEDGER not in names:
+                                ensure_ledger(d)
+                        elif prune and LEDGER not in names and not d.missing_ledger(
+                                LEDGER, ("fixture", "table_name", "row_key")):
+                            ensure_ledger(d, temporary=True)  # a dry run writes nothing, not even seedkit's tables
+                        with _fewer_collections():
+                            Applier(d, plan, catalog, report, dry_run=report.dry_run, diff=diff, progress=progress,
+                                    batch_size=settings.batch_size).run()
+                        if not report.dry_run:
+                            if memo is not None:
+                                recorded = rerun.record(d, memo, fixtures, plan, catalog, report)
+                            safety.stamp(d, env, protected=env_settings.protected)
+                        else:
+                            raise _Rollback
             except _Rollback:
                 pass
             except DatabaseError as exc:
@@ -129,22 +158,65 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         if missing:
             _explain_missing(exc, missing, config, env, url)
         raise
+    if recorded and memo is not None:
+        rerun.hint(memo)  # committed: the next run with these inputs asks the record first
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture]) -> None:
+def _load_selected(config: Config, include: list[str], only: list[str] | tuple[str, ...], env: str,
+                   memo: rerun.Rerun | None, digests: dict[str, str | None] | None) -> list[Fixture]:
+    fixtures = load_fixtures(config, include, digests=memo.digests if memo is not None else digests)
+    return _select(fixtures, only, env) if only else fixtures
+
+
+def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
+                   verdicts: rerun.Verdicts | None = None, digests: dict[str, str | None] | None = None) -> None:
     """Pre-flight (seedkit.schema): all schema problems of all files at once, before any write; ``auto``
-    fixtures learn the table they fill."""
+    fixtures learn the table they fill. With ``verdicts``, a fixture found valid before (same bytes, same
+    table schema) is not checked again (seed/rerun.py)."""
     from ..schema.auto import bind_auto
     from ..schema.checks import read_rules
-    from ..schema.validate import preflight
 
     if not any(f.rows is not None or f.auto is not None for f in fixtures):
         return
     rules = read_rules(d, catalog)
-    preflight(fixtures, catalog, rules)
+    todo, keys = fixtures, []
+    if verdicts is not None and digests is not None:
+        todo, keys = _unknown_verdicts(fixtures, catalog, rules, verdicts, digests)
+    if any(f.rows is not None for f in todo):
+        from ..schema.validate import preflight
+
+        preflight(todo, catalog, rules)
+    if verdicts is not None:
+        verdicts.remember(keys)
+        pools = rerun.Pools(verdicts.folder.parent / "pools")
+        for fx in fixtures:
+            if fx.auto is not None:
+                fx.auto.pools = pools
     bind_auto(fixtures, catalog, d, rules)
+
+
+def _unknown_verdicts(fixtures: list[Fixture], catalog: db.Catalog, rules: object, verdicts: rerun.Verdicts,
+                      digests: dict[str, str | None]) -> tuple[list[Fixture], list[str]]:
+    """The fixtures to check, and the verdict keys to keep when they pass."""
+    from ..schema.build import key_columns, table_schema
+
+    todo, keys = [], []
+    schemas: dict[object, object] = {}
+    for fx in fixtures:
+        table = catalog.find(fx.table) if fx.rows is not None else None
+        if table is None:
+            todo.append(fx)
+            continue
+        if table.name not in schemas:
+            schemas[table.name] = table_schema(table, catalog, rules)  # type: ignore[arg-type]
+        key = verdicts.key(fx, digests.get(fx.ident), schemas[table.name], key_columns(table, fx.header.key))
+        if key is None or not verdicts.known(key):
+            todo.append(fx)
+            if key is not None:
+                keys.append(key)
+    return todo, keys
 
 
 def _select(fixtures: list[Fixture], only: list[str] | tuple[str, ...], env: str) -> list[Fixture]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -46,13 +47,16 @@ def discover(seeds_dir: Path, include: list[str]) -> list[Path]:
 
 
 def load_file(path: Path, *, variables: Mapping[str, str], display: str | None = None,
-              ident: str | None = None, cache: FixtureCache | None = None) -> list[Fixture]:
+              ident: str | None = None, cache: FixtureCache | None = None,
+              digests: dict[str, str | None] | None = None) -> list[Fixture]:
     """Read one fixture file (not Python) into documents.
 
     ``display`` is how messages name the file; ``ident`` is its path relative to the seeds folder,
     the identity the prune ledger and the digests record it under (the same from any directory).
     With a ``cache``, a YAML or JSON file whose bytes were read before without error is not parsed
-    again (see seedkit.seed.cache).
+    again (see seedkit.seed.cache). With ``digests``, a YAML or JSON file's entry (under ``ident``) is
+    the SHA-256 of the bytes its rows were read from, or None when reading them read a variable
+    (seedkit.seed.rerun).
     """
     shown = display or str(path)
     ident = ident or shown
@@ -64,11 +68,15 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
     except OSError as exc:
         raise FixtureError(f"cannot read: {exc.strerror}", location=Location(file=shown)) from None
     fixtures = cache.get(shown, path.name, raw) if cache is not None else None
+    read_variable = False  # a cached file read none
     if fixtures is None:
         watched = _Watched(variables)
         fixtures = _parse(raw, suffix, path, shown, watched)
+        read_variable = watched.read
         if cache is not None and not watched.read:  # rows that read the environment are never kept
             cache.put(shown, path.name, raw, fixtures)
+    if digests is not None:
+        digests[ident] = None if read_variable else hashlib.sha256(raw).hexdigest()
     for fx in fixtures:
         fx.name = ident + fx.name[len(shown):]  # "<ident>#<document>:<table>"
         fx.path, fx.ident = path.resolve(), ident

@@ -14,7 +14,7 @@ from ..errors import ConfigError, SnapshotError
 from .mask import Mask
 
 # Tables seedkit and common migration tools keep for themselves: never part of a snapshot.
-OWN_TABLES = {"seedkit_meta", "seedkit_rows", "seedkit_digests"}
+OWN_TABLES = {"seedkit_meta", "seedkit_rows", "seedkit_digests", "seedkit_reruns"}
 OTHER_HISTORY = {"alembic_version", "flyway_schema_history", "__diesel_schema_migrations", "django_migrations",
                  "goose_db_version", "knex_migrations", "knex_migrations_lock", "schema_migrations_log"}
 

@@ -273,6 +273,8 @@ class PostgresDatabase(Database):
         self.execute(f"CREATE TEMP TABLE {name} ({definition}) ON COMMIT DROP")
 
     # -- skipping unchanged rows (the SQL lives in db/postgres/fingerprints.py) ------------------------------
+    row_versions = True
+
     def snapshot_sql(self) -> str:
         return "txid_current_snapshot()::text"
 
@@ -285,6 +287,19 @@ class PostgresDatabase(Database):
 
     def table_shape(self, table: TableName) -> TableShape:
         return pg_fingerprints.table_shape(self, self.qualified(table))
+
+    def table_constraints(self, tables: Sequence[TableName]) -> list[Any]:
+        row = self.fetchone(
+            "SELECT (SELECT json_agg(json_build_array(c.conrelid, c.conname, c.contype, pg_get_constraintdef(c.oid), "
+            "c.convalidated, c.condeferrable, c.condeferred) ORDER BY c.conrelid, c.conname) FROM pg_constraint c "
+            "WHERE c.conrelid = ANY(%(t)s::regclass[]))::text, "
+            "(SELECT json_agg(json_build_array(i.indrelid, pg_get_indexdef(i.indexrelid), i.indisvalid, "
+            "i.indisready) ORDER BY i.indrelid, i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY(%(t)s::regclass[]))::text", {"t": [self.qualified(t) for t in tables]})
+        return list(row or ())
+
+    def table_shapes(self, tables: Sequence[TableName]) -> list[TableShape]:
+        return pg_fingerprints.table_shapes(self, [self.qualified(t) for t in tables])
 
     @property
     def driver_version(self) -> str:

@@ -78,6 +78,18 @@ def table_shape(d: Database, qualified: str) -> TableShape:
     return TableShape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree))
 
 
+def table_shapes(d: Database, qualified: list[str]) -> list[TableShape]:
+    """``table_shape`` of several tables in one statement (the same digests)."""
+    if not qualified:
+        return []
+    jit = d.fetchone("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+    rows = d.fetchall(f"SELECT s.* FROM unnest(%(rels)s::text[]) WITH ORDINALITY x(rel, i) CROSS JOIN LATERAL "
+                      f"({SHAPE_SQL.replace('%(rel)s', 'x.rel')}) s ORDER BY x.i", {"rels": qualified})
+    d.execute("SELECT set_config('jit', %s, true)", [jit[0] if jit else "on"])
+    return [TableShape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree))
+            for rels, types, relids, unsafe, tree in rows]
+
+
 def database_identity(d: Database) -> list[Any]:
     """The cluster (its system identifier, when this role may read it), the database and the search path:
     a restore into another cluster or database can repeat transaction ids, never all of these."""
@@ -148,4 +160,5 @@ def others_committed(d: Database, since: str, until: str, limit: int = 20000) ->
     return int(row[0]) > 0
 
 
-__all__ = ["SHAPE_SQL", "database_identity", "fingerprints", "others_committed", "table_shape", "table_writes"]
+__all__ = ["SHAPE_SQL", "database_identity", "fingerprints", "others_committed", "table_shape", "table_shapes",
+           "table_writes"]
