@@ -530,6 +530,9 @@ def test_a_kept_preflight_verdict_never_hides_a_row_the_schema_now_rejects(proje
 
 def test_the_second_process_imports_neither_jsonschema_nor_faker(project: Project) -> None:
     p = project
+    # an enum column: its rows are checked by jsonschema itself (simpler columns are decided without it)
+    p.sql("CREATE TYPE mood AS ENUM ('calm', 'loud'); ALTER TABLE genres ADD COLUMN mood mood")
+    p.write("dev/moods.yaml", "table: genres\nkey: name\nrows:\n  - {name: ambient, mood: calm}\n")
     p.write("dev/staff.py", textwrap.dedent("""\
         from seedkit import fixture
 
