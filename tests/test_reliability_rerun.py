@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -264,18 +263,8 @@ def side(p: Project, step: Step, fast: bool, hits: list[bool]) -> Iterator[None]
 
 def seedkit_run(p: Project, step: Step, fast: bool, hits: list[bool]) -> tuple[int, Any]:
     with side(p, step, fast, hits):
-        result = CliRunner().invoke(app, ["--config", str(p.root / "seedkit.toml"), "run", "dev", "--json",
-                                          *step.args])
-    text = result.stdout.replace(str(p.root), "<project>").replace(p.url, "<url>")
-    try:
-        report = json.loads(text)
-    except ValueError:
-        return result.exit_code, re.sub(r"\d+ ms", "<ms>", text + result.stderr.replace(str(p.root), "<project>"))
-    report.pop("seconds")
-    report.pop("database")
-    for t in report["tables"]:
-        t.pop("seconds")
-    return result.exit_code, report
+        outcome = p.seed_report("dev", *step.args)
+    return outcome
 
 
 def write_files(p: Project, files: Files, same_size: bool) -> None:

@@ -14,10 +14,8 @@ to it, so it can be replayed.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import re
 import subprocess
 import textwrap
 import time
@@ -29,9 +27,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from typer.testing import CliRunner
 
-from seedkit.cli import app
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.apply import Applier
 from seedkit.seed.skip_tracker import Restage
@@ -298,18 +294,8 @@ def seedkit_run(p: Project, step: Step, skipping: bool, skipped: list[int]) -> t
         m.setattr(Writer, "update_in_one", one_pass)
         if not skipping:  # without a row formatter every row is staged and compared
             m.setattr(PostgresDatabase, "row_formatter", lambda self: None)
-        result = CliRunner().invoke(app, ["--config", str(p.root / "seedkit.toml"), "run", "dev", "--json",
-                                          *step.args])
-    text = result.stdout.replace(str(p.root), "<project>").replace(p.url, "<url>")
-    try:
-        report = json.loads(text)
-    except ValueError:
-        return result.exit_code, re.sub(r"\d+ ms", "<ms>", text + result.stderr.replace(str(p.root), "<project>"))
-    report.pop("seconds")
-    report.pop("database")
-    for t in report["tables"]:
-        t.pop("seconds")
-    return result.exit_code, report
+        outcome = p.seed_report("dev", *step.args)
+    return outcome
 
 
 def contents(p: Project) -> tuple:

@@ -21,6 +21,8 @@ Database: ``rows``, ``scalar``, ``sql``, ``snapshot``, ``pg_stats``, ``history``
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -154,6 +156,23 @@ class Project:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+    def seed_report(self, *args: str) -> tuple[int, Any]:
+        """``seedkit --config … run ARGS --json`` in-process, in a form two runs can be compared by: the exit
+        code and the JSON report without its timings and database URL, or, when it printed no report, the
+        output with the project's folder and the times masked."""
+        result = self.cli("run", *args, "--json")
+        text = result.stdout.replace(str(self.root), "<project>").replace(self.url, "<url>")
+        try:
+            report = json.loads(text)
+        except ValueError:
+            said = text + result.stderr.replace(str(self.root), "<project>")
+            return result.returncode, re.sub(r"\d+ ms", "<ms>", said)
+        report.pop("seconds")
+        report.pop("database")
+        for t in report["tables"]:
+            t.pop("seconds")
+        return result.returncode, report
 
     def migrate(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``seedkit --config … migrate ARGS`` in-process."""
