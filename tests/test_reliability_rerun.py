@@ -423,6 +423,33 @@ def test_an_outside_change_is_never_taken_for_unchanged(project: Project, attack
         drop_pg_database(p.url.rsplit("/", 1)[0] + "/postgres", twin.url)
 
 
+@pytest.mark.parametrize("file, text", [
+    ("events.csv", "id,at,span,note\n1,now,,it is late\n"),  # CSV text is read by the server: 'now' is the clock
+    ("events.yaml", "key: [id]\nrows:\n  - {id: 1, span: '[now,)'}\n"),  # so is a range bound in YAML
+    ("events.json", '{"key": ["id"], "rows": [{"id": 1, "span": "(,NOW]"}]}'),
+    ("events.yaml", "key: [id]\nrows:\n  - {id: 1, days: ['[now,)']}\n"),  # in an array's element
+])
+def test_a_value_the_server_reads_from_the_clock_is_never_decided_from_digests(project: Project, file: str,
+                                                                              text: str) -> None:
+    p = project
+    p.sql("CREATE TABLE events (id int PRIMARY KEY, at timestamptz, span tstzrange, note text, days tstzrange[])")
+    p.write(f"dev/{file}", text)
+    decided(p, "--only", "events")
+    for _ in range(2):  # the plain run writes the new time each time: so must every rerun
+        hit, report = decided(p, "--only", "events")
+        assert (hit, report) == (False, [("events", 0, 1, 0, 0)])
+
+
+def test_a_text_column_saying_now_keeps_the_record(project: Project) -> None:
+    p = project
+    (p.root / "seeds" / "dev" / "genres.csv").unlink()  # the same rows in YAML: words in a text column are text
+    p.sql("ALTER TABLE genres ADD COLUMN tags text[]")
+    p.write("dev/genres.yaml", "key: [name]\nrows:\n  - {name: rock, note: now or never, tags: [now]}\n"
+            "  - {name: jazz, note: Today}\n")
+    decided(p)
+    assert decided(p) == (True, ALL_UNCHANGED)
+
+
 def test_a_file_edited_in_place_with_the_same_size_and_time_is_read_again(project: Project) -> None:
     p = project
     decided(p)
