@@ -450,6 +450,17 @@ def test_a_text_column_saying_now_keeps_the_record(project: Project) -> None:
     assert decided(p) == (True, ALL_UNCHANGED)
 
 
+def test_a_session_that_reads_zone_abbreviations_otherwise_compares_every_row(project: Project) -> None:
+    p = project
+    p.sql("CREATE TABLE events (id int PRIMARY KEY, at timestamptz)")
+    p.write("dev/events.csv", "id,at\n1,2020-01-01 10:00 EST\n")  # EST: -05 by default, +10 in the Australia set
+    decided(p, "--only", "events")
+    assert decided(p, "--only", "events") == (True, [("events", 0, 0, 1, 0)])
+    australia = {"PGOPTIONS": "-c timezone_abbreviations=Australia"}
+    assert decided(p, "--only", "events", env=australia) == (False, [("events", 0, 1, 0, 0)])
+    assert str(p.scalar("SELECT at FROM events")).startswith("2020-01-01 00:00:00")
+
+
 def test_a_file_edited_in_place_with_the_same_size_and_time_is_read_again(project: Project) -> None:
     p = project
     decided(p)
