@@ -315,8 +315,9 @@ class PostgresDatabase(Database):
         row = self.fetchone("SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
                             "current_setting('IntervalStyle'), current_setting('server_encoding'), "
                             "current_setting('server_version_num'), current_setting('client_encoding'), "
-                            # the zone an abbreviation such as EST names; how money text reads
-                            "current_setting('timezone_abbreviations'), current_setting('lc_monetary')")
+                            # the zone an abbreviation such as EST names; how money and XML text read
+                            "current_setting('timezone_abbreviations'), current_setting('lc_monetary'), "
+                            "current_setting('xmloption')")
         return list(row or ())
 
     @contextmanager
