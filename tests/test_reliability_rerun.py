@@ -412,6 +412,71 @@ def test_an_outside_change_is_never_taken_for_unchanged(project: Project, attack
         drop_pg_database(p.url.rsplit("/", 1)[0] + "/postgres", twin.url)
 
 
+@pytest.mark.parametrize("file, text", [
+    ("events.csv", "id,at,span,note\n1,now,,it is late\n"),  # CSV text is read by the server: 'now' is the clock
+    ("events.yaml", "key: [id]\nrows:\n  - {id: 1, span: '[now,)'}\n"),  # so is a range bound in YAML
+    ("events.json", '{"key": ["id"], "rows": [{"id": 1, "span": "(,NOW]"}]}'),
+    ("events.yaml", "key: [id]\nrows:\n  - {id: 1, days: ['[now,)']}\n"),  # in an array's element
+])
+def test_a_value_the_server_reads_from_the_clock_is_never_decided_from_digests(project: Project, file: str,
+                                                                              text: str) -> None:
+    p = project
+    p.sql("CREATE TABLE events (id int PRIMARY KEY, at timestamptz, span tstzrange, note text, days tstzrange[])")
+    p.write(f"dev/{file}", text)
+    decided(p, "--only", "events")
+    for _ in range(2):  # the plain run writes the new time each time: so must every rerun
+        hit, report = decided(p, "--only", "events")
+        assert (hit, report) == (False, [("events", 0, 1, 0, 0)])
+
+
+def test_a_text_column_saying_now_keeps_the_record(project: Project) -> None:
+    p = project
+    (p.root / "seeds" / "dev" / "genres.csv").unlink()  # the same rows in YAML: words in a text column are text
+    p.sql("ALTER TABLE genres ADD COLUMN tags text[]")
+    p.write("dev/genres.yaml", "key: [name]\nrows:\n  - {name: rock, note: now or never, tags: [now]}\n"
+            "  - {name: jazz, note: Today}\n")
+    decided(p)
+    assert decided(p) == (True, ALL_UNCHANGED)
+
+
+def test_a_session_that_reads_zone_abbreviations_otherwise_compares_every_row(project: Project) -> None:
+    p = project
+    p.sql("CREATE TABLE events (id int PRIMARY KEY, at timestamptz)")
+    p.write("dev/events.csv", "id,at\n1,2020-01-01 10:00 EST\n")  # EST: -05 by default, +10 in the Australia set
+    decided(p, "--only", "events")
+    assert decided(p, "--only", "events") == (True, [("events", 0, 0, 1, 0)])
+    australia = {"PGOPTIONS": "-c timezone_abbreviations=Australia"}
+    assert decided(p, "--only", "events", env=australia) == (False, [("events", 0, 1, 0, 0)])
+    assert str(p.scalar("SELECT at FROM events")).startswith("2020-01-01 00:00:00")
+
+
+@pytest.mark.parametrize("file, text", [
+    ("names.csv", "id,r\n1,counter\n"),
+    ("names.yaml", "key: [id]\nrows:\n  - {id: 1, r: counter}\n"),
+])
+def test_a_name_the_server_reads_as_an_oid_is_never_decided_from_digests(project: Project, file: str,
+                                                                         text: str) -> None:
+    p = project
+    p.sql("CREATE SEQUENCE counter; CREATE TABLE names (id int PRIMARY KEY, r regclass)")
+    p.write(f"dev/{file}", text)
+    decided(p, "--only", "names")
+    assert decided(p, "--only", "names") == (False, [("names", 0, 0, 1, 0)])
+    other_session(p, "DROP SEQUENCE counter; CREATE SEQUENCE counter")  # no table changed: another oid
+    assert decided(p, "--only", "names") == (False, [("names", 0, 1, 0, 0)])
+    assert p.scalar("SELECT r::text FROM names") == "counter"
+
+
+def test_a_session_that_reads_xml_as_documents_rejects_what_the_plain_run_rejects(project: Project) -> None:
+    p = project
+    p.sql("CREATE TABLE pages (id int PRIMARY KEY, body xml)")
+    p.write("dev/pages.csv", "id,body\n1,text<b/>\n")  # XML content, not a document
+    decided(p, "--only", "pages")
+    assert decided(p, "--only", "pages") == (True, [("pages", 0, 0, 1, 0)])
+    hit, report = decided(p, "--only", "pages", env={"PGOPTIONS": "-c xmloption=document"})
+    assert hit is False
+    assert report[0] == 2 and "pages.csv:2, row 1, column 'body': invalid XML document" in report[1]
+
+
 def test_a_file_edited_in_place_with_the_same_size_and_time_is_read_again(project: Project) -> None:
     p = project
     decided(p)

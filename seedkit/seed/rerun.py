@@ -32,6 +32,10 @@ When is a record made, and why is it exact:
   rerun compares them all unchanged;
 - and in both cases no other transaction committed between the run's start and the record (their
   snapshots say so): the fingerprints are of what the run itself saw and wrote.
+- and no fixture may hold a word the server reads as the clock's time (``now``, ``today``, ...: see
+  ``_reads_the_clock``), and no table it fills has a column of an object identifier type (``regclass``
+  and the like, ``_reads_the_catalog``): the same text stores another value once the clock or the
+  catalog moved on, so no state is a fixed point.
 
 A false "changed" only costs time: the plain run follows. A false "unchanged" would need a SHA-256
 collision of a file, or an outside write whose 32-bit transaction id equals the ``xmin`` it replaced
@@ -49,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,7 +67,7 @@ from .model import Fixture, Ref
 from .report import Report
 
 TABLE = "seedkit_reruns"
-FORMAT = 1
+FORMAT = 2  # 2: no record of fixtures that may read the clock
 HINTS = Path(".seedkit") / "cache" / "reruns"
 _OWN = ("seedkit_meta", "seedkit_rows", "seedkit_digests", TABLE)  # seedkit's own tables (not the ledger's rows)
 
@@ -113,16 +118,69 @@ def prepare(root: Path, seeds: Path, files: list[Path], *, env: str, include: li
     return Rerun(key, inputs, digests, csv, hint, hinted)
 
 
-def _file_digest(path: Path) -> str | None:
-    """SHA-256 of the file's bytes, read a block at a time (a CSV file may be larger than memory)."""
+def _file_digest(path: Path, clock: list[bool] | None = None) -> str | None:
+    """SHA-256 of the file's bytes, read a block at a time (a CSV file may be larger than memory); with
+    ``clock``, also whether any of them is a word the server reads as the time (``_CLOCK_BYTES``)."""
     digest = hashlib.sha256()
+    tail = b""
     try:
         with path.open("rb") as f:
             while block := f.read(1 << 20):
                 digest.update(block)
+                if clock is not None and not clock[0]:
+                    clock[0] = _CLOCK_BYTES.search(tail + block) is not None
+                    tail = block[-16:]
     except OSError:
         return None
     return digest.hexdigest()
+
+
+# The server reads these words in a date, time or timestamp (also inside a range, an array or a composite
+# value) as the clock's time: 'now', 'today', 'tomorrow', 'yesterday'. The same fixture text then stores
+# another value on every run (or every day), so no state is a rerun's fixed point: a run whose fixtures may
+# hold one keeps no record. CSV values are text the server reads: any such word in a CSV file's bytes counts
+# (a false "clock" only costs the plain run); YAML and JSON values count in columns that are not plain
+# text, numbers, booleans, JSON, UUIDs, bytes or enum labels.
+_CLOCK_WORDS = r"(?<![A-Za-z])(?:now|today|tomorrow|yesterday)(?![A-Za-z])"
+_CLOCK_BYTES = re.compile(_CLOCK_WORDS.encode(), re.IGNORECASE)
+_CLOCK_TEXT = re.compile(_CLOCK_WORDS, re.IGNORECASE)
+_NO_CLOCK = frozenset({"int", "float", "numeric", "bool", "text", "json", "uuid", "bytes", "enum", "interval"})
+
+
+# Object identifier types read a name as the oid the catalog gives it now: the same text stores another value
+# once the object is dropped and made again (a sequence, a type, a function: not tables the record digests).
+_OID_TYPES = frozenset({"regclass", "regcollation", "regconfig", "regdictionary", "regnamespace", "regoper",
+                        "regoperator", "regproc", "regprocedure", "regrole", "regtype"})
+
+
+def _reads_the_catalog(plan: Any) -> bool:
+    """Does a table the run fills have a column of an object identifier type (or an array of one)?"""
+    return any(c.type.lower().rstrip("[]").rsplit(".", 1)[-1] in _OID_TYPES
+               for tp in plan.tables for c in tp.table.columns.values())
+
+
+def _reads_the_clock(fixtures: list[Fixture], catalog: Catalog) -> bool:
+    """Does a YAML or JSON row give a column whose type the server may read as the time a clock word?"""
+    for fx in fixtures:
+        if not fx.rows:
+            continue
+        table = catalog.find(fx.table)
+        if table is None:
+            return True
+        for row in fx.rows:
+            for name, value in row.values.items():
+                if value.__class__ is str:
+                    text = value
+                elif isinstance(value, (list, tuple, dict)):
+                    text = json.dumps(value, default=str)
+                else:
+                    continue  # numbers, booleans, dates and times already read, references
+                if not _CLOCK_TEXT.search(text):
+                    continue
+                column = table.columns.get(name)
+                if column is None or (column.element_kind if column.kind == "array" else column.kind) not in _NO_CLOCK:
+                    return True
+    return False
 
 
 def start(d: Database, rerun: Rerun) -> None:
@@ -234,9 +292,12 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     # (None: the file read a variable), CSV files (read while applying) now, after the run read them
     if rerun.digests != {i: h for i, h in rerun.files.items() if i not in rerun.csv}:
         return False
+    clock = [False]
     for ident, path in rerun.csv.items():
-        if _file_digest(path) != rerun.files[ident]:
+        if _file_digest(path, clock) != rerun.files[ident] or clock[0]:
             return False
+    if _reads_the_clock(fixtures, catalog) or _reads_the_catalog(plan):
+        return False
     prune = any(fx.header.prune for fx in fixtures)
     tables = involved(fixtures, plan, catalog, prune)
     if tables is None:

@@ -314,7 +314,10 @@ class PostgresDatabase(Database):
     def text_settings(self) -> list[Any]:
         row = self.fetchone("SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
                             "current_setting('IntervalStyle'), current_setting('server_encoding'), "
-                            "current_setting('server_version_num'), current_setting('client_encoding')")
+                            "current_setting('server_version_num'), current_setting('client_encoding'), "
+                            # the zone an abbreviation such as EST names; how money and XML text read
+                            "current_setting('timezone_abbreviations'), current_setting('lc_monetary'), "
+                            "current_setting('xmloption')")
         return list(row or ())
 
     @contextmanager
