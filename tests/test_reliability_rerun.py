@@ -468,13 +468,21 @@ def test_a_name_the_server_reads_as_an_oid_is_never_decided_from_digests(project
 
 def test_a_session_that_reads_xml_as_documents_rejects_what_the_plain_run_rejects(project: Project) -> None:
     p = project
-    p.sql("CREATE TABLE pages (id int PRIMARY KEY, body xml)")
+    try:  # a server built without libxml has no xml values: the setting must still part the record
+        p.scalar("SELECT xmlparse(content 'text<b/>')")
+        xml = True
+    except Exception:
+        xml = False
+    p.sql(f"CREATE TABLE pages (id int PRIMARY KEY, body {'xml' if xml else 'text'})")
     p.write("dev/pages.csv", "id,body\n1,text<b/>\n")  # XML content, not a document
     decided(p, "--only", "pages")
     assert decided(p, "--only", "pages") == (True, [("pages", 0, 0, 1, 0)])
     hit, report = decided(p, "--only", "pages", env={"PGOPTIONS": "-c xmloption=document"})
     assert hit is False
-    assert report[0] == 2 and "pages.csv:2, row 1, column 'body': invalid XML document" in report[1]
+    if xml:
+        assert report[0] == 2 and "pages.csv:2, row 1, column 'body': invalid XML document" in report[1]
+    else:
+        assert report == [("pages", 0, 0, 1, 0)]
 
 
 def test_a_file_edited_in_place_with_the_same_size_and_time_is_read_again(project: Project) -> None:
