@@ -37,6 +37,9 @@ class TableShape:
     unsafe: str | None  # why its unchanged rows may not be skipped (it has triggers, …), or None
     # partitioned, or with inheritance children: a write cannot return the row versions' xmin
     tree: bool = False
+    # a column's type (at any depth: domains, arrays, composites, ranges) reads a name as the oid the catalog
+    # gives it now (``regclass`` and the like): the same text stores another value once the object is made again
+    oids: bool = False
 
 
 class Database(abc.ABC):

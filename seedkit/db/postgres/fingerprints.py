@@ -18,7 +18,8 @@ from ..base import Database, TableShape
 # type, typmod, collation, NOT NULL, default, identity, generated, the value a column added with a default
 # reads as), every type those columns use, recursively (enum labels in order, domain base types, defaults and
 # constraints, array elements, composite attributes, range subtypes, input and output functions), triggers,
-# rules and row-level security.
+# rules and row-level security. Last: does any of those types read a name as an oid (``regclass`` and the like,
+# at any depth: a domain over one, an array or a composite holding one)?
 SHAPE_SQL = """
 WITH RECURSIVE rels(oid) AS (
     SELECT %(rel)s::regclass::oid
@@ -64,7 +65,9 @@ SELECT
      UNION ALL SELECT 'row-level security' FROM pg_class c
      WHERE c.oid = ANY((SELECT ids FROM r)::oid[]) AND c.relrowsecurity
    ) b),
-  (SELECT count(*) > 1 FROM rels) OR (SELECT relkind = 'p' FROM pg_class WHERE oid = %(rel)s::regclass)
+  (SELECT count(*) > 1 FROM rels) OR (SELECT relkind = 'p' FROM pg_class WHERE oid = %(rel)s::regclass),
+  EXISTS (SELECT 1 FROM types WHERE oid = ANY('{regclass,regcollation,regconfig,regdictionary,regnamespace,regoper,
+          regoperator,regproc,regprocedure,regrole,regtype}'::regtype[]))
 """
 
 
@@ -74,8 +77,9 @@ def table_shape(d: Database, qualified: str) -> TableShape:
     row = d.fetchone(SHAPE_SQL, {"rel": qualified})
     d.execute("SELECT set_config('jit', %s, true)", [jit[0] if jit else "on"])
     assert row is not None
-    rels, types, relids, unsafe, tree = row
-    return TableShape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree))
+    rels, types, relids, unsafe, tree, oids = row
+    return TableShape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree),
+                      bool(oids))
 
 
 def table_shapes(d: Database, qualified: list[str]) -> list[TableShape]:
@@ -86,8 +90,9 @@ def table_shapes(d: Database, qualified: list[str]) -> list[TableShape]:
     rows = d.fetchall(f"SELECT s.* FROM unnest(%(rels)s::text[]) WITH ORDINALITY x(rel, i) CROSS JOIN LATERAL "
                       f"({SHAPE_SQL.replace('%(rel)s', 'x.rel')}) s ORDER BY x.i", {"rels": qualified})
     d.execute("SELECT set_config('jit', %s, true)", [jit[0] if jit else "on"])
-    return [TableShape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree))
-            for rels, types, relids, unsafe, tree in rows]
+    return [TableShape(hashlib.sha256(f"{rels}\n{types}".encode()).hexdigest(), list(relids or []), unsafe, bool(tree),
+                       bool(oids))
+            for rels, types, relids, unsafe, tree, oids in rows]
 
 
 def database_identity(d: Database) -> list[Any]:
