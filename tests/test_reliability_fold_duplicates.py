@@ -302,3 +302,31 @@ def test_a_key_the_insert_cannot_refuse_at_once_is_checked_apart(two_projects, s
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == 2 and "generated twice" in str(outcomes[0][1])
     assert FOLDED == []
+
+
+def test_a_comparison_the_database_cannot_make_still_reports_the_repeated_key_first(pg_server: str,
+                                                                                     tmp_path: Path) -> None:
+    """The classifying join may fail itself (a json value the server cannot read as jsonb to compare it):
+    the separate check, run before it, said "generated twice"; so does the check riding on it."""
+    url = create_pg_database(pg_server)
+    try:
+        p = Project(tmp_path, url, envs={"dev": {"include": ["dev"]}})
+        p.sql("CREATE TABLE docs (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, doc json);"
+              """INSERT INTO docs (code, doc) VALUES ('d1', '{"a": "\\u0000"}')""")
+        p.write("dev/docs.py", textwrap.dedent("""\
+            from seedkit import fixture
+
+
+            @fixture("docs", key=["code"])
+            def docs(fake):
+                for n in range(1, 31):
+                    yield {"code": f"d{1 if n == 20 else n}", "doc": {"n": n}}
+            """))
+        outcomes = []
+        for fold in (True, False):
+            code, said = seed(p, Step("run"), fold)
+            outcomes.append((code, said))
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0] == 2 and "generated twice" in str(outcomes[0][1]) and "row 20" in str(outcomes[0][1])
+    finally:
+        drop_pg_database(pg_server, url)
