@@ -176,6 +176,11 @@ class Database(abc.ABC):
         """SQL hashing the id of the transaction that wrote a row version (summed by ``fingerprint``)."""
         return None
 
+    def row_identity(self, alias: str) -> str | None:
+        """SQL for where a row of ``alias`` is stored (two rows of a join naming the same place are one row
+        of the table), or None where there is no such thing to read."""
+        return None
+
     def few_rows_join(self) -> AbstractContextManager[None]:
         """While inside: joins of a few rows against large tables use index lookups."""
         return contextlib.nullcontext()

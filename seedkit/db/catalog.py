@@ -56,6 +56,7 @@ class UniqueKey:
     primary: bool = False
     partial: bool = False  # a partial unique index cannot back ON CONFLICT by itself
     constraint: bool = True  # False: a unique index that is not a constraint
+    immediate: bool = True  # False: DEFERRABLE (a deferred check runs at commit, not at the write)
 
 
 @dataclass(frozen=True)

@@ -199,9 +199,8 @@ class Applier:
             restage = False
             with self.fingerprints.joins_for(tracker, stage.count):  # (left normally: it restores the join settings)
                 try:  # rows were skipped: the comparison must see the tables the skipping trusted
-                    if table.name in self.suspects and not self._keys_kept(tp, stage, tracker):
-                        self.checks.check_duplicates(tp, stage)
-                    self.writer.classify_and_write(tp, stage, tr, deferred_here)
+                    self.writer.classify_and_write(tp, stage, tr, deferred_here, dups=table.name in self.suspects
+                                                   and not self._keys_kept(tp, stage, tracker))
                 except Restage:  # another session wrote them meanwhile: compare every row
                     restage = True
             if not restage:
@@ -217,12 +216,12 @@ class Applier:
         if stage.count == 0:
             return
         with self.fingerprints.joins_for(tracker, stage.count):
-            if table.name in self.suspects:
-                self.checks.check_duplicates(tp, stage)
             if empty and not self.dry_run and not stage.state:
+                if table.name in self.suspects:
+                    self.checks.check_duplicates(tp, stage)
                 self.writer.insert_all(tp, stage, tr)
-            else:
-                self.writer.classify_and_write(tp, stage, tr, deferred_here)
+            else:  # (checks the staged keys too: see its docstring)
+                self.writer.classify_and_write(tp, stage, tr, deferred_here, dups=table.name in self.suspects)
 
     def _keys_kept(self, tp: TablePlan, stage: Stage, tracker: Tracker) -> bool:
         """Whether the duplicate check over the staged rows cannot find anything: the fixture generated the

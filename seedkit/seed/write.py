@@ -84,7 +84,17 @@ class Writer:
         self.sync_sequences(table, cols)
         tr.inserted += stage.count
 
-    def classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str]) -> None:
+    def classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str],
+                           dups: bool = False) -> None:
+        """Classify the staged rows (missing, changed, unchanged) in one join, then insert and update.
+
+        ``dups``: the staged rows may repeat a key, and must be checked (``Checks.check_duplicates``) before
+        anything is decided from them. Where the table's own immediate unique key on exactly the fixture's
+        key answers that (see ``folds_duplicates``), the check rides on the classifying join instead of a
+        pass of its own: two staged rows meeting one row of the table repeat a key, and rows missing from
+        the table that repeat one are refused by the table's unique index when inserted. Either alarm (or a
+        staged key with a NULL in it, or any error on the way to the insert) runs the full check first, so
+        the run ends as the separate check would have ended it."""
         d, q, table, fp = self.ctx.d, self.ctx.d.quote, tp.table, stage.fixture
         target = d.qualified(table.name)
         src = self.sql.src(stage)
@@ -96,19 +106,41 @@ class Writer:
         skipped = stage.tracker is not None and stage.tracker.old is not None
         if (skipped and stage.tracker is not None and stage.tracker.fresh_from is None and compare and version
                 and not stage.state and not self.ctx.diff and not self.ctx.dry_run):
+            if dups:
+                self.checks.check_duplicates(tp, stage)
             self.update_in_one(tp, stage, tr, src, compare, version)  # nothing staged can be missing
             return
-        row = d.fetchone(
+        fold = dups and not skipped and self.folds_duplicates(tp, stage)
+        if dups and not fold:
+            self.checks.check_duplicates(tp, stage)
+        ident = d.row_identity("t")
+        classify = (
             f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
             f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres), "
             + (f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN {version} END)::text " if version else "0 ")
             + (f", {d.snapshot_sql()} " if skipped else "")
+            + (f", SUM(CASE WHEN {' OR '.join(f'src.{q(k)} IS NULL' for k in key)} THEN 1 ELSE 0 END), "
+               f"COUNT({ident}) - COUNT(DISTINCT {ident}) " if fold else "")
             + f"FROM ({src}) src LEFT JOIN {target} t ON {self.sql.key_join(key)}")
+        if fold:
+            try:
+                with d.transaction():  # a savepoint: an error comparing values leaves the full check able to run
+                    row = d.fetchone(classify)
+            except DatabaseError:
+                self.checks.check_duplicates(tp, stage)
+                raise
+        else:
+            row = d.fetchone(classify)
         assert row is not None
         if skipped and stage.tracker is not None and not self.fingerprints.unchanged_since_scan(stage.tracker, row[5]):
             raise Restage  # the skipped rows are not what the last run left: nothing written yet
         total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row[:5])
+        if fold and (int(row[-2] or 0) or int(row[-1] or 0)):
+            fold = False  # a NULL in a staged key, or two staged rows meeting one row: the full check decides
+            self.checks.check_duplicates(tp, stage)
         if unresolved:
+            if fold:
+                self.checks.check_duplicates(tp, stage)
             self.checks.raise_unresolved(stage, src)
         if stage.state and missing:  # remember which rows this run inserts (see seed/deferred.py)
             d.execute(f"UPDATE {stage.sql} SET _state = 'new' WHERE _n IN (SELECT src._n FROM ({src}) src "
@@ -126,6 +158,8 @@ class Writer:
                         f"SELECT {', '.join('src.' + q(c) for c in insert_cols)} FROM ({src}) src "
                         f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {self.sql.key_join(key)})", table.name)
             except DatabaseError as exc:
+                if fold:  # (the table's unique index refusing two missing rows with one key among them)
+                    self.checks.check_duplicates(tp, stage)
                 self.checks.locate_row_violation(stage, src, exc)
                 raise
             delta = [delta[0] + n, delta[1] + hashes]
@@ -141,6 +175,21 @@ class Writer:
         tr.inserted += missing
         tr.updated += changed if compare else 0
         tr.unchanged += total - missing - (changed if compare else 0)
+
+    def folds_duplicates(self, tp: TablePlan, stage: Stage) -> bool:
+        """Whether the classifying join can stand in for the duplicate check over the staged rows: the table
+        has an immediate, full unique key on exactly the fixture's key columns, which the rows inserted must
+        pass at the insert itself (no trigger or rule between: they could change or drop a row on its way
+        in; no row-level security: a row hidden from the join reads as missing), the key is not resolved by
+        reference, this is the table's only staging table (the check covers every one), and the run writes
+        (a dry run inserts nothing for the unique key to refuse)."""
+        table, key = tp.table, stage.fixture.key
+        unique = table.unique_for(key)
+        if (unique is None or not unique.immediate or self.ctx.dry_run or stage.state or table.instead_rules
+                or len(self.ctx.stages.get(table.name, ())) != 1 or any(k in stage.refs for k in key)
+                or self.ctx.d.row_identity("t") is None):
+            return False
+        return self.fingerprints.shape(table.name).unsafe is None
 
     def update_in_one(self, tp: TablePlan, stage: Stage, tr: TableReport, src: str, compare: list[str],
                       version: str) -> None:

@@ -89,21 +89,22 @@ def introspect(self: Database) -> Catalog:
             sequence=seq, autoincrement=bool(ident or serial),
             element_kind=_KINDS.get((elemtyp or "").lstrip("_"), "other") if elemtyp else None,
             enum_values=tuple(enum_values or ()), type_oid=typoid)
-    for relid, iname, cols, primary, partial, is_constraint in self.fetchall("""
+    for relid, iname, cols, primary, partial, is_constraint, immediate in self.fetchall("""
         SELECT i.indrelid, ic.relname,
                ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                      ORDER BY k.ord),
                i.indisprimary, i.indpred IS NOT NULL,
                EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = i.indexrelid
-                       AND co.contype IN ('p', 'u'))
+                       AND co.contype IN ('p', 'u')),
+               i.indimmediate
         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
         WHERE i.indrelid = ANY(%s) AND i.indisunique AND i.indisvalid
           AND i.indexprs IS NULL AND 0 <> ALL (i.indkey)
         ORDER BY i.indrelid, i.indisprimary DESC, ic.relname""", [oid_list]):
         info = tables[oids[relid]]
         key = UniqueKey(name=iname, columns=tuple(cols), primary=primary, partial=partial,
-                        constraint=is_constraint)
+                        constraint=is_constraint, immediate=immediate)
         info["uniques"].append(key)
         if primary:
             info["pk"] = tuple(cols)

@@ -1,0 +1,332 @@
+"""The duplicate check riding on the classifying join is exact: a differential test (RELIABILITY.md §7).
+
+A Python fixture merged into a table that already has rows may generate a key twice; the run must stop
+with the located "generated twice" error and write nothing. Where the table's own immediate unique key
+covers the fixture's key, that check rides on the join that classifies the staged rows (two staged rows
+meeting one row of the table) and on the insert (the unique index refuses two missing rows with one key)
+instead of a GROUP BY over every staged row (seed/write.py, ``folds_duplicates``).
+
+Two databases side by side get the same random steps — the fixture changes (repeated keys among rows
+present or missing, NULL keys, a NOT NULL break, an unresolved reference, changed labels), outside
+changes (rows deleted, changed, inserted; a truncate), and changes of the table's unique key (deferrable,
+none at all, a trigger rewriting keys, a second fixture of the same table) — then ``seedkit run dev
+--json`` (sometimes ``--dry-run``). One runs as shipped, the other with the fold switched off (the separate
+GROUP BY always). Both must end with the same exit code, the same report and the same table contents.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from seedkit.db.postgres import PostgresDatabase
+from seedkit.seed.checks import Checks
+from seedkit.seed.write import Writer
+from tests.support import Project, create_pg_database, drop_pg_database
+
+pytestmark = pytest.mark.postgres
+
+STEPS = int(os.environ.get("SEEDKIT_DIFF_STEPS", "80"))
+SEED = int(os.environ.get("SEEDKIT_DIFF_SEED", "20261201"))
+BATCH = 40
+
+SCHEMA = """
+CREATE TABLE owners (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE items (id bigserial PRIMARY KEY, code text, label text NOT NULL, qty int,
+                    owner_id bigint REFERENCES owners (id));
+ALTER TABLE items ADD CONSTRAINT items_code UNIQUE (code);
+CREATE FUNCTION fold_code() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN  -- an upper-case key is folded to lower case, and made one of its own (two alike no longer clash)
+  IF NEW.code <> lower(NEW.code) THEN NEW.code := lower(NEW.code) || '-' || NEW.id; END IF;
+  RETURN NEW;
+END $$;
+"""
+OWNERS = """
+key: [name]
+rows:
+  - {name: ann}
+  - {name: bob}
+"""
+# how the table's key on code is held: each is reached from any other by the SQL given
+KEYS = {
+    "unique": "ALTER TABLE items ADD CONSTRAINT items_code UNIQUE (code)",
+    "deferrable": "ALTER TABLE items ADD CONSTRAINT items_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED",
+    "deferrable, immediate": "ALTER TABLE items ADD CONSTRAINT items_code UNIQUE (code) DEFERRABLE",
+    "unique index": "CREATE UNIQUE INDEX items_code ON items (code)",
+    "plain index": "CREATE INDEX items_code ON items (code)",
+    "none": "SELECT 1",
+}
+DROP_KEY = ("ALTER TABLE items DROP CONSTRAINT IF EXISTS items_code; DROP INDEX IF EXISTS items_code; "
+            "DELETE FROM items a USING items b WHERE a.code = b.code AND a.id > b.id")
+
+
+@dataclass
+class Fixture:
+    start: int = 1
+    rows: int = 120
+    dups: list[tuple[int, int]] = field(default_factory=list)  # (row, row whose key it repeats)
+    nulls: list[int] = field(default_factory=list)  # rows with a NULL key
+    upper: list[int] = field(default_factory=list)  # keys written in upper case (a trigger may rewrite them)
+    no_label: int = 0  # this row's label is NULL (NOT NULL): an error when it is inserted or updated
+    nobody: int = 0  # this row's owner does not exist: an unresolved reference
+    tag: str = ""  # every 7th label gets it
+
+    def source(self) -> str:
+        return textwrap.dedent(f"""\
+            from seedkit import fixture, ref
+
+            DUPS = dict({self.dups!r})
+
+
+            @fixture("items", key=["code"])
+            def items(fake):
+                for n in range({self.start}, {self.start + self.rows}):
+                    k = DUPS.get(n, n)
+                    code = None if n in {self.nulls!r} else f"c{{k:05}}"
+                    if code and k in {self.upper!r}:
+                        code = code.upper()
+                    label = None if n == {self.no_label} else f"item {{n}}" + ({self.tag!r} if n % 7 == 0 else "")
+                    owner = "nobody" if n == {self.nobody} else ("ann", "bob")[n % 2]
+                    yield {{"code": code, "label": label, "qty": n % 5, "owner_id": ref("owners", owner, column="id")}}
+            """)
+
+
+@dataclass
+class Step:
+    text: str
+    fixture: Fixture | None = None
+    sql: str | None = None
+    yaml: str | None = None  # a second fixture of items ("" removes it)
+    args: list[str] = field(default_factory=list)
+
+
+def random_step(rng: random.Random, fx: Fixture, key: list[str]) -> Step:
+    roll = rng.random()
+    if roll < 0.6:
+        new = Fixture(start=rng.randint(1, 60), rows=rng.randint(40, 160), tag=rng.choice(["", "!", "?"]))
+        picks = list(range(new.start, new.start + new.rows))
+        what = []
+        for _ in range(rng.choice([0, 0, 0, 0, 1, 1, 2])):
+            a, b = rng.sample(picks, 2)
+            new.dups.append((max(a, b), min(a, b)))
+            what.append(f"row {max(a, b)} repeats row {min(a, b)}'s key")
+        if rng.random() < 0.15:
+            new.nulls = rng.sample(picks, rng.choice([1, 2]))
+            what.append(f"NULL keys at {new.nulls}")
+        if rng.random() < 0.2:
+            new.upper = rng.sample(picks, 3) + [b for _, b in new.dups if rng.random() < 0.5]
+            what.append(f"upper-case keys {new.upper}")
+        if rng.random() < 0.1:
+            new.no_label = rng.choice(picks)
+            what.append(f"row {new.no_label} without a label")
+        if rng.random() < 0.1:
+            new.nobody = rng.choice(picks)
+            what.append(f"row {new.nobody} owned by nobody")
+        return Step(f"fixture rows {new.start}..{new.start + new.rows - 1}" + (": " + ", ".join(what) if what else ""),
+                    fixture=new, args=["--dry-run"] if rng.random() < 0.08 else [])
+    if roll < 0.8:
+        n = rng.randint(1, 200)
+        choices = [
+            (f"DELETE rows from {n}", f"DELETE FROM items WHERE id % 3 = {n % 3} AND code >= 'c{n:05}'"),
+            (f"UPDATE labels from {n}", f"UPDATE items SET label = label || '*' WHERE code >= 'c{n:05}'"),
+            (f"insert c{n:05}", f"INSERT INTO items (code, label) SELECT 'c{n:05}', 'outside' "
+                                f"WHERE NOT EXISTS (SELECT 1 FROM items WHERE code = 'c{n:05}')"),
+            ("truncate", "TRUNCATE items"),
+        ]
+        text, sql = rng.choice(choices)
+        return Step(text, sql=sql)
+    if roll < 0.9:
+        new_key = rng.choice(["unique", "unique index", *KEYS])
+        key[0] = new_key
+        return Step(f"the key becomes: {new_key}", sql=f"{DROP_KEY}; {KEYS[new_key]}")
+    if roll < 0.95:
+        on = rng.random() < 0.5
+        create = "; CREATE TRIGGER fold BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION fold_code()"
+        return Step(f"trigger folding keys {'on' if on else 'off'}",
+                    sql="DROP TRIGGER IF EXISTS fold ON items" + (create if on else ""))
+    n = rng.randint(1, 200)
+    yaml = "" if rng.random() < 0.4 else (
+        f"table: items\nkey: [code]\nrows:\n  - {{code: c{n:05}, label: from yaml, owner_id: !ref owners/ann}}\n")
+    return Step("second fixture " + (f"with c{n:05}" if yaml else "removed"), yaml=yaml)
+
+
+FOLDED: list[str] = []  # how runs that folded the check ended
+
+
+def seed(p: Project, step: Step, fold: bool) -> tuple[int, Any]:
+    with pytest.MonkeyPatch.context() as m:
+        real = Writer.folds_duplicates
+
+        def spy(self: Writer, tp: Any, stage: Any) -> bool:
+            folds = fold and real(self, tp, stage)
+            if folds:
+                FOLDED.append("pending")
+            return folds
+        m.setattr(Writer, "folds_duplicates", spy)
+        code, report = p.seed_report("dev", *step.args)
+    if fold and FOLDED and FOLDED[-1] == "pending":
+        FOLDED[-1] = "generated twice" if "generated twice" in str(report) else f"exit {code}"
+    return code, report
+
+
+def contents(p: Project) -> tuple:
+    with psycopg.connect(p.url) as c:
+        return tuple(c.execute(q).fetchall() for q in (
+            "SELECT code, label, qty, owner_id FROM items ORDER BY code, label", "SELECT name FROM owners ORDER BY 1"))
+
+
+@pytest.fixture
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
+    urls = [create_pg_database(pg_server), create_pg_database(pg_server)]
+    projects = []
+    for name, url in zip(("folding", "grouping"), urls):
+        root = tmp_path / name
+        root.mkdir()
+        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
+        toml = root / "seedkit.toml"
+        toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
+        p.sql(SCHEMA)
+        p.write("dev/owners.yaml", OWNERS)
+        p.write("dev/items.py", Fixture().source())
+        projects.append(p)
+    yield projects[0], projects[1]
+    for url in urls:
+        drop_pg_database(pg_server, url)
+
+
+def test_the_folded_duplicate_check_and_the_separate_one_agree_step_by_step(two_projects) -> None:
+    folding, grouping = two_projects
+    FOLDED.clear()
+    rng = random.Random(SEED)
+    key = ["unique"]
+    history: list[str] = []
+    fx = Fixture()
+    for i in range(STEPS):
+        step = Step("first run") if i == 0 else random_step(rng, fx, key)
+        if step.fixture is not None:
+            fx = step.fixture
+        history.append(f"{i}: {step.text}")
+        outcomes = []
+        for p, fold in ((folding, True), (grouping, False)):
+            if step.fixture is not None:
+                p.write("dev/items.py", step.fixture.source())
+            if step.sql is not None:
+                p.sql(step.sql)
+            if step.yaml is not None:
+                extra = p.root / "seeds" / "dev" / "items_extra.yaml"
+                if step.yaml:
+                    p.write("dev/items_extra.yaml", step.yaml)
+                elif extra.exists():
+                    extra.unlink()
+            code, report = seed(p, step, fold)
+            outcomes.append((code, report, contents(p)))
+        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-20:])
+        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
+        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
+        assert outcomes[0][2] == outcomes[1][2], f"table contents differ at {where}"
+    # the walk folded the check, and the folded check did find repeated keys
+    assert FOLDED.count("exit 0") >= STEPS // 16, FOLDED
+    assert FOLDED.count("generated twice") >= 3, FOLDED
+
+
+def test_a_merge_into_a_table_with_rows_runs_no_separate_duplicate_pass(pg_server: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With items' own unique key on code, no GROUP BY over the staged rows runs, and a key generated
+    twice is still found — among rows the table has, and among rows it lacks — and located as before."""
+    url = create_pg_database(pg_server)
+    try:
+        p = Project(tmp_path, url, envs={"dev": {"include": ["dev"]}})
+        p.sql(SCHEMA)
+        p.sql("INSERT INTO owners (name) VALUES ('ann'), ('bob');"
+              "INSERT INTO items (code, label) SELECT format('c%s', to_char(n, 'FM00000')), 'old' "
+              "FROM generate_series(1, 50) n")
+        passes: list[str] = []
+        real = Checks.check_duplicates
+
+        def spy(self: Checks, tp: Any, stage: Any) -> None:
+            passes.append(str(tp.table.name))
+            real(self, tp, stage)
+        monkeypatch.setattr(Checks, "check_duplicates", spy)
+        grouped: list[str] = []
+        real_fetchone = PostgresDatabase.fetchone
+
+        def fetchone(db: PostgresDatabase, sql: Any, params: Any = None) -> Any:
+            if "HAVING COUNT(*) > 1" in str(sql):
+                grouped.append(str(sql))
+            return real_fetchone(db, sql, params)
+        monkeypatch.setattr(PostgresDatabase, "fetchone", fetchone)
+
+        p.write("dev/items.py", Fixture(start=1, rows=100).source())
+        code, report = p.seed_report("dev")
+        assert code == 0 and report["totals"]["inserted"] == 50 and report["totals"]["updated"] == 50
+        assert passes == [] and grouped == []
+        for dups, row in (([(30, 10)], 30), ([(90, 70)], 90)):  # present in the table; missing from it
+            p.write("dev/items.py", Fixture(start=1, rows=100, dups=dups, tag="!").source())
+            code, said = p.seed_report("dev")
+            assert code == 2 and "generated twice" in said and f"row {row}" in said, said
+            assert passes == ["items"] and len(grouped) == 1  # the full check, once the join or the index said so
+            passes.clear()
+            grouped.clear()
+        with psycopg.connect(url) as c:  # nothing written by the failed runs
+            assert c.execute("SELECT count(*) FROM items WHERE label LIKE '%!'").fetchone() == (0,)
+    finally:
+        drop_pg_database(pg_server, url)
+
+
+@pytest.mark.parametrize("setup", ["deferrable", "trigger"])
+def test_a_key_the_insert_cannot_refuse_at_once_is_checked_apart(two_projects, setup: str) -> None:
+    """A deferred unique key refuses only at commit, and a trigger may make two keys alike different on the
+    way in: both ways the separate check runs, and both sides stop alike."""
+    sql = {"deferrable": f"{DROP_KEY}; {KEYS['deferrable']}",
+           "trigger": "CREATE TRIGGER fold BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION fold_code()"}[setup]
+    FOLDED.clear()
+    steps = [Step("first run", fixture=Fixture(start=1, rows=50)), Step(setup, sql=sql),
+             Step("a key twice among missing rows", fixture=Fixture(start=3, rows=98, dups=[(90, 70)], upper=[70]))]
+    outcomes = []
+    for p, fold in zip(two_projects, (True, False)):
+        for step in steps:
+            if step.fixture is not None:
+                p.write("dev/items.py", step.fixture.source())
+            if step.sql is not None:
+                p.sql(step.sql)
+            code, report = seed(p, step, fold)
+        outcomes.append((code, report, contents(p)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 2 and "generated twice" in str(outcomes[0][1])
+    assert FOLDED == []
+
+
+def test_a_comparison_the_database_cannot_make_still_reports_the_repeated_key_first(pg_server: str,
+                                                                                     tmp_path: Path) -> None:
+    """The classifying join may fail itself (a json value the server cannot read as jsonb to compare it):
+    the separate check, run before it, said "generated twice"; so does the check riding on it."""
+    url = create_pg_database(pg_server)
+    try:
+        p = Project(tmp_path, url, envs={"dev": {"include": ["dev"]}})
+        p.sql("CREATE TABLE docs (id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, doc json);"
+              """INSERT INTO docs (code, doc) VALUES ('d1', '{"a": "\\u0000"}')""")
+        p.write("dev/docs.py", textwrap.dedent("""\
+            from seedkit import fixture
+
+
+            @fixture("docs", key=["code"])
+            def docs(fake):
+                for n in range(1, 31):
+                    yield {"code": f"d{1 if n == 20 else n}", "doc": {"n": n}}
+            """))
+        outcomes = []
+        for fold in (True, False):
+            code, said = seed(p, Step("run"), fold)
+            outcomes.append((code, said))
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0] == 2 and "generated twice" in str(outcomes[0][1]) and "row 20" in str(outcomes[0][1])
+    finally:
+        drop_pg_database(pg_server, url)
