@@ -27,8 +27,9 @@ from ..migration import (
     iso,
     lock_lost,
 )
-from ..statements import Statement
+from ..statements import Judged, Statement
 from .database import translate
+from .statements import split_postgres
 
 LOCK_CLASS = 0x5EED  # first half of the advisory lock key: "this is seedkit migrate"
 # after each statement of a migration sent as one query: a notice makes the server send what it has
@@ -241,6 +242,8 @@ def concurrent_index_targets(statements: list[Statement]) -> list[tuple[str | No
     targets: list[tuple[str | None, str, str | None]] = []
     for stmt in statements:
         node = stmt.node
+        if isinstance(node, Judged):  # a cut kept from an earlier run: the tree is parsed now
+            node = next((s.node for s in split_postgres(stmt.sql)), None)
         kind = type(node).__name__
         if kind == "IndexStmt" and node.concurrent and node.relation is not None:
             targets.append((node.relation.schemaname, node.relation.relname, node.idxname))
@@ -280,6 +283,8 @@ def touches_history(stmt: Statement, history: TableName, log: TableName) -> str 
         return name in ours and (schema is None or history.schema is None or schema == history.schema)
 
     node = stmt.node
+    if isinstance(node, Judged):
+        return node.history
     kind = type(node).__name__
     if kind == "DropStmt" and getattr(node.removeType, "name", "") in ("OBJECT_TABLE", "OBJECT_VIEW"):
         for obj in node.objects or ():
