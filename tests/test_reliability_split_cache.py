@@ -215,3 +215,28 @@ def test_a_run_over_cached_sections_never_loads_the_parser(tmp_path: Path, pg_se
     finally:
         for url in urls:
             drop_pg_database(pg_server, url)
+
+
+def test_a_failed_concurrent_build_from_a_cached_cut_names_the_invalid_index(
+        tmp_path: Path, pg_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What only a failure needs (the index a failed ``CREATE INDEX CONCURRENTLY`` left) is parsed then:
+    the hint names the same index and the same DROP with the cut from the cache as without it."""
+    project = Project.with_migrations(tmp_path / "project", "postgresql://unused/x")
+    project.single("1", "a", "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1), (1)")
+    project.single("2", "unique", "CREATE UNIQUE INDEX CONCURRENTLY a_x_unique ON a (x)", transactional=False)
+    urls = [create_pg_database(pg_server) for _ in range(3)]
+    try:
+        plain = _up(project, urls[0], monkeypatch, cache=False)
+        cold = _up(project, urls[1], monkeypatch, cache=True)
+        hits: list[int] = []
+        warm = _up(project, urls[2], monkeypatch, cache=True, hits=hits)
+        assert hits == [True, True]
+        assert plain == cold == warm
+        assert plain[0] == 1 and "DROP INDEX CONCURRENTLY" in plain[2] and "a_x_unique" in plain[2], plain
+        assert _state(urls[0]) == _state(urls[1]) == _state(urls[2])
+        # and the next run's refusal (a failed migration that left an invalid index) says the same
+        again = [_up(project, url, monkeypatch, cache=True) for url in urls]
+        assert again[0] == again[1] == again[2] and again[0][0] == 3 and "a_x_unique" in again[0][2], again[0]
+    finally:
+        for url in urls:
+            drop_pg_database(pg_server, url)

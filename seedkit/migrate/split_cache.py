@@ -18,6 +18,9 @@ tables). A later ``up`` that finds every pending section in the cache never load
   never fails a run. A folder that cannot be written (a read-only checkout) means no cache. The file is
   written to a temporary file and renamed, so a reader never sees half of one.
 - ``SEEDKIT_MIGRATION_CACHE=0`` in the environment turns it off.
+
+The file is one ``marshal`` record (plain values only, fast to read): the stamp, then the entries. It
+is read only from the project's own folder, which the project's owner writes, like its migrations.
 """
 
 from __future__ import annotations
