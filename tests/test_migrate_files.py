@@ -268,7 +268,8 @@ _LINES = ["-- migrate:up", "-- migrate:down", "--migrate:UP", "  -- MIGRATE:down
           "-- migrate:up transaction:false", "\u00a0-- migrate:down", "\x0c-- migrate:up", "-- migrate:upper",
           "x -- migrate:up", "/* -- migrate:up */", "-- migrate:down transaction:maybe", "--\tmigrate:down ",
           "-- m\u0131grate:up", "-- MİGRATE:up", "SELECT 'migrate:up';", "CREATE TABLE a (x int);", "", "  ",
-          "-- a comment", "-- migrate:", "--migrate:down\r", "\u2028-- migrate:up"]
+          "-- a comment", "-- migrate:", "--migrate:down\r", "\u2028-- migrate:up", "-- migrate:up -- migrate:down",
+          "SELECT 1; -- migrate:up migrate:down"]
 
 
 @settings(max_examples=400, deadline=None)

@@ -44,8 +44,8 @@ _FOLDER = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*))?$")
 _MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]+$")
-# a line that may hold a marker (the lines _MARKER can match all hold "migrate:", matched alike)
-_CANDIDATE = re.compile(r"^.*migrate:.*$", re.IGNORECASE | re.MULTILINE)
+# what a line that may hold a marker holds (the lines _MARKER can match all hold it, matched alike)
+_CANDIDATE = re.compile(r"migrate:", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -223,8 +223,11 @@ def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section 
     markers: list[tuple[str, int, bool]] = []  # (which, line index, transactional)
     # only a line naming "migrate:" can be a marker: look at those alone (the same match, fewer lines)
     for found in _CANDIDATE.finditer(text):
-        i = text.count("\n", 0, found.start())
-        starts[i] = found.start()
+        start = text.rfind("\n", 0, found.start()) + 1
+        i = text.count("\n", 0, start)
+        if i in starts:
+            continue  # (named twice on one line)
+        starts[i] = start
         line = lines[i]
         if not line.lstrip().startswith("--"):
             continue  # (a marker is a comment line)
