@@ -8,7 +8,6 @@ is read; real environment variables win over it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -260,6 +259,8 @@ class Config:
                                   hint=self._NO_PROJECT_HINT) from None
             known = ", ".join(sorted(self.settings.envs)) or "none"
             file = self.path.name if self.path else CONFIG_FILE
+            import difflib
+
             close = difflib.get_close_matches(name, list(self.settings.envs), n=3, cutoff=0.5)
             hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
                     else f"add an [envs.{name}] table to {file}")

@@ -22,7 +22,6 @@ The CLI catches ``SeedkitError`` once and prints ``error: <message>`` with the l
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 
@@ -143,6 +142,8 @@ class UnknownObject(SeedkitError):
     exit_code = 2
 
     def __init__(self, what: str, name: str, choices: list[str], *, location: Location | None = None):
+        import difflib
+
         close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
         super().__init__(f"unknown {what} {name!r}", location=location, hint=hint)

@@ -74,13 +74,17 @@ def project(root: Path, migration: str = MIGRATION) -> Path:
 # What each path must never load. Everything a path does not use: the command-line framework (Typer,
 # which brings pydantic for its parameters), rich for commands that print no table, Faker, the schema
 # pre-flight's jsonschema and pglast where nothing needs them, and psycopg on SQLite.
+# ``migrate`` never loads what only adopting a database, rolling back, creating or dropping a database
+# or suggesting a name needs.
 FRAMEWORK = ("typer", "pydantic", "pydantic_core", "click")
+MIGRATE_ONLY = ("difflib", "seedkit.migrate.adopt", "seedkit._safety", "seedkit.db.postgres.admin",
+                "seedkit.db.provision")
 NOT_LOADED = {
     ("run", "dev"): (*FRAMEWORK, "psycopg", "pglast", "seedkit.migrate.runner", "seedkit.lint"),
     ("migrate", "up"): (*FRAMEWORK, "psycopg", "rich", "faker", "jsonschema", "yaml", "seedkit.seed",
-                        "seedkit.schema.validate"),
+                        "seedkit.schema.validate", *MIGRATE_ONLY),
     ("migrate", "status"): (*FRAMEWORK, "psycopg", "rich", "faker", "jsonschema", "yaml", "seedkit.seed",
-                            "pglast"),
+                            "pglast", *MIGRATE_ONLY),
 }
 PROBE = ("import atexit, json, sys\n"
          "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
@@ -125,11 +129,12 @@ def test_help_does_not_build_parameters_with_pydantic(tmp_path: Path) -> None:
 def test_run_on_postgres_loads_no_framework(tmp_path: Path, pg_url: str) -> None:
     root = project(tmp_path, PG_MIGRATION)
     env = {"DATABASE_URL": pg_url}
-    for args in (("migrate", "up"), ("run", "dev")):
+    for args in (("migrate", "up"), ("run", "dev"), ("migrate", "up")):
         proc, modules = loaded(root, *args, env=env)
         assert proc.returncode == 0, proc.stderr
         assert "psycopg" in modules
         assert present(modules, tuple(m for m in NOT_LOADED[args] if m != "psycopg")) == [], args
+    assert "nothing to apply" in proc.stdout and "pglast" not in modules  # a run with nothing to apply
 
 
 # -- the fast path says exactly what the Typer application says ------------------------------------

@@ -7,11 +7,23 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from seedkit.errors import MigrationFileError
-from seedkit.migrate.files import checksum, discover, display_path, load_paths, write_new
+from seedkit.errors import Location, MigrationFileError
+from seedkit.migrate.files import (
+    Section,
+    checksum,
+    discover,
+    display_path,
+    load_paths,
+    normalise,
+    parse_single,
+    write_new,
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -209,3 +221,68 @@ def test_display_path_follows_links_as_resolve_does(tmp_path, monkeypatch) -> No
     (real / "2_linked.sql").unlink()
     (real / "2_linked.sql").symlink_to(work)
     assert display_path(Path("m/2_linked.sql")) == expected(Path("m/2_linked.sql")) == "."
+
+
+# -- a dbmate file's markers: only lines naming "migrate:" are looked at, with the same result -------
+
+def _parse_single_line_by_line(path: Path, text: str) -> tuple[Section, Section | None]:
+    """``parse_single`` as it was written first: every line looked at. The reference of the test below."""
+    from seedkit.migrate.files import _MARKER, _first_sql_line, _has_sql, _options
+
+    text = normalise(text)
+    lines = text.split("\n")
+    starts, pos = [], 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    markers: list[tuple[str, int, bool]] = []
+    for i, line in enumerate(lines):
+        if not line.lstrip().startswith("--"):
+            continue
+        m = _MARKER.match(line.strip())
+        if m:
+            which = m["which"].lower()
+            if any(w == which for w, _, _ in markers):
+                raise MigrationFileError(f"a second '-- migrate:{which}' section",
+                                         location=Location(file=display_path(path), line=i + 1))
+            markers.append((which, i, _options(m["options"], path, i + 1)))
+    if not markers or markers[0][0] != "up":
+        raise MigrationFileError("no '-- migrate:up' section" if not markers else
+                                 "'-- migrate:down' comes before '-- migrate:up'",
+                                 location=Location(file=display_path(path),
+                                                   line=markers[0][1] + 1 if markers else None))
+    if _has_sql(text[:starts[markers[0][1]]]):
+        raise MigrationFileError("SQL before the '-- migrate:up' line would never run",
+                                 location=Location(file=display_path(path), line=_first_sql_line(lines, markers[0][1])))
+
+    def section(k: int) -> Section:
+        _, idx, transactional = markers[k]
+        begin = starts[idx + 1] if idx + 1 < len(lines) else len(text)
+        end = starts[markers[k + 1][1]] if k + 1 < len(markers) else len(text)
+        return Section(sql=text[begin:end], path=path, line_offset=idx + 2, transactional=transactional)
+
+    return section(0), section(1) if len(markers) > 1 else None
+
+
+_LINES = ["-- migrate:up", "-- migrate:down", "--migrate:UP", "  -- MIGRATE:down transaction:false",
+          "-- migrate:up transaction:false", "\u00a0-- migrate:down", "\x0c-- migrate:up", "-- migrate:upper",
+          "x -- migrate:up", "/* -- migrate:up */", "-- migrate:down transaction:maybe", "--\tmigrate:down ",
+          "-- m\u0131grate:up", "-- MİGRATE:up", "SELECT 'migrate:up';", "CREATE TABLE a (x int);", "", "  ",
+          "-- a comment", "-- migrate:", "--migrate:down\r", "\u2028-- migrate:up", "-- migrate:up -- migrate:down",
+          "SELECT 1; -- migrate:up migrate:down"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LINES), max_size=9), st.sampled_from(["", "\n", "\r\n"]))
+def test_markers_are_found_as_a_line_by_line_reading_finds_them(lines: list[str], end: str) -> None:
+    path = Path("1_x.sql")
+    text = "\n".join(lines) + end
+
+    def outcome(parse: Any) -> Any:
+        try:
+            up, down = parse(path, text)
+        except MigrationFileError as exc:
+            return "error", exc.message, exc.location
+        return up, down
+
+    assert outcome(parse_single) == outcome(_parse_single_line_by_line)

@@ -241,6 +241,10 @@ class Database(abc.ABC):
     # -- migrations: what the runner needs that differs by dialect --------------------------------
     # column types of the history tables: (timestamp, big integer, generated integer primary key)
     history_types: ClassVar[tuple[str, str, str]]
+    # whether cutting a section costs enough (a parser to load) that the runner keeps the cuts it made
+    # (``migrate/split_cache.py``); a dialect saying so answers ``Judged`` nodes in ``needs_no_transaction``
+    # and ``touches_history``, and parses their text again for anything else
+    keeps_splits: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

@@ -5,7 +5,6 @@ The adapters fill these in (``Database.catalog()``); the seed planner and the mi
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from ..errors import Location, UnknownObject
@@ -138,4 +137,6 @@ class Catalog:
 
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
+    import difflib
+
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)

@@ -31,6 +31,16 @@ class Statement:
         return word.upper()
 
 
+@dataclass(frozen=True)
+class Judged:
+    """The parse node of a statement whose cut was kept from an earlier run (``migrate/split_cache.py``):
+    not a tree, only what the runner asked the tree then. A dialect's ``needs_no_transaction`` and
+    ``touches_history`` give these answers back; anything else needing the tree parses the text again."""
+
+    no_transaction: str | None = None  # needs_no_transaction's answer, for the server version it was asked for
+    history: str | None = None  # touches_history's answer, for the history tables it was asked about
+
+
 def line_col(text: str, offset: int, line_offset: int = 1) -> tuple[int, int]:
     """Line and column in the file of character ``offset`` of a section starting on ``line_offset``."""
     offset = max(0, min(offset, len(text)))

@@ -18,14 +18,12 @@ disagree, ``MigrationError`` (exit 1) located at the failing statement, ``LockTi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .. import _safety as safety
 from ..config import Config, load_config
 from ..db.migration import Wait, Watcher
 from ..urls import DatabaseURL
-from . import adopt as _adopt
 from . import repeatable as _repeatable
-from .adopt import AdoptReport
 from .files import Migration, Section, discover, load_paths, write_new
 from .reports import (
     MigrationRun,
@@ -38,6 +36,9 @@ from .reports import (
 )
 from .runner import Runner
 from .validation import Problem
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adopt import AdoptReport
 
 
 def _config(config: Config | None) -> Config:
@@ -62,7 +63,7 @@ def runner(config: Config | None = None, *, env: str | None = None,
     return Runner(migrations, url, table=settings.table,
                   lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
                   connect_timeout=config.settings.database.connect_timeout, create=create,
-                  repeatables=_repeatable.discover(config.repeatable_dir))
+                  repeatables=_repeatable.discover(config.repeatable_dir), cache_root=config.root)
 
 
 def new(config: Config | None, name: str, *, repeatable: bool = False) -> Path:
@@ -103,6 +104,8 @@ def down(config: Config | None = None, *, env: str | None = None,
     or every one newer than --to VERSION (0 for all).
 
     Refused on protected environments: roll forward there with a new migration."""
+    from .. import _safety as safety
+
     config = _config(config)
     safety.refuse_protected_rollback(config, env)
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout) as r:
@@ -146,6 +149,8 @@ def baseline(config: Config | None, version: str | int, *, force: bool = False, 
     Refused (exit 4) when the database already has a seedkit history, unless --force, which replaces
     the recorded rows up to VERSION."""
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout, create=False) as r:
+        from . import adopt as _adopt
+
         return _adopt.baseline(r, version, force=force, dry_run=dry_run)
 
 
@@ -159,7 +164,18 @@ def import_history(config: Config | None, tool: str, *, table: str | None = None
     Refuses (exit 3, nothing written) when the files and the tool's history disagree, listing every
     difference; refuses (exit 4) a database that already has a seedkit history, unless --force."""
     with runner(config, env=env, database_url=database_url, lock_timeout=lock_timeout, create=False) as r:
+        from . import adopt as _adopt
+
         return _adopt.import_history(r, tool, table=table, force=force, dry_run=dry_run)
+
+
+def __getattr__(name: str) -> Any:
+    """``AdoptReport``, from the module that adopts databases (loaded when first asked for: ``up`` never is)."""
+    if name == "AdoptReport":
+        from .adopt import AdoptReport
+
+        return AdoptReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["AdoptReport", "Migration", "MigrationRun", "Problem", "ResolveReport", "RunReport", "Runner", "Section",

@@ -44,6 +44,8 @@ _FOLDER = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*))?$")
 _MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]+$")
+# what a line that may hold a marker holds (the lines _MARKER can match all hold it, matched alike)
+_CANDIDATE = re.compile(r"migrate:", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,25 @@ def checksum(*texts: str) -> str:
 
 def display_path(path: Path) -> str:
     """A path as people want to read it: relative to the working directory when inside it."""
+    full = os.path.abspath(path)
+    name = os.path.basename(full)
+    if name and name not in (".", "..") and not os.path.islink(full):
+        # the file itself is looked at every time (as in _resolved); the rest is remembered per run
+        return _display_in(os.path.dirname(full), name, os.getcwd()) or str(path)
     try:
         return str(_resolved(Path(path)).relative_to(_resolved(Path.cwd())))
     except ValueError:  # outside the working directory
         return str(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_in(folder: str, name: str, cwd: str) -> str | None:
+    """``display_path`` of ``name`` (not a link) in ``folder``, or None outside ``cwd``: a run shows each
+    migration's path a few times (its progress line, its statements, its report)."""
+    try:
+        return str((_resolved_folder(folder) / name).relative_to(_resolved(Path(cwd))))
+    except ValueError:
+        return None
 
 
 def _resolved(path: Path) -> Path:
@@ -202,13 +219,16 @@ def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section 
     """Split a dbmate-style file into its up and down sections."""
     text = _read(path) if text is None else normalise(text)
     lines = text.split("\n")
-    starts: list[int] = []  # character offset of each line
-    pos = 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
+    starts: dict[int, int] = {}  # character offset of a line (of the few asked for)
     markers: list[tuple[str, int, bool]] = []  # (which, line index, transactional)
-    for i, line in enumerate(lines):
+    # only a line naming "migrate:" can be a marker: look at those alone (the same match, fewer lines)
+    for found in _CANDIDATE.finditer(text):
+        start = text.rfind("\n", 0, found.start()) + 1
+        i = text.count("\n", 0, start)
+        if i in starts:
+            continue  # (named twice on one line)
+        starts[i] = start
+        line = lines[i]
         if not line.lstrip().startswith("--"):
             continue  # (a marker is a comment line)
         m = _MARKER.match(line.strip())
@@ -227,14 +247,14 @@ def parse_single(path: Path, text: str | None = None) -> tuple[Section, Section 
                                  hint="start the file with a '-- migrate:up' line; put the rollback "
                                       "after a '-- migrate:down' line")
     first_marker = markers[0][1]
-    if _has_sql(text[:starts[first_marker]]):
+    if _has_sql(text[:starts[first_marker]]):  # (every marker's line has its offset)
         raise MigrationFileError("SQL before the '-- migrate:up' line would never run",
                                  location=Location(file=display_path(path), line=_first_sql_line(lines, first_marker)),
                                  hint="move it below '-- migrate:up'")
 
     def section(k: int) -> Section:
         _, idx, transactional = markers[k]
-        begin = starts[idx + 1] if idx + 1 < len(lines) else len(text)
+        begin = starts[idx] + len(lines[idx]) + 1 if idx + 1 < len(lines) else len(text)
         end = starts[markers[k + 1][1]] if k + 1 < len(markers) else len(text)
         return Section(sql=text[begin:end], path=path, line_offset=idx + 2, transactional=transactional)
 

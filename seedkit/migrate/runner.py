@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from .. import db as dbmod
 from ..db.base import MigrationSession
@@ -50,7 +51,7 @@ from ..errors import (
     UsageError,
 )
 from ..urls import DatabaseURL
-from . import repeatable
+from . import repeatable, split_cache
 from .files import Migration, Section, display_path, version_order
 from .history import APPLIED, FAILED, RUNNING, History, HistoryRow, who
 from .progress import _StatementWatch, first_line
@@ -109,6 +110,12 @@ def plan_section(m: Migration, section: Section, dialect: str, server_version: i
                                    server_version=server_version)
     else:
         statements = split(section.sql, dialect, section.line_offset)
+    return checked_plan(m, section, statements, dialect, server_version, direction)
+
+
+def checked_plan(m: Migration, section: Section, statements: list[Statement], dialect: str,
+                 server_version: int | None, direction: str) -> Planned:
+    """``Planned`` from a section's statements, refusing one that cannot run in the section's transaction."""
     if section.transactional:
         for stmt in statements:
             reason = needs_no_transaction(stmt, dialect, server_version)
@@ -160,8 +167,9 @@ class Runner:
 
     def __init__(self, migrations: list[Migration], url: DatabaseURL, *, table: str = "schema_migrations",
                  lock_timeout: float = 60.0, connect_timeout: float = 10.0, create: bool = True,
-                 repeatables: list[Repeatable] | None = None):
+                 repeatables: list[Repeatable] | None = None, cache_root: Path | None = None):
         self.migrations = migrations
+        self.cache_root = cache_root  # the project root, whose .seedkit/cache keeps cuts (split_cache.py)
         self.repeatables = repeatables or []
         self.url = url
         self.table = table
@@ -215,8 +223,11 @@ class Runner:
                        if m.number not in known and (target is None or m.order <= version_order(target))]
             # Split and check everything first: a refused statement stops the run before anything runs.
             names = (self.history.name.name, self.history.log_name.name)
-            plans = [plan_section(m, m.up, self.db.dialect, server, "up", names=names) for m in pending]
+            cache = self._split_cache(server) if pending else None
+            plans = [self._plan_up(m, server, names, cache) for m in pending]
             self._refuse_history_changes(plans)
+            if cache is not None:
+                cache.save()
             later = repeatable.prepare(self, everything=reapply_repeatables) if target is None else None
             for planned in plans:
                 m = planned.migration
@@ -233,6 +244,29 @@ class Runner:
                 report.migrations += repeatable.apply(self, later, dry_run=dry_run, progress=progress)
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
+
+    def _split_cache(self, server: int | None) -> split_cache.SplitCache | None:
+        if self.cache_root is None or not self.db.keeps_splits or not split_cache.enabled():
+            return None
+        tables = (str(self.history.name.schema), self.history.name.name, str(self.history.log_name.schema),
+                  self.history.log_name.name)
+        return split_cache.SplitCache(self.cache_root, server_version=server, tables=tables)
+
+    def _plan_up(self, m: Migration, server: int | None, names: tuple[str, ...],
+                 cache: split_cache.SplitCache | None) -> Planned:
+        """``plan_section`` for an up section, through the split cache when there is one: a section cut
+        before is not cut again, and the parser is not loaded for it."""
+        if cache is not None:
+            statements = cache.get(m.up)
+            if statements is not None:
+                return checked_plan(m, m.up, statements, self.db.dialect, server, "up")
+        planned = plan_section(m, m.up, self.db.dialect, server, "up", names=names)
+        if cache is not None:
+            cache.put(m.up, planned.statements, [
+                (needs_no_transaction(stmt, self.db.dialect, server),
+                 self.db.touches_history(stmt, self.history.name, self.history.log_name))
+                for stmt in planned.statements])
+        return planned
 
     @contextmanager
     def _statements_closed(self) -> Iterator[None]:

@@ -22,8 +22,8 @@ from ..base import Database, MigrationSession, TableShape
 from ..catalog import Catalog, Column, Table, TableName
 from ..migration import InvalidIndex, connection_lost
 from ..statements import Statement
-from . import admin, statements
 from . import fingerprints as pg_fingerprints
+from . import statements
 from .catalog import introspect
 
 try:  # the C formatter behind copy.write_row (psycopg >= 3.2; 3.1 kept it in psycopg.copy)
@@ -498,6 +498,8 @@ class PostgresDatabase(Database):
         return ""
 
     # -- migrations -------------------------------------------------------------------------------
+    keeps_splits = True  # pglast's import is a good part of a short run
+
     @classmethod
     def split(cls, text: str, line_offset: int = 1) -> list[Statement]:
         return statements.split_postgres(text, line_offset)
@@ -547,18 +549,26 @@ class PostgresDatabase(Database):
     # -- whole databases --------------------------------------------------------------------------
     @classmethod
     def database_exists(cls, url: DatabaseURL) -> bool:
+        from . import admin  # (whole databases: not every run's business)
+
         return admin.database_exists(url)
 
     @classmethod
     def create_database(cls, url: DatabaseURL, *, template: DatabaseURL | None = None) -> None:
+        from . import admin  # (whole databases: not every run's business)
+
         admin.create_database(url, template=template)
 
     @classmethod
     def drop_database(cls, url: DatabaseURL, *, missing_ok: bool = True, force: bool = True) -> None:
+        from . import admin  # (whole databases: not every run's business)
+
         admin.drop_database(url, missing_ok=missing_ok, force=force)
 
     @classmethod
     def check_resettable(cls, url: DatabaseURL, *, force: bool) -> None:
+        from . import admin  # (whole databases: not every run's business)
+
         admin.check_resettable(url, force=force)
 
     # -- the pytest plugin ------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from ..migration import (
     iso,
     lock_lost,
 )
-from ..statements import Statement
+from ..statements import Judged, Statement
 from .database import translate
+from .statements import split_postgres
 
 LOCK_CLASS = 0x5EED  # first half of the advisory lock key: "this is seedkit migrate"
 # after each statement of a migration sent as one query: a notice makes the server send what it has
@@ -65,7 +66,8 @@ class PostgresSession(MigrationSession):
         finally:
             if not self.db.conn.closed and not self.db.in_transaction:
                 with suppress(DatabaseError):  # a broken connection took the lock with it
-                    self.db.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, self.lock_key])
+                    self.db.execute("SELECT pg_advisory_unlock(%s, %s), pg_advisory_unlock(%s, %s)",
+                                    [LOCK_CLASS, self.lock_key] * 2)  # (held twice: see _lock_held_sql)
 
     def busy_holder(self) -> str | None:
         # read pg_locks only: status and verify take no lock (they also run on read-only standbys)
@@ -90,9 +92,18 @@ class PostgresSession(MigrationSession):
                                 "applying the same migrations; then run 'seedkit migrate up' again")
 
     def _lock_held_sql(self) -> str:
-        return ("EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND "
-                f"pid = pg_catalog.pg_backend_pid() AND classid = {LOCK_CLASS}::pg_catalog.oid AND "
-                f"objid = {self.lock_key}::pg_catalog.oid AND objsubid = 2)")
+        """True when this session still holds the run lock, else false or NULL, without reading pg_locks
+        (which copies every lock of the server, and a migration's transaction holds many: it was most of
+        what the server did for a migration beside the migration itself).
+
+        The lock is taken twice (``_acquire``), so releasing it once is a question only its holder gets
+        ``true`` for, and taking it again at once gives the count back. A statement that released it
+        (``pg_advisory_unlock_all()``, ``DISCARD ALL``) leaves nothing to release: NULL. Should one
+        have released it once only, the lock was free for an instant and taking it back is a try, never
+        a wait: another run that took it meanwhile makes this false."""
+        key = f"{LOCK_CLASS}, {self.lock_key}"
+        return (f"(CASE WHEN pg_catalog.pg_advisory_unlock({key}) "
+                f"THEN pg_catalog.pg_try_advisory_lock({key}) END)")
 
     def applied_in_one_query(self, text: str, statements: list[Statement],
                              record: RecordApplied) -> Iterator[DatabaseError | None]:
@@ -143,7 +154,9 @@ class PostgresSession(MigrationSession):
         idle_ms = int(row[0]) if row and row[0] else 0
         longest = 0.5 if not idle_ms else max(0.01, min(0.5, idle_ms / 1000 / 4))
         while True:
-            row = lock_db.fetchone("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, self.lock_key])
+            # taken twice (see _lock_held_sql): the second time only when the first got it, at once
+            row = lock_db.fetchone("SELECT CASE WHEN pg_try_advisory_lock(%s, %s) THEN pg_try_advisory_lock(%s, %s) "
+                                   "ELSE false END", [LOCK_CLASS, self.lock_key] * 2)
             now = time.monotonic()
             if row and row[0]:
                 if watch and holder:
@@ -241,6 +254,8 @@ def concurrent_index_targets(statements: list[Statement]) -> list[tuple[str | No
     targets: list[tuple[str | None, str, str | None]] = []
     for stmt in statements:
         node = stmt.node
+        if isinstance(node, Judged):  # a cut kept from an earlier run: the tree is parsed now
+            node = next((s.node for s in split_postgres(stmt.sql)), None)
         kind = type(node).__name__
         if kind == "IndexStmt" and node.concurrent and node.relation is not None:
             targets.append((node.relation.schemaname, node.relation.relname, node.idxname))
@@ -280,6 +295,8 @@ def touches_history(stmt: Statement, history: TableName, log: TableName) -> str 
         return name in ours and (schema is None or history.schema is None or schema == history.schema)
 
     node = stmt.node
+    if isinstance(node, Judged):
+        return node.history
     kind = type(node).__name__
     if kind == "DropStmt" and getattr(node.removeType, "name", "") in ("OBJECT_TABLE", "OBJECT_VIEW"):
         for obj in node.objects or ():

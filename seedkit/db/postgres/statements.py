@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ...errors import DatabaseError
-from ..statements import Statement, line_col, make_statement
+from ..statements import Judged, Statement, line_col, make_statement
 
 _TX_CONTROL = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "START", "ABORT"}
 
@@ -133,6 +133,8 @@ def needs_no_transaction(stmt: Statement, server_version: int | None = None) -> 
     node = stmt.node
     if node is None:
         return _postgres_by_tokens(stmt)
+    if isinstance(node, Judged):
+        return node.no_transaction
     kind = type(node).__name__
     if kind == "TransactionStmt":
         return f"transaction control ({keyword})"
