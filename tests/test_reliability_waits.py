@@ -101,6 +101,21 @@ def backend_of(url: str, application: str = "seedkit") -> int | None:
 
 # -- waits -------------------------------------------------------------------------------------------
 
+def test_the_seed_lock_held_by_an_idle_session_times_out_naming_the_holder(migrated: Project) -> None:
+    """A session holding the seed lock at session level and idle (no transaction, so no start time to
+    name) still ends the run as a refusal, exit 4, naming the holder."""
+    from seedkit.db.postgres.database import PostgresDatabase
+
+    with psycopg.connect(migrated.url, autocommit=True, application_name="maintenance") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [PostgresDatabase.SEED_LOCK_KEY])
+        code, out = run_seedkit(migrated, "run", "dev")
+        pid = holder.info.backend_pid
+    assert code == 4, out
+    assert "another seedkit run holds the seed lock on" in out and f"pid {pid}, application maintenance" in out, out
+    assert "since" not in out and "Traceback" not in out
+    assert migrated.rows("SELECT count(*) FROM roles") == [(0,)]  # nothing written
+
+
 @pytest.mark.parametrize("args", [("run", "dev"), ("run", "dev", "--check")])
 def test_a_table_lock_held_elsewhere_times_out_naming_table_and_holder(migrated: Project, args: tuple) -> None:
     with psycopg.connect(migrated.url, application_name="nightly-report") as holder:

@@ -459,7 +459,9 @@ class PostgresDatabase(Database):
         if not row:
             return ""
         pid, app, addr, since = row
-        return f" (pid {pid}, application {app or '?'}, from {addr or 'local'}, since {since:%Y-%m-%d %H:%M:%S})"
+        # an idle session holding the lock at session level has no transaction, so no start time
+        return (f" (pid {pid}, application {app or '?'}, from {addr or 'local'}"
+                + (f", since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")")
 
     def defer_constraints(self) -> None:
         self.execute("SET CONSTRAINTS ALL DEFERRED")
