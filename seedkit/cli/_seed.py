@@ -31,6 +31,9 @@ def seed_env(config: Callable[[], Config], *, env_arg: str | None, env: str | No
 
     progress = _progress_bar() if sys.stderr.isatty() and not as_json else None
     gc.freeze()  # a one-shot process: what start-up made stays; collections need not scan it again and again
+    from ..seed import yaml_events
+
+    yaml_events.ONE_SHOT = True  # and so do the rows it reads (see yaml_events.resume_collections)
     try:
         report = seed.run(name, config=config(), database_url=database, dry_run=dry_run, check=check,
                           diff=diff, only=only, yes=yes, progress=progress.update if progress else None)

@@ -19,7 +19,7 @@ from .._safety import META, database_stamp
 from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
 from ..urls import DatabaseURL
-from . import rerun
+from . import rerun, yaml_events
 from .apply import LEDGER, Applier, Progress, ensure_ledger
 from .cache import FixtureCache
 from .cache import enabled as fixture_cache_enabled
@@ -293,6 +293,8 @@ def _fewer_collections() -> Iterator[None]:
     try:
         yield
     finally:
+        if yaml_events.ONE_SHOT:
+            gc.freeze()  # what is still alive lives until the process ends: later collections skip it
         gc.set_threshold(*before)
 
 

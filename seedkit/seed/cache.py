@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
-from .yaml_events import location
+from .yaml_events import location, resume_collections
 
 FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
@@ -94,8 +94,7 @@ class FixtureCache:
             self.misses += 1
             return None
         finally:
-            if collecting:
-                gc.enable()
+            resume_collections(collecting)
         self.hits += 1
         return fixtures
 
@@ -125,8 +124,7 @@ class FixtureCache:
         except (OSError, ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
             pass
         finally:
-            if collecting:
-                gc.enable()
+            resume_collections(collecting)
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
