@@ -237,9 +237,12 @@ def plan(paths: list[tuple[Path, str]], cache: FixtureCache | None) -> list[Job]
     """The YAML and JSON files among ``paths`` (path, shown) that the cache does not hold (unreadable
     ones are left to the plain path)."""
     jobs = []
-    for index, (path, shown) in enumerate(paths):
-        if path.suffix.lower() not in (".yaml", ".yml", ".json"):
-            continue
+    readable = [(i, path, shown) for i, (path, shown) in enumerate(paths)
+                if path.suffix.lower() in (".yaml", ".yml", ".json")]
+    with contextlib.suppress(OSError):  # small projects: not even read
+        if sum(path.stat().st_size for _, path, _ in readable) < MIN_BYTES:
+            return []
+    for index, path, shown in readable:
         try:
             raw = path.read_bytes()
         except OSError:
