@@ -61,11 +61,9 @@ def _load_all(config: Config, include: list[str], cache: FixtureCache | None,
     results: list[list[Fixture] | FixtureError] = [[] for _ in files]
     noted: list[dict[str, str | None]] = [{} for _ in files]  # each file's digest, kept in the files' order
     try:
-        deferred = parallel.Deferred(cache) if worker is not None and cache is not None else None
         for i, (path, shown, ident) in enumerate(files):
             if worker is None or i not in worker[1]:
-                own = deferred if deferred is not None and worker is not None and i in worker[2] else cache
-                results[i] = _load_one(config, path, shown, ident, own, noted[i] if digests is not None else None)
+                results[i] = _load_one(config, path, shown, ident, cache, noted[i] if digests is not None else None)
         if worker is not None:
             read, jobs = worker[0].collect(), worker[1]
             worker = None

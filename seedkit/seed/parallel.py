@@ -24,7 +24,6 @@ usable cores, where ``os.fork`` exists, and when the files to parse reach ``MIN_
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import gc
 import os
@@ -38,9 +37,9 @@ from typing import IO, TYPE_CHECKING
 
 from . import cache as cache_mod
 from . import load, yaml_events
-from .cache import FixtureCache
 
 if TYPE_CHECKING:
+    from .cache import FixtureCache
     from .model import Fixture
 
 ENV = "SEEDKIT_PARALLEL_READ"
@@ -77,9 +76,8 @@ class Job:
 
 def split(jobs: list[Job], cached: bool) -> list[Job]:
     """The jobs the worker takes: largest first, each to the process that would finish sooner with it
-    (this process decodes what the worker hands back; the worker writes every cache entry, this
-    process's after its share)."""
-    own = PARSE
+    (this process decodes what the worker hands back)."""
+    own = PARSE + (ENCODE if cached else 0.0)
     here = there = 0.0
     taken = []
     for job in sorted(jobs, key=lambda j: (-len(j.raw), j.index)):
@@ -94,62 +92,47 @@ def split(jobs: list[Job], cached: bool) -> list[Job]:
 
 
 class Worker:
-    """A forked process reading ``jobs``; ``collect`` waits for its share and gives what it read. With
-    a cache, it then keeps the files of ``later`` (the ones this process reads) in the cache, in the
-    background, so this process need not write their entries; ``finish`` waits for that."""
+    """A forked process reading ``jobs``; ``collect`` waits for it and gives what it read."""
 
-    def __init__(self, jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None,
-                 later: list[Job] | None = None):
+    def __init__(self, jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None):
         self.jobs = {job.index: job for job in jobs}
         self.cache = cache
         self.pid: int | None = None
         self.out = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked: gone with both processes, whatever happens
         try:
-            done_r, done_w = os.pipe()
-        except OSError:
-            self.out.close()
-            raise
-        try:
             pid = os.fork()
         except OSError:
             self.out.close()
-            os.close(done_r)
-            os.close(done_w)
             raise
         if pid == 0:  # the worker: never returns
             code = 1
             try:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, as it ends the run
-                os.close(done_r)
                 _work(jobs, variables, cache, self.out)
-                os.write(done_w, b"1")  # its share is there: the run goes on with it
-                os.close(done_w)
                 code = 0
-                if cache is not None and later:
-                    with contextlib.suppress(OSError):
-                        os.nice(10)  # what is left is not on the run's way: the run and the server go first
-                    _keep(later, variables, cache)
             except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
                 pass
             finally:
                 os._exit(code)  # no atexit handlers, no buffers of the parent's flushed twice
-        os.close(done_w)
-        self.pid, self.done = pid, done_r
+        self.pid = pid
+
+    @property
+    def indexes(self) -> set[int]:
+        return set(self.jobs)
 
     def collect(self) -> dict[int, tuple[list[Fixture], bool]]:
         """What the worker read: index → (documents, whether reading them read a variable). A job
         missing here is read by this process."""
         assert self.pid is not None
+        pid, self.pid = self.pid, None
         try:
-            shared = _read_byte(self.done) == b"1"  # nothing: the worker ended before its share was there
+            _, status = os.waitpid(pid, 0)
         except BaseException:
-            self.stop()
+            _stop(pid)
+            self.out.close()
             raise
-        finally:
-            os.close(self.done)
         try:
-            if not shared:
-                self.finish()
+            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
                 return {}
             data = _read_all(self.out.fileno())
         except OSError:
@@ -157,13 +140,6 @@ class Worker:
         finally:
             self.out.close()
         return self._decode(data)
-
-    def finish(self) -> None:
-        """Wait for the worker to end (it keeps the ``later`` files in the cache after its share)."""
-        if self.pid is not None:
-            pid, self.pid = self.pid, None
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
 
     def _decode(self, data: bytes) -> dict[int, tuple[list[Fixture], bool]]:
         got: dict[int, tuple[list[Fixture], bool]] = {}
@@ -194,26 +170,6 @@ class Worker:
             _stop(self.pid)
             self.pid = None
         self.out.close()
-
-
-def _read_byte(fd: int) -> bytes:
-    while True:
-        try:
-            return os.read(fd, 1)
-        except InterruptedError:  # pragma: no cover - retried by Python itself since 3.5
-            continue
-
-
-class Deferred(FixtureCache):
-    """The fixture cache as this process uses it for the files whose entries the worker writes: read
-    as usual, never written here."""
-
-    def __init__(self, cache: FixtureCache):  # noqa: D107 - the same folder, its own counts
-        self.folder = cache.folder
-        self.hits = self.misses = 0
-
-    def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> bool:
-        return False
 
 
 def _stop(pid: int) -> None:
@@ -257,24 +213,10 @@ def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | N
     out.flush()
 
 
-def _keep(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache) -> None:
-    """After the worker's share: the files this process reads, kept in the cache as reading them here
-    would keep them (a file with an error, or one that read a variable, never is)."""
-    for job in jobs:
-        watched = load._Watched(variables)
-        try:
-            fixtures = load._parse(job.raw, job.path.suffix.lower(), job.path, job.shown, watched)
-        except Exception:  # noqa: BLE001, S112 - this process reads it, and says what is wrong
-            continue
-        if not watched.read:
-            cache.put(job.shown, job.path.name, job.raw, fixtures)
-
-
 def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: FixtureCache | None
-          ) -> tuple[Worker, dict[int, Job], set[int]] | None:
-    """A worker for part of the files ``paths`` (path, shown), its jobs by index, and the indexes of
-    the files whose cache entries it writes afterwards (this process reads them without writing their
-    entries); None when it would not pay (or cannot be had)."""
+          ) -> tuple[Worker, dict[int, Job]] | None:
+    """A worker for part of the files ``paths`` (path, shown), and its jobs by index; None when it
+    would not pay (or cannot be had)."""
     if not possible():
         return None
     jobs = plan(paths, cache)
@@ -283,15 +225,12 @@ def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: Fi
     taken = split(jobs, cache is not None)
     if not taken:
         return None
-    later = [j for j in jobs if j not in taken] if cache is not None else []
     import pickle  # noqa: F401 - what the worker may import, imported before the fork
 
     try:
-        worker = Worker(taken, variables, cache, later)
+        return Worker(taken, variables, cache), {j.index: j for j in taken}
     except OSError:  # no temporary file, no fork: read them all here
         return None
-    atexit.register(worker.finish)  # the process ends once the worker has kept them
-    return worker, {j.index: j for j in taken}, {j.index for j in later}
 
 
 def plan(paths: list[tuple[Path, str]], cache: FixtureCache | None) -> list[Job]:
