@@ -19,6 +19,7 @@ import json
 import os
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,38 @@ def test_a_worker_that_fails_leaves_every_file_to_the_plain_path(tmp_path: Path,
     monkeypatch.setattr(parallel.Worker, "collect", collect)
     assert _outcome(config) == plain
     assert collected == [{}]  # a worker ran, and handed back nothing
+
+
+def test_a_stopped_worker_leaves_no_process_and_no_half_entry(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or any end of the run while the worker reads) stops the worker: it is reaped, and the
+    cache entry it was writing is removed, not left half written."""
+    _two_cores(monkeypatch)
+    real_dump = cache_mod.dump
+
+    def slow_dump(*args: Any) -> bool:  # (in the worker) stopped while its entry is written
+        kept = real_dump(*args)
+        time.sleep(30)
+        return kept
+
+    monkeypatch.setattr(cache_mod, "dump", slow_dump)
+    cache = cache_mod.FixtureCache(tmp_path)
+    path = tmp_path / "t.yaml"
+    path.write_text(ROWS, encoding="utf-8")
+    worker = parallel.Worker([parallel.Job(0, path, path.name, path.read_bytes())], {}, cache)
+    pid = worker.pid
+    assert pid is not None
+    folder = tmp_path / cache_mod.FOLDER
+    deadline = time.monotonic() + 20
+    while not (folder.is_dir() and list(folder.glob(".tmp-*"))) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(folder.glob(".tmp-*")), "the worker never started its entry"
+    started = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - started < 10  # it did not wait for the worker to finish
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no process left
+    assert list(folder.iterdir()) == []  # no half entry, no entry
 
 
 def test_two_cores_only_where_they_pay_and_are_safe(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,7 +107,10 @@ class Worker:
         if pid == 0:  # the worker: never returns
             code = 1
             try:
-                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, as it ends the run
+                # Ctrl-C, or this process stopping it, ends it as Ctrl-C ends a run: a cache entry half
+                # written is removed on the way out
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.default_int_handler)
                 _work(jobs, variables, cache, self.out)
                 code = 0
             except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
@@ -174,7 +177,7 @@ class Worker:
 
 def _stop(pid: int) -> None:
     with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGTERM)
     with contextlib.suppress(OSError):
         os.waitpid(pid, 0)
 
