@@ -229,6 +229,33 @@ def test_two_cores_only_where_they_pay_and_are_safe(monkeypatch: pytest.MonkeyPa
     assert not parallel.possible()
 
 
+def test_the_terminal_progress_bar_starts_no_thread_before_the_fixtures_are_read() -> None:
+    """In a terminal, ``seedkit run`` shows a progress bar whose refresh is a thread: started before
+    reading, it would keep every interactive run from reading on two cores."""
+    from seedkit.cli._seed import _progress_bar
+
+    def refreshing() -> int:  # rich's refresh threads (other tests' threads come and go meanwhile)
+        return sum(type(t).__name__ == "_RefreshThread" for t in threading.enumerate())
+
+    def settled(count: int) -> bool:  # (rich's stop does not wait for its thread to end)
+        deadline = time.monotonic() + 5
+        while refreshing() != count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return refreshing() == count
+
+    assert settled(0)
+    bar = _progress_bar()
+    try:
+        assert refreshing() == 0, "a thread before any progress"
+        bar.update("users", 1, 10)  # the first table's progress: reading is over
+        assert refreshing() == 1
+    finally:
+        bar.close()
+    assert settled(0)
+    _progress_bar().close()  # a run that failed before any progress: nothing to stop
+    assert refreshing() == 0
+
+
 def test_the_split_balances_the_two_processes() -> None:
     jobs = [parallel.Job(i, Path(f"f{i}.yaml"), f"f{i}.yaml", b"x" * size)
             for i, size in enumerate([1_740_000, 1_060_000, 760_000, 100_000, 28_000, 17_000, 9_000, 3_000])]
