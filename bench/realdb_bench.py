@@ -26,7 +26,8 @@ holding the schema alone (``pg_dump --schema-only`` of the source):
 Each is measured with the fixture cache (``.seedkit/cache/fixtures``) cold (emptied first: a new
 checkout) and warm (left by the run before, the files unchanged). Targets (issue 17): fresh ≤ 3× psql,
 judged cold (psql has nothing cached either, and a first run has no cache); rerun ≤ 2× psql, judged
-warm (a rerun follows a run, which left the cache). Both states are printed for both.
+warm (a rerun follows a run, which left the cache). Both states are printed for both, and the cold
+first run once more on one core (``SEEDKIT_PARALLEL_READ=0``: no worker process reading YAML).
 
     python bench/realdb_bench.py [--only chinook|pagila] [--repeat 3] [--database URL]
                                  [--corpus DIR] [--summary FILE]
@@ -323,12 +324,13 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
         problems: list[str] = []
         command = [sys.executable, "-m", "seedkit", "run", "snap", "--database"]
 
-        def seedkit(case: str, target: str, i: int, *, cold: bool, fresh: bool) -> Child:
+        def seedkit(case: str, target: str, i: int, *, cold: bool, fresh: bool,
+                    env: dict[str, str] | None = None) -> Child:
             """One whole-process run; ``cold``: the fixture cache emptied first."""
             progress(f"{ds.name}: seedkit run, {CASES[case]} ({i + 1}/{repeat})")
             if cold:
                 shutil.rmtree(project / ".seedkit" / "cache", ignore_errors=True)
-            child = run_child([*command, target, "--json"], project)
+            child = run_child([*command, target, "--json"], project, env)
             runs[case].append(child)
             if child.failure():
                 problems.append(f"seedkit {CASES[case]}: {child.failure()}")
@@ -360,6 +362,8 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
             seedkit("rerun_cold", target, i, cold=True, fresh=False)
             _, target = make(tmpl_name)
             seedkit("fresh_warm", target, i, cold=False, fresh=True)
+            _, target = make(tmpl_name)  # the same first run on one core (no worker process reading YAML)
+            seedkit("fresh_cold_one_core", target, i, cold=True, fresh=True, env={"SEEDKIT_PARALLEL_READ": "0"})
 
         floors = fixed_costs(project)
 
@@ -387,6 +391,9 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
                  f"through seedkit (rows, values, references) {floors['load']:.3f} s "
                  f"({floors['load'] / t_psql:.2f}×), from the fixture cache {floors['cached']:.3f} s "
                  f"({floors['cached'] / t_psql:.2f}×)"]),
+        Line(f"{ds.name}: seedkit run, empty database, {CASES['fresh_cold_one_core']}",
+             None if failed else t["fresh_cold_one_core"], t["fresh_cold_one_core"] / t_psql,
+             notes=notes("fresh_cold_one_core")),
         Line(f"{ds.name}: seedkit run, empty database, {CASES['fresh_warm']}", None if failed else t["fresh_warm"],
              t["fresh_warm"] / t_psql, notes=notes("fresh_warm")),
         Line(f"{ds.name}: seedkit run again, nothing changed, {CASES['rerun_warm']}",
@@ -401,8 +408,10 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
 
 # the fixture cache (.seedkit/cache/fixtures) in each case; the targets are judged on the first fresh
 # run (cold: a new checkout, nothing cached, as psql has nothing cached) and on the rerun that follows
-# a run (warm: that run left the cache, and nothing changed); the other two are shown beside them
-CASES = {"fresh_cold": "cold fixture cache", "fresh_warm": "warm fixture cache",
+# a run (warm: that run left the cache, and nothing changed); the others are shown beside them
+CASES = {"fresh_cold": "cold fixture cache",
+         "fresh_cold_one_core": "cold fixture cache, one core (SEEDKIT_PARALLEL_READ=0)",
+         "fresh_warm": "warm fixture cache",
          "rerun_warm": "warm fixture cache", "rerun_cold": "cold fixture cache"}
 
 

@@ -31,6 +31,9 @@ def seed_env(config: Callable[[], Config], *, env_arg: str | None, env: str | No
 
     progress = _progress_bar() if sys.stderr.isatty() and not as_json else None
     gc.freeze()  # a one-shot process: what start-up made stays; collections need not scan it again and again
+    from ..seed import yaml_events
+
+    yaml_events.ONE_SHOT = True  # and so do the rows it reads (see yaml_events.resume_collections)
     try:
         report = seed.run(name, config=config(), database_url=database, dry_run=dry_run, check=check,
                           diff=diff, only=only, yes=yes, progress=progress.update if progress else None)
@@ -137,7 +140,9 @@ def summary(report: Report, *, check: bool = False) -> str:
 
 
 class _progress_bar:
-    """A rich progress bar per table, on stderr, only when it is a terminal."""
+    """A rich progress bar per table, on stderr, only when it is a terminal. It starts (with rich's
+    refresh thread) at the first table's progress: reading the fixtures before that may fork a worker
+    process, which a process with a second thread never does (seedkit.seed.parallel)."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -146,12 +151,16 @@ class _progress_bar:
         self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=Console(stderr=True), transient=True)
         self.tasks: dict[str, Any] = {}
-        self.p.start()
+        self.started = False
 
     def update(self, table: str, done: int, total: int | None) -> None:
+        if not self.started:
+            self.p.start()
+            self.started = True
         if table not in self.tasks:
             self.tasks[table] = self.p.add_task(table, total=total)
         self.p.update(self.tasks[table], completed=done, total=total)
 
     def close(self) -> None:
-        self.p.stop()
+        if self.started:
+            self.p.stop()

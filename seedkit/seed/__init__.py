@@ -19,7 +19,7 @@ from .._safety import META, database_stamp
 from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
 from ..urls import DatabaseURL
-from . import rerun
+from . import parallel, rerun, yaml_events
 from .apply import LEDGER, Applier, Progress, ensure_ledger
 from .cache import FixtureCache
 from .cache import enabled as fixture_cache_enabled
@@ -50,23 +50,57 @@ def load_fixtures(config: Config, include: list[str], *, digests: dict[str, str 
 
 def _load_all(config: Config, include: list[str], cache: FixtureCache | None,
               digests: dict[str, str | None] | None = None) -> tuple[list[Fixture], list[FixtureError]]:
-    fixtures: list[Fixture] = []
-    problems: list[FixtureError] = []
     seeds = config.seeds_dir
+    files = []
     for path in discover(seeds, include):
         shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
         ident = Path(os.path.relpath(path, seeds)).as_posix()  # its identity: never the working directory
-        try:
-            if path.suffix.lower() == ".py":
-                fixtures += load_python(path, shown=shown, faker_seed=config.settings.seeds.faker_seed,
-                                        faker_locale=config.settings.seeds.faker_locale, ident=ident,
-                                        project_root=config.root)
-            else:
-                fixtures += load_file(path, variables=config.variables, display=shown, ident=ident, cache=cache,
-                                      digests=digests)
-        except FixtureError as exc:
-            problems.append(exc)
+        files.append((path, shown, ident))
+    # a first run's large YAML: part of it read by a second process meanwhile (seed/parallel.py)
+    worker = parallel.start([(path, shown) for path, shown, _ in files], config.variables, cache)
+    results: list[list[Fixture] | FixtureError] = [[] for _ in files]
+    noted: list[dict[str, str | None]] = [{} for _ in files]  # each file's digest, kept in the files' order
+    try:
+        for i, (path, shown, ident) in enumerate(files):
+            if worker is None or i not in worker[1]:
+                results[i] = _load_one(config, path, shown, ident, cache, noted[i] if digests is not None else None)
+        if worker is not None:
+            read, jobs = worker[0].collect(), worker[1]
+            worker = None
+            for i, job in jobs.items():
+                _, shown, ident = files[i]
+                got = read.get(i)
+                if got is None:  # not read there (a problem, or the worker's end): read here, the plain way
+                    results[i] = _load_one(config, job.path, shown, ident, cache,
+                                           noted[i] if digests is not None else None)
+                else:
+                    results[i] = parallel.read_here(got, job, ident, noted[i] if digests is not None else None)
+    finally:
+        if worker is not None:  # stopped early (Ctrl-C): the worker's reading is of no use
+            worker[0].stop()
+    fixtures: list[Fixture] = []
+    problems: list[FixtureError] = []
+    for result, note in zip(results, noted):
+        if isinstance(result, FixtureError):
+            problems.append(result)
+        else:
+            fixtures += result
+        if digests is not None:
+            digests.update(note)
     return fixtures, problems
+
+
+def _load_one(config: Config, path: Path, shown: str, ident: str, cache: FixtureCache | None,
+              digests: dict[str, str | None] | None) -> list[Fixture] | FixtureError:
+    try:
+        if path.suffix.lower() == ".py":
+            return load_python(path, shown=shown, faker_seed=config.settings.seeds.faker_seed,
+                               faker_locale=config.settings.seeds.faker_locale, ident=ident,
+                               project_root=config.root)
+        return load_file(path, variables=config.variables, display=shown, ident=ident, cache=cache,
+                         digests=digests)
+    except FixtureError as exc:
+        return exc
 
 
 def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, database_url: str | None = None,
@@ -293,6 +327,8 @@ def _fewer_collections() -> Iterator[None]:
     try:
         yield
     finally:
+        if yaml_events.ONE_SHOT:
+            gc.freeze()  # what is still alive lives until the process ends: later collections skip it
         gc.set_threshold(*before)
 
 

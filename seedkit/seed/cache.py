@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
-from .yaml_events import location
+from .yaml_events import location, resume_collections
 
 FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
@@ -74,62 +74,102 @@ class FixtureCache:
     def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
         """The documents the same bytes were read into, or None (no entry, another file's, damaged)."""
         entry, key = self._names(shown, name, raw)
-        collecting = gc.isenabled()
-        gc.disable()  # many small containers, none in a cycle: the collector would only walk them
         try:
-            records = _Records(entry.read_bytes())
-            if records.next() != key:
-                raise ValueError("another version of the file")
-            memo: dict[Any, Any] = {}
-            fixtures = []
-            for _ in range(records.next()):
-                head = records.next()
-                rows: list[Row] = []
-                while len(rows) < head[-1]:
-                    rows += _decode_rows(records.next(), head, len(rows), memo)
-                fixtures.append(_decode_fixture(head, rows))
-            if not records.done():
-                raise ValueError("more than the entry")
-        except Exception:  # noqa: BLE001 - an unreadable, damaged or foreign entry is only a miss
+            data = entry.read_bytes()
+        except OSError:
+            data = b""
+        fixtures = load_entry(data, key)
+        if fixtures is None:
             self.misses += 1
             return None
-        finally:
-            if collecting:
-                gc.enable()
         self.hits += 1
         return fixtures
 
-    def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> None:
-        """Keep what ``raw`` was read into; any problem writing it is ignored. Rows are encoded and
-        written a chunk at a time, so writing takes little memory beside them."""
-        import pickle
+    def has(self, shown: str, name: str, raw: bytes) -> bool:
+        """Whether an entry of these bytes is there (its key alone is read: a hint, ``get`` decides)."""
+        entry, key = self._names(shown, name, raw)
+        try:
+            with entry.open("rb") as f:
+                head = f.read(8 + 64)
+            return _Records(head).next() == key
+        except Exception:  # noqa: BLE001 - no entry, or not one of these bytes
+            return False
+
+    def put(self, shown: str, name: str, raw: bytes, fixtures: list[Fixture]) -> bool:
+        """Keep what ``raw`` was read into; any problem writing it is ignored (False). Rows are encoded
+        and written a chunk at a time, so writing takes little memory beside them."""
         import tempfile
 
         entry, key = self._names(shown, name, raw)
         tmp = None
-        collecting = gc.isenabled()
-        gc.disable()  # as in get: the collector would walk every row for nothing
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
-                _write(f, key)
-                _write(f, len(fixtures))
-                for fx in fixtures:
-                    _write(f, _encode_head(fx))
-                    rows = fx.rows or []
-                    for start in range(0, len(rows), CHUNK):
-                        _write(f, _encode_rows(fx, rows, start))
+                if not dump(f, key, fixtures):
+                    return False
             os.replace(tmp, entry)
             tmp = None
-        except (OSError, ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
-            pass
+        except OSError:
+            return False
         finally:
-            if collecting:
-                gc.enable()
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+        return True
+
+
+def dump(f: Any, key: bytes, fixtures: list[Fixture]) -> bool:
+    """Write an entry (``key``, then the documents) to the open file ``f``; False when a value cannot
+    be kept (what was written is then of no use)."""
+    import pickle
+
+    collecting = gc.isenabled()
+    gc.disable()  # as in load_entry: the collector would walk every row for nothing
+    try:
+        _write(f, key)
+        _write(f, len(fixtures))
+        for fx in fixtures:
+            _write(f, _encode_head(fx))
+            rows = fx.rows or []
+            for start in range(0, len(rows), CHUNK):
+                _write(f, _encode_rows(fx, rows, start))
+    except (ValueError, TypeError, pickle.PicklingError, AttributeError, RecursionError):
+        return False
+    finally:
+        resume_collections(collecting)
+    return True
+
+
+def load_entry(data: bytes, key: bytes) -> list[Fixture] | None:
+    """The documents of an entry written by ``dump`` with this ``key``, or None (another key, damaged)."""
+    collecting = gc.isenabled()
+    gc.disable()  # many small containers, none in a cycle: the collector would only walk them
+    try:
+        records = _Records(data)
+        if records.next() != key:
+            raise ValueError("another version of the file")
+        fixtures = read_documents(records)
+        if not records.done():
+            raise ValueError("more than the entry")
+    except Exception:  # noqa: BLE001 - an unreadable, damaged or foreign entry is only a miss
+        return None
+    finally:
+        resume_collections(collecting)
+    return fixtures
+
+
+def read_documents(records: _Records) -> list[Fixture]:
+    """The documents ``dump`` wrote after its key (ValueError or another error when damaged)."""
+    memo: dict[Any, Any] = {}
+    fixtures = []
+    for _ in range(records.next()):
+        head = records.next()
+        rows: list[Row] = []
+        while len(rows) < head[-1]:
+            rows += _decode_rows(records.next(), head, len(rows), memo)
+        fixtures.append(_decode_fixture(head, rows))
+    return fixtures
 
 
 CHUNK = 2000  # rows per record of an entry

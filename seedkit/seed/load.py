@@ -60,21 +60,37 @@ def load_file(path: Path, *, variables: Mapping[str, str], display: str | None =
     """
     shown = display or str(path)
     ident = ident or shown
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         return _load_csv(path, shown, ident)
+    raw = read_bytes(path, shown)
+    fixtures, read_variable = read_documents(raw, path, shown, variables, cache)
+    return finish(fixtures, raw, path, shown, ident, read_variable, digests)
+
+
+def read_bytes(path: Path, shown: str) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise FixtureError(f"cannot read: {exc.strerror}", location=Location(file=shown)) from None
+
+
+def read_documents(raw: bytes, path: Path, shown: str, variables: Mapping[str, str],
+                   cache: FixtureCache | None) -> tuple[list[Fixture], bool]:
+    """A YAML or JSON file's documents (from the cache when the bytes were read before), and whether
+    reading them read a variable."""
     fixtures = cache.get(shown, path.name, raw) if cache is not None else None
-    read_variable = False  # a cached file read none
-    if fixtures is None:
-        watched = _Watched(variables)
-        fixtures = _parse(raw, suffix, path, shown, watched)
-        read_variable = watched.read
-        if cache is not None and not watched.read:  # rows that read the environment are never kept
-            cache.put(shown, path.name, raw, fixtures)
+    if fixtures is not None:
+        return fixtures, False  # a cached file read none
+    watched = _Watched(variables)
+    fixtures = _parse(raw, path.suffix.lower(), path, shown, watched)
+    if cache is not None and not watched.read:  # rows that read the environment are never kept
+        cache.put(shown, path.name, raw, fixtures)
+    return fixtures, watched.read
+
+
+def finish(fixtures: list[Fixture], raw: bytes, path: Path, shown: str, ident: str, read_variable: bool,
+           digests: dict[str, str | None] | None) -> list[Fixture]:
+    """The documents named by ``ident`` (see ``load_file``), and the file's digest noted."""
     if digests is not None:
         digests[ident] = None if read_variable else hashlib.sha256(raw).hexdigest()
     for fx in fixtures:

@@ -35,6 +35,19 @@ _set = object.__setattr__
 
 _MISSING = object()
 
+# Set by the command line (seedkit.cli._seed): this process ends after one run. Rows read while the
+# collector is paused then go to its permanent generation (gc.freeze) instead of being walked by the
+# next collections: they live until the process ends anyway, and hold no cycles.
+ONE_SHOT = False
+
+
+def resume_collections(collecting: bool) -> None:
+    """Turn the collector back on after reading rows with it paused (if it was on before)."""
+    if collecting:
+        if ONE_SHOT:
+            gc.freeze()  # O(1): the objects made meanwhile are not walked by the next collection
+        gc.enable()
+
 
 class _GiveUp(Exception):
     """A shape this reader leaves to the composer path."""
@@ -73,8 +86,7 @@ def read(loader_class: type, text: str, path: Path, shown: str, document: Callab
     except Exception:  # noqa: BLE001 - anything unusual or wrong: the composer path reads it again
         return None
     finally:
-        if collecting:
-            gc.enable()
+        resume_collections(collecting)
         loader.dispose()
 
 

@@ -1,0 +1,263 @@
+"""Reading a first run's YAML and JSON fixture files on two cores.
+
+A first run (nothing in the fixture cache) spends most of its time before the database sees a row
+parsing YAML. When the command line reads enough bytes of files the cache does not hold, it forks one
+worker process before it connects to any database: the worker parses some of the files (the split
+balances the two processes' work by size), keeps them in the fixture cache as usual and hands their
+rows back in the cache's own format, while this process parses the others; this process then decodes
+the worker's rows, as it would decode a cache entry.
+
+What is read does not change, only where:
+
+- The worker reads nothing that decides a message: a file it finds anything wrong with (or any
+  problem at all) is read again here, by the plain path, which says what and where; so the errors, their
+  order, their locations and the exit code are the plain run's.
+- Rows come back through the fixture cache's encoding, which gives what reading gives (RELIABILITY.md §15);
+  a file that read a variable (``!env``) is handed back through the same encoding without being kept.
+- Anything the worker did not hand back complete (it died, was killed, a value the encoding cannot hold)
+  is read here; the worker never touches the database connection, the terminal or the report.
+
+It is used only by a one-shot process (the command line) that has a single thread and two or more
+usable cores, where ``os.fork`` exists, and when the files to parse reach ``MIN_BYTES``.
+``SEEDKIT_PARALLEL_READ=0`` in the environment turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from . import cache as cache_mod
+from . import load, yaml_events
+
+if TYPE_CHECKING:
+    from .cache import FixtureCache
+    from .model import Fixture
+
+ENV = "SEEDKIT_PARALLEL_READ"
+MIN_BYTES = 256 * 1024  # below this a second process does not pay for itself
+# the relative cost of a byte of YAML: parsing it, encoding its rows (for the cache or to hand them
+# back), decoding them (measured on the Chinook sample database's fixtures)
+PARSE, ENCODE, DECODE = 1.0, 0.45, 0.35
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def possible() -> bool:
+    """A one-shot process with one thread, two usable cores and ``os.fork``, not turned off."""
+    if not (yaml_events.ONE_SHOT and enabled() and hasattr(os, "fork")):
+        return False
+    if threading.active_count() != 1:  # a fork copies locks other threads may hold
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return cores >= 2
+
+
+@dataclass
+class Job:
+    index: int
+    path: Path
+    shown: str
+    raw: bytes
+
+
+def split(jobs: list[Job], cached: bool) -> list[Job]:
+    """The jobs the worker takes: largest first, each to the process that would finish sooner with it
+    (this process decodes what the worker hands back)."""
+    own = PARSE + (ENCODE if cached else 0.0)
+    here = there = 0.0
+    taken = []
+    for job in sorted(jobs, key=lambda j: (-len(j.raw), j.index)):
+        size = len(job.raw)
+        if max(here + size * DECODE, there + size * (PARSE + ENCODE)) < max(here + size * own, there):
+            here += size * DECODE
+            there += size * (PARSE + ENCODE)
+            taken.append(job)
+        else:
+            here += size * own
+    return sorted(taken, key=lambda j: j.index)
+
+
+class Worker:
+    """A forked process reading ``jobs``; ``collect`` waits for it and gives what it read."""
+
+    def __init__(self, jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None):
+        self.jobs = {job.index: job for job in jobs}
+        self.cache = cache
+        self.pid: int | None = None
+        self.out = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked: gone with both processes, whatever happens
+        try:
+            pid = os.fork()
+        except OSError:
+            self.out.close()
+            raise
+        if pid == 0:  # the worker: never returns
+            code = 1
+            try:
+                # Ctrl-C, or this process stopping it, ends it as Ctrl-C ends a run: a cache entry half
+                # written is removed on the way out
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.default_int_handler)
+                _work(jobs, variables, cache, self.out)
+                code = 0
+            except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
+                pass
+            finally:
+                os._exit(code)  # no atexit handlers, no buffers of the parent's flushed twice
+        self.pid = pid
+
+    @property
+    def indexes(self) -> set[int]:
+        return set(self.jobs)
+
+    def collect(self) -> dict[int, tuple[list[Fixture], bool]]:
+        """What the worker read: index → (documents, whether reading them read a variable). A job
+        missing here is read by this process."""
+        assert self.pid is not None
+        pid, self.pid = self.pid, None
+        try:
+            _, status = os.waitpid(pid, 0)
+        except BaseException:
+            _stop(pid)
+            self.out.close()
+            raise
+        try:
+            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                return {}
+            data = _read_all(self.out.fileno())
+        except OSError:
+            return {}
+        finally:
+            self.out.close()
+        return self._decode(data)
+
+    def _decode(self, data: bytes) -> dict[int, tuple[list[Fixture], bool]]:
+        got: dict[int, tuple[list[Fixture], bool]] = {}
+        collecting = gc.isenabled()
+        gc.disable()  # many small containers, none in a cycle (see seedkit.seed.cache)
+        try:
+            records = cache_mod._Records(data)
+            while not records.done():
+                index, how, read_variable = records.next()
+                job = self.jobs[index]
+                if how == "kept" and self.cache is not None:  # in the fixture cache: read from there
+                    fixtures = self.cache.get(job.shown, job.path.name, job.raw)
+                    if fixtures is not None:
+                        got[index] = (fixtures, False)
+                elif how == "rows":
+                    if records.next() != b"":
+                        raise ValueError("not a record of rows")
+                    got[index] = (cache_mod.read_documents(records), bool(read_variable))
+        except Exception:  # noqa: BLE001, S110 - the rest is read by this process
+            pass
+        finally:
+            yaml_events.resume_collections(collecting)
+        return got
+
+    def stop(self) -> None:
+        """End the worker without waiting for what it reads (this process stops reading)."""
+        if self.pid is not None:
+            _stop(self.pid)
+            self.pid = None
+        self.out.close()
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(OSError):
+        os.waitpid(pid, 0)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    parts, at = [], 0
+    while at < size:
+        part = os.pread(fd, size - at, at)
+        if not part:
+            break
+        parts.append(part)
+        at += len(part)
+    return b"".join(parts)
+
+
+def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes]) -> None:
+    """The worker: each job's rows kept in the cache (this process reads them from there) or handed
+    back in the cache's encoding; a job it cannot read is left to this process."""
+    for job in jobs:
+        watched = load._Watched(variables)
+        try:
+            fixtures = load._parse(job.raw, job.path.suffix.lower(), job.path, job.shown, watched)
+        except Exception:  # noqa: BLE001 - read again by the plain path, which says what and where
+            cache_mod._write(out, (job.index, "again", False))
+            continue
+        if cache is not None and not watched.read and cache.put(job.shown, job.path.name, job.raw, fixtures):
+            cache_mod._write(out, (job.index, "kept", False))
+            continue
+        start = out.tell()
+        cache_mod._write(out, (job.index, "rows", watched.read))
+        if not cache_mod.dump(out, b"", fixtures):
+            out.seek(start)
+            out.truncate()
+            cache_mod._write(out, (job.index, "again", False))
+    out.flush()
+
+
+def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: FixtureCache | None
+          ) -> tuple[Worker, dict[int, Job]] | None:
+    """A worker for part of the files ``paths`` (path, shown), and its jobs by index; None when it
+    would not pay (or cannot be had)."""
+    if not possible():
+        return None
+    jobs = plan(paths, cache)
+    if sum(len(j.raw) for j in jobs) < MIN_BYTES or len(jobs) < 2:
+        return None
+    taken = split(jobs, cache is not None)
+    if not taken:
+        return None
+    import pickle  # noqa: F401 - what the worker may import, imported before the fork
+
+    try:
+        return Worker(taken, variables, cache), {j.index: j for j in taken}
+    except OSError:  # no temporary file, no fork: read them all here
+        return None
+
+
+def plan(paths: list[tuple[Path, str]], cache: FixtureCache | None) -> list[Job]:
+    """The YAML and JSON files among ``paths`` (path, shown) that the cache does not hold (unreadable
+    ones are left to the plain path)."""
+    jobs = []
+    readable = [(i, path, shown) for i, (path, shown) in enumerate(paths)
+                if path.suffix.lower() in (".yaml", ".yml", ".json")]
+    with contextlib.suppress(OSError):  # small projects: not even read
+        if sum(path.stat().st_size for _, path, _ in readable) < MIN_BYTES:
+            return []
+    for index, path, shown in readable:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        if cache is not None and cache.has(shown, path.name, raw):
+            continue
+        jobs.append(Job(index, path, shown, raw))
+    return jobs
+
+
+def read_here(fixtures_read: tuple[list[Fixture], bool], job: Job, ident: str,
+              digests: dict[str, str | None] | None) -> list[Fixture]:
+    """What the worker read, named and noted as ``load.load_file`` names and notes it."""
+    fixtures, read_variable = fixtures_read
+    return load.finish(fixtures, job.raw, job.path, job.shown, ident, read_variable, digests)
