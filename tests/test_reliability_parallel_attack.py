@@ -1,0 +1,80 @@
+"""Reading on two cores (seedkit.seed.parallel) against what a user and a machine do to a real
+``seedkit run`` process: a terminal, a killed command, a library caller after the command line ran in
+its process. Each test runs real processes on a real database and checks what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import seedkit
+from seedkit.seed import parallel
+from tests.support.processes import process_env
+from tests.support.project import Project
+from tests.test_reliability_first_run import BIG, MIGRATION
+
+# ``seedkit`` as a process, noting in the file $SEEDKIT_TEST_STARTED whether reading forked a worker
+DRIVER = """
+import os, sys
+from seedkit.seed import parallel
+real = parallel.start
+def start(*args, **kwargs):
+    got = real(*args, **kwargs)
+    with open(os.environ["SEEDKIT_TEST_STARTED"], "a") as f:
+        f.write(("worker %d" % got[0].pid if got is not None else "none") + "\\n")
+        f.flush()
+    return got
+parallel.start = start
+sys.argv[0] = "seedkit"
+from seedkit.cli import main
+main()
+"""
+
+
+def _project(root: Path, files: int = 3) -> Project:
+    """A SQLite project whose first run reads enough YAML for the worker (``files`` files of 4,000 rows)."""
+    p = Project(root, f"sqlite:///{root / 'db.sqlite'}")
+    p.write_files({"migrations/20240101000000_users.sql": MIGRATION})
+    seedkit.migrate.up(p.config())
+    p.write("dev/a_teams.yaml", "table: teams\nkey: name\nrows:\n" + "".join(f"- {{name: t{i}}}\n" for i in range(7)))
+    for k in range(files):
+        p.write(f"dev/users{k}.yaml", BIG.replace("name: user", f"name: u{k}_"))
+    return p
+
+
+def _command(p: Project, *args: str) -> list[str]:
+    return [sys.executable, "-c", DRIVER, "--config", str(p.config_path), *args]
+
+
+def test_a_run_on_a_terminal_reads_on_two_cores(tmp_path: Path) -> None:
+    """With stderr a terminal the progress bar is shown; its redrawing thread must not start before the
+    files are read, or the process has two threads and never forks the worker (every interactive run
+    read on one core)."""
+    p = _project(tmp_path)
+    started = tmp_path / "started"
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(_command(p, "run", "dev"), stdout=subprocess.PIPE, stderr=slave, text=True,
+                                env=process_env({"TERM": "xterm", "SEEDKIT_TEST_STARTED": str(started)}))
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, (out, seen[-800:])
+    assert started.read_text().startswith("worker "), started.read_text()
+    assert b"users" in seen and b"4000/4000" in seen, seen[-500:]  # the bar, after the reading
+    assert p.scalar("SELECT count(*) FROM users") == 12000
+    assert parallel.ENV not in os.environ
