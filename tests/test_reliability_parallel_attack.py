@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import os
 import pty
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 import seedkit
 from seedkit.seed import parallel
@@ -29,6 +34,17 @@ def start(*args, **kwargs):
         f.flush()
     return got
 parallel.start = start
+if os.environ.get("SEEDKIT_TEST_SLOW_WORKER"):  # a worker on a slow disk: each entry takes 60 s to write
+    import time
+    from seedkit.seed import cache
+    parent, real_dump = os.getpid(), cache.dump
+    def dump(f, *args):
+        if os.getpid() != parent:  # noted in $SEEDKIT_TEST_STARTED: the entry it writes
+            with open(os.environ["SEEDKIT_TEST_STARTED"], "a") as note:
+                note.write("writing %s\\n" % os.readlink("/proc/self/fd/%d" % f.fileno()))
+            time.sleep(60)
+        return real_dump(f, *args)
+    cache.dump = dump
 sys.argv[0] = "seedkit"
 from seedkit.cli import main
 main()
@@ -78,3 +94,41 @@ def test_a_run_on_a_terminal_reads_on_two_cores(tmp_path: Path) -> None:
     assert b"users" in seen and b"4000/4000" in seen, seen[-500:]  # the bar, after the reading
     assert p.scalar("SELECT count(*) FROM users") == 12000
     assert parallel.ENV not in os.environ
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to see the worker")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_run_leaves_no_worker_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    """``kill -9`` (or ``kill``) of a run while its worker reads: a plain run would simply be gone; the
+    worker must go with it, not read on alone for minutes, and leave no half-written cache entry."""
+    p = _project(tmp_path)
+    started = tmp_path / "started"
+    proc = subprocess.Popen(_command(p, "run", "dev"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=process_env({"SEEDKIT_TEST_STARTED": str(started), "SEEDKIT_TEST_SLOW_WORKER": "1"}))
+    deadline = time.monotonic() + 60
+    while not (started.exists() and started.read_text().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    forked = re.search(r"^worker (\d+)$", started.read_text(), re.M)
+    assert forked, started.read_text()
+    worker = int(forked[1])
+    while not re.search(r"^writing (.*)$", started.read_text(), re.M) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the worker is writing its first entry
+    entry = Path(re.search(r"^writing (.*)$", started.read_text(), re.M)[1])
+    assert entry.exists() and entry.name.startswith(".tmp-") and _alive(worker)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker), "the worker reads on after its run was killed"
+    proc.communicate(timeout=20)  # and the output's readers see its end (the worker held it open)
+    assert not entry.exists()  # its half-written entry removed
+    assert p.scalar("SELECT count(*) FROM users") == 0

@@ -99,6 +99,7 @@ class Worker:
         self.cache = cache
         self.pid: int | None = None
         self.out = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked: gone with both processes, whatever happens
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -111,7 +112,8 @@ class Worker:
                 # written is removed on the way out
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGTERM, signal.default_int_handler)
-                _work(jobs, variables, cache, self.out)
+                _detach(parent)
+                _work(jobs, variables, cache, self.out, parent)
                 code = 0
             except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
                 pass
@@ -175,6 +177,23 @@ class Worker:
         self.out.close()
 
 
+def _detach(parent: int) -> None:
+    """(In the worker) end as this process's parent ends, even killed (``kill -9``): on Linux the kernel
+    sends SIGTERM then (a plain run would be gone; the worker must not read on alone); elsewhere the
+    worker looks between files. And hold none of the parent's terminal or pipes: a reader of the run's
+    output sees its end when the run ends."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # ended before that was asked
+        raise KeyboardInterrupt
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
 def _stop(pid: int) -> None:
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGTERM)
@@ -194,10 +213,13 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes]) -> None:
+def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes],
+          parent: int | None = None) -> None:
     """The worker: each job's rows kept in the cache (this process reads them from there) or handed
     back in the cache's encoding; a job it cannot read is left to this process."""
     for job in jobs:
+        if parent is not None and os.getppid() != parent:  # the run is gone
+            raise KeyboardInterrupt
         watched = load._Watched(variables)
         try:
             fixtures = load._parse(job.raw, job.path.suffix.lower(), job.path, job.shown, watched)
@@ -228,7 +250,8 @@ def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: Fi
     taken = split(jobs, cache is not None)
     if not taken:
         return None
-    import pickle  # noqa: F401 - what the worker may import, imported before the fork
+    import ctypes  # noqa: F401 - what the worker may import, imported before the fork
+    import pickle  # noqa: F401
 
     try:
         return Worker(taken, variables, cache), {j.index: j for j in taken}
