@@ -132,3 +132,29 @@ def test_a_killed_run_leaves_no_worker_behind(tmp_path: Path, sig: signal.Signal
     proc.communicate(timeout=20)  # and the output's readers see its end (the worker held it open)
     assert not entry.exists()  # its half-written entry removed
     assert p.scalar("SELECT count(*) FROM users") == 0
+
+
+def test_a_library_caller_is_not_forked_after_the_command_line_ran_in_its_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line run in-process (Typer's CliRunner, as test suites do) marks the process one-shot
+    for its run only: a later ``seedkit.run()`` from the same process (with its own connections and
+    state) is a library call and reads on one core."""
+    small = Project(tmp_path / "small", f"sqlite:///{tmp_path / 'small.sqlite'}")
+    small.write("dev/t.yaml", "table: teams\nkey: name\nrows:\n- {name: t0}\n")
+    small.write_files({"migrations/20240101000000_users.sql": MIGRATION})
+    seedkit.migrate.up(small.config())
+    assert small.cli("run", "dev").returncode == 0
+    p = _project(tmp_path / "big")
+    forks: list[int] = []
+
+    def fork() -> int:
+        forks.append(1)
+        raise OSError("no fork here")  # reading then goes on in this process
+
+    monkeypatch.setattr(parallel.os, "fork", fork)
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+    monkeypatch.delenv(parallel.ENV, raising=False)
+    report = seedkit.run("dev", config=p.config_path)
+    assert report.inserted == 12007 and p.scalar("SELECT count(*) FROM users") == 12000
+    assert forks == [], "a library call forked a worker"
