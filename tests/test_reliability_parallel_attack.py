@@ -5,6 +5,7 @@ its process. Each test runs real processes on a real database and checks what ha
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -158,3 +159,28 @@ def test_a_library_caller_is_not_forked_after_the_command_line_ran_in_its_proces
     report = seedkit.run("dev", config=p.config_path)
     assert report.inserted == 12007 and p.scalar("SELECT count(*) FROM users") == 12000
     assert forks == [], "a library call forked a worker"
+
+
+def test_a_file_name_that_is_not_utf8_reads_as_with_the_cache_off(tmp_path: Path) -> None:
+    """A seed file whose name's bytes are not UTF-8 (Latin-1 ``café``): the fixture cache, and the
+    worker's look at it, named its entry with the name's text and stopped the run ("unexpected
+    UnicodeEncodeError", exit 1); the cache off, the run worked."""
+    outcomes = []
+    for cache, root, started in (("0", tmp_path / "plain", "none"), ("1", tmp_path / "cached", "worker"),
+                                 ("1", tmp_path / "cached", "none")):  # the plain path; the cache cold, warm
+        if not root.exists():
+            p = _project(root, files=2)
+            (p.seeds_dir / "dev" / os.fsdecode(b"caf\xe9.yaml")).write_text(BIG.replace("name: user", "name: latin"))
+        (root / "started").unlink(missing_ok=True)
+        result = subprocess.run(_command(p, "run", "dev", "--json"), capture_output=True, text=True,
+                                env=process_env({"SEEDKIT_TEST_STARTED": str(root / "started"),
+                                                 "SEEDKIT_FIXTURE_CACHE": cache, parallel.ENV: cache}))
+        assert result.returncode == 0, result.stderr
+        assert (root / "started").read_text().startswith(started)  # (warm: nothing left to read)
+        outcomes.append((json_totals(result.stdout), p.rows("SELECT name, score, team FROM users ORDER BY name")))
+    assert outcomes[0] == outcomes[1] and len(outcomes[0][1]) == 12000
+    assert outcomes[1][1] == outcomes[2][1] and outcomes[2][0]["unchanged"] == 12007
+
+
+def json_totals(stdout: str) -> dict[str, int]:
+    return json.loads(stdout)["totals"]

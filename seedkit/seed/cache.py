@@ -67,8 +67,9 @@ class FixtureCache:
 
     def _names(self, shown: str, name: str, raw: bytes) -> tuple[Path, bytes]:
         """The entry's file (one per fixture file) and the key its content must carry."""
-        where = hashlib.sha256(f"{shown}\0{name}".encode()).hexdigest()[:32]
-        key = hashlib.sha256(self._stamp() + b"\0" + shown.encode() + b"\0" + name.encode() + b"\0" + raw).digest()
+        shown_b, name_b = os.fsencode(shown), os.fsencode(name)  # a file name's bytes need not be UTF-8
+        where = hashlib.sha256(shown_b + b"\0" + name_b).hexdigest()[:32]
+        key = hashlib.sha256(self._stamp() + b"\0" + shown_b + b"\0" + name_b + b"\0" + raw).digest()
         return self.folder / where, key
 
     def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
