@@ -184,3 +184,31 @@ def test_a_file_name_that_is_not_utf8_reads_as_with_the_cache_off(tmp_path: Path
 
 def json_totals(stdout: str) -> dict[str, int]:
     return json.loads(stdout)["totals"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to see the worker")
+def test_ctrl_c_while_the_worker_writes_leaves_no_half_entry(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the worker gets SIGINT, and a moment later
+    the SIGTERM of the run stopping it. The second signal broke off the removal of the entry the first
+    made it abandon (about one Ctrl-C in three left a ``.tmp-`` file in the cache folder); a plain run
+    stopped by Ctrl-C leaves none."""
+    p = _project(tmp_path)
+    started = tmp_path / "started"
+    for _ in range(10):
+        started.unlink(missing_ok=True)
+        env = process_env({"SEEDKIT_TEST_STARTED": str(started), "SEEDKIT_TEST_SLOW_WORKER": "1"})
+        proc = subprocess.Popen(_command(p, "run", "dev"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, env=env)
+        deadline = time.monotonic() + 60
+        while not (started.exists() and re.search(r"^writing ", started.read_text(), re.M)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.005)
+        text = started.read_text()
+        worker = int(re.findall(r"^worker (\d+)$", text, re.M)[0])
+        entry = Path(re.findall(r"^writing (.*)$", text, re.M)[0])
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and err == "error: interrupted\n", err
+        assert not _alive(worker)
+        assert not entry.exists(), "the worker left its half-written entry"
+    assert p.scalar("SELECT count(*) FROM users") == 0

@@ -110,8 +110,8 @@ class Worker:
             try:
                 # Ctrl-C, or this process stopping it, ends it as Ctrl-C ends a run: a cache entry half
                 # written is removed on the way out
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                signal.signal(signal.SIGTERM, signal.default_int_handler)
+                signal.signal(signal.SIGINT, _interrupted)
+                signal.signal(signal.SIGTERM, _interrupted)
                 _detach(parent)
                 _work(jobs, variables, cache, self.out, parent)
                 code = 0
@@ -175,6 +175,15 @@ class Worker:
             _stop(self.pid)
             self.pid = None
         self.out.close()
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """(In the worker) the first of Ctrl-C and this process's SIGTERM ends it; the other (Ctrl-C reaches
+    both processes, then this process stops the worker) must not break off the removal of the entry it
+    was writing."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _detach(parent: int) -> None:
