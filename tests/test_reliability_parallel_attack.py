@@ -35,6 +35,13 @@ def start(*args, **kwargs):
         f.flush()
     return got
 parallel.start = start
+real_collect = parallel.Worker.collect
+def collect(self):
+    got = real_collect(self)
+    with open(os.environ["SEEDKIT_TEST_STARTED"], "a") as f:
+        f.write("handed back %d of %d\\n" % (len(got), len(self.jobs)))
+    return got
+parallel.Worker.collect = collect
 if os.environ.get("SEEDKIT_TEST_SLOW_WORKER"):  # a worker on a slow disk: each entry takes 60 s to write
     import time
     from seedkit.seed import cache
@@ -212,3 +219,18 @@ def test_ctrl_c_while_the_worker_writes_leaves_no_half_entry(tmp_path: Path) -> 
         assert not _alive(worker)
         assert not entry.exists(), "the worker left its half-written entry"
     assert p.scalar("SELECT count(*) FROM users") == 0
+
+
+def test_a_run_with_its_standard_streams_closed_reads_on_two_cores(tmp_path: Path) -> None:
+    """``seedkit run <&- >&-``: the worker's own files may then sit where standard input and output
+    were; it must not take them for the terminal it lets go of (what it read would be lost)."""
+    p = _project(tmp_path)
+    started = tmp_path / "started"
+    result = subprocess.run(_command(p, "run", "dev"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, close_fds=True,
+                            preexec_fn=lambda: (os.close(0), os.close(1)),  # noqa: PLW1509 - the streams closed
+                            env=process_env({"SEEDKIT_TEST_STARTED": str(started)}))
+    assert result.returncode == 0, result.stderr
+    handed = re.findall(r"^handed back (\d+) of (\d+)$", started.read_text(), re.M)
+    assert handed and handed[0][0] == handed[0][1] != "0", started.read_text()
+    assert p.scalar("SELECT count(*) FROM users") == 12000

@@ -112,7 +112,7 @@ class Worker:
                 # written is removed on the way out
                 signal.signal(signal.SIGINT, _interrupted)
                 signal.signal(signal.SIGTERM, _interrupted)
-                _detach(parent)
+                _detach(parent, self.out.fileno())
                 _work(jobs, variables, cache, self.out, parent)
                 code = 0
             except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
@@ -186,7 +186,7 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _detach(parent: int) -> None:
+def _detach(parent: int, keep: int) -> None:
     """(In the worker) end as this process's parent ends, even killed (``kill -9``): on Linux the kernel
     sends SIGTERM then (a plain run would be gone; the worker must not read on alone); elsewhere the
     worker looks between files. And hold none of the parent's terminal or pipes: a reader of the run's
@@ -198,9 +198,11 @@ def _detach(parent: int) -> None:
     if os.getppid() != parent:  # ended before that was asked
         raise KeyboardInterrupt
     null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
+    for fd in (0, 1, 2):  # (a run started with them closed may have its own files there: ``keep``)
+        if fd not in (null, keep):
+            os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 def _stop(pid: int) -> None:
