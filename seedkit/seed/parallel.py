@@ -2,9 +2,10 @@
 
 A first run (nothing in the fixture cache) spends most of its time before the database sees a row
 parsing YAML. When the command line reads enough bytes of files the cache does not hold, it forks one
-worker process before it connects to any database: the worker parses some of the files (the split
-balances the two processes' work by size), keeps them in the fixture cache as usual and hands their
-rows back in the cache's own format, while this process parses the others; this process then decodes
+worker process, before it connects to any database (a rerun that reads its files after asking the
+database forks it connected; the worker never uses the connection): the worker parses some of the
+files (the split balances the two processes' work by size), keeps them in the fixture cache as usual
+and hands their rows back in the cache's own format, while this process parses the others; this process then decodes
 the worker's rows, as it would decode a cache entry.
 
 What is read does not change, only where:
