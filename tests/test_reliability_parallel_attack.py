@@ -270,3 +270,28 @@ def test_a_rerun_that_reads_its_files_after_connecting_reads_the_same_on_two_cor
         p.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0]["updated"] == 1111 and outcomes[0][0]["inserted"] == 1 and len(outcomes[0][1]) == 12000
+
+
+def test_a_worker_killed_while_it_writes_leaves_the_run_whole_and_no_half_entry(tmp_path: Path) -> None:
+    """The worker alone killed (``kill -9``, the out-of-memory killer) while it writes a cache entry: the
+    run reads its files itself and succeeds as a plain run does; the entry the worker could not remove
+    is removed by the run (it stayed in the cache folder, beside a run that said all was well)."""
+    p = _project(tmp_path)
+    started = tmp_path / "started"
+    env = process_env({"SEEDKIT_TEST_STARTED": str(started), "SEEDKIT_TEST_SLOW_WORKER": "1"})
+    proc = subprocess.Popen(_command(p, "run", "dev", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (started.exists() and re.search(r"^writing ", started.read_text(), re.M)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    text = started.read_text()
+    entry = Path(re.findall(r"^writing (.*)$", text, re.M)[0])
+    assert entry.exists()
+    os.kill(int(re.findall(r"^worker (\d+)$", text, re.M)[0]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == "", err
+    assert json.loads(out)["totals"]["inserted"] == 12007 and p.scalar("SELECT count(*) FROM users") == 12000
+    assert "handed back 0 of" in started.read_text()  # read here
+    folder = tmp_path / ".seedkit" / "cache" / "fixtures"
+    assert not entry.exists() and list(folder.glob(".tmp-*")) == []
+    assert len(list(folder.iterdir())) == 4  # every file kept, by the run

@@ -56,6 +56,7 @@ class FixtureCache:
     def __init__(self, root: Path):
         self.folder = root / FOLDER
         self.hits = self.misses = 0
+        self.tmp_prefix = ".tmp-"  # what an entry being written is named (then renamed)
 
     def _stamp(self) -> bytes:
         import yaml
@@ -105,7 +106,7 @@ class FixtureCache:
         tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=self.tmp_prefix)
             with os.fdopen(fd, "wb") as f:
                 if not dump(f, key, fixtures):
                     return False

@@ -114,6 +114,8 @@ class Worker:
                 signal.signal(signal.SIGINT, _interrupted)
                 signal.signal(signal.SIGTERM, _interrupted)
                 _detach(parent, self.out.fileno())
+                if cache is not None:  # its entries being written: known by name, should it be killed
+                    cache.tmp_prefix = _tmp_prefix(os.getpid())
                 _work(jobs, variables, cache, self.out, parent)
                 code = 0
             except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
@@ -139,6 +141,8 @@ class Worker:
             raise
         try:
             if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                if os.WIFSIGNALED(status) and self.cache is not None:  # killed (kill -9, out of memory)
+                    self._remove_unfinished(pid)
                 return {}
             data = _read_all(self.out.fileno())
         except OSError:
@@ -146,6 +150,14 @@ class Worker:
         finally:
             self.out.close()
         return self._decode(data)
+
+    def _remove_unfinished(self, pid: int) -> None:
+        """The entry a killed worker was writing (it could not remove it itself)."""
+        assert self.cache is not None
+        with contextlib.suppress(OSError):
+            for tmp in self.cache.folder.glob(_tmp_prefix(pid) + "*"):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def _decode(self, data: bytes) -> dict[int, tuple[list[Fixture], bool]]:
         got: dict[int, tuple[list[Fixture], bool]] = {}
@@ -176,6 +188,10 @@ class Worker:
             _stop(self.pid)
             self.pid = None
         self.out.close()
+
+
+def _tmp_prefix(pid: int) -> str:
+    return f".tmp-w{pid}-"
 
 
 def _interrupted(signum: int, frame: object) -> None:
