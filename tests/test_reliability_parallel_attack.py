@@ -295,3 +295,38 @@ def test_a_worker_killed_while_it_writes_leaves_the_run_whole_and_no_half_entry(
     folder = tmp_path / ".seedkit" / "cache" / "fixtures"
     assert not entry.exists() and list(folder.glob(".tmp-*")) == []
     assert len(list(folder.iterdir())) == 4  # every file kept, by the run
+
+
+GENERATOR = '''
+from pathlib import Path
+
+from seedkit import fixture
+
+for name in ("users3.yaml", "users4.yaml"):  # a generator: rewrites the files after it when it runs
+    path = Path(__file__).parent / name
+    path.write_text(path.read_text().replace("score: 1.5", "score: 99.5"))
+
+
+@fixture("teams", key=["name"], count=1)
+def generated(i, fake):
+    return {"name": "generated"}
+'''
+
+
+def test_a_python_fixture_that_writes_the_files_after_it_reads_the_same_on_two_cores(tmp_path: Path) -> None:
+    """A Python fixture runs when its turn comes and may write the YAML files that come after it: the
+    worker read them before it ran (the old rows went to the database). Files before it still go to
+    the worker."""
+    outcomes = []
+    for mode in ("0", "1"):
+        p = _project(tmp_path / f"m{mode}", files=5)
+        p.write("dev/users2_gen.py", GENERATOR)
+        started = tmp_path / f"m{mode}" / "started"
+        result = subprocess.run(_command(p, "run", "dev", "--json"), capture_output=True, text=True,
+                                env=process_env({"SEEDKIT_TEST_STARTED": str(started), parallel.ENV: mode}))
+        assert result.returncode == 0, result.stderr
+        assert started.read_text().startswith("worker" if mode == "1" else "none"), started.read_text()
+        rows = p.rows("SELECT name, score, team FROM users ORDER BY name")
+        outcomes.append((json.loads(result.stdout)["totals"], rows))
+    assert outcomes[0] == outcomes[1]
+    assert ("u3_1", 99.5, 2) in outcomes[0][1] and ("u0_1", 1.5, 2) in outcomes[0][1]

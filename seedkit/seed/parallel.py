@@ -288,10 +288,13 @@ def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: Fi
 
 
 def plan(paths: list[tuple[Path, str]], cache: FixtureCache | None) -> list[Job]:
-    """The YAML and JSON files among ``paths`` (path, shown) that the cache does not hold (unreadable
-    ones are left to the plain path)."""
+    """The YAML and JSON files among ``paths`` (path, shown) that the cache does not hold and no Python
+    fixture comes before (unreadable ones are left to the plain path)."""
     jobs = []
-    readable = [(i, path, shown) for i, (path, shown) in enumerate(paths)
+    # a Python fixture runs when its turn comes, and may write the files after it (a generator): those
+    # are read at their turn, here, as the plain path reads them
+    before = next((i for i, (path, _) in enumerate(paths) if path.suffix.lower() == ".py"), len(paths))
+    readable = [(i, path, shown) for i, (path, shown) in enumerate(paths[:before])
                 if path.suffix.lower() in (".yaml", ".yml", ".json")]
     with contextlib.suppress(OSError):  # small projects: not even read
         if sum(path.stat().st_size for _, path, _ in readable) < MIN_BYTES:
