@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,6 +211,7 @@ def test_ctrl_c_while_the_worker_writes_leaves_no_half_entry(tmp_path: Path) -> 
     started = tmp_path / "started"
     for _ in range(10):
         started.unlink(missing_ok=True)
+        shutil.rmtree(tmp_path / ".seedkit", ignore_errors=True)  # a cold start each time (entries the run kept)
         env = process_env({"SEEDKIT_TEST_STARTED": str(started), "SEEDKIT_TEST_SLOW_WORKER": "1"})
         proc = subprocess.Popen(_command(p, "run", "dev"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True, env=env)
