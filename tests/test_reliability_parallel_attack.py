@@ -332,3 +332,30 @@ def test_a_python_fixture_that_writes_the_files_after_it_reads_the_same_on_two_c
         outcomes.append((json.loads(result.stdout)["totals"], rows))
     assert outcomes[0] == outcomes[1]
     assert ("u3_1", 99.5, 2) in outcomes[0][1] and ("u0_1", 1.5, 2) in outcomes[0][1]
+
+
+def test_an_interrupt_as_the_worker_makes_its_entry_file_leaves_no_half_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or the run stopping the worker) landing just after the entry's temporary file was made,
+    before the cache knew its name: the file stayed (a stopped worker's test met it on a loaded
+    machine)."""
+    import tempfile
+
+    from seedkit.seed import cache as cache_mod
+    from tests.test_reliability_first_run import ROWS
+
+    here, real = os.getpid(), tempfile.mkstemp
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        made = real(*args, **kwargs)  # type: ignore[call-overload]
+        if os.getpid() != here:  # (in the worker) the interrupt arrives as the file is made
+            raise KeyboardInterrupt
+        return made  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    cache = cache_mod.FixtureCache(tmp_path)
+    path = tmp_path / "t.yaml"
+    path.write_text(ROWS, encoding="utf-8")
+    worker = parallel.Worker([parallel.Job(0, path, path.name, path.read_bytes())], {}, cache)
+    assert worker.collect() == {}  # it read nothing for this process: read here
+    assert list((tmp_path / cache_mod.FOLDER).iterdir()) == []

@@ -118,8 +118,9 @@ class Worker:
                     cache.tmp_prefix = _tmp_prefix(os.getpid())
                 _work(jobs, variables, cache, self.out, parent)
                 code = 0
-            except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
-                pass
+            except BaseException:  # noqa: BLE001 - whatever it is, this process reads the files
+                if cache is not None:  # the entry it was writing, wherever the interrupt came (even mid-mkstemp)
+                    _remove_unfinished(cache, os.getpid())
             finally:
                 os._exit(code)  # no atexit handlers, no buffers of the parent's flushed twice
         self.pid = pid
@@ -138,11 +139,13 @@ class Worker:
         except BaseException:
             _stop(pid)
             self.out.close()
+            if self.cache is not None:
+                _remove_unfinished(self.cache, pid)
             raise
         try:
             if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-                if os.WIFSIGNALED(status) and self.cache is not None:  # killed (kill -9, out of memory)
-                    self._remove_unfinished(pid)
+                if self.cache is not None:  # killed (kill -9, out of memory): it could not remove it
+                    _remove_unfinished(self.cache, pid)
                 return {}
             data = _read_all(self.out.fileno())
         except OSError:
@@ -150,14 +153,6 @@ class Worker:
         finally:
             self.out.close()
         return self._decode(data)
-
-    def _remove_unfinished(self, pid: int) -> None:
-        """The entry a killed worker was writing (it could not remove it itself)."""
-        assert self.cache is not None
-        with contextlib.suppress(OSError):
-            for tmp in self.cache.folder.glob(_tmp_prefix(pid) + "*"):
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
 
     def _decode(self, data: bytes) -> dict[int, tuple[list[Fixture], bool]]:
         got: dict[int, tuple[list[Fixture], bool]] = {}
@@ -186,12 +181,22 @@ class Worker:
         """End the worker without waiting for what it reads (this process stops reading)."""
         if self.pid is not None:
             _stop(self.pid)
+            if self.cache is not None:  # (it removes it itself, unless stopped before it could)
+                _remove_unfinished(self.cache, self.pid)
             self.pid = None
         self.out.close()
 
 
 def _tmp_prefix(pid: int) -> str:
     return f".tmp-w{pid}-"
+
+
+def _remove_unfinished(cache: FixtureCache, pid: int) -> None:
+    """The cache entry the worker ``pid`` was writing when it was stopped or killed, if any."""
+    with contextlib.suppress(OSError):
+        for tmp in cache.folder.glob(_tmp_prefix(pid) + "*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _interrupted(signum: int, frame: object) -> None:
