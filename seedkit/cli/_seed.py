@@ -33,11 +33,14 @@ def seed_env(config: Callable[[], Config], *, env_arg: str | None, env: str | No
     gc.freeze()  # a one-shot process: what start-up made stays; collections need not scan it again and again
     from ..seed import yaml_events
 
-    yaml_events.ONE_SHOT = True  # and so do the rows it reads (see yaml_events.resume_collections)
+    # and so do the rows it reads (see yaml_events.resume_collections); for this run only: a process that
+    # runs the command line in-process (a test suite) may call seedkit as a library afterwards
+    yaml_events.ONE_SHOT = True
     try:
         report = seed.run(name, config=config(), database_url=database, dry_run=dry_run, check=check,
                           diff=diff, only=only, yes=yes, progress=progress.update if progress else None)
     finally:
+        yaml_events.ONE_SHOT = False
         if progress:
             progress.close()
     if as_json:

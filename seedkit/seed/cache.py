@@ -56,6 +56,7 @@ class FixtureCache:
     def __init__(self, root: Path):
         self.folder = root / FOLDER
         self.hits = self.misses = 0
+        self.tmp_prefix = ".tmp-"  # what an entry being written is named (then renamed)
 
     def _stamp(self) -> bytes:
         import yaml
@@ -67,8 +68,9 @@ class FixtureCache:
 
     def _names(self, shown: str, name: str, raw: bytes) -> tuple[Path, bytes]:
         """The entry's file (one per fixture file) and the key its content must carry."""
-        where = hashlib.sha256(f"{shown}\0{name}".encode()).hexdigest()[:32]
-        key = hashlib.sha256(self._stamp() + b"\0" + shown.encode() + b"\0" + name.encode() + b"\0" + raw).digest()
+        shown_b, name_b = os.fsencode(shown), os.fsencode(name)  # a file name's bytes need not be UTF-8
+        where = hashlib.sha256(shown_b + b"\0" + name_b).hexdigest()[:32]
+        key = hashlib.sha256(self._stamp() + b"\0" + shown_b + b"\0" + name_b + b"\0" + raw).digest()
         return self.folder / where, key
 
     def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
@@ -104,7 +106,7 @@ class FixtureCache:
         tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=self.tmp_prefix)
             with os.fdopen(fd, "wb") as f:
                 if not dump(f, key, fixtures):
                     return False

@@ -2,9 +2,10 @@
 
 A first run (nothing in the fixture cache) spends most of its time before the database sees a row
 parsing YAML. When the command line reads enough bytes of files the cache does not hold, it forks one
-worker process before it connects to any database: the worker parses some of the files (the split
-balances the two processes' work by size), keeps them in the fixture cache as usual and hands their
-rows back in the cache's own format, while this process parses the others; this process then decodes
+worker process, before it connects to any database (a rerun that reads its files after asking the
+database forks it connected; the worker never uses the connection): the worker parses some of the
+files (the split balances the two processes' work by size), keeps them in the fixture cache as usual
+and hands their rows back in the cache's own format, while this process parses the others; this process then decodes
 the worker's rows, as it would decode a cache entry.
 
 What is read does not change, only where:
@@ -99,6 +100,7 @@ class Worker:
         self.cache = cache
         self.pid: int | None = None
         self.out = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked: gone with both processes, whatever happens
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -109,12 +111,16 @@ class Worker:
             try:
                 # Ctrl-C, or this process stopping it, ends it as Ctrl-C ends a run: a cache entry half
                 # written is removed on the way out
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                signal.signal(signal.SIGTERM, signal.default_int_handler)
-                _work(jobs, variables, cache, self.out)
+                signal.signal(signal.SIGINT, _interrupted)
+                signal.signal(signal.SIGTERM, _interrupted)
+                _detach(parent, self.out.fileno())
+                if cache is not None:  # its entries being written: known by name, should it be killed
+                    cache.tmp_prefix = _tmp_prefix(os.getpid())
+                _work(jobs, variables, cache, self.out, parent)
                 code = 0
-            except BaseException:  # noqa: BLE001, S110 - whatever it is, this process reads the files
-                pass
+            except BaseException:  # noqa: BLE001 - whatever it is, this process reads the files
+                if cache is not None:  # the entry it was writing, wherever the interrupt came (even mid-mkstemp)
+                    _remove_unfinished(cache, os.getpid())
             finally:
                 os._exit(code)  # no atexit handlers, no buffers of the parent's flushed twice
         self.pid = pid
@@ -133,9 +139,13 @@ class Worker:
         except BaseException:
             _stop(pid)
             self.out.close()
+            if self.cache is not None:
+                _remove_unfinished(self.cache, pid)
             raise
         try:
             if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                if self.cache is not None:  # killed (kill -9, out of memory): it could not remove it
+                    _remove_unfinished(self.cache, pid)
                 return {}
             data = _read_all(self.out.fileno())
         except OSError:
@@ -171,8 +181,50 @@ class Worker:
         """End the worker without waiting for what it reads (this process stops reading)."""
         if self.pid is not None:
             _stop(self.pid)
+            if self.cache is not None:  # (it removes it itself, unless stopped before it could)
+                _remove_unfinished(self.cache, self.pid)
             self.pid = None
         self.out.close()
+
+
+def _tmp_prefix(pid: int) -> str:
+    return f".tmp-w{pid}-"
+
+
+def _remove_unfinished(cache: FixtureCache, pid: int) -> None:
+    """The cache entry the worker ``pid`` was writing when it was stopped or killed, if any."""
+    with contextlib.suppress(OSError):
+        for tmp in cache.folder.glob(_tmp_prefix(pid) + "*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """(In the worker) the first of Ctrl-C and this process's SIGTERM ends it; the other (Ctrl-C reaches
+    both processes, then this process stops the worker) must not break off the removal of the entry it
+    was writing."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _detach(parent: int, keep: int) -> None:
+    """(In the worker) end as this process's parent ends, even killed (``kill -9``): on Linux the kernel
+    sends SIGTERM then (a plain run would be gone; the worker must not read on alone); elsewhere the
+    worker looks between files. And hold none of the parent's terminal or pipes: a reader of the run's
+    output sees its end when the run ends."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # ended before that was asked
+        raise KeyboardInterrupt
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # (a run started with them closed may have its own files there: ``keep``)
+        if fd not in (null, keep):
+            os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 def _stop(pid: int) -> None:
@@ -194,10 +246,13 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes]) -> None:
+def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes],
+          parent: int | None = None) -> None:
     """The worker: each job's rows kept in the cache (this process reads them from there) or handed
     back in the cache's encoding; a job it cannot read is left to this process."""
     for job in jobs:
+        if parent is not None and os.getppid() != parent:  # the run is gone
+            raise KeyboardInterrupt
         watched = load._Watched(variables)
         try:
             fixtures = load._parse(job.raw, job.path.suffix.lower(), job.path, job.shown, watched)
@@ -228,7 +283,8 @@ def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: Fi
     taken = split(jobs, cache is not None)
     if not taken:
         return None
-    import pickle  # noqa: F401 - what the worker may import, imported before the fork
+    import ctypes  # noqa: F401 - what the worker may import, imported before the fork
+    import pickle  # noqa: F401
 
     try:
         return Worker(taken, variables, cache), {j.index: j for j in taken}
@@ -237,10 +293,13 @@ def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: Fi
 
 
 def plan(paths: list[tuple[Path, str]], cache: FixtureCache | None) -> list[Job]:
-    """The YAML and JSON files among ``paths`` (path, shown) that the cache does not hold (unreadable
-    ones are left to the plain path)."""
+    """The YAML and JSON files among ``paths`` (path, shown) that the cache does not hold and no Python
+    fixture comes before (unreadable ones are left to the plain path)."""
     jobs = []
-    readable = [(i, path, shown) for i, (path, shown) in enumerate(paths)
+    # a Python fixture runs when its turn comes, and may write the files after it (a generator): those
+    # are read at their turn, here, as the plain path reads them
+    before = next((i for i, (path, _) in enumerate(paths) if path.suffix.lower() == ".py"), len(paths))
+    readable = [(i, path, shown) for i, (path, shown) in enumerate(paths[:before])
                 if path.suffix.lower() in (".yaml", ".yml", ".json")]
     with contextlib.suppress(OSError):  # small projects: not even read
         if sum(path.stat().st_size for _, path, _ in readable) < MIN_BYTES:
