@@ -203,9 +203,12 @@ class Writer:
         including one the update waited for, undoes the update, under a savepoint, and stages the fixture
         again). The update's ``WHERE`` leaves unchanged rows untouched (and rows whose reference does not
         resolve, counted in the same statement: the run then stops with the usual error); its ``RETURNING``
-        adds up the hashes of the new row versions and of the ones they replaced, read from the table joined
-        once more by key at the statement's snapshot (``o``, the same stored row as ``t``: one index lookup
-        per changed row, where a subquery per row would take two), which move the fingerprint."""
+        adds up the hashes of the new row versions and of the ones they replaced, which move the fingerprint.
+        The replaced versions are read from the table joined once more by key at the statement's snapshot
+        (``o``, at the same stored row as ``t``, found from it by address: one index lookup per staged row,
+        where a subquery per changed row took a second). The comparison reads ``o`` too: the same version as
+        ``t``, unless another session changed the row since the snapshot (the update then leaves it out, and
+        the check after the statement sees that session's commit)."""
         d, q, table, key = self.ctx.d, self.ctx.d.quote, tp.table, stage.fixture.key
         tracker = stage.tracker
         assert tracker is not None
@@ -215,7 +218,7 @@ class Writer:
             row = d.fetchone(
                 f"WITH u AS (UPDATE {target} AS t SET {sets} FROM ({src}) src JOIN {target} o ON "
                 f"{self.sql.key_join(key, 'o', 'src')} WHERE {d.row_identity('t')} = {d.row_identity('o')} "
-                f"AND ({self.sql.differs(table, compare)}){' AND src._unres = 0' if stage.refs else ''} "
+                f"AND ({self.sql.differs(table, compare, 'o')}){' AND src._unres = 0' if stage.refs else ''} "
                 f"RETURNING {version} AS h, {d.row_version_hash('o')} AS old) "
                 f"SELECT count(*), coalesce(sum(h), 0)::text, coalesce(sum(old), 0)::text, "
                 + (f"(SELECT count(*) FROM ({src}) x WHERE x._unres = 1) " if stage.refs else "0 ") + "FROM u")
