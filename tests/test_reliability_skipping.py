@@ -424,6 +424,49 @@ def test_a_commit_before_the_one_statement_update_undoes_it_and_compares_every_r
     assert seen[-1][1] == 0
 
 
+def test_a_row_changed_elsewhere_while_the_one_statement_update_waits_for_it_stages_again(new_project, monkeypatch,
+                                                                                          sent) -> None:
+    """Another session changed a row the fixture changes too and commits while the one-statement update waits
+    for that row's lock (after the update's own snapshot was taken): the update is undone and every row
+    compared, so the row ends as the fixture says and the report counts it."""
+    seen_sql = Statements(monkeypatch)
+    p = new_project("fast")
+    changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
+    for step in (Step(items(owner=None)), Step()):
+        outcome(p, step)
+    holder = psycopg.connect(p.url)  # holds the row's lock: its change commits only once the run waits for it
+    holder.execute("UPDATE items SET label = 'by another session', qty = 99 WHERE code = 'c00107'")
+    waited = []
+
+    def commit_once_the_run_waits() -> None:
+        with psycopg.connect(p.url, autocommit=True) as watch:
+            for _ in range(400):
+                if watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                 "AND query LIKE 'WITH u AS (UPDATE%%'").fetchone():
+                    waited.append(True)
+                    break
+                time.sleep(0.05)
+        holder.commit()
+
+    watcher = threading.Thread(target=commit_once_the_run_waits)
+    watcher.start()
+    try:
+        sent.clear()
+        got = outcome(p, Step(changed))
+    finally:
+        watcher.join()
+        holder.close()
+    assert waited and seen_sql.one_pass == ["staged again"]
+    assert ("items", 0, 10, ROWS - 10, 0) in got[0]
+    assert [r[1:4] for r in got[1] if r[1] in ("c00107", "c00207")] == [("c00107", "item 107!", 107 % 7),
+                                                                           ("c00207", "item 207!", 207 % 7)]
+    again = outcome(p, Step())  # (this run scans again: the last one could not follow the other session's write)
+    assert ("items", 0, 0, ROWS, 0) in again[0]
+    assert_state_is_true(p)
+    sent.clear()
+    assert ("items", 0, 0, ROWS, 0) in outcome(p, Step())[0] and sent.staged() == 0
+
+
 def test_appended_rows_are_inserted_without_staging_the_rest(new_project, monkeypatch, sent) -> None:
     seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(items(ROWS + 150)), Step(items(ROWS + 151))])
     assert report_of(seen[1])[1] == ("items", 150, 0, ROWS, 0)

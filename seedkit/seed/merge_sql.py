@@ -76,9 +76,10 @@ class MergeSql:
         return [c for c in stage.columns if c not in fp.key and c not in fp.update_columns_excluded
                 and c not in tp.deferred]
 
-    def differs(self, table: Table, cols: list[str]) -> str:
+    def differs(self, table: Table, cols: list[str], left: str = "t") -> str:
         q = self.q
-        return " OR ".join(self.ctx.d.distinct(f"t.{q(c)}", f"src.{q(c)}", table.columns[c]) for c in cols) or "1=0"
+        d = self.ctx.d
+        return " OR ".join(d.distinct(f"{left}.{q(c)}", f"src.{q(c)}", table.columns[c]) for c in cols) or "1=0"
 
 
 __all__ = ["MergeSql"]

@@ -199,11 +199,16 @@ class Writer:
         None is missing: every staged row lies in a batch whose keys are the last run's (any other change
         of keys stages the whole fixture again, and rows past the end of the last run go the usual way),
         that run left every one of its keys in the table, and the fingerprints say the tables hold what it
-        left (checked at this statement's own snapshot: a commit by another session since the scan undoes
-        the update, under a savepoint, and stages the fixture again). The update's ``WHERE`` leaves
-        unchanged rows untouched (and rows whose reference does not resolve, counted in the same statement: the
-        run then stops with the usual error); its ``RETURNING`` adds up the hashes of the row versions it replaced
-        (read at the statement's snapshot) and of the new ones, which move the fingerprint."""
+        left (checked at a snapshot taken just after the update: a commit by another session since the scan,
+        including one the update waited for, undoes the update, under a savepoint, and stages the fixture
+        again). The update's ``WHERE`` leaves unchanged rows untouched (and rows whose reference does not
+        resolve, counted in the same statement: the run then stops with the usual error); its ``RETURNING``
+        adds up the hashes of the new row versions and of the ones they replaced, which move the fingerprint.
+        The replaced versions are read from the table joined once more by key at the statement's snapshot
+        (``o``, at the same stored row as ``t``, found from it by address: one index lookup per staged row,
+        where a subquery per changed row took a second). The comparison reads ``o`` too: the same version as
+        ``t``, unless another session changed the row since the snapshot (the update then leaves it out, and
+        the check after the statement sees that session's commit)."""
         d, q, table, key = self.ctx.d, self.ctx.d.quote, tp.table, stage.fixture.key
         tracker = stage.tracker
         assert tracker is not None
@@ -211,16 +216,20 @@ class Writer:
         sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
         with d.transaction():  # a savepoint: undone when another session wrote the tables meanwhile
             row = d.fetchone(
-                f"WITH u AS (UPDATE {target} AS t SET {sets} FROM ({src}) src WHERE {self.sql.key_join(key)} "
-                f"AND ({self.sql.differs(table, compare)}){' AND src._unres = 0' if stage.refs else ''} "
-                f"RETURNING {version} AS h, (SELECT sum({d.row_version_hash('o')}) FROM {target} o WHERE "
-                f"{self.sql.key_join(key, 'o', 't')}) AS old) "
-                f"SELECT count(*), coalesce(sum(h), 0)::text, coalesce(sum(old), 0)::text, {d.snapshot_sql()}, "
+                f"WITH u AS (UPDATE {target} AS t SET {sets} FROM ({src}) src JOIN {target} o ON "
+                f"{self.sql.key_join(key, 'o', 'src')} WHERE {d.row_identity('t')} = {d.row_identity('o')} "
+                f"AND ({self.sql.differs(table, compare, 'o')}){' AND src._unres = 0' if stage.refs else ''} "
+                f"RETURNING {version} AS h, {d.row_version_hash('o')} AS old) "
+                f"SELECT count(*), coalesce(sum(h), 0)::text, coalesce(sum(old), 0)::text, "
                 + (f"(SELECT count(*) FROM ({src}) x WHERE x._unres = 1) " if stage.refs else "0 ") + "FROM u")
             assert row is not None
-            if not self.fingerprints.unchanged_since_scan(tracker, row[3], (0, int(row[1]) - int(row[2]))):
+            # (read after the update, not at its start: a row another session changed while the update waited
+            # for it is then seen as a commit since the scan)
+            now = d.fetchone(f"SELECT {d.snapshot_sql()}")
+            assert now is not None
+            if not self.fingerprints.unchanged_since_scan(tracker, now[0], (0, int(row[1]) - int(row[2]))):
                 raise Restage  # the skipped rows are not what the last run left (a scan now sees this update)
-            if row[4]:  # a reference that does not resolve: the run stops here (nothing stays written)
+            if row[3]:  # a reference that does not resolve: the run stops here (nothing stays written)
                 self.checks.raise_unresolved(stage, src)
             changed = int(row[0])
             if changed:

@@ -322,12 +322,14 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def few_rows_join(self) -> Iterator[None]:
-        # the planner would hash the whole large table for a few thousand staged rows
-        self.execute("SET LOCAL enable_hashjoin = off")
-        self.execute("SET LOCAL enable_mergejoin = off")
+        # the planner would hash the whole large table for a few thousand staged rows; and the cost it then
+        # estimates for the index lookups is high enough to compile the query (JIT), which takes longer
+        # than the lookups themselves
+        row = self.fetchone("SELECT current_setting('jit'), set_config('enable_hashjoin', 'off', true), "
+                            "set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)")
         yield  # on an error the transaction (or savepoint) rolls back, and these settings with it
-        self.execute("SET LOCAL enable_hashjoin = on")
-        self.execute("SET LOCAL enable_mergejoin = on")
+        self.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true), "
+                     "set_config('jit', %s, true)", [row[0] if row else "on"])
 
     def row_identity(self, alias: str) -> str | None:
         return f"{alias}.ctid"  # (a partition's rows may share one with another's: a false alarm, never a miss)
