@@ -30,7 +30,7 @@ import pytest
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.checks import Checks
 from seedkit.seed.write import Writer
-from tests.support import Project, create_pg_database, drop_pg_database
+from tests.support import Project, create_pg_database, drop_pg_database, pg_projects
 
 pytestmark = pytest.mark.postgres
 
@@ -183,23 +183,15 @@ def contents(p: Project) -> tuple:
             "SELECT code, label, qty, owner_id FROM items ORDER BY code, label", "SELECT name FROM owners ORDER BY 1"))
 
 
+def _files(p: Project) -> None:
+    p.write("dev/owners.yaml", OWNERS)
+    p.write("dev/items.py", Fixture().source())
+
+
 @pytest.fixture
 def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    urls = [create_pg_database(pg_server), create_pg_database(pg_server)]
-    projects = []
-    for name, url in zip(("folding", "grouping"), urls):
-        root = tmp_path / name
-        root.mkdir()
-        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
-        toml = root / "seedkit.toml"
-        toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
-        p.sql(SCHEMA)
-        p.write("dev/owners.yaml", OWNERS)
-        p.write("dev/items.py", Fixture().source())
-        projects.append(p)
-    yield projects[0], projects[1]
-    for url in urls:
-        drop_pg_database(pg_server, url)
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
+        yield make("folding"), make("grouping")
 
 
 def test_the_folded_duplicate_check_and_the_separate_one_agree_step_by_step(two_projects) -> None:

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 import seedkit
 from seedkit.cli import app
 from seedkit.seed import rerun
-from tests.support import Project, create_pg_database, drop_pg_database
+from tests.support import Project, create_pg_database, drop_pg_database, pg_projects
 
 pytestmark = pytest.mark.postgres
 
@@ -279,18 +279,8 @@ def write_files(p: Project, files: Files, same_size: bool) -> None:
 
 @pytest.fixture
 def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    urls = [create_pg_database(pg_server), create_pg_database(pg_server)]
-    projects = []
-    for name, url in zip(("fast", "plain"), urls):
-        root = tmp_path / name
-        root.mkdir()
-        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
-        p.sql(SCHEMA)
-        Files().write(p)
-        projects.append(p)
-    yield projects[0], projects[1]
-    for url in urls:
-        drop_pg_database(pg_server, url)
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA, files=lambda p: Files().write(p)) as make:
+        yield make("fast"), make("plain")
 
 
 def test_a_rerun_decided_from_digests_agrees_with_the_plain_run_step_by_step(two_projects) -> None:

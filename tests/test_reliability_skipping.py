@@ -35,7 +35,7 @@ from seedkit.seed.checks import Checks
 from seedkit.seed.fingerprints import Fingerprints
 from seedkit.seed.skip_tracker import CHUNK, Restage, Tracker
 from seedkit.seed.write import Writer
-from tests.support import Project, create_pg_database, drop_pg_database
+from tests.support import Project, pg_projects
 from tests.support.pgcluster import Cluster, find_bindir
 
 pytestmark = pytest.mark.postgres
@@ -142,23 +142,9 @@ def plain_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def new_project(pg_server: str, tmp_path: Path) -> Iterator[Callable[[str], Project]]:
-    made: list[str] = []
-
-    def make(name: str) -> Project:
-        url = create_pg_database(pg_server)
-        made.append(url)
-        root = tmp_path / name
-        root.mkdir()
-        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
-        toml = root / "seedkit.toml"
-        toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
-        p.sql(SCHEMA)
-        p.write("dev/owners.yaml", OWNERS)
-        return p
-
-    yield make
-    for url in made:
-        drop_pg_database(pg_server, url)
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH,
+                     files=lambda p: p.write("dev/owners.yaml", OWNERS)) as make:
+        yield make
 
 
 saved: list = []  # trackers whose records the last run saved

@@ -32,7 +32,7 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.apply import Applier
 from seedkit.seed.skip_tracker import Restage
 from seedkit.seed.write import Writer
-from tests.support import Project, create_pg_database, drop_pg_database
+from tests.support import Project, pg_projects
 from tests.support.pgcluster import find_bindir
 
 pytestmark = pytest.mark.postgres
@@ -307,23 +307,15 @@ def contents(p: Project) -> tuple:
             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"))
 
 
+def _files(p: Project) -> None:
+    p.write("dev/owners.yaml", OWNERS)
+    p.write("dev/items.py", Fixture().source())
+
+
 @pytest.fixture
 def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    urls = [create_pg_database(pg_server), create_pg_database(pg_server)]
-    projects = []
-    for name, url in zip(("skipping", "comparing"), urls):
-        root = tmp_path / name
-        root.mkdir()
-        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
-        toml = root / "seedkit.toml"
-        toml.write_text(toml.read_text().replace("faker_seed = 7", f"faker_seed = 7\nbatch_size = {BATCH}"))
-        p.sql(SCHEMA)
-        p.write("dev/owners.yaml", OWNERS)
-        p.write("dev/items.py", Fixture().source())
-        projects.append(p)
-    yield projects[0], projects[1]
-    for url in urls:
-        drop_pg_database(pg_server, url)
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
+        yield make("skipping"), make("comparing")
 
 
 def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ CLI: ``cli(*args)`` in-process (CliRunner), ``migrate(*args)`` = ``cli("migrate"
 ``run(*args)`` / ``spawn(*args)`` / ``command(*args)`` a real ``seedkit`` process. Every one passes
 ``--config`` so the working folder does not matter.
 Database: ``rows``, ``scalar``, ``sql``, ``snapshot``, ``pg_stats``, ``history``, ``applied``, ``tables``.
+
+``pg_projects(server, tmp_path)`` makes projects (env ``dev``) each on a new database of ``server``, for
+differential tests that run two paths side by side; the databases are dropped at the end.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import json
 import re
 import subprocess
 import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from seedkit import db, load_config
 from seedkit.config import Config
+from tests.support.pg import create_pg_database, drop_pg_database
 from tests.support.processes import process_env, seedkit_command
 
 SEED_ENVS: dict[str, dict] = {"dev": {"include": ["common", "dev"]}, "test": {"include": ["common", "test"]},
@@ -234,3 +240,32 @@ class Project:
         with db.connect(self.url) as d:
             names = {t.name for t in d.catalog(refresh=True).tables}
         return {n for n in names if not n.startswith("schema_migrations")}
+
+
+@contextmanager
+def pg_projects(server: str, tmp_path: Path, *, schema: str, batch_size: int | None = None,
+                files: Callable[[Project], None] | None = None) -> Iterator[Callable[[str], Project]]:
+    """``make(name)``: a project in ``tmp_path/name`` with env ``dev`` (``seeds/dev``), on a new database
+    of ``server`` holding ``schema``, ``[seeds] batch_size`` when given, then ``files(project)``; every
+    database made is dropped on the way out."""
+    made: list[str] = []
+
+    def make(name: str) -> Project:
+        url = create_pg_database(server)
+        made.append(url)
+        root = tmp_path / name
+        root.mkdir()
+        p = Project(root, url, envs={"dev": {"include": ["dev"]}})
+        if batch_size is not None:
+            p.config_path.write_text(p.config_path.read_text().replace(
+                "faker_seed = 7", f"faker_seed = 7\nbatch_size = {batch_size}"))
+        p.sql(schema)
+        if files is not None:
+            files(p)
+        return p
+
+    try:
+        yield make
+    finally:
+        for url in made:
+            drop_pg_database(server, url)
