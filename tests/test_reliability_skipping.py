@@ -413,8 +413,11 @@ def test_a_commit_before_the_one_statement_update_undoes_it_and_compares_every_r
 def test_a_row_changed_elsewhere_while_the_one_statement_update_waits_for_it_stages_again(new_project, monkeypatch,
                                                                                           sent) -> None:
     """Another session changed a row the fixture changes too and commits while the one-statement update waits
-    for that row's lock (after the update's own snapshot was taken): the update is undone and every row
-    compared, so the row ends as the fixture says and the report counts it."""
+    for that row's lock (after the update's own snapshot was taken). The server then either leaves the row out
+    (the check after the statement sees the commit: the update is undone and every row compared; PostgreSQL
+    15 here) or writes it from its newest version (the update's own fingerprint delta then holds; PostgreSQL 16
+    here, by another plan). Either way the row ends as the fixture says, the report counts it, and the
+    fingerprints the next runs rely on are true."""
     seen_sql = Statements(monkeypatch)
     p = new_project("fast")
     changed = items(label="f'item {n}' + ('!' if n % 100 == 7 else '')", owner=None)
@@ -442,7 +445,7 @@ def test_a_row_changed_elsewhere_while_the_one_statement_update_waits_for_it_sta
     finally:
         watcher.join()
         holder.close()
-    assert waited and seen_sql.one_pass == ["staged again"]
+    assert waited and seen_sql.one_pass in (["staged again"], ["updated"]), seen_sql.one_pass
     assert ("items", 0, 10, ROWS - 10, 0) in got[0]
     assert [r[1:4] for r in got[1] if r[1] in ("c00107", "c00207")] == [("c00107", "item 107!", 107 % 7),
                                                                            ("c00207", "item 207!", 207 % 7)]
