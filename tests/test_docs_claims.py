@@ -206,36 +206,18 @@ def test_diff_shows_the_first_20_changed_values(tmp_path: Path) -> None:
 
 
 def test_a_progress_bar_on_a_terminal_and_quiet_when_piped(tmp_path: Path) -> None:
-    import os
-    import pty
     import subprocess
     import sys
 
-    from tests.support import process_env
+    from tests.support import process_env, run_on_a_terminal
 
     rows = "".join(f"  - {{id: {n}, name: name{n}}}\n" for n in range(1, 2001))
     _project(tmp_path, REFS_SCHEMA, {"dev/employees.yaml": "rows:\n" + rows})
     command = [sys.executable, "-m", "seedkit", "--config", str(tmp_path / "seedkit.toml"), "run", "dev"]
     piped = subprocess.run(command, env=process_env({"TERM": "xterm"}), capture_output=True, text=True)
     assert piped.returncode == 0 and piped.stderr == "", piped.stderr
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(command, env=process_env({"TERM": "xterm"}), stdout=subprocess.PIPE,
-                                stderr=slave, text=True)
-        os.close(slave)
-        out = proc.communicate(timeout=120)[0]
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(master)
-    assert proc.returncode == 0, out
+    proc, seen = run_on_a_terminal(command, {"TERM": "xterm"})
+    assert proc.returncode == 0, proc.stdout
     assert b"employees" in seen and b"2000/2000" in seen, seen[-500:]
 
 

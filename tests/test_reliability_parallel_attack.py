@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import shutil
 import signal
@@ -20,7 +19,7 @@ import pytest
 
 import seedkit
 from seedkit.seed import parallel
-from tests.support.processes import process_env
+from tests.support.processes import process_env, run_on_a_terminal
 from tests.support.project import Project
 from tests.test_reliability_first_run import BIG, MIGRATION
 
@@ -88,24 +87,9 @@ def test_a_run_on_a_terminal_reads_on_two_cores(tmp_path: Path) -> None:
     read on one core)."""
     p = _project(tmp_path)
     started = tmp_path / "started"
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(_command(p, "run", "dev"), stdout=subprocess.PIPE, stderr=slave, text=True,
-                                env=process_env({"TERM": "xterm", "SEEDKIT_TEST_STARTED": str(started)}))
-        os.close(slave)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        out = proc.communicate(timeout=120)[0]
-    finally:
-        os.close(master)
-    assert proc.returncode == 0, (out, seen[-800:])
+    proc, seen = run_on_a_terminal(_command(p, "run", "dev"),
+                                   {"TERM": "xterm", "SEEDKIT_TEST_STARTED": str(started)})
+    assert proc.returncode == 0, (proc.stdout, seen[-800:])
     assert started.read_text().startswith("worker "), started.read_text()
     assert b"users" in seen and b"4000/4000" in seen, seen[-500:]  # the bar, after the reading
     assert p.scalar("SELECT count(*) FROM users") == 12000

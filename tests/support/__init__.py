@@ -47,6 +47,7 @@ from tests.support.processes import (
     kill,
     no_traceback,
     process_env,
+    run_on_a_terminal,
     seedkit,
     seedkit_command,
     spawn,
@@ -57,6 +58,6 @@ from tests.support.project import Project, pg_projects, write_files
 __all__ = [
     "Checksums", "LocalServer", "Project", "advisory_locks", "backends", "checksums", "create_pg_database",
     "drop_pg_database", "joined", "kill", "no_traceback", "pg_checksums", "pg_database", "pg_projects", "process_env",
-    "seedkit", "seedkit_command", "spawn", "sqlite_checksums", "sqlite_path", "wait_backends_gone",
+    "run_on_a_terminal", "seedkit", "seedkit_command", "spawn", "sqlite_checksums", "sqlite_path", "wait_backends_gone",
     "wait_for", "with_db", "write_files",
 ]

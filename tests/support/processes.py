@@ -67,3 +67,29 @@ def no_traceback(*texts: str) -> bool:
 
 def joined(results: Sequence[subprocess.CompletedProcess[str]]) -> str:
     return "\n".join(r.stdout + r.stderr for r in results)
+
+
+def run_on_a_terminal(command: list[str], env: dict[str, str] | None = None,
+                      timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], bytes]:
+    """Run ``command`` with stderr on a pseudo-terminal (what a person at a terminal sees) and stdout piped:
+    the finished process and every byte written to the terminal. The terminal is read while the process
+    runs, so a long progress bar never fills it and blocks the process."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(command, env=process_env(env), stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the process ended: the terminal's other side is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out = proc.communicate(timeout=timeout)[0]
+    finally:
+        os.close(master)
+    return subprocess.CompletedProcess(command, proc.returncode, out, ""), seen
