@@ -126,11 +126,14 @@ class Fixtures:
         return out
 
 
-def _plain_ref_edges(by_table: dict, catalog: Any) -> dict:
-    """The reference walk without its memo: every nested reference of every row."""
+def _plain_ref_edges(by_table: dict, catalog: Any, named: set[str] | None = None) -> dict:
+    """The reference walk without its memo: every nested reference of every row (and every name they
+    spell, for the rerun record)."""
     edges: dict = {}
 
     def walk(value: Ref, owner: Any) -> None:
+        if named is not None:
+            named.add(value.table)
         target = catalog.find(value.table)
         if target is not None and target.name != owner:
             edges.setdefault(owner, set()).add(target.name)

@@ -450,3 +450,59 @@ def test_ref_builds_what_make_ref_builds_for_every_shape_of_value() -> None:
         ref("teams", "x", org="acme")
     with pytest.raises(FixtureError, match="names no columns"):
         ref("teams", {})
+
+
+def test_the_plan_gathers_every_table_name_the_rows_references_spell_as_a_plain_walk_does(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """The rerun record follows every table a reference names, nested ones at any depth; the plan gathers
+    those names while it orders the tables (walking each distinct nested reference once). Random nested
+    references, repeated within and across fixtures, give the names a plain walk over every row gives."""
+    import random
+
+    from seedkit.seed.plan import FixturePlan, TablePlan, _ref_edges
+
+    schema = ";".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, code TEXT UNIQUE, ref_id INTEGER)"
+                      for i in range(5))
+    d = _database(sqlite_url, schema)
+    try:
+        catalog = d.catalog(refresh=True)
+        for seed in range(40):
+            rnd = random.Random(seed)
+            pool: list[str] = []
+
+            def ref(depth: int, rnd: random.Random = rnd, pool: list[str] = pool) -> str:
+                if pool and rnd.random() < 0.3:
+                    return rnd.choice(pool)  # the same nested reference again
+                table = rnd.choice(["t0", "t1", "t2", "t3", "t4", "T1", "main.t2"])
+                if depth == 0 or rnd.random() < 0.3:
+                    text = f"!ref {table}/c{rnd.randrange(9)}"
+                else:
+                    text = f"!ref {{table: {table}, code: c{rnd.randrange(9)}, ref_id: {ref(depth - 1)}}}"
+                pool.append(text)
+                return text
+
+            docs = []
+            for t in rnd.sample(range(5), rnd.randint(1, 5)):
+                rows = "".join(f"  - {{code: r{n}, ref_id: {ref(rnd.randint(0, 3)) if rnd.random() < 0.8 else 'null'}}}"
+                               "\n" for n in range(rnd.randint(0, 6)))
+                head = f"table: t{t}\nkey: [code]\n"
+                docs.append(f"{head}rows:\n{rows}" if rows else f"{head}rows: []\n")
+            path = tmp_path / f"f{seed}.yaml"
+            path.write_text("---\n".join(docs))
+            fixtures = load_file(path, variables={})
+            by_table: dict[TableName, TablePlan] = {}
+            for fx in fixtures:
+                table = catalog.get(fx.table)
+                by_table.setdefault(table.name, TablePlan(table)).fixtures.append(
+                    FixturePlan(fx, table, ("code",), frozenset()))
+            named: set[str] = set()
+            _ref_edges(by_table, catalog, named)
+            plain: set[str] = set()
+            todo = [v for fx in fixtures for row in fx.rows or () for v in row.values.values() if isinstance(v, Ref)]
+            while todo:
+                r = todo.pop()
+                plain.add(r.table)
+                todo.extend(v for _, v in r.match if isinstance(v, Ref))
+            assert named == plain, seed
+    finally:
+        d.close()

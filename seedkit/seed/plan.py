@@ -54,6 +54,8 @@ class Plan:
     tables: list[TablePlan]  # in dependency order
     natural_keys: dict[TableName, tuple[str, ...]]  # for scalar !ref: the key each table is referred by
     defer_all: bool = False  # every foreign key checked at commit (the database defers them all, or a cycle)
+    # the table names (as spelled) the references of the rows held in memory name, nested ones too
+    ref_names: frozenset[str] = frozenset()
 
 
 class Problems:
@@ -119,14 +121,15 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
         declared = [fp.fixture.header.key for fp in tp.fixtures if fp.fixture.header.key]
         if declared:
             natural_keys[tn] = tuple(declared[0])
-    order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog))
+    named: set[str] = set()
+    order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog, named))
     for tn, cols in deferred.items():
         late = {c for c in cols if c.startswith(_LATE)}
         by_table[tn].deferred = frozenset(cols - late)
         by_table[tn].late = frozenset(c[len(_LATE):] for c in late)
         defer_all = defer_all or bool(late)
     problems.raise_if_any()
-    plan = Plan([by_table[tn] for tn in order], natural_keys, defer_all)
+    plan = Plan([by_table[tn] for tn in order], natural_keys, defer_all, frozenset(named))
     _validate_rows(plan, catalog, problems, database)
     problems.raise_if_any()
     return plan
@@ -183,18 +186,20 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
     return multi[0] if multi else None
 
 
-def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[TableName, set[TableName]]:
+def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog,
+               named: set[str] | None = None) -> dict[TableName, set[TableName]]:
     """Tables each table's references point at (also nested ones, and ones without a foreign key).
 
     A table's references are gathered as the spellings of the tables they name (nested references
-    too, each distinct one walked once), and each spelling is looked up once."""
+    too, each distinct one walked once), and each spelling is looked up once. ``named`` receives the
+    spellings the rows held in memory (YAML, JSON) name, at any depth."""
     edges: dict[TableName, set[TableName]] = {}
     found: dict[str, Table | None] = {}  # by the spelling of the table name
     for tn, tp in by_table.items():
         spelled: set[str] = set()  # every table name this table's references spell
         walked: set[Ref] = set()  # nested references already walked (rows repeat them)
 
-        def walk(value: Ref, spelled: set[str] = spelled, walked: set[Ref] = walked) -> None:
+        def walk(value: Ref, spelled: set[str], walked: set[Ref]) -> None:
             spelled.add(value.table)
             for _, v in value.match:
                 if v.__class__ is Ref:
@@ -204,21 +209,28 @@ def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog) -> dict[T
                         walked.add(v)
                     except TypeError:  # a match value that cannot be hashed: walked each time
                         pass
-                    walk(v)
+                    walk(v, spelled, walked)
 
         for fp in tp.fixtures:
-            if fp.fixture.rows is not None:
+            in_memory = fp.fixture.rows is not None
+            if in_memory:
                 values = [row.values for row in fp.fixture.rows]
             else:  # a Python fixture: its first rows show what it references (rows are deterministic)
                 values = [v for _, v in islice(fp.fixture.numbered(), PEEK_ROWS)]
+            here: set[str] = set()
+            # (a peek's nested references count only for the order, not in ``named``: walked apart)
+            seen = walked if in_memory else set()
             for row in values:
                 for v in row.values():
                     if v.__class__ is Ref:
-                        spelled.add(v.table)
+                        here.add(v.table)
                         for _, x in v.match:
                             if x.__class__ is Ref:  # nested: the inner tables count too
-                                walk(v)
+                                walk(v, here, seen)
                                 break
+            spelled |= here
+            if in_memory and named is not None:
+                named |= here
         for spelling in spelled:
             if spelling not in found:
                 found[spelling] = catalog.find(spelling)

@@ -63,7 +63,7 @@ from typing import Any
 from ..db.base import Database
 from ..db.catalog import Catalog, TableName
 from ..errors import DatabaseError
-from .model import Fixture, Ref
+from .model import Fixture
 from .report import Report
 
 TABLE = "seedkit_reruns"
@@ -240,7 +240,7 @@ def lookup(d: Database, rerun: Rerun, catalog: Catalog, report: Report) -> list[
     return [by_text[name] for name, _ in record.report]
 
 
-def involved(fixtures: list[Fixture], plan: Any, catalog: Catalog, ledger: bool) -> list[TableName] | None:
+def involved(plan: Any, catalog: Catalog, ledger: bool) -> list[TableName] | None:
     """Every table a rerun's outcome reads: the ones filled, those references name (at any depth), those
     a streamed (CSV) fixture's foreign keys point at, and the prune ledger."""
     names: set[str] = set()
@@ -250,14 +250,7 @@ def involved(fixtures: list[Fixture], plan: Any, catalog: Catalog, ledger: bool)
         for fp in tp.fixtures:
             if fp.fixture.rows is None:
                 found.update(fk.ref_table for fk in tp.table.foreign_keys)
-    todo: list[Any] = []
-    for fx in fixtures:
-        for row in fx.rows or ():
-            todo.extend(v for v in row.values.values() if v.__class__ is Ref)
-    while todo:
-        ref = todo.pop()
-        names.add(ref.table)
-        todo.extend(v for _, v in ref.match if v.__class__ is Ref)
+    names.update(plan.ref_names)  # every name the rows' references spell, nested ones too (gathered by the plan)
     for name in names:
         table = catalog.find(name)
         if table is not None:
@@ -287,7 +280,7 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     if _reads_the_clock(fixtures, catalog):
         return False
     prune = any(fx.header.prune for fx in fixtures)
-    tables = involved(fixtures, plan, catalog, prune)
+    tables = involved(plan, catalog, prune)
     if tables is None:
         return False
     shapes = d.table_shapes(tables)
