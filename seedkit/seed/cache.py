@@ -70,8 +70,9 @@ class FixtureCache:
         """The entry's file (one per fixture file) and the key its content must carry."""
         shown_b, name_b = os.fsencode(shown), os.fsencode(name)  # a file name's bytes need not be UTF-8
         where = hashlib.sha256(shown_b + b"\0" + name_b).hexdigest()[:32]
-        key = hashlib.sha256(self._stamp() + b"\0" + shown_b + b"\0" + name_b + b"\0" + raw).digest()
-        return self.folder / where, key
+        h = hashlib.sha256(self._stamp() + b"\0" + shown_b + b"\0" + name_b + b"\0")
+        h.update(raw)  # (not concatenated: a copy of a large file's bytes)
+        return self.folder / where, h.digest()
 
     def get(self, shown: str, name: str, raw: bytes) -> list[Fixture] | None:
         """The documents the same bytes were read into, or None (no entry, another file's, damaged)."""

@@ -342,7 +342,11 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
 
     Linear in the number of values: what can be decided once per column or once per reference
     shape is decided once, and a location is built only for a problem."""
-    seen_keys: dict[TableName, dict[tuple[Any, ...], tuple[Fixture, int]]] = {}  # by table, then key
+    # by table, then key (a one-column key as itself unless a tuple, else a tuple): where it was first,
+    # as one integer (the row's number plus its fixture's place in ``marked``, shifted): a large fixture
+    # holds one entry per row, small ones keep memory down
+    seen_keys: dict[TableName, dict[Any, int]] = {}
+    marked: list[Fixture] = []
     fixture_rows: dict[TableName, list[dict[str, Any]]] = {}
     for tp in plan.tables:
         for fp in tp.fixtures:
@@ -366,6 +370,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
             # converts the same way (prices, dates and flags repeat from row to row)
             good: dict[str, set[tuple[type, Any]]] = {c: set() for c in writable}
             key = fp.key
+            single = len(key) == 1
+            base = len(marked) << _SHIFT
+            marked.append(fx)
             seen = seen_keys.setdefault(table.name, {})  # the table's name hashed once, not per row
             for n, values in fx.numbered():
                 for col, value in values.items():
@@ -400,20 +407,31 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                             except ConversionError as exc:
                                 problems.add(str(exc), fx.row_location(n, col))
                             else:
-                                with suppress(TypeError):  # a mapping or a list is not remembered
-                                    good[col].add((value.__class__, value))
+                                known = good[col]
+                                if len(known) < _GOOD_VALUES:  # (values that never repeat would only take memory)
+                                    with suppress(TypeError):  # a mapping or a list is not remembered
+                                        known.add((value.__class__, value))
                 key_vals = tuple(map(values.get, key))
                 if any(map(_is_none, key_vals)):  # (``None in``: would ask every reference's __eq__)
                     k = next(k for k in key if values.get(k) is None)
                     problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
                                  f"every row needs its key: {', '.join(key)}")
                     continue
-                key_vals = tuple(map(_hashable, key_vals))
-                first = seen.setdefault(key_vals, (fx, n))
-                if first != (fx, n):
+                if single:
+                    v = key_vals[0]
+                    h = v if v.__class__ is str or v.__class__ is int else _hashable(v)
+                    # not in a one-tuple unless a tuple: what is not a tuple equals exactly what its one-tuple
+                    # equals (and never a tuple of another length)
+                    seen_key = (h,) if h.__class__ is tuple else h
+                else:
+                    seen_key = tuple(map(_hashable, key_vals))
+                mark = n + base
+                first = seen.setdefault(seen_key, mark)
+                if first != mark:
+                    key_vals = tuple(map(_hashable, key_vals))
                     shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, key_vals))
                     problems.add(f"the same key ({shown}) appears twice for {table.name}; first at "
-                                 f"{first[0].row_location(first[1])}", fx.row_location(n),
+                                 f"{marked[first >> _SHIFT].row_location(first & _ROW)}", fx.row_location(n),
                                  "each row's key must be unique across all fixtures of a run")
     if problems.items:
         return
@@ -421,6 +439,9 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
 
 
 _first = itemgetter(0)
+_SHIFT = 40  # a row's number stays below 2**40
+_GOOD_VALUES = 4096  # converted values remembered per column
+_ROW = (1 << _SHIFT) - 1
 _second = itemgetter(1)
 _TEXT_OR_INT = frozenset({str, int})
 _is_none = partial(is_, None)
