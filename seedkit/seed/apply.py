@@ -34,6 +34,8 @@ from .skip_tracker import Record, Restage, Tracker
 from .staging import Loader
 from .write import Writer
 
+LOOK_AHEAD = 4  # groups looked at for one to build ahead (see Applier._look_ahead)
+
 
 class Applier:
     def __init__(self, d: Database, plan: Plan, catalog: Catalog, report: Report, *, dry_run: bool,
@@ -55,6 +57,7 @@ class Applier:
         self.overlap = overlap.enabled(d, dry_run)
         self.background = overlap.Background(d)
         self.unsafe: frozenset | None = None  # tables whose writes may write other tables (triggers, rules)
+        self.built: dict[int, tuple[tuple, tuple[list, list | None]]] = {}  # by group: its first batch built ahead
 
     @property
     def trackers(self) -> list[tuple[Tracker, Record | None]]:
@@ -111,8 +114,7 @@ class Applier:
                     self._merge(tp, fp, group, tr)
             else:
                 for j, group in enumerate(mine):
-                    following = (tp, fp, mine[j + 1]) if j + 1 < len(mine) else self._following(work, i + 1, ahead)
-                    self._merge(tp, fp, group, tr, following)
+                    self._merge(tp, fp, group, tr, self._upcoming(work, i, mine[j + 1:], ahead))
             tr.seconds += time.perf_counter() - start - (bg.waited - waited)  # (its inserts: see Background)
         bg.drain()
 
@@ -125,14 +127,21 @@ class Applier:
         except Exception:  # noqa: BLE001 - worked out again at its turn, which says what is wrong
             return None
 
-    def _following(self, work: list, i: int, ahead: dict[int, list | None]) -> tuple | None:
-        """The first group of the next fixture, when its rows are in memory: (table plan, fixture plan, group)."""
-        if i >= len(work):
-            return None
-        if i not in ahead:
-            ahead[i] = self._groups_ahead(work[i][1])
-        found = ahead[i]
-        return (*work[i], found[0]) if found else None
+    def _upcoming(self, work: list, i: int, rest: list, ahead: dict[int, list | None]) -> Iterator[tuple]:
+        """The groups after the current one (of fixture ``i``, ``rest`` its own): (table plan, fixture plan,
+        group), the group None for a fixture whose rows are not in memory (or whose groups raised)."""
+        tp, fp = work[i]
+        for group in rest:
+            yield tp, fp, group
+        for k in range(i + 1, len(work)):
+            if k not in ahead:
+                ahead[k] = self._groups_ahead(work[k][1])
+            found = ahead[k]
+            if found is None:
+                yield (*work[k], None)
+            else:
+                for group in found:
+                    yield (*work[k], group)
 
     def _save_digests(self) -> None:
         self.fingerprints.save()
@@ -198,18 +207,16 @@ class Applier:
 
     # -- one group: stage, classify, write ----------------------------------------------------------
     def _merge(self, tp: TablePlan, fp: FixturePlan, group: tuple, tr: TableReport,
-               following: tuple | None = None) -> None:
+               upcoming: Iterator[tuple] | None = None) -> None:
         cols, shapes, rows = group
-        rows = iter(rows)
+        kept = self.built.pop(id(group), None)  # its first batch, built ahead (see _look_ahead)
+        first = kept[1] if kept is not None and kept[0] is group else None
+        rows = islice(iter(rows), len(first[0]), None) if first is not None else iter(rows)
         d, table = self.d, tp.table
         refs = self._refs(shapes)
         fx = fp.fixture
         deferred_here = [c for c in cols if c in tp.deferred]
-        first = None
-        if self.background.busy:
-            if refs and fx.rows is not None:  # staged whatever the table holds: build while the server works
-                first = self.loader.build_ahead(fp, cols, refs, rows)
-            self.background.drain()
+        self.background.drain()
         empty = self._is_empty(table)
         tracker = self.fingerprints.tracker(tp, fp, cols, refs)
         if tracker is not None and empty:
@@ -275,8 +282,11 @@ class Applier:
                     self.checks.check_duplicates(tp, stage)
                 self.writer.insert_all(tp, stage, tr)
 
-            self._look_ahead(table.name, following)
+            target = self._look_ahead(table.name, upcoming)
             self.background.submit(insert, tr)
+            if target is not None:  # built while the server inserts
+                afp, agroup, arefs = target
+                self.built[id(agroup)] = (agroup, self.loader.build_ahead(afp, agroup[0], arefs, iter(agroup[2])))
             return
         with self.fingerprints.joins_for(tracker, stage.count):
             if empty and not self.dry_run and not stage.state:
@@ -294,32 +304,45 @@ class Applier:
             refs[c] = RefShape(shape.target, tuple(f"_r{i}_{j}" for j in range(len(shape.target.match))), f"r{i}")
         return refs
 
-    def _look_ahead(self, writing: TableName, following: tuple | None) -> None:
-        """Look up the references nested in the next group's first batch now, before the insert into
-        ``writing`` goes to the background, so that batch can be built while it runs. Only where that
-        insert cannot change what they read: they do not read ``writing``, and an insert into ``writing``
-        writes nothing else (no trigger, no rule; one query for the run says which tables have any). Lookups
-        are reads: an error among them is left for their turn (under a savepoint), which says it then."""
-        if following is None:
-            return
-        _, ffp, (_, fshapes, frows) = following
-        refs = self._refs(fshapes)
-        chunk = frows[:self.batch_size]
-        if not refs or not any(v.__class__ is Ref for _, values in chunk for r in values.values()
-                               if r.__class__ is Ref for _, v in r.match):
-            return  # nothing nested to look up
-        if self.unsafe is None:
-            self.unsafe = frozenset(self.d.writes_elsewhere([t.table.name for t in self.plan.tables]))
-        if writing in self.unsafe:
-            return
-        self.nested.avoid = frozenset({writing})
-        try:
-            with self.d.transaction():
-                self.nested.prefetch(ffp, refs, chunk)
-        except Exception:  # noqa: BLE001 - looked up again at its turn, which says what is wrong
-            pass
-        finally:
-            self.nested.avoid = frozenset()
+    def _look_ahead(self, writing: TableName, upcoming: Iterator[tuple] | None
+                    ) -> tuple[FixturePlan, tuple, dict[str, RefShape]] | None:
+        """The next group to build ahead while the insert into ``writing`` runs in the background: the first
+        of the next few held in memory that references other rows (so it is staged whatever its table holds),
+        with the references nested in its first batch looked up now. Groups passed over on the way to it are
+        staged before it, as always; looking up ahead of them and of that insert is a read moved earlier,
+        made only where they cannot change what it reads: it does not read their tables, and a write to
+        their tables writes nothing else (no trigger, no rule, not partitioned: one query for the run says
+        which tables have any). An error among the lookups (under a savepoint) is left for their turn,
+        which says it then. None: nothing to build ahead."""
+        if upcoming is None:
+            return None
+        passed = {writing}
+        for seen, (tp, fp, group) in enumerate(upcoming):
+            if seen >= LOOK_AHEAD:
+                return None
+            refs = self._refs(group[1]) if group is not None else {}
+            if not refs:  # staged (or not) at its turn: passed over
+                passed.add(tp.table.name)
+                continue
+            if id(group) in self.built:
+                return None  # (built ahead already)
+            chunk = group[2][:self.batch_size]
+            if any(v.__class__ is Ref for _, values in chunk for r in values.values() if r.__class__ is Ref
+                   for _, v in r.match):
+                if self.unsafe is None:
+                    self.unsafe = frozenset(self.d.writes_elsewhere([t.table.name for t in self.plan.tables]))
+                if passed & self.unsafe:
+                    return None
+                self.nested.avoid = frozenset(passed)
+                try:
+                    with self.d.transaction():
+                        self.nested.prefetch(fp, refs, chunk)
+                except Exception:  # noqa: BLE001 - looked up again at its turn, which says what is wrong
+                    pass
+                finally:
+                    self.nested.avoid = frozenset()
+            return fp, group, refs
+        return None
 
     def _keys_kept(self, tp: TablePlan, stage: Stage, tracker: Tracker) -> bool:
         """Whether the duplicate check over the staged rows cannot find anything: the fixture generated the

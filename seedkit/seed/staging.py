@@ -61,7 +61,7 @@ class Loader:
         references were looked up ahead): (its rows, the rows built, or None where that needed anything
         else; the rows are then built at their turn, and any problem said then)."""
         chunk = list(islice(rows, self.ctx.batch_size))
-        self.nested.offline = True
+        self.nested.offline = True  # (nothing else may use the connection now)
         try:
             return chunk, self.builder.batch_maker(fp, cols, refs, True)(chunk)
         except Exception:  # noqa: BLE001 - built again at its turn, which raises what is wrong
