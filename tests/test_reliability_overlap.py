@@ -249,7 +249,9 @@ def test_runs_with_and_without_the_overlap_leave_the_same_database_and_say_the_s
     assert {0, 1, 2} <= codes, (codes, history)
 
 
-def test_the_switch_turns_it_off(two_projects) -> None:
+def test_the_switch_turns_it_off(two_projects, tmp_path: Path) -> None:
+    """``SEEDKIT_OVERLAP=0`` runs every statement on the run's thread; so do SQLite, --dry-run, --check
+    and --diff, with the switch on."""
     on, off = two_projects
     world = World(random.Random(SEED + 1))
     for p, is_on in ((on, True), (off, False)):
@@ -259,6 +261,17 @@ def test_the_switch_turns_it_off(two_projects) -> None:
             code, _ = p.seed_report("dev")
         assert code == 0
         assert ("background" in used) is is_on
+    outside(on, "TRUNCATE artists, albums, tracks, plays RESTART IDENTITY")
+    lite = Project(tmp_path / "lite", f"sqlite:///{tmp_path / 'lite.db'}", envs={"dev": {"include": ["dev"]}})
+    lite.sql(SCHEMA.replace("serial PRIMARY KEY", "INTEGER PRIMARY KEY"))
+    world.files(lite)
+    for p, args in ((on, ["--dry-run"]), (on, ["--check"]), (on, ["--diff"]), (lite, [])):
+        used = []
+        with overlap_switch(True, used):
+            code, report = p.seed_report("dev", *args)
+        assert code in (0, 3), (args, report)
+        assert used == [], (p.dialect, args)
+    assert lite.scalar("SELECT count(*) FROM tracks") == len(world.tracks)
 
 
 def test_real_processes_say_and_leave_the_same(two_projects) -> None:

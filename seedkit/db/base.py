@@ -181,6 +181,10 @@ class Database(abc.ABC):
         of the table), or None where there is no such thing to read."""
         return None
 
+    def background_statements(self) -> bool:
+        """Whether another thread may run this connection's statements while this one waits (seed/overlap.py)."""
+        return False
+
     def writes_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
         """Those of ``tables`` whose writes may write other tables too (a trigger, a rule, partitions)."""
         return list(tables)

@@ -54,7 +54,7 @@ class Applier:
         self.ledger = Ledger(ctx, self.sql, self.fingerprints)
         self.n_stages = 0
         self.suspects: set = set()  # tables where a streamed key may repeat
-        self.overlap = overlap.enabled(d, dry_run)
+        self.overlap = overlap.enabled(d, dry_run or diff)
         self.background = overlap.Background(d)
         self.unsafe: frozenset | None = None  # tables whose writes may write other tables (triggers, rules)
         self.built: dict[int, tuple[tuple, tuple[list, list | None]]] = {}  # by group: its first batch built ahead

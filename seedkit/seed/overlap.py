@@ -26,10 +26,9 @@ from ..db.base import Database
 ENV = "SEEDKIT_OVERLAP"
 
 
-def enabled(d: Database, dry_run: bool) -> bool:
-    """Only a PostgreSQL run that writes; SQLite and dry runs (``--check``, ``--diff``) run in one thread."""
-    return (os.environ.get(ENV, "1").strip() != "0" and d.dialect == "postgresql" and not dry_run
-            and getattr(d, "_virtual", None) is None)
+def enabled(d: Database, one_thread: bool) -> bool:
+    """Only on PostgreSQL; SQLite, dry runs (``--check``) and ``--diff`` (``one_thread``) run on one thread."""
+    return os.environ.get(ENV, "1").strip() != "0" and not one_thread and d.background_statements()
 
 
 class Offline(Exception):

@@ -321,6 +321,9 @@ class PostgresDatabase(Database):
                             "current_setting('xmloption')")
         return list(row or ())
 
+    def background_statements(self) -> bool:
+        return self._virtual is None  # (stages kept in memory: a dry run, which runs on one thread anyway)
+
     def writes_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
         rows = self.fetchall(
             "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) JOIN pg_class c ON c.oid = x.rel::regclass "
