@@ -5,8 +5,9 @@ One connection carries the run's one transaction, so statements still run one at
 the plain run sends them: the main thread never uses the connection while the background statement runs
 (``Background.drain`` waits for it first, before anything that needs the connection or a result), and
 psycopg lets go of the GIL while it waits on the socket. What the main thread does meanwhile needs no
-database: building the next fixture's first batch from rows already in memory, with the references nested
-in its references looked up beforehand (``Lookahead``).
+database: building the first batch of the next group held in memory that references other rows, with the
+references nested in its references looked up just before the insert (``Applier._look_ahead`` says when
+that is allowed; ``NestedRefs.offline`` makes any other lookup give up building ahead).
 
 Errors end the run as the plain run ends it: the background statement came first, so its error wins over
 anything the main thread raised meanwhile. Ctrl-C cancels the statement running and waits for the thread
@@ -43,7 +44,7 @@ class Background:
         self.thread: threading.Thread | None = None
         self.failed: list[BaseException] = []
         self.waited = 0.0  # seconds the main thread waited for jobs (counted as theirs, not its own)
-        self.report: Any = None
+        self.report: Any = None  # the job's table report, and the seconds the job took
         self.took = [0.0]
 
     @property
