@@ -31,7 +31,7 @@ class Loader:
 
     def load(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
               refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True,
-              first: tuple[list, list] | None = None) -> int:
+              first: tuple[list, list | None] | None = None) -> int:
         """Load in batches: memory stays bounded by the batch size, lookups made while building rows
         never run in the middle of a COPY, and a batch the database rejects is explained row by row.
         ``first``: the first batch (its rows, and the rows built from them), built ahead (seed/overlap.py)."""
