@@ -27,7 +27,9 @@ Each is measured with the fixture cache (``.seedkit/cache/fixtures``) cold (empt
 checkout) and warm (left by the run before, the files unchanged). Targets (issue 17): fresh ≤ 3× psql,
 judged cold (psql has nothing cached either, and a first run has no cache); rerun ≤ 2× psql, judged
 warm (a rerun follows a run, which left the cache). Both states are printed for both, and the cold
-first run once more on one core (``SEEDKIT_PARALLEL_READ=0``: no worker process reading YAML).
+first run once more on one core (``SEEDKIT_PARALLEL_READ=0``: no worker process reading YAML), and the
+warm first run once more with every statement on the run's thread (``SEEDKIT_OVERLAP=0``: no insert in
+the background while the next rows are built).
 
     python bench/realdb_bench.py [--only chinook|pagila] [--repeat 3] [--database URL]
                                  [--corpus DIR] [--summary FILE]
@@ -362,6 +364,8 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
             seedkit("rerun_cold", target, i, cold=True, fresh=False)
             _, target = make(tmpl_name)
             seedkit("fresh_warm", target, i, cold=False, fresh=True)
+            _, target = make(tmpl_name)  # the same with every statement on the run's thread
+            seedkit("fresh_warm_no_overlap", target, i, cold=False, fresh=True, env={"SEEDKIT_OVERLAP": "0"})
             _, target = make(tmpl_name)  # the same first run on one core (no worker process reading YAML)
             seedkit("fresh_cold_one_core", target, i, cold=True, fresh=True, env={"SEEDKIT_PARALLEL_READ": "0"})
 
@@ -396,6 +400,9 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
              notes=notes("fresh_cold_one_core")),
         Line(f"{ds.name}: seedkit run, empty database, {CASES['fresh_warm']}", None if failed else t["fresh_warm"],
              t["fresh_warm"] / t_psql, notes=notes("fresh_warm")),
+        Line(f"{ds.name}: seedkit run, empty database, {CASES['fresh_warm_no_overlap']}",
+             None if failed else t["fresh_warm_no_overlap"], t["fresh_warm_no_overlap"] / t_psql,
+             notes=notes("fresh_warm_no_overlap")),
         Line(f"{ds.name}: seedkit run again, nothing changed, {CASES['rerun_warm']}",
              None if failed else t["rerun_warm"], t["rerun_warm"] / t_psql, 2.0, notes=notes("rerun_warm")),
         Line(f"{ds.name}: seedkit run again, nothing changed, {CASES['rerun_cold']}",
@@ -412,6 +419,7 @@ def run_dataset(ds: Dataset, server_url: str, corpus: Path, root: Path, repeat: 
 CASES = {"fresh_cold": "cold fixture cache",
          "fresh_cold_one_core": "cold fixture cache, one core (SEEDKIT_PARALLEL_READ=0)",
          "fresh_warm": "warm fixture cache",
+         "fresh_warm_no_overlap": "warm fixture cache, one thread (SEEDKIT_OVERLAP=0)",
          "rerun_warm": "warm fixture cache", "rerun_cold": "cold fixture cache"}
 
 

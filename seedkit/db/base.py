@@ -181,6 +181,17 @@ class Database(abc.ABC):
         of the table), or None where there is no such thing to read."""
         return None
 
+    def background_statements(self) -> bool:
+        """Whether another thread may run this connection's statements while this one waits (seed/overlap.py)."""
+        return False
+
+    def writes_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
+        """Those of ``tables`` whose writes may write other tables too (a trigger, a rule, partitions)."""
+        return list(tables)
+
+    def cancel(self) -> None:  # noqa: B027 - SQLite runs every statement on the caller's thread
+        """Ask the server to cancel the statement running on this connection (called from another thread)."""
+
     def few_rows_join(self) -> AbstractContextManager[None]:
         """While inside: joins of a few rows against large tables use index lookups."""
         return contextlib.nullcontext()

@@ -17,8 +17,9 @@ from itertools import chain, islice
 from typing import Any
 
 from ..db.base import Database
-from ..db.catalog import Catalog, Table
+from ..db.catalog import Catalog, Table, TableName
 from ..errors import FixtureError
+from . import overlap
 from .checks import Checks
 from .context import Context, Progress, RefShape, Stage
 from .deferred import set_deferred
@@ -32,6 +33,8 @@ from .rows import NestedRefs, RowBuilder
 from .skip_tracker import Record, Restage, Tracker
 from .staging import Loader
 from .write import Writer
+
+LOOK_AHEAD = 4  # groups looked at for one to build ahead (see Applier._look_ahead)
 
 
 class Applier:
@@ -51,6 +54,10 @@ class Applier:
         self.ledger = Ledger(ctx, self.sql, self.fingerprints)
         self.n_stages = 0
         self.suspects: set = set()  # tables where a streamed key may repeat
+        self.overlap = overlap.enabled(d, dry_run or diff)
+        self.background = overlap.Background(d)
+        self.unsafe: frozenset | None = None  # tables whose writes may write other tables (triggers, rules)
+        self.built: dict[int, tuple[tuple, tuple[list, list | None]]] = {}  # by group: its first batch built ahead
 
     @property
     def trackers(self) -> list[tuple[Tracker, Record | None]]:
@@ -60,13 +67,18 @@ class Applier:
     def run(self) -> None:
         if self.plan.defer_all or any(tp.deferred for tp in self.plan.tables):
             self.d.defer_constraints()
-        for tp in self.plan.tables:
-            tr = self.report.table(str(tp.table.name))
-            start = time.perf_counter()
-            for fp in tp.fixtures:
-                for group in self._groups(fp):
-                    self._merge(tp, fp, group, tr)
-            tr.seconds += time.perf_counter() - start
+        failure: BaseException | None = None
+        try:
+            self._merge_all()
+        except BaseException as exc:  # noqa: BLE001 - raised below, once the connection is free
+            failure = exc
+        if failure is not None:
+            if self.background.busy:
+                if not isinstance(failure, Exception):  # Ctrl-C: the statement running is cancelled
+                    self.background.stop()
+                else:  # the statement running came first: its error is the run's
+                    self.background.drain()
+            raise failure
         for tp in self.plan.tables:
             if tp.deferred:
                 tr = self.report.table(str(tp.table.name))
@@ -84,6 +96,53 @@ class Applier:
         if not self.dry_run:
             self._save_digests()
 
+    def _merge_all(self) -> None:
+        """Every fixture's groups in plan order. With the overlap on (seed/overlap.py), the insert that ends
+        a group may run on in the background while the next group's first batch is built: the groups of
+        fixtures held in memory are then worked out a fixture ahead (an error doing so leaves it to its turn)."""
+        work = [(tp, fp) for tp in self.plan.tables for fp in tp.fixtures]
+        ahead: dict[int, list | None] = {}
+        bg = self.background
+        for i, (tp, fp) in enumerate(work):
+            tr = self.report.table(str(tp.table.name))
+            start, waited = time.perf_counter(), bg.waited
+            if fp.fixture.rows is None:
+                bg.drain()  # (a Python fixture's code runs while its rows are read)
+            mine = ahead.pop(i) if i in ahead else self._groups_ahead(fp)
+            if mine is None:
+                for group in self._groups(fp):
+                    self._merge(tp, fp, group, tr)
+            else:
+                for j, group in enumerate(mine):
+                    self._merge(tp, fp, group, tr, self._upcoming(work, i, mine[j + 1:], ahead))
+            tr.seconds += time.perf_counter() - start - (bg.waited - waited)  # (its inserts: see Background)
+        bg.drain()
+
+    def _groups_ahead(self, fp: FixturePlan) -> list | None:
+        """A fixture's groups at once, when its rows are in memory and the overlap is on (else None)."""
+        if not self.overlap or fp.fixture.rows is None:
+            return None
+        try:
+            return list(self._groups(fp))
+        except Exception:  # noqa: BLE001 - worked out again at its turn, which says what is wrong
+            return None
+
+    def _upcoming(self, work: list, i: int, rest: list, ahead: dict[int, list | None]) -> Iterator[tuple]:
+        """The groups after the current one (of fixture ``i``, ``rest`` its own): (table plan, fixture plan,
+        group), the group None for a fixture whose rows are not in memory (or whose groups raised)."""
+        tp, fp = work[i]
+        for group in rest:
+            yield tp, fp, group
+        for k in range(i + 1, len(work)):
+            if k not in ahead:
+                ahead[k] = self._groups_ahead(work[k][1])
+            found = ahead[k]
+            if found is None:
+                yield (*work[k], None)
+            else:
+                for group in found:
+                    yield (*work[k], group)
+
     def _save_digests(self) -> None:
         self.fingerprints.save()
 
@@ -97,7 +156,7 @@ class Applier:
                                             if isinstance(v, Ref)))
                 groups.setdefault(sig, []).append((n, values))
             for (cols, _), rows in groups.items():
-                yield list(cols), self._first_refs(fp, rows), iter(rows)
+                yield list(cols), self._first_refs(fp, rows), rows
             return
         it = fx.numbered()
         head = list(islice(it, self.batch_size))  # how the first batch references decides the staging columns
@@ -147,15 +206,17 @@ class Applier:
         return RefShape(resolved, (), "")
 
     # -- one group: stage, classify, write ----------------------------------------------------------
-    def _merge(self, tp: TablePlan, fp: FixturePlan, group: tuple, tr: TableReport) -> None:
+    def _merge(self, tp: TablePlan, fp: FixturePlan, group: tuple, tr: TableReport,
+               upcoming: Iterator[tuple] | None = None) -> None:
         cols, shapes, rows = group
+        kept = self.built.pop(id(group), None)  # its first batch, built ahead (see _look_ahead)
+        first = kept[1] if kept is not None and kept[0] is group else None
+        rows = islice(iter(rows), len(first[0]), None) if first is not None else iter(rows)
         d, table = self.d, tp.table
-        refs: dict[str, RefShape] = {}
-        for i, (c, shape) in enumerate(shapes.items()):
-            assert shape is not None
-            refs[c] = RefShape(shape.target, tuple(f"_r{i}_{j}" for j in range(len(shape.target.match))), f"r{i}")
+        refs = self._refs(shapes)
         fx = fp.fixture
         deferred_here = [c for c in cols if c in tp.deferred]
+        self.background.drain()
         empty = self._is_empty(table)
         tracker = self.fingerprints.tracker(tp, fp, cols, refs)
         if tracker is not None and empty:
@@ -191,7 +252,7 @@ class Applier:
             self.suspects.add(table.name)  # a key may repeat across this table's fixtures
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
         if tracker is None:
-            stage.count = self.loader.load(stage.sql, loaded_cols, fp, cols, refs, rows)
+            stage.count = self.loader.load(stage.sql, loaded_cols, fp, cols, refs, rows, first=first)
         while tracker is not None:
             stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
             if stage.count == 0 or tracker.old is None:
@@ -215,6 +276,18 @@ class Applier:
                 self.fingerprints.scan(tracker.tables)  # before comparing, never after (see its docstring)
         if stage.count == 0:
             return
+        if empty and not self.dry_run and not stage.state and tracker is None and self.overlap:
+            def insert() -> None:
+                if table.name in self.suspects:
+                    self.checks.check_duplicates(tp, stage)
+                self.writer.insert_all(tp, stage, tr)
+
+            target = self._look_ahead(table.name, upcoming)
+            self.background.submit(insert, tr)
+            if target is not None:  # built while the server inserts
+                afp, agroup, arefs = target
+                self.built[id(agroup)] = (agroup, self.loader.build_ahead(afp, agroup[0], arefs, iter(agroup[2])))
+            return
         with self.fingerprints.joins_for(tracker, stage.count):
             if empty and not self.dry_run and not stage.state:
                 if table.name in self.suspects:
@@ -222,6 +295,54 @@ class Applier:
                 self.writer.insert_all(tp, stage, tr)
             else:  # (checks the staged keys too: see its docstring)
                 self.writer.classify_and_write(tp, stage, tr, deferred_here, dups=table.name in self.suspects)
+
+    @staticmethod
+    def _refs(shapes: dict[str, RefShape | None]) -> dict[str, RefShape]:
+        refs: dict[str, RefShape] = {}
+        for i, (c, shape) in enumerate(shapes.items()):
+            assert shape is not None
+            refs[c] = RefShape(shape.target, tuple(f"_r{i}_{j}" for j in range(len(shape.target.match))), f"r{i}")
+        return refs
+
+    def _look_ahead(self, writing: TableName, upcoming: Iterator[tuple] | None
+                    ) -> tuple[FixturePlan, tuple, dict[str, RefShape]] | None:
+        """The next group to build ahead while the insert into ``writing`` runs in the background: the first
+        of the next few held in memory that references other rows (so it is staged whatever its table holds),
+        with the references nested in its first batch looked up now. Groups passed over on the way to it are
+        staged before it, as always; looking up ahead of them and of that insert is a read moved earlier,
+        made only where they cannot change what it reads: it does not read their tables, and a write to
+        their tables writes nothing else (no trigger, no rule, not partitioned: one query for the run says
+        which tables have any). An error among the lookups (under a savepoint) is left for their turn,
+        which says it then. None: nothing to build ahead."""
+        if upcoming is None:
+            return None
+        passed = {writing}
+        for seen, (tp, fp, group) in enumerate(upcoming):
+            if seen >= LOOK_AHEAD:
+                return None
+            refs = self._refs(group[1]) if group is not None else {}
+            if not refs:  # staged (or not) at its turn: passed over
+                passed.add(tp.table.name)
+                continue
+            if id(group) in self.built:
+                return None  # (built ahead already)
+            chunk = group[2][:self.batch_size]
+            if any(v.__class__ is Ref for _, values in chunk for r in values.values() if r.__class__ is Ref
+                   for _, v in r.match):
+                if self.unsafe is None:
+                    self.unsafe = frozenset(self.d.writes_elsewhere([t.table.name for t in self.plan.tables]))
+                if passed & self.unsafe:
+                    return None
+                self.nested.avoid = frozenset(passed)
+                try:
+                    with self.d.transaction():
+                        self.nested.prefetch(fp, refs, chunk)
+                except Exception:  # noqa: BLE001 - looked up again at its turn, which says what is wrong
+                    pass
+                finally:
+                    self.nested.avoid = frozenset()
+            return fp, group, refs
+        return None
 
     def _keys_kept(self, tp: TablePlan, stage: Stage, tracker: Tracker) -> bool:
         """Whether the duplicate check over the staged rows cannot find anything: the fixture generated the

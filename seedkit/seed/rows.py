@@ -15,6 +15,7 @@ from ..errors import FixtureError, Location, SeedkitError
 from .context import Context, RefShape
 from .convert import ConversionError, convert, fast_converter, int_bound
 from .model import Ref
+from .overlap import Offline
 from .plan import FixturePlan, RefTarget, check_value, closest_keys_hint, ref_target
 
 _MISSING = object()
@@ -28,6 +29,10 @@ class NestedRefs:
         self.cache: dict[tuple, Any] = {}  # (reference, table, column it is a value of) → resolved value
         self.targets: dict[tuple, RefTarget] = {}  # how each shape of nested reference resolves
         self.copying = False  # a COPY is open: no other statement may run on the connection
+        # building rows ahead while another thread uses the connection (seed/overlap.py): a lookup not
+        # cached raises Offline; and tables a lookup ahead of its turn must not read
+        self.offline = False
+        self.avoid: frozenset = frozenset()
 
     def prefetch(self, fp: FixturePlan, refs: dict[str, RefShape],
                  chunk: list[tuple[int, dict[str, Any]]]) -> None:
@@ -99,6 +104,8 @@ class NestedRefs:
         a batch: those found are cached. A match value that is itself a reference takes its resolved
         value from the cache; one not there (it did not resolve) leaves the reference to ``resolve``."""
         d, q, cache = self.ctx.d, self.ctx.d.quote, self.cache
+        if t.table.name in self.avoid:
+            return  # (looked up at its turn)
         columns = [t.table.columns[k] for k in t.match]
         row_sql = f"({d.placeholder}, " + ", ".join(d.typed_placeholder(c) for c in columns) + ")"
         on = " AND ".join(f"t.{q(k)} = v.column{i + 2}" for i, k in enumerate(t.match))
@@ -137,6 +144,8 @@ class NestedRefs:
         cache_key = (value, table.name, column)
         if cache_key in self.cache:
             return self.cache[cache_key]
+        if self.offline:
+            raise Offline
         t = ref_target(value, table, column, self.ctx.catalog, self.ctx.plan.natural_keys, value.location or loc)
         d, q = self.ctx.d, self.ctx.d.quote
         vals = [value.match[0][1]] if value.scalar else [dict(value.match).get(m) for m in t.match]

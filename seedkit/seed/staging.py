@@ -30,9 +30,11 @@ class Loader:
         self.nested = nested
 
     def load(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
-              refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True) -> int:
+              refs: dict[str, RefShape], rows: Iterator[tuple[int, dict[str, Any]]], *, with_n: bool = True,
+              first: tuple[list, list | None] | None = None) -> int:
         """Load in batches: memory stays bounded by the batch size, lookups made while building rows
-        never run in the middle of a COPY, and a batch the database rejects is explained row by row."""
+        never run in the middle of a COPY, and a batch the database rejects is explained row by row.
+        ``first``: the first batch (its rows, and the rows built from them), built ahead (seed/overlap.py)."""
         make_batch = self.builder.batch_maker(fp, cols, refs, with_n)
         fx = fp.fixture
         total = fx.count if fx.rows is None else len(fx.rows)
@@ -40,16 +42,32 @@ class Loader:
         if fx.rows is None:
             return self.load_stream(table_sql, columns, fp, cols, make_batch, rows, label, total)
         n = 0
-        while chunk := list(islice(rows, self.ctx.batch_size)):
-            self.nested.prefetch(fp, refs, chunk)
+        while chunk := (first[0] if first is not None else list(islice(rows, self.ctx.batch_size))):
+            built, first = (first[1] if first is not None else None), None
+            if built is None:
+                self.nested.prefetch(fp, refs, chunk)
             try:
-                n += self.ctx.d.load_rows(table_sql, columns, make_batch(chunk))
+                n += self.ctx.d.load_rows(table_sql, columns, make_batch(chunk) if built is None else built)
             except DatabaseError as exc:
                 self.explain_batch(fp, cols, chunk, exc)
                 raise
             if self.ctx.progress is not None:
                 self.ctx.progress(label, n, total)
         return n
+
+    def build_ahead(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
+                    rows: Iterator[tuple[int, dict[str, Any]]]) -> tuple[list, list | None]:
+        """The first batch of a fixture whose rows are in memory, built without the database (its nested
+        references were looked up ahead): (its rows, the rows built, or None where that needed anything
+        else; the rows are then built at their turn, and any problem said then)."""
+        chunk = list(islice(rows, self.ctx.batch_size))
+        self.nested.offline = True  # (nothing else may use the connection now)
+        try:
+            return chunk, self.builder.batch_maker(fp, cols, refs, True)(chunk)
+        except Exception:  # noqa: BLE001 - built again at its turn, which raises what is wrong
+            return chunk, None
+        finally:
+            self.nested.offline = False
 
     def load_stream(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
                      make_batch: Callable, rows: Iterator, label: str, total: int | None) -> int:

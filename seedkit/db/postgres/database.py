@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -319,6 +320,20 @@ class PostgresDatabase(Database):
                             "current_setting('timezone_abbreviations'), current_setting('lc_monetary'), "
                             "current_setting('xmloption')")
         return list(row or ())
+
+    def background_statements(self) -> bool:
+        return self._virtual is None  # (stages kept in memory: a dry run, which runs on one thread anyway)
+
+    def writes_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
+        rows = self.fetchall(
+            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) JOIN pg_class c ON c.oid = x.rel::regclass "
+            "WHERE c.relhasrules OR c.relkind <> 'r' OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid "
+            "AND NOT g.tgisinternal)", [[self.qualified(t) for t in tables]])
+        return [tables[int(i) - 1] for (i,) in rows]
+
+    def cancel(self) -> None:
+        with contextlib.suppress(psycopg.Error):  # (gone: what follows on the connection says so)
+            self.conn.cancel_safe(timeout=5.0)
 
     @contextmanager
     def few_rows_join(self) -> Iterator[None]:
