@@ -1,0 +1,130 @@
+"""Attacks on ``migrate up``'s lock guard and its messages, with real servers and real processes.
+
+- A connection pooler in transaction mode (PgBouncer) between the runs and the server: a session lock
+  taken through it stays with a pooled server session while the run's next statements go to others,
+  so two runs went ahead at once (and the leaked lock made later runs wait for a session nobody owns).
+- The run's connection ended (``pg_terminate_backend``) at precise moments: before a migration without
+  a transaction started, and between its statements; the message must say what was done.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from tests.support import Project
+from tests.support.pgcluster import free_port
+
+pytestmark = pytest.mark.postgres
+
+
+# -- a connection pooler in transaction mode -------------------------------------------------------
+
+def _pgbouncer() -> str | None:
+    return shutil.which("pgbouncer") or next((p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
+                                              if os.path.exists(p)), None)
+
+
+@pytest.fixture
+def pooler(pg_server: str) -> Iterator[str]:
+    """A PgBouncer in transaction mode in front of the test server; yields its URL (maintenance db)."""
+    binary = _pgbouncer()
+    if binary is None:
+        pytest.skip("pgbouncer is not installed")
+    server = conninfo_to_dict(pg_server)
+    user = server.get("user") or "postgres"
+    folder = Path(tempfile.mkdtemp(prefix="seedkit-pgbouncer-"))  # (not under pytest's folder: its owner only)
+    port = free_port()
+    password = f" password={server['password']}" if server.get("password") else ""
+    (folder / "users.txt").write_text(f'"{user}" ""\n', encoding="utf-8")
+    (folder / "pgbouncer.ini").write_text(
+        f"[databases]\n* = host={server.get('host') or '127.0.0.1'} port={server.get('port') or 5432} "
+        f"user={user}{password}\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = trust\n"
+        f"auth_file = {folder / 'users.txt'}\npool_mode = transaction\ndefault_pool_size = 4\n"
+        "max_client_conn = 50\nignore_startup_parameters = extra_float_digits\n", encoding="utf-8")
+    command = [binary, str(folder / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        owner = pwd.getpwnam("postgres" if _user_exists("postgres") else "nobody")
+        for f in (folder, *folder.iterdir()):
+            os.chown(f, owner.pw_uid, owner.pw_gid)
+        command = ["runuser", "-u", owner.pw_name, "--", *command]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"postgresql://{user}@127.0.0.1:{port}/{server.get('dbname') or 'postgres'}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=2) as c:
+                    c.execute("SELECT 1")
+                break
+            except psycopg.OperationalError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip(f"pgbouncer did not start: {process.stderr.read() if process.stderr else ''}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _via(url: str, database_url: str) -> str:
+    """``url`` (the pooler) pointing at the database of ``database_url``."""
+    return url.rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
+
+
+def test_a_pooler_in_transaction_mode_is_refused_before_the_lock_is_taken(
+        tmp_path: Path, pg_url: str, pooler: str) -> None:
+    """Three runs at once through PgBouncer (transaction mode), a slow data-changing migration: every
+    run is refused (exit 4, naming the pooler) before it takes the lock or creates the history table;
+    no advisory lock is left on any server session; a direct run then applies each migration once.
+
+    (Before: the runs failed with 'a statement released it (pg_advisory_unlock_all() …)', 'prepared
+    statement "_pg3_0" does not exist' or a duplicate key in pg_type, two could exit 0 side by side, and
+    the lock stayed with a pooled session, so the next run waited its whole lock timeout.)"""
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    project.single("1", "counter", "CREATE TABLE counter (n int);\nINSERT INTO counter VALUES (0)")
+    project.single("2", "bump", "UPDATE counter SET n = n + 1;\nSELECT pg_sleep(1)", transactional=False)
+    project.single("3", "more", "UPDATE counter SET n = n + 100")
+    through = _via(pooler, pg_url)
+    runs = [project.spawn("migrate", "up", "--database", through, "--lock-timeout", "5") for _ in range(3)]
+    said = [r.communicate(timeout=60) for r in runs]
+    results = [(r.returncode, out, err) for r, (out, err) in zip(runs, said)]
+    for code, out, err in results:
+        assert code == 4, (code, out, err)
+        assert err.startswith("error: refusing to migrate ") and "through a connection pooler" in err, err
+        assert "nothing was run" in err and "hint: connect to the server directly" in err, err
+        assert "Traceback" not in err and out == "", (out, err)
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        assert c.execute("SELECT to_regclass('schema_migrations'), to_regclass('counter')").fetchone() == (None, None)
+        assert c.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() == (0,)
+    direct = project.migrate("up", "--lock-timeout", "5")
+    assert direct.returncode == 0, direct.stderr
+    assert project.rows("SELECT n FROM counter") == [(101,)]
+    # status reads only, and takes no lock: it works through the pooler
+    status = project.migrate("status", "--database", through)
+    assert status.returncode == 0, status.stderr
