@@ -128,3 +128,97 @@ def test_a_pooler_in_transaction_mode_is_refused_before_the_lock_is_taken(
     # status reads only, and takes no lock: it works through the pooler
     status = project.migrate("status", "--database", through)
     assert status.returncode == 0, status.stderr
+
+
+# -- the run's connection ended at precise moments -------------------------------------------------
+
+def _terminate(db_conn: psycopg.Connection, admin_url: str) -> None:
+    """End the server session of ``db_conn`` from another connection, and wait until it is gone."""
+    with psycopg.connect(admin_url, autocommit=True) as c:
+        assert c.execute("SELECT pg_terminate_backend(%s, 5000)", [db_conn.info.backend_pid]).fetchone()[0]
+
+
+def _outside_project(tmp_path: Path, url: str) -> Project:
+    project = Project.with_migrations(tmp_path, url, url_variable="APP_DATABASE_URL")
+    project.single("1", "a", "CREATE TABLE a (x int)")
+    (project.migrations_dir / "2_b.sql").write_text(
+        "-- migrate:up transaction:false\nCREATE TABLE b (x int);\nINSERT INTO b VALUES (1);\n"
+        "CREATE INDEX CONCURRENTLY b_x ON b (x);\n\n-- migrate:down transaction:false\n"
+        "DROP INDEX CONCURRENTLY b_x;\nDROP TABLE b;\n", encoding="utf-8")
+    project.single("3", "c", "CREATE TABLE c (x int)", "DROP TABLE c")
+    return project
+
+
+def test_a_connection_lost_before_a_migration_without_a_transaction_starts_says_nothing_of_it_ran(
+        tmp_path: Path, pg_url: str, pg_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's session is ended just before migration 2 (no transaction) starts: exit 1, and the
+    message says nothing of it ran (before: 'the migration's open transaction was rolled back', of a
+    migration that has none); the next run applies it."""
+    from seedkit.db.postgres.migration import PostgresSession
+
+    project = _outside_project(tmp_path, pg_url)
+    check = PostgresSession.check_lock
+
+    def ended_first(self: PostgresSession, label: str) -> None:
+        if label == "2_b":
+            _terminate(self.db.conn, pg_server)
+        check(self, label)
+
+    monkeypatch.setattr(PostgresSession, "check_lock", ended_first)
+    result = project.migrate("up")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        "error: lost the connection to the database while applying 2_b (connection lost: terminating connection "
+        "due to administrator command); the migration lock ended with it, before the migration (which runs "
+        "without a transaction) had started: nothing of it ran\n"), result.stderr
+    assert "rolled back" not in result.stderr and "Traceback" not in result.stderr
+    assert project.rows("SELECT version, status FROM schema_migrations ORDER BY 1") == [("1", "applied")]
+    assert project.rows("SELECT to_regclass('b')") == [(None,)]
+    monkeypatch.setattr(PostgresSession, "check_lock", check)
+    again = project.migrate("up")
+    assert again.returncode == 0, again.stderr
+    assert project.rows("SELECT version, status FROM schema_migrations ORDER BY 1") == [
+        ("1", "applied"), ("2", "applied"), ("3", "applied")]
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_a_connection_lost_between_statements_without_a_transaction_says_how_many_ran(
+        direction: str, tmp_path: Path, pg_url: str, pg_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's session is ended after the first statement of migration 2 (no transaction): the message
+    counts the statements that ran and says what the history holds: 'running' (up), still applied (down;
+    before, it said the row was 'running', which a down never writes)."""
+    from seedkit.migrate.runner import Runner
+
+    project = _outside_project(tmp_path, pg_url)
+    if direction == "down":
+        assert project.migrate("up").returncode == 0
+        assert project.migrate("down").returncode == 0  # 3; the run below rolls back 2
+    execute = Runner._execute
+    seen: list[int] = []
+
+    def ended_after_first(self: Runner, planned, stmt, *, done, run=None):  # type: ignore[no-untyped-def]
+        if planned.migration.version == "2" and done == 1:
+            seen.append(done)
+            _terminate(self.db.conn, pg_server)
+        return execute(self, planned, stmt, done=done, run=run)
+
+    monkeypatch.setattr(Runner, "_execute", ended_after_first)
+    result = project.migrate(direction)
+    assert seen == [1] and result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "rolled back" not in result.stderr, result.stderr
+    head = ("error: lost the connection to the database while applying 2_b (connection lost: terminating "
+            "connection due to administrator command); the migration lock ended with it; ")
+    if direction == "up":
+        assert result.stderr.startswith(head + "the migration runs without a transaction: 1 of 3 statement(s) had "
+                                        "run and stay done (the one it was running, line 3, may have finished "
+                                        "too), and its history row says 'running'\n"), result.stderr
+        assert project.rows("SELECT version, status, statements_done FROM schema_migrations ORDER BY 1") == [
+            ("1", "applied", 0), ("2", "running", 1)]
+    else:
+        assert result.stderr.startswith(head + "the down section runs without a transaction: 1 of 2 statement(s) "
+                                        "had run and stay done (the one it was running, line 8, may have "
+                                        "finished too), and the migration is still recorded as applied\n"), \
+            result.stderr
+        assert project.rows("SELECT version, status FROM schema_migrations ORDER BY 1") == [
+            ("1", "applied"), ("2", "applied")]
+        assert project.rows("SELECT to_regclass('b_x'), to_regclass('b') IS NOT NULL") == [(None, True)]

@@ -182,6 +182,8 @@ class Runner:
         self.watch: Watcher | None = None
         self._who: str | None = None  # user@host for the audit log, asked once per run
         self._statements = _StatementWatch(None)
+        # a migration without a transaction under way: (statements done, the one running), else None
+        self._outside: tuple[int, Statement | None] | None = None
 
     def __enter__(self) -> Runner:
         return self
@@ -302,25 +304,51 @@ class Runner:
     def _guarded(self, planned: Planned, run: MigrationRun) -> bool:
         """Run ``apply`` after checking the lock; a lost connection becomes a clear ``LockLost``."""
         label = planned.migration.label
-        if not self._one_query_possible(planned):
-            self.session.check_lock(label)  # (one query checks the lock with its history row)
+        self._outside = None
         try:
+            if not self._one_query_possible(planned):
+                self.session.check_lock(label)  # (one query checks the lock with its history row)
             return self._run_one(planned, run)
-        except LockLost:
-            raise
+        except LockLost as exc:
+            cause = exc.__cause__
+            if planned.transactional or not (isinstance(cause, DatabaseError) and self.db.connection_lost(cause)):
+                raise
+            raise self._lost_outside(planned, cause) from cause
         except DatabaseError as exc:
             if self.db.connection_lost(exc):
+                if not planned.transactional:
+                    raise self._lost_outside(planned, exc) from exc
                 lost = lock_lost(label, exc)
                 lost.location = exc.location
-                if not planned.transactional:
-                    lost.message = lost.message.replace(
-                        "the migration's open transaction was rolled back",
-                        "the migration runs without a transaction, so what it had done stays done and its "
-                        "history row says 'running'")
-                    lost.hint = ("check what it did, then record the outcome with 'seedkit migrate resolve "
-                                 f"{planned.migration.version} --applied' or '--rolled-back'")
                 raise lost from exc
             raise
+
+    def _lost_outside(self, planned: Planned, exc: DatabaseError) -> LockLost:
+        """The connection of a migration that runs without a transaction was lost: say what had run."""
+        m = planned.migration
+        lost = lock_lost(m.label, exc)
+        lost.location = exc.location
+        head = lost.message.split("; the migration lock", 1)[0] + "; the migration lock ended with it"
+        if self._outside is None:  # not started: the lock was checked, or the history read, first
+            lost.message = f"{head}, before the migration (which runs without a transaction) had started: " \
+                           "nothing of it ran"
+            lost.hint = ("another run may have taken over: check with 'seedkit migrate status', then run "
+                         f"'seedkit migrate {planned.direction}' again")
+            return lost
+        done, current = self._outside
+        total = len(planned.statements)
+        flight = "" if current is None else \
+            f" (the one it was running, line {current.line}, may have finished too)"
+        if planned.direction == "up":
+            lost.message = (f"{head}; the migration runs without a transaction: {done} of {total} statement(s) had "
+                            f"run and stay done{flight}, and its history row says 'running'")
+            lost.hint = ("check what it did, then record the outcome with 'seedkit migrate resolve "
+                         f"{m.version} --applied' or '--rolled-back'")
+        else:
+            lost.message = (f"{head}; the down section runs without a transaction: {done} of {total} statement(s) "
+                            f"had run and stay done{flight}, and the migration is still recorded as applied")
+            lost.hint = "finish or undo them by hand; 'seedkit migrate status' shows the history"
+        return lost
 
     def _run_one(self, planned: Planned, run: MigrationRun) -> bool:
         """Apply (up) or roll back (down) one migration: the one path both directions take.
@@ -358,8 +386,11 @@ class Runner:
                     return False
                 if up:
                     self.history.insert(m, status=RUNNING, applied=False)
+                self._outside = (0, None)  # started: (statements done, the one running), for _lost_outside
                 for i, stmt in enumerate(planned.statements):
+                    self._outside = (i, stmt)
                     self._execute(planned, stmt, done=i, run=run)
+                    self._outside = (i + 1, None)
                     if up:
                         self.history.progress(m.version, i + 1)
                 ms = int((time.perf_counter() - t0) * 1000)
