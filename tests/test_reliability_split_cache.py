@@ -240,3 +240,51 @@ def test_a_failed_concurrent_build_from_a_cached_cut_names_the_invalid_index(
     finally:
         for url in urls:
             drop_pg_database(pg_server, url)
+
+
+def test_a_cache_written_by_another_build_of_the_same_version_is_a_miss(tmp_path: Path, pg_server: str) -> None:
+    """Another build of seedkit with the same version (an install from a newer commit, an edited
+    checkout) may answer otherwise: here a copy that refuses NOTIFY inside a transaction. Its run after
+    this build filled the cache refuses as its plain run does (before: it took this build's answer from
+    the cache and applied the migration)."""
+    import shutil
+
+    import seedkit
+    from tests.support.processes import process_env, seedkit_command
+
+    other = tmp_path / "other"
+    shutil.copytree(Path(seedkit.__file__).parent, other / "seedkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    statements = other / "seedkit" / "db" / "postgres" / "statements.py"
+    text = statements.read_text(encoding="utf-8")
+    heads = '_REMARKABLE_HEADS = _TX_CONTROL | {'
+    text = text.replace(heads + '"PREPARE",', heads + '"NOTIFY", "PREPARE",')
+    concurrent = '    if kind == "IndexStmt" and node.concurrent:\n'
+    text = text.replace(concurrent, '    if kind == "NotifyStmt":\n        return "NOTIFY"\n' + concurrent)
+    assert text.count("NOTIFY") == 2
+    statements.write_text(text, encoding="utf-8")
+    project = Project.with_migrations(tmp_path / "project", "postgresql://unused/x")
+    project.single("1", "notify", "CREATE TABLE a (x int);\nNOTIFY a_changed")
+    urls = [create_pg_database(pg_server) for _ in range(3)]
+    try:
+        def up(url: str, cache: str, build: Path | None = None) -> tuple[int, str]:
+            env = process_env({split_cache.ENV: cache})
+            if build is not None:
+                env["PYTHONPATH"] = os.pathsep.join([str(build), env["PYTHONPATH"]])
+            probe = "import seedkit, sys; sys.stderr.write(seedkit.__file__ + '\\n')"
+            where = subprocess.run([sys.executable, "-c", probe], env=env, cwd=project.root, capture_output=True,
+                                   text=True, check=True)
+            assert where.stderr.startswith(str(build)) == (build is not None), where.stderr
+            done = subprocess.run([*seedkit_command("--config", str(project.config_path), "migrate", "up",
+                                                    "--database", url)], cwd=project.root, env=env,
+                                  capture_output=True, text=True, check=False)
+            return done.returncode, done.stderr.replace(url.rsplit("/", 1)[1], "DB")
+
+        assert up(urls[0], "1") == (0, "")  # this build fills the cache
+        assert (project.root / split_cache.FOLDER / "splits").exists()
+        plain = up(urls[1], "0", other)
+        assert plain[0] == 2 and "NOTIFY cannot run inside a transaction" in plain[1], plain
+        assert up(urls[2], "1", other) == plain
+    finally:
+        for url in urls:
+            drop_pg_database(pg_server, url)
