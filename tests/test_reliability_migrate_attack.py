@@ -222,3 +222,61 @@ def test_a_connection_lost_between_statements_without_a_transaction_says_how_man
         assert project.rows("SELECT version, status FROM schema_migrations ORDER BY 1") == [
             ("1", "applied"), ("2", "applied")]
         assert project.rows("SELECT to_regclass('b_x'), to_regclass('b') IS NOT NULL") == [(None, True)]
+
+
+# -- a migration without a transaction that opens one itself ---------------------------------------
+
+def _begin_project(tmp_path: Path, url: str, body: str) -> Project:
+    project = Project.with_migrations(tmp_path, url, url_variable="APP_DATABASE_URL")
+    project.single("1", "begins", "CREATE TABLE c (id int);\nBEGIN;\nINSERT INTO c VALUES (1);\n" + body,
+                   transactional=False)
+    return project
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "sqlite"], indirect=True)
+def test_a_begin_without_commit_in_a_migration_without_a_transaction_is_a_failure_not_applied(
+        tmp_path: Path, db_url: str) -> None:
+    """``BEGIN`` with no ``COMMIT`` in a ``transaction:false`` migration, the last one: the run used to
+    report it applied and exit 0 while closing the connection rolled its INSERT back, leaving a
+    'running' row. Now: exit 1 at the BEGIN's line, the row 'failed' after the one committed statement."""
+    project = _begin_project(tmp_path, db_url, "SELECT 1")
+    result = project.migrate("up")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "applied 1_begins" not in result.stdout
+    assert result.stderr.startswith("error: ") and (
+        "1_begins.sql:3:1: migration 1_begins runs without a transaction but its statement 'BEGIN' opened one, "
+        "and no COMMIT ended it; it was rolled back with what ran in it\n") in result.stderr, result.stderr
+    assert "hint: 1 of 4 statement(s) had run and stay done" in result.stderr
+    assert project.rows("SELECT count(*) FROM c") == [(0,)]
+    assert project.rows("SELECT status, statements_done FROM schema_migrations") == [("failed", 1)]
+    again = project.migrate("up")
+    assert again.returncode == 3 and "1_begins" in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "sqlite"], indirect=True)
+def test_a_failure_inside_the_transaction_a_migration_opened_counts_only_what_committed(
+        tmp_path: Path, db_url: str) -> None:
+    """``BEGIN; INSERT; <failure>; COMMIT`` in a ``transaction:false`` migration: the message used to say
+    3 of 5 statements 'had run and stay done' and the row stayed 'running' (the failure could not be
+    written inside the aborted transaction). Now: 1 of 5, the rollback said, the row 'failed'."""
+    project = _begin_project(tmp_path, db_url, "INSERT INTO missing_table VALUES (1);\nCOMMIT")
+    result = project.migrate("up")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: ") and "1_begins.sql:5:" in result.stderr.splitlines()[0], \
+        result.stderr
+    assert ("1 of 5 statement(s) had run and stay done (the transaction its statement on line 3 opened was "
+            "rolled back, and what ran in it)") in result.stderr, result.stderr
+    assert project.rows("SELECT count(*) FROM c") == [(0,)]
+    assert project.rows("SELECT status, statements_done FROM schema_migrations") == [("failed", 1)]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "sqlite"], indirect=True)
+def test_a_transaction_a_migration_opens_and_commits_is_applied_with_its_progress(
+        tmp_path: Path, db_url: str) -> None:
+    project = _begin_project(tmp_path, db_url, "INSERT INTO c VALUES (2);\nCOMMIT;\nINSERT INTO c VALUES (3)")
+    project.single("2", "after", "INSERT INTO c VALUES (4)")
+    result = project.migrate("up")
+    assert result.returncode == 0, result.stderr
+    assert project.rows("SELECT id FROM c ORDER BY 1") == [(1,), (2,), (3,), (4,)]
+    assert project.rows("SELECT version, status, statements_done FROM schema_migrations ORDER BY 1") == [
+        ("1", "applied", 6), ("2", "applied", 0)]

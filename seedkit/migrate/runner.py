@@ -27,7 +27,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,6 +184,7 @@ class Runner:
         self._statements = _StatementWatch(None)
         # a migration without a transaction under way: (statements done, the one running), else None
         self._outside: tuple[int, Statement | None] | None = None
+        self._opened: Statement | None = None  # the statement that opened a transaction in such a migration
 
     def __enter__(self) -> Runner:
         return self
@@ -304,7 +305,7 @@ class Runner:
     def _guarded(self, planned: Planned, run: MigrationRun) -> bool:
         """Run ``apply`` after checking the lock; a lost connection becomes a clear ``LockLost``."""
         label = planned.migration.label
-        self._outside = None
+        self._outside, self._opened = None, None
         try:
             if not self._one_query_possible(planned):
                 self.session.check_lock(label)  # (one query checks the lock with its history row)
@@ -386,13 +387,23 @@ class Runner:
                     return False
                 if up:
                     self.history.insert(m, status=RUNNING, applied=False)
+                # ``done``: the statements whose work is committed. A statement may open a transaction
+                # (BEGIN): what runs after it commits with its COMMIT, and is counted (and its progress
+                # written, outside that transaction) then; ``_opened`` is that BEGIN until then.
+                done, self._opened = 0, None
                 self._outside = (0, None)  # started: (statements done, the one running), for _lost_outside
                 for i, stmt in enumerate(planned.statements):
-                    self._outside = (i, stmt)
-                    self._execute(planned, stmt, done=i, run=run)
-                    self._outside = (i + 1, None)
-                    if up:
-                        self.history.progress(m.version, i + 1)
+                    self._outside = (done, stmt)
+                    self._execute(planned, stmt, done=done, run=run)
+                    if self.db.in_transaction:
+                        self._opened = self._opened or stmt
+                    else:
+                        done, self._opened = i + 1, None
+                        if up:
+                            self.history.progress(m.version, done)
+                    self._outside = (done, None)
+                if self._opened is not None:
+                    self._left_open(planned, done)
                 ms = int((time.perf_counter() - t0) * 1000)
                 if up:
                     self.history.update(m, status=APPLIED, execution_ms=ms,
@@ -477,19 +488,55 @@ class Runner:
             if self.db.connection_lost(exc):
                 raise  # _guarded turns it into LockLost; there is no connection to record a failure on
             error = self._locate(planned, stmt, exc)
+            if done is not None and self._opened is not None:  # in the transaction a statement opened
+                self._roll_back_opened()
             if done is not None and planned.direction == "down":
                 self._down_failed(planned, done, error)
             elif done is not None:
                 m = planned.migration
                 self._record_failure(planned, done, error)
                 error.hint = (f"migration {m.label} runs without a transaction: {done} of "
-                              f"{len(planned.statements)} statement(s) had run and stay done. Fix the "
+                              f"{len(planned.statements)} statement(s) had run and stay done"
+                              f"{self._rolled_back_text()}. Fix the "
                               f"database by hand, then run 'seedkit migrate resolve {m.version} --applied' "
                               f"or '--rolled-back'; 'up' refuses to run until then")
                 invalid = self._invalid_indexes(planned)
                 if invalid:
                     error.hint = invalid_index_hint(invalid, m.version)
             raise error from exc
+
+    def _roll_back_opened(self) -> None:
+        """End the transaction a statement of a migration without one opened (BEGIN) and left open or
+        failed in: what ran in it is undone, and the history is written outside it."""
+        with suppress(DatabaseError):  # (a broken connection: the server rolls it back)
+            self.db.execute("ROLLBACK")
+
+    def _rolled_back_text(self) -> str:
+        opened = self._opened
+        return "" if opened is None else \
+            f" (the transaction its statement on line {opened.line} opened was rolled back, and what ran in it)"
+
+    def _left_open(self, planned: Planned, done: int) -> None:
+        """A migration without a transaction ended inside one of its own (a BEGIN without its COMMIT):
+        closing the connection would roll it back, after the run reported the migration applied."""
+        m = planned.migration
+        opened = self._opened
+        assert opened is not None
+        error = MigrationError(
+            f"migration {m.label} runs without a transaction but its statement '{first_line(opened.sql)}' opened "
+            "one, and no COMMIT ended it; it was rolled back with what ran in it",
+            location=Location(file=display_path(planned.section.path), line=opened.line, column=opened.column))
+        self._roll_back_opened()
+        if planned.direction == "down":
+            self._down_failed(planned, done, error)
+        else:
+            self._record_failure(planned, done, error)
+            error.hint = (f"{done} of {len(planned.statements)} statement(s) had run and stay done. End the "
+                          "transaction in the file (COMMIT), or drop the BEGIN and let seedkit run the migration "
+                          "in one (remove transaction:false); fix the database by hand, then run "
+                          f"'seedkit migrate resolve {m.version} --applied' or '--rolled-back'")
+        self._opened = None
+        raise error
 
     def _invalid_indexes(self, planned: Planned) -> list[InvalidIndex]:
         try:
@@ -635,6 +682,7 @@ class Runner:
         done_text = ("none of its statements had run, so the database is as it was" if done == 0
                      else f"{done} of {len(planned.statements)} statement(s) had run and stay "
                           "done: finish or undo them by hand")
+        done_text += self._rolled_back_text()
         error.hint = (f"the down section of {m.label} runs without a transaction: {done_text}; "
                       "the migration is still recorded as applied. A down section that "
                       "cannot work is best replaced by a new migration that undoes the change "
