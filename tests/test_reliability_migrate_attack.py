@@ -280,3 +280,50 @@ def test_a_transaction_a_migration_opens_and_commits_is_applied_with_its_progres
     assert project.rows("SELECT id FROM c ORDER BY 1") == [(1,), (2,), (3,), (4,)]
     assert project.rows("SELECT version, status, statements_done FROM schema_migrations ORDER BY 1") == [
         ("1", "applied", 6), ("2", "applied", 0)]
+
+
+# -- COPY … FROM STDIN: psql's data lines in a migration -------------------------------------------
+
+@pytest.mark.parametrize("transactional", [True, False])
+def test_copy_from_stdin_is_refused_before_anything_runs(tmp_path: Path, pg_url: str, transactional: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration holding ``COPY … FROM stdin`` and its data lines (pg_dump's output): refused before
+    anything runs, located at the COPY, with the cache on and off. Before: psycopg's 'COPY cannot be
+    used with this method; use copy() instead', after a psycopg 'error ignored in rollback … another
+    command is already in progress' line, exit 1 (and without a transaction, the CREATE TABLE before it
+    stayed done)."""
+    from seedkit.migrate import split_cache
+
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    project.single("1", "a", "CREATE TABLE a (x int)")
+    project.single("2", "dump", "CREATE TABLE c (id int, s text);\nCOPY c (id, s) FROM stdin;\n1\ta;b\n2\tc\n\\.\n"
+                   "SELECT 1", transactional=transactional)
+    said = []
+    for cache in ("0", "1", "1"):
+        monkeypatch.setenv(split_cache.ENV, cache)
+        result = project.migrate("up")
+        said.append((result.returncode, result.stdout, result.stderr))
+        assert result.returncode == 2, result.stderr
+        first = result.stderr.splitlines()[0]
+        assert first.startswith("error: ") and first.endswith(
+            "2_dump.sql:3:1: COPY … FROM STDIN exchanges rows with the client, as psql does with the lines after "
+            "it, but seedkit sends the SQL alone, so the up section of migration 2_dump cannot run it; nothing "
+            "was run"), result.stderr
+        assert "error ignored" not in result.stderr and "Traceback" not in result.stderr
+        assert project.rows("SELECT to_regclass('a'), to_regclass('c')") == [(None, None)]
+    assert said[0] == said[1] == said[2]
+
+
+def test_which_copies_exchange_rows_with_the_client() -> None:
+    from seedkit.db.postgres.statements import copies_with_client
+    from seedkit.db.statements import Statement
+
+    def asked(sql: str) -> str | None:
+        return copies_with_client(Statement(sql=sql, offset=0, line=1, column=1))
+
+    assert asked("COPY c (id, s) FROM stdin") == "COPY … FROM STDIN"
+    assert asked("copy c from STDIN with (format csv, header)") == "COPY … FROM STDIN"
+    assert asked("COPY (SELECT * FROM c) TO STDOUT") == "COPY … TO STDOUT"
+    assert asked("COPY /* FROM STDIN */ c FROM '/data/c.csv'") is None
+    assert asked("COPY (SELECT 'FROM STDIN' FROM c) TO '/tmp/c.csv'") is None
+    assert asked("SELECT 'COPY c FROM STDIN'") is None

@@ -66,7 +66,7 @@ from .reports import (
     StatusReport,
     VerifyReport,
 )
-from .split import Statement, line_col, needs_no_transaction, split, split_for_run
+from .split import Statement, copies_with_client, line_col, needs_no_transaction, split, split_for_run
 from .validation import Problem, drift_error, find_problems
 
 
@@ -125,6 +125,16 @@ def checked_plan(m: Migration, section: Section, statements: list[Statement], di
                     f"{m.label} runs in one; nothing was run",
                     location=Location(file=display_path(section.path), line=stmt.line, column=stmt.column),
                     hint=_flag_hint(m, direction))
+    for stmt in statements:
+        what = copies_with_client(stmt, dialect)
+        if what:
+            raise MigrationFileError(
+                f"{what} exchanges rows with the client, as psql does with the lines after it, but seedkit "
+                f"sends the SQL alone, so the {direction} section of migration {m.label} cannot run it; "
+                "nothing was run",
+                location=Location(file=display_path(section.path), line=stmt.line, column=stmt.column),
+                hint="write the rows as INSERT … VALUES (pg_dump --inserts writes them so), COPY from a file "
+                     "the server can read, or load them as seed data (seedkit run)")
     return Planned(m, section, statements, direction)
 
 
