@@ -327,3 +327,42 @@ def test_which_copies_exchange_rows_with_the_client() -> None:
     assert asked("COPY /* FROM STDIN */ c FROM '/data/c.csv'") is None
     assert asked("COPY (SELECT 'FROM STDIN' FROM c) TO '/tmp/c.csv'") is None
     assert asked("SELECT 'COPY c FROM STDIN'") is None
+
+
+# -- a failure located while its transaction was open ----------------------------------------------
+
+@pytest.mark.parametrize("repeatable", [False, True])
+def test_a_failure_is_located_after_its_transaction_is_rolled_back(
+        tmp_path: Path, pg_url: str, pg_server: str, monkeypatch: pytest.MonkeyPatch, repeatable: bool) -> None:
+    """Locating a failed statement may take time (on a run whose cuts came from the split cache it loads
+    the parser: ~0.1 s). It used to happen inside the failed transaction, so with the database's
+    ``idle_in_transaction_session_timeout`` shorter than that the server ended the session: the run with a
+    warm cache said 'lost the connection … the migration lock ended with it' (after a psycopg 'error
+    ignored in rollback' line) where the run with the cache off said the statement's error. Here the
+    locating is made to take 0.5 s with a 100 ms timeout: the error is the statement's, located."""
+    from seedkit.migrate.runner import Runner
+
+    database = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'ALTER DATABASE "{database}" SET idle_in_transaction_session_timeout = \'100ms\'')
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    body = "CREATE TABLE t (x int);\nINSERT INTO t VALUES (1);\nDO $$\nBEGIN\n  RAISE EXCEPTION 'boom';\nEND $$;"
+    if repeatable:
+        (project.root / "migrations" / "repeatable").mkdir()
+        (project.root / "migrations" / "repeatable" / "view.sql").write_text(body + "\n", encoding="utf-8")
+    else:
+        project.single("1", "a", body)
+    locate = Runner._locate
+
+    def slow(self: Runner, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return locate(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runner, "_locate", slow)
+    result = project.migrate("up")
+    assert result.returncode == 1, result.stderr
+    first = result.stderr.splitlines()[0]
+    line = 5 if repeatable else 6  # (a single file starts with its '-- migrate:up' line)
+    assert first.startswith("error: ") and f":{line}:3: boom (SQLSTATE P0001)" in first, result.stderr
+    assert "lost the connection" not in result.stderr and "error ignored" not in result.stderr, result.stderr
+    assert project.rows("SELECT to_regclass('t')") == [(None,)]

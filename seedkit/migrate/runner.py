@@ -70,6 +70,14 @@ from .split import Statement, copies_with_client, line_col, needs_no_transaction
 from .validation import Problem, drift_error, find_problems
 
 
+class _Unlocated(Exception):  # noqa: N818 - not an error of its own: the statement's, located by _locating
+    """A statement of a transactional migration failed; raised through its transaction's rollback."""
+
+    def __init__(self, stmt: Statement, cause: DatabaseError):
+        super().__init__(cause.message)
+        self.stmt, self.cause = stmt, cause
+
+
 def application_name(role: str) -> str:
     return f"seedkit migrate {role} {socket.gethostname()}:{os.getpid()}"[:63]
 
@@ -379,7 +387,7 @@ class Runner:
             return True
         t0 = time.perf_counter()
         if planned.transactional:
-            with self.session.migration_transaction():
+            with self._locating(planned), self.session.migration_transaction():
                 if not still_to_do():
                     return False
                 for stmt in planned.statements:
@@ -497,12 +505,14 @@ class Runner:
         except DatabaseError as exc:
             if self.db.connection_lost(exc):
                 raise  # _guarded turns it into LockLost; there is no connection to record a failure on
-            error = self._locate(planned, stmt, exc)
-            if done is not None and self._opened is not None:  # in the transaction a statement opened
+            if done is None:  # located once its transaction is rolled back (_locating)
+                raise _Unlocated(stmt, exc) from exc
+            if self._opened is not None:  # in the transaction a statement opened: end it first
                 self._roll_back_opened()
-            if done is not None and planned.direction == "down":
+            error = self._locate(planned, stmt, exc)
+            if planned.direction == "down":
                 self._down_failed(planned, done, error)
-            elif done is not None:
+            else:
                 m = planned.migration
                 self._record_failure(planned, done, error)
                 error.hint = (f"migration {m.label} runs without a transaction: {done} of "
@@ -514,6 +524,16 @@ class Runner:
                 if invalid:
                     error.hint = invalid_index_hint(invalid, m.version)
             raise error from exc
+
+    @contextmanager
+    def _locating(self, planned: Planned) -> Iterator[None]:
+        """Around a migration's transaction: a failed statement is located in the file (which may load
+        the parser) after the transaction was rolled back, not while it holds the migration's locks,
+        idle in an aborted transaction that ``idle_in_transaction_session_timeout`` would end."""
+        try:
+            yield
+        except _Unlocated as failed:
+            raise self._locate(planned, failed.stmt, failed.cause) from failed.cause
 
     def _roll_back_opened(self) -> None:
         """End the transaction a statement of a migration without one opened (BEGIN) and left open or
