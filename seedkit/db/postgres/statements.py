@@ -190,7 +190,7 @@ def _postgres_by_tokens(stmt: Statement) -> str | None:
 
 def copies_with_client(stmt: Statement) -> str | None:
     """``COPY … FROM STDIN`` / ``COPY … TO STDOUT`` (see ``Database.copies_with_client``), by its tokens."""
-    if stmt.keyword() != "COPY":
+    if stmt.keyword() != "COPY" or "std" not in stmt.sql.lower():  # (the parser is loaded only then)
         return None
     try:
         names = [t.name for t in _pg_parser().scan(stmt.sql) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
