@@ -366,3 +366,93 @@ def test_a_failure_is_located_after_its_transaction_is_rolled_back(
     assert first.startswith("error: ") and f":{line}:3: boom (SQLSTATE P0001)" in first, result.stderr
     assert "lost the connection" not in result.stderr and "error ignored" not in result.stderr, result.stderr
     assert project.rows("SELECT to_regclass('t')") == [(None,)]
+
+
+# -- a statement stopped from outside: not run again -----------------------------------------------
+
+def _stop_when(url: str, query_like: str, action: str, timeout: float = 30) -> None:
+    """In a thread: as soon as a migrating session runs a query like ``query_like``, ``action`` it
+    (``pg_cancel_backend``)."""
+    import threading
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(url, autocommit=True) as c:
+            while time.monotonic() < deadline:
+                row = c.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = "
+                                "'active' AND application_name LIKE 'seedkit migrate%%' AND wait_event = 'PgSleep' "
+                                "AND query LIKE %s", [query_like]).fetchone()
+                if row:
+                    c.execute(f"SELECT {action}(%s)", [row[0]])
+                    return
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("one_query", [True, False])
+def test_a_cancelled_migration_is_not_run_again(tmp_path: Path, pg_url: str, one_query: bool,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pg_cancel_backend`` on a migration in its slow statement: exit 1, 'canceling statement due to
+    user request' located at that statement, nothing applied, applied as one query or statement by
+    statement alike. (Before: the one query's failure ran the migration again statement by statement,
+    which slept again and was applied, exit 0: the operator's cancel was ignored.)"""
+    from seedkit.migrate.runner import Runner
+
+    if not one_query:
+        monkeypatch.setattr(Runner, "_one_query_possible", lambda self, planned: False)
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    project.single("1", "slow", "CREATE TABLE t (x int);\nSELECT pg_sleep(3);\nINSERT INTO t VALUES (1)")
+    watcher = _stop_when(pg_url, "%pg_sleep(3)%", "pg_cancel_backend")
+    started = time.monotonic()
+    result = project.migrate("up")
+    watcher.join(5)  # type: ignore[attr-defined]
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: ") and first.endswith(
+        "1_slow.sql:3:1: canceling statement due to user request (SQLSTATE 57014); migration 1_slow rolled back"), \
+        result.stderr
+    assert time.monotonic() - started < 3, "the cancelled statement ran again"
+    assert project.rows("SELECT to_regclass('t')") == [(None,)]
+
+
+@pytest.mark.parametrize("one_query", [True, False])
+def test_a_lock_timeout_in_a_migration_is_not_tried_again(tmp_path: Path, pg_url: str, one_query: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration with ``SET lock_timeout = '1s'`` whose ALTER waits for a table another session holds
+    for 2 s: exit 1 at the ALTER (55P03), nothing applied, as one query or statement by statement.
+    (Before: the one query failed after 1 s, and the migration ran again statement by statement, got the
+    lock when the other session let it go, and was applied, exit 0: the plain path fails.)"""
+    import threading
+
+    from seedkit.migrate.runner import Runner
+
+    if not one_query:
+        monkeypatch.setattr(Runner, "_one_query_possible", lambda self, planned: False)
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    project.single("1", "held", "CREATE TABLE held (x int)")
+    assert project.migrate("up").returncode == 0
+    project.single("2", "alter", "SET lock_timeout = '1s';\nALTER TABLE held ADD COLUMN y int")
+    holding = threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(pg_url) as c:
+            c.execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+            holding.set()
+            time.sleep(2)
+            c.rollback()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(10)
+    result = project.migrate("up")
+    holder.join(10)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: ") and first.endswith(
+        "2_alter.sql:3:1: canceling statement due to lock timeout (SQLSTATE 55P03); migration 2_alter rolled back"), \
+        result.stderr
+    assert project.rows("SELECT count(*) FROM information_schema.columns WHERE table_name = 'held'") == [(1,)]
+    assert project.rows("SELECT version FROM schema_migrations ORDER BY 1") == [("1",)]

@@ -69,6 +69,13 @@ from .reports import (
 from .split import Statement, copies_with_client, line_col, needs_no_transaction, split, split_for_run
 from .validation import Problem, drift_error, find_problems
 
+# Errors with which the server stopped a statement from outside it, or for the moment: a cancel
+# (pg_cancel_backend, statement_timeout), a lock not granted in time, a deadlock, a serialization
+# failure. Running the migration again after them (the fallback of a failed one-query migration) is
+# not what the plain path does: a cancelled migration ran again, one that timed out on a lock could be
+# applied on the second try. They are located where the one query stopped instead.
+_STOPPED = frozenset({"57014", "55P03", "40P01", "40001"})
+
 
 class _Unlocated(Exception):  # noqa: N818 - not an error of its own: the statement's, located by _locating
     """A statement of a transactional migration failed; raised through its transaction's rollback."""
@@ -460,6 +467,7 @@ class Runner:
         where = display_path(planned.section.path)
         steps: list[StatementRun] = []
         failed = False
+        stopped: tuple[Statement, DatabaseError] | None = None  # a statement stopped from outside (_STOPPED)
         try:
             for stmt in planned.statements:
                 text = first_line(stmt.sql)
@@ -467,8 +475,11 @@ class Runner:
                 with self._statements.statement(m.label, f"{where}:{stmt.line}", text):
                     # the result ahead of its own (the BEGIN, or the previous statement's flush), then its own
                     for _ in range(2):
-                        failed = next(results, None) is not None
+                        outcome = next(results, None)
+                        failed = outcome is not None
                         if failed:
+                            if outcome.sqlstate in _STOPPED and getattr(outcome, "position", None) is None:
+                                stopped = (stmt, outcome)
                             break
                 if failed:
                     break
@@ -480,6 +491,8 @@ class Runner:
         if failed or self.db.in_transaction:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+            if stopped is not None:  # the plain path's error for it, not a second try
+                raise self._locate(planned, *stopped) from stopped[1]
             return False
         run.statements_run.extend(steps)
         run.execution_ms = (time.perf_counter() - t0) * 1000
