@@ -456,3 +456,40 @@ def test_a_lock_timeout_in_a_migration_is_not_tried_again(tmp_path: Path, pg_url
         result.stderr
     assert project.rows("SELECT count(*) FROM information_schema.columns WHERE table_name = 'held'") == [(1,)]
     assert project.rows("SELECT version FROM schema_migrations ORDER BY 1") == [("1",)]
+
+
+def test_a_run_whose_session_ends_while_it_waits_for_the_lock_says_nothing_was_run(
+        tmp_path: Path, pg_url: str) -> None:
+    """Another session holds the migration lock; the waiting run's session is ended: exit 1, 'lost the
+    connection … while waiting for the migration lock …; nothing was run' (before: 'connection lost: …',
+    hinting at an open transaction rolled back, which it never had)."""
+    from seedkit.db.postgres.migration import LOCK_CLASS, lock_key
+
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    project.single("1", "a", "CREATE TABLE a (x int)")
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, lock_key("public.schema_migrations")])
+        run = project.spawn("migrate", "up", "--lock-timeout", "60")
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                row = holder.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                                     "application_name LIKE 'seedkit migrate run%%' AND query LIKE "
+                                     "'%%pg_try_advisory_lock%%'").fetchone()
+                if row:
+                    break
+                assert time.monotonic() < deadline, "the run never polled for the lock"
+                time.sleep(0.05)
+            assert holder.execute("SELECT pg_terminate_backend(%s, 5000)", [row[0]]).fetchone()[0]
+            out, err = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    assert run.returncode == 1, (out, err)
+    error = err[err.index("error: "):]
+    assert error.startswith("error: lost the connection to the database while waiting for the migration lock "
+                            "(connection lost: terminating connection due to administrator command); nothing "
+                            "was run\n"), err
+    assert "rolled back" not in err and "Traceback" not in err
+    assert project.rows("SELECT to_regclass('a')") == [(None,)]

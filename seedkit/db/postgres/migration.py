@@ -64,7 +64,15 @@ class PostgresSession(MigrationSession):
 
     @contextmanager
     def locked(self, watch: Watcher | None = None) -> Iterator[None]:
-        self._acquire(self.db, watch)
+        try:
+            self._acquire(self.db, watch)
+        except DatabaseError as exc:
+            if not connection_lost(exc):
+                raise
+            raise DatabaseError(
+                f"lost the connection to the database while waiting for the migration lock ({exc.message}); "
+                "nothing was run", sqlstate=exc.sqlstate,
+                hint="check the server (or who ended the session), then run it again") from exc
         try:
             yield
         finally:
