@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -493,3 +494,102 @@ def test_a_run_whose_session_ends_while_it_waits_for_the_lock_says_nothing_was_r
                             "was run\n"), err
     assert "rolled back" not in err and "Traceback" not in err
     assert project.rows("SELECT to_regclass('a')") == [(None,)]
+
+
+# -- the connection lost as the migration commits --------------------------------------------------
+
+class _DropAtCommit:
+    """A TCP proxy to the server that, the first time the server answers a ``COMMIT`` (its
+    CommandComplete), closes the client's connection instead of passing the answer on: the migration
+    committed, and the run lost its connection before it could know."""
+
+    def __init__(self, host: str, port: int):
+        import socket
+        import threading
+
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.dropped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source, sink, from_server: bool) -> None:  # type: ignore[no-untyped-def]
+        buffer = b""
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if not from_server or self.dropped.is_set():
+                    sink.sendall(data)
+                    continue
+                buffer += data  # framed messages: type, length (sslmode and gssencmode are off)
+                out = b""
+                while len(buffer) >= 5:
+                    length = int.from_bytes(buffer[1:5], "big")
+                    if len(buffer) < 1 + length:
+                        break
+                    message, buffer = buffer[: 1 + length], buffer[1 + length:]
+                    if message[:1] == b"C" and message[5:].rstrip(b"\0") == b"COMMIT" and not self.dropped.is_set():
+                        self.dropped.set()
+                        sink.sendall(out)
+                        raise ConnectionAbortedError
+                    out += message
+                sink.sendall(out)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):  # (shutdown wakes the other direction's thread, blocked in recv)
+                with contextlib.suppress(OSError):
+                    s.shutdown(2)
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("one_query", [True, False])
+def test_a_connection_lost_as_the_migration_commits_says_it_is_recorded(
+        tmp_path: Path, pg_url: str, one_query: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server commits a migration and the connection is lost before the run hears it: exit 1, and
+    the message says the migration is recorded as applied, asked on a new connection (before: 'the
+    migration's open transaction was rolled back', which it was not). The next run applies nothing."""
+    from seedkit.migrate.runner import Runner
+
+    if not one_query:
+        monkeypatch.setattr(Runner, "_one_query_possible", lambda self, planned: False)
+    info = conninfo_to_dict(pg_url)
+    proxy = _DropAtCommit(info.get("host") or "127.0.0.1", int(info.get("port") or 5432))
+    through = f"postgresql://{info.get('user') or 'postgres'}@127.0.0.1:{proxy.port}/{info['dbname']}" \
+              "?sslmode=disable&gssencmode=disable"
+    project = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    project.single("1", "a", "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1)")
+    try:
+        result = project.migrate("up", "--database", through)
+    finally:
+        proxy.close()
+    assert proxy.dropped.is_set()
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: lost the connection to the database while applying 1_a") and first.endswith(
+        "; the migration lock ended with it, and the migration is recorded as applied: its transaction "
+        "committed before the connection was lost (or another run applied it since)"), result.stderr
+    assert "rolled back" not in result.stderr and "Traceback" not in result.stderr
+    assert project.rows("SELECT x FROM a") == [(1,)]
+    assert project.rows("SELECT version, status FROM schema_migrations") == [("1", "applied")]
+    again = project.migrate("up")
+    assert again.returncode == 0 and "nothing to apply" in again.stdout, again.stderr

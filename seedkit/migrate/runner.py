@@ -346,8 +346,36 @@ class Runner:
                     raise self._lost_outside(planned, exc) from exc
                 lost = lock_lost(label, exc)
                 lost.location = exc.location
+                if self._recorded_since(planned):  # the server committed it as the connection went
+                    lost.message = lost.message.replace(
+                        "the migration's open transaction was rolled back",
+                        "the migration is recorded as " + ("applied" if planned.direction == "up" else
+                                                          "rolled back") +
+                        ": its transaction committed before the connection was lost (or another run "
+                        f"{'applied' if planned.direction == 'up' else 'rolled back'} it since)")
+                    lost.hint = "check with 'seedkit migrate status'; nothing is left to do for it"
                 raise lost from exc
             raise
+
+    def _recorded_since(self, planned: Planned) -> bool:
+        """After the run's connection was lost applying a transactional migration: whether the history
+        already says it is done, asked on a new connection (the loss may have come after the server
+        committed it, as the answer to COMMIT was on its way). False when that cannot be asked."""
+        try:
+            db = dbmod.connect(self.url, wait=2.0, application_name=application_name("check"), create=False)
+        except SeedkitError:
+            return False
+        try:
+            row = db.fetchone(f"SELECT status FROM {self.history.table} WHERE version = {self.history.p}",
+                              [planned.migration.version])
+        except SeedkitError:
+            return False
+        finally:
+            with suppress(Exception):
+                db.close()
+        if planned.direction == "up":
+            return row is not None and row[0] == APPLIED
+        return row is None
 
     def _lost_outside(self, planned: Planned, exc: DatabaseError) -> LockLost:
         """The connection of a migration that runs without a transaction was lost: say what had run."""
