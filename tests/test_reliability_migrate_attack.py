@@ -55,13 +55,14 @@ def pooler(pg_server: str) -> Iterator[str]:
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = trust\n"
         f"auth_file = {folder / 'users.txt'}\npool_mode = transaction\ndefault_pool_size = 4\n"
         "max_client_conn = 50\nignore_startup_parameters = extra_float_digits\n", encoding="utf-8")
-    command = [binary, str(folder / "pgbouncer.ini")]
-    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+    as_user: dict[str, int] = {}
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root: its own process as another user
         owner = pwd.getpwnam("postgres" if _user_exists("postgres") else "nobody")
         for f in (folder, *folder.iterdir()):
             os.chown(f, owner.pw_uid, owner.pw_gid)
-        command = ["runuser", "-u", owner.pw_name, "--", *command]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        as_user = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+    process = subprocess.Popen([binary, str(folder / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, **as_user)  # type: ignore[call-overload]
     url = f"postgresql://{user}@127.0.0.1:{port}/{server.get('dbname') or 'postgres'}"
     try:
         deadline = time.monotonic() + 20
@@ -76,7 +77,7 @@ def pooler(pg_server: str) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # (SIGINT waits for its clients to leave)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
