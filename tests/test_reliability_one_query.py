@@ -18,6 +18,7 @@ from seedkit.db.base import MigrationSession
 from seedkit.db.catalog import TableName
 from seedkit.db.postgres.migration import PostgresSession, touches_history
 from seedkit.db.postgres.statements import Unremarkable, needs_no_transaction, split_postgres, split_postgres_quick
+from seedkit.errors import MigrationError
 from seedkit.migrate.runner import Runner
 from tests.support import Project
 from tests.support.pg import create_pg_database, drop_pg_database
@@ -66,6 +67,9 @@ _FAILURES = {
     # supabase/postgres's history on a plain server: a role and an extension it expects are missing
     "missing role": "ALTER DEFAULT PRIVILEGES FOR ROLE no_such_admin GRANT ALL ON TABLES TO postgres",
     "missing extension": 'CREATE EXTENSION IF NOT EXISTS "no_such_extension" WITH SCHEMA public',
+    # stopped by the server from outside the statement (as pg_cancel_backend or a lock timeout would):
+    # the one query is not tried again statement by statement, where it would be stopped a second time
+    "statement timeout": "SET LOCAL statement_timeout = '50ms';\nSELECT pg_sleep(0.5)",
     # the bundled parser (PostgreSQL 17's) accepts it, a server before 17 does not
     "newer syntax": "SELECT * FROM JSON_TABLE('[1]'::jsonb, '$[*]' COLUMNS (a int PATH '$')) AS j",
 }
@@ -133,15 +137,19 @@ _MS = re.compile(r"\b\d+(\.\d+)? ms\b")
 
 
 def _run(project: Project, url: str, monkeypatch: pytest.MonkeyPatch, *, one_query: bool,
-         json_report: bool = False, outcomes: list[bool] | None = None) -> tuple[int, str, str]:
+         json_report: bool = False, outcomes: list[bool | None] | None = None) -> tuple[int, str, str]:
     with monkeypatch.context() as m:
         if not one_query:  # the plain path: the session cannot apply a migration as one query
             m.setattr(PostgresSession, "applied_in_one_query", MigrationSession.applied_in_one_query)
-        elif outcomes is not None:  # what each one-query attempt did: applied (True) or fell back
-            attempt = Runner._in_one_query
+        elif outcomes is not None:  # what each one-query attempt did: applied (True), fell back (False),
+            attempt = Runner._in_one_query  # or raised the located error (None)
 
             def spy(self: Runner, planned: object, run: object) -> bool:
-                done = attempt(self, planned, run)  # type: ignore[arg-type]
+                try:
+                    done = attempt(self, planned, run)  # type: ignore[arg-type]
+                except MigrationError:
+                    outcomes.append(None)
+                    raise
                 if self._one_query_possible(planned):  # type: ignore[arg-type]
                     outcomes.append(done)
                 return done
@@ -162,7 +170,7 @@ def test_one_query_and_statement_by_statement_leave_the_same_database_and_say_th
     _history(rng, project, kind)
     fast_url, plain_url = create_pg_database(pg_server), create_pg_database(pg_server)
     try:
-        outcomes: list[bool] = []
+        outcomes: list[bool | None] = []
         fast = _run(project, fast_url, monkeypatch, one_query=True, outcomes=outcomes)
         plain = _run(project, plain_url, monkeypatch, one_query=False)
         assert fast == plain, kind
@@ -171,6 +179,8 @@ def test_one_query_and_statement_by_statement_leave_the_same_database_and_say_th
             assert outcomes and all(outcomes), outcomes
         elif kind == "syntax":  # text the parser rejects runs statement by statement from the start
             assert all(outcomes), outcomes
+        elif kind == "statement timeout":  # stopped from outside: located where it stopped, not run again
+            assert outcomes[-1] is None and all(outcomes[:-1]), outcomes
         elif kind != "CONCURRENTLY in a transaction":  # refused before anything runs
             assert outcomes[-1] is False, (kind, outcomes)
             assert all(outcomes[:-1]), outcomes

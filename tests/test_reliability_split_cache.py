@@ -240,3 +240,108 @@ def test_a_failed_concurrent_build_from_a_cached_cut_names_the_invalid_index(
     finally:
         for url in urls:
             drop_pg_database(pg_server, url)
+
+
+def test_a_cache_written_by_another_build_of_the_same_version_is_a_miss(tmp_path: Path, pg_server: str) -> None:
+    """Another build of seedkit with the same version (an install from a newer commit, an edited
+    checkout) may answer otherwise: here a copy that refuses NOTIFY inside a transaction. Its run after
+    this build filled the cache refuses as its plain run does (before: it took this build's answer from
+    the cache and applied the migration)."""
+    import shutil
+
+    import seedkit
+    from tests.support.processes import process_env, seedkit_command
+
+    other = tmp_path / "other"
+    shutil.copytree(Path(seedkit.__file__).parent, other / "seedkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    statements = other / "seedkit" / "db" / "postgres" / "statements.py"
+    text = statements.read_text(encoding="utf-8")
+    heads = '_REMARKABLE_HEADS = _TX_CONTROL | {'
+    text = text.replace(heads + '"PREPARE",', heads + '"NOTIFY", "PREPARE",')
+    concurrent = '    if kind == "IndexStmt" and node.concurrent:\n'
+    text = text.replace(concurrent, '    if kind == "NotifyStmt":\n        return "NOTIFY"\n' + concurrent)
+    assert text.count("NOTIFY") == 2
+    statements.write_text(text, encoding="utf-8")
+    project = Project.with_migrations(tmp_path / "project", "postgresql://unused/x")
+    project.single("1", "notify", "CREATE TABLE a (x int);\nNOTIFY a_changed")
+    urls = [create_pg_database(pg_server) for _ in range(3)]
+    try:
+        def up(url: str, cache: str, build: Path | None = None) -> tuple[int, str]:
+            env = process_env({split_cache.ENV: cache})
+            if build is not None:
+                env["PYTHONPATH"] = os.pathsep.join([str(build), env["PYTHONPATH"]])
+            probe = "import seedkit, sys; sys.stderr.write(seedkit.__file__ + '\\n')"
+            where = subprocess.run([sys.executable, "-c", probe], env=env, cwd=project.root, capture_output=True,
+                                   text=True, check=True)
+            assert where.stderr.startswith(str(build)) == (build is not None), where.stderr
+            done = subprocess.run([*seedkit_command("--config", str(project.config_path), "migrate", "up",
+                                                    "--database", url)], cwd=project.root, env=env,
+                                  capture_output=True, text=True, check=False)
+            return done.returncode, done.stderr.replace(url.rsplit("/", 1)[1], "DB")
+
+        assert up(urls[0], "1") == (0, "")  # this build fills the cache
+        assert (project.root / split_cache.FOLDER / "splits").exists()
+        plain = up(urls[1], "0", other)
+        assert plain[0] == 2 and "NOTIFY cannot run inside a transaction" in plain[1], plain
+        assert up(urls[2], "1", other) == plain
+    finally:
+        for url in urls:
+            drop_pg_database(pg_server, url)
+
+
+# Shapes real files have that a cut must get right, each a history of its own.
+_SHAPES: dict[str, list[tuple[str, str, bool]]] = {
+    "dollar quotes and comments": [("1_f", "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\nBEGIN\n"
+                                    "  -- a comment; with a semicolon\n  RETURN 1; /* nested /* ; */ ; */\n"
+                                    "END\n$body$;\n"
+                                    "/* ; */ SELECT 'a;b' AS \"x;y\";\nDO $$ BEGIN PERFORM f(); END $$;\n"
+                                    "SELECT * FROM missing_after_dollars", True)],
+    "begin atomic": [("1_g", "CREATE FUNCTION g(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC\n  SELECT x + 1;\n"
+                      "  SELECT CASE WHEN x > 0 THEN x END;\nEND;\nSELECT g(1);\nSELECT g('no')", True)],
+    "copy from stdin": [("1_c", "CREATE TABLE c (id int, s text);\nCOPY c (id, s) FROM stdin;\n1\ta;b\n\\.\n", True)],
+    "psql meta-command": [("1_m", "CREATE TABLE m (x int);\n\\set ON_ERROR_STOP 1\nSELECT 1", True)],
+    "begin and commit without a transaction": [
+        ("1_b", "CREATE TABLE b (x int);\nBEGIN;\nINSERT INTO b VALUES (1);\nSELECT 1/0;\nCOMMIT", False)],
+    "begin without commit": [("1_o", "CREATE TABLE o (x int);\nBEGIN;\nINSERT INTO o VALUES (1)", False)],
+    "commit in a transaction": [("1_t", "CREATE TABLE t (x int);\nCOMMIT;\nINSERT INTO t VALUES (1)", True)],
+    "crlf, bom, renamed": [("1_r", "\ufeffCREATE TABLE r (x int);\r\n\r\nINSERT INTO r VALUES (1);\r\n"
+                            "SELECT * FROM nope;\r\n", True)],
+    "flag added to the same text": [("1_i", "CREATE TABLE i (x int);\nCREATE INDEX CONCURRENTLY i_x ON i (x)", True)],
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_SHAPES))
+def test_hostile_shapes_with_and_without_the_split_cache_say_the_same(
+        shape: str, tmp_path: Path, pg_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each shape with the cache off, into an empty cache and from a filled one: the same database,
+    output, error, ``file:line:col`` and exit code. Then a change the cut's key must see, made to the
+    same migration (renamed, line endings and BOM changed; the transaction flag turned off on the same
+    text), and the three runs again."""
+    project = Project.with_migrations(tmp_path / "project", "postgresql://unused/x")
+    folder = project.root / "migrations"
+    for name, text, transactional in _SHAPES[shape]:
+        flag = "" if transactional else " transaction:false"
+        (folder / f"{name}.sql").write_bytes(f"-- migrate:up{flag}\n{text}\n".encode())
+    urls: list[str] = []
+    try:
+        for round_ in range(2):
+            three = [create_pg_database(pg_server) for _ in range(3)]
+            urls += three
+            said = [_up(project, three[0], monkeypatch, cache=False), _up(project, three[1], monkeypatch, cache=True),
+                    _up(project, three[2], monkeypatch, cache=True)]
+            assert said[0] == said[1] == said[2], (shape, round_, said)
+            assert _state(three[0]) == _state(three[1]) == _state(three[2]), (shape, round_)
+            for path in sorted(folder.glob("*.sql")):  # the change the key must see
+                raw = path.read_bytes()
+                if shape.startswith("crlf"):
+                    path.unlink()
+                    (folder / path.name.replace("_r", "_renamed")).write_bytes(
+                        raw.replace(b"\r\n", b"\n").replace("\ufeff".encode(), b""))
+                elif shape.startswith("flag"):
+                    path.write_bytes(raw.replace(b"-- migrate:up\n", b"-- migrate:up transaction:false\n"))
+                else:
+                    path.write_bytes(raw + b"\n-- an edit\n")
+    finally:
+        for url in urls:
+            drop_pg_database(pg_server, url)

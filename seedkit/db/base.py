@@ -278,6 +278,12 @@ class Database(abc.ABC):
         would end the runner's transaction and break the all-or-nothing promise.
         ``server_version``: ``server_version_num`` where the database has one (PostgreSQL 150004)."""
 
+    @classmethod
+    def copies_with_client(cls, stmt: Statement) -> str | None:
+        """``"COPY … FROM STDIN"`` (or ``TO STDOUT``) when ``stmt`` exchanges rows with the client, as
+        psql does with the lines after it: a migration's text cannot carry them. Else None."""
+        return None
+
     @abc.abstractmethod
     def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
         """What ``stmt`` would do to the runner's own history tables (drop, truncate, rename), or None."""

@@ -187,7 +187,7 @@ def apply(runner: Runner, prepared: Prepared, *, dry_run: bool, progress: Progre
             runner.session.check_lock(r.label)
             t0 = time.perf_counter()
             try:
-                with runner.session.migration_transaction():
+                with runner._locating(planned), runner.session.migration_transaction():
                     current = history.rows().get(r.name)
                     before = prepared.rows.get(r.name)
                     if current is not None and current.checksum == r.checksum and \

@@ -27,7 +27,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,8 +66,23 @@ from .reports import (
     StatusReport,
     VerifyReport,
 )
-from .split import Statement, line_col, needs_no_transaction, split, split_for_run
+from .split import Statement, copies_with_client, line_col, needs_no_transaction, split, split_for_run
 from .validation import Problem, drift_error, find_problems
+
+# Errors with which the server stopped a statement from outside it, or for the moment: a cancel
+# (pg_cancel_backend, statement_timeout), a lock not granted in time, a deadlock, a serialization
+# failure. Running the migration again after them (the fallback of a failed one-query migration) is
+# not what the plain path does: a cancelled migration ran again, one that timed out on a lock could be
+# applied on the second try. They are located where the one query stopped instead.
+_STOPPED = frozenset({"57014", "55P03", "40P01", "40001"})
+
+
+class _Unlocated(Exception):  # noqa: N818 - not an error of its own: the statement's, located by _locating
+    """A statement of a transactional migration failed; raised through its transaction's rollback."""
+
+    def __init__(self, stmt: Statement, cause: DatabaseError):
+        super().__init__(cause.message)
+        self.stmt, self.cause = stmt, cause
 
 
 def application_name(role: str) -> str:
@@ -125,6 +140,16 @@ def checked_plan(m: Migration, section: Section, statements: list[Statement], di
                     f"{m.label} runs in one; nothing was run",
                     location=Location(file=display_path(section.path), line=stmt.line, column=stmt.column),
                     hint=_flag_hint(m, direction))
+    for stmt in statements:
+        what = copies_with_client(stmt, dialect)
+        if what:
+            raise MigrationFileError(
+                f"{what} exchanges rows with the client, as psql does with the lines after it, but seedkit "
+                f"sends the SQL alone, so the {direction} section of migration {m.label} cannot run it; "
+                "nothing was run",
+                location=Location(file=display_path(section.path), line=stmt.line, column=stmt.column),
+                hint="write the rows as INSERT … VALUES (pg_dump --inserts writes them so), COPY from a file "
+                     "the server can read, or load them as seed data (seedkit run)")
     return Planned(m, section, statements, direction)
 
 
@@ -182,6 +207,9 @@ class Runner:
         self.watch: Watcher | None = None
         self._who: str | None = None  # user@host for the audit log, asked once per run
         self._statements = _StatementWatch(None)
+        # a migration without a transaction under way: (statements done, the one running), else None
+        self._outside: tuple[int, Statement | None] | None = None
+        self._opened: Statement | None = None  # the statement that opened a transaction in such a migration
 
     def __enter__(self) -> Runner:
         return self
@@ -302,25 +330,79 @@ class Runner:
     def _guarded(self, planned: Planned, run: MigrationRun) -> bool:
         """Run ``apply`` after checking the lock; a lost connection becomes a clear ``LockLost``."""
         label = planned.migration.label
-        if not self._one_query_possible(planned):
-            self.session.check_lock(label)  # (one query checks the lock with its history row)
+        self._outside, self._opened = None, None
         try:
+            if not self._one_query_possible(planned):
+                self.session.check_lock(label)  # (one query checks the lock with its history row)
             return self._run_one(planned, run)
-        except LockLost:
-            raise
+        except LockLost as exc:
+            cause = exc.__cause__
+            if planned.transactional or not (isinstance(cause, DatabaseError) and self.db.connection_lost(cause)):
+                raise
+            raise self._lost_outside(planned, cause) from cause
         except DatabaseError as exc:
             if self.db.connection_lost(exc):
+                if not planned.transactional:
+                    raise self._lost_outside(planned, exc) from exc
                 lost = lock_lost(label, exc)
                 lost.location = exc.location
-                if not planned.transactional:
+                if self._recorded_since(planned):  # the server committed it as the connection went
                     lost.message = lost.message.replace(
                         "the migration's open transaction was rolled back",
-                        "the migration runs without a transaction, so what it had done stays done and its "
-                        "history row says 'running'")
-                    lost.hint = ("check what it did, then record the outcome with 'seedkit migrate resolve "
-                                 f"{planned.migration.version} --applied' or '--rolled-back'")
+                        "the migration is recorded as " + ("applied" if planned.direction == "up" else
+                                                          "rolled back") +
+                        ": its transaction committed before the connection was lost (or another run "
+                        f"{'applied' if planned.direction == 'up' else 'rolled back'} it since)")
+                    lost.hint = "check with 'seedkit migrate status'; nothing is left to do for it"
                 raise lost from exc
             raise
+
+    def _recorded_since(self, planned: Planned) -> bool:
+        """After the run's connection was lost applying a transactional migration: whether the history
+        already says it is done, asked on a new connection (the loss may have come after the server
+        committed it, as the answer to COMMIT was on its way). False when that cannot be asked."""
+        try:
+            db = dbmod.connect(self.url, wait=2.0, application_name=application_name("check"), create=False)
+        except SeedkitError:
+            return False
+        try:
+            row = db.fetchone(f"SELECT status FROM {self.history.table} WHERE version = {self.history.p}",
+                              [planned.migration.version])
+        except SeedkitError:
+            return False
+        finally:
+            with suppress(Exception):
+                db.close()
+        if planned.direction == "up":
+            return row is not None and row[0] == APPLIED
+        return row is None
+
+    def _lost_outside(self, planned: Planned, exc: DatabaseError) -> LockLost:
+        """The connection of a migration that runs without a transaction was lost: say what had run."""
+        m = planned.migration
+        lost = lock_lost(m.label, exc)
+        lost.location = exc.location
+        head = lost.message.split("; the migration lock", 1)[0] + "; the migration lock ended with it"
+        if self._outside is None:  # not started: the lock was checked, or the history read, first
+            lost.message = f"{head}, before the migration (which runs without a transaction) had started: " \
+                           "nothing of it ran"
+            lost.hint = ("another run may have taken over: check with 'seedkit migrate status', then run "
+                         f"'seedkit migrate {planned.direction}' again")
+            return lost
+        done, current = self._outside
+        total = len(planned.statements)
+        flight = "" if current is None else \
+            f" (the one it was running, line {current.line}, may have finished too)"
+        if planned.direction == "up":
+            lost.message = (f"{head}; the migration runs without a transaction: {done} of {total} statement(s) had "
+                            f"run and stay done{flight}, and its history row says 'running'")
+            lost.hint = ("check what it did, then record the outcome with 'seedkit migrate resolve "
+                         f"{m.version} --applied' or '--rolled-back'")
+        else:
+            lost.message = (f"{head}; the down section runs without a transaction: {done} of {total} statement(s) "
+                            f"had run and stay done{flight}, and the migration is still recorded as applied")
+            lost.hint = "finish or undo them by hand; 'seedkit migrate status' shows the history"
+        return lost
 
     def _run_one(self, planned: Planned, run: MigrationRun) -> bool:
         """Apply (up) or roll back (down) one migration: the one path both directions take.
@@ -340,7 +422,7 @@ class Runner:
             return True
         t0 = time.perf_counter()
         if planned.transactional:
-            with self.session.migration_transaction():
+            with self._locating(planned), self.session.migration_transaction():
                 if not still_to_do():
                     return False
                 for stmt in planned.statements:
@@ -358,10 +440,23 @@ class Runner:
                     return False
                 if up:
                     self.history.insert(m, status=RUNNING, applied=False)
+                # ``done``: the statements whose work is committed. A statement may open a transaction
+                # (BEGIN): what runs after it commits with its COMMIT, and is counted (and its progress
+                # written, outside that transaction) then; ``_opened`` is that BEGIN until then.
+                done, self._opened = 0, None
+                self._outside = (0, None)  # started: (statements done, the one running), for _lost_outside
                 for i, stmt in enumerate(planned.statements):
-                    self._execute(planned, stmt, done=i, run=run)
-                    if up:
-                        self.history.progress(m.version, i + 1)
+                    self._outside = (done, stmt)
+                    self._execute(planned, stmt, done=done, run=run)
+                    if self.db.in_transaction:
+                        self._opened = self._opened or stmt
+                    else:
+                        done, self._opened = i + 1, None
+                        if up:
+                            self.history.progress(m.version, done)
+                    self._outside = (done, None)
+                if self._opened is not None:
+                    self._left_open(planned, done)
                 ms = int((time.perf_counter() - t0) * 1000)
                 if up:
                     self.history.update(m, status=APPLIED, execution_ms=ms,
@@ -400,6 +495,7 @@ class Runner:
         where = display_path(planned.section.path)
         steps: list[StatementRun] = []
         failed = False
+        stopped: tuple[Statement, DatabaseError] | None = None  # a statement stopped from outside (_STOPPED)
         try:
             for stmt in planned.statements:
                 text = first_line(stmt.sql)
@@ -407,8 +503,11 @@ class Runner:
                 with self._statements.statement(m.label, f"{where}:{stmt.line}", text):
                     # the result ahead of its own (the BEGIN, or the previous statement's flush), then its own
                     for _ in range(2):
-                        failed = next(results, None) is not None
+                        outcome = next(results, None)
+                        failed = outcome is not None
                         if failed:
+                            if outcome.sqlstate in _STOPPED and getattr(outcome, "position", None) is None:
+                                stopped = (stmt, outcome)
                             break
                 if failed:
                     break
@@ -420,6 +519,8 @@ class Runner:
         if failed or self.db.in_transaction:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+            if stopped is not None:  # the plain path's error for it, not a second try
+                raise self._locate(planned, *stopped) from stopped[1]
             return False
         run.statements_run.extend(steps)
         run.execution_ms = (time.perf_counter() - t0) * 1000
@@ -445,20 +546,68 @@ class Runner:
         except DatabaseError as exc:
             if self.db.connection_lost(exc):
                 raise  # _guarded turns it into LockLost; there is no connection to record a failure on
+            if done is None:  # located once its transaction is rolled back (_locating)
+                raise _Unlocated(stmt, exc) from exc
+            if self._opened is not None:  # in the transaction a statement opened: end it first
+                self._roll_back_opened()
             error = self._locate(planned, stmt, exc)
-            if done is not None and planned.direction == "down":
+            if planned.direction == "down":
                 self._down_failed(planned, done, error)
-            elif done is not None:
+            else:
                 m = planned.migration
                 self._record_failure(planned, done, error)
                 error.hint = (f"migration {m.label} runs without a transaction: {done} of "
-                              f"{len(planned.statements)} statement(s) had run and stay done. Fix the "
+                              f"{len(planned.statements)} statement(s) had run and stay done"
+                              f"{self._rolled_back_text()}. Fix the "
                               f"database by hand, then run 'seedkit migrate resolve {m.version} --applied' "
                               f"or '--rolled-back'; 'up' refuses to run until then")
                 invalid = self._invalid_indexes(planned)
                 if invalid:
                     error.hint = invalid_index_hint(invalid, m.version)
             raise error from exc
+
+    @contextmanager
+    def _locating(self, planned: Planned) -> Iterator[None]:
+        """Around a migration's transaction: a failed statement is located in the file (which may load
+        the parser) after the transaction was rolled back, not while it holds the migration's locks,
+        idle in an aborted transaction that ``idle_in_transaction_session_timeout`` would end."""
+        try:
+            yield
+        except _Unlocated as failed:
+            raise self._locate(planned, failed.stmt, failed.cause) from failed.cause
+
+    def _roll_back_opened(self) -> None:
+        """End the transaction a statement of a migration without one opened (BEGIN) and left open or
+        failed in: what ran in it is undone, and the history is written outside it."""
+        with suppress(DatabaseError):  # (a broken connection: the server rolls it back)
+            self.db.execute("ROLLBACK")
+
+    def _rolled_back_text(self) -> str:
+        opened = self._opened
+        return "" if opened is None else \
+            f" (the transaction its statement on line {opened.line} opened was rolled back, and what ran in it)"
+
+    def _left_open(self, planned: Planned, done: int) -> None:
+        """A migration without a transaction ended inside one of its own (a BEGIN without its COMMIT):
+        closing the connection would roll it back, after the run reported the migration applied."""
+        m = planned.migration
+        opened = self._opened
+        assert opened is not None
+        error = MigrationError(
+            f"migration {m.label} runs without a transaction but its statement '{first_line(opened.sql)}' opened "
+            "one, and no COMMIT ended it; it was rolled back with what ran in it",
+            location=Location(file=display_path(planned.section.path), line=opened.line, column=opened.column))
+        self._roll_back_opened()
+        if planned.direction == "down":
+            self._down_failed(planned, done, error)
+        else:
+            self._record_failure(planned, done, error)
+            error.hint = (f"{done} of {len(planned.statements)} statement(s) had run and stay done. End the "
+                          "transaction in the file (COMMIT), or drop the BEGIN and let seedkit run the migration "
+                          "in one (remove transaction:false); fix the database by hand, then run "
+                          f"'seedkit migrate resolve {m.version} --applied' or '--rolled-back'")
+        self._opened = None
+        raise error
 
     def _invalid_indexes(self, planned: Planned) -> list[InvalidIndex]:
         try:
@@ -604,6 +753,7 @@ class Runner:
         done_text = ("none of its statements had run, so the database is as it was" if done == 0
                      else f"{done} of {len(planned.statements)} statement(s) had run and stay "
                           "done: finish or undo them by hand")
+        done_text += self._rolled_back_text()
         error.hint = (f"the down section of {m.label} runs without a transaction: {done_text}; "
                       "the migration is still recorded as applied. A down section that "
                       "cannot work is best replaced by a new migration that undoes the change "

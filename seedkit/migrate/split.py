@@ -32,4 +32,10 @@ def needs_no_transaction(stmt: Statement, dialect: str, server_version: int | No
     return adapter(dialect).needs_no_transaction(stmt, server_version)
 
 
-__all__ = ["Statement", "line_col", "needs_no_transaction", "skip_blank", "split", "split_for_run"]
+def copies_with_client(stmt: Statement, dialect: str) -> str | None:
+    """``"COPY … FROM STDIN"`` when ``stmt`` exchanges rows with the client (psql's data lines), else None."""
+    return adapter(dialect).copies_with_client(stmt)
+
+
+__all__ = ["Statement", "copies_with_client", "line_col", "needs_no_transaction", "skip_blank", "split",
+           "split_for_run"]

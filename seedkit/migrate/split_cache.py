@@ -8,8 +8,9 @@ asks each statement before anything runs (can it run inside a transaction, does 
 tables). A later ``up`` that finds every pending section in the cache never loads the parser.
 
 - An entry is keyed by a hash of the section's text, the line it starts on and its transaction flag;
-  the whole file by seedkit's version, the cache format, the installed pglast, Python's marshal
-  format, the server's version and the history tables' names. Anything else is a miss.
+  the whole file by seedkit's version and the sizes and times of its files that cut and answer
+  (another build of the same version may answer otherwise), the cache format, the installed pglast,
+  Python's marshal format, the server's version and the history tables' names. Anything else is a miss.
 - Only a section the parser accepted whole is kept; a section that was refused (a statement that
   cannot run in a transaction, a change to the history table) is refused by the parser every time.
 - The answers kept are the parser's; what else a failure needs (the index a failed
@@ -66,6 +67,25 @@ def parser_stamp() -> str:
     return ";".join(parts)
 
 
+# seedkit's own files that decide a cut and its answers: another build of the same version (an install
+# from a newer commit, an edited checkout) may cut or answer otherwise
+_DECIDERS = ("db/statements.py", "db/postgres/statements.py", "db/postgres/migration.py", "migrate/split_cache.py")
+
+
+def code_stamp() -> str:
+    """seedkit's files that decide the cuts and the answers kept, by size and modification time (as
+    ``parser_stamp``: an install or a checkout writes them anew)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = []
+    for name in _DECIDERS:
+        try:
+            st = os.stat(os.path.join(root, name))
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append("-")
+    return ";".join(parts)
+
+
 class SplitCache:
     """The kept cuts of one project (``root/.seedkit/cache/migrations/splits``) for one stamp."""
 
@@ -73,8 +93,8 @@ class SplitCache:
         from .. import __version__
 
         self.file = root / FOLDER / "splits"
-        self.stamp = repr(("seedkit", __version__, FORMAT, parser_stamp(), marshal.version, sys.version_info[:2],
-                           server_version, tables))
+        self.stamp = repr(("seedkit", __version__, code_stamp(), FORMAT, parser_stamp(), marshal.version,
+                           sys.version_info[:2], server_version, tables))
         self._entries: dict[bytes, Entry] | None = None
         self._used: dict[bytes, Entry] = {}
         self._added = False

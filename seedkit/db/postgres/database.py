@@ -532,6 +532,10 @@ class PostgresDatabase(Database):
     def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
         return statements.needs_no_transaction(stmt, server_version)
 
+    @classmethod
+    def copies_with_client(cls, stmt: Statement) -> str | None:
+        return statements.copies_with_client(stmt)
+
     def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
         from .migration import touches_history
 

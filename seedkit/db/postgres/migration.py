@@ -13,7 +13,7 @@ import psycopg
 from psycopg import errors, generators, sql
 from psycopg.pq import ConnStatus, ExecStatus
 
-from ...errors import DatabaseError, LockLost, LockTimeout
+from ...errors import DatabaseError, LockLost, LockTimeout, RefusedError
 from ..base import Database, MigrationSession
 from ..catalog import TableName
 from ..migration import (
@@ -34,6 +34,10 @@ from .statements import split_postgres
 LOCK_CLASS = 0x5EED  # first half of the advisory lock key: "this is seedkit migrate"
 # after each statement of a migration sent as one query: a notice makes the server send what it has
 _FLUSH = "\n;DO $seedkit$BEGIN RAISE NOTICE 'seedkit: statement done'; END $seedkit$;"
+
+
+class PoolerRefused(RefusedError):
+    """The connection reaches the server through a pooler: no session lock can guard a run (exit 4)."""
 
 
 class PostgresSession(MigrationSession):
@@ -60,7 +64,15 @@ class PostgresSession(MigrationSession):
 
     @contextmanager
     def locked(self, watch: Watcher | None = None) -> Iterator[None]:
-        self._acquire(self.db, watch)
+        try:
+            self._acquire(self.db, watch)
+        except DatabaseError as exc:
+            if not connection_lost(exc):
+                raise
+            raise DatabaseError(
+                f"lost the connection to the database while waiting for the migration lock ({exc.message}); "
+                "nothing was run", sqlstate=exc.sqlstate,
+                hint="check the server (or who ended the session), then run it again") from exc
         try:
             yield
         finally:
@@ -153,11 +165,28 @@ class PostgresSession(MigrationSession):
         row = lock_db.fetchone("SELECT setting::int FROM pg_settings WHERE name = 'idle_session_timeout'")
         idle_ms = int(row[0]) if row and row[0] else 0
         longest = 0.5 if not idle_ms else max(0.01, min(0.5, idle_ms / 1000 / 4))
+        # The server session this connection was given (libpq's backend key) must be the one that runs
+        # the statements: a pooler in between (PgBouncer, Supavisor…) answers with a key of its own, and
+        # in transaction mode it sends each statement to whichever server session is free. A session
+        # lock taken there would stay with a pooled session, and the next statement could run in a
+        # session that does not hold it (or holds another run's): never take it then.
+        client_pid = lock_db.conn.info.backend_pid
         while True:
             # taken twice (see _lock_held_sql): the second time only when the first got it, at once
-            row = lock_db.fetchone("SELECT CASE WHEN pg_try_advisory_lock(%s, %s) THEN pg_try_advisory_lock(%s, %s) "
-                                   "ELSE false END", [LOCK_CLASS, self.lock_key] * 2)
+            row = lock_db.fetchone("SELECT CASE WHEN pg_catalog.pg_backend_pid() <> %s THEN NULL "
+                                   "WHEN pg_try_advisory_lock(%s, %s) THEN pg_try_advisory_lock(%s, %s) "
+                                   "ELSE false END, pg_catalog.pg_backend_pid()",
+                                   [client_pid, *[LOCK_CLASS, self.lock_key] * 2])
             now = time.monotonic()
+            if row and row[0] is None:
+                raise PoolerRefused(
+                    f"refusing to migrate {self.db.url} through a connection pooler: the connection was "
+                    f"given server session {client_pid} but its statements run in server session {row[1]}, "
+                    "and the migration lock must be held by one server session for the whole run (a pooler "
+                    "in transaction mode sends each statement to whichever session is free, so two runs "
+                    "could apply the same migrations); nothing was run",
+                    hint="connect to the server directly for migrations (e.g. port 5432 instead of the "
+                         "pooler's 6432 or 6543, or the provider's 'direct connection' URL)")
             if row and row[0]:
                 if watch and holder:
                     watch(Wait("lock", now - started, holder, done=True))

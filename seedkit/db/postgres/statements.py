@@ -188,6 +188,22 @@ def _postgres_by_tokens(stmt: Statement) -> str | None:
     return None
 
 
+def copies_with_client(stmt: Statement) -> str | None:
+    """``COPY … FROM STDIN`` / ``COPY … TO STDOUT`` (see ``Database.copies_with_client``), by its tokens."""
+    if stmt.keyword() != "COPY" or "std" not in stmt.sql.lower():  # (the parser is loaded only then)
+        return None
+    try:
+        names = [t.name for t in _pg_parser().scan(stmt.sql) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    except _pg_parser().ParseError:
+        return None
+    depth = 0
+    for name, following in zip(names, names[1:]):
+        depth += {"ASCII_40": 1, "ASCII_41": -1}.get(name, 0)  # a query's own FROM is inside ( )
+        if not depth and (name, following) in (("FROM", "STDIN"), ("TO", "STDOUT")):
+            return f"COPY … {name} {following}"
+    return None
+
+
 _INLINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
 
 
