@@ -27,6 +27,8 @@ from psycopg.conninfo import conninfo_to_dict
 from tests.support import Project
 from tests.support.pgcluster import free_port
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # (as the suite's conftest reads it)
+
 pytestmark = pytest.mark.postgres
 
 
@@ -42,6 +44,8 @@ def pooler(pg_server: str) -> Iterator[str]:
     """A PgBouncer in transaction mode in front of the test server; yields its URL (maintenance db)."""
     binary = _pgbouncer()
     if binary is None:
+        if IN_CI:  # (.ci/run installs it)
+            pytest.fail("CI=true and pgbouncer is not installed", pytrace=False)
         pytest.skip("pgbouncer is not installed")
     server = conninfo_to_dict(pg_server)
     user = server.get("user") or "postgres"
@@ -73,7 +77,10 @@ def pooler(pg_server: str) -> Iterator[str]:
                 break
             except psycopg.OperationalError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip(f"pgbouncer did not start: {process.stderr.read() if process.stderr else ''}")
+                    why = f"pgbouncer did not start: {process.stderr.read() if process.stderr else ''}"
+                    if IN_CI:
+                        pytest.fail(f"CI=true and {why}", pytrace=False)
+                    pytest.skip(why)
                 time.sleep(0.1)
         yield url
     finally:
