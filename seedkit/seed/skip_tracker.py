@@ -178,6 +178,11 @@ class Tracker:
     skipped: int = 0
     staged: int = 0
     fresh_from: int | None = None  # first staging ordinal of rows past the end of the last run
+    # staged rows already updated while the rest streamed (seed/early.py): ordinals up to ``applied``; how
+    # many rows those updates changed, and how they moved the target table's fingerprint (hash sum)
+    applied: int = 0
+    early_rows: int = 0
+    early_hashes: int = 0
     _runs: list[tuple[int, int]] = field(default_factory=list)  # (first ordinal, first row number)
     _starts: list[int] = field(default_factory=list)
 
@@ -196,6 +201,7 @@ class Tracker:
         self.groups.clear()
         self.rows = self.skipped = self.staged = 0
         self.fresh_from = None
+        self.applied = self.early_rows = self.early_hashes = 0
         self._runs.clear()
         self._starts.clear()
 
