@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+import tests.test_reliability_skipping as skipping
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed import early
 from seedkit.seed.apply import Applier
@@ -37,6 +38,9 @@ from seedkit.seed.context import Stage
 from seedkit.seed.skip_tracker import Restage
 from seedkit.seed.write import Writer
 from tests.support import Project, pg_projects
+from tests.test_reliability_skipping import ROWS as ITEMS
+from tests.test_reliability_skipping import Sent, both_ways, items, report_of
+from tests.test_reliability_skipping import Step as ItemsStep
 from tests.test_reliability_skipping_differential import OWNERS, SCHEMA, Fixture, contents, other_session
 
 pytestmark = pytest.mark.postgres
@@ -255,3 +259,81 @@ def test_early_updates_agree_with_late_ones_and_with_comparing_every_row(three_p
     assert seen["updated"] >= STEPS // 4, seen
     assert seen["undone"] >= STEPS // 40, seen
     assert seen["classified after"] >= STEPS // 60, seen
+
+
+# -- targeted: fingerprints, a refused early update, a rejected value in a later COPY -------------------------
+# (run both ways by tests/test_reliability_skipping.py's ``both_ways``, on its projects)
+@pytest.fixture
+def new_project(pg_server: str, tmp_path: Path) -> Iterator[Any]:
+    with pg_projects(pg_server, tmp_path, schema=skipping.SCHEMA, batch_size=skipping.BATCH,
+                     files=lambda p: p.write("dev/owners.yaml", skipping.OWNERS)) as make:
+        yield make
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
+    return skipping.sent.__wrapped__(monkeypatch)
+
+
+@pytest.fixture
+def early_often(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Early updates after 4 staged rows; what became of each (as in ``watching``)."""
+    done: list[str] = []
+    real = Writer.early_updates
+
+    def early_updates(self: Writer, tp: Any, stage: Stage) -> Any:
+        update = real(self, tp, stage)
+
+        def noted(lo: int, hi: int) -> bool:
+            assert update is not None
+            ok = update(lo, hi)
+            done.append("updated" if ok else "refused")
+            return ok
+        return None if update is None else noted
+
+    monkeypatch.setattr(early, "MIN_ROWS", 4)
+    monkeypatch.setattr(Writer, "early_updates", early_updates)
+    return done
+
+
+def test_early_updates_leave_the_fingerprints_the_table_has(new_project, monkeypatch, sent, early_often) -> None:
+    """Rows updated early move the recorded fingerprint as the final statement's do: the run after finds the
+    table as recorded and stages nothing (``both_ways`` also checks every record against its table)."""
+    label = "f'item {n}' + ('!' if n % 50 == 7 else '')"
+    seen = both_ways(new_project, monkeypatch, sent, [ItemsStep(items()), ItemsStep(items(label=label)), ItemsStep()])
+    assert report_of(seen[1])[1] == ("items", 0, ITEMS // 50, ITEMS - ITEMS // 50, 0)
+    assert early_often.count("updated") >= 2  # (and once more on the plain side: no, it never skips)
+    assert seen[2][1] == 0 and report_of(seen[2])[1] == ("items", 0, 0, ITEMS, 0)
+
+
+def test_an_early_update_the_database_refuses_leaves_the_rows_to_the_final_statement(
+        new_project, monkeypatch, sent, early_often) -> None:
+    """An early update that fails is undone under its savepoint, no other is tried, and the statement at the
+    end updates every changed row: the same rows, report and record as comparing every row."""
+    real = Writer.one_update
+    refused: list[str] = []
+
+    def failing_once(self: Writer, tp: Any, stage: Stage, src: str, compare: list[str], version: str,
+                     unresolved_in: str | None) -> str:
+        if unresolved_in is None and not refused:  # an early update's statement
+            refused.append(src)
+            return "SELECT 1 / 0, 0, 0, 0"
+        return real(self, tp, stage, src, compare, version, unresolved_in)
+
+    monkeypatch.setattr(Writer, "one_update", failing_once)
+    label = "f'item {n}' + ('?' if n % 20 == 3 else '')"
+    seen = both_ways(new_project, monkeypatch, sent, [ItemsStep(items()), ItemsStep(items(label=label)), ItemsStep()])
+    assert early_often == ["refused"]
+    assert report_of(seen[1])[1] == ("items", 0, ITEMS // 20, ITEMS - ITEMS // 20, 0)
+    assert seen[2][1] == 0
+
+
+def test_a_value_rejected_in_a_later_copy_names_its_row(new_project, monkeypatch, sent, early_often) -> None:
+    """After early updates the staged rows go in several COPYs: a value the database rejects is still located
+    by its line counted from the first staged row."""
+    label = "f'item {n}' + ('!' if n % 10 == 1 else '')"
+    seen = both_ways(new_project, monkeypatch, sent, [
+        ItemsStep(items()), ItemsStep(items(label=label, qty="'many' if n == 777 else n % 7"))])
+    assert early_often.count("updated") >= 1  # (rows before 777 updated early, then undone with the run)
+    error = report_of(seen[1])
+    assert isinstance(error, str) and "row 777" in error and "qty" in error
