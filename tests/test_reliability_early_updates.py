@@ -337,3 +337,11 @@ def test_a_value_rejected_in_a_later_copy_names_its_row(new_project, monkeypatch
     assert early_often.count("updated") >= 1  # (rows before 777 updated early, then undone with the run)
     error = report_of(seen[1])
     assert isinstance(error, str) and "row 777" in error and "qty" in error
+
+
+def test_seedkit_early_updates_0_leaves_every_update_to_the_end(new_project, monkeypatch, sent, early_often) -> None:
+    monkeypatch.setenv(early.ENV, "0")
+    label = "f'item {n}' + ('!' if n % 50 == 7 else '')"
+    seen = both_ways(new_project, monkeypatch, sent, [ItemsStep(items()), ItemsStep(items(label=label))])
+    assert report_of(seen[1])[1] == ("items", 0, ITEMS // 50, ITEMS - ITEMS // 50, 0)
+    assert early_often == []  # not one early update
