@@ -323,8 +323,10 @@ def config_digest(parts: Any, driver: str = "?") -> str:
 
 def load_records(d: Database) -> dict[tuple[str, str], Record]:
     q = d.quote
-    rows = d.fetchall(f"SELECT fixture, table_name, config, state, rows, batch_size, batches, keys, chunks "
-                      f"FROM {q(DIGESTS)}")
+    # (binary: the digests are a few bytes per row of every fixture, which as hex text take twice as long to send
+    # and to decode)
+    rows = d.fetchall_binary(f"SELECT fixture, table_name, config, state, rows, batch_size, batches, keys, chunks "
+                             f"FROM {q(DIGESTS)}")
     out = {}
     for fixture, table, config, state, count, batch, batches, keys, chunks in rows:
         chunks = bytes(chunks or b"")  # the chunk digests, then the group digests
