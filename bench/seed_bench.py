@@ -7,7 +7,8 @@ database), on ``users(id bigserial primary key, email text unique, name text, ag
 - (b) ``seedkit run`` fresh into the empty table;
 - (c) ``seedkit run`` into a table already holding the first half of the rows;
 - (d) ``seedkit run`` again with nothing changed (and the dead tuples it left: must be none);
-- (e) ``seedkit run`` again with 1 % of the rows changed;
+- (e) ``seedkit run`` again with 1 % of the rows changed (each run followed by the same change back with
+  ``SEEDKIT_EARLY_UPDATES=0``, every changed row then updated at the end: the ratio of the two is noted);
 - (f) a hand-written psycopg ``executemany`` of ``INSERT … ON CONFLICT (email) DO UPDATE`` — what a
   typical seed script does — fresh, then rerun;
 - (g) N ``posts`` whose ``author_id`` is ``ref("users", email)``, against raw COPY of the same posts
@@ -215,8 +216,8 @@ def run_child(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None
         return Child(float(seconds), mb, int(code), out.read(), err.read(), float(cpu))
 
 
-def seedkit_run(project: Path, env: str, url: str) -> Child:
-    return run_child([sys.executable, "-m", "seedkit", "run", env, "--database", url, "--json"], project)
+def seedkit_run(project: Path, env: str, url: str, extra_env: dict[str, str] | None = None) -> Child:
+    return run_child([sys.executable, "-m", "seedkit", "run", env, "--database", url, "--json"], project, extra_env)
 
 
 @dataclass
@@ -614,11 +615,11 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             rss.append(("d", max(c.rss_mb for c in d_children)))
             results.append(d)
 
-            e_runs, e_children, e_updates, e_raw = [], [], [], []
+            e_runs, e_children, e_updates, e_raw, e_late = [], [], [], [], []
             for i in range(repeat):
                 e_raw.append(raw_pair())
                 settle(url)
-                write_users_fixture(project, rows, 100 if i % 2 == 0 else 0)  # each run changes 1 % back or forth
+                write_users_fixture(project, rows, 100)  # each run changes 1 % (and the run after it back)
                 before = table_stats(url, "users")
                 progress(f"(e) seedkit run, 1 % changed ({i + 1}/{repeat})")
                 child = seedkit_run(project, "bench", url)
@@ -626,6 +627,12 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
                 e_runs.append(child.seconds)
                 e_children.append(child)
                 e_updates.append(after.updated - before.updated)
+                # the same change back again, every changed row updated at the end (not while the rest stream)
+                settle(url)
+                write_users_fixture(project, rows, 0)
+                progress(f"(e) again with SEEDKIT_EARLY_UPDATES=0 ({i + 1}/{repeat})")
+                late = seedkit_run(project, "bench", url, {"SEEDKIT_EARLY_UPDATES": "0"})
+                e_late.append(late)
             write_users_fixture(project, rows, 0)
             e = Result("(e) seedkit run again, 1 % changed", rows, timed("(e)", e_runs))
             for child in e_children:
@@ -634,7 +641,13 @@ def bench(server_url: str, root: Path, rows: int, posts: int, faker_rows: int, o
             e.notes.append(f"users rows updated in the database per run: {', '.join(map(str, e_updates))} "
                            f"(want {changed})")
             check(all(u == changed for u in e_updates), e, "updated more rows than changed")
+            for child in e_late:
+                expect(child, e, inserted=0, updated=changed, unchanged=rows - changed)
             paired(e, e_raw, e_runs, 0.6)
+            e.notes.append("each run against the same change back with SEEDKIT_EARLY_UPDATES=0 run just after it "
+                           "(every changed row updated at the end): "
+                           + ", ".join(f"{x:.2f} s against {c.seconds:.2f} s" for x, c in zip(e_runs, e_late))
+                           + f"; median ratio {statistics.median(x / c.seconds for x, c in zip(e_runs, e_late)):.2f}")
             note_runs(e, e_runs, e_children)
             rss.append(("e", max(c.rss_mb for c in e_children)))
             results.append(e)

@@ -65,6 +65,11 @@ class Database(abc.ABC):
     def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
         return self.execute(sql, params).fetchone()
 
+    def fetchall_binary(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        """``fetchall``, the values sent in the driver's binary format where it has one (a large ``bytea``
+        then travels as its bytes, not as hex text twice their size)."""
+        return self.fetchall(sql, params)
+
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 

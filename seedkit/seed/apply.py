@@ -254,16 +254,18 @@ class Applier:
         if tracker is None:
             stage.count = self.loader.load(stage.sql, loaded_cols, fp, cols, refs, rows, first=first)
         while tracker is not None:
-            stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
-            if stage.count == 0 or tracker.old is None:
-                break
             restage = False
-            with self.fingerprints.joins_for(tracker, stage.count):  # (left normally: it restores the join settings)
-                try:  # rows were skipped: the comparison must see the tables the skipping trusted
-                    self.writer.classify_and_write(tp, stage, tr, deferred_here, dups=table.name in self.suspects
-                                                   and not self._keys_kept(tp, stage, tracker))
-                except Restage:  # another session wrote them meanwhile: compare every row
-                    restage = True
+            try:  # a savepoint: restaging also undoes the rows updated while the rest streamed (seed/early.py)
+                with self.d.transaction():
+                    stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
+                    if stage.count == 0 or tracker.old is None:
+                        break
+                    with self.fingerprints.joins_for(tracker, stage.count):
+                        # rows were skipped: the comparison must see the tables the skipping trusted
+                        self.writer.classify_and_write(tp, stage, tr, deferred_here, dups=table.name in self.suspects
+                                                       and not self._keys_kept(tp, stage, tracker))
+            except Restage:  # another session wrote them meanwhile: compare every row
+                restage = True
             if not restage:
                 tr.unchanged += tracker.skipped
                 return
@@ -363,7 +365,7 @@ class Applier:
             try:
                 with self.d.transaction():  # a savepoint: starting over drops a half-sent COPY
                     self.loader.load_formatted(stage.sql, columns, fp, stage.columns, stage.refs, rows, tracker,
-                                               self.fingerprints.formatter)
+                                               self.fingerprints.formatter, self.writer.early_updates(tp, stage))
                     if tracker.fresh_from is not None:
                         with self.fingerprints.joins_for(tracker, tracker.staged):
                             if self.checks.fresh_clash(tp, stage, tracker.fresh_from):

@@ -12,10 +12,11 @@ class MergeSql:
         self.ctx = ctx
         self.q = ctx.d.quote
 
-    def src(self, stage: Stage, deferred: bool = False) -> str:
+    def src(self, stage: Stage, deferred: bool = False, where: str = "") -> str:
         """SELECT over the staging table with references resolved: one row per fixture row.
 
-        Deferred columns (self-references, broken cycles) are left out until ``deferred=True``.
+        Deferred columns (self-references, broken cycles) are left out until ``deferred=True``; ``where``:
+        a condition on the staged rows (``s``) to keep only some.
         """
         q = self.q
         exprs = ["s._n AS _n"]
@@ -47,7 +48,7 @@ class MergeSql:
         if stage.state:
             exprs.append("s._state AS _state")
         exprs.append(f"CASE WHEN {' OR '.join(unres)} THEN 1 ELSE 0 END AS _unres" if unres else "0 AS _unres")
-        return f"SELECT {', '.join(exprs)} FROM {stage.sql} s {' '.join(joins)}"
+        return f"SELECT {', '.join(exprs)} FROM {stage.sql} s {' '.join(joins)}" + (f" WHERE {where}" if where else "")
 
     def ref_source(self, shape: RefShape) -> str:
         """The referenced table; in a dry run also rows its fixtures would insert (value unknown yet)."""

@@ -178,6 +178,11 @@ class Tracker:
     skipped: int = 0
     staged: int = 0
     fresh_from: int | None = None  # first staging ordinal of rows past the end of the last run
+    # staged rows already updated while the rest streamed (seed/early.py): ordinals up to ``applied``; how
+    # many rows those updates changed, and how they moved the target table's fingerprint (hash sum)
+    applied: int = 0
+    early_rows: int = 0
+    early_hashes: int = 0
     _runs: list[tuple[int, int]] = field(default_factory=list)  # (first ordinal, first row number)
     _starts: list[int] = field(default_factory=list)
 
@@ -196,6 +201,7 @@ class Tracker:
         self.groups.clear()
         self.rows = self.skipped = self.staged = 0
         self.fresh_from = None
+        self.applied = self.early_rows = self.early_hashes = 0
         self._runs.clear()
         self._starts.clear()
 
@@ -317,8 +323,10 @@ def config_digest(parts: Any, driver: str = "?") -> str:
 
 def load_records(d: Database) -> dict[tuple[str, str], Record]:
     q = d.quote
-    rows = d.fetchall(f"SELECT fixture, table_name, config, state, rows, batch_size, batches, keys, chunks "
-                      f"FROM {q(DIGESTS)}")
+    # (binary: the digests are a few bytes per row of every fixture, which as hex text take twice as long to send
+    # and to decode)
+    rows = d.fetchall_binary(f"SELECT fixture, table_name, config, state, rows, batch_size, batches, keys, chunks "
+                             f"FROM {q(DIGESTS)}")
     out = {}
     for fixture, table, config, state, count, batch, batches, keys, chunks in rows:
         chunks = bytes(chunks or b"")  # the chunk digests, then the group digests

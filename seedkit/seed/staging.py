@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import DatabaseError, FixtureError
 from .context import ROW_VIOLATIONS, UNIQUE_VIOLATIONS, Context, RefShape
+from .early import stream as early_stream
 from .plan import FixturePlan
 from .rows import NestedRefs, RowBuilder
 from .skip_tracker import Restage, Tracker
@@ -115,19 +116,22 @@ class Loader:
 
     def load_formatted(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
                         refs: dict[str, RefShape], rows: Iterator, tracker: Tracker,
-                       fmt: Callable[[list], bytearray]) -> int:
-        """Rows built and formatted a batch at a time; the tracker says what of each batch to send."""
+                       fmt: Callable[[list], bytearray], early: Callable[[int, int], bool] | None = None) -> int:
+        """Rows built and formatted a batch at a time; the tracker says what of each batch to send.
+        ``early``: update the rows staged so far while the next ones are made (seed/early.py)."""
         make_batch = self.builder.batch_maker(fp, cols, refs, with_n=False)
         every, progress = self.ctx.batch_size, self.ctx.progress
         label, total = str(fp.table.name), fp.fixture.count
         current: list[tuple[int, dict[str, Any]]] = []
-        ahead: list[tuple[int, bytes | bytearray | None]] = []
+        ahead: list[tuple[int, bytes | bytearray | None, int]] = []
+        staged = [0]  # rows staged through the batch last handed out
 
         def buffers() -> Iterator[bytes | bytearray]:
             nonlocal current
             done = 0
-            for count, data in ahead:
+            for count, data, through in ahead:
                 if data:
+                    staged[0] = through
                     yield data
                 done += count
             ahead.clear()
@@ -136,6 +140,7 @@ class Loader:
                 built = make_batch(chunk)
                 data = tracker.feed(built, fmt)
                 if data:
+                    staged[0] = tracker.staged
                     yield data
                 done += len(chunk)
                 if progress is not None:
@@ -144,7 +149,12 @@ class Loader:
         self.nested.copying = True  # (from here on no lookup runs while rows are made: see NestedRefs)
         try:
             ahead = self.ahead(tracker, rows, make_batch, fmt, label, total, current)
-            self.ctx.d.load_buffers(table_sql, columns, buffers())
+            if early is None:
+                self.ctx.d.load_buffers(table_sql, columns, buffers())
+            else:  # (each batch with the rows staged and made through it, and whether any is past the last run's end)
+                early_stream(self.ctx.d, table_sql, columns, ((data, staged[0], tracker.rows, tracker.fresh_from
+                                                               is not None) for data in buffers()), early,
+                             tracker.applied, tracker.old.rows if tracker.old is not None else 0)
         except DatabaseError as exc:
             self.nested.copying = False
             self.stream_failed(fp, cols, exc, current, tracker.row_number)
@@ -154,15 +164,16 @@ class Loader:
         return tracker.staged
 
     def ahead(self, tracker: Tracker, rows: Iterator, make_batch: Callable, fmt: Callable[[list], bytearray],
-              label: str, total: int | None, current: list) -> list[tuple[int, bytes | bytearray | None]]:
+              label: str, total: int | None, current: list) -> list[tuple[int, bytes | bytearray | None, int]]:
         """Run the tracker's fingerprint scan (when it has not run yet) on this connection in another thread,
         while the first batches are made and digested here against the last run's record: the server
         scans while the client computes. The connection is not used here until the scan is over, and no COPY
         starts before it. When the scan says the record no longer describes the tables, the fixture is
         staged again from its first row with nothing skipped (``Restage``: only the rows made meanwhile are
-        made twice). Return (rows, what to send) per batch made; memory holds only what is to be sent."""
+        made twice). Return (rows, what to send, rows staged through it) per batch made; memory holds only what is
+        to be sent."""
         verify, tracker.verify = tracker.verify, None
-        made: list[tuple[int, bytes | bytearray | None]] = []
+        made: list[tuple[int, bytes | bytearray | None, int]] = []
         if verify is None or tracker.old is None:
             return made
         said: list[Any] = []
@@ -183,7 +194,7 @@ class Loader:
                     break
                 current[:] = chunk  # (the batch a value the driver cannot send is in)
                 data = tracker.feed(make_batch(chunk), fmt)
-                made.append((len(chunk), data))
+                made.append((len(chunk), data, tracker.staged))
                 done += len(chunk)
                 held += len(data) if data else 0
                 if self.ctx.progress is not None:

@@ -8,13 +8,14 @@ go straight in (``direct``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..db.catalog import Table
 from ..errors import DatabaseError, Location
 from .checks import Checks
 from .context import UNIQUE_VIOLATIONS, Context, Stage
+from .early import enabled as early_enabled
 from .fingerprints import Fingerprints
 from .merge_sql import MergeSql
 from .plan import FixturePlan, TablePlan
@@ -132,7 +133,11 @@ class Writer:
         else:
             row = d.fetchone(classify)
         assert row is not None
-        if skipped and stage.tracker is not None and not self.fingerprints.unchanged_since_scan(stage.tracker, row[5]):
+        # rows updated while the rest streamed (seed/early.py; none of them past the end of the last run) read
+        # as unchanged here: they are counted, and move the fingerprint, as the rows this run updates
+        early = (stage.tracker.early_rows, stage.tracker.early_hashes) if stage.tracker is not None else (0, 0)
+        if skipped and stage.tracker is not None and not self.fingerprints.unchanged_since_scan(
+                stage.tracker, row[5], (0, early[1])):
             raise Restage  # the skipped rows are not what the last run left: nothing written yet
         total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row[:5])
         if fold and (int(row[-2] or 0) or int(row[-1] or 0)):
@@ -148,7 +153,10 @@ class Writer:
         if self.ctx.diff and changed:
             self.collect_diff(table, stage, src, compare, tr)
         insert_cols = [c for c in stage.columns if c not in tp.deferred]
-        delta = [0, -old_hashes]  # rows, hashes of row versions: how this run moves the fingerprint
+        delta = [0, early[1] - old_hashes]  # rows, hashes of row versions: how this run moves the fingerprint
+        if early[0]:
+            self.fingerprints.counted(table.name, early[0])
+            self.sync_sequences(table, compare)  # an id may have changed too
         if missing and not self.ctx.dry_run:
             cols_sql = ", ".join(q(c) for c in insert_cols)
             try:
@@ -170,11 +178,11 @@ class Writer:
                                     f"WHERE {self.sql.key_join(key)} AND ({differs})", table.name)
             delta[1] += hashes
             self.sync_sequences(table, compare)  # an id may have changed too
-        if (missing or (changed and compare)) and not self.ctx.dry_run:
+        if (missing or (changed and compare) or early[0]) and not self.ctx.dry_run:
             self.fingerprints.wrote(table.name, (delta[0], delta[1]) if version else None)
         tr.inserted += missing
-        tr.updated += changed if compare else 0
-        tr.unchanged += total - missing - (changed if compare else 0)
+        tr.updated += (changed if compare else 0) + early[0]
+        tr.unchanged += total - missing - (changed if compare else 0) - early[0]
 
     def folds_duplicates(self, tp: TablePlan, stage: Stage) -> bool:
         """Whether the classifying join can stand in for the duplicate check over the staged rows: the table
@@ -209,36 +217,81 @@ class Writer:
         where a subquery per changed row took a second). The comparison reads ``o`` too: the same version as
         ``t``, unless another session changed the row since the snapshot (the update then leaves it out, and
         the check after the statement sees that session's commit)."""
-        d, q, table, key = self.ctx.d, self.ctx.d.quote, tp.table, stage.fixture.key
+        d, table = self.ctx.d, tp.table
         tracker = stage.tracker
         assert tracker is not None
-        target = d.qualified(table.name)
-        sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
+        # rows staged up to ``tracker.applied`` were updated while the rest streamed (seed/early.py), under
+        # savepoints of this run's own that the check below covers too
+        rest = self.sql.src(stage, where=f"s._n > {int(tracker.applied)}") if tracker.applied else src
         with d.transaction():  # a savepoint: undone when another session wrote the tables meanwhile
-            row = d.fetchone(
-                f"WITH u AS (UPDATE {target} AS t SET {sets} FROM ({src}) src JOIN {target} o ON "
-                f"{self.sql.key_join(key, 'o', 'src')} WHERE {d.row_identity('t')} = {d.row_identity('o')} "
-                f"AND ({self.sql.differs(table, compare, 'o')}){' AND src._unres = 0' if stage.refs else ''} "
-                f"RETURNING {version} AS h, {d.row_version_hash('o')} AS old) "
-                f"SELECT count(*), coalesce(sum(h), 0)::text, coalesce(sum(old), 0)::text, "
-                + (f"(SELECT count(*) FROM ({src}) x WHERE x._unres = 1) " if stage.refs else "0 ") + "FROM u")
+            row = d.fetchone(self.one_update(tp, stage, rest, compare, version, src))
             assert row is not None
+            moved = int(row[1]) - int(row[2]) + tracker.early_hashes
             # (read after the update, not at its start: a row another session changed while the update waited
             # for it is then seen as a commit since the scan)
             now = d.fetchone(f"SELECT {d.snapshot_sql()}")
             assert now is not None
-            if not self.fingerprints.unchanged_since_scan(tracker, now[0], (0, int(row[1]) - int(row[2]))):
+            if not self.fingerprints.unchanged_since_scan(tracker, now[0], (0, moved)):
                 raise Restage  # the skipped rows are not what the last run left (a scan now sees this update)
             if row[3]:  # a reference that does not resolve: the run stops here (nothing stays written)
                 self.checks.raise_unresolved(stage, src)
-            changed = int(row[0])
+            changed = int(row[0]) + tracker.early_rows
             if changed:
                 self.fingerprints.counted(table.name, changed)
         if changed:
-            self.fingerprints.wrote(table.name, (0, int(row[1]) - int(row[2])))
+            self.fingerprints.wrote(table.name, (0, moved))
             self.sync_sequences(table, compare)  # an id may have changed too
         tr.updated += changed
         tr.unchanged += stage.count - changed
+
+    def one_update(self, tp: TablePlan, stage: Stage, src: str, compare: list[str], version: str,
+                   unresolved_in: str | None) -> str:
+        """The statement of ``update_in_one``: (rows changed, hashes of their new versions, of the versions they
+        replaced, rows of ``unresolved_in`` with a reference that does not resolve, or 0 without it)."""
+        d, q, table, key = self.ctx.d, self.ctx.d.quote, tp.table, stage.fixture.key
+        target = d.qualified(table.name)
+        sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
+        return (f"WITH u AS (UPDATE {target} AS t SET {sets} FROM ({src}) src JOIN {target} o ON "
+                f"{self.sql.key_join(key, 'o', 'src')} WHERE {d.row_identity('t')} = {d.row_identity('o')} "
+                f"AND ({self.sql.differs(table, compare, 'o')}){' AND src._unres = 0' if stage.refs else ''} "
+                f"RETURNING {version} AS h, {d.row_version_hash('o')} AS old) "
+                f"SELECT count(*), coalesce(sum(h), 0)::text, coalesce(sum(old), 0)::text, "
+                + (f"(SELECT count(*) FROM ({unresolved_in}) x WHERE x._unres = 1) " if stage.refs and unresolved_in
+                   else "0 ") + "FROM u")
+
+    def early_updates(self, tp: TablePlan, stage: Stage) -> Callable[[int, int], bool] | None:
+        """How to update the rows staged so far while the rest stream (seed/early.py), when the run would
+        update its staged rows with ``update_in_one``: a rerun that skipped rows, updating (not inserting)
+        them, with its fingerprints kept, no deferred columns, no diff to collect, not a dry run. Rows past
+        the end of the last run, which are classified first, are never handed to it (see ``stream``)."""
+        tracker, fp = stage.tracker, stage.fixture
+        compare = self.sql.compare_cols(tp, stage) if fp.fixture.header.on_conflict == "update" else []
+        if (tracker is None or tracker.old is None or not compare or stage.state or self.ctx.diff
+                or self.ctx.dry_run or not early_enabled()):
+            return None
+
+        def update(lo: int, hi: int) -> bool:
+            """Update the changed rows among those staged with ordinals in ``(lo, hi]``; False when the database
+            refused (undone: the statement at the end meets the same rows and says why, as it would have), or
+            when the fingerprint is not kept (known once the scan ran, before any COPY)."""
+            assert tracker is not None
+            d = self.ctx.d
+            version = self.fingerprints.counting(tp.table.name) and d.row_version_hash("t")
+            if tracker.old is None or not version:
+                return False
+            src = self.sql.src(stage, where=f"s._n > {int(lo)} AND s._n <= {int(hi)}")
+            try:
+                with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo):
+                    row = d.fetchone(self.one_update(tp, stage, src, compare, version, None))
+            except DatabaseError:
+                return False
+            assert row is not None
+            tracker.early_rows += int(row[0])
+            tracker.early_hashes += int(row[1]) - int(row[2])
+            tracker.applied = hi
+            return True
+
+        return update
 
     def sync_sequences(self, table: Table, cols: list[str]) -> None:
         """Explicit values went into ``cols``: every sequence feeding one moves past the largest value

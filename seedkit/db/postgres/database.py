@@ -164,6 +164,13 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
 
+    def fetchall_binary(self, statement: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        try:
+            with self.conn.cursor(binary=True) as cur:
+                return list(cur.execute(self._expand(statement), params).fetchall())  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
     def executemany(self, statement: str | sql.Composable, rows: Sequence[Sequence[Any]]) -> None:
         try:
             with self.conn.cursor() as cur:
