@@ -233,3 +233,56 @@ def test_ctrl_c_while_waiting_for_the_background_job_waits_until_it_has_let_go_o
             assert time.monotonic() - started < 10, "the statement was cancelled, not waited for"
             assert not bg.busy
         assert d.fetchone("SELECT 1") == (1,)
+
+
+# -- another session ends the lookups read ahead -----------------------------------------------------------
+SLOW_LOOKUP = """
+CREATE FUNCTION slow(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN IF v = 'sleepy' THEN PERFORM pg_sleep(4); END IF; RETURN true; END $$;
+CREATE DOMAIN slowtext AS text CHECK (slow(VALUE));
+CREATE TABLE artists (id serial PRIMARY KEY, name slowtext NOT NULL UNIQUE);
+CREATE TABLE albums (id serial PRIMARY KEY, title text NOT NULL, artist_id int NOT NULL REFERENCES artists,
+                     UNIQUE (title, artist_id));
+CREATE TABLE tracks (id serial PRIMARY KEY, name text NOT NULL UNIQUE, album_id int NOT NULL REFERENCES albums);
+"""
+SLOW_FILES = {
+    "dev/01_artists.yaml": "table: artists\nkey: [name]\nrows:\n- {name: a0}\n- {name: sleepy}\n",
+    "dev/02_albums.yaml": "table: albums\nkey: [title, artist_id]\nrows:\n"
+                          "- {title: r0, artist_id: !ref artists/a0}\n- {title: r1, artist_id: !ref artists/sleepy}\n",
+    "dev/03_tracks.yaml": "table: tracks\nkey: [name]\nrows:\n"
+                          "- {name: t0, album_id: !ref {table: albums, title: r1, artist_id: !ref artists/sleepy}}\n",
+}
+
+
+@pytest.mark.parametrize("end", ["cancel", "terminate"])
+def test_another_session_ending_the_lookups_read_ahead_ends_the_run_as_in_the_plain_run(twins, end: str) -> None:
+    """The tracks' nested reference to artists/sleepy is looked up ahead of its turn, while albums are
+    inserted; the lookup takes 4 s (the value is checked by a slow domain) and another session cancels
+    it, or ends the connection. The plain run looks it up at its turn and fails there: exit 1, "canceling
+    statement due to user request", or "connection lost: terminating connection due to administrator
+    command". The overlap passed over the cancelled lookup, looked it up again at its turn, and loaded
+    everything (exit 0); and it passed over the lost connection, so the insert after it said only
+    "connection lost: the connection is lost"."""
+    seen = []
+    for p, env in zip(twins(SLOW_LOOKUP), ("1", "0")):
+        for rel, text in SLOW_FILES.items():
+            p.write(rel, text)
+        proc = p.spawn("run", "dev", env={"SEEDKIT_OVERLAP": env})
+        deadline = time.monotonic() + 90
+        with psycopg.connect(p.url, autocommit=True) as c:
+            while time.monotonic() < deadline and proc.poll() is None:
+                row = c.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'seedkit' AND "
+                                "datname = current_database() AND query LIKE 'SELECT v.column1%%slowtext%%' "
+                                "AND state = 'active'").fetchone()
+                if row:
+                    c.execute(f"SELECT pg_{end}_backend(%s)", [row[0]])
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the run never looked the artist up")
+        _, err = proc.communicate(timeout=90)
+        seen.append((proc.returncode, err, dump(p, ["artists", "albums", "tracks"])))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == 1
+    assert ("canceling statement" if end == "cancel" else "terminating connection") in seen[0][1]
+    assert seen[0][2] == {"artists": [], "albums": [], "tracks": []}
