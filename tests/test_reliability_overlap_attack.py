@@ -286,3 +286,52 @@ def test_another_session_ending_the_lookups_read_ahead_ends_the_run_as_in_the_pl
     assert seen[0][0] == 1
     assert ("canceling statement" if end == "cancel" else "terminating connection") in seen[0][1]
     assert seen[0][2] == {"artists": [], "albums": [], "tracks": []}
+
+
+# -- Ctrl-C and SIGTERM at random moments of a real run ----------------------------------------------------
+def _sessions_left(p: Project, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(p.url, autocommit=True) as c:
+        while True:
+            row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'seedkit' "
+                            "AND datname = current_database()").fetchone()
+            if not row[0] or time.monotonic() > deadline:
+                return int(row[0])
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_at_a_random_moment_ends_the_run_cleanly(twins, sig: signal.Signals) -> None:
+    """A real ``seedkit run`` (three tables, nested references, inserts in the background and batches
+    built ahead) gets Ctrl-C or SIGTERM at random moments: it ends promptly, with exit 130 and exactly
+    "error: interrupted" (Ctrl-C) or killed by the signal (SIGTERM, as the plain run), no traceback, no
+    session left, and nothing written; or it had finished, and wrote everything."""
+    import random
+
+    on, _ = twins(MUSIC)
+    for rel, text in music(n_albums=400, n_tracks=4000).items():
+        on.write(rel, text)
+    rng = random.Random(20_261_202)
+    outcomes = set()
+    for _ in range(5):
+        on.sql("TRUNCATE artists, albums, tracks RESTART IDENTITY")
+        proc = on.spawn("run", "dev", env={"SEEDKIT_OVERLAP": "1"})
+        time.sleep(rng.uniform(0.8, 4.0))
+        proc.send_signal(sig)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+        counts = [on.scalar(f"SELECT count(*) FROM {t}") for t in MUSIC_TABLES]
+        outcomes.add(proc.returncode)
+        assert "Traceback" not in err
+        assert _sessions_left(on) == 0
+        if proc.returncode == 0:
+            assert counts == [3, 400, 4000]
+            continue
+        assert took < 10, took
+        assert counts == [0, 0, 0], (proc.returncode, err)
+        if sig == signal.SIGINT:
+            assert (proc.returncode, err) == (130, "error: interrupted\n")
+        else:
+            assert proc.returncode == -signal.SIGTERM, (proc.returncode, err)
+    assert outcomes - {0}, "no signal arrived while the run ran"
