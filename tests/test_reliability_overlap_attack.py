@@ -6,6 +6,7 @@ run ends it. Each test sets the same project up twice, runs it with the overlap 
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -335,3 +336,121 @@ def test_a_signal_at_a_random_moment_ends_the_run_cleanly(twins, sig: signal.Sig
         else:
             assert proc.returncode == -signal.SIGTERM, (proc.returncode, err)
     assert outcomes - {0}, "no signal arrived while the run ran"
+
+
+# -- what the run records for the next one -----------------------------------------------------------------
+def test_the_rerun_record_and_prune_ledger_written_by_an_overlapping_run_serve_the_next_run(twins) -> None:
+    """The first run's inserts ran in the background (their digests, the prune ledger, the rerun record
+    kept from them); the next runs, after an edit, an outside change and a row removed from a pruning
+    fixture, say and leave what the plain runs say and leave."""
+    schema = MUSIC + "CREATE TABLE plays (id serial PRIMARY KEY, track_id int NOT NULL REFERENCES tracks, " \
+                     "who text NOT NULL, UNIQUE (track_id, who));"
+    pair = twins(schema)
+    tables = [*MUSIC_TABLES, "plays"]
+    files = music(n_albums=5, n_tracks=40)
+    plays = "".join(f"- {{who: w{i}, track_id: !ref {{table: tracks, name: t{i}, album_id: !ref {{table: albums, "
+                    f"title: r{i % 5}, artist_id: !ref artists/a{i % 5 % 3}}}}}}}\n" for i in range(30))
+    files["dev/04_plays.yaml"] = f"table: plays\nkey: [track_id, who]\nprune: true\nrows:\n{plays}"
+    code, report, used = compare(pair, tables, files)
+    assert code == 0 and "background" in used and "built ahead" in used, (report, used)
+    code, report, _ = compare(pair, tables, files)
+    assert code == 0 and report["totals"]["inserted"] == report["totals"]["updated"] == 0, report
+    edited = dict(files)
+    edited["dev/03_tracks.yaml"] = files["dev/03_tracks.yaml"].replace("ms: 7}", "ms: 70}")
+    edited["dev/04_plays.yaml"] = files["dev/04_plays.yaml"].replace("- {who: w3,", "- {who: x3,", 1)
+    code, report, _ = compare(pair, tables, edited)
+    assert code == 0 and report["totals"]["updated"] == 1 and report["totals"]["deleted"] == 1, report
+    code, report, _ = compare(pair, tables, edited, "UPDATE tracks SET ms = ms + 1 WHERE name = 't9'")
+    assert code == 0 and report["totals"]["updated"] == 1, report
+
+
+# -- hostile names, a role with few privileges -------------------------------------------------------------
+HOSTILE = '''
+CREATE SCHEMA "My Schema; --";
+CREATE TABLE "My Schema; --"."Art""ists" (id serial PRIMARY KEY, "na me" text NOT NULL UNIQUE);
+CREATE TABLE "My Schema; --"."Al'bums" (id serial PRIMARY KEY, "ti""tle" text NOT NULL,
+    "artist id" int NOT NULL REFERENCES "My Schema; --"."Art""ists", UNIQUE ("ti""tle", "artist id"));
+CREATE TABLE "My Schema; --"."Tracks; DROP TABLE victim" (id serial PRIMARY KEY, name text NOT NULL UNIQUE,
+    "album id" int NOT NULL REFERENCES "My Schema; --"."Al'bums");
+CREATE TABLE victim (id int PRIMARY KEY);
+'''
+
+
+def test_hostile_names_and_a_role_with_few_privileges(twins) -> None:
+    """Names that break unquoted SQL, in a schema off the search path, loaded by a role that may only read
+    and write those tables (no CREATE anywhere): the overlap's catalog query and lookups ahead quote them,
+    and both runs say and leave the same."""
+    import uuid
+
+    pair = twins(HOSTILE)
+    role = f"few_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pair[0].url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        c.execute(f'CREATE ROLE "{role}" LOGIN')
+    for p in pair:
+        p.sql(f'''GRANT USAGE ON SCHEMA "My Schema; --" TO "{role}";
+                  GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "My Schema; --" TO "{role}";
+                  GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "My Schema; --" TO "{role}";
+                  GRANT CREATE ON SCHEMA public TO "{role}";''')  # (for seedkit's own tables)
+        p.config_path.write_text(p.config_path.read_text().replace("postgres@", f"{role}@"))
+    s = "My Schema; --"
+    artists = f'{s}.Art"ists'
+    albums = f"{s}.Al'bums"
+    tracks = f"{s}.Tracks; DROP TABLE victim"
+    files = {
+        "dev/01.yaml": f"table: {json.dumps(artists)}\nkey: [na me]\nrows:\n- {{na me: a}}\n- {{na me: b}}\n",
+        "dev/02.yaml": f"table: {json.dumps(albums)}\nkey: ['ti\"tle', artist id]\nrows:\n"
+                       f"- {{'ti\"tle': r, artist id: !ref {json.dumps(artists + '/a')}}}\n"
+                       f"- {{'ti\"tle': r, artist id: !ref {json.dumps(artists + '/b')}}}\n",
+        "dev/03.yaml": f"table: {json.dumps(tracks)}\nkey: [name]\nrows:\n"
+                       f"- {{name: t, album id: !ref {{table: {json.dumps(albums)}, 'ti\"tle': r, "
+                       f"artist id: !ref {json.dumps(artists + '/b')}}}}}\n",
+    }
+    names = [f'"{s}"."Art""ists"', f'"{s}"."Al\'bums"', f'"{s}"."Tracks; DROP TABLE victim"']
+    seen = []
+    for p, on in zip(pair, (True, False)):
+        for rel, text in files.items():
+            p.write(rel, text)
+        used: list[str] = []
+        with overlap_switch(on, used):
+            code, report = p.seed_report("dev")
+        seen.append((code, report, dump(p, names)))
+        if on:
+            assert "background" in used and "built ahead" in used, (used, report)
+    assert seen[0] == seen[1]
+    assert seen[0][0] == 0, seen[0]
+    assert seen[0][2][names[2]] == [(1, "t", 2)]
+    for p in pair:
+        with psycopg.connect(p.url, autocommit=True) as d:
+            d.execute(f'REASSIGN OWNED BY "{role}" TO postgres; DROP OWNED BY "{role}"')
+    with psycopg.connect(pair[0].url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        c.execute(f'DROP ROLE "{role}"')
+
+
+# -- a Python fixture after a background insert, --only ----------------------------------------------------
+TRACKS_PY = '''
+from seedkit import fixture
+
+
+@fixture("tracks", key=["name", "album_id"])
+def tracks(fake):
+    for n in range(1, 12000):
+        if n == {fail}:
+            raise ValueError("no track " + str(n))
+        yield {{"name": f"p{{n}}", "album_id": n % 3 + 1, "ms": n}}
+'''
+
+
+@pytest.mark.parametrize("case", ["raises", "raises after a rejected album", "loads", "--only"])
+def test_a_python_fixture_after_a_background_insert_and_only(twins, case: str) -> None:
+    """The albums' insert runs in the background when the tracks come from Python code: that code runs
+    only once the insert has ended (its error, if any, comes first, as in the plain run)."""
+    pair = twins(MUSIC + ("ALTER TABLE albums ADD CHECK (title <> 'r2');" if "rejected" in case else ""))
+    files = music()
+    del files["dev/03_tracks.yaml"]
+    files["dev/03_tracks.py"] = TRACKS_PY.format(fail=11000 if "raises" in case else 0)
+    only = case == "--only"
+    code, report, used = compare(pair, MUSIC_TABLES, files,
+                                 "INSERT INTO artists (name) VALUES ('a0'), ('a1'), ('a2')" if only else "",
+                                 *(["--only", "albums", "--only", "tracks"] if only else []))
+    assert "background" in used, (code, report)
+    assert code == {"raises": 2, "raises after a rejected album": 1, "loads": 0, "--only": 0}[case], report
