@@ -190,6 +190,10 @@ class Database(abc.ABC):
         partitions or inheritance, a foreign key's ON UPDATE / ON DELETE action)."""
         return list(tables)
 
+    def reads_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
+        """Those of ``tables`` whose reads may read other tables too (row-level security policies)."""
+        return list(tables)
+
     def cancel(self) -> None:  # noqa: B027 - SQLite runs every statement on the caller's thread
         """Ask the server to cancel the statement running on this connection (called from another thread)."""
 

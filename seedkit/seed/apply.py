@@ -57,6 +57,7 @@ class Applier:
         self.overlap = overlap.enabled(d, dry_run or diff)
         self.background = overlap.Background(d)
         self.unsafe: frozenset | None = None  # tables whose writes may write other tables (triggers, rules)
+        self.policed: frozenset = frozenset()  # tables whose reads may read other tables (row-level security)
         self.built: dict[int, tuple[tuple, tuple[list, list | None]]] = {}  # by group: its first batch built ahead
         self.failed_ahead: dict[int, tuple[tuple, DatabaseError]] = {}  # by group: its lookups' error ahead of its turn
 
@@ -315,9 +316,10 @@ class Applier:
         of the next few held in memory that references other rows (so it is staged whatever its table holds),
         with the references nested in its first batch looked up now. Groups passed over on the way to it are
         staged before it, as always; looking up ahead of them and of that insert is a read moved earlier,
-        made only where they cannot change what it reads: it does not read their tables, and a write to
-        their tables writes nothing else (no trigger, no rule, not partitioned: one query for the run says
-        which tables have any). An error among the lookups (under a savepoint) ends the run at their turn
+        made only where they cannot change what it reads: it does not read their tables nor a table whose
+        row-level security may read them, and a write to their tables writes nothing else (no trigger, no
+        rule, no inheritance, no foreign key action: one query for the run says which tables have any).
+        An error among the lookups (under a savepoint) ends the run at their turn
         (a lost connection at once). None: nothing to build ahead."""
         if upcoming is None:
             return None
@@ -336,9 +338,10 @@ class Applier:
                    for _, v in r.match):
                 if self.unsafe is None:
                     self.unsafe = frozenset(self.d.writes_elsewhere([t.table.name for t in self.plan.tables]))
+                    self.policed = frozenset(self.d.reads_elsewhere(list(self.catalog.tables)))
                 if passed & self.unsafe:
                     return None
-                self.nested.avoid = frozenset(passed)
+                self.nested.avoid = frozenset(passed) | self.policed
                 try:
                     with self.d.transaction():
                         self.nested.prefetch(fp, refs, chunk)
