@@ -500,3 +500,37 @@ def test_a_lookup_is_not_moved_before_a_write_its_tables_row_level_security_read
                 d.execute(f'REASSIGN OWNED BY "{role}" TO postgres; DROP OWNED BY "{role}"')
         with psycopg.connect(pair[0].url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
             c.execute(f'DROP ROLE "{role}"')
+
+
+# -- a deadlock with another session in the background insert ----------------------------------------------
+def test_a_deadlock_in_the_background_insert_ends_the_run_as_in_the_plain_run(twins) -> None:
+    """Another session holds an album the run inserts too (uncommitted), so the run's insert of albums (in
+    the background) waits for it; that session then asks for a lock the run holds. The run's deadlock
+    check comes first (the other session waits 30 s before it checks): the run is the victim, exit 1 with
+    the server's "deadlock detected" and its detail, nothing written, as in the plain run."""
+    import re
+
+    seen = []
+    for p, env in zip(twins(MUSIC), ("1", "0")):
+        p.sql("INSERT INTO artists (name) VALUES ('a0'), ('a1'), ('a2')")
+        for rel, text in music().items():
+            p.write(rel, text)
+        with psycopg.connect(p.url) as other:
+            other.execute("SET deadlock_timeout = '30s'")
+            other.execute("INSERT INTO albums (title, artist_id) VALUES ('r0', 1)")
+            proc = p.spawn("run", "dev", env={"SEEDKIT_OVERLAP": env})
+            deadline = time.monotonic() + 60
+            with psycopg.connect(p.url, autocommit=True) as c:
+                while c.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'seedkit' AND "
+                                "datname = current_database() AND wait_event_type = 'Lock' AND "
+                                "query LIKE 'INSERT INTO%%albums%%'").fetchone() is None:
+                    assert time.monotonic() < deadline and proc.poll() is None, "the run never waited"
+                    time.sleep(0.02)
+            other.execute("LOCK TABLE artists IN SHARE MODE")  # (the run holds ROW EXCLUSIVE on it)
+            _, err = proc.communicate(timeout=60)
+            other.rollback()
+        err = re.sub(r"\b\d+\b", "N", err.replace(str(p.root), "<project>"))
+        seen.append((proc.returncode, err, dump(p, MUSIC_TABLES)))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == 1 and "deadlock detected" in seen[0][1], seen[0]
+    assert seen[0][2]["albums"] == [] and seen[0][2]["tracks"] == []
