@@ -191,7 +191,12 @@ class Database(abc.ABC):
         return False
 
     def writes_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
-        """Those of ``tables`` whose writes may write other tables too (a trigger, a rule, partitions)."""
+        """Those of ``tables`` whose writes may change what reads of other tables see (a trigger, a rule,
+        partitions or inheritance, a foreign key's ON UPDATE / ON DELETE action)."""
+        return list(tables)
+
+    def reads_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
+        """Those of ``tables`` whose reads may read other tables too (row-level security policies)."""
         return list(tables)
 
     def cancel(self) -> None:  # noqa: B027 - SQLite runs every statement on the caller's thread

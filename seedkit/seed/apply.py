@@ -18,7 +18,7 @@ from typing import Any
 
 from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName
-from ..errors import FixtureError
+from ..errors import DatabaseError, FixtureError
 from . import overlap
 from .checks import Checks
 from .context import Context, Progress, RefShape, Stage
@@ -57,7 +57,9 @@ class Applier:
         self.overlap = overlap.enabled(d, dry_run or diff)
         self.background = overlap.Background(d)
         self.unsafe: frozenset | None = None  # tables whose writes may write other tables (triggers, rules)
+        self.policed: frozenset = frozenset()  # tables whose reads may read other tables (row-level security)
         self.built: dict[int, tuple[tuple, tuple[list, list | None]]] = {}  # by group: its first batch built ahead
+        self.failed_ahead: dict[int, tuple[tuple, DatabaseError]] = {}  # by group: its lookups' error ahead of its turn
 
     @property
     def trackers(self) -> list[tuple[Tracker, Record | None]]:
@@ -251,6 +253,10 @@ class Applier:
         if len(tp.fixtures) > 1 and any(f.fixture.rows is None for f in tp.fixtures):
             self.suspects.add(table.name)  # a key may repeat across this table's fixtures
         loaded_cols = [c for c, _ in stage_cols if c != "_state"]
+        failed = self.failed_ahead.pop(id(group), None)
+        if failed is not None and failed[0] is group:  # its lookups failed ahead of their turn (see _look_ahead)
+            self.nested.prefetch(fp, refs, group[2][:self.batch_size])  # the plain run's first statement: its error
+            raise failed[1]
         if tracker is None:
             stage.count = self.loader.load(stage.sql, loaded_cols, fp, cols, refs, rows, first=first)
         while tracker is not None:
@@ -312,10 +318,11 @@ class Applier:
         of the next few held in memory that references other rows (so it is staged whatever its table holds),
         with the references nested in its first batch looked up now. Groups passed over on the way to it are
         staged before it, as always; looking up ahead of them and of that insert is a read moved earlier,
-        made only where they cannot change what it reads: it does not read their tables, and a write to
-        their tables writes nothing else (no trigger, no rule, not partitioned: one query for the run says
-        which tables have any). An error among the lookups (under a savepoint) is left for their turn,
-        which says it then. None: nothing to build ahead."""
+        made only where they cannot change what it reads: it does not read their tables nor a table whose
+        row-level security may read them, and a write to their tables writes nothing else (no trigger, no
+        rule, no inheritance, no foreign key action: one query for the run says which tables have any).
+        An error among the lookups (under a savepoint) ends the run at their turn
+        (a lost connection at once). None: nothing to build ahead."""
         if upcoming is None:
             return None
         passed = {writing}
@@ -333,14 +340,21 @@ class Applier:
                    for _, v in r.match):
                 if self.unsafe is None:
                     self.unsafe = frozenset(self.d.writes_elsewhere([t.table.name for t in self.plan.tables]))
+                    self.policed = frozenset(self.d.reads_elsewhere(list(self.catalog.tables)))
                 if passed & self.unsafe:
                     return None
-                self.nested.avoid = frozenset(passed)
+                self.nested.avoid = frozenset(passed) | self.policed
                 try:
                     with self.d.transaction():
                         self.nested.prefetch(fp, refs, chunk)
-                except Exception:  # noqa: BLE001 - looked up again at its turn, which says what is wrong
-                    pass
+                except DatabaseError as exc:
+                    if self.d.connection_lost(exc):
+                        raise  # (nothing follows on this connection: the plain run ends on this error too)
+                    # a statement the server refused is never passed over, even one a second try would pass
+                    # (cancelled by another session, a deadlock's victim, a timeout): its group's turn ends the
+                    # run with it, where the plain run sends these lookups (see _merge)
+                    self.failed_ahead[id(group)] = (group, exc)
+                    return None
                 finally:
                     self.nested.avoid = frozenset()
             return fp, group, refs

@@ -17,6 +17,7 @@ before the run rolls back. ``SEEDKIT_OVERLAP=0`` in the environment turns all of
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,9 @@ class Background:
         self.waited = 0.0  # seconds the main thread waited for jobs (counted as theirs, not its own)
         self.report: Any = None  # the job's table report, and the seconds the job took
         self.took = [0.0]
+        # set by the job's thread as its last step: waited on instead of ``Thread.join``, which Ctrl-C can
+        # end (Python before 3.13) with the thread still running and ``is_alive()`` already False
+        self.done = threading.Event()
 
     @property
     def busy(self) -> bool:
@@ -57,17 +61,28 @@ class Background:
         failed: list[BaseException] = []
         took = [0.0]
 
+        done = threading.Event()
+
         def work() -> None:
             started = time.perf_counter()
             try:
                 job()
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread by drain
                 failed.append(exc)
-            took[0] = time.perf_counter() - started
+            finally:
+                took[0] = time.perf_counter() - started
+                done.set()
 
-        self.failed, self.report, self.took = failed, report, took
-        self.thread = threading.Thread(target=work, name="seedkit-writer", daemon=True)
-        self.thread.start()
+        self.failed, self.report, self.took, self.done = failed, report, took, done
+        # Ctrl-C held back while the thread starts: once ``busy`` says there is a job, the job has started
+        # (else ``stop`` would wait for a job that never runs); the thread keeps these signals blocked, so
+        # they reach the main thread, the one Python handles them on
+        held = _hold_signals()
+        try:
+            self.thread = threading.Thread(target=work, name="seedkit-writer", daemon=True)
+            self.thread.start()
+        finally:
+            _release_signals(held)
 
     def drain(self) -> None:
         """Wait for the job; raise its error, if it had one."""
@@ -76,7 +91,7 @@ class Background:
             return
         started = time.perf_counter()
         try:
-            thread.join()
+            self.done.wait()
         except BaseException:  # Ctrl-C while waiting: the statement is cancelled, the thread waited for
             self.stop()
             raise
@@ -94,13 +109,27 @@ class Background:
         if thread is None:
             return
         self.d.cancel()
-        while thread.is_alive():
+        while not self.done.is_set():
             try:
-                thread.join()
+                self.done.wait()
             except KeyboardInterrupt:  # (pressed again: the connection must still be let go of first)
                 self.d.cancel()
         self.thread = None
         self.failed = []
+
+
+_HELD = frozenset(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+def _hold_signals() -> set | None:
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        return None
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, _HELD))
+
+
+def _release_signals(held: set | None) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 __all__ = ["ENV", "Background", "Offline", "enabled"]

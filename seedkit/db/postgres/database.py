@@ -332,10 +332,26 @@ class PostgresDatabase(Database):
         return self._virtual is None  # (stages kept in memory: a dry run, which runs on one thread anyway)
 
     def writes_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
+        # a trigger or a rule; partitioned, a partition or another table's child (its rows are read through
+        # its parent too); or referenced by a foreign key whose ON UPDATE / ON DELETE action writes the
+        # referencing table (the triggers doing that are internal ones)
         rows = self.fetchall(
-            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) JOIN pg_class c ON c.oid = x.rel::regclass "
-            "WHERE c.relhasrules OR c.relkind <> 'r' OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid "
-            "AND NOT g.tgisinternal)", [[self.qualified(t) for t in tables]])
+            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
+            "JOIN pg_class c ON c.oid = to_regclass(x.rel) "
+            "WHERE c.relhasrules OR c.relkind <> 'r' OR c.relispartition "
+            "OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal) "
+            "OR EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid) "
+            "OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.confrelid = c.oid AND k.contype = 'f' "
+            "AND (k.confupdtype NOT IN ('a', 'r') OR k.confdeltype NOT IN ('a', 'r')))",
+            [[self.qualified(t) for t in tables]])
+        return [tables[int(i) - 1] for (i,) in rows]
+
+    def reads_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
+        # a policy's expression may read any table (and applies to this role unless it bypasses them)
+        rows = self.fetchall(
+            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
+            "JOIN pg_class c ON c.oid = to_regclass(x.rel) "
+            "WHERE c.relrowsecurity", [[self.qualified(t) for t in tables]])
         return [tables[int(i) - 1] for (i,) in rows]
 
     def cancel(self) -> None:
