@@ -10,10 +10,14 @@ committing while the run streams or after its last write), each followed by ``se
 - ``late``: the same skipping with ``SEEDKIT_EARLY_UPDATES=0`` (every changed row updated at the end);
 - ``plain``: no skipping at all (every row staged and compared).
 
+A YAML table filled before the items (``a_notes``) is emptied behind seedkit's back every other step, so
+the early side's next run inserts it on the overlap's thread (seed/overlap.py) in the same run that
+updates items early; the other two sides run with both off (``SEEDKIT_OVERLAP=0``).
+
 After every step all three have the same exit code, the same report and the same table contents. The
 walk must have updated rows early many times, undone early updates when another session's commit made
-the fixture stage again, and finished runs whose rows past the end of the last run were classified
-after early updates. ``SEEDKIT_EARLY_SEED`` / ``SEEDKIT_EARLY_STEPS`` replay another walk.
+the fixture stage again, finished runs whose rows past the end of the last run were classified
+after early updates, and met the overlap's insert and early updates in one run a few times. ``SEEDKIT_EARLY_SEED`` / ``SEEDKIT_EARLY_STEPS`` replay another walk.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import tests.test_reliability_skipping as skipping
 from seedkit.db.postgres import PostgresDatabase
-from seedkit.seed import early
+from seedkit.seed import early, overlap
 from seedkit.seed.apply import Applier
 from seedkit.seed.context import Stage
 from seedkit.seed.skip_tracker import Restage
@@ -154,6 +159,13 @@ class World:
 
 
 EARLY: list[str] = []  # what happened to early updates, on the early side
+BACKGROUND: list[str] = []  # tables whose insert ran on the overlap's thread (seed/overlap.py), early side
+# a table filled from YAML before the items: emptied behind seedkit's back every few steps, so the next run
+# inserts it on the overlap's thread in the same run that updates items early (both off on the other sides)
+NOTES_SCHEMA = "CREATE TABLE a_notes (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, " \
+               "owner_id bigint REFERENCES owners (id))"
+NOTES = "key: [slug]\nrows:\n" + "".join(f"  - {{slug: n{i}, owner_id: !ref owners/{('ann', 'bob', 'cyd')[i % 3]}}}\n"
+                                          for i in range(30))
 
 
 @contextmanager
@@ -162,6 +174,7 @@ def watching(p: Project, step: Step, side: str) -> Iterator[None]:
     fired: list[str] = []
     real_groups, real_save = Applier._groups, Applier._save_digests
     real_early, real_one, real_classify = Writer.early_updates, Writer.update_in_one, Writer.classify_and_write
+    real_submit = overlap.Background.submit
 
     def groups(self: Applier, fp: Any) -> Iterator[tuple]:
         for cols, shapes, rows in real_groups(self, fp):
@@ -206,16 +219,22 @@ def watching(p: Project, step: Step, side: str) -> Iterator[None]:
                 EARLY.append("classified after")
         return run
 
+    def submit(self: Any, *a: Any, **k: Any) -> None:
+        BACKGROUND.append("background")
+        real_submit(self, *a, **k)
+
     with pytest.MonkeyPatch.context() as m:
         m.setattr(Applier, "_groups", groups)
         m.setattr(Applier, "_save_digests", save)
         if side == "early":
+            m.setattr(overlap.Background, "submit", submit)
             m.setattr(early, "MIN_ROWS", 4)
             m.setattr(Writer, "early_updates", early_updates)
             m.setattr(Writer, "update_in_one", ended(real_one, "one"))
             m.setattr(Writer, "classify_and_write", ended(real_classify, "classified"))
         else:
             m.setenv(early.ENV, "0")
+            m.setenv(overlap.ENV, "0")
         if side == "plain":  # without a row formatter every row is staged and compared
             m.setattr(PostgresDatabase, "row_formatter", lambda self: None)
         yield
@@ -223,42 +242,58 @@ def watching(p: Project, step: Step, side: str) -> Iterator[None]:
 
 def _files(p: Project) -> None:
     p.write("dev/owners.yaml", OWNERS)
+    p.write("dev/a_notes.yaml", NOTES)
     p.write("dev/items.py", Fixture(rows=ROWS, label_every=0).source())
+
+
+def _notes(p: Project) -> list:
+    """a_notes by slug and owner name (ids come from the insert's plan: not compared)."""
+    with psycopg.connect(p.url) as c:
+        return c.execute("SELECT n.slug, o.name FROM a_notes n LEFT JOIN owners o ON o.id = n.owner_id "
+                         "ORDER BY n.slug").fetchall()
 
 
 @pytest.fixture
 def three_projects(pg_server: str, tmp_path: Path) -> Iterator[dict[str, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA + NOTES_SCHEMA + ";\n", batch_size=BATCH, files=_files) as make:
         yield {side: make(side) for side in ("early", "late", "plain")}
 
 
 def test_early_updates_agree_with_late_ones_and_with_comparing_every_row(three_projects) -> None:
     EARLY.clear()
+    together = 0  # runs that inserted on the overlap's thread and updated early
     world = World(random.Random(SEED))
     history: list[str] = []
     for i in range(STEPS):
         step = Step("first run") if i == 0 else world.step()
-        history.append(f"{i}: {step.text}")
+        history.append(f"{i}: {step.text}" + (" (a_notes emptied)" if i % 2 == 1 else ""))
         outcomes = {}
         for side, p in three_projects.items():
             if step.fixture is not None:
                 p.write("dev/items.py", step.fixture.source())
+            if i % 2 == 1:
+                p.sql("TRUNCATE a_notes")
             if step.sql is not None:
                 p.sql(step.sql)
+            early_before = EARLY.count("updated")
+            BACKGROUND.clear()
             with watching(p, step, side):
                 code, report = p.seed_report("dev", *step.args)
-            outcomes[side] = (code, report, contents(p))
+            together += side == "early" and bool(BACKGROUND) and EARLY.count("updated") > early_before
+            outcomes[side] = (code, report, contents(p), _notes(p))
         where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-25:])
         for side in ("late", "plain"):
             assert outcomes["early"][0] == outcomes[side][0], f"exit codes differ ({side}) at {where}\n{outcomes}"
             assert outcomes["early"][1] == outcomes[side][1], f"reports differ ({side}) at {where}\n{outcomes}"
             assert outcomes["early"][2] == outcomes[side][2], f"table contents differ ({side}) at {where}"
+            assert outcomes["early"][3] == outcomes[side][3], f"a_notes differs ({side}) at {where}"
     # the walk did update rows early, undo early updates on a restage, and classify after early updates
     seen = Counter(EARLY)
     print(f"early updates: {dict(seen)}")
     assert seen["updated"] >= STEPS // 4, seen
     assert seen["undone"] >= STEPS // 40, seen
     assert seen["classified after"] >= STEPS // 60, seen
+    assert together >= STEPS // 30, together  # the overlap's insert and early updates met in one run
 
 
 # -- targeted: fingerprints, a refused early update, a rejected value in a later COPY -------------------------
