@@ -356,6 +356,11 @@ class Database(abc.ABC):
         with contextlib.suppress(Exception):  # closing a broken connection
             self.conn.close()
 
+    def cancel(self) -> None:
+        """Ask the server to cancel the statement this connection runs now (from another thread); nothing
+        when it runs none. A database without a server has nothing to ask."""
+        return None
+
     def __enter__(self) -> Database:
         return self
 

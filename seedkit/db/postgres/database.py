@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import repeat
 from typing import Any
 
@@ -195,6 +195,10 @@ class PostgresDatabase(Database):
     @property
     def in_transaction(self) -> bool:
         return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def cancel(self) -> None:
+        with suppress(psycopg.Error):  # (the connection may be gone already)
+            self.conn.cancel_safe(timeout=5.0)
 
     def quote(self, identifier: str) -> str:
         return sql.Identifier(identifier).as_string(self.conn)
