@@ -7,20 +7,26 @@ and compared): the database, the output, the exit code and the next run must be 
 
 from __future__ import annotations
 
+import re
 import signal
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed import early
+from seedkit.seed.apply import Applier
+from seedkit.seed.write import Writer
 from tests.support import Project, pg_projects
 from tests.support.processes import no_traceback, wait_for
-from tests.test_reliability_skipping import OWNERS, SCHEMA
+from tests.test_reliability_skipping import OWNERS, SCHEMA, other_session
 
 pytestmark = pytest.mark.postgres
 
@@ -28,7 +34,8 @@ BATCH = 100
 BIG = 10_000  # rows: enough for early updates at their shipped size (early.MIN_ROWS staged rows)
 
 
-def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", pause: str = "") -> str:
+def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", pause: str = "",
+            owner: str = "('ann', 'bob', 'cyd')[n % 3]") -> str:
     """Items ``1..rows``; ``pause``: Python run once row ``n`` is reached (``n == …`` guarded by the caller)."""
     return textwrap.dedent(f"""\
         import inspect, os, time
@@ -41,7 +48,7 @@ def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", 
             for n in range(1, {rows} + 1):
                 {pause or "pass"}
                 yield {{"code": f"c{{n:05}}", "label": {label}, "qty": {qty},
-                        "owner_id": ref("owners", ("ann", "bob", "cyd")[n % 3], column="id")}}
+                        "owner_id": ref("owners", {owner}, column="id")}}
         """)
 
 
@@ -102,3 +109,200 @@ def test_ctrl_c_while_an_early_update_waits_for_a_lock_exits_at_once(new_project
     assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGTERM), (proc.returncode, errs)
     assert ("interrupted" in errs) == (sig == signal.SIGINT) and no_traceback(out, errs), errs
     assert items_of(p) == before
+
+
+# -- three ways: early updates, every update at the end, every row compared -----------------------------------
+ROWS = 1000
+SIDES = ("early", "late", "plain")
+
+
+@dataclass
+class Step:
+    fixture: str | None = None  # new items.py source
+    sql: str | None = None  # behind seedkit's back, before the run
+    during: list[tuple[int, str]] = field(default_factory=list)  # another session commits once row n is made
+    hold: str | None = None  # another session holds these rows' locks (FOR UPDATE) for the whole run
+    args: tuple[str, ...] = ()
+    settle: int | None = None  # early side: once row n is made, wait for an early update to have run
+
+
+EARLY: list[str] = []
+
+
+@contextmanager
+def side_of(p: Project, step: Step, side: str) -> Iterator[None]:
+    """Run ``step`` on one side: early updates after 4 staged rows (noted in ``EARLY``), none, or no skipping."""
+    real_groups, real_early = Applier._groups, Writer.early_updates
+    done: list[str] = []
+    fired: set[int] = set()  # (once per run: a restage makes the rows again)
+
+    def groups(self: Applier, fp: Any) -> Iterator[tuple]:
+        for cols, shapes, rows in real_groups(self, fp):
+            yield cols, shapes, (watch(rows) if str(fp.table.name) == "items" else rows)
+
+    def watch(rows: Iterator) -> Iterator:
+        for i, row in enumerate(rows):
+            if i == 100:
+                time.sleep(0.2)  # (the fingerprint scan is over by now: the rows made from here on stream)
+            if i == step.settle and side == "early":
+                deadline = time.monotonic() + 5
+                while not done and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            for at, statement in step.during:
+                if i == at and at not in fired:
+                    fired.add(at)
+                    if side == "early":  # (the early update due by now runs in the other thread: let it)
+                        deadline = time.monotonic() + 5
+                        while not done and time.monotonic() < deadline:
+                            time.sleep(0.01)
+                    other_session(p, statement)
+            yield row
+
+    def early_updates(self: Writer, tp: Any, stage: Any) -> Any:
+        update = real_early(self, tp, stage)
+        if update is None:
+            return None
+
+        def noted(lo: int, hi: int) -> bool:
+            ok = update(lo, hi)
+            done.append("updated" if ok else "refused")
+            EARLY.append(done[-1])
+            return ok
+        return noted
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Applier, "_groups", groups)
+        if side == "early":
+            m.setattr(early, "MIN_ROWS", 4)
+            m.setattr(Writer, "early_updates", early_updates)
+        else:
+            m.setenv(early.ENV, "0")
+        if side == "plain":
+            m.setattr(PostgresDatabase, "row_formatter", lambda self: None)
+        yield
+
+
+def masked(outcome: tuple) -> tuple:
+    """(exit code, report or message) without what names another session (its pid, since when)."""
+    code, said = outcome
+    return code, re.sub(r"pid \d+|since [0-9: -]+", "…", said) if isinstance(said, str) else said
+
+
+def contents(p: Project) -> tuple:
+    return (p.rows("SELECT * FROM items ORDER BY id"), p.rows("SELECT * FROM owners ORDER BY id"))
+
+
+def three_ways(make: Any, steps: list[Step], *, rerun: bool = True) -> list[tuple]:
+    """Run ``steps`` on three databases (``SIDES``); after each step (and a rerun after it, with nothing
+    changed) the exit code, the report or message and the tables must agree. Returns the early side's
+    (exit code, report) per step."""
+    projects = {side: make(side) for side in SIDES}
+    seen = []
+    for i, step in enumerate(steps):
+        outcomes: dict[str, list] = {}
+        for side, p in projects.items():
+            if step.fixture is not None:
+                p.write("dev/items.py", step.fixture)
+            if step.sql is not None:
+                p.sql(step.sql)
+            holder = None
+            if step.hold:
+                holder = psycopg.connect(p.url)
+                holder.execute(f"SELECT * FROM items WHERE {step.hold} FOR UPDATE")
+            try:
+                with side_of(p, step, side):
+                    got = [masked(p.seed_report("dev", *step.args)), contents(p)]
+            finally:
+                if holder is not None:
+                    holder.close()
+            if rerun:
+                with side_of(p, Step(), side):
+                    got += [p.seed_report("dev"), contents(p)]
+            outcomes[side] = got
+        for side in ("late", "plain"):
+            for what, a, b in zip(("outcome", "tables", "rerun", "tables after the rerun"), outcomes["early"],
+                                  outcomes[side]):
+                assert a == b, f"step {i}: {what} differs, early / {side}:\n{a}\n{b}"
+        seen.append(outcomes["early"][0])
+    return seen
+
+
+@pytest.fixture
+def small_project(pg_server: str, tmp_path: Path) -> Iterator[Any]:
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=20,
+                     files=lambda p: p.write("dev/owners.yaml", OWNERS)) as make:
+        yield make
+
+
+CHANGED = "f'item {n}' + ('!' if n % 9 == 1 else '')"  # rows changed all along the fixture
+LATE = 900  # a row made after early updates ran
+
+
+@pytest.mark.parametrize("case", [
+    "raises", "key changes", "duplicate key", "check constraint", "rejected value",
+])
+def test_a_late_failure_after_early_updates_is_the_plain_runs(small_project, case: str) -> None:
+    """After early updates ran, something late in the fixture goes wrong: the same message, exit code and
+    database (nothing written), and the next run agrees too."""
+    first = Step(fixture(ROWS), sql="ALTER TABLE items ADD CONSTRAINT small_qty CHECK (qty < 100)")
+    late = {
+        "raises": fixture(ROWS, label=CHANGED, pause=streaming(LATE, f"raise RuntimeError('boom at {LATE}')")),
+        "key changes": fixture(ROWS, label=CHANGED).replace('f"c{n:05}"', f'f"c{{n:05}}" if n != {LATE} else "new"'),
+        "duplicate key": fixture(ROWS, label=CHANGED).replace('f"c{n:05}"', f'f"c{{n:05}}" if n != {LATE} else "c00005"'),
+        "check constraint": fixture(ROWS, label=CHANGED, qty=f"1000 if n == {LATE} else n % 7"),
+        "rejected value": fixture(ROWS, label=CHANGED, qty=f"'many' if n == {LATE} else n % 7"),
+    }[case]
+    EARLY.clear()
+    seen = three_ways(small_project, [first, Step(late, settle=LATE - 30)])
+    assert "updated" in EARLY, EARLY
+    print(seen)
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE owners SET name = 'cy2' WHERE name = 'cyd'",  # references no longer resolve
+    "INSERT INTO owners (name) VALUES ('dan')",  # a reference staged early resolves from now on
+    "UPDATE owners SET name = name",
+    "DELETE FROM items WHERE code = 'c00002'",  # a skipped row, among those updated early
+    "UPDATE items SET label = 'meanwhile' WHERE code = 'c00003'",
+    "INSERT INTO items (code, label) VALUES ('c01001', 'meanwhile')",  # the row the fixture appends
+    "INSERT INTO items (code, label) VALUES ('zz', 'meanwhile')",
+])
+def test_another_session_commits_between_two_copys_after_early_updates(small_project, statement: str) -> None:
+    owner = "'dan' if n == 50 else ('ann', 'bob', 'cyd')[n % 3]" if "dan" in statement else "('ann', 'bob', 'cyd')[n % 3]"
+    rows = ROWS + 1 if "c01001" in statement else ROWS
+    EARLY.clear()
+    three_ways(small_project, [Step(fixture(ROWS)),
+                               Step(fixture(rows, label=CHANGED, owner=owner), settle=800, during=[(800, statement)])])
+    assert "updated" in EARLY, EARLY
+
+
+def test_a_lock_timeout_in_an_early_update_is_the_plain_runs(small_project) -> None:
+    """Another session holds a changed row past the run's lock_timeout: the early update gives up (undone),
+    and the statement at the end meets the same lock: the same error as updating at the end."""
+    EARLY.clear()
+
+    def make(side: str) -> Project:
+        p = small_project(side)
+        p.config_path.write_text(p.config_path.read_text().replace("[seeds]", "[seeds]\nlock_timeout = 0.5"))
+        return p
+    seen = three_ways(make, [Step(fixture(ROWS)),
+                                      Step(fixture(ROWS, label=CHANGED), hold="code = 'c00010'", settle=800)])
+    assert seen[1][0] == 4 and "waited 0.5 s for a lock on a row of table items" in seen[1][1], seen[1]
+    assert "refused" in EARLY, EARLY
+
+
+@pytest.mark.parametrize("args", [("--only", "items"), ("--diff",), ("--dry-run",), ("--check",)])
+def test_options_agree(small_project, args: tuple[str, ...]) -> None:
+    three_ways(small_project, [Step(fixture(ROWS)), Step(fixture(ROWS, label=CHANGED), args=args)])
+
+
+@pytest.mark.parametrize("batch", [4, 2000])
+def test_tiny_and_huge_batches_agree(pg_server: str, tmp_path: Path, batch: int) -> None:
+    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=batch,
+                     files=lambda p: p.write("dev/owners.yaml", OWNERS)) as make:
+        EARLY.clear()
+        three_ways(make, [Step(fixture(ROWS)), Step(fixture(ROWS, label=CHANGED), settle=800),
+                          Step(fixture(ROWS + 7, label="f'item {n}' + ('?' if n % 5 == 1 else '')"), settle=800),
+                          Step(fixture(ROWS - 3, label=CHANGED), settle=800,
+                               during=[(800, "UPDATE items SET qty = 5 WHERE code = 'c00004'")])])
+        assert ("updated" in EARLY) == (batch < ROWS), EARLY
