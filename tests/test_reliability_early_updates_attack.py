@@ -247,8 +247,9 @@ def test_a_late_failure_after_early_updates_is_the_plain_runs(small_project, cas
     first = Step(fixture(ROWS), sql="ALTER TABLE items ADD CONSTRAINT small_qty CHECK (qty < 100)")
     late = {
         "raises": fixture(ROWS, label=CHANGED, pause=streaming(LATE, f"raise RuntimeError('boom at {LATE}')")),
-        "key changes": fixture(ROWS, label=CHANGED).replace('f"c{n:05}"', f'f"c{{n:05}}" if n != {LATE} else "new"'),
-        "duplicate key": fixture(ROWS, label=CHANGED).replace('f"c{n:05}"', f'f"c{{n:05}}" if n != {LATE} else "c00005"'),
+        "key changes": fixture(ROWS, label=CHANGED).replace('f"c{n:05}"', f'f"c{{n:05}}" if n != {LATE} else "x"'),
+        "duplicate key": fixture(ROWS, label=CHANGED).replace('f"c{n:05}"',
+                                                              f'f"c{{n:05}}" if n != {LATE} else "c00005"'),
         "check constraint": fixture(ROWS, label=CHANGED, qty=f"1000 if n == {LATE} else n % 7"),
         "rejected value": fixture(ROWS, label=CHANGED, qty=f"'many' if n == {LATE} else n % 7"),
     }[case]
@@ -268,7 +269,9 @@ def test_a_late_failure_after_early_updates_is_the_plain_runs(small_project, cas
     "INSERT INTO items (code, label) VALUES ('zz', 'meanwhile')",
 ])
 def test_another_session_commits_between_two_copys_after_early_updates(small_project, statement: str) -> None:
-    owner = "'dan' if n == 50 else ('ann', 'bob', 'cyd')[n % 3]" if "dan" in statement else "('ann', 'bob', 'cyd')[n % 3]"
+    owner = "('ann', 'bob', 'cyd')[n % 3]"
+    if "dan" in statement:
+        owner = f"'dan' if n == 50 else {owner}"
     rows = ROWS + 1 if "c01001" in statement else ROWS
     EARLY.clear()
     three_ways(small_project, [Step(fixture(ROWS)),
@@ -306,3 +309,33 @@ def test_tiny_and_huge_batches_agree(pg_server: str, tmp_path: Path, batch: int)
                           Step(fixture(ROWS - 3, label=CHANGED), settle=800,
                                during=[(800, "UPDATE items SET qty = 5 WHERE code = 'c00004'")])])
         assert ("updated" in EARLY) == (batch < ROWS), EARLY
+
+
+@pytest.mark.parametrize("how", ["early", "late"])
+def test_the_connection_ended_while_an_update_waits(new_project, how: str) -> None:
+    """The run's backend is terminated while an update waits for another session's lock (early: while the
+    fixture is still making rows): the run fails as when its statement at the end is the one ended."""
+    p = new_project(how)
+    p.config_path.write_text(p.config_path.read_text().replace("[seeds]", "[seeds]\nlock_timeout = 60"))
+    p.write("dev/items.py", fixture())
+    assert p.run("run", "dev").returncode == 0
+    before = items_of(p)
+    p.write("dev/items.py", fixture(label="f'item {n}' + ('!' if n <= 6000 else '')",
+                                    pause=streaming(9000, "time.sleep(4)")))
+    with psycopg.connect(p.url) as holder:
+        holder.execute("SELECT * FROM items WHERE code = 'c00010' FOR UPDATE")
+        proc = p.spawn("run", "dev", env={early.ENV: "1" if how == "early" else "0"})
+        try:
+            pid = wait_for(lambda: p.rows("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND wait_event_type = 'Lock'"), 60, "an update waiting")[0][0]
+            p.rows("SELECT pg_terminate_backend(%s)", [pid])
+            out, errs = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            holder.rollback()
+    assert items_of(p) == before
+    assert no_traceback(out, errs), errs
+    assert (proc.returncode, errs) == (1, "error: connection lost: terminating connection due to administrator "
+                                          "command\nhint: nothing was written: the run's one transaction ended "
+                                          "with the connection; run again\n"), errs

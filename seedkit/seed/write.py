@@ -273,7 +273,8 @@ class Writer:
         def update(lo: int, hi: int) -> bool:
             """Update the changed rows among those staged with ordinals in ``(lo, hi]``; False when the database
             refused (undone: the statement at the end meets the same rows and says why, as it would have), or
-            when the fingerprint is not kept (known once the scan ran, before any COPY)."""
+            when the fingerprint is not kept (known once the scan ran, before any COPY). A lost connection is
+            the run's error at once (the next COPY would only find the connection closed)."""
             assert tracker is not None
             d = self.ctx.d
             version = self.fingerprints.counting(tp.table.name) and d.row_version_hash("t")
@@ -283,7 +284,9 @@ class Writer:
             try:
                 with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo):
                     row = d.fetchone(self.one_update(tp, stage, src, compare, version, None))
-            except DatabaseError:
+            except DatabaseError as exc:
+                if d.connection_lost(exc):  # nothing to leave to the statement at the end: say why now
+                    raise
                 return False
             assert row is not None
             tracker.early_rows += int(row[0])
