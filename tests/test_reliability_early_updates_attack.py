@@ -7,6 +7,7 @@ and compared): the database, the output, the exit code and the next run must be 
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import textwrap
@@ -188,14 +189,28 @@ def masked(outcome: tuple) -> tuple:
     return code, re.sub(r"pid \d+|since [0-9: -]+", "…", said) if isinstance(said, str) else said
 
 
+def recorded(p: Project) -> dict[str, str]:
+    """Per table the record of the last run names: whether its fingerprint is recorded ("kept") or not, and
+    that a kept one is the table's (another database's row versions differ: only that can be compared)."""
+    if not p.rows("SELECT 1 FROM pg_tables WHERE tablename = 'seedkit_digests'"):
+        return {}
+    seen = {}
+    for (state,) in p.rows("SELECT state FROM seedkit_digests"):
+        for table, fingerprint in json.loads(state).items():
+            actual = p.rows(f"SELECT count(*), coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text "
+                            f"FROM {table}")[0]
+            seen[table] = "none" if fingerprint is None else "kept" if list(actual) == fingerprint else "wrong"
+    return seen
+
+
 def contents(p: Project) -> tuple:
-    return (p.rows("SELECT * FROM items ORDER BY id"), p.rows("SELECT * FROM owners ORDER BY id"))
+    return p.rows("SELECT * FROM items ORDER BY id"), p.rows("SELECT * FROM owners ORDER BY id")
 
 
 def three_ways(make: Any, steps: list[Step], *, rerun: bool = True) -> list[tuple]:
     """Run ``steps`` on three databases (``SIDES``); after each step (and a rerun after it, with nothing
-    changed) the exit code, the report or message and the tables must agree. Returns the early side's
-    (exit code, report) per step."""
+    changed) the exit code, the report or message and the tables must agree, and the fingerprints recorded
+    (with skipping) too. Returns the early side's (exit code, report) per step."""
     projects = {side: make(side) for side in SIDES}
     seen = []
     for i, step in enumerate(steps):
@@ -211,17 +226,19 @@ def three_ways(make: Any, steps: list[Step], *, rerun: bool = True) -> list[tupl
                 holder.execute(f"SELECT * FROM items WHERE {step.hold} FOR UPDATE")
             try:
                 with side_of(p, step, side):
-                    got = [masked(p.seed_report("dev", *step.args)), contents(p)]
+                    got = [masked(p.seed_report("dev", *step.args)), contents(p), recorded(p)]
             finally:
                 if holder is not None:
                     holder.close()
             if rerun:
                 with side_of(p, Step(), side):
-                    got += [p.seed_report("dev"), contents(p)]
+                    got += [p.seed_report("dev"), contents(p), recorded(p)]
             outcomes[side] = got
         for side in ("late", "plain"):
-            for what, a, b in zip(("outcome", "tables", "rerun", "tables after the rerun"), outcomes["early"],
-                                  outcomes[side]):
+            for what, a, b in zip(("outcome", "tables", "fingerprints recorded", "rerun", "tables after the rerun",
+                                   "fingerprints recorded by the rerun"), outcomes["early"], outcomes[side]):
+                if side == "plain" and what.startswith("fingerprints"):
+                    continue  # (a run that never skips records none)
                 assert a == b, f"step {i}: {what} differs, early / {side}:\n{a}\n{b}"
         seen.append(outcomes["early"][0])
     return seen
@@ -339,3 +356,25 @@ def test_the_connection_ended_while_an_update_waits(new_project, how: str) -> No
     assert (proc.returncode, errs) == (1, "error: connection lost: terminating connection due to administrator "
                                           "command\nhint: nothing was written: the run's one transaction ended "
                                           "with the connection; run again\n"), errs
+
+
+def test_an_early_update_refused_after_updating_rows_leaves_the_fingerprints_exact(small_project, monkeypatch) -> None:
+    """An early update that fails after it updated rows (undone under its savepoint, the statement at the end
+    updating them) keeps the record as exact as updating at the end does: the database still counts those
+    rolled-back rows as written, and the run follows them."""
+    real = Writer.one_update
+    refused: list[str] = []
+
+    def failing_late(self: Writer, tp: Any, stage: Any, src: str, compare: list[str], version: str,
+                     unresolved_in: str | None) -> str:
+        statement = real(self, tp, stage, src, compare, version, unresolved_in)
+        if unresolved_in is None and not refused:  # the first early update: it updates its rows, then fails
+            refused.append(src)
+            assert statement.endswith(", 0 FROM u")
+            return statement[:-len("0 FROM u")] + "1 / (count(*) - count(*)) FROM u"
+        return statement
+
+    monkeypatch.setattr(Writer, "one_update", failing_late)
+    EARLY.clear()
+    three_ways(small_project, [Step(fixture(ROWS)), Step(fixture(ROWS, label=CHANGED), settle=800)])
+    assert EARLY[0] == "refused", EARLY

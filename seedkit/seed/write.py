@@ -281,12 +281,15 @@ class Writer:
             if tracker.old is None or not version:
                 return False
             src = self.sql.src(stage, where=f"s._n > {int(lo)} AND s._n <= {int(hi)}")
+            since = self.fingerprints.writes_so_far(tp.table.name)
             try:
                 with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo):
                     row = d.fetchone(self.one_update(tp, stage, src, compare, version, None))
             except DatabaseError as exc:
                 if d.connection_lost(exc):  # nothing to leave to the statement at the end: say why now
                     raise
+                # (the rows it updated before it failed are rolled back, and still counted as written)
+                self.fingerprints.undone(tp.table.name, since=since)
                 return False
             assert row is not None
             tracker.early_rows += int(row[0])

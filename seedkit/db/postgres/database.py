@@ -198,7 +198,10 @@ class PostgresDatabase(Database):
 
     def cancel(self) -> None:
         with suppress(psycopg.Error):  # (the connection may be gone already)
-            self.conn.cancel_safe(timeout=5.0)
+            if hasattr(self.conn, "cancel_safe"):  # psycopg >= 3.2: a cancel that never blocks for long
+                self.conn.cancel_safe(timeout=5.0)
+            else:
+                self.conn.cancel()
 
     def quote(self, identifier: str) -> str:
         return sql.Identifier(identifier).as_string(self.conn)
