@@ -378,3 +378,61 @@ def test_an_early_update_refused_after_updating_rows_leaves_the_fingerprints_exa
     EARLY.clear()
     three_ways(small_project, [Step(fixture(ROWS)), Step(fixture(ROWS, label=CHANGED), settle=800)])
     assert EARLY[0] == "refused", EARLY
+
+
+SECOND = textwrap.dedent("""\
+    from seedkit import fixture
+
+
+    @fixture("items", key=["code"], name="more")
+    def more(fake):
+        for n in range(1, 301):
+            yield {"code": f"m{n:05}", "label": f"more {n}" + ("!" if n % 4 == 0 else ""), "qty": n % 5}
+    """)
+
+
+@pytest.mark.parametrize("case", ["prune", "two fixtures", "create_only"])
+def test_runs_that_never_skip_update_nothing_early(small_project, case: str) -> None:
+    """Pruning, a second fixture of the table, create_only columns: the same outcome three ways (prune and a
+    second fixture compare every row: nothing is updated early)."""
+    def source(label: str) -> str:
+        text = fixture(ROWS, label=label)
+        if case == "prune":
+            return text.replace('key=["code"]', 'key=["code"], prune=True')
+        if case == "create_only":
+            return text.replace('key=["code"]', 'key=["code"], create_only=["qty"]')
+        return text
+
+    def make(side: str) -> Project:
+        p = small_project(side)
+        if case == "two fixtures":
+            p.write("dev/more.py", SECOND)
+        return p
+    EARLY.clear()
+    three_ways(make, [Step(source("f'item {n}'"), sql="INSERT INTO items (code) VALUES ('zz')"),
+                      Step(source(CHANGED), settle=800)])
+    assert bool(EARLY) == (case == "create_only"), EARLY
+
+
+def test_the_rows_held_while_an_early_update_runs_stay_bounded(small_project, monkeypatch) -> None:
+    """While an early update runs (here: slowly), the rows made meanwhile wait as COPY text up to
+    ``HELD_BYTES``; the making thread then waits too."""
+    monkeypatch.setattr(early, "HELD_BYTES", 3000)
+    held: list[int] = []
+    real_put, real_early = early._Handoff.put, Writer.early_updates
+
+    def put(self: Any, item: Any) -> bool:
+        ok = real_put(self, item)
+        held.append(self.held - len(item[0]))  # (held before this item: it is below the bound)
+        return ok
+
+    def slow(self: Writer, tp: Any, stage: Any) -> Any:
+        update = real_early(self, tp, stage)
+        return None if update is None else lambda lo, hi: time.sleep(0.5) or update(lo, hi)
+
+    monkeypatch.setattr(early._Handoff, "put", put)
+    monkeypatch.setattr(Writer, "early_updates", slow)
+    everything = "f'item {n}' + ('!' * 40 if n % 2 else '')"  # about 70 bytes a row, every other row changed
+    three_ways(small_project, [Step(fixture(ROWS)), Step(fixture(ROWS, label=everything))])
+    assert held and max(held) < 3000, max(held)
+    assert max(held) > 1500  # (it did fill up while an update ran)
