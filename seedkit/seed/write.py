@@ -283,7 +283,9 @@ class Writer:
             src = self.sql.src(stage, where=f"s._n > {int(lo)} AND s._n <= {int(hi)}")
             since = self.fingerprints.writes_so_far(tp.table.name)
             try:
-                with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo):
+                # (a row another session holds is left to the statement at the end, which waits for it: the
+                # run waits once, [seeds] lock_timeout, as when every update waits for the end)
+                with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo), d.no_lock_waits():
                     row = d.fetchone(self.one_update(tp, stage, src, compare, version, None))
             except DatabaseError as exc:
                 if d.connection_lost(exc):  # nothing to leave to the statement at the end: say why now

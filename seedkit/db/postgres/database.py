@@ -345,6 +345,12 @@ class PostgresDatabase(Database):
         self.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true), "
                      "set_config('jit', %s, true)", [row[0] if row else "on"])
 
+    @contextmanager
+    def no_lock_waits(self) -> Iterator[None]:
+        row = self.fetchone("SELECT current_setting('lock_timeout'), set_config('lock_timeout', '10ms', true)")
+        yield
+        self.execute("SELECT set_config('lock_timeout', %s, true)", [row[0] if row else "0"])
+
     def row_identity(self, alias: str) -> str | None:
         return f"{alias}.ctid"  # (a partition's rows may share one with another's: a false alarm, never a miss)
 
