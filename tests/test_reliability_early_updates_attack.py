@@ -312,7 +312,7 @@ def test_a_lock_timeout_in_an_early_update_is_the_plain_runs(small_project) -> N
 
 
 @pytest.mark.parametrize("args", [("--only", "items"), ("--diff",), ("--dry-run",), ("--check",)])
-def test_options_agree(small_project, args: tuple[str, ...]) -> None:
+def test_only_diff_dry_run_and_check_agree_with_early_updates(small_project, args: tuple[str, ...]) -> None:
     three_ways(small_project, [Step(fixture(ROWS)), Step(fixture(ROWS, label=CHANGED), args=args)])
 
 
