@@ -456,3 +456,22 @@ def test_an_early_update_does_not_wait_for_a_locked_row(small_project) -> None:
                 took[side] = time.monotonic() - start
         assert code == 4 and "waited 2 s for a lock on a row of table items" in said, said
     assert took["early"] < took["late"] + 1.2, took  # (waiting twice would take 2 s more)
+
+
+def test_sqlite_stays_plain(tmp_path: Path) -> None:
+    """SQLite never skips rows, so never updates any early: the same outcome with early updates on and off."""
+    seen = {}
+    for side in ("early", "late"):
+        p = Project(tmp_path / side, f"sqlite:///{tmp_path / side}.db", envs={"dev": {"include": ["dev"]}})
+        p.sql(SCHEMA, SCHEMA.replace("bigserial", "INTEGER"))
+        p.write("dev/owners.yaml", OWNERS)
+        EARLY.clear()
+        got = []
+        for source in (fixture(ROWS), fixture(ROWS, label=CHANGED), fixture(ROWS, label=CHANGED)):
+            p.write("dev/items.py", source)
+            with side_of(p, Step(), side):
+                got.append((p.seed_report("dev"), contents(p)))
+        assert EARLY == []
+        seen[side] = got
+    assert seen["early"] == seen["late"]
+    assert seen["early"][1][0][1]["totals"]["updated"] == ROWS // 9 + 1
