@@ -17,7 +17,8 @@ updates items early; the other two sides run with both off (``SEEDKIT_OVERLAP=0`
 After every step all three have the same exit code, the same report and the same table contents. The
 walk must have updated rows early many times, undone early updates when another session's commit made
 the fixture stage again, finished runs whose rows past the end of the last run were classified
-after early updates, and met the overlap's insert and early updates in one run a few times. ``SEEDKIT_EARLY_SEED`` / ``SEEDKIT_EARLY_STEPS`` replay another walk.
+after early updates, and met the overlap's insert and early updates in one run a few times.
+``SEEDKIT_EARLY_SEED`` / ``SEEDKIT_EARLY_STEPS`` replay another walk.
 """
 
 from __future__ import annotations

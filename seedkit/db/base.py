@@ -206,6 +206,11 @@ class Database(abc.ABC):
         """While inside: joins of a few rows against large tables use index lookups."""
         return contextlib.nullcontext()
 
+    def no_lock_waits(self) -> AbstractContextManager[None]:
+        """While inside: a statement meeting a row (or table) another session locked fails at once instead
+        of waiting for it (on an error the savepoint it runs under restores the setting)."""
+        return contextlib.nullcontext()
+
     @abc.abstractmethod
     def load_rows(self, table_sql: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Stream rows into a table (COPY on PostgreSQL, batched executemany on SQLite); return the count."""

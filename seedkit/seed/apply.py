@@ -271,7 +271,7 @@ class Applier:
                         self.writer.classify_and_write(tp, stage, tr, deferred_here, dups=table.name in self.suspects
                                                        and not self._keys_kept(tp, stage, tracker))
             except Restage:  # another session wrote them meanwhile: compare every row
-                restage = True
+                restage = True  # (the record is then not this run's to keep: rows updated early are not followed)
             if not restage:
                 tr.unchanged += tracker.skipped
                 return
@@ -391,6 +391,9 @@ class Applier:
                             raise Restage
                 return tracker.staged
             except Restage:
+                # rows updated early, rolled back: the database still counts them as written (keys changed: the
+                # record stays exact, as when every update waits for the end)
+                self.fingerprints.undone(tp.table.name, tracker.early_rows)
                 self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
                 tracker.reset()
                 rows = (item for _, _, it in self._groups(fp) for item in it)

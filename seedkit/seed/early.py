@@ -109,14 +109,23 @@ def stream(d: Database, table_sql: str, columns: Sequence[str], items: Iterable[
         for item in items:
             if not hand.put(item):
                 break  # the worker failed: its error is raised below
-    except BaseException:
-        hand.end(stopped=True)
+        hand.end()
         worker.join()
+    except BaseException:  # (Ctrl-C too: the run ends now, not once the worker's statement is done)
+        hand.end(stopped=True)
+        _stop(d, worker)
         raise
-    hand.end()
-    worker.join()
     if hand.error is not None:
         raise hand.error
+
+
+def _stop(d: Database, worker: threading.Thread) -> None:
+    """End the worker at once: it stops at its next step, and the statement it runs (an update waiting for
+    another session's lock, say) is cancelled, as Ctrl-C cancels a statement of this thread's own."""
+    worker.join(0.05)
+    while worker.is_alive():
+        d.cancel()
+        worker.join(0.5)
 
 
 class _Worker:

@@ -185,6 +185,20 @@ class Fingerprints:
         """``n`` rows written to ``table`` by a statement that added up their versions' hashes itself."""
         self.writes[table][2] += n
 
+    def writes_so_far(self, table: TableName) -> int:
+        """The database's count of rows this transaction wrote to ``table`` (see ``undone``)."""
+        return self.ctx.d.table_writes(self.writes[table][0])
+
+    def undone(self, table: TableName, rows: int | None = None, *, since: int | None = None) -> None:
+        """Writes of ``table`` rolled back under a savepoint (``rows`` of them, or as many as the database
+        counted since ``since``): they left the table as it was, but the database still counts them, and
+        every write counted must be one the run followed (see ``followed_to_the_end``)."""
+        if table not in self.writes:
+            return
+        if since is not None:
+            rows = self.writes_so_far(table) - since
+        self.writes[table][2] += rows or 0
+
     def write(self, statement: str, table: TableName, params: list[Any] | None = None) -> tuple[int, int]:
         """Run an INSERT or UPDATE; return (rows, sum of the new row versions' hashes, or 0)."""
         version = self.counting(table)

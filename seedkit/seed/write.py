@@ -273,17 +273,25 @@ class Writer:
         def update(lo: int, hi: int) -> bool:
             """Update the changed rows among those staged with ordinals in ``(lo, hi]``; False when the database
             refused (undone: the statement at the end meets the same rows and says why, as it would have), or
-            when the fingerprint is not kept (known once the scan ran, before any COPY)."""
+            when the fingerprint is not kept (known once the scan ran, before any COPY). A lost connection is
+            the run's error at once (the next COPY would only find the connection closed)."""
             assert tracker is not None
             d = self.ctx.d
             version = self.fingerprints.counting(tp.table.name) and d.row_version_hash("t")
             if tracker.old is None or not version:
                 return False
             src = self.sql.src(stage, where=f"s._n > {int(lo)} AND s._n <= {int(hi)}")
+            since = self.fingerprints.writes_so_far(tp.table.name)
             try:
-                with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo):
+                # (a row another session holds is left to the statement at the end, which waits for it: the
+                # run waits once, [seeds] lock_timeout, as when every update waits for the end)
+                with d.transaction(), self.fingerprints.joins_for(tracker, hi - lo), d.no_lock_waits():
                     row = d.fetchone(self.one_update(tp, stage, src, compare, version, None))
-            except DatabaseError:
+            except DatabaseError as exc:
+                if d.connection_lost(exc):  # nothing to leave to the statement at the end: say why now
+                    raise
+                # (the rows it updated before it failed are rolled back, and still counted as written)
+                self.fingerprints.undone(tp.table.name, since=since)
                 return False
             assert row is not None
             tracker.early_rows += int(row[0])

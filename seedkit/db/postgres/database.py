@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import repeat
 from typing import Any
 
@@ -197,6 +196,13 @@ class PostgresDatabase(Database):
     def in_transaction(self) -> bool:
         return self.conn.info.transaction_status != TransactionStatus.IDLE
 
+    def cancel(self) -> None:
+        with suppress(psycopg.Error):  # (the connection may be gone already)
+            if hasattr(self.conn, "cancel_safe"):  # psycopg >= 3.2: a cancel that never blocks for long
+                self.conn.cancel_safe(timeout=5.0)
+            else:
+                self.conn.cancel()
+
     def quote(self, identifier: str) -> str:
         return sql.Identifier(identifier).as_string(self.conn)
 
@@ -354,10 +360,6 @@ class PostgresDatabase(Database):
             "WHERE c.relrowsecurity", [[self.qualified(t) for t in tables]])
         return [tables[int(i) - 1] for (i,) in rows]
 
-    def cancel(self) -> None:
-        with contextlib.suppress(psycopg.Error):  # (gone: what follows on the connection says so)
-            self.conn.cancel_safe(timeout=5.0)
-
     @contextmanager
     def few_rows_join(self) -> Iterator[None]:
         # the planner would hash the whole large table for a few thousand staged rows; and the cost it then
@@ -368,6 +370,12 @@ class PostgresDatabase(Database):
         yield  # on an error the transaction (or savepoint) rolls back, and these settings with it
         self.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true), "
                      "set_config('jit', %s, true)", [row[0] if row else "on"])
+
+    @contextmanager
+    def no_lock_waits(self) -> Iterator[None]:
+        row = self.fetchone("SELECT current_setting('lock_timeout'), set_config('lock_timeout', '10ms', true)")
+        yield
+        self.execute("SELECT set_config('lock_timeout', %s, true)", [row[0] if row else "0"])
 
     def row_identity(self, alias: str) -> str | None:
         return f"{alias}.ctid"  # (a partition's rows may share one with another's: a false alarm, never a miss)
