@@ -27,7 +27,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +300,7 @@ def test_early_updates_agree_with_late_ones_and_with_comparing_every_row(three_p
 # -- targeted: fingerprints, a refused early update, a rejected value in a later COPY -------------------------
 # (run both ways by tests/test_reliability_skipping.py's ``both_ways``, on its projects)
 @pytest.fixture
-def new_project(pg_server: str, tmp_path: Path) -> Iterator[Any]:
+def new_project(pg_server: str, tmp_path: Path) -> Iterator[Callable[[str], Project]]:
     with pg_projects(pg_server, tmp_path, schema=skipping.SCHEMA, batch_size=skipping.BATCH,
                      files=lambda p: p.write("dev/owners.yaml", skipping.OWNERS)) as make:
         yield make

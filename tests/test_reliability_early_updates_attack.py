@@ -12,7 +12,7 @@ import re
 import signal
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +59,7 @@ def streaming(n: int, code: str) -> str:
 
 
 @pytest.fixture
-def new_project(pg_server: str, tmp_path: Path) -> Iterator[Any]:
+def new_project(pg_server: str, tmp_path: Path) -> Iterator[Callable[[str], Project]]:
     with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH,
                      files=lambda p: p.write("dev/owners.yaml", OWNERS)) as make:
         yield make
@@ -245,7 +245,7 @@ def three_ways(make: Any, steps: list[Step], *, rerun: bool = True) -> list[tupl
 
 
 @pytest.fixture
-def small_project(pg_server: str, tmp_path: Path) -> Iterator[Any]:
+def small_project(pg_server: str, tmp_path: Path) -> Iterator[Callable[[str], Project]]:
     with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=20,
                      files=lambda p: p.write("dev/owners.yaml", OWNERS)) as make:
         yield make
