@@ -201,9 +201,15 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
 def _sqlite_url(config: Config, env: str, override: str | None) -> bool:
     """Does the URL ``config.database_url`` will give look like SQLite's (read before the URL is parsed,
     only to share the reading between the two processes well)?"""
+    from ..config import interpolate
+
     for value in (override, config.env(env).database_url, config.settings.database.url,
                   config.variables.get("DATABASE_URL")):
         if value:
+            try:
+                value = interpolate(value, config.variables, where="")
+            except SeedkitError:
+                return False
             return value.strip().lower().startswith("sqlite:")
     return False
 

@@ -2,11 +2,14 @@
 
 A first run (nothing in the fixture cache) spends most of its time before the database sees a row
 parsing YAML. When the command line reads enough bytes of files the cache does not hold, it forks one
-worker process, before it connects to any database (a rerun that reads its files after asking the
-database forks it connected; the worker never uses the connection): the worker parses some of the
-files (the split balances the two processes' work by size), keeps them in the fixture cache as usual
-and hands their rows back in the cache's own format, while this process parses the others; this process then decodes
-the worker's rows, as it would decode a cache entry.
+worker process as soon as it knows the files, before it imports the database driver or connects to any
+database (a rerun that reads its files after asking the database forks it connected; the worker never
+uses the connection): the worker parses some of the files, largest first (the split balances the two
+processes' work by size), keeps them in the fixture cache as usual and hands their rows back in the
+cache's own format, saying through a pipe where each file's record ends; this process parses the
+others meanwhile — on PostgreSQL it also connects, takes the seed lock, reads the catalog and checks
+its own rows (``meanwhile``, seedkit/seed/__init__.py) — and decodes the worker's rows file by file as
+they come, as it would decode a cache entry.
 
 What is read does not change, only where:
 
@@ -20,7 +23,8 @@ What is read does not change, only where:
 
 It is used only by a one-shot process (the command line) that has a single thread and two or more
 usable cores, where ``os.fork`` exists, and when the files to parse reach ``MIN_BYTES``.
-``SEEDKIT_PARALLEL_READ=0`` in the environment turns it off.
+``SEEDKIT_PARALLEL_READ=0`` in the environment turns it off; ``SEEDKIT_CONNECT_WHILE_READING=0`` keeps
+the worker but has the run connect only once every file is read.
 """
 
 from __future__ import annotations
