@@ -9,9 +9,8 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +46,9 @@ def load_fixtures(config: Config, include: list[str], *, digests: dict[str, str 
         return reading.fixtures()
     finally:
         reading.stop()
+
+
+_Arrived = Callable[[list[Fixture], dict[str, str | None]], None]
 
 
 class _Reading:
@@ -95,19 +97,26 @@ class _Reading:
             notes.update(self.noted[i])
         return fixtures, notes
 
-    def finish(self) -> tuple[list[Fixture], list[FixtureError]]:
-        """Every file's fixtures (in the files' order) and problems; ``digests`` filled."""
+    def finish(self, arrived: _Arrived | None = None) -> tuple[list[Fixture], list[FixtureError]]:
+        """Every file's fixtures (in the files' order) and problems; ``digests`` filled. ``arrived`` is
+        given each file the worker hands back (its fixtures and digest) as it comes: it may still be
+        read again here, should the worker not end well."""
         with _fewer_collections():
             if self.worker is not None:
-                read, jobs = self.worker[0].collect(), self.worker[1]
+                jobs = self.worker[1]
+
+                def handed_back(i: int, got: tuple[list[Fixture], bool]) -> None:
+                    self.results[i] = parallel.read_here(got, jobs[i], self.files[i][2], self._note(i))
+                    if arrived is not None:
+                        arrived(self.results[i], self.noted[i])
+
+                self.worker[0].each = handed_back
+                read = self.worker[0].collect()
                 self.worker = None
                 for i, job in jobs.items():
-                    _, shown, ident = self.files[i]
-                    got = read.get(i)
-                    if got is None:  # not read there (a problem, or the worker's end): read here, the plain way
+                    if i not in read:  # not read there (a problem, or the worker's end): read here, the plain way
+                        _, shown, ident = self.files[i]
                         self.results[i] = _load_one(self.config, job.path, shown, ident, self.cache, self._note(i))
-                    else:
-                        self.results[i] = parallel.read_here(got, job, ident, self._note(i))
         fixtures: list[Fixture] = []
         problems: list[FixtureError] = []
         for result, note in zip(self.results, self.noted):
@@ -119,9 +128,10 @@ class _Reading:
                 self.digests.update(note)
         return fixtures, problems
 
-    def fixtures(self, only: list[str] | tuple[str, ...] = (), env: str = "") -> list[Fixture]:
+    def fixtures(self, only: list[str] | tuple[str, ...] = (), env: str = "", arrived: _Arrived | None = None
+                 ) -> list[Fixture]:
         """Every fixture (those ``only`` names); all file problems are reported together."""
-        fixtures, problems = self.finish()
+        fixtures, problems = self.finish(arrived)
         if len(problems) == 1:
             raise problems[0]
         if problems:
@@ -258,17 +268,14 @@ def _run(config: Config, env: str, url: DatabaseURL, memo: rerun.Rerun | None, v
                             raise
                         held = exc
                     checked: _Checked | None = None
-                    held_checks: Exception | None = None
                     if reading is not None:
                         if held is None and own is not None and not only:
-                            try:  # the pre-flight of what this process read, while the worker reads
-                                with _fewer_collections():
-                                    checked = _check_own(d, catalog, own[0], verdicts,
-                                                         own[1] if memo is not None or digests is not None else None)
-                            except Exception as exc:  # noqa: BLE001 - the whole pre-flight's failure: said in turn
-                                held_checks = exc
-                        fixtures = reading.fixtures(only, env)  # every file's problem first
-                        reading = None
+                            # the pre-flight of what this process read, then of each file the worker hands
+                            # back, while the worker reads
+                            checked = _Checked(d, catalog, verdicts, memo is not None or digests is not None)
+                            checked.add(*own)
+                        fixtures = reading.fixtures(only, env, checked.add if checked is not None else None)
+                        reading = None  # (every file's problem said first)
                         if held is not None:
                             raise held
                     if same is not None:
@@ -284,8 +291,8 @@ def _run(config: Config, env: str, url: DatabaseURL, memo: rerun.Rerun | None, v
                         if fixtures is None:
                             fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
                         missing = _missing_tables(fixtures, catalog)
-                        if held_checks is not None:
-                            raise held_checks
+                        if checked is not None and checked.failure is not None:
+                            raise checked.failure
                         # every YAML/JSON row against its table's schema
                         with _fewer_collections():  # checking rows allocates many small objects, none in a cycle
                             _schema_checks(d, catalog, fixtures, verdicts,
@@ -347,36 +354,49 @@ def _load_selected(config: Config, include: list[str], only: list[str] | tuple[s
     return _select(fixtures, only, env) if only else fixtures
 
 
-@dataclass
 class _Checked:
-    """The pre-flight of this process's own fixtures, done while the worker read the others."""
+    """The pre-flight of fixtures read while the worker still reads (this process's own, then each file
+    the worker hands back), done in turn: the rules read once, and the fixtures found valid. A problem
+    found here is not said here: the whole pre-flight checks those fixtures again, with all the others,
+    and says every problem in the files' order. A failure other than a problem is held (``failure``) and
+    said in the place the whole pre-flight would meet it."""
 
-    rules: object
-    passed: set[int] = field(default_factory=set)  # id() of the fixtures found valid
-    keys: list[str] = field(default_factory=list)  # their verdict keys, kept once the whole pre-flight passes
+    def __init__(self, d: db.Database, catalog: db.Catalog, verdicts: rerun.Verdicts | None, with_digests: bool):
+        self.d, self.catalog, self.verdicts, self.with_digests = d, catalog, verdicts, with_digests
+        self.rules: object = None
+        self.passed: dict[int, Fixture] = {}  # by id(): the fixtures found valid (kept: their ids stay theirs)
+        self.keys: list[str] = []  # their verdict keys, kept once the whole pre-flight passes
+        self.failure: Exception | None = None
 
-
-def _check_own(d: db.Database, catalog: db.Catalog, own: list[Fixture], verdicts: rerun.Verdicts | None,
-               digests: dict[str, str | None] | None) -> _Checked | None:
-    """``_schema_checks``'s first part for the fixtures this process read: the rules, and the rows
-    checked. A problem found here is not said here: the whole pre-flight checks these fixtures again,
-    with all the others, and says every problem in the files' order."""
-    if not any(f.rows is not None for f in own):
-        return None
-    from ..schema.checks import read_rules
-
-    rules = read_rules(d, catalog)
-    todo, keys = own, []
-    if verdicts is not None and digests is not None:
-        todo, keys = _unknown_verdicts(own, catalog, rules, verdicts, digests)
-    if any(f.rows is not None for f in todo):
-        from ..schema.validate import preflight
-
+    def add(self, fixtures: list[Fixture], digests: dict[str, str | None]) -> None:
+        if self.failure is not None or not any(f.rows is not None for f in fixtures):
+            return
         try:
-            preflight(todo, catalog, rules)
-        except FixtureError:
-            return _Checked(rules)
-    return _Checked(rules, {id(f) for f in own}, keys)
+            with _fewer_collections():
+                self._check(fixtures, digests)
+        except Exception as exc:  # noqa: BLE001 - the whole pre-flight's failure: said in turn
+            self.failure = exc
+
+    def _check(self, fixtures: list[Fixture], digests: dict[str, str | None]) -> None:
+        if self.rules is None:
+            from ..schema.checks import read_rules
+
+            self.rules = read_rules(self.d, self.catalog)
+        todo, keys = fixtures, []
+        if self.verdicts is not None and self.with_digests:
+            todo, keys = _unknown_verdicts(fixtures, self.catalog, self.rules, self.verdicts, digests)
+        if any(f.rows is not None for f in todo):
+            from ..schema.validate import preflight
+
+            try:
+                preflight(todo, self.catalog, self.rules)
+            except FixtureError:
+                return
+        self.passed.update((id(f), f) for f in fixtures)
+        self.keys += keys
+
+    def done(self, fx: Fixture) -> bool:
+        return self.passed.get(id(fx)) is fx
 
 
 def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
@@ -385,16 +405,16 @@ def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
     """Pre-flight (seedkit.schema): all schema problems of all files at once, before any write; ``auto``
     fixtures learn the table they fill. With ``verdicts``, a fixture found valid before (same bytes, same
     table schema) is not checked again (seed/rerun.py); ``checked``: those found valid already in this
-    run (``_check_own``)."""
+    run, while the worker read."""
     from ..schema.auto import bind_auto
     from ..schema.checks import read_rules
 
     if not any(f.rows is not None or f.auto is not None for f in fixtures):
         return
-    rules = checked.rules if checked is not None else read_rules(d, catalog)
+    rules = checked.rules if checked is not None and checked.rules is not None else read_rules(d, catalog)
     todo, keys = fixtures, list(checked.keys) if checked is not None else []
     if checked is not None and checked.passed:
-        todo = [f for f in fixtures if id(f) not in checked.passed]
+        todo = [f for f in fixtures if not checked.done(f)]
     if verdicts is not None and digests is not None:
         todo, more = _unknown_verdicts(todo, catalog, rules, verdicts, digests)
         keys += more

@@ -36,7 +36,7 @@ import signal
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -121,6 +121,7 @@ class Worker:
         self.jobs = {job.index: job for job in jobs}
         self.cache = cache
         self.pid: int | None = None
+        self.each: Callable[[int, tuple[list[Fixture], bool]], None] | None = None
         self.out = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked: gone with both processes, whatever happens
         parent = os.getpid()
         try:
@@ -162,15 +163,17 @@ class Worker:
 
     def collect(self) -> dict[int, tuple[list[Fixture], bool]]:
         """What the worker read: index → (documents, whether reading them read a variable). A job
-        missing here is read by this process; all of them when the worker did not end well."""
+        missing here is read by this process; all of them when the worker did not end well. ``each``,
+        when set, is given every job as it comes (before the worker's end is known)."""
         assert self.pid is not None
+        each = self.each
         pid, self.pid = self.pid, None
         got: dict[int, tuple[list[Fixture], bool]] = {}
         try:
             at = 0
             for end in _ends(self.done):  # each record as soon as the worker is done with it
                 if end > at:
-                    got.update(self._decode(_read(self.out.fileno(), at, end)))
+                    got.update(_each(self._decode(_read(self.out.fileno(), at, end)), each))
                     at = end
             _, status = os.waitpid(pid, 0)
         except BaseException:
@@ -190,7 +193,7 @@ class Worker:
         finally:
             self._close()
         if rest:
-            got.update(self._decode(rest))
+            got.update(_each(self._decode(rest), each))
         return got
 
     def _close(self) -> None:
@@ -230,6 +233,14 @@ class Worker:
                 _remove_unfinished(self.cache, self.pid)
             self.pid = None
         self._close()
+
+
+def _each(got: dict[int, tuple[list[Fixture], bool]], each: Callable[[int, tuple[list[Fixture], bool]], None] | None
+          ) -> dict[int, tuple[list[Fixture], bool]]:
+    if each is not None:
+        for index, read in got.items():
+            each(index, read)
+    return got
 
 
 def _tmp_prefix(pid: int) -> str:
