@@ -186,7 +186,7 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                                  only=only, settings=settings, protected=env_settings.protected)
         if memo is None or not memo.hinted:  # (files that changed are read before connecting, as always)
             # a worker that reads part of them starts now, before the database driver is even imported;
-            # on PostgreSQL this process connects while it reads (see _connect_while_reading)
+            # on PostgreSQL this process connects while it reads (see _run)
             meanwhile = parallel.meanwhile_enabled() and not _sqlite_url(config, env, database_url)
             reading = _Reading(config, files, memo.digests if memo is not None else digests, meanwhile=meanwhile)
     try:
