@@ -269,6 +269,7 @@ def _run(config: Config, env: str, url: DatabaseURL, memo: rerun.Rerun | None, v
                         held = exc
                     checked: _Checked | None = None
                     if reading is not None:
+                        from . import apply, plan  # noqa: F401 - what comes after reading, imported meanwhile
                         if held is None and own is not None and not only:
                             # the pre-flight of what this process read, then of each file the worker hands
                             # back, while the worker reads
