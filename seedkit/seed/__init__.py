@@ -9,25 +9,27 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import _safety as safety
 from .. import db
 from .._safety import META, database_stamp
 from ..config import Config, load_config
 from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
-from ..urls import DatabaseURL
 from . import parallel, rerun, yaml_events
-from .apply import LEDGER, Applier, Progress, ensure_ledger
 from .cache import FixtureCache
 from .cache import enabled as fixture_cache_enabled
 from .load import discover, load_file
 from .model import Fixture
-from .plan import build_plan
 from .python_fixtures import fixture, load_python, ref
 from .report import Report, TableReport
+
+if TYPE_CHECKING:  # (the planner and the applier are imported by the run that uses them: see ``run``)
+    from ..urls import DatabaseURL
+    from .apply import Progress
 
 
 class _Rollback(Exception):
@@ -38,56 +40,109 @@ def load_fixtures(config: Config, include: list[str], *, digests: dict[str, str 
                   ) -> list[Fixture]:
     """Every fixture of the included folders; all file problems are reported together. ``digests``:
     see ``load_file``."""
-    cache = FixtureCache(config.root) if fixture_cache_enabled(config.settings.seeds.cache) else None
-    with _fewer_collections():  # rows are many small containers, none in a cycle
-        fixtures, problems = _load_all(config, include, cache, digests)
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise FixtureError(f"{len(problems)} fixture files have problems:", problems=problems)
-    return fixtures
-
-
-def _load_all(config: Config, include: list[str], cache: FixtureCache | None,
-              digests: dict[str, str | None] | None = None) -> tuple[list[Fixture], list[FixtureError]]:
-    seeds = config.seeds_dir
-    files = []
-    for path in discover(seeds, include):
-        shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
-        ident = Path(os.path.relpath(path, seeds)).as_posix()  # its identity: never the working directory
-        files.append((path, shown, ident))
-    # a first run's large YAML: part of it read by a second process meanwhile (seed/parallel.py)
-    worker = parallel.start([(path, shown) for path, shown, _ in files], config.variables, cache)
-    results: list[list[Fixture] | FixtureError] = [[] for _ in files]
-    noted: list[dict[str, str | None]] = [{} for _ in files]  # each file's digest, kept in the files' order
+    reading = _Reading(config, discover(config.seeds_dir, include), digests)
     try:
-        for i, (path, shown, ident) in enumerate(files):
-            if worker is None or i not in worker[1]:
-                results[i] = _load_one(config, path, shown, ident, cache, noted[i] if digests is not None else None)
-        if worker is not None:
-            read, jobs = worker[0].collect(), worker[1]
-            worker = None
-            for i, job in jobs.items():
-                _, shown, ident = files[i]
-                got = read.get(i)
-                if got is None:  # not read there (a problem, or the worker's end): read here, the plain way
-                    results[i] = _load_one(config, job.path, shown, ident, cache,
-                                           noted[i] if digests is not None else None)
-                else:
-                    results[i] = parallel.read_here(got, job, ident, noted[i] if digests is not None else None)
+        reading.read_own()
+        return reading.fixtures()
     finally:
-        if worker is not None:  # stopped early (Ctrl-C): the worker's reading is of no use
-            worker[0].stop()
-    fixtures: list[Fixture] = []
-    problems: list[FixtureError] = []
-    for result, note in zip(results, noted):
-        if isinstance(result, FixtureError):
-            problems.append(result)
-        else:
+        reading.stop()
+
+
+_Arrived = Callable[[list[Fixture], dict[str, str | None]], None]
+
+
+class _Reading:
+    """The fixture files of a run, read in the files' order: a first run's large YAML partly by a second
+    process meanwhile (seed/parallel.py), forked as soon as the files are known. ``read_own`` reads
+    this process's share (all of them without a worker); ``fixtures`` waits for the worker and gives
+    every fixture, or raises every file's problem together, as one process reading them all would."""
+
+    def __init__(self, config: Config, paths: list[Path], digests: dict[str, str | None] | None, *,
+                 meanwhile: bool = False):
+        self.config = config
+        self.cache = FixtureCache(config.root) if fixture_cache_enabled(config.settings.seeds.cache) else None
+        self.digests = digests
+        seeds = config.seeds_dir
+        self.files: list[tuple[Path, str, str]] = []
+        for path in paths:
+            shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
+            ident = Path(os.path.relpath(path, seeds)).as_posix()  # its identity: never the working directory
+            self.files.append((path, shown, ident))
+        self.results: list[list[Fixture] | FixtureError] = [[] for _ in self.files]
+        self.noted: list[dict[str, str | None]] = [{} for _ in self.files]  # each file's digest, in the files' order
+        self.worker = parallel.start([(path, shown) for path, shown, _ in self.files], config.variables, self.cache,
+                                     meanwhile)
+        self.theirs = set(self.worker[1]) if self.worker is not None else set()
+
+    def _note(self, i: int) -> dict[str, str | None] | None:
+        return self.noted[i] if self.digests is not None else None
+
+    def read_own(self) -> None:
+        """This process's share of the files (Python fixtures run here, at their turn)."""
+        with _fewer_collections():  # rows are many small containers, none in a cycle
+            for i, (path, shown, ident) in enumerate(self.files):
+                if i not in self.theirs:
+                    self.results[i] = _load_one(self.config, path, shown, ident, self.cache, self._note(i))
+
+    def own(self) -> tuple[list[Fixture], dict[str, str | None]] | None:
+        """The fixtures of this process's share and their digests; None when one of its files has a problem."""
+        fixtures: list[Fixture] = []
+        notes: dict[str, str | None] = {}
+        for i, result in enumerate(self.results):
+            if i in self.theirs:
+                continue
+            if isinstance(result, FixtureError):
+                return None
             fixtures += result
-        if digests is not None:
-            digests.update(note)
-    return fixtures, problems
+            notes.update(self.noted[i])
+        return fixtures, notes
+
+    def finish(self, arrived: _Arrived | None = None) -> tuple[list[Fixture], list[FixtureError]]:
+        """Every file's fixtures (in the files' order) and problems; ``digests`` filled. ``arrived`` is
+        given each file the worker hands back (its fixtures and digest) as it comes: it may still be
+        read again here, should the worker not end well."""
+        with _fewer_collections():
+            if self.worker is not None:
+                jobs = self.worker[1]
+
+                def handed_back(i: int, got: tuple[list[Fixture], bool]) -> None:
+                    self.results[i] = parallel.read_here(got, jobs[i], self.files[i][2], self._note(i))
+                    if arrived is not None:
+                        arrived(self.results[i], self.noted[i])
+
+                self.worker[0].each = handed_back
+                read = self.worker[0].collect()
+                self.worker = None
+                for i, job in jobs.items():
+                    if i not in read:  # not read there (a problem, or the worker's end): read here, the plain way
+                        _, shown, ident = self.files[i]
+                        self.results[i] = _load_one(self.config, job.path, shown, ident, self.cache, self._note(i))
+        fixtures: list[Fixture] = []
+        problems: list[FixtureError] = []
+        for result, note in zip(self.results, self.noted):
+            if isinstance(result, FixtureError):
+                problems.append(result)
+            else:
+                fixtures += result
+            if self.digests is not None:
+                self.digests.update(note)
+        return fixtures, problems
+
+    def fixtures(self, only: list[str] | tuple[str, ...] = (), env: str = "", arrived: _Arrived | None = None
+                 ) -> list[Fixture]:
+        """Every fixture (those ``only`` names); all file problems are reported together."""
+        fixtures, problems = self.finish(arrived)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise FixtureError(f"{len(problems)} fixture files have problems:", problems=problems)
+        return _select(fixtures, only, env) if only else fixtures
+
+    def stop(self) -> None:
+        """Stopped early (an error, Ctrl-C): the worker's reading is of no use."""
+        if self.worker is not None:
+            self.worker[0].stop()
+            self.worker = None
 
 
 def _load_one(config: Config, path: Path, shown: str, ident: str, cache: FixtureCache | None,
@@ -114,37 +169,116 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         config = load_config(config)
     env_settings = config.env(env)
     safety.refuse_protected_run(config, env, yes=yes)
-    url = config.database_url(env, database_url)
     settings = config.settings.seeds
+    try:
+        files: list[Path] | FixtureError = discover(config.seeds_dir, env_settings.include)
+    except FixtureError as exc:  # said after a problem of the database URL, as always
+        files = exc
     memo = None  # deciding a rerun over unchanged files from digests (seed/rerun.py)
-    if not (dry_run or check or diff) and fixture_cache_enabled(settings.cache):  # (SQLite: see rerun.start)
-        memo = rerun.prepare(config.root, config.seeds_dir, discover(config.seeds_dir, env_settings.include),
-                             env=env, include=env_settings.include, only=only, settings=settings,
-                             protected=env_settings.protected)
     # pre-flight verdicts kept across runs, for the files the loader reads without a variable
     verdicts = rerun.Verdicts(config.root) if fixture_cache_enabled(settings.cache) else None
     digests: dict[str, str | None] | None = {} if verdicts is not None else None
-    fixtures: list[Fixture] | None = None
-    if memo is None or not memo.hinted:  # (files that changed are read before connecting, as always)
-        fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
+    reading: _Reading | None = None
+    own: tuple[list[Fixture], dict[str, str | None]] | None = None
+    if not isinstance(files, FixtureError):
+        if not (dry_run or check or diff) and fixture_cache_enabled(settings.cache):  # (SQLite: see rerun.start)
+            memo = rerun.prepare(config.root, config.seeds_dir, files, env=env, include=env_settings.include,
+                                 only=only, settings=settings, protected=env_settings.protected)
+        if memo is None or not memo.hinted:  # (files that changed are read before connecting, as always)
+            # a worker that reads part of them starts now, before the database driver is even imported;
+            # on PostgreSQL this process connects while it reads (see _run)
+            meanwhile = parallel.meanwhile_enabled() and not _sqlite_url(config, env, database_url)
+            reading = _Reading(config, files, memo.digests if memo is not None else digests, meanwhile=meanwhile)
+    try:
+        url = config.database_url(env, database_url)
+        if isinstance(files, FixtureError):
+            raise files
+        fixtures: list[Fixture] | None = None
+        if reading is not None:
+            reading.read_own()
+            own = reading.own() if reading.worker is not None and url.dialect == "postgresql" \
+                and parallel.meanwhile_enabled() else None
+            if own is None:  # read them all, then connect: the plain order
+                fixtures = reading.fixtures(only, env)
+                reading = None
+        return _run(config, env, url, memo, verdicts, digests, fixtures, reading, own,
+                    dry_run=dry_run, check=check, diff=diff, only=only, yes=yes, progress=progress)
+    finally:
+        if reading is not None:
+            reading.stop()
+
+
+def _sqlite_url(config: Config, env: str, override: str | None) -> bool:
+    """Does the URL ``config.database_url`` will give look like SQLite's (read before the URL is parsed,
+    only to share the reading between the two processes well)?"""
+    from ..config import interpolate
+
+    for value in (override, config.env(env).database_url, config.settings.database.url,
+                  config.variables.get("DATABASE_URL")):
+        if value:
+            try:
+                value = interpolate(value, config.variables, where="")
+            except SeedkitError:
+                return False
+            return value.strip().lower().startswith("sqlite:")
+    return False
+
+
+def _run(config: Config, env: str, url: DatabaseURL, memo: rerun.Rerun | None, verdicts: rerun.Verdicts | None,
+         digests: dict[str, str | None] | None, fixtures: list[Fixture] | None, reading: _Reading | None,
+         own: tuple[list[Fixture], dict[str, str | None]] | None, *, dry_run: bool, check: bool, diff: bool,
+         only: list[str] | tuple[str, ...], yes: bool, progress: Progress | None) -> Report:
+    """The run, connected. With ``reading`` (a worker still reads part of the files, ``own`` the
+    fixtures this process read), the database work that needs no fixture row — connecting, the seed
+    lock, the catalog, the pre-flight of this process's own fixtures — is done while it reads. The
+    files' problems (and an unknown ``--only`` table) are still said first, as when reading ends before
+    connecting: a connection that fails then is made again once every file is read (and its failure said
+    then); a failure after connecting is held until every file is read; a pre-flight problem is said by
+    the whole pre-flight, with all the others."""
+    env_settings = config.env(env)
+    settings = config.settings.seeds
     report = Report(env=env, database=str(url), dry_run=dry_run or check)
     started = time.perf_counter()
     missing: list[Fixture] = []  # fixtures whose table does not exist
     recorded = False
     try:
-        # each adapter takes what applies to it: a server's start, a file's lock
-        with db.connect(url, wait=config.settings.database.connect_timeout, lock_timeout=settings.lock_timeout) as d:
+        d = _connect_early(url, config) if reading is not None else None
+        if d is None and reading is not None:  # (not connected: every file read, then connect as always)
+            fixtures = reading.fixtures(only, env)
+            reading = None
+        if d is None:
+            # each adapter takes what applies to it: a server's start, a file's lock
+            d = db.connect(url, wait=config.settings.database.connect_timeout, lock_timeout=settings.lock_timeout)
+        with d:
             try:
                 with d.transaction():
-                    if report.dry_run:
-                        d.begin_read_only_run()
-                    d.lock_for_seeding(settings.lock_timeout)
-                    if memo is not None:
-                        rerun.start(d, memo)
-                    catalog = d.catalog(refresh=True)
-                    names = {t.name for t in catalog.tables}
-                    safety.refuse_other_environment(d, env, yes=yes, meta_exists=META in names)
-                    same = rerun.lookup(d, memo, catalog, report) if memo is not None else None
+                    held: Exception | None = None  # (while reading: a failure is said once every file is read)
+                    try:
+                        if report.dry_run:
+                            d.begin_read_only_run()
+                        d.lock_for_seeding(settings.lock_timeout)
+                        if memo is not None:
+                            rerun.start(d, memo)
+                        catalog = d.catalog(refresh=True)
+                        names = {t.name for t in catalog.tables}
+                        safety.refuse_other_environment(d, env, yes=yes, meta_exists=META in names)
+                        same = rerun.lookup(d, memo, catalog, report) if memo is not None else None
+                    except Exception as exc:
+                        if reading is None:
+                            raise
+                        held = exc
+                    checked: _Checked | None = None
+                    if reading is not None:
+                        from . import apply, plan  # noqa: F401 - what comes after reading, imported meanwhile
+                        if held is None and own is not None and not only:
+                            # the pre-flight of what this process read, then of each file the worker hands
+                            # back, while the worker reads
+                            checked = _Checked(d, catalog, verdicts, memo is not None or digests is not None)
+                            checked.add(*own)
+                        fixtures = reading.fixtures(only, env, checked.add if checked is not None else None)
+                        reading = None  # (every file's problem said first)
+                        if held is not None:
+                            raise held
                     if same is not None:
                         # the database holds what the run that recorded these inputs left: nothing to write
                         d.lock_tables(same, settings.lock_timeout, write=True)
@@ -152,13 +286,18 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
                             safety.ensure_meta(d)
                         safety.stamp(d, env, protected=env_settings.protected)
                     else:
+                        from .apply import LEDGER, Applier, ensure_ledger
+                        from .plan import build_plan
+
                         if fixtures is None:
                             fixtures = _load_selected(config, env_settings.include, only, env, memo, digests)
                         missing = _missing_tables(fixtures, catalog)
+                        if checked is not None and checked.failure is not None:
+                            raise checked.failure
                         # every YAML/JSON row against its table's schema
                         with _fewer_collections():  # checking rows allocates many small objects, none in a cycle
                             _schema_checks(d, catalog, fixtures, verdicts,
-                                           memo.digests if memo is not None else digests)
+                                           memo.digests if memo is not None else digests, checked)
                             plan = build_plan(fixtures, catalog, d)
                         d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
                                       write=not report.dry_run)
@@ -192,10 +331,22 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         if missing:
             _explain_missing(exc, missing, config, env, url)
         raise
+    finally:
+        if reading is not None:  # stopped before every file was read
+            reading.stop()
     if recorded and memo is not None:
         rerun.hint(memo)  # committed: the next run with these inputs asks the record first
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _connect_early(url: DatabaseURL, config: Config) -> db.Database | None:
+    """A connection made while the worker reads, or None: one attempt, no waiting for a server that
+    starts; whatever fails is tried again, and said, the plain way once every file is read."""
+    try:
+        return db.connect(url, wait=0, lock_timeout=config.settings.seeds.lock_timeout)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _load_selected(config: Config, include: list[str], only: list[str] | tuple[str, ...], env: str,
@@ -204,20 +355,70 @@ def _load_selected(config: Config, include: list[str], only: list[str] | tuple[s
     return _select(fixtures, only, env) if only else fixtures
 
 
+class _Checked:
+    """The pre-flight of fixtures read while the worker still reads (this process's own, then each file
+    the worker hands back), done in turn: the rules read once, and the fixtures found valid. A problem
+    found here is not said here: the whole pre-flight checks those fixtures again, with all the others,
+    and says every problem in the files' order. A failure other than a problem is held (``failure``) and
+    said in the place the whole pre-flight would meet it."""
+
+    def __init__(self, d: db.Database, catalog: db.Catalog, verdicts: rerun.Verdicts | None, with_digests: bool):
+        self.d, self.catalog, self.verdicts, self.with_digests = d, catalog, verdicts, with_digests
+        self.rules: object = None
+        self.passed: dict[int, Fixture] = {}  # by id(): the fixtures found valid (kept: their ids stay theirs)
+        self.keys: list[str] = []  # their verdict keys, kept once the whole pre-flight passes
+        self.failure: Exception | None = None
+
+    def add(self, fixtures: list[Fixture], digests: dict[str, str | None]) -> None:
+        if self.failure is not None or not any(f.rows is not None for f in fixtures):
+            return
+        try:
+            with _fewer_collections():
+                self._check(fixtures, digests)
+        except Exception as exc:  # noqa: BLE001 - the whole pre-flight's failure: said in turn
+            self.failure = exc
+
+    def _check(self, fixtures: list[Fixture], digests: dict[str, str | None]) -> None:
+        if self.rules is None:
+            from ..schema.checks import read_rules
+
+            self.rules = read_rules(self.d, self.catalog)
+        todo, keys = fixtures, []
+        if self.verdicts is not None and self.with_digests:
+            todo, keys = _unknown_verdicts(fixtures, self.catalog, self.rules, self.verdicts, digests)
+        if any(f.rows is not None for f in todo):
+            from ..schema.validate import preflight
+
+            try:
+                preflight(todo, self.catalog, self.rules)
+            except FixtureError:
+                return
+        self.passed.update((id(f), f) for f in fixtures)
+        self.keys += keys
+
+    def done(self, fx: Fixture) -> bool:
+        return self.passed.get(id(fx)) is fx
+
+
 def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
-                   verdicts: rerun.Verdicts | None = None, digests: dict[str, str | None] | None = None) -> None:
+                   verdicts: rerun.Verdicts | None = None, digests: dict[str, str | None] | None = None,
+                   checked: _Checked | None = None) -> None:
     """Pre-flight (seedkit.schema): all schema problems of all files at once, before any write; ``auto``
     fixtures learn the table they fill. With ``verdicts``, a fixture found valid before (same bytes, same
-    table schema) is not checked again (seed/rerun.py)."""
+    table schema) is not checked again (seed/rerun.py); ``checked``: those found valid already in this
+    run, while the worker read."""
     from ..schema.auto import bind_auto
     from ..schema.checks import read_rules
 
     if not any(f.rows is not None or f.auto is not None for f in fixtures):
         return
-    rules = read_rules(d, catalog)
-    todo, keys = fixtures, []
+    rules = checked.rules if checked is not None and checked.rules is not None else read_rules(d, catalog)
+    todo, keys = fixtures, list(checked.keys) if checked is not None else []
+    if checked is not None and checked.passed:
+        todo = [f for f in fixtures if not checked.done(f)]
     if verdicts is not None and digests is not None:
-        todo, keys = _unknown_verdicts(fixtures, catalog, rules, verdicts, digests)
+        todo, more = _unknown_verdicts(todo, catalog, rules, verdicts, digests)
+        keys += more
     if any(f.rows is not None for f in todo):
         from ..schema.validate import preflight
 

@@ -2,11 +2,14 @@
 
 A first run (nothing in the fixture cache) spends most of its time before the database sees a row
 parsing YAML. When the command line reads enough bytes of files the cache does not hold, it forks one
-worker process, before it connects to any database (a rerun that reads its files after asking the
-database forks it connected; the worker never uses the connection): the worker parses some of the
-files (the split balances the two processes' work by size), keeps them in the fixture cache as usual
-and hands their rows back in the cache's own format, while this process parses the others; this process then decodes
-the worker's rows, as it would decode a cache entry.
+worker process as soon as it knows the files, before it imports the database driver or connects to any
+database (a rerun that reads its files after asking the database forks it connected; the worker never
+uses the connection): the worker parses some of the files, largest first (the split balances the two
+processes' work by size), keeps them in the fixture cache as usual and hands their rows back in the
+cache's own format, saying through a pipe where each file's record ends; this process parses the
+others meanwhile — on PostgreSQL it also connects, takes the seed lock, reads the catalog and checks
+its own rows (``meanwhile``, seedkit/seed/__init__.py) — and decodes the worker's rows file by file as
+they come, as it would decode a cache entry.
 
 What is read does not change, only where:
 
@@ -20,7 +23,8 @@ What is read does not change, only where:
 
 It is used only by a one-shot process (the command line) that has a single thread and two or more
 usable cores, where ``os.fork`` exists, and when the files to parse reach ``MIN_BYTES``.
-``SEEDKIT_PARALLEL_READ=0`` in the environment turns it off.
+``SEEDKIT_PARALLEL_READ=0`` in the environment turns it off; ``SEEDKIT_CONNECT_WHILE_READING=0`` keeps
+the worker but has the run connect only once every file is read.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ import contextlib
 import gc
 import os
 import signal
+import struct
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -44,14 +49,28 @@ if TYPE_CHECKING:
     from .model import Fixture
 
 ENV = "SEEDKIT_PARALLEL_READ"
+MEANWHILE_ENV = "SEEDKIT_CONNECT_WHILE_READING"
 MIN_BYTES = 256 * 1024  # below this a second process does not pay for itself
 # the relative cost of a byte of YAML: parsing it, encoding its rows (for the cache or to hand them
-# back), decoding them (measured on the Chinook sample database's fixtures)
-PARSE, ENCODE, DECODE = 1.0, 0.45, 0.35
+# back), decoding them, checking its rows against their table's schema (measured on the Chinook sample
+# database's fixtures)
+PARSE, ENCODE, DECODE, CHECK = 1.0, 0.45, 0.35, 0.15
+# what this process does meanwhile when it connects while the worker reads (seed/__init__.py): importing
+# the database driver, connecting, the seed lock and the catalog, in bytes' worth of parsing
+MEANWHILE = 600_000
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return _on(ENV)
+
+
+def meanwhile_enabled() -> bool:
+    """Does a run whose worker reads connect meanwhile (``SEEDKIT_CONNECT_WHILE_READING``, on by default)?"""
+    return _on(MEANWHILE_ENV)
+
+
+def _on(name: str) -> bool:
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def possible() -> bool:
@@ -75,11 +94,12 @@ class Job:
     raw: bytes
 
 
-def split(jobs: list[Job], cached: bool) -> list[Job]:
+def split(jobs: list[Job], cached: bool, meanwhile: bool = False) -> list[Job]:
     """The jobs the worker takes: largest first, each to the process that would finish sooner with it
-    (this process decodes what the worker hands back)."""
-    own = PARSE + (ENCODE if cached else 0.0)
-    here = there = 0.0
+    (this process decodes what the worker hands back; with ``meanwhile``, it also connects and checks
+    the rows it read itself while the worker reads)."""
+    own = PARSE + (ENCODE if cached else 0.0) + (CHECK if meanwhile else 0.0)
+    here, there = (float(MEANWHILE) if meanwhile else 0.0), 0.0
     taken = []
     for job in sorted(jobs, key=lambda j: (-len(j.raw), j.index)):
         size = len(job.raw)
@@ -93,18 +113,28 @@ def split(jobs: list[Job], cached: bool) -> list[Job]:
 
 
 class Worker:
-    """A forked process reading ``jobs``; ``collect`` waits for it and gives what it read."""
+    """A forked process reading ``jobs``; ``collect`` waits for it and gives what it read. It reads the
+    largest first and says (through a pipe) where each job's record ends, so ``collect`` decodes what
+    is done while it reads the rest."""
 
     def __init__(self, jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None):
         self.jobs = {job.index: job for job in jobs}
         self.cache = cache
         self.pid: int | None = None
+        self.each: Callable[[int, tuple[list[Fixture], bool]], None] | None = None
         self.out = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked: gone with both processes, whatever happens
         parent = os.getpid()
+        try:
+            self.done, done = os.pipe()  # (this process reads where each record ends; the worker writes it)
+        except OSError:
+            self.out.close()
+            raise
         try:
             pid = os.fork()
         except OSError:
             self.out.close()
+            os.close(self.done)
+            os.close(done)
             raise
         if pid == 0:  # the worker: never returns
             code = 1
@@ -113,16 +143,18 @@ class Worker:
                 # written is removed on the way out
                 signal.signal(signal.SIGINT, _interrupted)
                 signal.signal(signal.SIGTERM, _interrupted)
-                _detach(parent, self.out.fileno())
+                os.close(self.done)
+                _detach(parent, (self.out.fileno(), done))
                 if cache is not None:  # its entries being written: known by name, should it be killed
                     cache.tmp_prefix = _tmp_prefix(os.getpid())
-                _work(jobs, variables, cache, self.out, parent)
+                _work(sorted(jobs, key=lambda j: -len(j.raw)), variables, cache, self.out, parent, done)
                 code = 0
             except BaseException:  # noqa: BLE001 - whatever it is, this process reads the files
                 if cache is not None:  # the entry it was writing, wherever the interrupt came (even mid-mkstemp)
                     _remove_unfinished(cache, os.getpid())
             finally:
                 os._exit(code)  # no atexit handlers, no buffers of the parent's flushed twice
+        os.close(done)
         self.pid = pid
 
     @property
@@ -131,14 +163,22 @@ class Worker:
 
     def collect(self) -> dict[int, tuple[list[Fixture], bool]]:
         """What the worker read: index → (documents, whether reading them read a variable). A job
-        missing here is read by this process."""
+        missing here is read by this process; all of them when the worker did not end well. ``each``,
+        when set, is given every job as it comes (before the worker's end is known)."""
         assert self.pid is not None
+        each = self.each
         pid, self.pid = self.pid, None
+        got: dict[int, tuple[list[Fixture], bool]] = {}
         try:
+            at = 0
+            for end in _ends(self.done):  # each record as soon as the worker is done with it
+                if end > at:
+                    got.update(_each(self._decode(_read(self.out.fileno(), at, end)), each))
+                    at = end
             _, status = os.waitpid(pid, 0)
         except BaseException:
             _stop(pid)
-            self.out.close()
+            self._close()
             if self.cache is not None:
                 _remove_unfinished(self.cache, pid)
             raise
@@ -147,12 +187,20 @@ class Worker:
                 if self.cache is not None:  # killed (kill -9, out of memory): it could not remove it
                     _remove_unfinished(self.cache, pid)
                 return {}
-            data = _read_all(self.out.fileno())
+            rest = _read(self.out.fileno(), at, os.fstat(self.out.fileno()).st_size)
         except OSError:
             return {}
         finally:
-            self.out.close()
-        return self._decode(data)
+            self._close()
+        if rest:
+            got.update(_each(self._decode(rest), each))
+        return got
+
+    def _close(self) -> None:
+        self.out.close()
+        if self.done >= 0:
+            os.close(self.done)
+            self.done = -1
 
     def _decode(self, data: bytes) -> dict[int, tuple[list[Fixture], bool]]:
         got: dict[int, tuple[list[Fixture], bool]] = {}
@@ -184,7 +232,15 @@ class Worker:
             if self.cache is not None:  # (it removes it itself, unless stopped before it could)
                 _remove_unfinished(self.cache, self.pid)
             self.pid = None
-        self.out.close()
+        self._close()
+
+
+def _each(got: dict[int, tuple[list[Fixture], bool]], each: Callable[[int, tuple[list[Fixture], bool]], None] | None
+          ) -> dict[int, tuple[list[Fixture], bool]]:
+    if each is not None:
+        for index, read in got.items():
+            each(index, read)
+    return got
 
 
 def _tmp_prefix(pid: int) -> str:
@@ -208,7 +264,7 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _detach(parent: int, keep: int) -> None:
+def _detach(parent: int, keep: tuple[int, ...]) -> None:
     """(In the worker) end as this process's parent ends, even killed (``kill -9``): on Linux the kernel
     sends SIGTERM then (a plain run would be gone; the worker must not read on alone); elsewhere the
     worker looks between files. And hold none of the parent's terminal or pipes: a reader of the run's
@@ -221,7 +277,7 @@ def _detach(parent: int, keep: int) -> None:
         raise KeyboardInterrupt
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # (a run started with them closed may have its own files there: ``keep``)
-        if fd not in (null, keep):
+        if fd != null and fd not in keep:
             os.dup2(null, fd)
     if null > 2:
         os.close(null)
@@ -234,11 +290,10 @@ def _stop(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    parts, at = [], 0
-    while at < size:
-        part = os.pread(fd, size - at, at)
+def _read(fd: int, start: int, end: int) -> bytes:
+    parts, at = [], start
+    while at < end:
+        part = os.pread(fd, end - at, at)
         if not part:
             break
         parts.append(part)
@@ -246,41 +301,65 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
+_END = struct.Struct("<Q")
+
+
+def _ends(fd: int) -> Iterator[int]:
+    """Where the worker's records end, as it says so (until it closes the pipe: it ended)."""
+    pending = b""
+    while chunk := os.read(fd, 4096):
+        pending += chunk
+        whole = len(pending) - len(pending) % _END.size
+        if whole:
+            yield _END.unpack_from(pending, whole - _END.size)[0]  # the last one said: all before it are done
+            pending = pending[whole:]
+
+
 def _work(jobs: list[Job], variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes],
-          parent: int | None = None) -> None:
+          parent: int | None = None, done: int | None = None) -> None:
     """The worker: each job's rows kept in the cache (this process reads them from there) or handed
-    back in the cache's encoding; a job it cannot read is left to this process."""
+    back in the cache's encoding; a job it cannot read is left to this process. After each job, where
+    its record ends is written to ``done``."""
     for job in jobs:
-        if parent is not None and os.getppid() != parent:  # the run is gone
-            raise KeyboardInterrupt
-        watched = load._Watched(variables)
-        try:
-            fixtures = load._parse(job.raw, job.path.suffix.lower(), job.path, job.shown, watched)
-        except Exception:  # noqa: BLE001 - read again by the plain path, which says what and where
-            cache_mod._write(out, (job.index, "again", False))
-            continue
-        if cache is not None and not watched.read and cache.put(job.shown, job.path.name, job.raw, fixtures):
-            cache_mod._write(out, (job.index, "kept", False))
-            continue
-        start = out.tell()
-        cache_mod._write(out, (job.index, "rows", watched.read))
-        if not cache_mod.dump(out, b"", fixtures):
-            out.seek(start)
-            out.truncate()
-            cache_mod._write(out, (job.index, "again", False))
+        _one(job, variables, cache, out, parent)
+        if done is not None:
+            out.flush()
+            os.write(done, _END.pack(out.tell()))
     out.flush()
 
 
-def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: FixtureCache | None
-          ) -> tuple[Worker, dict[int, Job]] | None:
+def _one(job: Job, variables: Mapping[str, str], cache: FixtureCache | None, out: IO[bytes],
+         parent: int | None) -> None:
+    if parent is not None and os.getppid() != parent:  # the run is gone
+        raise KeyboardInterrupt
+    watched = load._Watched(variables)
+    try:
+        fixtures = load._parse(job.raw, job.path.suffix.lower(), job.path, job.shown, watched)
+    except Exception:  # noqa: BLE001 - read again by the plain path, which says what and where
+        cache_mod._write(out, (job.index, "again", False))
+        return
+    if cache is not None and not watched.read and cache.put(job.shown, job.path.name, job.raw, fixtures):
+        cache_mod._write(out, (job.index, "kept", False))
+        return
+    start = out.tell()
+    cache_mod._write(out, (job.index, "rows", watched.read))
+    if not cache_mod.dump(out, b"", fixtures):
+        out.seek(start)
+        out.truncate()
+        cache_mod._write(out, (job.index, "again", False))
+
+
+def start(paths: list[tuple[Path, str]], variables: Mapping[str, str], cache: FixtureCache | None,
+          meanwhile: bool = False) -> tuple[Worker, dict[int, Job]] | None:
     """A worker for part of the files ``paths`` (path, shown), and its jobs by index; None when it
-    would not pay (or cannot be had)."""
+    would not pay (or cannot be had). ``meanwhile``: this process will connect while the worker reads
+    (see ``split``)."""
     if not possible():
         return None
     jobs = plan(paths, cache)
     if sum(len(j.raw) for j in jobs) < MIN_BYTES or len(jobs) < 2:
         return None
-    taken = split(jobs, cache is not None)
+    taken = split(jobs, cache is not None, meanwhile)
     if not taken:
         return None
     import ctypes  # noqa: F401 - what the worker may import, imported before the fork
