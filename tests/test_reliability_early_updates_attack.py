@@ -353,9 +353,12 @@ def test_the_connection_ended_while_an_update_waits(new_project, how: str) -> No
             holder.rollback()
     assert items_of(p) == before
     assert no_traceback(out, errs), errs
-    assert (proc.returncode, errs) == (1, "error: connection lost: terminating connection due to administrator "
-                                          "command\nhint: nothing was written: the run's one transaction ended "
-                                          "with the connection; run again\n"), errs
+    # the server's reason, or libpq's when the socket closed before the reason was read (a loaded machine)
+    assert proc.returncode == 1, errs
+    assert errs in (f"error: connection lost: {reason}\nhint: nothing was written: the run's one transaction ended "
+                    "with the connection; run again\n"
+                    for reason in ("terminating connection due to administrator command",
+                                   "consuming input failed: server closed the connection unexpectedly")), errs
 
 
 def test_an_early_update_refused_after_updating_rows_leaves_the_fingerprints_exact(small_project, monkeypatch) -> None:

@@ -135,6 +135,9 @@ class Database(abc.ABC):
     # (and deciding reruns from digests, seed/rerun.py: only where rows carry the id of the transaction
     # that wrote them, which fingerprints and snapshots need)
     row_versions = False
+    # a server worth connecting to while a run's files are still read (seed/parallel.py): connecting, the
+    # seed lock and the catalog take their own time there; an embedded file opens at once
+    connect_while_reading = False
 
     def snapshot_sql(self) -> str:
         """SQL for the current statement's snapshot as text (compared by ``others_committed``)."""

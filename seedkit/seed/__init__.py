@@ -18,7 +18,7 @@ from .. import _safety as safety
 from .. import db
 from .._safety import META, database_stamp
 from ..config import Config, load_config
-from ..errors import DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
+from ..errors import ConfigError, DatabaseError, FixtureError, LockTimeout, SeedkitError, UsageError
 from . import parallel, rerun, yaml_events
 from .cache import FixtureCache
 from .cache import enabled as fixture_cache_enabled
@@ -196,8 +196,8 @@ def run(env: str, *, config: Config | str | os.PathLike[str] | None = None, data
         fixtures: list[Fixture] | None = None
         if reading is not None:
             reading.read_own()
-            own = reading.own() if reading.worker is not None and url.dialect == "postgresql" \
-                and parallel.meanwhile_enabled() else None
+            own = reading.own() if reading.worker is not None and parallel.meanwhile_enabled() \
+                and _connects_while_reading(url) else None
             if own is None:  # read them all, then connect: the plain order
                 fixtures = reading.fixtures(only, env)
                 reading = None
@@ -398,6 +398,15 @@ class _Checked:
 
     def done(self, fx: Fixture) -> bool:
         return self.passed.get(id(fx)) is fx
+
+
+def _connects_while_reading(url: DatabaseURL) -> bool:
+    """Whether the URL's database is worth connecting to while files are read (an unknown dialect: no,
+    its error comes where a plain run gives it)."""
+    try:
+        return db.adapter(url).connect_while_reading
+    except ConfigError:
+        return False
 
 
 def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
