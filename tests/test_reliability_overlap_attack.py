@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.support import Project, pg_projects
-from tests.test_reliability_overlap import overlap_switch
+from tests.test_reliability_overlap import _sessions_left, overlap_switch
 
 
 @pytest.fixture
@@ -290,15 +290,6 @@ def test_another_session_ending_the_lookups_read_ahead_ends_the_run_as_in_the_pl
 
 
 # -- Ctrl-C and SIGTERM at random moments of a real run ----------------------------------------------------
-def _sessions_left(p: Project, timeout: float = 20) -> int:
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(p.url, autocommit=True) as c:
-        while True:
-            row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'seedkit' "
-                            "AND datname = current_database()").fetchone()
-            if not row[0] or time.monotonic() > deadline:
-                return int(row[0])
-            time.sleep(0.05)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
