@@ -39,9 +39,18 @@ def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", 
             owner: str = "('ann', 'bob', 'cyd')[n % 3]") -> str:
     """Items ``1..rows``; ``pause``: Python run once row ``n`` is reached (``n == …`` guarded by the caller)."""
     return textwrap.dedent(f"""\
-        import inspect, os, time
+        import inspect, os, sys, time
         from pathlib import Path
         from seedkit import fixture, ref
+
+        PAUSED = []
+
+
+        def streamed():  # is the row made for the COPY (not ahead of it, while the tables' scan runs)?
+            f = sys._getframe(1)
+            while f is not None and not (f.f_code.co_name == "buffers" and f.f_code.co_filename.endswith("staging.py")):
+                f = f.f_back
+            return f is not None
 
 
         @fixture("items", key=["code"])
@@ -56,6 +65,13 @@ def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", 
 def streaming(n: int, code: str) -> str:
     """Python run when the fixture makes row ``n`` for the run's staging (not while the plan peeks at it)."""
     return f"if n == {n} and any(f.filename.endswith('staging.py') for f in inspect.stack(0)): {code}"
+
+
+def copying(n: int, code: str) -> str:
+    """Python run once, at the first row from ``n`` on made for the COPY. The rows made ahead while the tables'
+    scan runs (as many as the scan takes: on a loaded machine it can be thousands) are sent first, with their
+    early update: a pause there would stop the run before any update could start."""
+    return f"if n >= {n} and not PAUSED and streamed(): PAUSED.append(n); {code}"
 
 
 @pytest.fixture
@@ -94,7 +110,7 @@ def test_ctrl_c_while_an_early_update_runs_exits_at_once(new_project, how: str, 
     before = items_of(p)
     marker = p.root / "reached"
     p.write("dev/items.py", fixture(label="f'item {n}' + ('!' if n <= 6000 else '')", qty="99 if n == 10 else n % 7",
-                                    pause=streaming(8000, f"Path({str(marker)!r}).touch(); time.sleep(120)")))
+                                    pause=copying(8000, f"Path({str(marker)!r}).touch(); time.sleep(120)")))
     proc = p.spawn("run", "dev", env={early.ENV: "1" if how == "early" else "0"})
     try:
         wait_for(marker.exists, 60, "the fixture to reach row 8000")
@@ -338,7 +354,7 @@ def test_the_connection_ended_while_an_update_waits(new_project, how: str) -> No
     assert p.run("run", "dev").returncode == 0
     before = items_of(p)
     p.write("dev/items.py", fixture(label="f'item {n}' + ('!' if n <= 6000 else '')",
-                                    pause=streaming(9000, "time.sleep(4)")))
+                                    pause=copying(9000, "time.sleep(4)")))
     with psycopg.connect(p.url) as holder:
         holder.execute("SELECT * FROM items WHERE code = 'c00010' FOR UPDATE")
         proc = p.spawn("run", "dev", env={early.ENV: "1" if how == "early" else "0"})

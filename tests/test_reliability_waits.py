@@ -405,3 +405,46 @@ def test_missing_tables_while_migrations_are_pending_on_sqlite(tmp_path: Path) -
     assert "seedkit migrate up" in proc.stderr
     assert seedkit(tmp_path, "migrate", "up", env=env).returncode == 0
     assert seedkit(tmp_path, "run", "dev", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("body", ["statement", "interrupt"])
+def test_a_session_ended_before_a_failed_block_rolls_back_is_a_lost_connection(
+        pg_url: str, body: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A statement fails inside a savepoint (here: another session's row lock past ``lock_timeout``) and the
+    server ends the session before the savepoint is rolled back: the error raised is the lost connection,
+    with the server's reason, not the statement's (a lock wait would be exit 4, "waited … s"), and the
+    driver's "error ignored in rollback" never reaches stderr; Ctrl-C in such a block stays Ctrl-C."""
+    from seedkit.db.postgres.database import CONNECTION_LOST, PostgresDatabase
+    from seedkit.errors import DatabaseError
+    from seedkit.urls import parse_url
+
+    d = PostgresDatabase.connect(parse_url(pg_url))
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as holder:
+        admin.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        holder.execute("SELECT * FROM t FOR UPDATE")
+        pid = d.fetchone("SELECT pg_backend_pid()")[0]
+        raised: BaseException | None = None
+        try:
+            with d.transaction(), d.transaction():
+                if body == "statement":
+                    d.execute("SET LOCAL lock_timeout = '50ms'")
+                    try:
+                        d.execute("UPDATE t SET id = 2")
+                    finally:  # the session ends between the statement's error and the rollback
+                        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                        wait_for(lambda: not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                                           [pid]).fetchone(), 10, "the session to end")
+                else:
+                    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                    wait_for(lambda: not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                                       [pid]).fetchone(), 10, "the session to end")
+                    raise KeyboardInterrupt
+        except (DatabaseError, KeyboardInterrupt) as exc:
+            raised = exc
+        holder.rollback()
+    if body == "statement":
+        assert isinstance(raised, DatabaseError) and raised.sqlstate == CONNECTION_LOST, raised
+        assert str(raised).startswith("connection lost: terminating connection due to administrator command"), raised
+    else:
+        assert isinstance(raised, KeyboardInterrupt)
+    assert not [r for r in caplog.records if "error ignored" in r.getMessage()]  # (printed by logging otherwise)

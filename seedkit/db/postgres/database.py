@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import repeat
@@ -51,6 +53,42 @@ def _lost(exc: psycopg.Error) -> bool:
         return False
     state = exc.sqlstate
     return state is None or state.startswith("08") or state in _LOST_STATES
+
+
+class _IgnoredRollbacks(logging.Filter):
+    """psycopg logs, and otherwise ignores, the error of a rollback that failed after the block's own error
+    (which it raises): a session terminated meanwhile says why only there. Kept per connection as its last
+    word (``last_word``), never printed: a user sees the run's error, not the driver's log."""
+
+    said: weakref.WeakKeyDictionary[Any, BaseException] = weakref.WeakKeyDictionary()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("error ignored in rollback"):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 2 and isinstance(args[1], BaseException):
+            owner = getattr(args[0], "connection", args[0])  # a transaction's connection, or the connection
+            with suppress(TypeError):  # (not weakly referable: nothing to keep)
+                self.said[owner] = args[1]
+        return False
+
+
+_ROLLBACKS = _IgnoredRollbacks()
+for _name in ("psycopg", "psycopg.transaction"):  # (a filter sees only its own logger's records)
+    logging.getLogger(_name).addFilter(_ROLLBACKS)
+
+
+def last_word(conn: Any, err: DatabaseError) -> DatabaseError:
+    """``err``, raised out of a transaction block on ``conn``; or, when the session ended meanwhile (its
+    rollback failed: terminated, the server gone), the lost connection with the server's reason."""
+    later = _ROLLBACKS.said.pop(conn, None)
+    if err.sqlstate == CONNECTION_LOST:
+        return err
+    if isinstance(later, psycopg.Error) and _lost(later):
+        return translate(later)
+    if conn.closed:
+        return translate(psycopg.OperationalError("the server closed the connection"))
+    return err
 
 
 def _connect_hint(message: str) -> str:
@@ -187,10 +225,15 @@ class PostgresDatabase(Database):
                 yield
                 body_done = True
         except psycopg.Error as exc:
-            err = translate(exc)
+            err = last_word(self.conn, translate(exc))
             if outermost and body_done and err.sqlstate == CONNECTION_LOST:
                 err.hint = ("the connection was lost while committing: the run may or may not have been "
                             "written; run it again (a rerun changes only what differs)")
+            raise err from exc
+        except DatabaseError as exc:  # (a statement's error, translated; its rollback may have found the session gone)
+            err = last_word(self.conn, exc)
+            if err is exc:
+                raise
             raise err from exc
 
     @property
