@@ -159,6 +159,9 @@ def run(call: _Call) -> int:
 
 def main(argv: list[str] | None = None, fallback: Callable[[], None] | None = None) -> None:
     """Console-script entry point."""
+    from .._startup import quick_versions
+
+    quick_versions()
     args = sys.argv[1:] if argv is None else argv
     call = None
     if os.environ.get("SEEDKIT_FAST_CLI", "1") != "0" and not os.environ.get("_SEEDKIT_COMPLETE"):

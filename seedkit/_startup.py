@@ -1,0 +1,101 @@
+"""What a command does not need to pay for at start-up.
+
+psycopg and its C package (psycopg-binary) each ask ``importlib.metadata`` for their own version as they
+are imported (their ``version`` modules). Importing ``importlib.metadata`` (the email package, zipfile,
+csv, …) and searching the installed distributions costs about as much as a small project's whole rerun
+spends talking to its database. The version is also in the name of the distribution's
+``NAME-VERSION.dist-info`` folder next to the package: ``quick_versions`` reads it there and, before the
+package is imported, gives it a version module holding that same value. Anything else asked of such a
+module comes from the package's own version module, run on first use. Where the folder is not found
+exactly once (an unusual install), or the package is imported already, nothing is done: the package's
+own module runs, as always.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import types
+from typing import Any
+
+PACKAGES = ("psycopg", "psycopg_binary")  # (their distributions' names, normalized, are the same)
+
+
+class _Version(types.ModuleType):
+    """A package's ``version`` module, its ``__version__`` read from the dist-info folder's name."""
+
+    def __init__(self, name: str, version: str, origin: str):
+        super().__init__(name, "version read from the name of its dist-info folder")
+        self.__version__ = version
+        self._origin = origin
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):  # (the import system's questions: never the package's own module)
+            raise AttributeError(attr)
+        spec = importlib.util.spec_from_file_location(self.__name__ + ".__own__", self._origin)
+        if spec is None or spec.loader is None:
+            raise AttributeError(attr)
+        own = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(own)
+        return getattr(own, attr)
+
+
+def dist_version(package: str) -> tuple[str, str] | None:
+    """(version, path of the package's own version module) from the one ``PACKAGE-VERSION.dist-info``
+    folder beside the package, or None."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    home = os.path.dirname(next(iter(spec.submodule_search_locations)))
+    own = os.path.join(home, package, "version.py")
+    try:
+        found = [e for e in os.listdir(home) if e.startswith(package + "-") and e.endswith(".dist-info")]
+    except OSError:
+        return None
+    if len(found) != 1 or not os.path.isfile(own):
+        return None
+    version = found[0][len(package) + 1:-len(".dist-info")]
+    return (version, own) if version and "-" not in version else None
+
+
+class _Finder:
+    """On the import system's path ahead of the others: as one of ``PACKAGES`` is about to be imported,
+    give it its version module (it finds nothing itself; the usual finders import the package)."""
+
+    busy = False  # (finding the package's folder asks the finders again)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name in PACKAGES and not self.busy:
+            self.busy = True
+            try:
+                _give(name)
+            finally:
+                self.busy = False
+            if all(p + ".version" in sys.modules or p in sys.modules for p in PACKAGES):
+                with contextlib.suppress(ValueError):
+                    sys.meta_path.remove(self)
+        return None
+
+
+def _give(package: str) -> None:
+    name = package + ".version"
+    if package in sys.modules or name in sys.modules:
+        return
+    got = dist_version(package)
+    if got is not None:
+        sys.modules[name] = _Version(name, *got)
+
+
+def quick_versions() -> None:
+    """From now on, give psycopg and psycopg-binary their version modules from the dist-info folders as
+    they are imported (see above); nothing is imported here."""
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+
+
+__all__ = ["dist_version", "quick_versions"]
