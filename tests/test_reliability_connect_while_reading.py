@@ -308,6 +308,55 @@ def test_a_seed_lock_another_session_holds_is_said_after_the_files_problems(
         assert code == 4 and "another seedkit run holds the seed lock" in stderr, stderr
 
 
+@pytest.mark.parametrize("broken", [True, False])
+def test_a_seed_lock_another_session_holds_does_not_hold_back_the_files_problems(
+        tmp_path: Path, pg_server: str, broken: bool) -> None:
+    """Another session holds the seed lock, and ``lock_timeout`` is long: a run connected while its worker
+    reads says a file that does not parse at once (exit 2), as one core does, instead of after waiting for
+    the lock; with good files it waits for the lock and, once the holder lets go, writes what one core
+    writes."""
+    said, rows, made = {}, {}, []
+    try:
+        for mode in ("one core", "connect while reading"):
+            url = create_pg_database(pg_server)
+            made.append(url)
+            p = _pg_project(tmp_path / mode.replace(" ", "-"), url, _files(broken), "lock_timeout = 300")
+            notes = p.root / "notes"
+            command = [sys.executable, "-c", DRIVER, "--config", str(p.config_path), "run", "dev"]
+            with psycopg.connect(url, autocommit=True) as holder:
+                holder.execute("SELECT pg_advisory_lock(%s)", [0x5EED_0001])
+                proc = subprocess.Popen(command, cwd=p.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=process_env({**MODES[mode], "SEEDKIT_TEST_NOTES": str(notes)}))
+                try:
+                    if not broken:  # the run waits for the lock: let go of it once it does
+                        deadline = time.monotonic() + 120
+                        while not holder.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                                                 ).fetchone():
+                            assert proc.poll() is None and time.monotonic() < deadline, "the run did not wait"
+                            time.sleep(0.02)
+                        holder.execute("SELECT pg_advisory_unlock(%s)", [0x5EED_0001])
+                    out, err = proc.communicate(timeout=120)  # (a wait for the lock: 300 s)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.communicate()
+            said[mode] = (proc.returncode, err.replace(str(p.root), "<project>"))
+            rows[mode] = _database(p)["rows"]
+            if mode == "connect while reading":
+                assert "worker" in _notes(notes) and "psycopg imported 0" in _notes(notes)
+    finally:
+        for url in made:
+            drop_pg_database(pg_server, url)
+    assert said["connect while reading"] == said["one core"]
+    assert rows["connect while reading"] == rows["one core"]
+    code, stderr = said["one core"]
+    if broken:
+        assert code == 2 and "users0.yaml" in stderr and "malformed YAML" in stderr, stderr
+        assert rows["one core"]["users"] == []
+    else:
+        assert code == 0 and len(rows["one core"]["users"]) == 6020, stderr
+
+
 def test_ctrl_c_while_connected_and_the_worker_reads_leaves_nothing_behind(tmp_path: Path, pg_server: str) -> None:
     """Ctrl-C (to the process group) while the run is connected, holds the seed lock and waits for its
     worker: exit 130, the worker gone, no half-written cache entry, nothing written, no session left

@@ -231,8 +231,9 @@ class Database(abc.ABC):
         """SQL building a canonical text form of a key (for the prune ledger)."""
 
     @abc.abstractmethod
-    def lock_for_seeding(self, timeout: float) -> None:
-        """Take the per-database seed lock for the current transaction (LockTimeout after ``timeout``)."""
+    def lock_for_seeding(self, timeout: float, contended: Callable[[], None] | None = None) -> None:
+        """Take the per-database seed lock for the current transaction (LockTimeout after ``timeout``).
+        ``contended``: called once, before waiting, when another session holds the lock."""
 
     @abc.abstractmethod
     def defer_constraints(self) -> None:

@@ -253,10 +253,19 @@ def _run(config: Config, env: str, url: DatabaseURL, memo: rerun.Rerun | None, v
             try:
                 with d.transaction():
                     held: Exception | None = None  # (while reading: a failure is said once every file is read)
+
+                    def contended() -> None:
+                        """Another session holds the seed lock: every file is read before the wait (their
+                        problems are said at once, as when reading ends before connecting)."""
+                        nonlocal fixtures, reading
+                        if reading is not None:
+                            fixtures = reading.fixtures(only, env)
+                            reading = None
+
                     try:
                         if report.dry_run:
                             d.begin_read_only_run()
-                        d.lock_for_seeding(settings.lock_timeout)
+                        d.lock_for_seeding(settings.lock_timeout, contended if reading is not None else None)
                         if memo is not None:
                             rerun.start(d, memo)
                         catalog = d.catalog(refresh=True)

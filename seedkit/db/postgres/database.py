@@ -452,7 +452,7 @@ class PostgresDatabase(Database):
     def json_key(self, exprs: Sequence[str]) -> str:
         return f"json_build_array({', '.join(exprs)})::text"
 
-    def lock_for_seeding(self, timeout: float) -> None:
+    def lock_for_seeding(self, timeout: float, contended: Callable[[], None] | None = None) -> None:
         # staging tables are temporary: give them memory before their first use in this session,
         # and the merge joins room to hash
         self.execute("SET LOCAL temp_buffers = '256MB'")
@@ -464,6 +464,11 @@ class PostgresDatabase(Database):
         # for the whole run: the seed lock, and every table lock another session holds (lock_tables
         # names the table and the holder; a wait on a row another session locked ends the same way)
         self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
+        if contended is not None:
+            got = self.fetchone("SELECT pg_try_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
+            if got is not None and got[0]:
+                return
+            contended()
         try:
             self.execute("SELECT pg_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
         except DatabaseError as exc:

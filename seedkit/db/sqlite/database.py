@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -166,7 +166,7 @@ class SQLiteDatabase(Database):
     def json_key(self, exprs: Sequence[str]) -> str:
         return f"json_array({', '.join(exprs)})"
 
-    def lock_for_seeding(self, timeout: float) -> None:
+    def lock_for_seeding(self, timeout: float, contended: Callable[[], None] | None = None) -> None:
         pass  # transaction() already began with BEGIN IMMEDIATE: the database-wide write lock
 
     def defer_constraints(self) -> None:
