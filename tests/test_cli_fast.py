@@ -317,56 +317,51 @@ def test_the_plain_report_is_taken_for_a_plain_table() -> None:
     assert "│ roles │        0 │       0 │         3 │       0 │ 0 ms │" in proc.stdout
 
 
-def test_psycopg_is_imported_without_importlib_metadata_and_says_its_own_versions(tmp_path: Path) -> None:
+def _python(code: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_psycopg_is_imported_without_importlib_metadata_and_says_its_own_versions() -> None:
     """psycopg and psycopg-binary read their versions from their dist-info folders' names at start-up
     (seedkit/_startup.py), not through ``importlib.metadata``: the same versions, ``importlib.metadata``
     never imported by a ``run`` on PostgreSQL's driver, and the packages' own version modules still answer
     anything else asked of them."""
-    code = ("import sys, json\n"
-            "from seedkit._startup import quick_versions\n"
-            "quick_versions()\n"
-            "import psycopg\n"
-            "from psycopg import pq\n"
-            "binary = sys.modules.get('psycopg_binary')\n"
-            "seen = {'metadata': 'importlib.metadata' in sys.modules, 'impl': pq.__impl__,\n"
-            "        'psycopg': psycopg.__version__, 'binary': binary.__version__ if binary else None}\n"
-            "own = sys.modules['psycopg.version'].metadata  # the package's own module, run on first use\n"
-            "seen['own'] = own.__name__\n"
-            "import importlib.metadata as m\n"
-            "seen['want'] = [m.version('psycopg'), m.version('psycopg-binary') if binary else None]\n"
-            "print(json.dumps(seen))\n")
-    proc = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    seen = json.loads(proc.stdout)
+    seen = json.loads(_python(
+        "import sys, json\n"
+        "from seedkit._startup import quick_versions\n"
+        "quick_versions()\n"
+        "import psycopg\n"
+        "from psycopg import pq\n"
+        "binary = sys.modules.get('psycopg_binary')\n"
+        "seen = {'metadata': 'importlib.metadata' in sys.modules, 'impl': pq.__impl__,\n"
+        "        'psycopg': psycopg.__version__, 'binary': binary.__version__ if binary else None}\n"
+        "own = sys.modules['psycopg.version'].metadata  # the package's own module, run on first use\n"
+        "seen['own'] = own.__name__\n"
+        "import importlib.metadata as m\n"
+        "seen['want'] = [m.version('psycopg'), m.version('psycopg-binary') if binary else None]\n"
+        "print(json.dumps(seen))\n"))
     assert seen["metadata"] is False, seen
     assert [seen["psycopg"], seen["binary"]] == seen["want"], seen
     assert seen["impl"] == "binary" and seen["own"] == "importlib.metadata", seen
 
 
-def test_a_package_without_one_dist_info_folder_keeps_its_own_version_module(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folders", [(), ("fakepkg-1.0.dist-info", "fakepkg-2.0.dist-info"),
+                                     ("fakepkg-3.1.dist-info",)], ids=["none", "two", "one"])
+def test_a_package_keeps_its_own_version_module_unless_one_dist_info_folder_names_it(
+        tmp_path: Path, folders: tuple[str, ...]) -> None:
     """No dist-info folder beside the package, or two of them (a leftover of an old install): nothing is
-    replaced, the package's own version module runs."""
-    from seedkit import _startup
-
-    for folders in ((), ("fakepkg-1.0.dist-info", "fakepkg-2.0.dist-info")):
-        home = tmp_path / str(len(folders))
-        (home / "fakepkg").mkdir(parents=True)
-        (home / "fakepkg" / "__init__.py").write_text("from .version import __version__\n")
-        (home / "fakepkg" / "version.py").write_text("__version__ = 'own'\n")
-        for name in folders:
-            (home / name).mkdir()
-        code = (f"import sys; sys.path.insert(0, {str(home)!r})\n"
-                "from seedkit import _startup\n"
-                "_startup.PACKAGES = ('fakepkg',)\n"
-                "_startup.quick_versions()\n"
-                "import fakepkg; print(fakepkg.__version__)\n")
-        proc = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == "own", (folders, proc.stdout)
-    (tmp_path / "0" / "fakepkg-3.1.dist-info").mkdir()
-    assert _startup.dist_version.__name__ and str(tmp_path / "0") not in sys.path
-    sys.path.insert(0, str(tmp_path / "0"))
-    try:
-        assert _startup.dist_version("fakepkg") == ("3.1", str(tmp_path / "0" / "fakepkg" / "version.py"))
-    finally:
-        sys.path.remove(str(tmp_path / "0"))
+    replaced, the package's own version module runs. One: its version is the folder's, and the package's
+    own module still answers anything else."""
+    (tmp_path / "fakepkg").mkdir()
+    (tmp_path / "fakepkg" / "__init__.py").write_text("from .version import __version__\n")
+    (tmp_path / "fakepkg" / "version.py").write_text("__version__ = 'own'\nOTHER = 'other'\n")
+    for name in folders:
+        (tmp_path / name).mkdir()
+    got = _python(f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+                  "from seedkit import _startup\n"
+                  "_startup.PACKAGES = ('fakepkg',)\n"
+                  "_startup.quick_versions()\n"
+                  "import fakepkg; print(fakepkg.__version__, sys.modules['fakepkg.version'].OTHER)\n")
+    assert got.split() == ["3.1" if len(folders) == 1 else "own", "other"], (folders, got)
