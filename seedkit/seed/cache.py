@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
-from .yaml_events import location, resume_collections
+from .yaml_events import resume_collections
 
 FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
@@ -237,8 +237,11 @@ def _encode(v: Any, src: str) -> Any:
             if type(x) not in _NATIVE:
                 match = tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in match])
                 break
-        loc = v.location
-        if loc is not None:
+        loc = v._at  # a Location, or (file, line, column) when it was not asked for yet
+        if loc.__class__ is tuple:
+            loc = (loc[1], loc[2]) if (_SHORT and loc[0] == src and type(loc[1]) is int and type(loc[2]) is int
+                                       ) else v.location.__dict__  # type: ignore[union-attr]
+        elif loc is not None:
             f = loc.__dict__
             if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
                     and type(f["line"]) is int and type(f["column"]) is int):
@@ -265,8 +268,8 @@ def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
                 match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in match])
                 break
         kept = v[4]
-        if type(kept) is tuple:  # (line, column): a small key-sharing __dict__, as the reader makes it
-            return Ref(v[1], match, v[3], location(src, kept[0], kept[1]))
+        if type(kept) is tuple:  # (line, column): its Location made when asked for, as the reader makes it
+            return Ref(v[1], match, v[3], (src, kept[0], kept[1]))
         return Ref(v[1], match, v[3], None if kept is None else _location(kept))
     if kind == "D":
         d = memo.get(v)
@@ -304,9 +307,14 @@ def _encode_rows(fx: Fixture, rows: list[Row], start: int) -> list[tuple]:
             values = dict(values)
             for c in special:
                 values[c] = _encode(values[c], src)
-        f = row.location.__dict__
-        loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
-                            and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
+        at = row._at  # a Location, or (file, line, document, row) when it was not asked for yet
+        if at.__class__ is tuple:
+            loc = at[1] if (_SHORT and at[0] == src and at[2] == doc and at[3] == n and type(at[1]) is int
+                            ) else row.location.__dict__
+        else:
+            f = at.__dict__
+            loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
+                                and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
         out.append((values, tuple(special), loc, row.column_lines))
     return out
 
@@ -318,7 +326,7 @@ def _decode_rows(kept: list[tuple], head: tuple, done: int, memo: dict[Any, Any]
     for n, (values, special, rloc, cols) in enumerate(kept, start=done + 1):
         for c in special:
             values[c] = _decode(values[c], memo, src)
-        out.append(Row(values, location(src, rloc, None, doc, n) if type(rloc) is int else _location(rloc), cols))
+        out.append(Row(values, (src, rloc, doc, n) if type(rloc) is int else _location(rloc), cols))
     if not out:
         raise ValueError("an empty record")
     return out
