@@ -37,12 +37,13 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
-from .yaml_events import location, resume_collections
+from .yaml_events import resume_collections
 
 FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
 ENV = "SEEDKIT_FIXTURE_CACHE"
 _NATIVE = (str, int, float, bool, type(None))
+_NATIVE_TYPES = frozenset(_NATIVE)  # (looked up by hash: a value of another type is not compared with each)
 
 
 def enabled(setting: bool = True) -> bool:
@@ -232,20 +233,7 @@ def _encode(v: Any, src: str) -> Any:
     if t is Decimal:
         return ("D", str(v))
     if t is Ref:
-        match = v.match
-        for _k, x in match:
-            if type(x) not in _NATIVE:
-                match = tuple([(k, x if type(x) in _NATIVE else _encode(x, src)) for k, x in match])
-                break
-        loc = v.location
-        if loc is not None:
-            f = loc.__dict__
-            if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
-                    and type(f["line"]) is int and type(f["column"]) is int):
-                loc = (f["line"], f["column"])
-            else:
-                loc = f  # only read (by marshal)
-        return ("R", v.table, match, v.column, loc)
+        return _encode_ref(v, src)
     if t is dt.datetime:
         return ("T", v.isoformat())
     if t is dt.date:
@@ -253,6 +241,33 @@ def _encode(v: Any, src: str) -> Any:
     import pickle
 
     return ("P", pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _encode_ref(v: Ref, src: str) -> tuple:
+    """``_encode`` of a reference (nested ones encoded here too, without going through ``_encode``)."""
+    match = v.match
+    for pair in match:
+        if pair[1].__class__ not in _NATIVE_TYPES:
+            kept = []
+            for item in match:
+                x = item[1]
+                c = x.__class__
+                kept.append(item if c in _NATIVE_TYPES else (item[0], _encode_ref(x, src) if c is Ref
+                                                             else _encode(x, src)))
+            match = tuple(kept)
+            break
+    loc = v._at  # a Location, or (file, line, column) when it was not asked for yet
+    if loc.__class__ is tuple:
+        loc = (loc[1], loc[2]) if (_SHORT and loc[0] == src and loc[1].__class__ is int  # type: ignore[index]
+                                   and loc[2].__class__ is int) else v.location.__dict__  # type: ignore[index,union-attr]
+    elif loc is not None:
+        f = loc.__dict__
+        if (_SHORT and f["file"] == src and f["document"] is None and f["row"] is None and f["field"] is None
+                and type(f["line"]) is int and type(f["column"]) is int):
+            loc = (f["line"], f["column"])
+        else:
+            loc = f  # only read (by marshal)
+    return ("R", v.table, match, v.column, loc)
 
 
 def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
@@ -265,8 +280,8 @@ def _decode(v: tuple, memo: dict[Any, Any], src: str) -> Any:
                 match = tuple([(k, _decode(x, memo, src) if type(x) is tuple else x) for k, x in match])
                 break
         kept = v[4]
-        if type(kept) is tuple:  # (line, column): a small key-sharing __dict__, as the reader makes it
-            return Ref(v[1], match, v[3], location(src, kept[0], kept[1]))
+        if type(kept) is tuple:  # (line, column): its Location made when asked for, as the reader makes it
+            return Ref(v[1], match, v[3], (src, kept[0], kept[1]))
         return Ref(v[1], match, v[3], None if kept is None else _location(kept))
     if kind == "D":
         d = memo.get(v)
@@ -296,17 +311,23 @@ def _encode_rows(fx: Fixture, rows: list[Row], start: int) -> list[tuple]:
     src = fx.source
     doc = fx.location.document
     out = []
-    native = _NATIVE
+    native = _NATIVE_TYPES
     for n, row in enumerate(rows[start:start + CHUNK], start=start + 1):
         values = row.values
-        special = [c for c, v in values.items() if type(v) not in native]
+        special = [c for c, v in values.items() if v.__class__ not in native]
         if special:
             values = dict(values)
             for c in special:
-                values[c] = _encode(values[c], src)
-        f = row.location.__dict__
-        loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
-                            and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
+                v = values[c]
+                values[c] = _encode_ref(v, src) if v.__class__ is Ref else _encode(v, src)
+        at = row._at  # a Location, or (file, line, document, row) when it was not asked for yet
+        if at.__class__ is tuple:
+            loc = at[1] if (_SHORT and at[0] == src and at[2] == doc and at[3] == n and type(at[1]) is int
+                            ) else row.location.__dict__
+        else:
+            f = at.__dict__
+            loc = f["line"] if (_SHORT and f["file"] == src and f["document"] == doc and f["row"] == n
+                                and f["column"] is None and f["field"] is None and type(f["line"]) is int) else f
         out.append((values, tuple(special), loc, row.column_lines))
     return out
 
@@ -318,7 +339,7 @@ def _decode_rows(kept: list[tuple], head: tuple, done: int, memo: dict[Any, Any]
     for n, (values, special, rloc, cols) in enumerate(kept, start=done + 1):
         for c in special:
             values[c] = _decode(values[c], memo, src)
-        out.append(Row(values, location(src, rloc, None, doc, n) if type(rloc) is int else _location(rloc), cols))
+        out.append(Row(values, (src, rloc, doc, n) if type(rloc) is int else _location(rloc), cols))
     if not out:
         raise ValueError("an empty record")
     return out

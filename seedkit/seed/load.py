@@ -161,12 +161,14 @@ def _document(data: Any, path: Path, shown: str, doc_no: int, line: int | None,
     rows: list[Row] = []
     for i, values in enumerate(rows_data, start=1):
         rline, cols = row_lines[i - 1] if row_lines and i - 1 < len(row_lines) else (line, {})
-        rloc = yaml_events.location(shown, rline, None, doc_no, i)  # Location(file=…, line=…, document=…, row=…)
+        rloc = (shown, rline, doc_no, i)  # its Location (file, line, document, row): made when asked for
         if not isinstance(values, dict):
-            raise FixtureError(f"a row must be a mapping of column: value, not {_kind(values)}", location=rloc)
+            raise FixtureError(f"a row must be a mapping of column: value, not {_kind(values)}",
+                               location=Location(file=shown, line=rline, document=doc_no, row=i))
         for col in values:
             if not isinstance(col, str):
-                raise FixtureError(f"column names must be text, not {col!r}", location=rloc)
+                raise FixtureError(f"column names must be text, not {col!r}",
+                                   location=Location(file=shown, line=rline, document=doc_no, row=i))
         rows.append(Row(values=values, location=rloc, column_lines=cols))
     return Fixture(table=table, header=header, source=shown, location=loc, rows=rows,
                    name=f"{shown}#{doc_no}:{table}")

@@ -21,18 +21,32 @@ class Ref:
     ``match`` may be a single unnamed value (scalar form, ``!ref roles/admin``): its column is the
     referenced table's natural key, decided by the planner. ``column`` names the referenced column
     when no foreign key says which. A plain slotted class: Python fixtures create one per row.
+
+    ``location`` may be given as a ``(file, line, column)`` tuple: the Location is then made when it is
+    first asked for (a message), not for each of the many references a file is read into.
     """
 
-    __slots__ = ("table", "match", "column", "location", "scalar", "_hash")
+    __slots__ = ("table", "match", "column", "_at", "scalar", "_hash")
 
     def __init__(self, table: str, match: tuple[tuple[str | None, Any], ...], column: str | None = None,
-                 location: Location | None = None):
+                 location: Location | tuple[str, int, int] | None = None):
         self.table = table
         self.match = match
         self.column = column
-        self.location = location
+        self._at = location
         self.scalar = len(match) == 1 and match[0][0] is None
         self._hash: int | None = None  # see __hash__
+
+    @property
+    def location(self) -> Location | None:
+        at = self._at
+        if at.__class__ is tuple:
+            at = self._at = Location(file=at[0], line=at[1], column=at[2])
+        return at
+
+    @location.setter
+    def location(self, value: Location | tuple[str, int, int] | None) -> None:
+        self._at = value
 
     def _ident(self) -> tuple:
         return (self.table, self.match, self.column)
@@ -76,11 +90,42 @@ def make_ref(table: str, values: dict[str, Any] | Any, column: str | None = None
     return Ref(table=table, match=match, column=column, location=location)
 
 
-@dataclass
 class Row:
-    values: dict[str, Any]
-    location: Location  # file, line, document, row
-    column_lines: dict[str, int] = field(default_factory=dict)
+    """One row of a YAML or JSON document: its values, where it is (file, line, document, row) and the
+    line of each of its columns.
+
+    ``location`` may be given as a ``(file, line, document, row)`` tuple: the Location is then made
+    when it is first asked for (a message), not for each of the many rows a file is read into."""
+
+    __slots__ = ("values", "_at", "column_lines")
+
+    def __init__(self, values: dict[str, Any], location: Location | tuple[str, int | None, int | None, int],
+                 column_lines: dict[str, int] | None = None):
+        self.values = values
+        self._at = location
+        self.column_lines = {} if column_lines is None else column_lines
+
+    @property
+    def location(self) -> Location:
+        at = self._at
+        if at.__class__ is tuple:
+            at = self._at = Location(file=at[0], line=at[1], document=at[2], row=at[3])
+        return at  # type: ignore[return-value]
+
+    @location.setter
+    def location(self, value: Location | tuple[str, int | None, int | None, int]) -> None:
+        self._at = value
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Row:
+            return NotImplemented
+        return (self.values, self.location, self.column_lines) == (other.values, other.location,  # type: ignore[attr-defined]
+                                                                   other.column_lines)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # (as the dataclass it was: mutable, compared by value)
+
+    def __repr__(self) -> str:
+        return f"Row(values={self.values!r}, location={self.location!r}, column_lines={self.column_lines!r})"
 
     def where(self, column: str) -> Location:
         loc = self.location

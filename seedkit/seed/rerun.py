@@ -211,10 +211,11 @@ def _names(d: Database, catalog: Catalog, texts: list[str]) -> list[TableName] |
     return None if any(t is None for t in found) else found  # type: ignore[return-value]
 
 
-def _catalog_digest(d: Database, catalog: Catalog, tables: list[TableName]) -> str:
-    """Everything of the catalog a rerun's outcome depends on (see the module's docstring)."""
+def _catalog_digest(d: Database, catalog: Catalog, tables: list[TableName], shapes: list[Any] | None = None) -> str:
+    """Everything of the catalog a rerun's outcome depends on (see the module's docstring); ``shapes``:
+    ``d.table_shapes(tables)`` when read already in this transaction."""
     defined = sorted(repr(t) for n, t in catalog.tables.items() if n.name not in _OWN)
-    shapes = [s.digest for s in d.table_shapes(tables)]
+    shapes = [s.digest for s in (d.table_shapes(tables) if shapes is None else shapes)]
     text = json.dumps([FORMAT, defined, list(catalog.search_path), shapes, d.table_constraints(tables),
                        d.database_identity(),
                        d.text_settings(), d.driver_version], default=str)
@@ -300,7 +301,7 @@ def record(d: Database, rerun: Rerun, fixtures: list[Fixture], plan: Any, catalo
     rows = [[t.table, t.inserted + t.updated + t.unchanged] for t in report.tables]
     if not wrote and any(t.inserted or t.updated or t.deleted for t in report.tables):
         return False
-    text = [rerun.key, rerun.inputs, _catalog_digest(d, catalog, tables), json.dumps([str(t) for t in tables]),
+    text = [rerun.key, rerun.inputs, _catalog_digest(d, catalog, tables, shapes), json.dumps([str(t) for t in tables]),
             json.dumps(prints), json.dumps(rows)]
     ph = d.placeholder
     try:

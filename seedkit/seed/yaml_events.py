@@ -22,15 +22,11 @@ from typing import Any
 
 import yaml
 
-from ..errors import Location
 from .model import Fixture, Ref
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
-
-_new = object.__new__
-_set = object.__setattr__
 
 
 _MISSING = object()
@@ -51,21 +47,6 @@ def resume_collections(collecting: bool) -> None:
 
 class _GiveUp(Exception):
     """A shape this reader leaves to the composer path."""
-
-
-def location(file: str, line: int | None, column: int | None = None, document: int | None = None,
-             row: int | None = None) -> Location:
-    """A Location (a frozen dataclass) without its ``__init__``: its fields set one by one, as its own
-    ``__init__`` does, so the instance keeps the small key-sharing ``__dict__`` (a dict set whole would
-    take 200 bytes more per row and per reference)."""
-    loc = _new(Location)
-    _set(loc, "file", file)
-    _set(loc, "line", line)
-    _set(loc, "column", column)
-    _set(loc, "document", document)
-    _set(loc, "row", row)
-    _set(loc, "field", None)
-    return loc
 
 
 def read(loader_class: type, text: str, path: Path, shown: str, document: Callable[..., Fixture | None]
@@ -294,7 +275,7 @@ class _Reader:
         if not sep or not table or value == "":
             raise _GiveUp
         mark = event.start_mark
-        return Ref(table.strip(), ((None, value),), None, location(self.shown, mark.line + 1, mark.column + 1))
+        return Ref(table.strip(), ((None, value),), None, (self.shown, mark.line + 1, mark.column + 1))
 
     def ref_mapping(self, start: Any) -> Ref:
         """``!ref {table: t, col: value, …}``: values plain or !ref scalars, or such mappings again."""
@@ -342,7 +323,7 @@ class _Reader:
             if v is None or isinstance(v, (dict, list)):
                 raise _GiveUp
         mark = start.start_mark
-        return Ref(table, tuple(sorted(data.items())), column, location(self.shown, mark.line + 1, mark.column + 1))
+        return Ref(table, tuple(sorted(data.items())), column, (self.shown, mark.line + 1, mark.column + 1))
 
     def mapping(self) -> dict[Any, Any]:
         """A plain nested mapping (a JSON value written as YAML)."""
