@@ -94,6 +94,10 @@ class Fingerprints:
             else:  # the scan runs while the first batches are made, before anything is compared or written
                 tracker.old = old
                 tracker.verify = lambda: self.verify(tracker, old)
+        if tracker.verify is None and not all(t in self.known for t in tables):
+            # nothing to skip: the scan (which the run needs before it compares or writes, to follow the
+            # fingerprints from there) still runs while the first batches are made, not after the last
+            tracker.verify = lambda: self.scan(tables) or True
         self.trackers.append((tracker, old))
         return tracker
 
