@@ -93,9 +93,12 @@ def _batch_digest(built: list[Sequence[Any]]) -> bytes | None:
     None when a value is not of a core type. Equal digests mean equal values of the same types, hence equal
     group digests: a batch the last run made alike takes that run's group digests, computed once."""
     try:
-        return _digest(b"M" + marshal.dumps(built, _MARSHAL_VERSION))
+        data = marshal.dumps(built, _MARSHAL_VERSION)
     except ValueError:
         return None
+    h = _sha256(b"M")
+    h.update(data)  # (not ``b"M" + data``: a batch's bytes are not copied once more)
+    return h.digest()[:16]
 
 
 def _text_digests(buf: bytearray | bytes, ends: list[int]) -> bytes:
