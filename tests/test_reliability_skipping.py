@@ -538,6 +538,25 @@ def test_the_fingerprint_scan_runs_while_the_first_batches_are_made(new_project,
     assert seen[2][1] == (0 if sql is None else ROWS)  # every row staged and compared once it was found
 
 
+def test_a_first_runs_scan_runs_while_its_first_batches_are_made(new_project, monkeypatch, sent) -> None:
+    """With no record to skip by, the tables the run must follow (the referenced owners; items is empty, so
+    followed from nothing) are still scanned before anything is compared or written, in another thread
+    while the first batches are made, not after the last; the record it leaves is true."""
+    scans: list[tuple[bool, list[str]]] = []  # (in another thread, tables scanned)
+    real_scan = Fingerprints.scan
+
+    def scan(self: Fingerprints, tables: list[Any]) -> None:
+        todo = [str(t) for t in tables if t not in self.known]
+        if todo:
+            scans.append((threading.current_thread() is not threading.main_thread(), todo))
+        real_scan(self, tables)
+
+    monkeypatch.setattr(Fingerprints, "scan", scan)
+    seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step()])
+    assert scans[:1] == [(True, ["owners"])], scans
+    assert seen[1][1] == 0  # the record it left lets the next run skip every row
+
+
 def test_a_changed_configuration_compares_every_row(new_project, monkeypatch, sent) -> None:
     seen = both_ways(new_project, monkeypatch, sent, [Step(items()), Step(sql="ALTER TABLE items ALTER qty TYPE "
                                                                               "bigint"), Step()])

@@ -4,8 +4,9 @@ A Python fixture is deterministic, so a rerun mostly generates what the last run
 streamed fixture a run records, in ``seedkit_digests`` and in the run's own transaction:
 
 - the digest of every group of ``CHUNK * GROUP`` rows (of their values as ``marshal`` writes them, or
-  of their COPY text when a value is not of a core type), of every batch (of its group digests), of
-  the batch's keys, and of every chunk of ``CHUNK`` rows (of its COPY text, without the row number);
+  of their COPY text when a value is not of a core type), of every batch (of its values as ``marshal``
+  writes them, or of its group digests), of the batch's keys, and of every chunk of ``CHUNK`` rows (of
+  its COPY text, without the row number);
 - a fingerprint of the target table and of every table it references: the row count and a sum of
   hashes of the rows' ``xmin``. Any insert, update or delete since (by anyone) changes it, because
   every written row version carries the id of the transaction that wrote it. It is scanned once,
@@ -55,7 +56,7 @@ from ..db.catalog import TableName
 DIGESTS = "seedkit_digests"
 CHUNK = 4  # rows per chunk digest: a rerun with 1 % of rows changed here and there stages ~4 %
 GROUP = 4  # chunks per group digest: only the rows of changed groups are formatted and digested by chunk
-FORMAT = 4  # bump when what a digest covers, or how it is computed, changes
+FORMAT = 5  # bump when what a digest covers, or how it is computed, changes
 
 
 def _digest(data: Any, size: int = 16) -> bytes:
@@ -85,6 +86,19 @@ def _group_digests(built: list[Sequence[Any]]) -> bytes | None:
     except ValueError:
         return None
     return b"".join([_sha256(p).digest()[:8] for p in pieces])
+
+
+def _batch_digest(built: list[Sequence[Any]]) -> bytes | None:
+    """The 16-byte digest of a whole batch, as ``marshal`` writes its values (see ``_group_digests``), or
+    None when a value is not of a core type. Equal digests mean equal values of the same types, hence equal
+    group digests: a batch the last run made alike takes that run's group digests, computed once."""
+    try:
+        data = marshal.dumps(built, _MARSHAL_VERSION)
+    except ValueError:
+        return None
+    h = _sha256(b"M")
+    h.update(data)  # (not ``b"M" + data``: a batch's bytes are not copied once more)
+    return h.digest()[:16]
 
 
 def _text_digests(buf: bytearray | bytes, ends: list[int]) -> bytes:
@@ -210,25 +224,30 @@ class Tracker:
         """One batch of ``built`` rows; ``fmt`` formats rows as COPY text (one line each). Return what to
         send (COPY text) or None.
 
-        The batch digest is the digest of its group digests (``_group_digests``; of the COPY text when a
-        value is not of a core type). A batch that changed compares group digests, and only the rows of
-        changed groups are formatted and compared chunk by chunk (chunk digests cover the COPY text)."""
+        The batch digest is the digest of its values as ``marshal`` writes them (``_batch_digest``; of its
+        group digests of the COPY text when a value is not of a core type). Group digests
+        (``_group_digests``) are computed only where needed: a batch that changed compares them, and only
+        the rows of changed groups are formatted and compared chunk by chunk (chunk digests cover the COPY
+        text); an unchanged batch takes the last run's; a staged first run records none."""
         b = len(self.batches) // 16
         first_n = self.rows + 1
         count = len(built)
         self.rows += count
         span = CHUNK * GROUP
         buf: bytearray | None = None
-        groups = _group_digests(built)
-        if groups is None:
+        groups: bytes | None = None
+        bd = _batch_digest(built)
+        if bd is None:
             buf = fmt(built)
             groups = _text_digests(buf, _chunk_ends(buf, span))
-        bd = _digest(groups)
+            bd = _digest(b"T" + groups)
         self.batches += bd
-        self.groups += groups
         old = self.old
         if old is not None and b < old.n_batches and old.batches[16 * b:16 * b + 16] == bd:
             self.keys += old.key(b)  # the digest covers the keys and the row count
+            kept = old.groups_of(b)
+            self.groups += kept if len(kept) == 8 * ((count + span - 1) // span) else (
+                groups if groups is not None else self._groups(built))
             if old.has_chunks:
                 self.chunks += old.chunks_of(b)
             else:
@@ -240,10 +259,14 @@ class Tracker:
         self.keys += kd
         if old is None or b >= old.n_batches:  # nothing to compare (past the end: checked after staging)
             buf = fmt(built) if buf is None else buf
-            if self.chunked:
+            if self.chunked:  # (recorded with the chunk digests only)
+                self.groups += groups if groups is not None else self._groups(built)
                 self.chunks += _text_digests(buf, _chunk_ends(buf))
             self._stage(first_n, count)
             return buf
+        if groups is None:
+            groups = self._groups(built)
+        self.groups += groups
         n_chunks = (count + CHUNK - 1) // CHUNK
         old_count = old.batch_rows(b)
         fresh = n_chunks  # chunks from here on hold rows appended to the last batch of the last run
@@ -277,6 +300,12 @@ class Tracker:
         self.chunks += chunks
         self.skipped += count - (self.staged - before)
         return b"".join(parts) if parts else None
+
+    @staticmethod
+    def _groups(built: list[Sequence[Any]]) -> bytes:
+        groups = _group_digests(built)
+        assert groups is not None  # (the batch digest was marshal's: so is every group's)
+        return groups
 
     def _key_digest(self, built: Sequence[Sequence[Any]]) -> bytes:
         keys = list(map(self._keys_of, built))

@@ -171,10 +171,11 @@ class Loader:
         starts before it. When the scan says the record no longer describes the tables, the fixture is
         staged again from its first row with nothing skipped (``Restage``: only the rows made meanwhile are
         made twice). Return (rows, what to send, rows staged through it) per batch made; memory holds only what is
-        to be sent."""
+        to be sent. Without a record to skip rows by (``tracker.old`` None) the scan still runs here, to follow
+        the fingerprints from it; it then finds nothing to stage again."""
         verify, tracker.verify = tracker.verify, None
         made: list[tuple[int, bytes | bytearray | None, int]] = []
-        if verify is None or tracker.old is None:
+        if verify is None:
             return made
         said: list[Any] = []
 
@@ -203,7 +204,7 @@ class Loader:
             worker.join()
         if isinstance(said[0], BaseException):
             raise said[0]
-        if not said[0]:  # the tables are not what the last run left: nothing can be skipped
+        if not said[0] and tracker.old is not None:  # the tables are not what the last run left: nothing can be skipped
             raise Restage
         return made
 

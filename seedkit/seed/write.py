@@ -70,10 +70,10 @@ class Writer:
         cols = [c for c in stage.columns if c not in tp.deferred]
         try:
             with d.transaction():  # a savepoint: a repeated key is then located in the staged rows
-                n, hashes = self.fingerprints.write(
+                n, hashes = self.fingerprints.write_into_empty(
                     f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
                     f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)}"
-                    f" FROM ({src}) src WHERE src._unres = 0", table.name)
+                    f" FROM ({src}) src WHERE src._unres = 0", table.name, d.qualified(table.name))
         except DatabaseError as exc:
             if exc.sqlstate in UNIQUE_VIOLATIONS:
                 self.checks.check_duplicates(tp, stage)
