@@ -30,16 +30,19 @@ class _Version(types.ModuleType):
         super().__init__(name, "version read from the name of its dist-info folder")
         self.__version__ = version
         self._origin = origin
+        self._own: types.ModuleType | None = None
 
     def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):  # (the import system's questions: never the package's own module)
+        if attr.startswith("__") or attr == "_own":  # (the import system's questions: never the own module)
             raise AttributeError(attr)
-        spec = importlib.util.spec_from_file_location(self.__name__ + ".__own__", self._origin)
-        if spec is None or spec.loader is None:
-            raise AttributeError(attr)
-        own = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(own)
-        return getattr(own, attr)
+        if self._own is None:  # run once, on first use
+            spec = importlib.util.spec_from_file_location(self.__name__ + ".__own__", self._origin)
+            if spec is None or spec.loader is None:
+                raise AttributeError(attr)
+            own = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(own)
+            self._own = own
+        return getattr(self._own, attr)
 
 
 def dist_version(package: str) -> tuple[str, str] | None:
