@@ -39,7 +39,7 @@ def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", 
             owner: str = "('ann', 'bob', 'cyd')[n % 3]") -> str:
     """Items ``1..rows``; ``pause``: Python run once row ``n`` is reached (``n == …`` guarded by the caller)."""
     return textwrap.dedent(f"""\
-        import inspect, os, sys, time
+        import inspect, os, sys, threading, time
         from pathlib import Path
         from seedkit import fixture, ref
 
@@ -51,6 +51,13 @@ def fixture(rows: int = BIG, *, label: str = "f'item {n}'", qty: str = "n % 7", 
             while f is not None and not (f.f_code.co_name == "buffers" and f.f_code.co_filename.endswith("staging.py")):
                 f = f.f_back
             return f is not None
+
+
+        def scanned():  # wait for the run's scan of the tables, so that the rows from here on are made for the COPY
+            for t in threading.enumerate():
+                if t.name == "seedkit-scan":
+                    t.join()
+            return True
 
 
         @fixture("items", key=["code"])
@@ -69,9 +76,11 @@ def streaming(n: int, code: str) -> str:
 
 def copying(n: int, code: str) -> str:
     """Python run once, at the first row from ``n`` on made for the COPY. The rows made ahead while the tables'
-    scan runs (as many as the scan takes: on a loaded machine it can be thousands) are sent first, with their
-    early update: a pause there would stop the run before any update could start."""
-    return f"if n >= {n} and not PAUSED and streamed(): PAUSED.append(n); {code}"
+    scan runs (as many as the scan takes: on a loaded machine it can be all of them) are sent first, with their
+    early update: a pause there would stop the run before any update could start. So row ``n - 1`` waits for
+    the scan to end, and the rows from it on are made for the COPY."""
+    return (f"if n == {n - 1}: scanned()\n"
+            f"                if n >= {n} and not PAUSED and streamed(): PAUSED.append(n); {code}")
 
 
 @pytest.fixture
