@@ -453,17 +453,17 @@ class PostgresDatabase(Database):
         return f"json_build_array({', '.join(exprs)})::text"
 
     def lock_for_seeding(self, timeout: float, contended: Callable[[], None] | None = None) -> None:
-        # staging tables are temporary: give them memory before their first use in this session,
-        # and the merge joins room to hash
-        self.execute("SET LOCAL temp_buffers = '256MB'")
-        self.execute("SET LOCAL work_mem = '256MB'")
+        # all as SET LOCAL would, in one statement: staging tables are temporary, so give them memory
+        # before their first use in this session, and the merge joins room to hash
+        settings = [("temp_buffers", "256MB"), ("work_mem", "256MB")]
         if self.conn.info.server_version >= 140000:
             # a killed client's session stops at the next check instead of finishing its statement
             # while still holding the seed lock
-            self.execute("SET LOCAL client_connection_check_interval = '1s'")
+            settings.append(("client_connection_check_interval", "1s"))
         # for the whole run: the seed lock, and every table lock another session holds (lock_tables
         # names the table and the holder; a wait on a row another session locked ends the same way)
-        self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
+        settings.append(("lock_timeout", f"{int(timeout * 1000)}ms"))
+        self.execute("SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings))
         if contended is not None:
             got = self.fetchone("SELECT pg_try_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
             if got is not None and got[0]:
