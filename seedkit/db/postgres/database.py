@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -22,11 +22,12 @@ from ...errors import ConfigError, DatabaseError, LockTimeout
 from ...urls import DatabaseURL, mask
 from ..base import Database, MigrationSession, TableShape
 from ..catalog import Catalog, Column, Table, TableName
-from ..migration import InvalidIndex, connection_lost
-from ..statements import Statement
 from . import fingerprints as pg_fingerprints
-from . import statements
 from .catalog import introspect
+
+if TYPE_CHECKING:  # (migrations' own modules: imported by the methods that run them, not by every seed run)
+    from ..migration import InvalidIndex
+    from ..statements import Statement
 
 try:  # the C formatter behind copy.write_row (psycopg >= 3.2; 3.1 kept it in psycopg.copy)
     from psycopg._copy_base import format_row_text as _format_row_text
@@ -601,19 +602,27 @@ class PostgresDatabase(Database):
 
     @classmethod
     def split(cls, text: str, line_offset: int = 1) -> list[Statement]:
+        from . import statements
+
         return statements.split_postgres(text, line_offset)
 
     @classmethod
     def split_for_run(cls, text: str, line_offset: int = 1, *, names: tuple[str, ...] = (),
                       server_version: int | None = None) -> list[Statement]:
+        from . import statements
+
         return statements.split_postgres_quick(text, line_offset, names=names, server_version=server_version)
 
     @classmethod
     def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
+        from . import statements
+
         return statements.needs_no_transaction(stmt, server_version)
 
     @classmethod
     def copies_with_client(cls, stmt: Statement) -> str | None:
+        from . import statements
+
         return statements.copies_with_client(stmt)
 
     def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
@@ -644,9 +653,13 @@ class PostgresDatabase(Database):
 
     def error_in_code_block(self, exc: Exception, stmt: Statement, sql: str,
                             line_offset: int) -> tuple[int, int] | None:
+        from . import statements
+
         return statements.inline_code_line(exc, stmt, sql, line_offset)  # type: ignore[arg-type]
 
     def connection_lost(self, exc: BaseException) -> bool:
+        from ..migration import connection_lost
+
         return connection_lost(exc) or bool(self.conn.closed)
 
     # -- whole databases --------------------------------------------------------------------------
