@@ -315,3 +315,29 @@ def test_per_without_auto_and_a_bad_count_are_refused_at_decoration() -> None:
         fixture("orders", per={"user_id": 3})
     with pytest.raises(TypeError, match="must be a positive int"):
         fixture("orders", auto=True, per={"user_id": 0})
+
+
+def test_providers_are_chosen_as_by_searching_every_pattern() -> None:
+    """A column name is searched only by the patterns one of whose words it holds: over every pattern's words
+    and fragments, joined in pairs in every way and cased, and random names of their letters, the provider
+    is the one searching every pattern in turn gives."""
+    import random
+    import re
+
+    from seedkit.schema.auto import _NEEDS, _PROVIDERS, provider_for
+
+    def plain(column: str) -> str | None:
+        return next((method for pattern, method in _PROVIDERS if re.search(pattern, column.lower())), None)
+
+    words = sorted({w for needs in _NEEDS for w in needs} | {
+        "e_mail", "email", "first_name", "given_name", "last_name", "family_name", "surname", "user_name",
+        "username", "full_name", "fullname", "display_name", "ipv4", "ipv6", "ip_addr", "ipaddress", "organization",
+        "organisation", "user_agent", "useragent", "language", "title", "x", "id", "n", "_", ""})
+    names = {a + sep + b for a in words for b in words for sep in ("", "_")}
+    rng = random.Random(7)
+    letters = "".join(sorted(set("".join(words)))) + "_"
+    names |= {"".join(rng.choice(letters) for _ in range(rng.randint(1, 12))) for _ in range(20000)}
+    names |= {n.upper() for n in list(names)[:5000]} | {n.title() for n in list(names)[:5000]}
+    chosen = {n: provider_for(n) for n in names}
+    assert chosen == {n: plain(n) for n in names}
+    assert len({p for p in chosen.values() if p}) == len({m for _, m in _PROVIDERS})  # every provider was chosen

@@ -134,6 +134,9 @@ def test_run_on_postgres_loads_no_framework(tmp_path: Path, pg_url: str) -> None
         assert proc.returncode == 0, proc.stderr
         assert "psycopg" in modules
         assert present(modules, tuple(m for m in NOT_LOADED[args] if m != "psycopg")) == [], args
+        if args == ("run", "dev"):  # nor the modules that split and run migrations
+            assert present(modules, ("seedkit.db.migration", "seedkit.db.statements",
+                                     "seedkit.db.postgres.statements", "seedkit.db.postgres.migration")) == []
     assert "nothing to apply" in proc.stdout and "pglast" not in modules  # a run with nothing to apply
 
 

@@ -822,3 +822,70 @@ def test_reference_batches_built_by_column_store_what_row_by_row_stores(project:
     want = [(f"s{n}", None if n == 1700 else ("admin" if n % 3 else "member"), n % 5 + 1, f"note {n}")
             for n in range(1, 2501)]
     assert got == want
+
+
+DEF_LINES = '''\
+"""Fixtures laid out in the ways a definition can start."""
+import functools
+
+from seedkit import fixture
+
+
+@fixture("a", key=["n"], count=1)
+def plain(fake, n):
+    return {"n": n}
+
+
+@fixture(
+    "b",
+    key=["n"],
+    count=1,
+)
+def spread(fake, n):
+    return {"n": n}
+
+
+def noted(func):
+    @functools.wraps(func)
+    def inner(*args):
+        return func(*args)
+    return inner
+
+
+@fixture("c", key=["n"], count=1)
+@noted
+def stacked(fake, n):
+    return {"n": n}
+
+
+@fixture("d", key=["n"])
+def streamed(fake):
+    yield {"n": 1}
+
+class Holder:
+    @staticmethod
+    @fixture("e", key=["n"], count=1)
+    def inside(fake, n): return {"n": n}
+    nested = inside
+
+pulled = Holder.nested
+made = fixture("f", key=["n"], count=1)(lambda fake, n: {"n": n})
+'''
+
+
+def test_a_fixture_is_located_where_inspect_says_its_definition_starts(tmp_path: Path) -> None:
+    """The line every fixture's problems name is the one ``inspect.getsourcelines`` gives for its function
+    (read from the code object, not by tokenizing the file)."""
+    import inspect
+
+    from seedkit.seed.python_fixtures import _def_line, load_python
+
+    path = tmp_path / "shapes.py"
+    path.write_text(DEF_LINES)
+    fixtures = load_python(path, shown="seeds/shapes.py", faker_seed=1, faker_locale="en_US")
+    namespace: dict = {}
+    exec(compile(DEF_LINES, str(path), "exec"), namespace)  # noqa: S102 - the same file's functions, for inspect
+    names = ["plain", "spread", "stacked", "streamed", "pulled", "made"]
+    want = [inspect.getsourcelines(namespace[name])[1] for name in names]
+    assert [_def_line(namespace[name]) for name in names] == want
+    assert [fx.location.line for fx in sorted(fixtures, key=lambda fx: fx.table)] == want == [7, 12, 28, 34, 39, 45]

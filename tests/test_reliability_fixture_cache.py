@@ -331,3 +331,40 @@ def test_decimals_and_references_come_back_as_they_were(tmp_path: Path) -> None:
     ref = row.values["r"]
     assert ref.match == (("x", Ref("b", ((None, "c"),))), ("y", Decimal("1.50")))
     assert str(ref.match[1][1]) == "1.50" and ref.location.line == 2 and ref.match[0][1].location.line == 2
+
+
+def test_a_run_reading_every_file_from_the_cache_does_not_import_pyyaml(tmp_path: Path, sqlite_url: str) -> None:
+    """PyYAML is imported to read a YAML file, not to find it in the cache: a rerun whose files all come from
+    the cache (a Python fixture beside them, so the rerun record does not decide it) never imports it, and
+    stores what it stored when it did."""
+    p = _run_project(tmp_path, sqlite_url)
+    p.write("dev/more.py", 'from seedkit import fixture\n\n\n@fixture("users", key=["name"], count=2)\n'
+                           'def more(fake, n):\n    return {"name": f"user{n}", "score": n}\n')
+    code = ("import atexit, sys\nfrom seedkit.cli import main\n"
+            "atexit.register(lambda: print('yaml imported:', 'yaml' in sys.modules, file=sys.stderr))\n"
+            f"main({['--config', str(p.config_path), 'run', 'dev']!r})\n")
+    import subprocess
+    import sys
+
+    from tests.support.processes import process_env
+
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=p.root, env=process_env(None), text=True,
+                           capture_output=True, timeout=180) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    assert "yaml imported: True" in runs[0].stderr  # the first run read the file
+    assert "yaml imported: False" in runs[1].stderr, runs[1].stderr  # the second found it in the cache
+    assert "nothing changed" in runs[1].stdout
+    assert [r[0] for r in p.rows("SELECT name FROM users ORDER BY name")] == ["ada", "bob", "user1", "user2"]
+
+
+def test_pyyaml_is_named_in_keys_as_it_names_itself(tmp_path: Path) -> None:
+    """The version and libyaml flag the keys carry, read without importing PyYAML, are PyYAML's own."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom seedkit.seed.yaml_events import pyyaml_stamp\nprobe = pyyaml_stamp()\n"
+            "assert 'yaml' not in sys.modules\nimport yaml\n"
+            "print(probe == (yaml.__version__, bool(yaml.__with_libyaml__)) == pyyaml_stamp(), probe)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("True"), out.stdout

@@ -231,11 +231,15 @@ def test_the_folded_duplicate_check_and_the_separate_one_agree_step_by_step(two_
 
 def test_a_merge_into_a_table_with_rows_runs_no_separate_duplicate_pass(pg_server: str, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """With items' own unique key on code, no GROUP BY over the staged rows runs, and a key generated
-    twice is still found — among rows the table has, and among rows it lacks — and located as before."""
+    """With items' own unique key on code, no GROUP BY over the staged rows runs (a batch of them or more:
+    fewer take the GROUP BY, one statement, instead of reading the table's shape and comparing under a
+    savepoint), and a key generated twice is still found — among rows the table has, and among rows it
+    lacks — and located as before."""
     url = create_pg_database(pg_server)
     try:
         p = Project(tmp_path, url, envs={"dev": {"include": ["dev"]}})
+        config = p.config_path.read_text()
+        p.config_path.write_text(config.replace("faker_seed = 7", "faker_seed = 7\nbatch_size = 100"))
         p.sql(SCHEMA)
         p.sql("INSERT INTO owners (name) VALUES ('ann'), ('bob');"
               "INSERT INTO items (code, label) SELECT format('c%s', to_char(n, 'FM00000')), 'old' "
@@ -269,6 +273,10 @@ def test_a_merge_into_a_table_with_rows_runs_no_separate_duplicate_pass(pg_serve
             grouped.clear()
         with psycopg.connect(url) as c:  # nothing written by the failed runs
             assert c.execute("SELECT count(*) FROM items WHERE label LIKE '%!'").fetchone() == (0,)
+        p.write("dev/items.py", Fixture(start=1, rows=99, tag="?").source())  # less than a batch
+        code, report = p.seed_report("dev")
+        assert code == 0 and report["totals"]["updated"] > 0, report
+        assert passes == ["items"] and len(grouped) == 1
     finally:
         drop_pg_database(pg_server, url)
 

@@ -92,10 +92,22 @@ _PROVIDERS: list[tuple[str, str]] = [  # (regex on the column name, Faker method
 ]
 
 
+# Per pattern above, words of which every match holds one: a name holding none is not searched, so a run
+# compiles only the few patterns its column names could match (compiling all is a good part of a small rerun)
+_NEEDS: list[tuple[str, ...]] = [
+    ("mail",), ("name",), ("name",), ("name", "login", "handle", "nick"), ("name", "author", "contact"),
+    ("phone", "mobile", "fax"), ("ip",), ("url", "website", "homepage", "link"), ("street", "address"),
+    ("city", "town"), ("country",), ("state", "province", "region"), ("zip", "postal", "postcode"),
+    ("company", "organi", "employer"), ("job", "occupation"), ("title", "headline", "subject"), ("slug",),
+    ("description", "bio", "body", "content", "text", "comment", "note", "summary", "message"),
+    ("color", "colour"), ("currency",), ("lang", "locale"), ("agent",), ("password", "hash"),
+]
+
+
 def provider_for(column: str) -> str | None:
     low = column.lower()
-    for pattern, method in _PROVIDERS:
-        if re.search(pattern, low):
+    for (pattern, method), needs in zip(_PROVIDERS, _NEEDS, strict=True):
+        if any(word in low for word in needs) and re.search(pattern, low):
             return method
     return None
 

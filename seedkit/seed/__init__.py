@@ -425,7 +425,6 @@ def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
     fixtures learn the table they fill. With ``verdicts``, a fixture found valid before (same bytes, same
     table schema) is not checked again (seed/rerun.py); ``checked``: those found valid already in this
     run, while the worker read."""
-    from ..schema.auto import bind_auto
     from ..schema.checks import read_rules
 
     if not any(f.rows is not None or f.auto is not None for f in fixtures):
@@ -447,7 +446,10 @@ def _schema_checks(d: db.Database, catalog: db.Catalog, fixtures: list[Fixture],
         for fx in fixtures:
             if fx.auto is not None:
                 fx.auto.pools = pools
-    bind_auto(fixtures, catalog, d, rules)
+    if any(fx.auto is not None and not fx.auto.bound for fx in fixtures):  # (else bind_auto does nothing)
+        from ..schema.auto import bind_auto
+
+        bind_auto(fixtures, catalog, d, rules)
 
 
 def _unknown_verdicts(fixtures: list[Fixture], catalog: db.Catalog, rules: object, verdicts: rerun.Verdicts,

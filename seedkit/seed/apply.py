@@ -176,7 +176,14 @@ class Applier:
         for c in cols:
             if c not in shapes and (default := self._default_shape(fp, c)) is not None:
                 shapes[c] = default
-        yield cols, shapes, chain(head, it)
+        # fewer rows than a batch: the generator has ended, and its rows are handed on as the list they are
+        # (``_merge`` then knows the fixture is small before staging it)
+        yield cols, shapes, head if len(head) < self.batch_size else chain(head, it)
+
+    @staticmethod
+    def _few(fp: FixturePlan, rows: Any) -> bool:
+        """A Python fixture of less than a batch of rows, all generated already (see ``_groups``)."""
+        return fp.fixture.rows is None and isinstance(rows, list)
 
     @staticmethod
     def _shape_sig(ref: Ref) -> tuple:
@@ -211,6 +218,7 @@ class Applier:
     def _merge(self, tp: TablePlan, fp: FixturePlan, group: tuple, tr: TableReport,
                upcoming: Iterator[tuple] | None = None) -> None:
         cols, shapes, rows = group
+        few = self._few(fp, rows)
         kept = self.built.pop(id(group), None)  # its first batch, built ahead (see _look_ahead)
         first = kept[1] if kept is not None and kept[0] is group else None
         rows = islice(iter(rows), len(first[0]), None) if first is not None else iter(rows)
@@ -220,7 +228,7 @@ class Applier:
         deferred_here = [c for c in cols if c in tp.deferred]
         self.background.drain()
         empty = self._is_empty(table)
-        tracker = self.fingerprints.tracker(tp, fp, cols, refs)
+        tracker = self.fingerprints.tracker(tp, fp, cols, refs, few=few)
         if tracker is not None and empty:
             tracker.old = None  # nothing to skip in an empty table
             self.fingerprints.start_empty(table.name)

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import Location
 from .model import Fixture, FixtureHeader, Ref, Row
-from .yaml_events import resume_collections
+from .yaml_events import pyyaml_stamp, resume_collections
 
 FORMAT = 7  # a change to what reading gives (not only to the entries) moves it too
 FOLDER = Path(".seedkit") / "cache" / "fixtures"
@@ -60,12 +60,9 @@ class FixtureCache:
         self.tmp_prefix = ".tmp-"  # what an entry being written is named (then renamed)
 
     def _stamp(self) -> bytes:
-        import yaml
-
         from .. import __version__
 
-        return repr(("seedkit", __version__, FORMAT, yaml.__version__, yaml.__with_libyaml__,
-                     sys.version_info[:2], marshal.version)).encode()
+        return repr(("seedkit", __version__, FORMAT, *pyyaml_stamp(), sys.version_info[:2], marshal.version)).encode()
 
     def _names(self, shown: str, name: str, raw: bytes) -> tuple[Path, bytes]:
         """The entry's file (one per fixture file) and the key its content must carry."""

@@ -169,10 +169,20 @@ def _line_in(exc: BaseException, path: Path) -> int | None:
     return line
 
 
+def _def_line(func: Callable[..., Any]) -> int | None:
+    """The line the function's definition starts at (its first decorator's), as ``inspect.getsourcelines``
+    gives it (of the function a wrapper names with ``__wrapped__``), read from the code object: without reading
+    the file and tokenizing the function's source."""
+    if not hasattr(func, "__code__"):
+        return None
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    return code.co_firstlineno if code is not None else None
+
+
 def _to_fixture(func: Callable[..., Any], fspec: FixtureSpec, attr: str, path: Path, shown: str,
                 faker_seed: int, faker_locale: str) -> Fixture:
     name = fspec.name or attr
-    def_line = inspect.getsourcelines(func)[1] if hasattr(func, "__code__") else None
+    def_line = _def_line(func)
     loc = Location(file=shown, line=def_line)
     header = FixtureHeader(table=fspec.table, key=fspec.key, on_conflict=fspec.on_conflict,  # type: ignore[arg-type]
                            create_only=list(fspec.create_only), prune=fspec.prune)

@@ -89,9 +89,8 @@ class Rerun:
 def prepare(root: Path, seeds: Path, files: list[Path], *, env: str, include: list[str], only: Iterable[str],
             settings: Any, protected: bool) -> Rerun | None:
     """The run's inputs, or None when a rerun cannot be decided from digests (a Python fixture)."""
-    import yaml
-
     from .. import __version__
+    from .yaml_events import pyyaml_stamp
 
     digests: dict[str, str] = {}
     csv: dict[str, Path] = {}
@@ -108,7 +107,7 @@ def prepare(root: Path, seeds: Path, files: list[Path], *, env: str, include: li
     parts = list(digests.items())
     key = hashlib.sha256(json.dumps([env, sorted(only)]).encode()).hexdigest()[:32]
     inputs = hashlib.sha256(json.dumps(
-        [FORMAT, __version__, list(sys.version_info[:2]), yaml.__version__, yaml.__with_libyaml__, env, include,
+        [FORMAT, __version__, list(sys.version_info[:2]), *pyyaml_stamp(), env, include,
          sorted(only), protected, repr(settings), parts]).encode()).hexdigest()
     hint = root / HINTS / key
     try:

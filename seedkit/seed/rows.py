@@ -7,6 +7,7 @@ checks of the plan (``explain_row``), located by file, row and column.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -208,6 +209,8 @@ class RowBuilder:
         single_key = len(fp.key) == 1
 
         def make_batch(chunk: list[tuple[int, dict[str, Any]]]) -> list:
+            if picked is not None and (rows := picked(chunk)) is not None:
+                return rows
             if streamed:  # file fixtures were checked while planning
                 try:
                     keys = list(map(kget, map(values_of, chunk)))
@@ -227,7 +230,36 @@ class RowBuilder:
             return [make(n, v) for n, v in chunk]
 
         by_column = self.ref_columns_maker(fp, cols, refs, with_n) if not simple else None
+        picked = self.one_pass_maker(fp, cols, getter, with_n) if simple else None
         return make_batch
+
+    def one_pass_maker(self, fp: FixturePlan, cols: list[str], getter: Callable, with_n: bool
+                       ) -> Callable[[list[tuple[int, dict[str, Any]]]], list | None] | None:
+        """For a batch of a fixture whose columns all pass through (``simple`` in ``batch_maker``), and whose
+        key columns are among them: the rows ``make_batch`` would return, picked in one pass and checked on
+        what was picked — every row has exactly the first row's columns and (streamed) no key is None. None
+        (for the maker, or for one batch) leaves the batch to the usual checks, which say what is wrong where."""
+        if not all(k in cols for k in fp.key):
+            return None
+        width, streamed, off = len(cols), fp.fixture.rows is None, 1 if with_n else 0
+        single_key = len(fp.key) == 1
+        key_of = itemgetter(*[off + cols.index(k) for k in fp.key])
+        values_of = itemgetter(1)
+
+        def picked(chunk: list[tuple[int, dict[str, Any]]]) -> list | None:
+            vals = list(map(values_of, chunk))
+            try:
+                built = [[n, *getter(v)] for n, v in chunk] if with_n else list(map(getter, vals))
+            except KeyError:
+                return None
+            # (every row has the first row's columns, so none has fewer: the same total means none has more)
+            if sum(map(len, vals)) != width * len(vals):
+                return None
+            if streamed and None in (map(key_of, built) if single_key else chain.from_iterable(map(key_of, built))):
+                return None
+            return built
+
+        return picked
     def ref_columns_maker(self, fp: FixturePlan, cols: list[str], refs: dict[str, RefShape],
                            with_n: bool) -> Callable[[list[tuple[int, dict[str, Any]]]], list | None] | None:
         """The usual Python-fixture batch with references, built a column at a time in C: every other

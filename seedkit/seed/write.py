@@ -111,7 +111,9 @@ class Writer:
                 self.checks.check_duplicates(tp, stage)
             self.update_in_one(tp, stage, tr, src, compare, version)  # nothing staged can be missing
             return
-        fold = dups and not skipped and self.folds_duplicates(tp, stage)
+        # (less than a batch staged: the separate check is one statement, where folding it in reads the
+        # table's shape and puts the comparison under a savepoint)
+        fold = dups and not skipped and not self.few(stage) and self.folds_duplicates(tp, stage)
         if dups and not fold:
             self.checks.check_duplicates(tp, stage)
         ident = d.row_identity("t")
@@ -183,6 +185,10 @@ class Writer:
         tr.inserted += missing
         tr.updated += (changed if compare else 0) + early[0]
         tr.unchanged += total - missing - (changed if compare else 0) - early[0]
+
+    def few(self, stage: Stage) -> bool:
+        """Less than a batch of rows staged."""
+        return stage.count < self.ctx.batch_size
 
     def folds_duplicates(self, tp: TablePlan, stage: Stage) -> bool:
         """Whether the classifying join can stand in for the duplicate check over the staged rows: the table

@@ -16,13 +16,19 @@ are not touched.
 from __future__ import annotations
 
 import gc
+import importlib.machinery
+import importlib.util
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .model import Fixture, Ref
+
+# PyYAML, imported by the first ``read`` (seedkit.seed.yaml_load imports it too): a run whose files all come
+# from the fixture cache never imports it
+yaml: Any = None
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -45,6 +51,34 @@ def resume_collections(collecting: bool) -> None:
         gc.enable()
 
 
+def pyyaml_stamp() -> tuple[str, bool]:
+    """(PyYAML's ``__version__``, ``__with_libyaml__``), for the keys of what was read with it (the fixture
+    cache, the rerun record), without importing PyYAML when it is not imported yet: the version from the name
+    of its one ``PyYAML-VERSION.dist-info`` folder, libyaml from its compiled module (``yaml/_yaml``) being
+    there. Elsewhere (another kind of install) PyYAML is imported and asked. A value read here that PyYAML
+    would not give only makes keys nothing was kept under (an entry is kept under the key of the PyYAML
+    that read the file, which is imported by then): a miss, never a wrong hit."""
+    if "yaml" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("yaml")
+            folder = next(iter(spec.submodule_search_locations or ())) if spec is not None else None
+        except (ImportError, ValueError, StopIteration):
+            folder = None
+        if folder is not None:
+            try:
+                home, own = os.listdir(os.path.dirname(folder)), os.listdir(folder)
+            except OSError:
+                home = own = []
+            found = [e for e in home if e.lower().startswith("pyyaml-") and e.endswith(".dist-info")]
+            version = found[0][len("pyyaml-"):-len(".dist-info")] if len(found) == 1 else ""
+            if version and "-" not in version:
+                suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+                return version, any(e.startswith("_yaml.") and e.endswith(suffixes) for e in own)
+    import yaml as pyyaml
+
+    return pyyaml.__version__, bool(pyyaml.__with_libyaml__)
+
+
 class _GiveUp(Exception):
     """A shape this reader leaves to the composer path."""
 
@@ -52,6 +86,9 @@ class _GiveUp(Exception):
 def read(loader_class: type, text: str, path: Path, shown: str, document: Callable[..., Fixture | None]
          ) -> list[Fixture] | None:
     """The documents of ``text``, or None when the composer path must read it."""
+    global yaml
+    import yaml
+
     if not getattr(yaml, "__with_libyaml__", False) or not hasattr(loader_class, "raw_parse"):
         return None
     try:

@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -22,11 +22,12 @@ from ...errors import ConfigError, DatabaseError, LockTimeout
 from ...urls import DatabaseURL, mask
 from ..base import Database, MigrationSession, TableShape
 from ..catalog import Catalog, Column, Table, TableName
-from ..migration import InvalidIndex, connection_lost
-from ..statements import Statement
 from . import fingerprints as pg_fingerprints
-from . import statements
 from .catalog import introspect
+
+if TYPE_CHECKING:  # (migrations' own modules: imported by the methods that run them, not by every seed run)
+    from ..migration import InvalidIndex
+    from ..statements import Statement
 
 try:  # the C formatter behind copy.write_row (psycopg >= 3.2; 3.1 kept it in psycopg.copy)
     from psycopg._copy_base import format_row_text as _format_row_text
@@ -453,17 +454,17 @@ class PostgresDatabase(Database):
         return f"json_build_array({', '.join(exprs)})::text"
 
     def lock_for_seeding(self, timeout: float, contended: Callable[[], None] | None = None) -> None:
-        # staging tables are temporary: give them memory before their first use in this session,
-        # and the merge joins room to hash
-        self.execute("SET LOCAL temp_buffers = '256MB'")
-        self.execute("SET LOCAL work_mem = '256MB'")
+        # all as SET LOCAL would, in one statement: staging tables are temporary, so give them memory
+        # before their first use in this session, and the merge joins room to hash
+        settings = [("temp_buffers", "256MB"), ("work_mem", "256MB")]
         if self.conn.info.server_version >= 140000:
             # a killed client's session stops at the next check instead of finishing its statement
             # while still holding the seed lock
-            self.execute("SET LOCAL client_connection_check_interval = '1s'")
+            settings.append(("client_connection_check_interval", "1s"))
         # for the whole run: the seed lock, and every table lock another session holds (lock_tables
         # names the table and the holder; a wait on a row another session locked ends the same way)
-        self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
+        settings.append(("lock_timeout", f"{int(timeout * 1000)}ms"))
+        self.execute("SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings))
         if contended is not None:
             got = self.fetchone("SELECT pg_try_advisory_xact_lock(%s)", [self.SEED_LOCK_KEY])
             if got is not None and got[0]:
@@ -601,19 +602,27 @@ class PostgresDatabase(Database):
 
     @classmethod
     def split(cls, text: str, line_offset: int = 1) -> list[Statement]:
+        from . import statements
+
         return statements.split_postgres(text, line_offset)
 
     @classmethod
     def split_for_run(cls, text: str, line_offset: int = 1, *, names: tuple[str, ...] = (),
                       server_version: int | None = None) -> list[Statement]:
+        from . import statements
+
         return statements.split_postgres_quick(text, line_offset, names=names, server_version=server_version)
 
     @classmethod
     def needs_no_transaction(cls, stmt: Statement, server_version: int | None = None) -> str | None:
+        from . import statements
+
         return statements.needs_no_transaction(stmt, server_version)
 
     @classmethod
     def copies_with_client(cls, stmt: Statement) -> str | None:
+        from . import statements
+
         return statements.copies_with_client(stmt)
 
     def touches_history(self, stmt: Statement, history: TableName, log: TableName) -> str | None:
@@ -644,9 +653,13 @@ class PostgresDatabase(Database):
 
     def error_in_code_block(self, exc: Exception, stmt: Statement, sql: str,
                             line_offset: int) -> tuple[int, int] | None:
+        from . import statements
+
         return statements.inline_code_line(exc, stmt, sql, line_offset)  # type: ignore[arg-type]
 
     def connection_lost(self, exc: BaseException) -> bool:
+        from ..migration import connection_lost
+
         return connection_lost(exc) or bool(self.conn.closed)
 
     # -- whole databases --------------------------------------------------------------------------
