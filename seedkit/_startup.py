@@ -101,4 +101,37 @@ def quick_versions() -> None:
         sys.meta_path.insert(0, _Finder())
 
 
-__all__ = ["dist_version", "quick_versions"]
+def keep_interrupts() -> None:
+    """From now on, a Ctrl-C whose KeyboardInterrupt Python can only print and drop (it came while a
+    weakref callback or a ``__del__`` ran: one of the import system's module locks is freed by such a
+    callback, so a Ctrl-C during the imports can land there) is delivered again, to be handled where the
+    program is: the command then stops as at any other Ctrl-C, instead of going on as if it were not
+    pressed after printing a traceback. Every other such exception goes to the hook in place."""
+    if getattr(sys.unraisablehook, "_seedkit", False):
+        return
+    before = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is None or not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            before(unraisable)
+            return
+        import threading
+
+        # (from another thread, a moment later: here, the handler would run inside this hook; RuntimeError:
+        # the interpreter is shutting down, the command has ended already)
+        with contextlib.suppress(RuntimeError):
+            threading.Thread(target=_interrupt_again, name="seedkit-interrupt", daemon=True).start()
+
+    hook._seedkit = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+def _interrupt_again() -> None:
+    import _thread
+    import time
+
+    time.sleep(0.01)
+    _thread.interrupt_main()
+
+
+__all__ = ["dist_version", "keep_interrupts", "quick_versions"]

@@ -334,6 +334,60 @@ def test_a_signal_at_a_random_moment_ends_the_run_cleanly(twins, sig: signal.Sig
     assert any(code for _, code, *_ in seen), ("no signal arrived while the run ran", seen)
 
 
+# -- a Ctrl-C that lands where Python can only print it ----------------------------------------------------
+LOST_CTRL_C = """\
+import time, weakref
+from seedkit import fixture
+
+
+class Held:
+    pass
+
+
+REFS = []
+
+
+def lands_in_a_callback(_):  # as a Ctrl-C does that comes while a module lock of the imports is freed
+    raise KeyboardInterrupt
+
+
+@fixture("posts", key=["slug"], count=40)
+def posts(fake, n):
+    if n == 1:
+        held = Held()
+        REFS.append(weakref.ref(held, lands_in_a_callback))
+        del held
+    time.sleep(0.01)
+    return {"slug": f"late-{n}", "author_id": 1, "title": "t", "body": "b"}
+"""
+
+
+@pytest.mark.parametrize("fast", ["1", "0"], ids=["fast", "typer"])
+def test_a_ctrl_c_python_could_only_print_stops_the_run(tmp_path: Path, fast: str) -> None:
+    """A Ctrl-C that comes while a weakref callback runs (one frees each module lock of the imports, so a
+    Ctrl-C early in a run can land there) is not dropped with a printed traceback while the run goes on to
+    commit: it stops the run as any Ctrl-C does, exit 130, "error: interrupted", nothing written."""
+    import contextlib
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.support.processes import process_env
+    from tests.test_cli_fast import project
+
+    root = project(tmp_path)
+    env = process_env({"DATABASE_URL": f"sqlite:///{root / 'dev.db'}", "SEEDKIT_FAST_CLI": fast})
+    assert subprocess.run([sys.executable, "-m", "seedkit", "migrate", "up"], cwd=root, env=env,
+                          capture_output=True, timeout=120).returncode == 0
+    (root / "seeds" / "dev" / "posts.py").write_text(LOST_CTRL_C)
+    proc = subprocess.run([sys.executable, "-m", "seedkit", "run", "dev"], cwd=root, env=env, text=True,
+                          capture_output=True, timeout=120)
+    assert (proc.returncode, proc.stderr.strip()) == (130, "error: interrupted"), proc.stderr
+    with contextlib.closing(sqlite3.connect(root / "dev.db")) as db:
+        assert db.execute("SELECT count(*) FROM posts").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
 # -- what the run records for the next one -----------------------------------------------------------------
 def test_the_rerun_record_and_prune_ledger_written_by_an_overlapping_run_serve_the_next_run(twins) -> None:
     """The first run's inserts ran in the background (their digests, the prune ledger, the rerun record
