@@ -368,4 +368,3 @@ def test_a_package_keeps_its_own_version_module_unless_one_dist_info_folder_name
                   "_startup.quick_versions()\n"
                   "import fakepkg; print(fakepkg.__version__, sys.modules['fakepkg.version'].OTHER)\n")
     assert got.split() == ["3.1" if len(folders) == 1 else "own", "other"], (folders, got)
-
