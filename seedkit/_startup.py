@@ -45,25 +45,38 @@ class _Version(types.ModuleType):
         return getattr(self._own, attr)
 
 
-def dist_version(package: str) -> tuple[str, str] | None:
-    """(version, path of the package's own version module) from the one ``PACKAGE-VERSION.dist-info``
-    folder beside the package, or None."""
+def dist_info(package: str, distribution: str | None = None) -> tuple[str, str] | None:
+    """(version, the package's folder) from the one ``DISTRIBUTION-VERSION.dist-info`` folder beside
+    the package (``distribution``: the package's name when not given; matched without regard to case,
+    as installers spell it either way), or None: not found exactly once, or the package is not a
+    folder."""
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    home = os.path.dirname(next(iter(spec.submodule_search_locations)))
-    own = os.path.join(home, package, "version.py")
+    folder = next(iter(spec.submodule_search_locations))
+    prefix = (distribution or package).lower() + "-"
     try:
-        found = [e for e in os.listdir(home) if e.startswith(package + "-") and e.endswith(".dist-info")]
+        found = [e for e in os.listdir(os.path.dirname(folder))
+                 if e.lower().startswith(prefix) and e.endswith(".dist-info")]
     except OSError:
         return None
-    if len(found) != 1 or not os.path.isfile(own):
+    if len(found) != 1:
         return None
-    version = found[0][len(package) + 1:-len(".dist-info")]
-    return (version, own) if version and "-" not in version else None
+    version = found[0][len(prefix):-len(".dist-info")]
+    return (version, folder) if version and "-" not in version else None
+
+
+def dist_version(package: str) -> tuple[str, str] | None:
+    """(version, path of the package's own version module) from the one ``PACKAGE-VERSION.dist-info``
+    folder beside the package, or None."""
+    got = dist_info(package)
+    if got is None:
+        return None
+    own = os.path.join(got[1], "version.py")
+    return (got[0], own) if os.path.isfile(own) else None
 
 
 class _Finder:
@@ -134,4 +147,4 @@ def _interrupt_again() -> None:
     _thread.interrupt_main()
 
 
-__all__ = ["dist_version", "keep_interrupts", "quick_versions"]
+__all__ = ["dist_info", "dist_version", "keep_interrupts", "quick_versions"]

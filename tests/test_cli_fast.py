@@ -368,3 +368,27 @@ def test_a_package_keeps_its_own_version_module_unless_one_dist_info_folder_name
                   "_startup.quick_versions()\n"
                   "import fakepkg; print(fakepkg.__version__, sys.modules['fakepkg.version'].OTHER)\n")
     assert got.split() == ["3.1" if len(folders) == 1 else "own", "other"], (folders, got)
+
+
+@pytest.mark.parametrize(("folders", "want"), [
+    (("FakeYAML-6.0.2.dist-info",), ["6.0.2", "fakeyaml"]),  # spelled as its installer spelled it
+    (("fakeyaml-6.0.2.dist-info",), ["6.0.2", "fakeyaml"]),
+    (("FakeYAML-6.0.2.dist-info", "fakeyaml-5.4.dist-info"), ["None"]),  # a leftover: which one is it?
+    (("FakeYAML-6.0-2.dist-info",), ["None"]),  # not a version
+    (("FakeYAMLx-6.0.dist-info", "other-1.0.dist-info"), ["None"]),  # another distribution's
+], ids=["mixed-case", "lower-case", "two", "dash", "other"])
+def test_a_distribution_is_found_by_its_name_without_regard_to_case(
+        tmp_path: Path, folders: tuple[str, ...], want: list[str]) -> None:
+    """``dist_info`` (the fixture cache's key reads PyYAML's version with it, whose dist-info folder is
+    ``PyYAML-…`` beside the package ``yaml``): one folder of that distribution, however cased, gives its
+    version and the package's folder; none, two or a name that is not a version give None."""
+    (tmp_path / "fakeyaml").mkdir()
+    (tmp_path / "fakeyaml" / "__init__.py").write_text("")
+    for name in folders:
+        (tmp_path / name).mkdir()
+    got = _python(f"import sys, os; sys.path.insert(0, {str(tmp_path)!r})\n"
+                  "from seedkit._startup import dist_info\n"
+                  "got = dist_info('fakeyaml', 'FakeYaml')\n"
+                  "print(*(got[0], os.path.basename(got[1])) if got else [None])\n"
+                  "assert 'fakeyaml' not in sys.modules\n")
+    assert got.split() == want, (folders, got)

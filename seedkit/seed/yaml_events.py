@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import importlib.machinery
-import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -59,21 +58,16 @@ def pyyaml_stamp() -> tuple[str, bool]:
     would not give only makes keys nothing was kept under (an entry is kept under the key of the PyYAML
     that read the file, which is imported by then): a miss, never a wrong hit."""
     if "yaml" not in sys.modules:
-        try:
-            spec = importlib.util.find_spec("yaml")
-            folder = next(iter(spec.submodule_search_locations or ())) if spec is not None else None
-        except (ImportError, ValueError, StopIteration):
-            folder = None
-        if folder is not None:
+        from .._startup import dist_info
+
+        got = dist_info("yaml", "PyYAML")
+        if got is not None:
             try:
-                home, own = os.listdir(os.path.dirname(folder)), os.listdir(folder)
+                own = os.listdir(got[1])
             except OSError:
-                home = own = []
-            found = [e for e in home if e.lower().startswith("pyyaml-") and e.endswith(".dist-info")]
-            version = found[0][len("pyyaml-"):-len(".dist-info")] if len(found) == 1 else ""
-            if version and "-" not in version:
-                suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-                return version, any(e.startswith("_yaml.") and e.endswith(suffixes) for e in own)
+                own = []
+            suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+            return got[0], any(e.startswith("_yaml.") and e.endswith(suffixes) for e in own)
     import yaml as pyyaml
 
     return pyyaml.__version__, bool(pyyaml.__with_libyaml__)
