@@ -524,8 +524,7 @@ def _facts(fx: Fixture, catalog: Catalog) -> Facts | None:
     shapes: dict[tuple, Ref] = {}
     refs: list[tuple[Ref, tuple, int, str]] = []
     spelled: set[str] = set()
-    walked: set[Ref] = set()
-    walk = _walk
+    spell = _spell
     for n, row in enumerate(fx.rows, start=1):
         values = row.values
         for col, value in values.items():
@@ -540,7 +539,7 @@ def _facts(fx: Fixture, catalog: Catalog) -> Facts | None:
                 spelled.add(value.table)
                 for _, x in value.match:
                     if x.__class__ is Ref:  # nested: resolved (and checked) in SQL while applying
-                        walk(value, spelled, walked)
+                        spell(value, spelled)
                         break
                 else:
                     refs.append((value, shape, n, col))
@@ -572,6 +571,16 @@ def _facts(fx: Fixture, catalog: Catalog) -> Facts | None:
             return None
         seen.add(seen_key)
     return Facts(fx, table, key, spelled, seen, shapes, refs)
+
+
+def _spell(value: Ref, spelled: set[str]) -> None:
+    """Add the table names ``value`` and the references nested in it spell. (Every nested reference is
+    walked: a reference's few levels cost less to walk again than to look up in a set of the ones
+    walked, which hashes and compares them, nested ones too.)"""
+    spelled.add(value.table)
+    for _, v in value.match:
+        if v.__class__ is Ref:
+            _spell(v, spelled)
 
 
 def _validate_early(plan: Plan, early: Early, catalog: Catalog, problems: Problems, database: Database) -> bool:
