@@ -80,7 +80,15 @@ class Problems:
 
 def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database, early: Early | None = None) -> Plan:
     """The plan of ``fixtures``, or one ``FixtureError`` with every problem. ``early``: what was learned
-    from fixtures as they were read (see ``Early``)."""
+    from fixtures as they were read (see ``Early``), used once: it is let go here (it holds a key per row)."""
+    try:
+        return _build_plan(fixtures, catalog, database, early)
+    finally:
+        if early is not None:
+            early.facts.clear()
+
+
+def _build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database, early: Early | None) -> Plan:
     problems = Problems()
     by_table: dict[TableName, TablePlan] = {}
     for fx in fixtures:
