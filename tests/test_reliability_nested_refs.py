@@ -126,9 +126,9 @@ class Fixtures:
         return out
 
 
-def _plain_ref_edges(by_table: dict, catalog: Any, named: set[str] | None = None) -> dict:
+def _plain_ref_edges(by_table: dict, catalog: Any, named: set[str] | None = None, early: Any = None) -> dict:
     """The reference walk without its memo: every nested reference of every row (and every name they
-    spell, for the rerun record)."""
+    spell, for the rerun record); what was learned as the files were read (``early``) is not used."""
     edges: dict = {}
 
     def walk(value: Ref, owner: Any) -> None:

@@ -307,7 +307,7 @@ def _run(config: Config, env: str, url: DatabaseURL, memo: rerun.Rerun | None, v
                         with _fewer_collections():  # checking rows allocates many small objects, none in a cycle
                             _schema_checks(d, catalog, fixtures, verdicts,
                                            memo.digests if memo is not None else digests, checked)
-                            plan = build_plan(fixtures, catalog, d)
+                            plan = build_plan(fixtures, catalog, d, checked.early if checked is not None else None)
                         d.lock_tables([tp.table.name for tp in plan.tables], settings.lock_timeout,
                                       write=not report.dry_run)
                         prune = any(f.header.prune for f in fixtures)
@@ -377,6 +377,9 @@ class _Checked:
         self.passed: dict[int, Fixture] = {}  # by id(): the fixtures found valid (kept: their ids stay theirs)
         self.keys: list[str] = []  # their verdict keys, kept once the whole pre-flight passes
         self.failure: Exception | None = None
+        from .plan import Early
+
+        self.early = Early(catalog)  # their rows checked for the plan too (see plan.Early)
 
     def add(self, fixtures: list[Fixture], digests: dict[str, str | None]) -> None:
         if self.failure is not None or not any(f.rows is not None for f in fixtures):
@@ -404,6 +407,7 @@ class _Checked:
                 return
         self.passed.update((id(f), f) for f in fixtures)
         self.keys += keys
+        self.early.add(fixtures)
 
     def done(self, fx: Fixture) -> bool:
         return self.passed.get(id(fx)) is fx

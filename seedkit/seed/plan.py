@@ -78,7 +78,17 @@ class Problems:
             raise FixtureError(f"{self.total} problems in the fixtures{more}:", problems=self.items)
 
 
-def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) -> Plan:
+def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database, early: Early | None = None) -> Plan:
+    """The plan of ``fixtures``, or one ``FixtureError`` with every problem. ``early``: what was learned
+    from fixtures as they were read (see ``Early``), used once: it is let go here (it holds a key per row)."""
+    try:
+        return _build_plan(fixtures, catalog, database, early)
+    finally:
+        if early is not None:
+            early.facts.clear()
+
+
+def _build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database, early: Early | None) -> Plan:
     problems = Problems()
     by_table: dict[TableName, TablePlan] = {}
     for fx in fixtures:
@@ -122,7 +132,7 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
         if declared:
             natural_keys[tn] = tuple(declared[0])
     named: set[str] = set()
-    order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog, named))
+    order, deferred, defer_all = _order(by_table, database, problems, _ref_edges(by_table, catalog, named, early))
     for tn, cols in deferred.items():
         late = {c for c in cols if c.startswith(_LATE)}
         by_table[tn].deferred = frozenset(cols - late)
@@ -130,7 +140,8 @@ def build_plan(fixtures: list[Fixture], catalog: Catalog, database: Database) ->
         defer_all = defer_all or bool(late)
     problems.raise_if_any()
     plan = Plan([by_table[tn] for tn in order], natural_keys, defer_all, frozenset(named))
-    _validate_rows(plan, catalog, problems, database)
+    if early is None or not _validate_early(plan, early, catalog, problems, database):
+        _validate_rows(plan, catalog, problems, database)
     problems.raise_if_any()
     return plan
 
@@ -186,33 +197,43 @@ def _fk_for(table: Table, column: str) -> ForeignKey | None:
     return multi[0] if multi else None
 
 
+def _walk(value: Ref, spelled: set[str], walked: set[Ref]) -> None:
+    """Add the table names ``value`` and the references nested in it spell (those in ``walked`` are
+    not walked again)."""
+    spelled.add(value.table)
+    for _, v in value.match:
+        if v.__class__ is Ref:
+            try:
+                if v in walked:
+                    continue
+                walked.add(v)
+            except TypeError:  # a match value that cannot be hashed: walked each time
+                pass
+            _walk(v, spelled, walked)
+
+
 def _ref_edges(by_table: dict[TableName, TablePlan], catalog: Catalog,
-               named: set[str] | None = None) -> dict[TableName, set[TableName]]:
+               named: set[str] | None = None, early: Early | None = None) -> dict[TableName, set[TableName]]:
     """Tables each table's references point at (also nested ones, and ones without a foreign key).
 
     A table's references are gathered as the spellings of the tables they name (nested references
     too, each distinct one walked once), and each spelling is looked up once. ``named`` receives the
-    spellings the rows held in memory (YAML, JSON) name, at any depth."""
+    spellings the rows held in memory (YAML, JSON) name, at any depth. A fixture ``early`` holds the
+    facts of gives its spellings from there."""
     edges: dict[TableName, set[TableName]] = {}
     found: dict[str, Table | None] = {}  # by the spelling of the table name
+    walk = _walk
     for tn, tp in by_table.items():
         spelled: set[str] = set()  # every table name this table's references spell
         walked: set[Ref] = set()  # nested references already walked (rows repeat them)
-
-        def walk(value: Ref, spelled: set[str], walked: set[Ref]) -> None:
-            spelled.add(value.table)
-            for _, v in value.match:
-                if v.__class__ is Ref:
-                    try:
-                        if v in walked:
-                            continue
-                        walked.add(v)
-                    except TypeError:  # a match value that cannot be hashed: walked each time
-                        pass
-                    walk(v, spelled, walked)
-
         for fp in tp.fixtures:
             in_memory = fp.fixture.rows is not None
+            facts = early.get(fp.fixture) if early is not None and in_memory else None
+            if facts is not None:
+                spelled |= facts.spelled
+                if named is not None:
+                    named |= facts.spelled
+                continue
             if in_memory:
                 values = [row.values for row in fp.fixture.rows]
             else:  # a Python fixture: its first rows show what it references (rows are deterministic)
@@ -445,6 +466,168 @@ _ROW = (1 << _SHIFT) - 1
 _second = itemgetter(1)
 _TEXT_OR_INT = frozenset({str, int})
 _is_none = partial(is_, None)
+
+
+# -- rows checked as they are read --------------------------------------------------------------------
+@dataclass
+class Facts:
+    """What checking one in-memory fixture's rows found, when it found no problem: what ``_ref_edges`` and
+    ``_validate_rows`` would learn from it, for a plan built later."""
+
+    fixture: Fixture
+    table: Table
+    key: tuple[str, ...]
+    spelled: set[str]  # the table names its references spell, nested ones too
+    keys: set[Any]  # its rows' keys, as ``_validate_rows`` compares them
+    shapes: dict[tuple, Ref]  # each reference shape (as ``_validate_rows`` tells them) and its first reference
+    refs: list[tuple[Ref, tuple, int, str]]  # its references without a nested one: (reference, shape, row, column)
+
+
+class Early:
+    """The rows of fixtures checked as they are read (seed/__init__.py checks those read while a worker
+    still reads, so the plan built once every file is read walks no row of theirs again).
+
+    Only a fixture whose rows raise no problem is kept (its ``Facts``): a fixture with one, or any
+    doubt (its table unknown, a key another fixture of its table also has, a reference shape that does
+    not resolve), has ``build_plan`` check every row the plain way, which says every problem in its
+    order. What the facts hold is what the plain check computes from the fixture alone; what depends on
+    the other fixtures (keys shared across fixtures, the natural key a scalar reference matches) is
+    decided by ``build_plan``."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.facts: dict[int, Facts] = {}  # by id(): the fixture is kept in its facts, so its id stays its own
+
+    def add(self, fixtures: list[Fixture]) -> None:
+        for fx in fixtures:
+            if fx.rows is not None:
+                try:
+                    facts = _facts(fx, self.catalog)
+                except Exception:  # noqa: BLE001 - anything unexpected: the plain check decides
+                    facts = None
+                if facts is not None:
+                    self.facts[id(fx)] = facts
+
+    def get(self, fx: Fixture) -> Facts | None:
+        facts = self.facts.get(id(fx))
+        return facts if facts is not None and facts.fixture is fx else None
+
+
+def _facts(fx: Fixture, catalog: Catalog) -> Facts | None:
+    """``_validate_rows``'s checks of one fixture's rows alone (and ``_ref_edges``'s spellings); None at
+    the first problem."""
+    table = catalog.find(fx.table)
+    if table is None or fx.rows is None:
+        return None
+    key = tuple(fx.header.key or table.primary_key)
+    if not key or any(c not in table.columns for c in key):
+        return None
+    text = fx.text_values
+    writable = {c.name: c for c in table.columns.values() if not c.generated}
+    texts = {c.name for c in writable.values() if c.kind == "text"}
+    ints = {c.name: int_bound(c) for c in writable.values() if c.kind == "int"}
+    good: dict[str, set[tuple[type, Any]]] = {c: set() for c in writable}
+    single = len(key) == 1
+    seen: set[Any] = set()
+    shapes: dict[tuple, Ref] = {}
+    refs: list[tuple[Ref, tuple, int, str]] = []
+    spelled: set[str] = set()
+    spell = _spell
+    for n, row in enumerate(fx.rows, start=1):
+        values = row.values
+        for col, value in values.items():
+            column = writable.get(col)
+            if column is None:
+                return None
+            if value.__class__ is Ref:
+                shape = (col, value.table, value.column, value.scalar,
+                         None if value.scalar else tuple(map(_first, value.match)))
+                if shape not in shapes:
+                    shapes[shape] = value
+                spelled.add(value.table)
+                for _, x in value.match:
+                    if x.__class__ is Ref:  # nested: resolved (and checked) in SQL while applying
+                        spell(value, spelled)
+                        break
+                else:
+                    refs.append((value, shape, n, col))
+            elif value is not None and not (value.__class__ is str and col in texts) and not (
+                    value.__class__ is int and -ints.get(col, 0) <= value < ints.get(col, 0)):
+                try:
+                    fine = (value.__class__, value) in good[col]
+                except TypeError:
+                    fine = False
+                if not fine:
+                    try:
+                        convert(value, column, text=text)
+                    except ConversionError:
+                        return None
+                    known = good[col]
+                    if len(known) < _GOOD_VALUES:
+                        with suppress(TypeError):
+                            known.add((value.__class__, value))
+        key_vals = tuple(map(values.get, key))
+        if any(map(_is_none, key_vals)):
+            return None
+        if single:
+            v = key_vals[0]
+            h = v if v.__class__ is str or v.__class__ is int else _hashable(v)
+            seen_key = (h,) if h.__class__ is tuple else h
+        else:
+            seen_key = tuple(map(_hashable, key_vals))
+        if seen_key in seen:
+            return None
+        seen.add(seen_key)
+    return Facts(fx, table, key, spelled, seen, shapes, refs)
+
+
+def _spell(value: Ref, spelled: set[str]) -> None:
+    """Add the table names ``value`` and the references nested in it spell. (Every nested reference is
+    walked: a reference's few levels cost less to walk again than to look up in a set of the ones
+    walked, which hashes and compares them, nested ones too.)"""
+    spelled.add(value.table)
+    for _, v in value.match:
+        if v.__class__ is Ref:
+            _spell(v, spelled)
+
+
+def _validate_early(plan: Plan, early: Early, catalog: Catalog, problems: Problems, database: Database) -> bool:
+    """``_validate_rows`` from the facts of every in-memory fixture (the references still looked for, as
+    there); False, having added no problem, when a fixture has none or the facts cannot vouch for the
+    plan (``_validate_rows`` then checks every row)."""
+    found: list[tuple[FixturePlan, Facts]] = []
+    for tp in plan.tables:
+        for fp in tp.fixtures:
+            if fp.fixture.rows is None:
+                continue
+            facts = early.get(fp.fixture)
+            if facts is None or facts.table is not tp.table or facts.key != fp.key:
+                return False
+            found.append((fp, facts))
+    by_table: dict[TableName, set[Any]] = {}
+    for fp, facts in found:  # a key two fixtures of a table share: said by the plain check
+        keys = by_table.get(fp.table.name)
+        if keys is None:
+            by_table[fp.table.name] = facts.keys
+            continue
+        if not keys.isdisjoint(facts.keys):
+            return False
+        by_table[fp.table.name] = keys | facts.keys
+    pending_refs: list[tuple[Ref, RefTarget, Fixture, int, str]] = []
+    for fp, facts in found:
+        fx = fp.fixture
+        targets = {}
+        for shape, ref in facts.shapes.items():
+            try:
+                targets[shape] = ref_target(ref, fp.table, shape[0], catalog, plan.natural_keys, None)
+            except Exception:  # noqa: BLE001 - said (located, or raised as it is) by the plain check
+                return False
+        pending_refs += [(ref, targets[shape], fx, n, col) for ref, shape, n, col in facts.refs]
+    fixture_rows: dict[TableName, list[dict[str, Any]]] = {}
+    for fp, _ in found:
+        fixture_rows.setdefault(fp.table.name, []).extend(r.values for r in fp.fixture.rows)  # type: ignore[union-attr]
+    _check_refs_exist(pending_refs, fixture_rows, plan, problems, database)
+    return True
 
 
 def _hashable(value: Any) -> Any:
