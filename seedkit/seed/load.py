@@ -177,6 +177,7 @@ def _kind(value: Any) -> str:
 
 # -- YAML (seedkit.seed.yaml_load, imported when a YAML file is read) ----------------------------
 _EVENTS = True  # False: every file through the composer path (the tests compare both)
+_LINES = True  # False: no file through the line reader (seedkit.seed.yaml_lines; the tests compare both)
 _FLAT_ROWS = True  # False: every row through the composer and constructor (the tests compare both)
 _YAML_NAMES = frozenset({"_Loader", "_FastLoader", "_load_yaml", "_parse_yaml", "_stream_document"})
 

@@ -16,7 +16,7 @@ import yaml
 
 from .. import jsontext
 from ..errors import FixtureError, Location
-from . import load, yaml_events
+from . import load, yaml_events, yaml_lines
 from .load import _document
 from .model import Fixture, make_ref
 
@@ -163,7 +163,11 @@ def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) 
     messages and positions are the ones documented and tested."""
     if _FastLoader is not _Loader and yaml.__with_libyaml__:
         if load._EVENTS:  # the common shapes straight from libyaml's events (None: anything else)
-            fixtures = yaml_events.read(_FastLoader, text, path, shown, _document)
+            fixtures = None
+            if load._LINES:  # the rows seedkit snapshot writes, a line at a time (None: anything else)
+                fixtures = yaml_lines.read(_FastLoader, text, path, shown, _document)
+            if fixtures is None:
+                fixtures = yaml_events.read(_FastLoader, text, path, shown, _document)
             if fixtures is not None:
                 return fixtures
         try:
