@@ -136,6 +136,7 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
     shown = reader.shown
     missing = yaml_events._MISSING
     names: dict[str, str] = {}
+    columns: dict[str, str] = {}  # a plain column name that resolves to text → its one string
     scalar_refs: dict[str, tuple[str, Any]] = {}  # the text of !ref "…" → its table and match
     mapping_refs: dict[str, Any] = {}  # the text of !ref {…} → how to build it anywhere (None: anew)
     rows: list[dict[str, Any]] = []
@@ -228,7 +229,7 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
         if not s.startswith("- {"):
             raise _GiveUp
         values: dict[str, Any] = {}
-        cols: dict[str, int] = {}
+        count = 0
         i = 3
         while True:
             m = pair(s, i)
@@ -237,12 +238,15 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
             k = m[1]
             if k is None:
                 k = _text(m[2])
-            elif not keys.get(k) and not plain_is_text(k):
-                raise _GiveUp
-            k = names.setdefault(k, k)
-            if k in values:
-                raise _GiveUp
-            cols[k] = n
+                k = names.setdefault(k, k)  # one string per name: less memory, smaller cache entries
+            else:
+                name = columns.get(k)
+                if name is None:
+                    if not plain_is_text(k):
+                        raise _GiveUp
+                    name = columns[k] = k
+                k = name
+            count += 1
             kind = m.lastindex
             if kind == 4:
                 v = plain.get(m[4], missing)
@@ -252,10 +256,19 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
                 values[k] = _text(m[3])
                 j = m.end()
             elif kind == 5:
-                values[k] = a_scalar_ref(m[5], n, m.start(5) - 5)
+                known = scalar_refs.get(m[5])
+                if known is None:
+                    values[k] = a_scalar_ref(m[5], n, m.start(5) - 5)
+                else:
+                    values[k] = Ref(known[0], known[1], None, (shown, n, m.start(5) - 5))
                 j = m.end()
             else:
-                values[k], j = a_mapping_ref(m, s, m.start(kind), n)
+                known = mapping_refs.get(m[6]) if kind == 6 else None
+                if known is None:
+                    values[k], j = a_mapping_ref(m, s, m.start(kind), n)
+                else:
+                    values[k] = build(known, n, m.start(6) + 1)
+                    j = m.end()
             c = s[j]
             if c == "}":
                 if j + 1 != len(s):
@@ -264,8 +277,10 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
             if c != "," or s[j + 1] != " ":
                 raise _GiveUp
             i = j + 2
+        if len(values) != count:  # a column twice
+            raise _GiveUp
         rows.append(values)
-        lines.append((n, cols))
+        lines.append((n, dict.fromkeys(values, n)))
         n += 1
     if n == first or n - first != body.count("\n"):
         raise _GiveUp
