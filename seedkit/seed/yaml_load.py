@@ -1,5 +1,6 @@
-"""YAML fixture files (seedkit.seed.load): PyYAML's loaders with seedkit's constructors, libyaml's events
-(seedkit.seed.yaml_events) for the common shapes, and PyYAML's node API, a row at a time, for the rest and for
+"""YAML fixture files (seedkit.seed.load): PyYAML's loaders with seedkit's constructors, a line at a time for the
+rows seedkit snapshot writes (seedkit.seed.yaml_lines), libyaml's events (seedkit.seed.yaml_events) for the
+common shapes, and PyYAML's node API, a row at a time, for the rest and for
 every error. A module of its own, imported when a YAML file is read: a run whose files all come from the fixture
 cache (seedkit.seed.cache) does not import PyYAML at all.
 """
