@@ -29,6 +29,7 @@ from tests.test_reliability_fixture_cache import canon, outcome
 _NAMES = ["name", "album_id", "n", "x1", "_id", "a.b", "yes", "no", "null", "on", "off", "y", "n", "Y", "true",
           "NULL", "e1", "inf", "nan", "table", "column", "rows", "key", "Ünï", "a b", "1", "0x1F", "2024-01-02",
           ".inf", "<<", "=", "~", ""]
+_LONG_NAMES = ["k" * 998, "k" * 1030, "é" * 1100]  # YAML reads a key of up to 1024 characters
 _PLAIN = ["0", "-0", "+5", "007", "012", "0o17", "0x1F", "0b101", "1_000", "-1_0", "12345678901234567890",
           "9" * 30, "0.99", "1.10", "-3.5e+3", "1e3", "1.0e-3", "1_000.5", ".5", "-.5", "1.", ".inf", "-.Inf",
           "+.INF", ".nan", ".NaN", "-0.0", "3.14abc", "true", "False", "yes", "NO", "on", "Off", "y", "n",
@@ -61,9 +62,9 @@ def _plain(rng: random.Random, hostile: bool) -> str:
 
 
 def _name(rng: random.Random, hostile: bool) -> str:
-    name = rng.choice(_NAMES)
     if not hostile:
-        return render.name(name)  # as seedkit snapshot writes a name
+        return render.name(rng.choice(_NAMES))  # as seedkit snapshot writes a name
+    name = rng.choice(_NAMES + _LONG_NAMES)
     if rng.random() < 0.2:
         return json.dumps(name, ensure_ascii=False)
     if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c in "_." for c in name) \
@@ -234,7 +235,8 @@ def test_the_line_reader_reads_a_snapshot_line_with_its_positions(tmp_path: Path
     "rows:\n- {a: [1]}\n", "rows:\n- {a: !env TOKEN}\n", "rows:\n- {a: 1, a: 2}\n", "rows:\n- {yes: 1}\n",
     "rows:\n- {a: \"\\x41\"}\n", "rows:\n- {a: \"\t\"}\n", "rows:\n- {a: 1} \n", "---\nrows:\n- {a: 1}\n",
     "rows:\n- {a: 1}\n---\nrows:\n- {a: 2}\n", "rows:\n- {a: \"\ufeff\"}\n", "rows:\n- {a: 1}", "rows:\n",
-    "rows:\n- {a: \"x\n  y\"}\n", "rows:\n- {a: 1}\r\n"])
+    "rows:\n- {a: \"x\n  y\"}\n", "rows:\n- {a: 1}\r\n", "rows:\n- {" + "k" * 1030 + ": 1}\n",
+    "rows:\n- {\"" + "k" * 1030 + "\": 1}\n", "rows:\n- {r: !ref {table: t, " + "k" * 1030 + ": 1}}\n"])
 def test_the_line_reader_gives_up_on_anything_else(tmp_path: Path, text: str) -> None:
     path = tmp_path / "t.yaml"
     assert yaml_lines.read(load._FastLoader, text, path, "t.yaml", load._document) is None

@@ -54,6 +54,9 @@ _PAIR = re.compile(r'(?:([A-Za-z_][A-Za-z0-9_.]*)|' + _QUOTED + r'): (?:'
 _ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))|(\\)')
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _ROWS = "\nrows:\n"
+# YAML reads a key only when its ':' comes within 1024 characters of its start (a "simple key"): a longer
+# one is an error, given up on here
+_LONGEST = 1000
 
 
 class _GiveUp(Exception):
@@ -145,8 +148,10 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
     def column(m: re.Match[str]) -> str:
         k = m[1]
         if k is None:
+            if len(m[2]) > _LONGEST:
+                raise _GiveUp
             return _text(m[2])
-        if not keys.get(k) and not plain_is_text(k):
+        if len(k) > _LONGEST or not keys.get(k) and not plain_is_text(k):
             raise _GiveUp
         return k
 
@@ -237,12 +242,14 @@ def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], lis
                 raise _GiveUp
             k = m[1]
             if k is None:
+                if len(m[2]) > _LONGEST:
+                    raise _GiveUp
                 k = _text(m[2])
                 k = names.setdefault(k, k)  # one string per name: less memory, smaller cache entries
             else:
                 name = columns.get(k)
                 if name is None:
-                    if not plain_is_text(k):
+                    if len(k) > _LONGEST or not plain_is_text(k):
                         raise _GiveUp
                     name = columns[k] = k
                 k = name
