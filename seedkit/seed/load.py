@@ -1,6 +1,7 @@
 """Fixture files → ``Fixture`` documents with source locations.
 
-YAML in the common shapes is built straight from libyaml's events (seedkit.seed.yaml_events); anything
+YAML rows as ``seedkit snapshot`` writes them (one flow mapping a line) are read a line at a time
+(seedkit.seed.yaml_lines), the common shapes straight from libyaml's events (seedkit.seed.yaml_events); anything
 else, and every error, is read with PyYAML's node API so every row and value keeps its line, composed a
 row at a time (the node tree of a whole document would take many times the memory of its rows); floats become
 ``Decimal`` (no float rounding on the way to a numeric column); ``!ref`` and ``!env`` are resolved to
@@ -177,6 +178,7 @@ def _kind(value: Any) -> str:
 
 # -- YAML (seedkit.seed.yaml_load, imported when a YAML file is read) ----------------------------
 _EVENTS = True  # False: every file through the composer path (the tests compare both)
+_LINES = True  # False: no file through the line reader (seedkit.seed.yaml_lines; the tests compare both)
 _FLAT_ROWS = True  # False: every row through the composer and constructor (the tests compare both)
 _YAML_NAMES = frozenset({"_Loader", "_FastLoader", "_load_yaml", "_parse_yaml", "_stream_document"})
 

@@ -53,11 +53,12 @@ MEANWHILE_ENV = "SEEDKIT_CONNECT_WHILE_READING"
 MIN_BYTES = 256 * 1024  # below this a second process does not pay for itself
 # the relative cost of a byte of YAML: parsing it, encoding its rows (for the cache or to hand them
 # back), decoding them, checking its rows against their table's schema (measured on the Chinook sample
-# database's fixtures)
-PARSE, ENCODE, DECODE, CHECK = 1.0, 0.45, 0.35, 0.15
+# database's fixtures; the snapshot's rows are read a line at a time, seedkit.seed.yaml_lines, about
+# twice as fast as from libyaml's events: encoding, decoding and checking weigh twice as much against it)
+PARSE, ENCODE, DECODE, CHECK = 1.0, 0.95, 0.75, 0.3
 # what this process does meanwhile when it connects while the worker reads (seed/__init__.py): importing
 # the database driver, connecting, the seed lock and the catalog, in bytes' worth of parsing
-MEANWHILE = 600_000
+MEANWHILE = 1_200_000
 
 
 def enabled() -> bool:

@@ -229,10 +229,13 @@ class _Reader:
         """Whether an untagged scalar resolves to text (as a column name must)."""
         if not key.implicit[0]:  # quoted or block: no implicit type
             return True
-        text = key.value
+        return self.plain_is_text(key.value)
+
+    def plain_is_text(self, text: str) -> bool:
+        """Whether a plain scalar of this text resolves to text."""
         known = self.keys.get(text)
         if known is None:
-            known = self.loader.resolve(yaml.ScalarNode, text, key.implicit) == _STR
+            known = self.loader.resolve(yaml.ScalarNode, text, (True, False)) == _STR
             if len(self.keys) < 4096:
                 self.keys[text] = known
         return known
@@ -281,18 +284,22 @@ class _Reader:
             raise _GiveUp
         if event.style:
             raise _GiveUp
+        return self.plain_value(text, event.start_mark, event.end_mark)
+
+    def plain_value(self, text: str, start_mark: Any = None, end_mark: Any = None) -> Any:
+        """A plain scalar's value (the marks, when known, for a constructor's message)."""
         plain = self.plain
         if text in plain:
             return plain[text]
         if self.digits and text.isdigit() and text.isascii() and text[0] != "0":
             return int(text)  # what the resolver and construct_yaml_int make of it (unique: not kept)
         loader = self.loader
-        tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        tag = loader.resolve(yaml.ScalarNode, text, (True, False))
         if tag == _STR:
             value: Any = text
         else:
             constructors = loader.yaml_constructors
-            node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, style=event.style)
+            node = yaml.ScalarNode(tag, text, start_mark, end_mark)
             value = constructors.get(tag, constructors[None])(loader, node)
             if type(value) is float:  # nan and inf: each read is its own object, as the composer's
                 return value
@@ -301,12 +308,15 @@ class _Reader:
         return value
 
     def ref(self, event: Any) -> Ref:
-        text = event.value
+        mark = event.start_mark
+        return self.scalar_ref(event.value, mark.line + 1, mark.column + 1)
+
+    def scalar_ref(self, text: str, line: int, column: int) -> Ref:
+        """``!ref table/value`` whose tag starts at (line, column), both from 1."""
         table, sep, value = text.partition("/")
         if not sep or not table or value == "":
             raise _GiveUp
-        mark = event.start_mark
-        return Ref(table.strip(), ((None, value),), None, (self.shown, mark.line + 1, mark.column + 1))
+        return Ref(table.strip(), ((None, value),), None, (self.shown, line, column))
 
     def ref_mapping(self, start: Any) -> Ref:
         """``!ref {table: t, col: value, …}``: values plain or !ref scalars, or such mappings again."""
@@ -346,15 +356,19 @@ class _Reader:
                 data[key.value] = self.ref_mapping(value)
             else:
                 raise _GiveUp
+        mark = start.start_mark
+        return self.mapping_ref(data, mark.line + 1, mark.column + 1)
+
+    def mapping_ref(self, data: dict[str, Any], line: int, column: int) -> Ref:
+        """``!ref {table: t, col: value, …}`` read into ``data``, whose tag starts at (line, column)."""
         table = data.pop("table", None)
-        column = data.pop("column", None)
+        col = data.pop("column", None)
         if type(table) is not str or not table or not data:
             raise _GiveUp
         for v in data.values():
             if v is None or isinstance(v, (dict, list)):
                 raise _GiveUp
-        mark = start.start_mark
-        return Ref(table, tuple(sorted(data.items())), column, (self.shown, mark.line + 1, mark.column + 1))
+        return Ref(table, tuple(sorted(data.items())), col, (self.shown, line, column))
 
     def mapping(self) -> dict[Any, Any]:
         """A plain nested mapping (a JSON value written as YAML)."""

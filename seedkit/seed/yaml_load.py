@@ -1,5 +1,6 @@
-"""YAML fixture files (seedkit.seed.load): PyYAML's loaders with seedkit's constructors, libyaml's events
-(seedkit.seed.yaml_events) for the common shapes, and PyYAML's node API, a row at a time, for the rest and for
+"""YAML fixture files (seedkit.seed.load): PyYAML's loaders with seedkit's constructors, a line at a time for the
+rows seedkit snapshot writes (seedkit.seed.yaml_lines), libyaml's events (seedkit.seed.yaml_events) for the
+common shapes, and PyYAML's node API, a row at a time, for the rest and for
 every error. A module of its own, imported when a YAML file is read: a run whose files all come from the fixture
 cache (seedkit.seed.cache) does not import PyYAML at all.
 """
@@ -16,7 +17,7 @@ import yaml
 
 from .. import jsontext
 from ..errors import FixtureError, Location
-from . import load, yaml_events
+from . import load, yaml_events, yaml_lines
 from .load import _document
 from .model import Fixture, make_ref
 
@@ -163,7 +164,11 @@ def _load_yaml(text: str, path: Path, shown: str, variables: Mapping[str, str]) 
     messages and positions are the ones documented and tested."""
     if _FastLoader is not _Loader and yaml.__with_libyaml__:
         if load._EVENTS:  # the common shapes straight from libyaml's events (None: anything else)
-            fixtures = yaml_events.read(_FastLoader, text, path, shown, _document)
+            fixtures = None
+            if load._LINES:  # the rows seedkit snapshot writes, a line at a time (None: anything else)
+                fixtures = yaml_lines.read(_FastLoader, text, path, shown, _document)
+            if fixtures is None:
+                fixtures = yaml_events.read(_FastLoader, text, path, shown, _document)
             if fixtures is not None:
                 return fixtures
         try:
