@@ -128,22 +128,31 @@ def keep_interrupts() -> None:
         if unraisable.exc_type is None or not issubclass(unraisable.exc_type, KeyboardInterrupt):
             before(unraisable)
             return
-        import threading
+        import _thread
 
-        # (from another thread, a moment later: here, the handler would run inside this hook; RuntimeError:
-        # the interpreter is shutting down, the command has ended already)
-        with contextlib.suppress(RuntimeError):
-            threading.Thread(target=_interrupt_again, name="seedkit-interrupt", daemon=True).start()
+        # From another thread, a moment later. Delivered while this hook runs, it would be dropped again:
+        # so the hook waits for nothing once that thread exists (``threading.Thread.start`` waits for the
+        # thread to start, giving it time to deliver inside the hook on a busy machine), and nothing here
+        # after the call below lets a pending signal be handled (the thread needs the interpreter lock,
+        # which this thread gives up only at such a point). RuntimeError: the interpreter is shutting
+        # down, the command has ended already.
+        try:  # noqa: SIM105 - (a ``with`` would call its __exit__ here, where a pending signal is handled)
+            _thread.start_new_thread(_interrupt_again, ())
+        except RuntimeError:
+            pass
 
     hook._seedkit = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
+
+
+AGAIN_AFTER = 0.01  # seconds before the interrupt is delivered again (see keep_interrupts)
 
 
 def _interrupt_again() -> None:
     import _thread
     import time
 
-    time.sleep(0.01)
+    time.sleep(AGAIN_AFTER)
     _thread.interrupt_main()
 
 
