@@ -438,14 +438,7 @@ def _validate_rows(plan: Plan, catalog: Catalog, problems: Problems, database: D
                     problems.add(f"key column {k!r} is missing or null", fx.row_location(n, k),
                                  f"every row needs its key: {', '.join(key)}")
                     continue
-                if single:
-                    v = key_vals[0]
-                    h = v if v.__class__ is str or v.__class__ is int else _hashable(v)
-                    # not in a one-tuple unless a tuple: what is not a tuple equals exactly what its one-tuple
-                    # equals (and never a tuple of another length)
-                    seen_key = (h,) if h.__class__ is tuple else h
-                else:
-                    seen_key = tuple(map(_hashable, key_vals))
+                seen_key = _row_key(key_vals, single)
                 mark = n + base
                 first = seen.setdefault(seen_key, mark)
                 if first != mark:
@@ -466,6 +459,17 @@ _ROW = (1 << _SHIFT) - 1
 _second = itemgetter(1)
 _TEXT_OR_INT = frozenset({str, int})
 _is_none = partial(is_, None)
+
+
+def _row_key(key_vals: tuple[Any, ...], single: bool) -> Any:
+    """A row's key as the checks for repeated keys compare it (``_hashable`` values). A key of one
+    column is not in a one-tuple unless it is a tuple: what is not a tuple equals exactly what its
+    one-tuple equals (and never a tuple of another length)."""
+    if single:
+        v = key_vals[0]
+        h = v if v.__class__ is str or v.__class__ is int else _hashable(v)
+        return (h,) if h.__class__ is tuple else h
+    return tuple(map(_hashable, key_vals))
 
 
 # -- rows checked as they are read --------------------------------------------------------------------
@@ -569,12 +573,7 @@ def _facts(fx: Fixture, catalog: Catalog) -> Facts | None:
         key_vals = tuple(map(values.get, key))
         if any(map(_is_none, key_vals)):
             return None
-        if single:
-            v = key_vals[0]
-            h = v if v.__class__ is str or v.__class__ is int else _hashable(v)
-            seen_key = (h,) if h.__class__ is tuple else h
-        else:
-            seen_key = tuple(map(_hashable, key_vals))
+        seen_key = _row_key(key_vals, single)
         if seen_key in seen:
             return None
         seen.add(seen_key)

@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .model import Fixture, Ref
 
@@ -35,6 +35,7 @@ _FLOAT = "tag:yaml.org,2002:float"
 
 
 _MISSING = object()
+_T = TypeVar("_T")
 
 # Set by the command line (seedkit.cli._seed): this process ends after one run. Rows read while the
 # collector is paused then go to its permanent generation (gc.freeze) instead of being walked by the
@@ -85,17 +86,24 @@ def read(loader_class: type, text: str, path: Path, shown: str, document: Callab
 
     if not getattr(yaml, "__with_libyaml__", False) or not hasattr(loader_class, "raw_parse"):
         return None
+    return with_reader(loader_class, text, shown, lambda reader: reader.stream(path, document))
+
+
+def with_reader(loader_class: type, text: str, shown: str, work: Callable[[_Reader], _T]) -> _T | None:
+    """``work`` given a reader of ``text`` (a loader of ``loader_class``), the collector paused; None when
+    the loader cannot be made or has path resolvers, or ``work`` raises anything: a slower path then
+    reads the file, and says what is wrong and where."""
     try:
         loader = loader_class(text)
-    except Exception:  # noqa: BLE001 - the composer path says what is wrong
+    except Exception:  # noqa: BLE001 - the slower path says what is wrong
         return None
     collecting = gc.isenabled()
     gc.disable()  # many small containers, none in a cycle: the collector would only walk them
     try:
         if loader.yaml_path_resolvers:
             return None
-        return _Reader(loader, shown).stream(path, document)
-    except Exception:  # noqa: BLE001 - anything unusual or wrong: the composer path reads it again
+        return work(_Reader(loader, shown))
+    except Exception:  # noqa: BLE001 - anything unusual or wrong: the slower path reads it again
         return None
     finally:
         resume_collections(collecting)

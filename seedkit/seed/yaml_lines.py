@@ -23,7 +23,6 @@ column twice, a column name that is not text, more than one document.
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -105,24 +104,14 @@ def read(loader_class: type, text: str, path: Path, shown: str, document: Callab
     if (type(data) is not dict or doc_no != 1 or row_lines != [] or data.get("rows") != []
             or next(reversed(data)) != "rows"):
         return None
-    try:
-        loader = loader_class("")
-    except Exception:  # noqa: BLE001 - the events reader says what is wrong
-        return None
-    collecting = gc.isenabled()
-    gc.disable()  # many small containers, none in a cycle: the collector would only walk them
-    try:
-        if loader.yaml_path_resolvers:
-            return None
-        reader = yaml_events._Reader(loader, shown)
-        data["rows"], row_lines = _rows(reader, body, head.count("\n") + 2)
-        fixture = document(data, path, shown, doc_no, line, row_lines)
-    except Exception:  # noqa: BLE001 - anything unusual or wrong: the events reader reads it again
-        return None
-    finally:
-        yaml_events.resume_collections(collecting)
-        loader.dispose()
-    return [] if fixture is None else [fixture]
+
+    def rows(reader: yaml_events._Reader) -> list[Fixture]:
+        data["rows"], lines = _rows(reader, body, head.count("\n") + 2)
+        fixture = document(data, path, shown, doc_no, line, lines)
+        return [] if fixture is None else [fixture]
+
+    # (anything unusual or wrong: None, and the events reader reads it again)
+    return yaml_events.with_reader(loader_class, "", shown, rows)
 
 
 def _rows(reader: Any, body: str, first: int) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, int]]]]:
