@@ -346,6 +346,18 @@ def decided(p: Project, *args: str, env: dict[str, str] | None = None) -> tuple[
     return hit, report
 
 
+def loaded(p: Project, *args: str, env: dict[str, str] | None = None) -> tuple[bool, Any]:
+    """``decided`` for a run that writes (a first load), which the next run expects to have left a record:
+    when it kept none only because another transaction committed while it ran (the cluster's autovacuum
+    can), the same run again (it writes nothing now) until one keeps it. Gives the first run's outcome."""
+    hit, busy, report = _decided_once(p, args, env)
+    for _ in range(20):
+        if not busy:
+            break
+        _, busy, _ = _decided_once(p, args, env)
+    return hit, report
+
+
 def _decided_once(p: Project, args: tuple[str, ...], env: dict[str, str] | None) -> tuple[bool, bool, Any]:
     """(decided by the record, kept no record only because another transaction committed, report)"""
     hits: list[bool] = []
@@ -394,7 +406,7 @@ ALL_UNCHANGED = [("artists", 0, 0, 5, 0), ("albums", 0, 0, 6, 0), ("genres", 0, 
 
 def test_the_rerun_after_a_first_load_reads_no_fixture_file(project: Project) -> None:
     p = project
-    assert decided(p)[0] is False  # the first load
+    assert loaded(p)[0] is False  # the first load
     with pytest.MonkeyPatch.context() as m:
         def refuse(*a: Any, **k: Any) -> Any:
             raise AssertionError("a fixture file was read")
@@ -416,7 +428,7 @@ def test_the_rerun_after_a_first_load_reads_no_fixture_file(project: Project) ->
 ])
 def test_an_outside_change_is_never_taken_for_unchanged(project: Project, attack: str) -> None:
     p = project
-    decided(p)
+    loaded(p)
     assert decided(p)[0] is True
     other_session(p, attack)
     hit, report = decided(p)
@@ -458,7 +470,7 @@ def test_a_text_column_saying_now_keeps_the_record(project: Project) -> None:
     p.sql("ALTER TABLE genres ADD COLUMN tags text[]")
     p.write("dev/genres.yaml", "key: [name]\nrows:\n  - {name: rock, note: now or never, tags: [now]}\n"
             "  - {name: jazz, note: Today}\n")
-    decided(p)
+    loaded(p)
     assert decided(p) == (True, ALL_UNCHANGED)
 
 
@@ -466,7 +478,7 @@ def test_a_session_that_reads_zone_abbreviations_otherwise_compares_every_row(pr
     p = project
     p.sql("CREATE TABLE events (id int PRIMARY KEY, at timestamptz)")
     p.write("dev/events.csv", "id,at\n1,2020-01-01 10:00 EST\n")  # EST: -05 by default, +10 in the Australia set
-    decided(p, "--only", "events")
+    loaded(p, "--only", "events")
     assert decided(p, "--only", "events") == (True, [("events", 0, 0, 1, 0)])
     australia = {"PGOPTIONS": "-c timezone_abbreviations=Australia"}
     assert decided(p, "--only", "events", env=australia) == (False, [("events", 0, 1, 0, 0)])
@@ -509,7 +521,7 @@ def test_a_session_that_reads_xml_as_documents_rejects_what_the_plain_run_reject
         xml = False
     p.sql(f"CREATE TABLE pages (id int PRIMARY KEY, body {'xml' if xml else 'text'})")
     p.write("dev/pages.csv", "id,body\n1,text<b/>\n")  # XML content, not a document
-    decided(p, "--only", "pages")
+    loaded(p, "--only", "pages")
     assert decided(p, "--only", "pages") == (True, [("pages", 0, 0, 1, 0)])
     hit, report = decided(p, "--only", "pages", env={"PGOPTIONS": "-c xmloption=document"})
     assert hit is False
@@ -521,7 +533,7 @@ def test_a_session_that_reads_xml_as_documents_rejects_what_the_plain_run_reject
 
 def test_a_file_edited_in_place_with_the_same_size_and_time_is_read_again(project: Project) -> None:
     p = project
-    decided(p)
+    loaded(p)
     assert decided(p)[0] is True
     f = Files()
     f.artists["artist 1"] = "no"  # "se" → "no": the same size
@@ -557,7 +569,7 @@ def test_a_file_that_reads_a_variable_is_never_decided_from_digests(project: Pro
 
 def test_another_database_copied_from_this_one_compares_every_row(project: Project) -> None:
     p = project
-    decided(p)
+    loaded(p)
     assert decided(p)[0] is True
     server = p.url.rsplit("/", 1)[0] + "/postgres"
     copy_name = p.url.rsplit("/", 1)[1] + "_copy"
