@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from itertools import chain, islice
+from itertools import chain, islice, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ..db.base import Database
@@ -152,6 +153,10 @@ class Applier:
     def _groups(self, fp: FixturePlan) -> Iterator[tuple[list[str], dict[str, RefShape | None], Iterator]]:
         fx = fp.fixture
         if fx.rows is not None:
+            one = one_group(fx.rows)
+            if one is not None:
+                yield list(one[0]), self._first_refs(fp, one[1]), one[1]
+                return
             groups: dict[tuple, list[tuple[int, dict[str, Any]]]] = {}
             for n, values in fx.numbered():
                 sig = (tuple(values), tuple((c, self._shape_sig(v)) for c, v in values.items()
@@ -410,4 +415,38 @@ class Applier:
         return self.d.fetchone(f"SELECT 1 FROM {self.d.qualified(table.name)} LIMIT 1") is None
 
 
-__all__ = ["LEDGER", "Applier", "Progress", "ensure_ledger"]
+_values_of, _match_of, _ref_sig, _first = attrgetter("values"), attrgetter("match"), attrgetter("table", "column"), \
+    itemgetter(0)
+
+
+def one_group(rows: list) -> tuple[tuple[str, ...], list[tuple[int, dict[str, Any]]]] | None:
+    """``Applier._groups`` of rows held in memory when they make one group, found a column at a time in C
+    rather than a row at a time: every row lists the same columns in the same order, and each column
+    holds references (of class ``Ref``) of one shape in every row, or none in any. Then: (the columns,
+    [(row number, values), …]) as the row-by-row grouping gives them. None: the rows may make several
+    groups (a column mixing references and other values, references of two shapes, a subclass of
+    ``Ref``, a value that cannot be hashed …), and the row-by-row grouping decides (and raises what it
+    raises)."""
+    vals = list(map(_values_of, rows))
+    if not vals:
+        return None
+    cols = tuple(vals[0])
+    try:
+        if len(set(map(tuple, vals))) != 1:
+            return None
+        for c in cols:
+            column = list(map(itemgetter(c), vals))
+            types = set(map(type, column))
+            if Ref in types:
+                # (the shape ``_shape_sig`` tells: table, column, and the names of the match columns)
+                if (len(types) != 1 or len(set(map(_ref_sig, column))) != 1
+                        or len(set(map(tuple, map(map, repeat(_first), map(_match_of, column))))) != 1):
+                    return None
+            elif any(issubclass(t, Ref) for t in types):
+                return None
+    except TypeError:
+        return None
+    return cols, list(enumerate(vals, 1))
+
+
+__all__ = ["LEDGER", "Applier", "Progress", "ensure_ledger", "one_group"]
