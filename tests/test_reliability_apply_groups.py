@@ -41,7 +41,8 @@ def _value(rng: random.Random, kind: str, shape: int) -> Any:
     if kind == "int":
         return rng.choice([rng.randint(-5, 5), None]) if rng.random() < 0.1 else rng.randint(0, 99)
     if kind == "text":
-        return rng.choice(["a", "b", "c", None, 3.5, [1, 2], {"x": 1}]) if rng.random() < 0.1 else f"t{rng.randint(0, 9)}"
+        odd = ["a", "b", "c", None, 3.5, [1, 2], {"x": 1}]
+        return rng.choice(odd) if rng.random() < 0.1 else f"t{rng.randint(0, 9)}"
     # a reference of one of a few shapes (``shape`` the usual one of its column)
     at = ("f.yaml", rng.randint(1, 99), rng.randint(1, 9))
     if shape == 0:
