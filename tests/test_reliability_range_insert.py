@@ -39,7 +39,7 @@ STEPS = int(os.environ.get("SEEDKIT_DIFF_STEPS", "80"))
 SEED = int(os.environ.get("SEEDKIT_DIFF_SEED", "20261202"))
 BATCH = 40
 
-RANGED: list[str] = []  # how each insert by range ended: "inserted" or "undone"
+RANGED: list[str] = []  # how each insert by range ended: "inserted", "undone" or "raised"
 
 
 def random_step(rng: random.Random, fx: Fixture) -> Step:
@@ -109,14 +109,23 @@ def seed(p: Project, step: Step, ranged: bool) -> tuple[int, Any]:
         return p.seed_report("dev", *step.args)
 
 
+FINGERPRINT = ("SELECT json_build_array(coalesce(sum(g.c), 0), coalesce(sum(g.c::numeric * "
+               "hashint8extended(g.x::text::bigint, 0)), 0)::text)::text FROM "
+               "(SELECT xmin AS x, count(*) AS c FROM {} GROUP BY xmin) g")
+
+
 def contents(p: Project) -> tuple:
-    """The rows (ids aside), and for each record of a run whether it kept the table's fingerprint."""
+    """The rows (ids aside), and for each record of a run whether it kept each table's fingerprint, and
+    whether the one kept is the table's fingerprint now."""
     with psycopg.connect(p.url) as c:
         rows = tuple(c.execute(q).fetchall() for q in (
             "SELECT code, label, qty, owner_id FROM items ORDER BY code, label", "SELECT name FROM owners ORDER BY 1"))
         kept = ()
         if c.execute("SELECT to_regclass('seedkit_digests') IS NOT NULL").fetchone() == (True,):
-            kept = tuple((f, t, tuple(sorted((k, v is None) for k, v in json.loads(s).items())), n) for f, t, s, n in
+            def state(text: str) -> tuple:
+                return tuple(sorted((k, v is None, v == json.loads(c.execute(  # type: ignore[index]
+                    FINGERPRINT.format(k)).fetchone()[0])) for k, v in json.loads(text).items()))
+            kept = tuple((f, t, state(s), n) for f, t, s, n in
                          c.execute("SELECT fixture, table_name, state, rows FROM seedkit_digests ORDER BY 1, 2"))
     return rows, kept
 
@@ -177,16 +186,15 @@ def test_a_row_committed_meanwhile_undoes_the_insert_by_range(two_projects) -> N
         p.write("dev/items.py", Fixture(start=1, rows=160).source())
         committed: list[bool] = []
         with pytest.MonkeyPatch.context() as m:
-            real = Fingerprints.write
-
-            def write(self: Fingerprints, statement: str, table: Any, params: Any = None, p: Project = p,
-                      committed: list[bool] = committed, real: Any = real) -> Any:
-                if statement.startswith("INSERT") and not committed:
-                    committed.append(True)
-                    with psycopg.connect(p.url, autocommit=True) as c:
-                        c.execute("INSERT INTO items (code, label) VALUES ('c00120', 'outside')")
-                return real(self, statement, table, params)
-            m.setattr(Fingerprints, "write", write)
+            for name in ("write", "insert_one_version"):  # (the plain insert, the insert by range)
+                def hook(self: Fingerprints, statement: str, *args: Any, p: Project = p,
+                         committed: list[bool] = committed, real: Any = getattr(Fingerprints, name)) -> Any:
+                    if statement.startswith("INSERT") and not committed:
+                        committed.append(True)
+                        with psycopg.connect(p.url, autocommit=True) as c:
+                            c.execute("INSERT INTO items (code, label) VALUES ('c00120', 'outside')")
+                    return real(self, statement, *args)
+                m.setattr(Fingerprints, name, hook)
             code, report = seed(p, Step("grown"), ranged)
         assert code == 0 and committed, report
         with psycopg.connect(p.url) as c:

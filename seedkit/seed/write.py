@@ -226,14 +226,20 @@ class Writer:
         d, q, table = self.ctx.d, self.ctx.d.quote, tp.table
         target = d.qualified(table.name)
         src = self.sql.src(stage, where=f"s._n >= {int(span[0])} AND s._n <= {int(span[1])}")
+        key = stage.fixture.key
+        # a row it inserted, read back by its key (the table's unique key: the one row with that key is this
+        # statement's), for the one xmin every row it inserts has: its hash, times the rows (no row returned one
+        # by one); the first staged row of the span with a whole key, one lookup
+        one = (f"SELECT (SELECT {d.row_version_hash('t')}::text FROM {target} t WHERE {self.sql.key_join(key)}) "
+               f"FROM ({src}) src WHERE {' AND '.join(f'src.{q(k)} IS NOT NULL' for k in key)} LIMIT 1")
         writes = self.fingerprints.writes
         since = self.fingerprints.writes_so_far(table.name) if table.name in writes else None
         counted = writes[table.name][2] if table.name in writes else 0
         try:
             with d.transaction():  # a savepoint: undone when anything is not as the join said
-                n, hashes = self.fingerprints.write(
+                n, hashes = self.fingerprints.insert_one_version(
                     f"INSERT INTO {target} ({', '.join(q(c) for c in cols)}){d.insert_override(table, cols)} "
-                    f"SELECT {', '.join('src.' + q(c) for c in cols)} FROM ({src}) src", table.name)
+                    f"SELECT {', '.join('src.' + q(c) for c in cols)} FROM ({src}) src", table.name, one)
                 if n != missing:
                     raise _NotAsJoined
         except _NotAsJoined:
