@@ -228,15 +228,24 @@ class Fingerprints:
         since the table was found empty) leaves a fingerprint no table can match: the next run compares
         every row."""
         version = self.counting(table)
+        return self.insert_one_version(statement, table, f"SELECT {version}::text FROM {target} LIMIT 1")
+
+    def insert_one_version(self, statement: str, table: TableName, one: str) -> tuple[int, int]:
+        """``write`` for an INSERT into ``table`` in a savepoint of its own (the caller's): every row it inserts
+        has the same ``xmin``, so the hashes add up to the row count times the hash of one of them, which
+        ``one`` reads back (SQL giving, as text, the row version hash of a row this statement inserted), instead
+        of each being returned and added up. No row read back (hidden from this session, say): the fingerprint
+        is not followed for this run, and the next run compares every row."""
+        version = self.counting(table)
         n = max(self.ctx.d.execute(statement).rowcount, 0)
         if version is None or not n:
             return n, 0
-        one = self.ctx.d.fetchone(f"SELECT {version}::text FROM {target} LIMIT 1")
-        if one is None:  # (hidden from this session: the fingerprint cannot be followed)
+        row = self.ctx.d.fetchone(one)
+        if row is None or row[0] is None:
             self.known[table] = None
             return n, 0
         self.writes[table][2] += n
-        return n, n * int(one[0])
+        return n, n * int(row[0])
 
     def save(self) -> None:
         """Record what this run left (large fixtures only: for small ones skipping saves nothing)."""

@@ -44,10 +44,10 @@ import json
 import marshal
 import sys
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
-from operator import eq, itemgetter, not_
+from operator import eq, itemgetter, methodcaller, not_
 from typing import Any
 
 from ..db.base import Database
@@ -85,7 +85,7 @@ def _group_digests(built: list[Sequence[Any]]) -> bytes | None:
                           repeat(_MARSHAL_VERSION)))
     except ValueError:
         return None
-    return b"".join([_sha256(p).digest()[:8] for p in pieces])
+    return _first8(map(_sha256, pieces))
 
 
 def _batch_digest(built: list[Sequence[Any]]) -> bytes | None:
@@ -101,11 +101,40 @@ def _batch_digest(built: list[Sequence[Any]]) -> bytes | None:
     return h.digest()[:16]
 
 
+def _one_pass(built: list[Sequence[Any]]) -> tuple[bytes, bytes] | None:
+    """(``_group_digests(built)``, ``_batch_digest(built)``) from one pass of ``marshal`` over the rows, or
+    None when a value is not of a core type. Version 2 writes a list as ``[``, its length in 4 bytes and
+    then every item in full, each the same bytes wherever it stands (no references, no interning flags):
+    the batch's bytes are its own header followed by every group's bytes after the group's header. A
+    changed batch needs both digests, and its rows are then written once, not twice."""
+    span, count = CHUNK * GROUP, len(built)
+    if built.__class__ is not list or count >= 1 << 31:
+        return None
+    try:
+        pieces = list(map(marshal.dumps, map(built.__getitem__, map(slice, range(0, count, span),
+                                                                    range(span, count + span, span))),
+                          repeat(_MARSHAL_VERSION)))
+    except ValueError:
+        return None
+    h = _sha256(b"M[")
+    h.update(count.to_bytes(4, "little"))
+    h.update(b"".join(map(_AFTER_HEADER, map(memoryview, pieces))))  # (memoryviews: no piece copied twice)
+    return _first8(map(_sha256, pieces)), h.digest()[:16]
+
+
+_AFTER_HEADER = itemgetter(slice(5, None))  # a list's bytes after ``[`` and its length
+
+
+def _first8(hashes: Iterator[Any]) -> bytes:
+    """The first 8 bytes of each digest, joined."""
+    return memoryview(b"".join(map(methodcaller("digest"), hashes))).cast("Q")[::4].tobytes()
+
+
 def _text_digests(buf: bytearray | bytes, ends: list[int]) -> bytes:
     """The 8-byte digest of the COPY text up to each of ``ends`` (from the previous one), after a NUL
     byte: no marshal output starts with one, so a text digest never meets a marshal one."""
     view = memoryview(buf)
-    return b"".join([_sha256(b"\0" + view[s:e]).digest()[:8] for s, e in zip([0, *ends], ends)])
+    return _first8(map(_sha256, map(b"\0".__add__, map(view.__getitem__, map(slice, [0, *ends], ends)))))
 
 
 # Every digest is a truncated SHA-256: on processors with SHA instructions (x86 since about 2017, ARMv8)
@@ -197,6 +226,11 @@ class Tracker:
     applied: int = 0
     early_rows: int = 0
     early_hashes: int = 0
+    # the last batch needed its group digests (changed, or nothing to compare with): the next one likely does
+    # too, and is written by marshal once for both digests (``_one_pass``); False once a value was not
+    # marshal's (the COPY text is digested instead)
+    _groups_next: bool = True
+    _marshal_ok: bool = True
     _runs: list[tuple[int, int]] = field(default_factory=list)  # (first ordinal, first row number)
     _starts: list[int] = field(default_factory=list)
 
@@ -216,6 +250,7 @@ class Tracker:
         self.rows = self.skipped = self.staged = 0
         self.fresh_from = None
         self.applied = self.early_rows = self.early_hashes = 0
+        self._groups_next = self._marshal_ok = True
         self._runs.clear()
         self._starts.clear()
 
@@ -236,14 +271,23 @@ class Tracker:
         span = CHUNK * GROUP
         buf: bytearray | None = None
         groups: bytes | None = None
-        bd = _batch_digest(built)
+        old = self.old
+        bd = None
+        if self._marshal_ok and (self._groups_next if old is not None and b < old.n_batches else self.chunked):
+            both = _one_pass(built)
+            if both is not None:
+                groups, bd = both
+        if bd is None:
+            bd = _batch_digest(built)
+            self._marshal_ok = bd is not None
         if bd is None:
             buf = fmt(built)
             groups = _text_digests(buf, _chunk_ends(buf, span))
             bd = _digest(b"T" + groups)
         self.batches += bd
-        old = self.old
+        self._groups_next = True
         if old is not None and b < old.n_batches and old.batches[16 * b:16 * b + 16] == bd:
+            self._groups_next = False
             self.keys += old.key(b)  # the digest covers the keys and the row count
             kept = old.groups_of(b)
             self.groups += kept if len(kept) == 8 * ((count + span - 1) // span) else (

@@ -117,6 +117,7 @@ class Writer:
         if dups and not fold:
             self.checks.check_duplicates(tp, stage)
         ident = d.row_identity("t")
+        ranged = not self.ctx.dry_run and not self.few(stage) and self.inserts_by_range(tp, stage)
         classify = (
             f"SELECT COUNT(*), SUM(CASE WHEN t.{k0} IS NULL THEN 1 ELSE 0 END), "
             f"SUM(CASE WHEN t.{k0} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), SUM(src._unres), "
@@ -124,6 +125,8 @@ class Writer:
             + (f", {d.snapshot_sql()} " if skipped else "")
             + (f", SUM(CASE WHEN {' OR '.join(f'src.{q(k)} IS NULL' for k in key)} THEN 1 ELSE 0 END), "
                f"COUNT({ident}) - COUNT(DISTINCT {ident}) " if fold else "")
+            + (f", MIN(CASE WHEN t.{k0} IS NULL THEN src._n END), MAX(CASE WHEN t.{k0} IS NULL THEN src._n END) "
+               if ranged else "")
             + f"FROM ({src}) src LEFT JOIN {target} t ON {self.sql.key_join(key)}")
         if fold:
             try:
@@ -142,6 +145,9 @@ class Writer:
                 stage.tracker, row[5], (0, early[1])):
             raise Restage  # the skipped rows are not what the last run left: nothing written yet
         total, missing, changed, unresolved, old_hashes = (int(x or 0) for x in row[:5])
+        span = (int(row[-2]), int(row[-1])) if ranged and row[-1] is not None else None
+        if ranged:
+            row = row[:-2]
         if fold and (int(row[-2] or 0) or int(row[-1] or 0)):
             fold = False  # a NULL in a staged key, or two staged rows meeting one row: the full check decides
             self.checks.check_duplicates(tp, stage)
@@ -159,7 +165,13 @@ class Writer:
         if early[0]:
             self.fingerprints.counted(table.name, early[0])
             self.sync_sequences(table, compare)  # an id may have changed too
-        if missing and not self.ctx.dry_run:
+        done = None
+        if missing and span is not None and span[1] - span[0] + 1 == missing:
+            done = self.insert_range(tp, stage, insert_cols, span, missing, fold)
+        if done is not None:
+            delta = [delta[0] + done[0], delta[1] + done[1]]
+            self.sync_sequences(table, insert_cols)
+        elif missing and not self.ctx.dry_run:
             cols_sql = ", ".join(q(c) for c in insert_cols)
             try:
                 with d.transaction():  # a savepoint: a row breaking NOT NULL is then located
@@ -185,6 +197,67 @@ class Writer:
         tr.inserted += missing
         tr.updated += (changed if compare else 0) + early[0]
         tr.unchanged += total - missing - (changed if compare else 0) - early[0]
+
+    def inserts_by_range(self, tp: TablePlan, stage: Stage) -> bool:
+        """Whether the rows missing from the table may be inserted by their place among the staged rows
+        (``insert_range``) when they lie in one run of it: the table has an immediate, full unique key on
+        exactly the fixture's key, so that a row with one of their keys committed by another session since
+        the classifying join is refused by the table (the plain insert would leave that staged row out) instead
+        of taken in twice; and no trigger, rule or row-level security is on it (what they do may read what an
+        insert undone and run again moves: the values a sequence hands out, say). Where the database cannot
+        say that (``row_identity`` None: SQLite), the plain insert runs."""
+        table = tp.table
+        unique = table.unique_for(stage.fixture.key)
+        if unique is None or not unique.immediate or table.instead_rules or self.ctx.d.row_identity("t") is None:
+            return False
+        return self.fingerprints.shape(table.name).unsafe is None
+
+    def insert_range(self, tp: TablePlan, stage: Stage, cols: list[str], span: tuple[int, int],
+                     missing: int, fold: bool) -> tuple[int, int] | None:
+        """Insert the staged rows numbered ``span`` (``_n`` from .. to, inclusive): the classifying join found
+        ``missing`` rows missing from the table, all of them numbered within ``span``, which holds no more
+        numbers than that: they are the staged rows of ``span``, and no other. This takes them by their
+        numbers, where the plain insert compares every staged row with the table again (``NOT EXISTS``).
+        Returns (rows, hashes of their versions), as ``Fingerprints.write``; None when it is not as the join
+        said: another row count, or a row with one of their keys that the table refuses while the staged keys
+        are distinct (another session's, committed since the join) — undone under a savepoint, and the plain
+        insert runs. Any other error is the plain insert's (the same rows, in the same order): it is
+        explained as that one's is (``fold``: the duplicate check first)."""
+        d, q, table = self.ctx.d, self.ctx.d.quote, tp.table
+        target = d.qualified(table.name)
+        src = self.sql.src(stage, where=f"s._n >= {int(span[0])} AND s._n <= {int(span[1])}")
+        key = stage.fixture.key
+        # a row it inserted, read back by its key (the table's unique key: the one row with that key is this
+        # statement's), for the one xmin every row it inserts has: its hash, times the rows (no row returned one
+        # by one); the first staged row of the span with a whole key, one lookup
+        one = (f"SELECT (SELECT {d.row_version_hash('t')}::text FROM {target} t WHERE {self.sql.key_join(key)}) "
+               f"FROM ({src}) src WHERE {' AND '.join(f'src.{q(k)} IS NOT NULL' for k in key)} LIMIT 1")
+        writes = self.fingerprints.writes
+        since = self.fingerprints.writes_so_far(table.name) if table.name in writes else None
+        counted = writes[table.name][2] if table.name in writes else 0
+        try:
+            with d.transaction():  # a savepoint: undone when anything is not as the join said
+                n, hashes = self.fingerprints.insert_one_version(
+                    f"INSERT INTO {target} ({', '.join(q(c) for c in cols)}){d.insert_override(table, cols)} "
+                    f"SELECT {', '.join('src.' + q(c) for c in cols)} FROM ({src}) src", table.name, one)
+                if n != missing:
+                    raise _NotAsJoined
+        except _NotAsJoined:
+            pass
+        except DatabaseError as exc:
+            if d.connection_lost(exc):
+                raise
+            if fold:  # (a key repeated among the missing rows, refused by the unique index: say where)
+                self.checks.check_duplicates(tp, stage)
+            if exc.sqlstate not in UNIQUE_VIOLATIONS:
+                self.checks.locate_row_violation(stage, self.sql.src(stage), exc)
+                raise
+        else:
+            return n, hashes
+        if since is not None:  # (rolled back: the database still counts the rows written, see Fingerprints.undone)
+            writes[table.name][2] = counted
+            self.fingerprints.undone(table.name, since=since)
+        return None
 
     def few(self, stage: Stage) -> bool:
         """Less than a batch of rows staged."""
@@ -333,6 +406,10 @@ class Writer:
                 if old != new:
                     tr.diffs.append({"key": {a: _plain(b) for a, b in k.items()}, "column": c,
                                      "old": _plain(old), "new": _plain(new)})
+
+
+class _NotAsJoined(Exception):
+    """The rows a range of staged rows inserted are not the rows the classifying join found missing."""
 
 
 def _plain(value: Any) -> Any:
