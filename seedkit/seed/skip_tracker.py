@@ -78,14 +78,19 @@ def _group_digests(built: list[Sequence[Any]]) -> bytes | None:
     configuration digest covers: an unchanged group is never formatted. Format version 2 writes every
     value in full (no references to objects written before, no interning flags), so the bytes depend on
     the values alone, not on which objects the rows happen to share."""
+    pieces = _group_pieces(built)
+    return None if pieces is None else _first8(map(_sha256, pieces))
+
+
+def _group_pieces(built: list[Sequence[Any]]) -> list[bytes] | None:
+    """What ``marshal`` writes of every group of CHUNK * GROUP rows, or None when a value is not of a core type."""
     span, count = CHUNK * GROUP, len(built)
     try:
-        pieces = list(map(marshal.dumps, map(built.__getitem__, map(slice, range(0, count, span),
-                                                                    range(span, count + span, span))),
-                          repeat(_MARSHAL_VERSION)))
+        return list(map(marshal.dumps, map(built.__getitem__, map(slice, range(0, count, span),
+                                                                  range(span, count + span, span))),
+                        repeat(_MARSHAL_VERSION)))
     except ValueError:
         return None
-    return _first8(map(_sha256, pieces))
 
 
 def _batch_digest(built: list[Sequence[Any]]) -> bytes | None:
@@ -107,14 +112,11 @@ def _one_pass(built: list[Sequence[Any]]) -> tuple[bytes, bytes] | None:
     then every item in full, each the same bytes wherever it stands (no references, no interning flags):
     the batch's bytes are its own header followed by every group's bytes after the group's header. A
     changed batch needs both digests, and its rows are then written once, not twice."""
-    span, count = CHUNK * GROUP, len(built)
+    count = len(built)
     if built.__class__ is not list or count >= 1 << 31:
         return None
-    try:
-        pieces = list(map(marshal.dumps, map(built.__getitem__, map(slice, range(0, count, span),
-                                                                    range(span, count + span, span))),
-                          repeat(_MARSHAL_VERSION)))
-    except ValueError:
+    pieces = _group_pieces(built)
+    if pieces is None:
         return None
     h = _sha256(b"M[")
     h.update(count.to_bytes(4, "little"))
