@@ -276,7 +276,8 @@ class Applier:
             restage = False
             try:  # a savepoint: restaging also undoes the rows updated while the rest streamed (seed/early.py)
                 with self.d.transaction():
-                    stage.count = self._load_tracked(tp, stage, loaded_cols, rows)
+                    stage.count = self._load_tracked(tp, stage, loaded_cols, rows,
+                                                     inserting=empty and table.name not in self.suspects)
                     if stage.count == 0 or tracker.old is None:
                         break
                     with self.fingerprints.joins_for(tracker, stage.count):
@@ -383,16 +384,23 @@ class Applier:
                 and len(self.ctx.stages.get(tp.table.name, ())) == 1
                 and not any(k in stage.refs for k in stage.fixture.key))
 
-    def _load_tracked(self, tp: TablePlan, stage: Stage, columns: list[str], rows: Iterator) -> int:
+    def _load_tracked(self, tp: TablePlan, stage: Stage, columns: list[str], rows: Iterator, *,
+                      inserting: bool = False) -> int:
         """Stream a Python fixture into its staging table past the rows that cannot have changed
-        (seed/skip_tracker.py). Keys the digests cannot vouch for stage the whole fixture again."""
+        (seed/skip_tracker.py). Keys the digests cannot vouch for stage the whole fixture again.
+        ``inserting``: the table was empty, and ``Writer.insert_all`` inserts the staged rows: those staged
+        so far may go in while the rest stream (``Writer.early_inserts``)."""
         tracker, fp = stage.tracker, stage.fixture
         assert tracker is not None
         while True:
+            early = self.writer.early_updates(tp, stage)
+            eager = early is None and inserting
+            if eager:
+                early = self.writer.early_inserts(tp, stage)
             try:
                 with self.d.transaction():  # a savepoint: starting over drops a half-sent COPY
                     self.loader.load_formatted(stage.sql, columns, fp, stage.columns, stage.refs, rows, tracker,
-                                               self.fingerprints.formatter, self.writer.early_updates(tp, stage))
+                                               self.fingerprints.formatter, early, eager)
                     if tracker.fresh_from is not None:
                         with self.fingerprints.joins_for(tracker, tracker.staged):
                             if self.checks.fresh_clash(tp, stage, tracker.fresh_from):
@@ -409,6 +417,7 @@ class Applier:
                 self.fingerprints.undone(tp.table.name, tracker.early_rows)
                 self.d.execute(f"TRUNCATE {stage.sql} RESTART IDENTITY")
                 tracker.reset()
+                stage.inserted_through, stage.inserted_early = 0, (0, 0)
                 rows = (item for _, _, it in self._groups(fp) for item in it)
 
     def _is_empty(self, table: Table) -> bool:

@@ -31,6 +31,10 @@ class Stage:
     count: int = 0
     state: bool = False  # has a _state column (tables with deferred columns)
     tracker: Tracker | None = None  # rows were streamed past unchanged ones; _n is the load order
+    # rows inserted while the rest streamed (seed/early.py, into a table that was empty): the staging ordinals
+    # inserted through, and (rows, hashes of their versions) as ``Fingerprints.write`` gives them
+    inserted_through: int = 0
+    inserted_early: tuple[int, int] = (0, 0)
 
     def row_number(self, n: int) -> int:
         """The fixture row number of the staged row whose ``_n`` is ``n``."""

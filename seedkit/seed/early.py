@@ -17,6 +17,15 @@ another session's commit) rolls them back with the staged rows (seed/apply.py). 
 the last run are never updated early (they take the path that classifies first); an early update that
 fails is undone and the rest waits for the final statement, which fails (or not) exactly as it would
 have. ``SEEDKIT_EARLY_UPDATES=0`` in the environment turns it off.
+
+The same way, a fixture streamed into a table that was empty inserts the rows staged so far between two
+COPYs (``Writer.early_inserts``, ``eager``): each time at least as many rows are staged since the last
+insert as were inserted before it (and at least ``MIN_ROWS``), so a few statements, each taking its rows
+by their staging ordinals, keep the server inserting while the client makes the rest. Each runs under
+a savepoint of its own; one that is not exactly its rows inserted (a reference that does not resolve, a
+row the table refuses, another session's row holding a key) is undone, no more follow, and the statement
+at the end inserts every row not inserted yet and fails (or not) exactly as the single insert would have.
+The same switch turns it off.
 """
 
 from __future__ import annotations
@@ -91,7 +100,7 @@ class _Handoff:
 
 
 def stream(d: Database, table_sql: str, columns: Sequence[str], items: Iterable[Item],
-           update: Callable[[int, int], bool], start: int = 0, expected: int = 0) -> None:
+           update: Callable[[int, int], bool], start: int = 0, expected: int = 0, *, eager: bool = False) -> None:
     """COPY ``items`` into the staging table ``table_sql``, updating the rows staged so far in between.
 
     Another thread owns the connection until this returns: it sends the items, and after one that brings
@@ -99,10 +108,12 @@ def stream(d: Database, table_sql: str, columns: Sequence[str], items: Iterable[
     made from at least as many rows as are still to come of the ``expected`` ones (so the updates halve
     what is left: a few statements, and a small one at the end), it ends the COPY and calls ``update(lo,
     hi)`` for the staging ordinals in ``(lo, hi]`` (False: it failed and was undone; no more early updates)
-    before the next COPY. This thread only makes the items. A COPY error is the usual ``DatabaseError``,
-    its ``copy_line`` counted from the first staged row."""
+    before the next COPY. ``eager`` (inserts into a table that was empty): an update is due once at least
+    ``MIN_ROWS`` rows, and as many as went in before, are staged since the last one (rows past the end of
+    the last run and ``expected`` do not count). This thread only makes the items. A COPY error is the
+    usual ``DatabaseError``, its ``copy_line`` counted from the first staged row."""
     hand = _Handoff()
-    worker = threading.Thread(target=_Worker(d, table_sql, columns, hand, update, start, expected).run,
+    worker = threading.Thread(target=_Worker(d, table_sql, columns, hand, update, start, expected, eager).run,
                               name="seedkit-early", daemon=True)
     worker.start()
     try:
@@ -132,9 +143,10 @@ class _Worker:
     """The thread that owns the connection while the rows stream: COPYs, and updates between them."""
 
     def __init__(self, d: Database, table_sql: str, columns: Sequence[str], hand: _Handoff,
-                 update: Callable[[int, int], bool], start: int, expected: int):
+                 update: Callable[[int, int], bool], start: int, expected: int, eager: bool = False):
         self.d, self.table_sql, self.columns, self.hand, self.update = d, table_sql, columns, hand, update
-        self.copied = self.lo = start  # staging ordinals: sent, and updated early through
+        self.copied = self.lo = self.start = start  # staging ordinals: sent, and updated early through
+        self.eager = eager
         self.made_lo = 0  # rows made through the last early update
         self.expected = expected
         self.early = True
@@ -168,8 +180,9 @@ class _Worker:
             data, staged, made, fresh = self.item
             yield data
             self.copied = staged
-            if (self.early and not fresh and staged - self.lo >= MIN_ROWS
-                    and made - self.made_lo >= self.expected - made):
+            if self.early and (staged - self.lo >= max(MIN_ROWS, self.lo - self.start) if self.eager else
+                               not fresh and staged - self.lo >= MIN_ROWS
+                               and made - self.made_lo >= self.expected - made):
                 self.due, self.made_lo = True, made
                 return
             self.item = self.hand.get()

@@ -116,9 +116,11 @@ class Loader:
 
     def load_formatted(self, table_sql: str, columns: list[str], fp: FixturePlan, cols: list[str],
                         refs: dict[str, RefShape], rows: Iterator, tracker: Tracker,
-                       fmt: Callable[[list], bytearray], early: Callable[[int, int], bool] | None = None) -> int:
+                       fmt: Callable[[list], bytearray], early: Callable[[int, int], bool] | None = None,
+                       eager: bool = False) -> int:
         """Rows built and formatted a batch at a time; the tracker says what of each batch to send.
-        ``early``: update the rows staged so far while the next ones are made (seed/early.py)."""
+        ``early``: update (``eager``: insert) the rows staged so far while the next ones are made
+        (seed/early.py)."""
         make_batch = self.builder.batch_maker(fp, cols, refs, with_n=False)
         every, progress = self.ctx.batch_size, self.ctx.progress
         label, total = str(fp.table.name), fp.fixture.count
@@ -154,7 +156,7 @@ class Loader:
             else:  # (each batch with the rows staged and made through it, and whether any is past the last run's end)
                 early_stream(self.ctx.d, table_sql, columns, ((data, staged[0], tracker.rows, tracker.fresh_from
                                                                is not None) for data in buffers()), early,
-                             tracker.applied, tracker.old.rows if tracker.old is not None else 0)
+                             tracker.applied, tracker.old.rows if tracker.old is not None else 0, eager=eager)
         except DatabaseError as exc:
             self.nested.copying = False
             self.stream_failed(fp, cols, exc, current, tracker.row_number)

@@ -64,26 +64,91 @@ class Writer:
         return exc
 
     def insert_all(self, tp: TablePlan, stage: Stage, tr: TableReport) -> None:
-        """The table is empty: every row is new, so skip classifying and insert what resolves."""
+        """The table is empty: every row is new, so skip classifying and insert what resolves. Rows inserted
+        while the rest streamed (``early_inserts``) are left out, and counted."""
         d, q, table = self.ctx.d, self.ctx.d.quote, tp.table
         src = self.sql.src(stage)
         cols = [c for c in stage.columns if c not in tp.deferred]
+        through = stage.inserted_through
+        rest = self.sql.src(stage, where=f"s._n > {int(through)}") if through else src
+        statement = (f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
+                     f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)}"
+                     f" FROM ({rest}) src WHERE src._unres = 0")
         try:
             with d.transaction():  # a savepoint: a repeated key is then located in the staged rows
-                n, hashes = self.fingerprints.write_into_empty(
-                    f"INSERT INTO {d.qualified(table.name)} ({', '.join(q(c) for c in cols)})"
-                    f"{d.insert_override(table, cols)} SELECT {', '.join('src.' + q(c) for c in cols)}"
-                    f" FROM ({src}) src WHERE src._unres = 0", table.name, d.qualified(table.name))
+                if through:  # (rows of another xmin are in the table now: read one of this statement's by key)
+                    n, hashes = self.fingerprints.insert_one_version(statement, table.name, self._one_by_key(
+                        tp, stage, rest))
+                else:
+                    n, hashes = self.fingerprints.write_into_empty(statement, table.name, d.qualified(table.name))
         except DatabaseError as exc:
             if exc.sqlstate in UNIQUE_VIOLATIONS:
                 self.checks.check_duplicates(tp, stage)
             self.checks.locate_row_violation(stage, src, exc)
             raise
+        n, hashes = n + stage.inserted_early[0], hashes + stage.inserted_early[1]
         if n != stage.count:
             self.checks.raise_unresolved(stage, src)
         self.fingerprints.wrote(table.name, (n, hashes))
         self.sync_sequences(table, cols)
         tr.inserted += stage.count
+
+    def _one_by_key(self, tp: TablePlan, stage: Stage, src: str) -> str:
+        """SQL reading back, as text, the row version hash of a row the insert of ``src``'s resolved rows
+        wrote: the first one's, by its key (the table's unique key on exactly the fixture's key: the one row
+        with that key is that insert's; see ``inserts_by_range``)."""
+        d, q, key = self.ctx.d, self.ctx.d.quote, stage.fixture.key
+        return (f"SELECT (SELECT {d.row_version_hash('t')}::text FROM {d.qualified(tp.table.name)} t "
+                f"WHERE {self.sql.key_join(key)}) FROM ({src}) src WHERE src._unres = 0 AND "
+                + " AND ".join(f"src.{q(k)} IS NOT NULL" for k in key) + " LIMIT 1")
+
+    def early_inserts(self, tp: TablePlan, stage: Stage) -> Callable[[int, int], bool] | None:
+        """How to insert the rows staged so far while the rest stream (seed/early.py, ``eager``), into a table
+        the run found empty (the caller says so; nothing to skip): not a dry run, no deferred column, the
+        table's own immediate unique key on exactly the fixture's key and no trigger, rule or row-level
+        security on it (``inserts_by_range``: statements split up act as the one would, and a row read back by
+        its key is the insert's own). ``insert_all`` then inserts the rows not inserted yet."""
+        tracker = stage.tracker
+        if (tracker is None or tracker.old is not None or stage.state or self.ctx.dry_run or not early_enabled()
+                or not self.inserts_by_range(tp, stage)):
+            return None
+        d, q, table = self.ctx.d, self.ctx.d.quote, tp.table
+        cols = [c for c in stage.columns if c not in tp.deferred]
+        target = d.qualified(table.name)
+        fingerprints = self.fingerprints
+
+        def insert(lo: int, hi: int) -> bool:
+            """Insert the staged rows with ordinals in ``(lo, hi]``; False when that is not exactly what went in
+            (undone: the statement at the end meets the same rows and says why, as the single insert would
+            have). A lost connection is the run's error at once."""
+            src = self.sql.src(stage, where=f"s._n > {int(lo)} AND s._n <= {int(hi)}")
+            writes = fingerprints.writes
+            since = fingerprints.writes_so_far(table.name) if table.name in writes else None
+            counted = writes[table.name][2] if table.name in writes else 0
+            try:
+                # (a row another session holds is left to the statement at the end, which waits for it)
+                with d.transaction(), d.no_lock_waits():
+                    n, hashes = fingerprints.insert_one_version(
+                        f"INSERT INTO {target} ({', '.join(q(c) for c in cols)}){d.insert_override(table, cols)} "
+                        f"SELECT {', '.join('src.' + q(c) for c in cols)} FROM ({src}) src WHERE src._unres = 0",
+                        table.name, self._one_by_key(tp, stage, src))
+                    if n != hi - lo:
+                        raise _NotAsJoined
+            except _NotAsJoined:
+                pass
+            except DatabaseError as exc:
+                if d.connection_lost(exc):
+                    raise
+            else:
+                stage.inserted_through = hi
+                stage.inserted_early = (stage.inserted_early[0] + n, stage.inserted_early[1] + hashes)
+                return True
+            if since is not None:  # (rolled back: the database still counts the rows written)
+                writes[table.name][2] = counted
+                fingerprints.undone(table.name, since=since)
+            return False
+
+        return insert
 
     def classify_and_write(self, tp: TablePlan, stage: Stage, tr: TableReport, deferred_here: list[str],
                            dups: bool = False) -> None:
