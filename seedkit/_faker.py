@@ -111,8 +111,8 @@ def _lean_config() -> types.ModuleType | None:
 
 
 # faker/factory.py's one use of list_module: a membership test of the locale in a provider's folders
-_FACTORY_USE = re.compile(r"""\n( +)available_locales = list_module\(provider_module\)\n"""
-                          r"""\1if not locale or locale not in available_locales:\n""")
+_FACTORY_USE = ("\n            available_locales = list_module(provider_module)\n"
+                "            if not locale or locale not in available_locales:\n")
 
 
 class _Listing(Sequence[str]):
@@ -186,7 +186,7 @@ def _lean_factory() -> None:
     except OSError:
         return
     if (source.count("list_module") == 2 and "\nfrom .utils.loading import list_module\n" in source
-            and source.count("available_locales") == 2 and _FACTORY_USE.search(source)):
+            and source.count("available_locales") == 2 and _FACTORY_USE in source):
         factory.list_module = _lean_list_module  # type: ignore[attr-defined]
 
 
@@ -255,7 +255,7 @@ def _lean_decode(root: str) -> types.ModuleType | None:
         return loaded[0]
 
     def unidecode(txt: str) -> str:
-        if ascii_same and txt.isascii():
+        if ascii_same and txt.__class__ is str and txt.isascii():
             return txt
         table_ = codes()
         chars = ""
