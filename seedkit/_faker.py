@@ -171,11 +171,16 @@ def _lean_list_module(module: types.ModuleType) -> Sequence[str]:
     return _Listing(module, path)
 
 
+_LOOKED_AT: set[int] = set()  # faker.factory modules found of another shape: read once
+
+
 def _lean_factory() -> None:
     """Give faker/factory.py the lean ``list_module`` when it is the known use (see the module doc)."""
     factory = sys.modules.get("faker.factory")
-    if factory is None or getattr(factory, "list_module", None) is _lean_list_module:
+    if (factory is None or getattr(factory, "list_module", None) is _lean_list_module
+            or id(factory) in _LOOKED_AT):
         return
+    _LOOKED_AT.add(id(factory))
     from faker.utils import loading
 
     if getattr(factory, "list_module", None) is not loading.list_module:
