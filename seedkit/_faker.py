@@ -24,7 +24,8 @@ exactly the known module, seedkit's stand-in reads the table on its first use; a
 first 128 entries, read from its source, are the ASCII characters themselves, ASCII text (what
 Faker's own lists give, in most locales) is returned as it is, the table unread.
 
-``SEEDKIT_FAKER_CENSUS=1`` turns all three off; tests/test_faker_import.py compares both ways.
+``SEEDKIT_FAKER_CENSUS=1`` turns all three off; tests/test_faker_import.py and
+tests/test_reliability_lean_faker.py compare both ways.
 """
 
 from __future__ import annotations
