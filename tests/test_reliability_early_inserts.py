@@ -189,3 +189,34 @@ def test_seedkit_early_updates_0_inserts_nothing_early(two_projects) -> None:
     code, report = seed(a, Step("again"), True, None)
     assert code == 0 and report["totals"]["inserted"] == 300, report
     assert EARLY.count("inserted") >= 3, EARLY  # 40, 40, 80, 160 of 300 rows staged in batches of 40
+
+
+@pytest.mark.parametrize("eager", [True, False], ids=["early", "late"])
+def test_the_connection_ended_while_rows_go_in(two_projects, eager: bool) -> None:
+    """The run's backend is terminated as its first insert starts (early: while the fixture is still making
+    rows): the run fails as when its single insert at the end is the one ended, and writes nothing."""
+    p = two_projects[0]
+    p.write("dev/items.py", Fixture(rows=300).source())
+    p.sql("TRUNCATE items")
+    ended: list[int] = []
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(early, "MIN_ROWS", BATCH)
+        m.setenv(early.ENV, "1" if eager else "0")
+        for name in ("write_into_empty", "insert_one_version"):
+            def hook(self: Fingerprints, statement: str, *args: Any, real: Any = getattr(Fingerprints, name)) -> Any:
+                if statement.startswith("INSERT INTO") and not ended:
+                    assert ("AND s._n <=" in statement) == eager  # (early: an insert of the rows staged so far)
+                    with psycopg.connect(p.url, autocommit=True) as c:
+                        ended.append(c.execute(  # type: ignore[union-attr]
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'").rowcount)
+                return real(self, statement, *args)
+            m.setattr(Fingerprints, name, hook)
+        result = p.cli("run", "dev")
+    assert ended == [1], ended
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: connection lost: "), result.stderr
+    assert "nothing was written" in result.stderr, result.stderr
+    with psycopg.connect(p.url) as c:
+        assert c.execute("SELECT count(*) FROM items").fetchone() == (0,)
