@@ -89,8 +89,10 @@ NOT_LOADED = {
                             "pglast", *MIGRATE_ONLY),
 }
 RERUN_NOT_LOADED = ("uuid", "platform")
-PROBE = ("import atexit, json, sys\n"
-         "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
+PROBE = ("import atexit, gc, json, sys\n"
+         "before = gc.get_stats()[0]['collections']\n"
+         "atexit.register(lambda: sys.stderr.write('\\nCOLLECTIONS %d' % (gc.get_stats()[0]['collections'] - before)"
+         " + '\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
          "sys.argv = ['seedkit', *sys.argv[1:]]\n"
          "from seedkit.cli import main\n"
          "main()\n")
@@ -102,6 +104,11 @@ def loaded(cwd: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.Compl
                           capture_output=True, timeout=120)
     line = proc.stderr.rsplit("\nMODULES ", 1)[-1]
     return proc, set(json.loads(line))
+
+
+def collections(proc: subprocess.CompletedProcess[str]) -> int:
+    """How many times the process (started by ``loaded``) collected its youngest generation."""
+    return int(proc.stderr.rsplit("\nCOLLECTIONS ", 1)[-1].split("\n", 1)[0])
 
 
 def present(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -120,6 +127,9 @@ def test_common_commands_do_not_import_what_they_do_not_use(tmp_path: Path) -> N
             assert present(modules, RERUN_NOT_LOADED) == [], args
             reruns += 1
         assert "seedkit.cli._fast" in modules  # the probe went through the entry point
+        # what start-up makes lives until the end: the collector is not run over it again and again
+        # (Python's own threshold, 700 objects, collects some fifty times on this rerun)
+        assert collections(proc) < 15, (args, collections(proc))
     assert reruns == 1
 
 
@@ -145,6 +155,7 @@ def test_run_on_postgres_loads_no_framework(tmp_path: Path, pg_url: str) -> None
         if "nothing changed" in proc.stdout:
             assert present(modules, RERUN_NOT_LOADED) == [], args
             reruns += 1
+        assert collections(proc) < 15, (args, collections(proc))
         if args == ("run", "dev"):  # nor the modules that split and run migrations
             assert present(modules, ("seedkit.db.migration", "seedkit.db.statements",
                                      "seedkit.db.postgres.statements", "seedkit.db.postgres.migration")) == []

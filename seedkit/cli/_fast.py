@@ -170,8 +170,9 @@ def run(call: _Call) -> int:
 
 def main(argv: list[str] | None = None, fallback: Callable[[], None] | None = None) -> None:
     """Console-script entry point."""
-    from .._startup import keep_interrupts, quick_versions
+    from .._startup import fewer_collections, keep_interrupts, quick_versions
 
+    fewer_collections()
     keep_interrupts()
     quick_versions()
     args = sys.argv[1:] if argv is None else argv
