@@ -75,7 +75,8 @@ def project(root: Path, migration: str = MIGRATION) -> Path:
 # which brings pydantic for its parameters), rich for commands that print no table, Faker, the schema
 # pre-flight's jsonschema and pglast where nothing needs them, and psycopg on SQLite. A rerun that
 # changes nothing does not load uuid either (with the platform module it imports): no column is a UUID,
-# and Faker (which imports it) makes no row.
+# and Faker (which imports it) makes no row; nor the trackers that skip unchanged rows of large
+# fixtures (these are small).
 # ``migrate`` never loads what only adopting a database, rolling back, creating or dropping a database
 # or suggesting a name needs.
 FRAMEWORK = ("typer", "pydantic", "pydantic_core", "click")
@@ -88,7 +89,7 @@ NOT_LOADED = {
     ("migrate", "status"): (*FRAMEWORK, "psycopg", "rich", "faker", "jsonschema", "yaml", "seedkit.seed",
                             "pglast", *MIGRATE_ONLY),
 }
-RERUN_NOT_LOADED = ("uuid", "platform")
+RERUN_NOT_LOADED = ("uuid", "platform", "seedkit.seed.skip_tracker")
 PROBE = ("import atexit, gc, json, sys\n"
          "before = gc.get_stats()[0]['collections']\n"
          "atexit.register(lambda: sys.stderr.write('\\nCOLLECTIONS %d' % (gc.get_stats()[0]['collections'] - before)"
