@@ -73,7 +73,10 @@ def project(root: Path, migration: str = MIGRATION) -> Path:
 
 # What each path must never load. Everything a path does not use: the command-line framework (Typer,
 # which brings pydantic for its parameters), rich for commands that print no table, Faker, the schema
-# pre-flight's jsonschema and pglast where nothing needs them, and psycopg on SQLite.
+# pre-flight's jsonschema and pglast where nothing needs them, and psycopg on SQLite. A rerun that
+# changes nothing does not load uuid either (with the platform module it imports): no column is a UUID,
+# and Faker (which imports it) makes no row; nor the trackers that skip unchanged rows of large
+# fixtures (these are small).
 # ``migrate`` never loads what only adopting a database, rolling back, creating or dropping a database
 # or suggesting a name needs.
 FRAMEWORK = ("typer", "pydantic", "pydantic_core", "click")
@@ -86,8 +89,11 @@ NOT_LOADED = {
     ("migrate", "status"): (*FRAMEWORK, "psycopg", "rich", "faker", "jsonschema", "yaml", "seedkit.seed",
                             "pglast", *MIGRATE_ONLY),
 }
-PROBE = ("import atexit, json, sys\n"
-         "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
+RERUN_NOT_LOADED = ("uuid", "platform", "seedkit.seed.skip_tracker")
+PROBE = ("import atexit, gc, json, sys\n"
+         "before = gc.get_stats()[0]['collections']\n"
+         "atexit.register(lambda: sys.stderr.write('\\nCOLLECTIONS %d' % (gc.get_stats()[0]['collections'] - before)"
+         " + '\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
          "sys.argv = ['seedkit', *sys.argv[1:]]\n"
          "from seedkit.cli import main\n"
          "main()\n")
@@ -101,6 +107,11 @@ def loaded(cwd: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.Compl
     return proc, set(json.loads(line))
 
 
+def collections(proc: subprocess.CompletedProcess[str]) -> int:
+    """How many times the process (started by ``loaded``) collected its youngest generation."""
+    return int(proc.stderr.rsplit("\nCOLLECTIONS ", 1)[-1].split("\n", 1)[0])
+
+
 def present(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
 
@@ -108,12 +119,19 @@ def present(modules: set[str], names: tuple[str, ...]) -> list[str]:
 def test_common_commands_do_not_import_what_they_do_not_use(tmp_path: Path) -> None:
     root = project(tmp_path)
     env = {"DATABASE_URL": f"sqlite:///{root / 'dev.db'}"}
+    reruns = 0
     for args in (("migrate", "up"), ("run", "dev"), ("run", "dev"), ("migrate", "status")):
         proc, modules = loaded(root, *args, env=env)
         assert proc.returncode == 0, proc.stderr
         assert present(modules, NOT_LOADED[args]) == [], (args, proc.stdout)
+        if "nothing changed" in proc.stdout:
+            assert present(modules, RERUN_NOT_LOADED) == [], args
+            reruns += 1
         assert "seedkit.cli._fast" in modules  # the probe went through the entry point
-    assert "nothing changed" in proc.stdout or "1 applied" in proc.stdout
+        # what start-up makes lives until the end: the collector is not run over it again and again
+        # (Python's own threshold, 700 objects, collects some fifty times on this rerun)
+        assert collections(proc) < 15, (args, collections(proc))
+    assert reruns == 1
 
 
 def test_help_does_not_build_parameters_with_pydantic(tmp_path: Path) -> None:
@@ -129,15 +147,21 @@ def test_help_does_not_build_parameters_with_pydantic(tmp_path: Path) -> None:
 def test_run_on_postgres_loads_no_framework(tmp_path: Path, pg_url: str) -> None:
     root = project(tmp_path, PG_MIGRATION)
     env = {"DATABASE_URL": pg_url}
-    for args in (("migrate", "up"), ("run", "dev"), ("migrate", "up")):
+    reruns = 0
+    for args in (("migrate", "up"), ("run", "dev"), ("run", "dev"), ("migrate", "up")):
         proc, modules = loaded(root, *args, env=env)
         assert proc.returncode == 0, proc.stderr
         assert "psycopg" in modules
         assert present(modules, tuple(m for m in NOT_LOADED[args] if m != "psycopg")) == [], args
+        if "nothing changed" in proc.stdout:
+            assert present(modules, RERUN_NOT_LOADED) == [], args
+            reruns += 1
+        assert collections(proc) < 15, (args, collections(proc))
         if args == ("run", "dev"):  # nor the modules that split and run migrations
             assert present(modules, ("seedkit.db.migration", "seedkit.db.statements",
                                      "seedkit.db.postgres.statements", "seedkit.db.postgres.migration")) == []
     assert "nothing to apply" in proc.stdout and "pglast" not in modules  # a run with nothing to apply
+    assert reruns == 1
 
 
 # -- the fast path says exactly what the Typer application says ------------------------------------

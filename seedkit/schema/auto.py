@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -300,6 +299,8 @@ def _value_gen(col: Column, b: Bounds, spec: AutoSpec, table: Table, *, unique: 
             raise CannotFill(f"auto: a boolean cannot keep a unique key unique ({where})")
         return Expr(f"({h} & 1) == 1")
     if kind == "uuid":
+        import uuid  # (here: it imports platform, which a run without a UUID column to fill does not need)
+
         high = salt << 64
         return Expr(f"{{U}}(int={high} | {unique if unique is not None else h}, version=4)", {"U": uuid.UUID})
     if kind == "date":

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from itertools import chain, islice, repeat
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName
@@ -31,9 +31,12 @@ from .model import Ref
 from .plan import FixturePlan, Plan, TablePlan, check_value, ref_target
 from .report import Report, TableReport
 from .rows import NestedRefs, RowBuilder
-from .skip_tracker import Record, Restage, Tracker
+from .skip_basics import Restage
 from .staging import Loader
 from .write import Writer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .skip_tracker import Record, Tracker
 
 LOOK_AHEAD = 4  # groups looked at for one to build ahead (see Applier._look_ahead)
 

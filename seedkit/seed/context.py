@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..db.base import Database
 from ..db.catalog import Catalog, TableName
 from .plan import FixturePlan, Plan, RefTarget, TablePlan
-from .skip_tracker import Tracker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .skip_tracker import Tracker
 
 ROW_VIOLATIONS = ("23502",)  # NOT NULL: a row of the fixture left the column empty, and COPY says which
 UNIQUE_VIOLATIONS = ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import jsontext
 from ..db.catalog import Column
 from ..jsontext import JSON_NULL
+
+if TYPE_CHECKING:  # pragma: no cover
+    import uuid
 
 _INT_RANGES = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
@@ -259,6 +261,8 @@ def _plain_json(value: Any, column: Column) -> Any:
 
 
 def _uuid(value: Any, column: Column, text: bool) -> uuid.UUID:
+    import uuid  # (here: it imports platform, which a run without a UUID column does not need)
+
     if isinstance(value, uuid.UUID):
         return value
     try:

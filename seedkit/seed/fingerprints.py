@@ -4,12 +4,17 @@ and recorded with each tracked fixture at the end (see seed/skip_tracker.py and 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db.catalog import TableName
 from .context import Context, RefShape
 from .plan import FixturePlan, TablePlan
-from .skip_tracker import CHUNK, DIGESTS, Record, Tracker, config_digest, load_records, save_record
+from .skip_basics import CHUNK, DIGESTS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .skip_tracker import Record, Tracker
+
+# (skip_tracker itself is imported where a tracker is made or a record read: see skip_basics.py)
 
 
 class Fingerprints:
@@ -85,6 +90,8 @@ class Fingerprints:
             return None
         if self.identity is None:
             self.identity = self.ctx.d.database_identity()
+        from .skip_tracker import Tracker, config_digest
+
         config = config_digest([
             str(table.name), cols, list(fp.key), fx.header.on_conflict, sorted(fp.update_columns_excluded),
             [(c, str(s.target.table.name), s.target.match, s.target.target) for c, s in refs.items()],
@@ -169,7 +176,12 @@ class Fingerprints:
 
     def record(self, fixture: str, table: str) -> Record | None:
         if self.records is None:
-            self.records = load_records(self.ctx.d) if any(t.name == DIGESTS for t in self.ctx.catalog.tables) else {}
+            if any(t.name == DIGESTS for t in self.ctx.catalog.tables):
+                from .skip_tracker import load_records
+
+                self.records = load_records(self.ctx.d)
+            else:
+                self.records = {}
         return self.records.get((fixture, table))
 
     def wrote(self, table: TableName, delta: tuple[int, int] | None = None) -> None:
@@ -259,6 +271,8 @@ class Fingerprints:
                     final[t] = self.followed_to_the_end(t)
             record.state = {str(t): final[t] for t in tracker.tables}
             if record != old:
+                from .skip_tracker import save_record
+
                 save_record(self.ctx.d, tracker.fixture, str(tracker.table), record)
 
 

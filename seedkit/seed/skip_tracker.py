@@ -52,9 +52,8 @@ from typing import Any
 
 from ..db.base import Database
 from ..db.catalog import TableName
+from .skip_basics import CHUNK, DIGESTS, Restage
 
-DIGESTS = "seedkit_digests"
-CHUNK = 4  # rows per chunk digest: a rerun with 1 % of rows changed here and there stages ~4 %
 GROUP = 4  # chunks per group digest: only the rows of changed groups are formatted and digested by chunk
 FORMAT = 5  # bump when what a digest covers, or how it is computed, changes
 
@@ -191,10 +190,6 @@ class Record:
     def chunks_of(self, b: int) -> bytes:
         first = b * (self.batch_size // CHUNK)
         return self.chunks[8 * first:8 * (first + (self.batch_rows(b) + CHUNK - 1) // CHUNK)]
-
-
-class Restage(Exception):
-    """Keys moved in a way the digests cannot vouch for: stage the whole fixture again."""
 
 
 @dataclass

@@ -10,14 +10,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from itertools import chain, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseError, FixtureError
 from .context import ROW_VIOLATIONS, UNIQUE_VIOLATIONS, Context, RefShape
 from .early import stream as early_stream
 from .plan import FixturePlan
 from .rows import NestedRefs, RowBuilder
-from .skip_tracker import Restage, Tracker
+from .skip_basics import Restage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .skip_tracker import Tracker
 
 # rows made at most while the fingerprint scan runs, and bytes of COPY text held for after it: memory stays bounded
 AHEAD_ROWS, AHEAD_BYTES = 500_000, 16 << 20

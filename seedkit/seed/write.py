@@ -9,7 +9,7 @@ go straight in (``direct``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db.catalog import Table
 from ..errors import DatabaseError, Location
@@ -20,8 +20,11 @@ from .fingerprints import Fingerprints
 from .merge_sql import MergeSql
 from .plan import FixturePlan, TablePlan
 from .report import TableReport
-from .skip_tracker import Restage, Tracker
+from .skip_basics import Restage
 from .staging import Loader
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .skip_tracker import Tracker
 
 
 class Writer:
