@@ -14,7 +14,8 @@ database), on ``users(id bigserial primary key, email text unique, name text, ag
 - (g) N ``posts`` whose ``author_id`` is ``ref("users", email)``, against raw COPY of the same posts
   with the author ids already known;
 - (h) ``seedkit run dev`` end to end (interpreter start included) on a small project: a dozen tables,
-  a few hundred rows, YAML + CSV + one Python fixture with Faker;
+  a few hundred rows, YAML + CSV + one Python fixture with Faker: into an empty database (the median of
+  three, each a new database, on PostgreSQL each with the fixture cache cold), then again (median of three);
 - Faker: rows/s of a fixture making name, email and sentence through seedkit (per-row seeding
   included), Faker alone for reference, and how often its emails collide.
 
@@ -42,6 +43,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -762,18 +764,24 @@ def small_project(server_url: str, root: Path) -> list[Result]:
     out = []
     for dialect in ("postgresql", "sqlite"):
         print(f"… (h) seedkit run dev, small project on {dialect}", file=sys.stderr, flush=True)
-        if dialect == "postgresql":
-            ctx = fresh_database(server_url, *small_ddl("postgresql"))
-        else:
-            ctx = sqlite_database(root / "small.db", small_ddl("sqlite"))
-        with ctx as url:
-            first = seedkit_run(project, "dev", url)
-            again = [seedkit_run(project, "dev", url) for _ in range(3)]
+        firsts: list[Child] = []
+        for i in range(3):  # three fresh databases (on PostgreSQL each with the fixture cache cold, as a first run)
+            if dialect == "postgresql":
+                shutil.rmtree(project / ".seedkit", ignore_errors=True)
+                ctx = fresh_database(server_url, *small_ddl("postgresql"))
+            else:
+                ctx = sqlite_database(root / "small.db", small_ddl("sqlite"))
+            with ctx as url:
+                firsts.append(seedkit_run(project, "dev", url))
+                again = [seedkit_run(project, "dev", url) for _ in range(3)] if i == 2 else []
         label = "PostgreSQL" if dialect == "postgresql" else "SQLite"
-        h = Result(f"(h) seedkit run dev, 12 tables, {label}, fresh", n, first.seconds, ratio_to_a=False)
-        expect(first, h, inserted=n)
-        h.target = f"≤ 0.6 s wall: {first.seconds:.2f} s"
-        h.ok = (h.ok is not False) and first.seconds <= 0.6
+        first_s = statistics.median(x.seconds for x in firsts)
+        h = Result(f"(h) seedkit run dev, 12 tables, {label}, fresh", n, first_s, ratio_to_a=False)
+        for x in firsts:
+            expect(x, h, inserted=n)
+        h.target = f"≤ 0.6 s wall: {first_s:.2f} s (median of 3)"
+        h.ok = (h.ok is not False) and first_s <= 0.6
+        h.notes.append("fresh runs: " + ", ".join(f"{x.seconds:.3f}" for x in firsts) + " s")
         h2 = Result(f"(h) seedkit run dev, 12 tables, {label}, rerun", n, statistics.median(x.seconds for x in again),
                     ratio_to_a=False)
         for x in again:
