@@ -34,7 +34,7 @@ from seedkit.seed.fingerprints import Fingerprints
 from seedkit.seed.write import Writer
 from tests.support import Project, pg_projects
 from tests.test_reliability_fold_duplicates import DROP_KEY, KEYS, OWNERS, SCHEMA, Fixture, Step
-from tests.test_reliability_range_insert import contents
+from tests.test_reliability_range_insert import contents, records
 
 pytestmark = pytest.mark.postgres
 
@@ -121,13 +121,6 @@ def seed(p: Project, step: Step, eager: bool, during: str | None) -> tuple[int, 
                     return real(self, statement, *args)
                 m.setattr(Fingerprints, name, hook)
         return p.seed_report("dev", *step.args)
-
-
-def records(p: Project) -> list[tuple]:
-    with psycopg.connect(p.url) as c:
-        if c.execute("SELECT to_regclass('seedkit_digests') IS NOT NULL").fetchone() != (True,):
-            return []
-        return c.execute("SELECT fixture, table_name, state, rows FROM seedkit_digests ORDER BY 1, 2").fetchall()
 
 
 def _files(p: Project) -> None:
