@@ -221,6 +221,20 @@ class Fingerprints:
             rows = self.writes_so_far(table) - since
         self.writes[table][2] += rows or 0
 
+    def mark(self, table: TableName) -> tuple[int, int] | None:
+        """Where ``table``'s write counts stand before a write that may be undone under a savepoint: the
+        database's count and the run's (None: the table's writes are not followed)."""
+        if table not in self.writes:
+            return None
+        return self.writes_so_far(table), self.writes[table][2]
+
+    def rolled_back(self, table: TableName, mark: tuple[int, int] | None) -> None:
+        """The write after ``mark`` was undone: whatever it counted as followed is dropped, and every row the
+        database counted since is followed (``undone``)."""
+        if mark is not None:
+            self.writes[table][2] = mark[1]
+            self.undone(table, since=mark[0])
+
     def write(self, statement: str, table: TableName, params: list[Any] | None = None) -> tuple[int, int]:
         """Run an INSERT or UPDATE; return (rows, sum of the new row versions' hashes, or 0)."""
         version = self.counting(table)

@@ -125,9 +125,7 @@ class Writer:
             (undone: the statement at the end meets the same rows and says why, as the single insert would
             have). A lost connection is the run's error at once."""
             src = self.sql.src(stage, where=f"s._n > {int(lo)} AND s._n <= {int(hi)}")
-            writes = fingerprints.writes
-            since = fingerprints.writes_so_far(table.name) if table.name in writes else None
-            counted = writes[table.name][2] if table.name in writes else 0
+            mark = fingerprints.mark(table.name)
             try:
                 # (a row another session holds is left to the statement at the end, which waits for it)
                 with d.transaction(), d.no_lock_waits():
@@ -146,9 +144,7 @@ class Writer:
                 stage.inserted_through = hi
                 stage.inserted_early = (stage.inserted_early[0] + n, stage.inserted_early[1] + hashes)
                 return True
-            if since is not None:  # (rolled back: the database still counts the rows written)
-                writes[table.name][2] = counted
-                fingerprints.undone(table.name, since=since)
+            fingerprints.rolled_back(table.name, mark)
             return False
 
         return insert
@@ -294,15 +290,8 @@ class Writer:
         d, q, table = self.ctx.d, self.ctx.d.quote, tp.table
         target = d.qualified(table.name)
         src = self.sql.src(stage, where=f"s._n >= {int(span[0])} AND s._n <= {int(span[1])}")
-        key = stage.fixture.key
-        # a row it inserted, read back by its key (the table's unique key: the one row with that key is this
-        # statement's), for the one xmin every row it inserts has: its hash, times the rows (no row returned one
-        # by one); the first staged row of the span with a whole key, one lookup
-        one = (f"SELECT (SELECT {d.row_version_hash('t')}::text FROM {target} t WHERE {self.sql.key_join(key)}) "
-               f"FROM ({src}) src WHERE {' AND '.join(f'src.{q(k)} IS NOT NULL' for k in key)} LIMIT 1")
-        writes = self.fingerprints.writes
-        since = self.fingerprints.writes_so_far(table.name) if table.name in writes else None
-        counted = writes[table.name][2] if table.name in writes else 0
+        one = self._one_by_key(tp, stage, src)  # (every staged row of the span resolved: the join said so)
+        mark = self.fingerprints.mark(table.name)
         try:
             with d.transaction():  # a savepoint: undone when anything is not as the join said
                 n, hashes = self.fingerprints.insert_one_version(
@@ -322,9 +311,7 @@ class Writer:
                 raise
         else:
             return n, hashes
-        if since is not None:  # (rolled back: the database still counts the rows written, see Fingerprints.undone)
-            writes[table.name][2] = counted
-            self.fingerprints.undone(table.name, since=since)
+        self.fingerprints.rolled_back(table.name, mark)
         return None
 
     def few(self, stage: Stage) -> bool:
