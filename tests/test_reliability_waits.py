@@ -148,6 +148,28 @@ def test_a_row_lock_held_elsewhere_times_out_naming_the_table(migrated: Project)
     assert migrated.rows("SELECT label FROM roles WHERE name = 'admin'") == [("Admin",)]
 
 
+def test_a_row_lock_timeout_names_only_the_sessions_in_the_way(migrated: Project) -> None:
+    """A reader (ACCESS SHARE) and a vacuum-like session (SHARE UPDATE EXCLUSIVE, the mode autovacuum
+    takes, which CI once caught listed) hold locks on the table too, but no row lock and none that
+    conflicts with the run's: the message names the row's holder alone."""
+    code, out = run_seedkit(migrated, "run", "dev")
+    assert code == 0, out
+    write_files(migrated.root, {"seeds/common/roles.yaml": FILES["seeds/common/roles.yaml"].replace("Admin", "Boss")})
+    with psycopg.connect(migrated.url, application_name="reader") as reader, \
+            psycopg.connect(migrated.url, application_name="vacuum-like") as vacuum, \
+            psycopg.connect(migrated.url, application_name="admin-console") as holder:
+        reader.execute("SELECT count(*) FROM roles")
+        vacuum.execute("LOCK TABLE roles IN SHARE UPDATE EXCLUSIVE MODE")
+        holder.execute("SELECT * FROM roles WHERE name = 'admin' FOR UPDATE")
+        pids = reader.info.backend_pid, vacuum.info.backend_pid, holder.info.backend_pid
+        code, out = run_seedkit(migrated, "run", "dev")
+    assert code == 4, out
+    assert "a row of table roles" in out and f"locked by pid {pids[2]} (application admin-console" in out, out
+    assert f"pid {pids[0]}" not in out and f"pid {pids[1]}" not in out, out
+    assert out.count("locked by") == 1, out
+    assert migrated.rows("SELECT label FROM roles WHERE name = 'admin'") == [("Admin",)]
+
+
 # -- failures explained ------------------------------------------------------------------------------
 
 def test_only_with_an_unknown_table_suggests_the_right_one(migrated: Project) -> None:

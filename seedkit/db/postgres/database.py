@@ -514,7 +514,10 @@ class PostgresDatabase(Database):
 
     def table_lock_holders(self, table: TableName | str | None = None, *, write: bool = True) -> str:
         """Who holds a lock on ``table`` (None: the table locks that block reading, or writing, any
-        table), asked on a second connection: this one may be in a failed transaction."""
+        table), asked on a second connection: this one may be in a failed transaction. Only client
+        sessions holding a mode that can be in the way are named: not a reader (ACCESS SHARE) nor a
+        vacuum or analyze (SHARE UPDATE EXCLUSIVE, autovacuum's own), which hold no row locks and do
+        not conflict with the ROW EXCLUSIVE or ACCESS SHARE a run takes."""
         try:
             other = psycopg.connect(self.url.raw, autocommit=True, connect_timeout=5)
         except psycopg.Error:
@@ -529,8 +532,10 @@ class PostgresDatabase(Database):
                    WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
                      AND l.pid <> %s
                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND a.backend_type = 'client backend'
                      AND CASE WHEN %s::text IS NULL THEN l.mode = ANY(%s)
-                              ELSE l.relation = to_regclass(%s) END
+                              ELSE l.relation = to_regclass(%s)
+                                   AND l.mode NOT IN ('AccessShareLock', 'ShareUpdateExclusiveLock') END
                    ORDER BY a.xact_start NULLS LAST, l.pid LIMIT 3""",
                 [self.conn.info.backend_pid, name, modes, name]).fetchall()
         return "; ".join(
