@@ -240,3 +240,20 @@ def test_the_line_reader_reads_a_snapshot_line_with_its_positions(tmp_path: Path
 def test_the_line_reader_gives_up_on_anything_else(tmp_path: Path, text: str) -> None:
     path = tmp_path / "t.yaml"
     assert yaml_lines.read(load._FastLoader, text, path, "t.yaml", load._document) is None
+
+
+def test_the_ascii_check_gives_up_where_the_whole_class_does() -> None:
+    """ASCII text is checked with a small class (the whole one costs ~9 ms to compile): every ASCII
+    character alone, between others and at either end, and random mixes with other characters (read by
+    the whole class), are unsure exactly when the whole class finds a match."""
+    import re
+
+    wide = re.compile(yaml_lines._UNSURE_WIDE)
+    texts = [t for cp in range(128) for t in (chr(cp), f"a{chr(cp)}b", f"{chr(cp)}\n", f"ab{chr(cp)}")]
+    rng = random.Random(20261202)
+    pool = [chr(cp) for cp in range(128)] + ["é", "\x85", "\xa0", "\u2028", "\u2029", "\ufeff", "\ufffe", "\ud800",
+                                             "🎵", "\U0010ffff", "\ue000", "\uff00", "日"]
+    texts += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(5000)]
+    got = [(t, yaml_lines._unsure(t)) for t in texts]
+    assert got == [(t, wide.search(t) is not None) for t in texts]
+    assert sum(u for _, u in got) > 1000 and sum(not u for _, u in got) > 100  # both answers seen

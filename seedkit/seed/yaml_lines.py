@@ -33,7 +33,10 @@ from .model import Fixture, Ref
 
 # A character YAML does not allow (outside the printable set), or reads as a line break other than
 # \n (\r, NEL, U+2028/2029), or a BOM, a tab, a lone surrogate: given up on, wherever it is.
-_UNSURE = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_UNSURE_WIDE = "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+# the same for ASCII text: compiling the class above costs about 9 ms (its ranges span the whole of
+# Unicode), so it is compiled only when a file holds other characters
+_UNSURE_ASCII = re.compile("[^\n\x20-\x7e]")
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 # a flow mapping (up to 4 deep) with its quoted strings, as text: where a ``!ref {…}`` ends
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
@@ -78,6 +81,13 @@ def _text(raw: str) -> str:
     return _ESCAPE.sub(_unescape, raw) if "\\" in raw else raw
 
 
+def _unsure(text: str) -> bool:
+    """Does ``text`` hold a character ``_UNSURE_WIDE`` matches?"""
+    if text.isascii():
+        return _UNSURE_ASCII.search(text) is not None
+    return re.search(_UNSURE_WIDE, text) is not None  # (re keeps the compiled pattern)
+
+
 def read(loader_class: type, text: str, path: Path, shown: str, document: Callable[..., Fixture | None]
          ) -> list[Fixture] | None:
     """The one document of ``text``, or None when the events reader must read it."""
@@ -89,7 +99,7 @@ def read(loader_class: type, text: str, path: Path, shown: str, document: Callab
             return None
     head = text[:at]
     body = text[at + 6:]
-    if not body.endswith("}\n") or _UNSURE.search(text) or "\n---" in text or "\n..." in text \
+    if not body.endswith("}\n") or _unsure(text) or "\n---" in text or "\n..." in text \
             or text.startswith(("---", "...", "%")):
         return None
     # the header, read by the events reader as a document of no rows (its rows are put in below)
