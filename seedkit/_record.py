@@ -7,7 +7,8 @@ builds a few dozen of them. This decorator lets the standard library do everythi
 methods (``dataclass(init=False, repr=False, eq=False)``: fields, defaults set on the class,
 ``__match_args__``, ``__dataclass_fields__``), then writes the same methods, from the same source text,
 in one ``exec`` for the class, and sets ``__dataclass_params__`` and ``__doc__`` as the standard library
-would. The class is a real dataclass: ``dataclasses.fields``, ``replace``, ``asdict`` and
+would. The compiled text is kept in ``__pycache__`` (see ``_compiled``): a later run execs the code
+object without compiling it again. The class is a real dataclass: ``dataclasses.fields``, ``replace``, ``asdict`` and
 ``is_dataclass`` see no difference. tests/test_record.py compares every class made here with its twin
 made by ``dataclasses.dataclass`` (fields, signature, doc, repr, equality, order, hash, frozenness,
 ``replace``, ``asdict``, ``__post_init__``).
@@ -25,7 +26,10 @@ Left to the standard library's own decorator, unchanged:
 from __future__ import annotations
 
 import abc
+import atexit
 import dataclasses
+import marshal
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +42,7 @@ REGISTRY: list[tuple[type, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
 
 _STDLIB = dataclasses.dataclass
 _ONE_EXEC = sys.version_info < (3, 13)  # 3.13's dataclasses compiles a class's methods in one exec
+_SET_OF_NAMES = sys.version_info >= (3, 12)  # how a frozen class's __setattr__ tests the name
 _MISSING = dataclasses.MISSING
 if _ONE_EXEC:
     _Field = dataclasses.Field
@@ -63,6 +68,83 @@ _ORDER = (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">="))
 
 
 _repr = repr
+
+# Compiled method sources, kept between runs as CPython keeps a module's bytecode: a file in
+# _record's __pycache__ maps each source text to its code object, marshalled (unmarshalled only when a
+# class needs it). The text alone decides the code: the values it uses come in as the outer function's
+# arguments. Compiling a class's methods costs about a millisecond; reading them back, some twenty
+# microseconds. Written (atomically) at exit when a run compiled a text the file lacked, unless bytecode
+# is not written (PYTHONDONTWRITEBYTECODE); ignored when unreadable or of another bytecode version.
+_codes: dict[str, bytes] | None = None
+_new: dict[str, bytes] = {}
+_KEEP_AT_MOST = 4000  # texts; a file past this starts afresh
+
+
+def _cache_path() -> str | None:
+    try:
+        import importlib.util
+
+        return importlib.util.cache_from_source(__file__)[: -len(".pyc")] + ".methods"
+    except (NotImplementedError, ValueError, AttributeError):
+        return None
+
+
+def _read(path: str | None) -> dict[str, bytes]:
+    import importlib.util
+
+    try:
+        with open(path, "rb") as f:  # type: ignore[arg-type]
+            magic, codes = marshal.load(f)
+        if magic == importlib.util.MAGIC_NUMBER and type(codes) is dict:
+            return codes
+    except Exception:  # missing, unreadable, truncated, another version's: compile instead
+        pass
+    return {}
+
+
+def _save() -> None:
+    import importlib.util
+
+    path = _cache_path()
+    if path is None or not _new:
+        return
+    codes = _read(path)  # what other runs added meanwhile
+    if len(codes) + len(_new) > _KEEP_AT_MOST:
+        codes = {}
+    codes.update(_new)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            marshal.dump((importlib.util.MAGIC_NUMBER, codes), f)
+        os.replace(tmp, path)
+    except OSError:  # a read-only install: compile next time too
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _compiled(text: str) -> Any:
+    """The code object of ``text``, compiled or read back from an earlier run."""
+    global _codes
+    if _codes is None:
+        _codes = _read(_cache_path())
+    blob = _codes.get(text)
+    if blob is not None:
+        try:
+            return marshal.loads(blob)
+        except Exception:  # not what _save writes: compile it
+            pass
+    # dont_inherit: this module's `from __future__ import annotations` would make __init__'s
+    # annotations the names of the outer function's parameters
+    code = compile(text, "<string>", "exec", dont_inherit=True)
+    _codes[text] = blob = marshal.dumps(code)
+    if not sys.dont_write_bytecode:
+        if not _new:
+            atexit.register(_save)
+        _new[text] = blob
+    return code
 
 
 def _tuple_str(obj_name: str, fields: list[Any]) -> str:
@@ -178,13 +260,18 @@ def _process(cls: type, init: bool, repr: bool, eq: bool, order: bool, unsafe_ha
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
         env["cls"] = cls
         env["FrozenInstanceError"] = _FrozenInstanceError
-        names = "(" + ",".join(_repr(f.name) for f in field_list) + ",)" if field_list else "()"
+        if _SET_OF_NAMES:  # 3.12: a set of the names, and none when there are no fields
+            condition = "type(self) is cls" + (
+                " or name in {" + ", ".join(_repr(f.name) for f in field_list) + "}" if field_list else "")
+        else:
+            names = "(" + ",".join(_repr(f.name) for f in field_list) + ",)" if field_list else "()"
+            condition = f"type(self) is cls or name in {names}"
         lines += [" def __setattr__(self, name, value):",
-                  f"  if type(self) is cls or name in {names}:",
+                  f"  if {condition}:",
                   '   raise FrozenInstanceError(f"cannot assign to field {name!r}")',
                   "  super(cls, self).__setattr__(name, value)",
                   " def __delattr__(self, name):",
-                  f"  if type(self) is cls or name in {names}:",
+                  f"  if {condition}:",
                   '   raise FrozenInstanceError(f"cannot delete field {name!r}")',
                   "  super(cls, self).__delattr__(name)"]
         made += ["__setattr__", "__delattr__"]
@@ -203,10 +290,7 @@ def _process(cls: type, init: bool, repr: bool, eq: bool, order: bool, unsafe_ha
                 + f"\n return ({', '.join(made)},)")
         module = sys.modules.get(cls.__module__)
         ns: dict[str, Any] = {}
-        # dont_inherit: this module's `from __future__ import annotations` would make __init__'s
-        # annotations the names of the outer function's parameters
-        code = compile(text, "<string>", "exec", dont_inherit=True)
-        exec(code, module.__dict__ if module is not None else {}, ns)
+        exec(_compiled(text), module.__dict__ if module is not None else {}, ns)
         qualname = cls.__qualname__
         for name, fn in zip(made, ns["__create_fn__"](**env)):
             if name == "__repr__":

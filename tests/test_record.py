@@ -4,11 +4,14 @@ Every class the decorator made (all of seedkit's, found by importing every modul
 which use what seedkit does not: InitVar, kw_only, unsafe_hash, a class-body __hash__/__eq__/__repr__,
 init=False fields, a field named ``self``...) is compared with its twin: the same class statement's
 namespace given to ``dataclasses.dataclass`` with the same arguments. Compared: fields and their
-flags, ``__dataclass_params__``, the class attributes, ``inspect.signature``, ``__doc__``,
+flags, ``__dataclass_params__``, the class attributes, the generated methods' bytecode (the same
+instructions, so as fast per call), ``inspect.signature``, ``__doc__``,
 ``__match_args__``, and on instances built from distinct sample values (and equal but distinct copies):
 ``repr``, the ``==``/``!=`` and order results between every two instances, hash equality and
 unhashability, ``setattr``/``delattr`` on every field (frozen or not), ``replace`` of every field,
-``asdict``, and the instance's attributes after ``__init__``/``__post_init__``.
+``asdict``, and the instance's attributes after ``__init__``/``__post_init__``. Each comparison is shown
+to fail when the decorator is given one fault. The compiled methods kept in __pycache__ are checked
+against their source.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import dataclasses
 import importlib
 import inspect
 import itertools
+import marshal
 import operator
 import pkgutil
 import re
@@ -25,6 +29,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import InitVar, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -304,6 +309,11 @@ def compare(cls: type, twin: type) -> None:
         if inspect.isfunction(value) and value.__qualname__.startswith(cls.__qualname__ + "."):
             assert inspect.isfunction(mine) and mine.__qualname__ == value.__qualname__, (name, attr)
             assert mine.__module__ == value.__module__, (name, attr)
+            # the same instructions: as fast per call (repr is wrapped by the recursion guard in both)
+            code, theirs = getattr(mine, "__wrapped__", mine).__code__, getattr(value, "__wrapped__", value).__code__
+            assert code.co_code == theirs.co_code, (name, attr)
+            assert (code.co_names, code.co_consts, code.co_argcount, code.co_kwonlyargcount) == (
+                theirs.co_names, theirs.co_consts, theirs.co_argcount, theirs.co_kwonlyargcount), (name, attr)
         elif inspect.ismemberdescriptor(value) or inspect.isgetsetdescriptor(value):  # slots, __dict__
             assert type(mine) is type(value), (name, attr)
         elif attr not in ("__doc__", "__dataclass_fields__", "__dataclass_params__") and not callable(value):
@@ -401,6 +411,35 @@ def test_the_fast_path_is_the_one_taken() -> None:
         assert first_lines(cls) == {2}, cls
 
 
+def test_every_code_object_used_is_what_its_source_compiles_to() -> None:
+    """The code objects read back from __pycache__ (or compiled in this run) are those of their text."""
+    _import_every_module()
+    assert _record._ONE_EXEC is False or len(_record._codes) > 50
+    for text, blob in (_record._codes or {}).items():
+        assert marshal.loads(blob) == compile(text, "<string>", "exec", dont_inherit=True), text
+
+
+def test_the_methods_cache_is_written_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new text is kept at exit and read back by the next run; a file from another bytecode version or
+    a damaged one is ignored."""
+    if not _record._ONE_EXEC:
+        pytest.skip("no methods are compiled here on this Python")
+    path = tmp_path / "__pycache__" / "_record.methods"
+    monkeypatch.setattr(_record, "_cache_path", lambda: str(path))
+    monkeypatch.setattr(_record, "_codes", None)
+    monkeypatch.setattr(_record, "_new", {})
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    text = "def __create_fn__(x):\n def f(self):\n  return x\n return (f,)"
+    code = _record._compiled(text)
+    _record._save()
+    monkeypatch.setattr(_record, "_codes", None)
+    assert _record._compiled(text) is not code  # read back, equal
+    assert _record._compiled(text) == code and _record._read(str(path)) == {text: marshal.dumps(code)}
+    for damage in (b"", b"\x00" * 7, marshal.dumps((b"XXXX", {text: marshal.dumps(code)}))):
+        path.write_bytes(damage)
+        assert _record._read(str(path)) == {}
+
+
 def _entry(cls: type) -> tuple[type, dict[str, Any], dict[str, Any], dict[str, Any]]:
     return next(e for e in _record.REGISTRY if e[0] is cls)
 
@@ -431,6 +470,8 @@ _FAULTS = {
 @pytest.mark.parametrize("fault", ["reversed fields", *_FAULTS])
 def test_the_comparison_notices_a_wrong_generator(fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The decorator with one fault put in makes classes the comparison rejects."""
+    if not _record._ONE_EXEC:
+        pytest.skip("the standard library's decorator makes every class on this Python")
     if fault == "reversed fields":
         real_tuple_str = _record._tuple_str
         monkeypatch.setattr(_record, "_tuple_str", lambda obj, fs: real_tuple_str(obj, list(fs)[::-1]))
@@ -444,6 +485,10 @@ def test_the_comparison_notices_a_wrong_generator(fault: str, monkeypatch: pytes
             changed.append(new != text)
             return real_compile(new, *args, **kw)
         monkeypatch.setattr(_record, "compile", broken_compile, raising=False)
+    # what is compiled here is wrong on purpose: neither read from nor kept in the cache
+    monkeypatch.setattr(_record, "_codes", {})
+    monkeypatch.setattr(_record, "_new", {})
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
 
     made = len(_record.REGISTRY)
     try:
