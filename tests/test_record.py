@@ -152,6 +152,23 @@ class _Outer:
         y: str = "y"
 
 
+# annotations that are objects, not strings (no `from __future__ import annotations` there), no docstring
+_Annotated = dataclass(type("_Annotated", (), {
+    "__module__": __name__, "__qualname__": "_Annotated", "__doc__": None,
+    "__annotations__": {"a": int, "b": list[int] | None, "h": Any, "c": Path, "d": InitVar[int], "e": dict[str, Any],
+                        "f": ClassVar[int], "g": "tuple[int, ...]"},
+    "b": None, "c": Path("x"), "d": 1, "e": field(default_factory=dict), "f": 3, "h": 0,
+    "g": field(default=(), kw_only=True)}))
+
+
+@dataclass
+class _WithNew:  # inspect.signature(cls) is that of __new__: so is __doc__
+    a: int
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+
 @dataclass
 class _Empty:
     pass
