@@ -7,11 +7,13 @@ builds a few dozen of them. This decorator lets the standard library do everythi
 methods (``dataclass(init=False, repr=False, eq=False)``: fields, defaults set on the class,
 ``__match_args__``, ``__dataclass_fields__``), then writes the same methods, from the same source text,
 in one ``exec`` for the class, and sets ``__dataclass_params__`` and ``__doc__`` as the standard library
-would. The compiled text is kept in ``__pycache__`` (see ``_compiled``): a later run execs the code
-object without compiling it again. The class is a real dataclass: ``dataclasses.fields``, ``replace``, ``asdict`` and
-``is_dataclass`` see no difference. tests/test_record.py compares every class made here with its twin
-made by ``dataclasses.dataclass`` (fields, signature, doc, repr, equality, order, hash, frozenness,
-``replace``, ``asdict``, ``__post_init__``).
+would. The compiled source is kept in ``__pycache__`` (see ``_compiled``): a later run execs the code
+object without compiling it again.
+
+The class is a real dataclass: ``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` see
+no difference, and its methods have the standard library's bytecode. tests/test_record.py compares
+every class made here with its twin made by ``dataclasses.dataclass`` (fields, signature, doc, bytecode,
+repr, equality, order, hash, frozenness, ``replace``, ``asdict``, ``__post_init__``).
 
 Left to the standard library's own decorator, unchanged:
 
@@ -20,7 +22,8 @@ Left to the standard library's own decorator, unchanged:
 - a class with a dataclass among its bases (the frozen/non-frozen inheritance checks see the
   parameters the standard library is given).
 
-``field``, ``fields``, ``replace``, ``asdict``, ``FrozenInstanceError`` stay the standard library's.
+No seedkit class has slots or a dataclass base. ``field``, ``fields``, ``replace``, ``asdict``,
+``FrozenInstanceError`` stay the standard library's.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ _ONE_EXEC = sys.version_info < (3, 13)  # 3.13's dataclasses compiles a class's 
 _SET_OF_NAMES = sys.version_info >= (3, 12)  # how a frozen class's __setattr__ tests the name
 _MISSING = dataclasses.MISSING
 if _ONE_EXEC:
-    _Field = dataclasses.Field
     _FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
     _FIELD_INITVAR = dataclasses._FIELD_INITVAR  # type: ignore[attr-defined]
     _HAS_DEFAULT_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]

@@ -419,11 +419,14 @@ def test_the_fast_path_is_the_one_taken() -> None:
         pytest.skip("dataclasses compiles a class's methods in one exec on this Python")
 
     def first_lines(cls: type) -> set[int]:
-        return {vars(cls)[n].__code__.co_firstlineno for n in ("__init__", "__eq__", "__setattr__") if n in vars(cls)}
+        return {getattr(vars(cls)[n], "__wrapped__", vars(cls)[n]).__code__.co_firstlineno
+                for n in ("__init__", "__repr__", "__eq__", "__setattr__") if n in vars(cls)}
 
     for cls in (_Ordered, _PostInit, _UnsafeHash):
         assert len(first_lines(cls)) > 1, cls
         assert first_lines(_twin(*_entry(cls))) == {2}
+    seedkit_classes = [c for c, *_ in _registered() if c.__module__.startswith("seedkit.")]
+    assert seedkit_classes and all(len(first_lines(c)) > 1 for c in seedkit_classes)
     for cls in (_Derived, _Slotted):  # the standard library's, as the module says
         assert first_lines(cls) == {2}, cls
 
