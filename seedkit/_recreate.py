@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._record import dataclass
 from ._safety import refuse_protected_reset, refuse_server_database, refuse_stamped_reset
 from .config import Config, load_config
 from .db import adapter

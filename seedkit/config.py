@@ -12,10 +12,11 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from ._record import dataclass
 from .errors import ConfigError, Location
 from .urls import DatabaseURL, parse_url
 

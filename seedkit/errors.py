@@ -22,7 +22,7 @@ The CLI catches ``SeedkitError`` once and prints ``error: <message>`` with the l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ._record import dataclass
 
 
 @dataclass(frozen=True)

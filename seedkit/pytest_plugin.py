@@ -30,11 +30,13 @@ import re
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from ._record import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     from seedkit.config import Config

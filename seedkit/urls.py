@@ -14,11 +14,11 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from ._record import dataclass
 from .errors import ConfigError
 
 # scheme://… up to the next white space or quote: one URL in some text. One slash is enough: a URL

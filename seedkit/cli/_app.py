@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
+from .._record import dataclass
 from ..config import Config, load_config
 from ..errors import SeedkitError
 from ..urls import mask

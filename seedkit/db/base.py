@@ -10,10 +10,10 @@ import abc
 import contextlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._record import dataclass
 from ..urls import DatabaseURL
 from .catalog import Catalog, Column, Table, TableName
 

@@ -5,8 +5,9 @@ The adapters fill these in (``Database.catalog()``); the seed planner and the mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from .._record import dataclass
 from ..errors import Location, UnknownObject
 
 # Portable type families the value converter understands.

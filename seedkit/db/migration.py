@@ -9,10 +9,10 @@ PostgreSQL holds an advisory lock on the applying connection, SQLite holds the w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .._record import dataclass
 from ..errors import DatabaseError, LockLost
 
 

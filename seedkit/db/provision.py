@@ -12,8 +12,9 @@ privilege that is missing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from .._record import dataclass
 from ..config import Config
 from ..errors import ConfigError, DatabaseError, SeedkitError, UsageError
 from ..urls import DatabaseURL, conninfo_params, parse_url

@@ -6,8 +6,9 @@ How to cut is the dialect's business (``Database.split``, in ``db/postgres/state
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from .._record import dataclass
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ findings. pglast is imported here, and this module only when a migration is lint
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind
 from pglast.parser import scan
 
+from .._record import dataclass
 from .schema import Key, SchemaState, _key, _MigrationState, _same, _show
 from .source import _Raw, _Source, _Stmt, subcommand_starts
 

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._record import dataclass
 from ..config import Config
 from ..errors import UsageError
 from ..migrate.files import Migration, Section, discover, display_path, load_paths, version_order

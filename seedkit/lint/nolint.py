@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from .._record import dataclass
 from .report import Finding, Suppressed
 from .rules import ERROR, META_RULES, RULES, WARNING
 from .source import _Raw, _Source

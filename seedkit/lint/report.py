@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any
 
+from .._record import dataclass
 from .rules import ERROR, FINDINGS_EXIT, RULES, WARNING
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .._record import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     from pglast import ast

@@ -32,10 +32,11 @@ checksums recorded are those of the files as they are now, as for ``baseline``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._record import dataclass
 from ..db.catalog import TableName
 from ..errors import DatabaseError, DriftError, Location, RefusedError, UsageError
 from .files import Migration, display_path, version_order

@@ -25,10 +25,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._record import dataclass
 from ..errors import Location, MigrationFileError
 
 UP_MARKER = "-- migrate:up"

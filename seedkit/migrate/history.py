@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import getpass
 import socket
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import TableName
 from ..db.migration import iso

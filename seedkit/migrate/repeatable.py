@@ -16,10 +16,10 @@ that is not a ``.sql`` file.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import TableName
 from ..errors import DatabaseError, Location, MigrationError, MigrationFileError

@@ -28,11 +28,11 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import db as dbmod
+from .._record import dataclass
 from ..db.base import MigrationSession
 from ..db.migration import (
     InvalidIndex,

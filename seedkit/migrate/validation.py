@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from .._record import dataclass
 from ..db.migration import InvalidIndex
 from ..errors import DriftError, Location
 from .files import Migration, display_path

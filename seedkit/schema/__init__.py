@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from .. import db
+from .._record import dataclass
 from ..config import Config, load_config
 from .build import all_schemas, schema_filename, table_schema
 from .checks import Rule, read_rules

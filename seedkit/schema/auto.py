@@ -30,10 +30,11 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import Any
 
+from .._record import dataclass
 from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName
 from ..errors import FixtureError
 from ..seed.model import Fixture, make_ref

@@ -9,10 +9,11 @@ pglast (PostgreSQL's own parser), for SQLite too: a CHECK expression is ordinary
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .._record import dataclass
 from ..db.catalog import Catalog, TableName
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import Catalog, TableName
 from .plan import FixturePlan, Plan, RefTarget, TablePlan

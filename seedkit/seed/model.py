@@ -8,10 +8,11 @@ read again for every pass over it, so memory does not grow with its size).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
+from .._record import dataclass
 from ..errors import FixtureError, Location
 
 

@@ -37,10 +37,10 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from .._record import dataclass
 from . import cache as cache_mod
 from . import load, yaml_events
 

@@ -5,12 +5,13 @@ constraints, references and values validated, cycles broken. Nothing is written 
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import partial
 from itertools import islice
 from operator import is_, itemgetter
 from typing import Any
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import Catalog, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import FixtureError, Location

@@ -13,10 +13,10 @@ import inspect
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._record import dataclass
 from ..errors import FixtureError, Location
 from .model import Fixture, FixtureHeader, Ref, make_ref
 

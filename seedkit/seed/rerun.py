@@ -56,10 +56,11 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import Catalog, TableName
 from ..errors import DatabaseError

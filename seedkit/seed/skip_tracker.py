@@ -45,11 +45,12 @@ import marshal
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import accumulate, compress, repeat
 from operator import eq, itemgetter, methodcaller, not_
 from typing import Any
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import TableName
 from .skip_basics import CHUNK, DIGESTS, Restage

@@ -12,11 +12,12 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from .. import db
+from .._record import dataclass
 from ..config import Config, interpolate, load_config
 from ..db.catalog import Catalog, TableName, UnknownObject
 from ..errors import ConfigError, UsageError

@@ -14,9 +14,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from .._record import dataclass
 from ..db.catalog import Catalog, Column, Table, TableName, UnknownObject, did_you_mean
 from ..errors import ConfigError, SeedkitError
 

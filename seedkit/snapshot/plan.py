@@ -7,8 +7,9 @@ Nothing is read from the tables here; the writers (write.py) turn a ``TableSpec`
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from .._record import dataclass
 from ..db.catalog import Catalog, Column, ForeignKey, Table, TableName, UnknownObject, did_you_mean
 from ..errors import ConfigError, SnapshotError
 from .mask import Mask

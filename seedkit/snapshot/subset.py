@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from .._record import dataclass
 from ..db.base import Database
 from ..db.catalog import Catalog, Table, TableName, did_you_mean
 from ..errors import DatabaseError, UsageError

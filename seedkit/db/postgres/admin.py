@@ -4,10 +4,10 @@ server's ``postgres`` database (or ``template1`` when that one does not exist)."
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from psycopg import sql
 
+from ..._record import dataclass
 from ...errors import DatabaseError, RefusedError
 from ...urls import DatabaseURL
 from .. import connect
