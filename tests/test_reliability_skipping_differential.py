@@ -32,7 +32,7 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.apply import Applier
 from seedkit.seed.skip_tracker import Restage
 from seedkit.seed.write import Writer
-from tests.support import Project, pg_projects
+from tests.support import Project, walks
 from tests.support.pgcluster import find_bindir
 
 pytestmark = pytest.mark.postgres
@@ -281,7 +281,8 @@ ONE_PASS: list[str] = []  # runs whose changed rows were updated with no classif
 
 
 def seedkit_run(p: Project, step: Step, skipping: bool, skipped: list[int]) -> tuple[int, Any]:
-    with pytest.MonkeyPatch.context() as m, outside_commits(p, step, skipped):
+    """A run of the step; with ``skipping``, the rows it skipped are noted in ``skipped`` (else nowhere)."""
+    with pytest.MonkeyPatch.context() as m, outside_commits(p, step, skipped if skipping else []):
         real_one = Writer.update_in_one
 
         def one_pass(self: Writer, *args: Any) -> None:
@@ -307,47 +308,37 @@ def contents(p: Project) -> tuple:
             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"))
 
 
-def _files(p: Project) -> None:
-    p.write("dev/owners.yaml", OWNERS)
-    p.write("dev/items.py", Fixture().source())
+def prepare(p: Project, step: Step) -> None:
+    """The step's fixture and SQL (``walks.prepare``), then its shell command (a dump, a restore)."""
+    walks.prepare(p, step)
+    if step.shell is not None:
+        step.shell(p)
 
 
 @pytest.fixture
-def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
-        yield make("skipping"), make("comparing")
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, ...]]:
+    with walks.projects(pg_server, tmp_path, ("skipping", "comparing"), schema=SCHEMA, batch_size=BATCH,
+                        files={"dev/owners.yaml": OWNERS, "dev/items.py": Fixture().source()}) as made:
+        yield made
 
 
 def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_path: Path) -> None:
-    fast, plain = two_projects
     ONE_PASS.clear()
     world = World(random.Random(SEED), tmp_path)
-    history: list[str] = []
     skipped: list[int] = []  # rows the skipping side skipped, per run that wrote
     skipped_as: set[str] = set()  # how prices were written in runs that skipped rows
+    # (the skipping side notes in ``skipped`` how many rows each of its runs skipped)
+    sides = walks.Walk(two_projects, (True, False), SEED, seedkit_run, lambda p: (contents(p),), ("table contents",),
+                       tail=25, prepare=prepare)
     for i in range(STEPS):
         step = Step("first run") if i == 0 else world.step()
-        history.append(f"{i}: {step.text}")
         started = time.perf_counter()
-        outcomes = []
         runs_before = len(skipped)
-        for p, skipping in ((fast, True), (plain, False)):
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if step.sql is not None:
-                p.sql(step.sql)
-            if step.shell is not None:
-                step.shell(p)
-            code, report = seedkit_run(p, step, skipping, skipped if skipping else [])
-            outcomes.append((code, report, contents(p)))
-        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-25:])
-        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][2] == outcomes[1][2], f"table contents differ at {where}"
+        sides.step(i, step, skipped)
         if len(skipped) > runs_before and skipped[-1] > 0:
             skipped_as.add(world.fixture.price_as)
         if os.environ.get("SEEDKIT_DIFF_TRACE"):
-            print(f"{time.perf_counter() - started:.2f}s {history[-1]}")
+            print(f"{time.perf_counter() - started:.2f}s {sides.history[-1]}")
     # the walk did exercise skipping, and every kind of outside change
     assert sum(1 for n in skipped if n > 0) >= STEPS // 20, skipped
     assert skipped_as == {"str", "decimal"}  # batches digested as marshal writes them, and as COPY text
@@ -355,5 +346,5 @@ def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_p
     wanted = ["drop and re-add", "enum values renamed", "BEFORE trigger", "becomes", "another session during",
               "another session at the end", "restore from pg_dump", "truncate", "insert", "DELETE", "UPDATE",
               "VACUUM FULL", "--check", "--dry-run"]
-    seen_text = "\n".join(history)
+    seen_text = "\n".join(sides.history)
     assert [w for w in wanted if w not in seen_text] == []
