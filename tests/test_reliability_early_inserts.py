@@ -29,20 +29,12 @@ from typing import Any
 import psycopg
 import pytest
 
+import tests.test_reliability_fold_duplicates as fold
 from seedkit.seed import early
 from seedkit.seed.fingerprints import Fingerprints
 from seedkit.seed.write import Writer
 from tests.support import Project, walks
-from tests.test_reliability_fold_duplicates import (
-    FILES,
-    KEYS,
-    SCHEMA,
-    Fixture,
-    Step,
-    folding_trigger,
-    key_becomes,
-    spoil,
-)
+from tests.test_reliability_fold_duplicates import FILES, KEYS, SCHEMA, Fixture, Step
 from tests.test_reliability_range_insert import contents
 
 pytestmark = pytest.mark.postgres
@@ -62,7 +54,7 @@ def random_step(rng: random.Random) -> tuple[Step, str | None]:
     if roll < 0.65:
         new = Fixture(start=rng.randint(1, 60), rows=rng.randint(60, 420), tag=rng.choice(["", "!", "?"]))
         what = ["empty table"]
-        spoil(rng, new, what, dups=[0, 0, 0, 0, 0, 1, 2], nulls=0.06, upper=0.08, no_label=0.1, nobody=0.1)
+        fold.spoil(rng, new, what, dups=[0, 0, 0, 0, 0, 1, 2], nulls=0.06, upper=0.08, no_label=0.1, nobody=0.1)
         during = None
         if not new.dups and not new.upper and rng.random() < 0.15:
             last = new.start + new.rows - 1  # (a key only the last row has, not inserted before the hook)
@@ -74,8 +66,8 @@ def random_step(rng: random.Random) -> tuple[Step, str | None]:
     if roll < 0.8:
         return Step("again"), None
     if roll < 0.9:
-        return key_becomes(rng.choice(["unique"] * 4 + list(KEYS))), None
-    return folding_trigger(rng.random() < 0.3), None
+        return fold.key_becomes(rng.choice(["unique"] * 4 + list(KEYS))), None
+    return fold.folding_trigger(rng.random() < 0.3), None
 
 
 def seed(p: Project, step: Step, eager: bool, during: str | None) -> tuple[int, Any]:

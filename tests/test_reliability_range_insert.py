@@ -27,20 +27,11 @@ from typing import Any
 import psycopg
 import pytest
 
+import tests.test_reliability_fold_duplicates as fold
 from seedkit.seed.fingerprints import Fingerprints
 from seedkit.seed.write import Writer
 from tests.support import Project, walks
-from tests.test_reliability_fold_duplicates import (
-    FILES,
-    KEYS,
-    SCHEMA,
-    Fixture,
-    Step,
-    folding_trigger,
-    key_becomes,
-    outside_change,
-    spoil,
-)
+from tests.test_reliability_fold_duplicates import FILES, KEYS, SCHEMA, Fixture, Step
 
 pytestmark = pytest.mark.postgres
 
@@ -61,15 +52,15 @@ def random_step(rng: random.Random, fx: Fixture) -> Step:
         picks = list(range(new.start, new.start + new.rows))
         added = [n for n in picks if n >= fx.start + fx.rows] or picks  # (rows the table may lack)
         what = ["grows" if grow else "moves"]
-        spoil(rng, new, what, dups=[0, 0, 0, 0, 0, 1, 2], among=added, nulls=0.05, upper=0.05, no_label=0.1,
+        fold.spoil(rng, new, what, dups=[0, 0, 0, 0, 0, 1, 2], among=added, nulls=0.05, upper=0.05, no_label=0.1,
               nobody=0.08)
         return Step(f"fixture rows {new.start}..{new.start + new.rows - 1}: " + ", ".join(what), fixture=new,
                     args=["--dry-run"] if rng.random() < 0.08 else [])
     if roll < 0.85:
-        return outside_change(rng, rng.randint(1, 300), last=True)
+        return fold.outside_change(rng, rng.randint(1, 300), last=True)
     if roll < 0.95:
-        return key_becomes(rng.choice(["unique"] * 6 + list(KEYS)))
-    return folding_trigger(rng.random() < 0.3)
+        return fold.key_becomes(rng.choice(["unique"] * 6 + list(KEYS)))
+    return fold.folding_trigger(rng.random() < 0.3)
 
 
 def seed(p: Project, step: Step, ranged: bool) -> tuple[int, Any]:
