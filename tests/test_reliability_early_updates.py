@@ -47,7 +47,16 @@ from tests.support import Project, pg_projects, walks
 from tests.test_reliability_skipping import ROWS as ITEMS
 from tests.test_reliability_skipping import Sent, both_ways, items, report_of
 from tests.test_reliability_skipping import Step as ItemsStep
-from tests.test_reliability_skipping_differential import OWNERS, SCHEMA, Fixture, contents, other_session
+from tests.test_reliability_skipping_differential import (
+    ENUM_SWAP,
+    OWNERS,
+    SCHEMA,
+    Fixture,
+    Outside,
+    contents,
+    other_session,
+    row_changes,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -68,13 +77,11 @@ class Step:
     notes_emptied: bool = False  # a_notes is emptied behind seedkit's back before the run
 
 
-class World:
+class World(Outside):
     def __init__(self, rng: random.Random) -> None:
+        super().__init__()
         self.rng = rng
         self.fixture = Fixture(rows=ROWS, label_every=0)
-        self.trigger = False
-        self.qty_type = "int"
-        self.foreign = 0
 
     def step(self) -> Step:
         rng, f = self.rng, self.fixture
@@ -106,35 +113,22 @@ class World:
         if roll < 0.48:
             return Step("rerun")
         if roll < 0.58:
-            sql = rng.choice([
-                f"UPDATE items SET label = 'by hand' WHERE code = '{row}'",
-                f"UPDATE items SET qty = qty WHERE code = '{row}'",
-                f"DELETE FROM items WHERE code = '{row}'",
-                "UPDATE owners SET name = name",
-            ])
+            sql = rng.choice(row_changes(row, f"= '{row}'"))
             return Step(f"outside: {sql}", sql=sql)
         if roll < 0.62:
-            self.foreign += 1
-            return Step("outside: insert", sql=f"INSERT INTO items (code, label) VALUES ('zz{self.foreign}', 'x')")
+            text, sql = self.insert()
+            return Step(f"outside: {text}", sql=sql)
         if roll < 0.64:
             return Step("outside: truncate", sql="TRUNCATE items")
         if roll < 0.70:
             choice = rng.choice(["type", "column", "enum", "trigger"])
-            if choice == "type":
-                self.qty_type = "bigint" if self.qty_type == "int" else "int"
-                return Step(f"catalog: qty becomes {self.qty_type}", sql=f"ALTER TABLE items ALTER qty TYPE "
-                                                                          f"{self.qty_type}")
             if choice == "column":
                 return Step("catalog: drop and re-add size with a default",
                             sql="ALTER TABLE items DROP COLUMN size; ALTER TABLE items ADD COLUMN size small DEFAULT 1")
             if choice == "enum":
-                return Step("catalog: enum values swapped", sql=(
-                    "ALTER TYPE kind RENAME VALUE 'fancy' TO 'x'; ALTER TYPE kind RENAME VALUE 'rare' TO 'fancy'; "
-                    "ALTER TYPE kind RENAME VALUE 'x' TO 'rare'"))
-            self.trigger = not self.trigger
-            return Step(f"catalog: BEFORE trigger {'created' if self.trigger else 'dropped'}",
-                        sql="CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION "
-                            "shout()" if self.trigger else "DROP TRIGGER shout ON items")
+                return Step("catalog: enum values swapped", sql=ENUM_SWAP)
+            text, sql = self.toggle_qty() if choice == "type" else self.toggle_trigger()
+            return Step(f"catalog: {text}", sql=sql)
         if roll < 0.90:
             # another session commits once three quarters of the rows were made (after early updates): a row
             # not made yet (never one this run already updated: that session would wait for this run's commit)

@@ -112,19 +112,57 @@ class Step:
     args: list[str] = field(default_factory=list)  # --check / --dry-run
 
 
-class World:
+ENUM_SWAP = ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'x'; ALTER TYPE kind RENAME VALUE 'rare' TO 'fancy'; "
+             "ALTER TYPE kind RENAME VALUE 'x' TO 'rare'")
+# what another session commits while a run is under way, on rows no run writes
+FOREIGN = ["INSERT INTO items (code, label) VALUES ('zz-meanwhile', 'x') ON CONFLICT DO NOTHING",
+           "UPDATE owners SET name = name WHERE name = 'bob'"]
+
+
+def row_changes(row: str, deleted: str) -> list[str]:
+    """Changes behind seedkit's back: a row's label, the row updated to itself, rows deleted (``deleted``: the
+    condition on their code), every owner updated to itself."""
+    return [f"UPDATE items SET label = 'by hand' WHERE code = '{row}'",
+            f"UPDATE items SET qty = qty WHERE code = '{row}'",
+            f"DELETE FROM items WHERE code {deleted}",
+            "UPDATE owners SET name = name"]
+
+
+class Outside:
+    """The catalog and foreign rows a walk of this schema changes behind seedkit's back: each change gives the
+    step's text and SQL (tests/test_reliability_early_updates.py walks it too)."""
+
+    def __init__(self) -> None:
+        self.trigger = False
+        self.qty_type = "int"
+        self.foreign = 0
+
+    def insert(self) -> tuple[str, str]:
+        self.foreign += 1
+        return "insert", f"INSERT INTO items (code, label) VALUES ('zz{self.foreign}', 'x')"
+
+    def toggle_trigger(self) -> tuple[str, str]:
+        self.trigger = not self.trigger
+        return (f"BEFORE trigger {'created' if self.trigger else 'dropped'}",
+                "CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION shout()"
+                if self.trigger else "DROP TRIGGER shout ON items")
+
+    def toggle_qty(self) -> tuple[str, str]:
+        self.qty_type = "bigint" if self.qty_type == "int" else "int"
+        return f"qty becomes {self.qty_type}", f"ALTER TABLE items ALTER qty TYPE {self.qty_type}"
+
+
+class World(Outside):
     """The state the random steps walk through (the same for both databases)."""
 
     def __init__(self, rng: random.Random, dumps: Path) -> None:
+        super().__init__()
         self.rng = rng
         self.toggles = random.Random(SEED + 1)  # (its own: the main walk stays as it was)
         self.fixture = Fixture()
-        self.trigger = False
-        self.qty_type = "int"
         self.price_type = "numeric(10,2)"
         self.dumped = False
         self.dumps = dumps
-        self.foreign = 0
 
     def step(self) -> Step:
         rng = self.rng
@@ -159,16 +197,11 @@ class World:
         if roll < 0.40:
             return Step("--dry-run", args=["--dry-run"])
         if roll < 0.48:
-            sql = rng.choice([
-                f"UPDATE items SET label = 'by hand' WHERE code = '{row}'",
-                f"UPDATE items SET qty = qty WHERE code = '{row}'",
-                f"DELETE FROM items WHERE code IN ('{row}', 'c00003')",
-                "UPDATE owners SET name = name",
-            ])
+            sql = rng.choice(row_changes(row, f"IN ('{row}', 'c00003')"))
             return Step(f"outside: {sql}", sql=sql)
         if roll < 0.52:
-            self.foreign += 1
-            return Step("outside: insert", sql=f"INSERT INTO items (code, label) VALUES ('zz{self.foreign}', 'x')")
+            text, sql = self.insert()
+            return Step(f"outside: {text}", sql=sql)
         if roll < 0.55:
             return Step("outside: truncate", sql="TRUNCATE items")
         if roll < 0.60:
@@ -180,19 +213,14 @@ class World:
             return Step(f"outside: drop and re-add {column} with a default",
                         sql=f"ALTER TABLE items DROP COLUMN {column}; {ddl}")
         if roll < 0.65:
-            swap = ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'x'; ALTER TYPE kind RENAME VALUE 'rare' TO 'fancy'; "
-                    "ALTER TYPE kind RENAME VALUE 'x' TO 'rare'")
-            return Step("outside: enum values renamed (swapped)", sql=swap)
+            return Step("outside: enum values renamed (swapped)", sql=ENUM_SWAP)
         if roll < 0.70:
-            self.trigger = not self.trigger
-            return Step(f"outside: BEFORE trigger {'created' if self.trigger else 'dropped'}",
-                        sql="CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION "
-                            "shout()" if self.trigger else "DROP TRIGGER shout ON items")
+            text, sql = self.toggle_trigger()
+            return Step(f"outside: {text}", sql=sql)
         if roll < 0.75:
             if rng.random() < 0.5:
-                self.qty_type = "bigint" if self.qty_type == "int" else "int"
-                return Step(f"outside: qty becomes {self.qty_type}",
-                            sql=f"ALTER TABLE items ALTER qty TYPE {self.qty_type}")
+                text, sql = self.toggle_qty()
+                return Step(f"outside: {text}", sql=sql)
             self.price_type = "numeric(10,1)" if self.price_type == "numeric(10,2)" else "numeric(10,2)"
             return Step(f"outside: price becomes {self.price_type}",
                         sql=f"ALTER TABLE items ALTER price TYPE {self.price_type}")
@@ -200,8 +228,7 @@ class World:
             statement = rng.choice([
                 f"UPDATE items SET label = 'meanwhile' WHERE code = '{row}'",
                 f"DELETE FROM items WHERE code = '{row}'",
-                "INSERT INTO items (code, label) VALUES ('zz-meanwhile', 'x') ON CONFLICT DO NOTHING",
-                "UPDATE owners SET name = name WHERE name = 'bob'",
+                *FOREIGN,
             ])
             if rng.random() < 0.5:
                 return Step(f"another session during the run: {statement}", during=statement)
