@@ -29,12 +29,13 @@ from typing import Any
 import psycopg
 import pytest
 
+import tests.test_reliability_fold_duplicates as fold
 from seedkit.seed import early
 from seedkit.seed.fingerprints import Fingerprints
 from seedkit.seed.write import Writer
-from tests.support import Project, pg_projects
-from tests.test_reliability_fold_duplicates import DROP_KEY, KEYS, OWNERS, SCHEMA, Fixture, Step
-from tests.test_reliability_range_insert import contents, records
+from tests.support import Project, walks
+from tests.test_reliability_fold_duplicates import FILES, KEYS, SCHEMA, Fixture, Step
+from tests.test_reliability_range_insert import contents
 
 pytestmark = pytest.mark.postgres
 
@@ -52,24 +53,8 @@ def random_step(rng: random.Random) -> tuple[Step, str | None]:
     roll = rng.random()
     if roll < 0.65:
         new = Fixture(start=rng.randint(1, 60), rows=rng.randint(60, 420), tag=rng.choice(["", "!", "?"]))
-        picks = list(range(new.start, new.start + new.rows))
         what = ["empty table"]
-        for _ in range(rng.choice([0, 0, 0, 0, 0, 1, 2])):
-            a, b = rng.sample(picks, 2)
-            new.dups.append((max(a, b), min(a, b)))
-            what.append(f"row {max(a, b)} repeats row {min(a, b)}'s key")
-        if rng.random() < 0.06:
-            new.nulls = rng.sample(picks, rng.choice([1, 2]))
-            what.append(f"NULL keys at {new.nulls}")
-        if rng.random() < 0.08:
-            new.upper = rng.sample(picks, 3)
-            what.append(f"upper-case keys {new.upper}")
-        if rng.random() < 0.1:
-            new.no_label = rng.choice(picks)
-            what.append(f"row {new.no_label} without a label")
-        if rng.random() < 0.1:
-            new.nobody = rng.choice(picks)
-            what.append(f"row {new.nobody} owned by nobody")
+        fold.spoil(rng, new, what, dups=[0, 0, 0, 0, 0, 1, 2], nulls=0.06, upper=0.08, no_label=0.1, nobody=0.1)
         during = None
         if not new.dups and not new.upper and rng.random() < 0.15:
             last = new.start + new.rows - 1  # (a key only the last row has, not inserted before the hook)
@@ -81,12 +66,8 @@ def random_step(rng: random.Random) -> tuple[Step, str | None]:
     if roll < 0.8:
         return Step("again"), None
     if roll < 0.9:
-        new_key = rng.choice(["unique"] * 4 + list(KEYS))
-        return Step(f"the key becomes: {new_key}", sql=f"{DROP_KEY}; {KEYS[new_key]}"), None
-    on = rng.random() < 0.3
-    create = "; CREATE TRIGGER fold BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION fold_code()"
-    return Step(f"trigger folding keys {'on' if on else 'off'}",
-                sql="DROP TRIGGER IF EXISTS fold ON items" + (create if on else "")), None
+        return fold.key_becomes(rng.choice(["unique"] * 4 + list(KEYS))), None
+    return fold.folding_trigger(rng.random() < 0.3), None
 
 
 def seed(p: Project, step: Step, eager: bool, during: str | None) -> tuple[int, Any]:
@@ -123,48 +104,21 @@ def seed(p: Project, step: Step, eager: bool, during: str | None) -> tuple[int, 
         return p.seed_report("dev", *step.args)
 
 
-def _files(p: Project) -> None:
-    p.write("dev/owners.yaml", OWNERS)
-    p.write("dev/items.py", Fixture().source())
-
-
 @pytest.fixture
-def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
-        yield make("early"), make("late")
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, ...]]:
+    with walks.projects(pg_server, tmp_path, ("early", "late"), schema=SCHEMA, batch_size=BATCH, files=FILES) as made:
+        yield made
 
 
 def test_early_inserts_and_the_single_insert_agree_step_by_step(two_projects) -> None:
     EARLY.clear()
     DURING.clear()
     rng = random.Random(SEED)
-    history: list[str] = []
-    recorded: list[tuple] = []
+    sides = walks.Walk(two_projects, (True, False), SEED, seed, contents, ("table contents", "records"),
+                       show=("records",), fingerprints=True)
     for i in range(STEPS):
         step, during = (Step("first run"), None) if i == 0 else random_step(rng)
-        history.append(f"{i}: {step.text}")
-        outcomes = []
-        for p, eager in zip(two_projects, (True, False)):
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if step.sql is not None:
-                p.sql(step.sql)
-            code, report = seed(p, step, eager, during)
-            outcomes.append((code, report, contents(p)))
-        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-20:])
-        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][2][0] == outcomes[1][2][0], f"table contents differ at {where}"
-        assert outcomes[0][2][1] == outcomes[1][2][1], \
-            f"records differ at {where}\n{outcomes[0][2][1]}\n{outcomes[1][2][1]}"
-        # what this run recorded (a record it did not write may be stale: the table changed behind its back, or
-        # the run compared every row and kept none): each fingerprint kept is the table's own
-        now = records(two_projects[0])
-        if now != recorded:
-            for record in outcomes[0][2][1]:
-                assert all(lost or same for _, lost, same in record[2]), \
-                    f"a kept fingerprint is not the table's at {where}"
-        recorded = now
+        sides.step(i, step, during)
     # the walk inserted early many times, and undid early inserts (an unresolved reference, a refused row)
     assert EARLY.count("inserted") >= STEPS, EARLY
     assert EARLY.count("undone") >= 2, EARLY

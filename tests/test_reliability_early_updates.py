@@ -43,11 +43,20 @@ from seedkit.seed.apply import Applier
 from seedkit.seed.context import Stage
 from seedkit.seed.skip_tracker import Restage
 from seedkit.seed.write import Writer
-from tests.support import Project, pg_projects
+from tests.support import Project, pg_projects, walks
 from tests.test_reliability_skipping import ROWS as ITEMS
 from tests.test_reliability_skipping import Sent, both_ways, items, report_of
 from tests.test_reliability_skipping import Step as ItemsStep
-from tests.test_reliability_skipping_differential import OWNERS, SCHEMA, Fixture, contents, other_session
+from tests.test_reliability_skipping_differential import (
+    ENUM_SWAP,
+    OWNERS,
+    SCHEMA,
+    Fixture,
+    Outside,
+    contents,
+    other_session,
+    row_changes,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -65,15 +74,14 @@ class Step:
     during: tuple[int, str] | None = None  # another session commits this once the run made that many rows
     at_end: str | None = None  # … or after the run's last write, before it commits
     args: list[str] = field(default_factory=list)
+    notes_emptied: bool = False  # a_notes is emptied behind seedkit's back before the run
 
 
-class World:
+class World(Outside):
     def __init__(self, rng: random.Random) -> None:
+        super().__init__()
         self.rng = rng
         self.fixture = Fixture(rows=ROWS, label_every=0)
-        self.trigger = False
-        self.qty_type = "int"
-        self.foreign = 0
 
     def step(self) -> Step:
         rng, f = self.rng, self.fixture
@@ -105,35 +113,22 @@ class World:
         if roll < 0.48:
             return Step("rerun")
         if roll < 0.58:
-            sql = rng.choice([
-                f"UPDATE items SET label = 'by hand' WHERE code = '{row}'",
-                f"UPDATE items SET qty = qty WHERE code = '{row}'",
-                f"DELETE FROM items WHERE code = '{row}'",
-                "UPDATE owners SET name = name",
-            ])
+            sql = rng.choice(row_changes(row, f"= '{row}'"))
             return Step(f"outside: {sql}", sql=sql)
         if roll < 0.62:
-            self.foreign += 1
-            return Step("outside: insert", sql=f"INSERT INTO items (code, label) VALUES ('zz{self.foreign}', 'x')")
+            text, sql = self.insert()
+            return Step(f"outside: {text}", sql=sql)
         if roll < 0.64:
             return Step("outside: truncate", sql="TRUNCATE items")
         if roll < 0.70:
             choice = rng.choice(["type", "column", "enum", "trigger"])
-            if choice == "type":
-                self.qty_type = "bigint" if self.qty_type == "int" else "int"
-                return Step(f"catalog: qty becomes {self.qty_type}", sql=f"ALTER TABLE items ALTER qty TYPE "
-                                                                          f"{self.qty_type}")
             if choice == "column":
                 return Step("catalog: drop and re-add size with a default",
                             sql="ALTER TABLE items DROP COLUMN size; ALTER TABLE items ADD COLUMN size small DEFAULT 1")
             if choice == "enum":
-                return Step("catalog: enum values swapped", sql=(
-                    "ALTER TYPE kind RENAME VALUE 'fancy' TO 'x'; ALTER TYPE kind RENAME VALUE 'rare' TO 'fancy'; "
-                    "ALTER TYPE kind RENAME VALUE 'x' TO 'rare'"))
-            self.trigger = not self.trigger
-            return Step(f"catalog: BEFORE trigger {'created' if self.trigger else 'dropped'}",
-                        sql="CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION "
-                            "shout()" if self.trigger else "DROP TRIGGER shout ON items")
+                return Step("catalog: enum values swapped", sql=ENUM_SWAP)
+            text, sql = self.toggle_qty() if choice == "type" else self.toggle_trigger()
+            return Step(f"catalog: {text}", sql=sql)
         if roll < 0.90:
             # another session commits once three quarters of the rows were made (after early updates): a row
             # not made yet (never one this run already updated: that session would wait for this run's commit)
@@ -241,12 +236,6 @@ def watching(p: Project, step: Step, side: str) -> Iterator[None]:
         yield
 
 
-def _files(p: Project) -> None:
-    p.write("dev/owners.yaml", OWNERS)
-    p.write("dev/a_notes.yaml", NOTES)
-    p.write("dev/items.py", Fixture(rows=ROWS, label_every=0).source())
-
-
 def _notes(p: Project) -> list:
     """a_notes by slug and owner name (ids come from the insert's plan: not compared)."""
     with psycopg.connect(p.url) as c:
@@ -256,38 +245,44 @@ def _notes(p: Project) -> list:
 
 @pytest.fixture
 def three_projects(pg_server: str, tmp_path: Path) -> Iterator[dict[str, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA + NOTES_SCHEMA + ";\n", batch_size=BATCH, files=_files) as make:
-        yield {side: make(side) for side in ("early", "late", "plain")}
+    files = {"dev/owners.yaml": OWNERS, "dev/a_notes.yaml": NOTES,
+             "dev/items.py": Fixture(rows=ROWS, label_every=0).source()}
+    sides = ("early", "late", "plain")
+    with walks.projects(pg_server, tmp_path, sides, schema=SCHEMA + NOTES_SCHEMA + ";\n", batch_size=BATCH,
+                        files=files) as made:
+        yield dict(zip(sides, made))
+
+
+def prepare(p: Project, step: Step) -> None:
+    """As ``walks.prepare``, with a_notes emptied between the fixture and the SQL (every other step)."""
+    if step.fixture is not None:
+        p.write("dev/items.py", step.fixture.source())
+    if step.notes_emptied:
+        p.sql("TRUNCATE a_notes")
+    if step.sql is not None:
+        p.sql(step.sql)
 
 
 def test_early_updates_agree_with_late_ones_and_with_comparing_every_row(three_projects) -> None:
     EARLY.clear()
     together = 0  # runs that inserted on the overlap's thread and updated early
+
+    def run(p: Project, step: Step, side: str) -> tuple[int, Any]:
+        nonlocal together
+        early_before = EARLY.count("updated")
+        BACKGROUND.clear()
+        with watching(p, step, side):
+            code, report = p.seed_report("dev", *step.args)
+        together += side == "early" and bool(BACKGROUND) and EARLY.count("updated") > early_before
+        return code, report
+
     world = World(random.Random(SEED))
-    history: list[str] = []
+    sides = walks.Walk(three_projects.values(), three_projects, SEED, run, lambda p: (contents(p), _notes(p)),
+                       ("table contents", "a_notes"), tail=25, prepare=prepare)
     for i in range(STEPS):
         step = Step("first run") if i == 0 else world.step()
-        history.append(f"{i}: {step.text}" + (" (a_notes emptied)" if i % 2 == 1 else ""))
-        outcomes = {}
-        for side, p in three_projects.items():
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if i % 2 == 1:
-                p.sql("TRUNCATE a_notes")
-            if step.sql is not None:
-                p.sql(step.sql)
-            early_before = EARLY.count("updated")
-            BACKGROUND.clear()
-            with watching(p, step, side):
-                code, report = p.seed_report("dev", *step.args)
-            together += side == "early" and bool(BACKGROUND) and EARLY.count("updated") > early_before
-            outcomes[side] = (code, report, contents(p), _notes(p))
-        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-25:])
-        for side in ("late", "plain"):
-            assert outcomes["early"][0] == outcomes[side][0], f"exit codes differ ({side}) at {where}\n{outcomes}"
-            assert outcomes["early"][1] == outcomes[side][1], f"reports differ ({side}) at {where}\n{outcomes}"
-            assert outcomes["early"][2] == outcomes[side][2], f"table contents differ ({side}) at {where}"
-            assert outcomes["early"][3] == outcomes[side][3], f"a_notes differs ({side}) at {where}"
+        step.notes_emptied = i % 2 == 1
+        sides.step(i, step, note=" (a_notes emptied)" if step.notes_emptied else "")
     # the walk did update rows early, undo early updates on a restage, and classify after early updates
     seen = Counter(EARLY)
     print(f"early updates: {dict(seen)}")

@@ -30,7 +30,7 @@ import pytest
 from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.checks import Checks
 from seedkit.seed.write import Writer
-from tests.support import Project, create_pg_database, drop_pg_database, pg_projects
+from tests.support import Project, create_pg_database, drop_pg_database, walks
 
 pytestmark = pytest.mark.postgres
 
@@ -99,6 +99,9 @@ class Fixture:
             """)
 
 
+FILES = {"dev/owners.yaml": OWNERS, "dev/items.py": Fixture().source()}  # each side's seeds at first
+
+
 @dataclass
 class Step:
     text: str
@@ -108,50 +111,73 @@ class Step:
     args: list[str] = field(default_factory=list)
 
 
+def spoil(rng: random.Random, new: Fixture, what: list[str], *, dups: list[int], nulls: float, upper: float,
+          no_label: float, nobody: float, among: list[int] | None = None, upper_dups: bool = False) -> None:
+    """Spoil a new fixture at random, each way told in ``what``: ``rng.choice(dups)`` rows repeating another's
+    key (with ``among``, half of them among those rows), then with their chances NULL keys, upper-case keys (with
+    ``upper_dups``, some repeated keys too), a row without a label, a row owned by nobody (of ``among`` if
+    given). The random draws are the walks' own: their steps are the same for a seed."""
+    picks = list(range(new.start, new.start + new.rows))
+    for _ in range(rng.choice(dups)):
+        a, b = rng.sample(picks, 2) if among is None or rng.random() < 0.5 or len(among) < 2 else rng.sample(among, 2)
+        new.dups.append((max(a, b), min(a, b)))
+        what.append(f"row {max(a, b)} repeats row {min(a, b)}'s key")
+    if rng.random() < nulls:
+        new.nulls = rng.sample(picks, rng.choice([1, 2]))
+        what.append(f"NULL keys at {new.nulls}")
+    if rng.random() < upper:
+        new.upper = rng.sample(picks, 3) + ([b for _, b in new.dups if rng.random() < 0.5] if upper_dups else [])
+        what.append(f"upper-case keys {new.upper}")
+    if rng.random() < no_label:
+        new.no_label = rng.choice(picks if among is None else among)
+        what.append(f"row {new.no_label} without a label")
+    if rng.random() < nobody:
+        new.nobody = rng.choice(picks if among is None else among)
+        what.append(f"row {new.nobody} owned by nobody")
+
+
+def outside_change(rng: random.Random, n: int, *, last: bool = False) -> Step:
+    """Rows changed behind seedkit's back from c{n} on (with ``last``, the last rows deleted is one more
+    choice), a row inserted ahead of the fixture, or a truncate."""
+    choices = [
+        (f"DELETE rows from {n}", f"DELETE FROM items WHERE id % 3 = {n % 3} AND code >= 'c{n:05}'"),
+        *([(f"DELETE the last rows from {n}", f"DELETE FROM items WHERE code >= 'c{n:05}'")] if last else []),
+        (f"UPDATE labels from {n}", f"UPDATE items SET label = label || '*' WHERE code >= 'c{n:05}'"),
+        (f"insert c{n:05}", f"INSERT INTO items (code, label) SELECT 'c{n:05}', 'outside' "
+                            f"WHERE NOT EXISTS (SELECT 1 FROM items WHERE code = 'c{n:05}')"),
+        ("truncate", "TRUNCATE items"),
+    ]
+    text, sql = rng.choice(choices)
+    return Step(text, sql=sql)
+
+
+def key_becomes(new_key: str) -> Step:
+    return Step(f"the key becomes: {new_key}", sql=f"{DROP_KEY}; {KEYS[new_key]}")
+
+
+def folding_trigger(on: bool) -> Step:
+    create = "; CREATE TRIGGER fold BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION fold_code()"
+    return Step(f"trigger folding keys {'on' if on else 'off'}",
+                sql="DROP TRIGGER IF EXISTS fold ON items" + (create if on else ""))
+
+
 def random_step(rng: random.Random, fx: Fixture, key: list[str]) -> Step:
     roll = rng.random()
     if roll < 0.6:
         new = Fixture(start=rng.randint(1, 60), rows=rng.randint(40, 160), tag=rng.choice(["", "!", "?"]))
-        picks = list(range(new.start, new.start + new.rows))
-        what = []
-        for _ in range(rng.choice([0, 0, 0, 0, 1, 1, 2])):
-            a, b = rng.sample(picks, 2)
-            new.dups.append((max(a, b), min(a, b)))
-            what.append(f"row {max(a, b)} repeats row {min(a, b)}'s key")
-        if rng.random() < 0.15:
-            new.nulls = rng.sample(picks, rng.choice([1, 2]))
-            what.append(f"NULL keys at {new.nulls}")
-        if rng.random() < 0.2:
-            new.upper = rng.sample(picks, 3) + [b for _, b in new.dups if rng.random() < 0.5]
-            what.append(f"upper-case keys {new.upper}")
-        if rng.random() < 0.1:
-            new.no_label = rng.choice(picks)
-            what.append(f"row {new.no_label} without a label")
-        if rng.random() < 0.1:
-            new.nobody = rng.choice(picks)
-            what.append(f"row {new.nobody} owned by nobody")
+        what: list[str] = []
+        spoil(rng, new, what, dups=[0, 0, 0, 0, 1, 1, 2], nulls=0.15, upper=0.2, upper_dups=True, no_label=0.1,
+              nobody=0.1)
         return Step(f"fixture rows {new.start}..{new.start + new.rows - 1}" + (": " + ", ".join(what) if what else ""),
                     fixture=new, args=["--dry-run"] if rng.random() < 0.08 else [])
     if roll < 0.8:
-        n = rng.randint(1, 200)
-        choices = [
-            (f"DELETE rows from {n}", f"DELETE FROM items WHERE id % 3 = {n % 3} AND code >= 'c{n:05}'"),
-            (f"UPDATE labels from {n}", f"UPDATE items SET label = label || '*' WHERE code >= 'c{n:05}'"),
-            (f"insert c{n:05}", f"INSERT INTO items (code, label) SELECT 'c{n:05}', 'outside' "
-                                f"WHERE NOT EXISTS (SELECT 1 FROM items WHERE code = 'c{n:05}')"),
-            ("truncate", "TRUNCATE items"),
-        ]
-        text, sql = rng.choice(choices)
-        return Step(text, sql=sql)
+        return outside_change(rng, rng.randint(1, 200))
     if roll < 0.9:
         new_key = rng.choice(["unique", "unique index", *KEYS])
         key[0] = new_key
-        return Step(f"the key becomes: {new_key}", sql=f"{DROP_KEY}; {KEYS[new_key]}")
+        return key_becomes(new_key)
     if roll < 0.95:
-        on = rng.random() < 0.5
-        create = "; CREATE TRIGGER fold BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION fold_code()"
-        return Step(f"trigger folding keys {'on' if on else 'off'}",
-                    sql="DROP TRIGGER IF EXISTS fold ON items" + (create if on else ""))
+        return folding_trigger(rng.random() < 0.5)
     n = rng.randint(1, 200)
     yaml = "" if rng.random() < 0.4 else (
         f"table: items\nkey: [code]\nrows:\n  - {{code: c{n:05}, label: from yaml, owner_id: !ref owners/ann}}\n")
@@ -183,47 +209,36 @@ def contents(p: Project) -> tuple:
             "SELECT code, label, qty, owner_id FROM items ORDER BY code, label", "SELECT name FROM owners ORDER BY 1"))
 
 
-def _files(p: Project) -> None:
-    p.write("dev/owners.yaml", OWNERS)
-    p.write("dev/items.py", Fixture().source())
+def prepare(p: Project, step: Step) -> None:
+    """The step's fixture and SQL (``walks.prepare``), then its second fixture of items written or removed."""
+    walks.prepare(p, step)
+    if step.yaml is not None:
+        extra = p.root / "seeds" / "dev" / "items_extra.yaml"
+        if step.yaml:
+            p.write("dev/items_extra.yaml", step.yaml)
+        elif extra.exists():
+            extra.unlink()
 
 
 @pytest.fixture
-def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
-        yield make("folding"), make("grouping")
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, ...]]:
+    with walks.projects(pg_server, tmp_path, ("folding", "grouping"), schema=SCHEMA, batch_size=BATCH,
+                        files=FILES) as made:
+        yield made
 
 
 def test_the_folded_duplicate_check_and_the_separate_one_agree_step_by_step(two_projects) -> None:
-    folding, grouping = two_projects
     FOLDED.clear()
     rng = random.Random(SEED)
     key = ["unique"]
-    history: list[str] = []
+    sides = walks.Walk(two_projects, (True, False), SEED, seed, lambda p: (contents(p),), ("table contents",),
+                       prepare=prepare)
     fx = Fixture()
     for i in range(STEPS):
         step = Step("first run") if i == 0 else random_step(rng, fx, key)
         if step.fixture is not None:
             fx = step.fixture
-        history.append(f"{i}: {step.text}")
-        outcomes = []
-        for p, fold in ((folding, True), (grouping, False)):
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if step.sql is not None:
-                p.sql(step.sql)
-            if step.yaml is not None:
-                extra = p.root / "seeds" / "dev" / "items_extra.yaml"
-                if step.yaml:
-                    p.write("dev/items_extra.yaml", step.yaml)
-                elif extra.exists():
-                    extra.unlink()
-            code, report = seed(p, step, fold)
-            outcomes.append((code, report, contents(p)))
-        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-20:])
-        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][2] == outcomes[1][2], f"table contents differ at {where}"
+        sides.step(i, step)
     # the walk folded the check, and the folded check did find repeated keys
     assert FOLDED.count("exit 0") >= STEPS // 16, FOLDED
     assert FOLDED.count("generated twice") >= 3, FOLDED
@@ -293,10 +308,7 @@ def test_a_key_the_insert_cannot_refuse_at_once_is_checked_apart(two_projects, s
     outcomes = []
     for p, fold in zip(two_projects, (True, False)):
         for step in steps:
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if step.sql is not None:
-                p.sql(step.sql)
+            walks.prepare(p, step)
             code, report = seed(p, step, fold)
         outcomes.append((code, report, contents(p)))
     assert outcomes[0] == outcomes[1]

@@ -18,7 +18,6 @@ the same exit code, the same report, the same table contents and the same record
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Iterator
@@ -28,10 +27,11 @@ from typing import Any
 import psycopg
 import pytest
 
+import tests.test_reliability_fold_duplicates as fold
 from seedkit.seed.fingerprints import Fingerprints
 from seedkit.seed.write import Writer
-from tests.support import Project, pg_projects
-from tests.test_reliability_fold_duplicates import DROP_KEY, KEYS, OWNERS, SCHEMA, Fixture, Step
+from tests.support import Project, walks
+from tests.test_reliability_fold_duplicates import FILES, KEYS, SCHEMA, Fixture, Step
 
 pytestmark = pytest.mark.postgres
 
@@ -52,43 +52,15 @@ def random_step(rng: random.Random, fx: Fixture) -> Step:
         picks = list(range(new.start, new.start + new.rows))
         added = [n for n in picks if n >= fx.start + fx.rows] or picks  # (rows the table may lack)
         what = ["grows" if grow else "moves"]
-        for _ in range(rng.choice([0, 0, 0, 0, 0, 1, 2])):
-            a, b = rng.sample(picks, 2) if rng.random() < 0.5 or len(added) < 2 else rng.sample(added, 2)
-            new.dups.append((max(a, b), min(a, b)))
-            what.append(f"row {max(a, b)} repeats row {min(a, b)}'s key")
-        if rng.random() < 0.05:
-            new.nulls = rng.sample(picks, rng.choice([1, 2]))
-            what.append(f"NULL keys at {new.nulls}")
-        if rng.random() < 0.05:
-            new.upper = rng.sample(picks, 3)
-            what.append(f"upper-case keys {new.upper}")
-        if rng.random() < 0.1:
-            new.no_label = rng.choice(added)
-            what.append(f"row {new.no_label} without a label")
-        if rng.random() < 0.08:
-            new.nobody = rng.choice(added)
-            what.append(f"row {new.nobody} owned by nobody")
+        fold.spoil(rng, new, what, dups=[0, 0, 0, 0, 0, 1, 2], among=added, nulls=0.05, upper=0.05, no_label=0.1,
+              nobody=0.08)
         return Step(f"fixture rows {new.start}..{new.start + new.rows - 1}: " + ", ".join(what), fixture=new,
                     args=["--dry-run"] if rng.random() < 0.08 else [])
     if roll < 0.85:
-        n = rng.randint(1, 300)
-        choices = [
-            (f"DELETE rows from {n}", f"DELETE FROM items WHERE id % 3 = {n % 3} AND code >= 'c{n:05}'"),
-            (f"DELETE the last rows from {n}", f"DELETE FROM items WHERE code >= 'c{n:05}'"),
-            (f"UPDATE labels from {n}", f"UPDATE items SET label = label || '*' WHERE code >= 'c{n:05}'"),
-            (f"insert c{n:05}", f"INSERT INTO items (code, label) SELECT 'c{n:05}', 'outside' "
-                                f"WHERE NOT EXISTS (SELECT 1 FROM items WHERE code = 'c{n:05}')"),
-            ("truncate", "TRUNCATE items"),
-        ]
-        text, sql = rng.choice(choices)
-        return Step(text, sql=sql)
+        return fold.outside_change(rng, rng.randint(1, 300), last=True)
     if roll < 0.95:
-        new_key = rng.choice(["unique"] * 6 + list(KEYS))
-        return Step(f"the key becomes: {new_key}", sql=f"{DROP_KEY}; {KEYS[new_key]}")
-    on = rng.random() < 0.3
-    create = "; CREATE TRIGGER fold BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION fold_code()"
-    return Step(f"trigger folding keys {'on' if on else 'off'}",
-                sql="DROP TRIGGER IF EXISTS fold ON items" + (create if on else ""))
+        return fold.key_becomes(rng.choice(["unique"] * 6 + list(KEYS)))
+    return fold.folding_trigger(rng.random() < 0.3)
 
 
 def seed(p: Project, step: Step, ranged: bool) -> tuple[int, Any]:
@@ -109,86 +81,37 @@ def seed(p: Project, step: Step, ranged: bool) -> tuple[int, Any]:
         return p.seed_report("dev", *step.args)
 
 
-FINGERPRINT = ("SELECT json_build_array(coalesce(sum(g.c), 0), coalesce(sum(g.c::numeric * "
-               "hashint8extended(g.x::text::bigint, 0)), 0)::text)::text FROM "
-               "(SELECT xmin AS x, count(*) AS c FROM {} GROUP BY xmin) g")
-
-
 def contents(p: Project) -> tuple:
     """The rows (ids aside), and for each record of a run whether it kept each table's fingerprint, and
     whether the one kept is the table's fingerprint now."""
     with psycopg.connect(p.url) as c:
         rows = tuple(c.execute(q).fetchall() for q in (
             "SELECT code, label, qty, owner_id FROM items ORDER BY code, label", "SELECT name FROM owners ORDER BY 1"))
-        kept = ()
-        if c.execute("SELECT to_regclass('seedkit_digests') IS NOT NULL").fetchone() == (True,):
-            def state(text: str) -> tuple:
-                return tuple(sorted((k, v is None, v == json.loads(c.execute(  # type: ignore[index]
-                    FINGERPRINT.format(k)).fetchone()[0])) for k, v in json.loads(text).items()))
-            kept = tuple((f, t, state(s), n) for f, t, s, n in
-                         c.execute("SELECT fixture, table_name, state, rows FROM seedkit_digests ORDER BY 1, 2"))
-    return rows, kept
-
-
-def records(p: Project) -> list[tuple]:
-    """The records of what runs left, as stored."""
-    with psycopg.connect(p.url) as c:
-        if c.execute("SELECT to_regclass('seedkit_digests') IS NOT NULL").fetchone() != (True,):
-            return []
-        return c.execute("SELECT fixture, table_name, state, rows FROM seedkit_digests ORDER BY 1, 2").fetchall()
-
-
-def _files(p: Project) -> None:
-    p.write("dev/owners.yaml", OWNERS)
-    p.write("dev/items.py", Fixture().source())
+        return rows, walks.kept(c)
 
 
 @pytest.fixture
-def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
-        yield make("ranged"), make("plain")
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, ...]]:
+    with walks.projects(pg_server, tmp_path, ("ranged", "plain"), schema=SCHEMA, batch_size=BATCH, files=FILES) as made:
+        yield made
 
 
-def run_steps(two_projects: tuple[Project, Project], steps: list[Step], history: list[str], i: int,
-              recorded: list[list[tuple]] | None = None) -> None:
-    recorded = recorded if recorded is not None else [records(two_projects[0])]
-    for step in steps:
-        history.append(f"{i}: {step.text}")
-        outcomes = []
-        for p, ranged in zip(two_projects, (True, False)):
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if step.sql is not None:
-                p.sql(step.sql)
-            code, report = seed(p, step, ranged)
-            outcomes.append((code, report, contents(p)))
-        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-20:])
-        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][2][0] == outcomes[1][2][0], f"table contents differ at {where}"
-        assert outcomes[0][2][1] == outcomes[1][2][1], \
-            f"records differ at {where}\n{outcomes[0][2][1]}\n{outcomes[1][2][1]}"
-        # what this run recorded (a record it did not write may be stale: the table changed behind its back, or
-        # the run compared every row and kept none): each fingerprint kept is the table's own
-        now = records(two_projects[0])
-        if now != recorded[0]:
-            for record in outcomes[0][2][1]:
-                assert all(lost or same for _, lost, same in record[2]), \
-                    f"a kept fingerprint is not the table's at {where}"
-        recorded[0] = now
+def walk(two_projects: tuple[Project, ...]) -> walks.Walk:
+    """The two sides, inserting by range and not, compared after every step (records and fingerprints too)."""
+    return walks.Walk(two_projects, (True, False), SEED, seed, contents, ("table contents", "records"),
+                      show=("records",), fingerprints=True)
 
 
 def test_inserting_by_range_and_the_plain_insert_agree_step_by_step(two_projects) -> None:
     RANGED.clear()
     rng = random.Random(SEED)
-    history: list[str] = []
-    recorded: list[list[tuple]] = [[]]
+    sides = walk(two_projects)
     fx = Fixture()
     for i in range(STEPS):
         step = Step("first run") if i == 0 else random_step(rng, fx)
         if step.fixture is not None:
             fx = step.fixture
-        run_steps(two_projects, [step], history, i, recorded)
+        sides.step(i, step)
     # the walk inserted by range, and met errors there (a key repeated among the missing rows, a NOT NULL break)
     assert RANGED.count("inserted") >= STEPS // 16, RANGED
     assert RANGED.count("raised") >= 1, RANGED
@@ -199,8 +122,8 @@ def test_a_row_committed_meanwhile_undoes_the_insert_by_range(two_projects) -> N
     unique key refuses the insert by range, which is undone, and the plain insert leaves that row out, as it
     does when the same commit comes just before it; the fingerprint is followed through the undone insert."""
     RANGED.clear()
-    history: list[str] = []
-    run_steps(two_projects, [Step("first run", fixture=Fixture(start=1, rows=80))], history, 0)
+    sides = walk(two_projects)
+    sides.step(0, Step("first run", fixture=Fixture(start=1, rows=80)))
     for p, ranged in zip(two_projects, (True, False)):
         p.write("dev/items.py", Fixture(start=1, rows=160).source())
         committed: list[bool] = []
@@ -223,5 +146,6 @@ def test_a_row_committed_meanwhile_undoes_the_insert_by_range(two_projects) -> N
     a, b = two_projects
     assert contents(a) == contents(b)
     # the next run finds the outside row changed, and nothing else: on both sides alike
-    run_steps(two_projects, [Step("again")], history, 2)
+    sides.recorded = walks.records(a)
+    sides.step(2, Step("again"))
     assert RANGED == ["undone"]

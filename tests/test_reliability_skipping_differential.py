@@ -32,7 +32,7 @@ from seedkit.db.postgres import PostgresDatabase
 from seedkit.seed.apply import Applier
 from seedkit.seed.skip_tracker import Restage
 from seedkit.seed.write import Writer
-from tests.support import Project, pg_projects
+from tests.support import Project, walks
 from tests.support.pgcluster import find_bindir
 
 pytestmark = pytest.mark.postgres
@@ -112,19 +112,57 @@ class Step:
     args: list[str] = field(default_factory=list)  # --check / --dry-run
 
 
-class World:
+ENUM_SWAP = ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'x'; ALTER TYPE kind RENAME VALUE 'rare' TO 'fancy'; "
+             "ALTER TYPE kind RENAME VALUE 'x' TO 'rare'")
+# what another session commits while a run is under way, on rows no run writes
+FOREIGN = ["INSERT INTO items (code, label) VALUES ('zz-meanwhile', 'x') ON CONFLICT DO NOTHING",
+           "UPDATE owners SET name = name WHERE name = 'bob'"]
+
+
+def row_changes(row: str, deleted: str) -> list[str]:
+    """Changes behind seedkit's back: a row's label, the row updated to itself, rows deleted (``deleted``: the
+    condition on their code), every owner updated to itself."""
+    return [f"UPDATE items SET label = 'by hand' WHERE code = '{row}'",
+            f"UPDATE items SET qty = qty WHERE code = '{row}'",
+            f"DELETE FROM items WHERE code {deleted}",
+            "UPDATE owners SET name = name"]
+
+
+class Outside:
+    """The catalog and foreign rows a walk of this schema changes behind seedkit's back: each change gives the
+    step's text and SQL (tests/test_reliability_early_updates.py walks it too)."""
+
+    def __init__(self) -> None:
+        self.trigger = False
+        self.qty_type = "int"
+        self.foreign = 0
+
+    def insert(self) -> tuple[str, str]:
+        self.foreign += 1
+        return "insert", f"INSERT INTO items (code, label) VALUES ('zz{self.foreign}', 'x')"
+
+    def toggle_trigger(self) -> tuple[str, str]:
+        self.trigger = not self.trigger
+        return (f"BEFORE trigger {'created' if self.trigger else 'dropped'}",
+                "CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION shout()"
+                if self.trigger else "DROP TRIGGER shout ON items")
+
+    def toggle_qty(self) -> tuple[str, str]:
+        self.qty_type = "bigint" if self.qty_type == "int" else "int"
+        return f"qty becomes {self.qty_type}", f"ALTER TABLE items ALTER qty TYPE {self.qty_type}"
+
+
+class World(Outside):
     """The state the random steps walk through (the same for both databases)."""
 
     def __init__(self, rng: random.Random, dumps: Path) -> None:
+        super().__init__()
         self.rng = rng
         self.toggles = random.Random(SEED + 1)  # (its own: the main walk stays as it was)
         self.fixture = Fixture()
-        self.trigger = False
-        self.qty_type = "int"
         self.price_type = "numeric(10,2)"
         self.dumped = False
         self.dumps = dumps
-        self.foreign = 0
 
     def step(self) -> Step:
         rng = self.rng
@@ -159,16 +197,11 @@ class World:
         if roll < 0.40:
             return Step("--dry-run", args=["--dry-run"])
         if roll < 0.48:
-            sql = rng.choice([
-                f"UPDATE items SET label = 'by hand' WHERE code = '{row}'",
-                f"UPDATE items SET qty = qty WHERE code = '{row}'",
-                f"DELETE FROM items WHERE code IN ('{row}', 'c00003')",
-                "UPDATE owners SET name = name",
-            ])
+            sql = rng.choice(row_changes(row, f"IN ('{row}', 'c00003')"))
             return Step(f"outside: {sql}", sql=sql)
         if roll < 0.52:
-            self.foreign += 1
-            return Step("outside: insert", sql=f"INSERT INTO items (code, label) VALUES ('zz{self.foreign}', 'x')")
+            text, sql = self.insert()
+            return Step(f"outside: {text}", sql=sql)
         if roll < 0.55:
             return Step("outside: truncate", sql="TRUNCATE items")
         if roll < 0.60:
@@ -180,19 +213,14 @@ class World:
             return Step(f"outside: drop and re-add {column} with a default",
                         sql=f"ALTER TABLE items DROP COLUMN {column}; {ddl}")
         if roll < 0.65:
-            swap = ("ALTER TYPE kind RENAME VALUE 'fancy' TO 'x'; ALTER TYPE kind RENAME VALUE 'rare' TO 'fancy'; "
-                    "ALTER TYPE kind RENAME VALUE 'x' TO 'rare'")
-            return Step("outside: enum values renamed (swapped)", sql=swap)
+            return Step("outside: enum values renamed (swapped)", sql=ENUM_SWAP)
         if roll < 0.70:
-            self.trigger = not self.trigger
-            return Step(f"outside: BEFORE trigger {'created' if self.trigger else 'dropped'}",
-                        sql="CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION "
-                            "shout()" if self.trigger else "DROP TRIGGER shout ON items")
+            text, sql = self.toggle_trigger()
+            return Step(f"outside: {text}", sql=sql)
         if roll < 0.75:
             if rng.random() < 0.5:
-                self.qty_type = "bigint" if self.qty_type == "int" else "int"
-                return Step(f"outside: qty becomes {self.qty_type}",
-                            sql=f"ALTER TABLE items ALTER qty TYPE {self.qty_type}")
+                text, sql = self.toggle_qty()
+                return Step(f"outside: {text}", sql=sql)
             self.price_type = "numeric(10,1)" if self.price_type == "numeric(10,2)" else "numeric(10,2)"
             return Step(f"outside: price becomes {self.price_type}",
                         sql=f"ALTER TABLE items ALTER price TYPE {self.price_type}")
@@ -200,8 +228,7 @@ class World:
             statement = rng.choice([
                 f"UPDATE items SET label = 'meanwhile' WHERE code = '{row}'",
                 f"DELETE FROM items WHERE code = '{row}'",
-                "INSERT INTO items (code, label) VALUES ('zz-meanwhile', 'x') ON CONFLICT DO NOTHING",
-                "UPDATE owners SET name = name WHERE name = 'bob'",
+                *FOREIGN,
             ])
             if rng.random() < 0.5:
                 return Step(f"another session during the run: {statement}", during=statement)
@@ -281,7 +308,8 @@ ONE_PASS: list[str] = []  # runs whose changed rows were updated with no classif
 
 
 def seedkit_run(p: Project, step: Step, skipping: bool, skipped: list[int]) -> tuple[int, Any]:
-    with pytest.MonkeyPatch.context() as m, outside_commits(p, step, skipped):
+    """A run of the step; with ``skipping``, the rows it skipped are noted in ``skipped`` (else nowhere)."""
+    with pytest.MonkeyPatch.context() as m, outside_commits(p, step, skipped if skipping else []):
         real_one = Writer.update_in_one
 
         def one_pass(self: Writer, *args: Any) -> None:
@@ -307,47 +335,37 @@ def contents(p: Project) -> tuple:
             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"))
 
 
-def _files(p: Project) -> None:
-    p.write("dev/owners.yaml", OWNERS)
-    p.write("dev/items.py", Fixture().source())
+def prepare(p: Project, step: Step) -> None:
+    """The step's fixture and SQL (``walks.prepare``), then its shell command (a dump, a restore)."""
+    walks.prepare(p, step)
+    if step.shell is not None:
+        step.shell(p)
 
 
 @pytest.fixture
-def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, Project]]:
-    with pg_projects(pg_server, tmp_path, schema=SCHEMA, batch_size=BATCH, files=_files) as make:
-        yield make("skipping"), make("comparing")
+def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, ...]]:
+    with walks.projects(pg_server, tmp_path, ("skipping", "comparing"), schema=SCHEMA, batch_size=BATCH,
+                        files={"dev/owners.yaml": OWNERS, "dev/items.py": Fixture().source()}) as made:
+        yield made
 
 
 def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_path: Path) -> None:
-    fast, plain = two_projects
     ONE_PASS.clear()
     world = World(random.Random(SEED), tmp_path)
-    history: list[str] = []
     skipped: list[int] = []  # rows the skipping side skipped, per run that wrote
     skipped_as: set[str] = set()  # how prices were written in runs that skipped rows
+    # (the skipping side notes in ``skipped`` how many rows each of its runs skipped)
+    sides = walks.Walk(two_projects, (True, False), SEED, seedkit_run, lambda p: (contents(p),), ("table contents",),
+                       tail=25, prepare=prepare)
     for i in range(STEPS):
         step = Step("first run") if i == 0 else world.step()
-        history.append(f"{i}: {step.text}")
         started = time.perf_counter()
-        outcomes = []
         runs_before = len(skipped)
-        for p, skipping in ((fast, True), (plain, False)):
-            if step.fixture is not None:
-                p.write("dev/items.py", step.fixture.source())
-            if step.sql is not None:
-                p.sql(step.sql)
-            if step.shell is not None:
-                step.shell(p)
-            code, report = seedkit_run(p, step, skipping, skipped if skipping else [])
-            outcomes.append((code, report, contents(p)))
-        where = f"seed {SEED}, step {i} ({step.text}); the steps so far:\n  " + "\n  ".join(history[-25:])
-        assert outcomes[0][0] == outcomes[1][0], f"exit codes differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][1] == outcomes[1][1], f"reports differ at {where}\n{outcomes[0][1]}\n{outcomes[1][1]}"
-        assert outcomes[0][2] == outcomes[1][2], f"table contents differ at {where}"
+        sides.step(i, step, skipped)
         if len(skipped) > runs_before and skipped[-1] > 0:
             skipped_as.add(world.fixture.price_as)
         if os.environ.get("SEEDKIT_DIFF_TRACE"):
-            print(f"{time.perf_counter() - started:.2f}s {history[-1]}")
+            print(f"{time.perf_counter() - started:.2f}s {sides.history[-1]}")
     # the walk did exercise skipping, and every kind of outside change
     assert sum(1 for n in skipped if n > 0) >= STEPS // 20, skipped
     assert skipped_as == {"str", "decimal"}  # batches digested as marshal writes them, and as COPY text
@@ -355,5 +373,5 @@ def test_skipping_and_comparing_every_row_agree_step_by_step(two_projects, tmp_p
     wanted = ["drop and re-add", "enum values renamed", "BEFORE trigger", "becomes", "another session during",
               "another session at the end", "restore from pg_dump", "truncate", "insert", "DELETE", "UPDATE",
               "VACUUM FULL", "--check", "--dry-run"]
-    seen_text = "\n".join(history)
+    seen_text = "\n".join(sides.history)
     assert [w for w in wanted if w not in seen_text] == []

@@ -16,6 +16,8 @@ Modules:
 - ``pgcluster``: the throwaway PostgreSQL cluster the suite (and bench/) starts.
 - ``template``: the Copier template copied to a git repository and rendered.
 - ``snapshot_schema``: schemas and data of the snapshot tests.
+- ``walks``: differential walks: projects side by side, each step run on every side and compared
+  (exit code, report, table contents, records; kept fingerprints against their tables).
 
 Fixture names (tests/conftest.py and the test modules):
 
