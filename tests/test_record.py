@@ -460,6 +460,33 @@ def test_the_methods_cache_is_written_and_read_back(tmp_path: Path, monkeypatch:
         assert _record._read(str(path)) == {}
 
 
+
+def test_the_methods_cache_is_not_written_without_bytecode_nor_where_it_cannot_be(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With bytecode writing off (PYTHONDONTWRITEBYTECODE) a new text is compiled and kept for this run
+    only, nothing is saved at exit; where the file cannot be written (here its folder is a file) saving
+    leaves nothing behind and raises nothing: the next run compiles again."""
+    if not _record._ONE_EXEC:
+        pytest.skip("no methods are compiled here on this Python")
+    path = tmp_path / "__pycache__" / "_record.methods"
+    monkeypatch.setattr(_record, "_cache_path", lambda: str(path))
+    monkeypatch.setattr(_record, "_codes", None)
+    monkeypatch.setattr(_record, "_new", {})
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    text = "def __create_fn__(x):\n def g(self):\n  return x\n return (g,)"
+    code = _record._compiled(text)
+    assert _record._new == {} and _record._compiled(text) == code
+    _record._save()
+    assert not path.exists() and not path.parent.exists()
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setattr(_record, "_codes", None)
+    _record._compiled(text)
+    assert list(_record._new) == [text]
+    path.parent.write_text("not a folder")
+    _record._save()  # (an OSError inside: ignored)
+    assert path.parent.read_text() == "not a folder" and list(tmp_path.iterdir()) == [path.parent]
+
 def _entry(cls: type) -> tuple[type, dict[str, Any], dict[str, Any], dict[str, Any]]:
     return next(e for e in _record.REGISTRY if e[0] is cls)
 
