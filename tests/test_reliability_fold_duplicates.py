@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -161,13 +162,38 @@ def folding_trigger(on: bool) -> Step:
                 sql="DROP TRIGGER IF EXISTS fold ON items" + (create if on else ""))
 
 
-def random_step(rng: random.Random, fx: Fixture, key: list[str]) -> Step:
-    roll = rng.random()
+def apart(key: str, trigger: bool) -> bool:
+    """Whether the table has a unique key on code that the insert cannot refuse at once: a deferrable one, or
+    an immediate one with the folding trigger on (which may make two keys alike different on the way in)."""
+    return key.startswith("deferrable") or (trigger and key in ("unique", "unique index"))
+
+
+def random_step(rng: random.Random, fx: Fixture, key: list[str], trigger: list[bool], present: set[str], *,
+                hold: bool = False) -> Step:
+    """A step drawn at random; ``key`` and ``trigger`` hold how the table's key is held and whether the folding
+    trigger is on (a step changing them changes them), ``present`` the codes the table holds. While the insert
+    cannot refuse a key at once (``apart``), a new fixture repeats a key more often, half of them among its rows
+    the table lacks, and with the trigger on in upper case (the trigger rewrites those): the states only the
+    separate check handles right are reached, not left to chance. With ``hold``, only a new fixture or an
+    outside change is drawn (the key, the trigger and the second fixture stay as they are)."""
+    roll = rng.random() * (0.8 if hold else 1)
     if roll < 0.6:
         new = Fixture(start=rng.randint(1, 60), rows=rng.randint(40, 160), tag=rng.choice(["", "!", "?"]))
         what: list[str] = []
-        spoil(rng, new, what, dups=[0, 0, 0, 0, 1, 1, 2], nulls=0.15, upper=0.2, upper_dups=True, no_label=0.1,
-              nobody=0.1)
+        if apart(key[0], trigger[0]):
+            missing = [n for n in range(new.start, new.start + new.rows) if f"c{n:05}" not in present]
+            if len(missing) < 2:  # the table has every key of the range: half of it moves past the table's keys
+                top = max((int(c[1:]) for c in present if re.fullmatch(r"c\d{5}", c)), default=0)
+                new.start = max(new.start, top - new.rows // 2 + 1)
+                missing = [n for n in range(new.start, new.start + new.rows) if f"c{n:05}" not in present]
+            spoil(rng, new, what, dups=[0, 1, 1, 2], nulls=0.15, upper=0.2, upper_dups=True, no_label=0.1,
+                  nobody=0.1, among=missing if len(missing) >= 2 else None)
+            if trigger[0] and new.dups:  # the repeated keys in upper case: the trigger makes them differ
+                new.upper = sorted({*new.upper, *(b for _, b in new.dups)})
+                what.append(f"upper case: {new.upper}")
+        else:
+            spoil(rng, new, what, dups=[0, 0, 0, 0, 1, 1, 2], nulls=0.15, upper=0.2, upper_dups=True, no_label=0.1,
+                  nobody=0.1)
         return Step(f"fixture rows {new.start}..{new.start + new.rows - 1}" + (": " + ", ".join(what) if what else ""),
                     fixture=new, args=["--dry-run"] if rng.random() < 0.08 else [])
     if roll < 0.8:
@@ -177,14 +203,29 @@ def random_step(rng: random.Random, fx: Fixture, key: list[str]) -> Step:
         key[0] = new_key
         return key_becomes(new_key)
     if roll < 0.95:
-        return folding_trigger(rng.random() < 0.5)
+        trigger[0] = rng.random() < 0.5
+        return folding_trigger(trigger[0])
     n = rng.randint(1, 200)
     yaml = "" if rng.random() < 0.4 else (
         f"table: items\nkey: [code]\nrows:\n  - {{code: c{n:05}, label: from yaml, owner_id: !ref owners/ann}}\n")
     return Step("second fixture " + (f"with c{n:05}" if yaml else "removed"), yaml=yaml)
 
 
+def repeated_missing(fx: Fixture, present: set[str]) -> list[str]:
+    """The keys ``fx`` gives two of its rows that the table (holding ``present``) lacks."""
+    codes: dict[str, int] = {}
+    for n in range(fx.start, fx.start + fx.rows):
+        k = dict(fx.dups).get(n, n)
+        code = None if n in fx.nulls else (f"c{k:05}".upper() if k in fx.upper else f"c{k:05}")
+        if code is not None and code not in present:
+            codes[code] = codes.get(code, 0) + 1
+    return [code for code, count in codes.items() if count > 1]
+
+
 FOLDED: list[str] = []  # how runs that folded the check ended
+# the walk's steps where the key becomes one the insert cannot refuse at once (how it is held, the trigger on),
+# held so for the next STEPS // 8 steps; then the key is unique again and the trigger off
+HELD = {STEPS // 3: ("deferrable", False), 2 * STEPS // 3: ("unique", True)}
 
 
 def seed(p: Project, step: Step, fold: bool) -> tuple[int, Any]:
@@ -210,7 +251,10 @@ def contents(p: Project) -> tuple:
 
 
 def prepare(p: Project, step: Step) -> None:
-    """The step's fixture and SQL (``walks.prepare``), then its second fixture of items written or removed."""
+    """The ids of items to come start past the table's (an insert the unique index refused took ids the side
+    checking apart never took; the trigger writes ids into keys, and outside changes pick rows by id), then the
+    step's fixture and SQL (``walks.prepare``), then its second fixture of items written or removed."""
+    p.sql("SELECT setval(pg_get_serial_sequence('items', 'id'), coalesce(max(id), 0) + 1, false) FROM items")
     walks.prepare(p, step)
     if step.yaml is not None:
         extra = p.root / "seeds" / "dev" / "items_extra.yaml"
@@ -230,18 +274,39 @@ def two_projects(pg_server: str, tmp_path: Path) -> Iterator[tuple[Project, ...]
 def test_the_folded_duplicate_check_and_the_separate_one_agree_step_by_step(two_projects) -> None:
     FOLDED.clear()
     rng = random.Random(SEED)
-    key = ["unique"]
+    key, trigger = ["unique"], [False]
     sides = walks.Walk(two_projects, (True, False), SEED, seed, lambda p: (contents(p),), ("table contents",),
                        prepare=prepare)
     fx = Fixture()
+    apart_runs: list[str] = []  # runs repeating a key among missing rows that the insert could not refuse at once
     for i in range(STEPS):
-        step = Step("first run") if i == 0 else random_step(rng, fx, key)
+        present = {code for code, *_ in contents(two_projects[0])[0]}  # the same on both sides (the walk checks)
+        held = next((start for start in HELD if start <= i <= start + STEPS // 8), None)
+        if i == 0:
+            step = Step("first run")
+        elif i == held or (held is not None and i == held + STEPS // 8):
+            key[0], trigger[0] = HELD[i] if i == held else ("unique", False)
+            step = Step(f"the key becomes: {key[0]}, trigger folding keys {'on' if trigger[0] else 'off'}"
+                        + (", second fixture removed" if i == held else ""),
+                        sql=f"{key_becomes(key[0]).sql}; {folding_trigger(trigger[0]).sql}",
+                        yaml="" if i == held else None)
+        else:
+            step = random_step(rng, fx, key, trigger, present, hold=held is not None)
         if step.fixture is not None:
             fx = step.fixture
-        sides.step(i, step)
+        outcome = sides.step(i, step)[two_projects[0].root.name]
+        repeated = repeated_missing(fx, present) if step.fixture is not None and not step.args else []
+        if repeated and "generated twice" in str(outcome[1]):
+            if key[0].startswith("deferrable"):
+                apart_runs.append("deferrable")
+            elif apart(key[0], trigger[0]) and any(c != c.lower() for c in repeated):
+                apart_runs.append("trigger")  # (a key the trigger rewrites, where only it keeps the fold off)
     # the walk folded the check, and the folded check did find repeated keys
     assert FOLDED.count("exit 0") >= STEPS // 16, FOLDED
     assert FOLDED.count("generated twice") >= 3, FOLDED
+    # and the walk reached, more than once, a key the insert cannot refuse at once repeated among missing rows
+    assert apart_runs.count("deferrable") >= 3, apart_runs
+    assert apart_runs.count("trigger") >= 3, apart_runs
 
 
 def test_a_merge_into_a_table_with_rows_runs_no_separate_duplicate_pass(pg_server: str, tmp_path: Path,
