@@ -198,6 +198,12 @@ class Database(abc.ABC):
         partitions or inheritance, a foreign key's ON UPDATE / ON DELETE action)."""
         return list(tables)
 
+    def rewrites_inserted_rows(self, tables: Sequence[TableName]) -> list[TableName]:
+        """Those of ``tables`` where a row may not go in as it was sent: a trigger run before the insert of
+        each row may change it or drop it, or a rule may send it elsewhere (on the table, or on a partition
+        its rows go to). There a unique key may not refuse two rows that were sent with the same key."""
+        return list(tables)
+
     def reads_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
         """Those of ``tables`` whose reads may read other tables too (row-level security policies)."""
         return list(tables)

@@ -12,7 +12,7 @@ This module groups rows by the columns they list and runs each group through tho
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import chain, islice, repeat
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,7 @@ class Applier:
         self.overlap = overlap.enabled(d, dry_run or diff)
         self.background = overlap.Background(d)
         self.unsafe: frozenset | None = None  # tables whose writes may write other tables (triggers, rules)
+        self.rewritten: frozenset | None = None  # tables where a row may not go in as sent (see _refuses_repeats)
         self.policed: frozenset = frozenset()  # tables whose reads may read other tables (row-level security)
         self.built: dict[int, tuple[tuple, tuple[list, list | None]]] = {}  # by group: its first batch built ahead
         self.failed_ahead: dict[int, tuple[tuple, DatabaseError]] = {}  # by group: its lookups' error ahead of its turn
@@ -240,8 +241,11 @@ class Applier:
         if tracker is not None and empty:
             tracker.old = None  # nothing to skip in an empty table
             self.fingerprints.start_empty(table.name)
+        # a Python fixture may generate a key twice: into an empty table, the insert says so when the table
+        # refuses a repeated key at once; else the staged rows are checked first (as into a table with rows)
+        unchecked = fx.rows is None and (not empty or not self._refuses_repeats(table, fp.key))
         direct = (empty and not refs and not deferred_here and not self.dry_run and len(tp.fixtures) == 1
-                  and not fx.header.prune)
+                  and not fx.header.prune and not unchecked)
         if tracker is not None:
             tracker.chunked = direct or tracker.old is not None
         if direct and self.writer.direct(tp, fp, cols, rows, tr, tracker):
@@ -262,9 +266,9 @@ class Applier:
         stage = Stage(d.create_stage(name, stage_cols, ordinal="_n" if tracker is not None else None), fp, cols,
                       refs, state=bool(deferred_here), tracker=tracker)
         self.ctx.stages.setdefault(table.name, []).append(stage)
-        if fx.rows is None and not empty:
+        if unchecked:
             # A Python fixture may generate a key twice: one GROUP BY over the staged rows says so
-            # (memory stays bounded). Into an empty table the table's own unique index says so.
+            # (memory stays bounded). Into an empty table the table's own unique index says so, when it can.
             self.suspects.add(table.name)
         if len(tp.fixtures) > 1 and any(f.fixture.rows is None for f in tp.fixtures):
             self.suspects.add(table.name)  # a key may repeat across this table's fixtures
@@ -422,6 +426,18 @@ class Applier:
                 tracker.reset()
                 stage.inserted_through, stage.inserted_early = 0, (0, 0)
                 rows = (item for _, _, it in self._groups(fp) for item in it)
+
+    def _refuses_repeats(self, table: Table, key: Sequence[str]) -> bool:
+        """Whether inserting rows into ``table`` fails, within the statement, on a row whose key repeats one
+        sent before it: an immediate unique key on exactly the fixture's key columns (a deferrable one
+        checks at commit, where nothing says which rows), and no trigger or rule on the way that may change
+        or drop a row (``Database.rewrites_inserted_rows``: a repeated key could then go in, or vanish)."""
+        unique = table.unique_for(key)
+        if unique is None or not unique.immediate or table.instead_rules:
+            return False
+        if self.rewritten is None:
+            self.rewritten = frozenset(self.d.rewrites_inserted_rows([t.table.name for t in self.plan.tables]))
+        return table.name not in self.rewritten
 
     def _is_empty(self, table: Table) -> bool:
         return self.d.fetchone(f"SELECT 1 FROM {self.d.qualified(table.name)} LIMIT 1") is None

@@ -397,6 +397,18 @@ class PostgresDatabase(Database):
             [[self.qualified(t) for t in tables]])
         return [tables[int(i) - 1] for (i,) in rows]
 
+    def rewrites_inserted_rows(self, tables: Sequence[TableName]) -> list[TableName]:
+        # a rule, or a row trigger fired before an insert (tgtype: ROW 1, BEFORE 2, INSERT 4), on the
+        # table or any partition below it (pg_partition_tree lists none for a table outside a tree)
+        rows = self.fetchall(
+            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
+            "WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid IN (SELECT to_regclass(x.rel) UNION ALL "
+            "SELECT p.relid FROM pg_partition_tree(to_regclass(x.rel)) p) AND (c.relhasrules "
+            "OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
+            "AND g.tgtype::int & 7 = 7)))",
+            [[self.qualified(t) for t in tables]])
+        return [tables[int(i) - 1] for (i,) in rows]
+
     def reads_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
         # a policy's expression may read any table (and applies to this role unless it bypasses them)
         rows = self.fetchall(

@@ -197,6 +197,12 @@ class SQLiteDatabase(Database):
     def history_timestamp(self, now: dt.datetime) -> Any:
         return now.isoformat(timespec="microseconds")
 
+    def rewrites_inserted_rows(self, tables: Sequence[TableName]) -> list[TableName]:
+        # any trigger on the table (one run before an insert may drop the row with RAISE(IGNORE))
+        with_triggers = {name for (name,) in self.fetchall("SELECT DISTINCT tbl_name FROM sqlite_master "
+                                                           "WHERE type = 'trigger'")}
+        return [t for t in tables if t.name in with_triggers]
+
     def relation_exists(self, table: TableName) -> bool:
         row = self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table.name])
         return row is not None
