@@ -386,35 +386,30 @@ class PostgresDatabase(Database):
         # a trigger or a rule; partitioned, a partition or another table's child (its rows are read through
         # its parent too); or referenced by a foreign key whose ON UPDATE / ON DELETE action writes the
         # referencing table (the triggers doing that are internal ones)
-        rows = self.fetchall(
-            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
-            "JOIN pg_class c ON c.oid = to_regclass(x.rel) "
-            "WHERE c.relhasrules OR c.relkind <> 'r' OR c.relispartition "
+        return self._tables_where(
+            tables, "c.relhasrules OR c.relkind <> 'r' OR c.relispartition "
             "OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal) "
             "OR EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid) "
             "OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.confrelid = c.oid AND k.contype = 'f' "
-            "AND (k.confupdtype NOT IN ('a', 'r') OR k.confdeltype NOT IN ('a', 'r')))",
-            [[self.qualified(t) for t in tables]])
-        return [tables[int(i) - 1] for (i,) in rows]
+            "AND (k.confupdtype NOT IN ('a', 'r') OR k.confdeltype NOT IN ('a', 'r')))")
 
     def rewrites_inserted_rows(self, tables: Sequence[TableName]) -> list[TableName]:
         # a rule, or a row trigger fired before an insert (tgtype: ROW 1, BEFORE 2, INSERT 4), on the
         # table or any partition below it (pg_partition_tree lists none for a table outside a tree)
-        rows = self.fetchall(
-            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
-            "WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid IN (SELECT to_regclass(x.rel) UNION ALL "
-            "SELECT p.relid FROM pg_partition_tree(to_regclass(x.rel)) p) AND (c.relhasrules "
-            "OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
-            "AND g.tgtype::int & 7 = 7)))",
-            [[self.qualified(t) for t in tables]])
-        return [tables[int(i) - 1] for (i,) in rows]
+        return self._tables_where(
+            tables, "EXISTS (SELECT 1 FROM pg_class r WHERE r.oid IN (SELECT c.oid UNION ALL "
+            "SELECT p.relid FROM pg_partition_tree(c.oid) p) AND (r.relhasrules OR EXISTS (SELECT 1 "
+            "FROM pg_trigger g WHERE g.tgrelid = r.oid AND NOT g.tgisinternal AND g.tgtype::int & 7 = 7)))")
 
     def reads_elsewhere(self, tables: Sequence[TableName]) -> list[TableName]:
         # a policy's expression may read any table (and applies to this role unless it bypasses them)
-        rows = self.fetchall(
-            "SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
-            "JOIN pg_class c ON c.oid = to_regclass(x.rel) "
-            "WHERE c.relrowsecurity", [[self.qualified(t) for t in tables]])
+        return self._tables_where(tables, "c.relrowsecurity")
+
+    def _tables_where(self, tables: Sequence[TableName], where: str) -> list[TableName]:
+        """Those of ``tables`` whose ``pg_class`` row ``c`` meets ``where``, in one query."""
+        rows = self.fetchall("SELECT x.i FROM unnest(%s::text[]) WITH ORDINALITY x(rel, i) "
+                             "JOIN pg_class c ON c.oid = to_regclass(x.rel) WHERE " + where,
+                             [[self.qualified(t) for t in tables]])
         return [tables[int(i) - 1] for (i,) in rows]
 
     @contextmanager
