@@ -9,8 +9,10 @@ Runs, one after the other against the same throwaway server (or ``--database``):
 - ``migrate_bench.py``: generated migrations against raw statements, and crates.io's history
   against dbmate.
 
-Each prints its own table as it goes; at the end this prints every target, what was measured, and
-the load average before and after (the machine may be shared: compare the ratios, not the seconds).
+Each prints its own table as it goes; at the end this prints every target, what was measured, the
+load average before and after, and the time a fixed pure-Python loop took before and after (the
+machine may be shared, or a virtual machine whose CPU speed drifts: compare the ratios, not the
+seconds, and compare runs only at a like probe).
 
     python bench/all.py [--rows 1000000] [--repeat 3] [--database URL] [--dbmate PATH]
 """
@@ -30,6 +32,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # a script: the repository root, for tests.support
 from tests.support.pgcluster import server  # noqa: E402
 
+PROBE = "import time; t = time.perf_counter(); sum(range(30_000_000)); print(time.perf_counter() - t)"
+
+
+def cpu_probe() -> float:
+    """Seconds a fixed pure-Python loop takes in a bare interpreter, the fastest of three: what one core
+    gives this run's client-side work (the server-side work moves less with it)."""
+    return min(float(subprocess.run([sys.executable, "-S", "-c", PROBE], capture_output=True, text=True,
+                                    check=True).stdout) for _ in range(3))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -40,6 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     load_before = os.getloadavg()
+    probe_before = cpu_probe()
     with tempfile.TemporaryDirectory() as tmp, server(args.database) as url:
         summary = Path(tmp) / "summary.jsonl"
         common = ["--database", url, "--repeat", str(args.repeat), "--summary", str(summary)]
@@ -56,8 +68,10 @@ def main() -> None:
         items = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines()] \
             if summary.exists() else []
     load_after = os.getloadavg()
+    probe_after = cpu_probe()
     print(f"\n=== every target, one run ({time.perf_counter() - started:.0f} s; load average "
-          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, {os.cpu_count()} CPUs)\n")
+          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, {os.cpu_count()} CPUs; "
+          f"CPU probe {probe_before:.2f} s before, {probe_after:.2f} s after)\n")
     width = max((len(f"{i['bench']}: {i['case']}") for i in items), default=10)
     for i in items:
         mark = "✓" if i["ok"] else "✗"
