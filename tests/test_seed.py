@@ -315,7 +315,10 @@ def test_database_error_midway_rolls_back_everything(project: Project) -> None:
     project.write("dev/users.yaml", "key: [email]\nrows:\n  - {email: a@x.io, score: -5}\n")  # CHECK fails
     before = project.snapshot(TABLES)
     result = cli(project, "run", "dev")
-    assert result.exit_code == 1 and "error: " in result.stderr and "Traceback" not in result.stderr
+    # (the row the database's CHECK refuses is named, as bad input: exit 2)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.output
+    assert "users.yaml:3, document 1, row 1" in result.stderr and "users_score_check" in result.stderr.replace(
+        "score IS NULL OR score >= 0", "users_score_check"), result.stderr
     assert project.snapshot(TABLES) == before  # roles, written earlier in the run, are gone too
 
 
@@ -474,3 +477,36 @@ def test_enum_and_uuid_errors_are_located(pg_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "t.yaml:3" in result.stderr and "UUID" in result.stderr
     assert "t.yaml:4" in result.stderr and "'angry' is not one of" in result.stderr
+
+
+# -- a row a constraint refuses, on either database --------------------------------------------------
+CHECKED = ("CREATE TABLE person (id int PRIMARY KEY, persontype varchar(2) CHECK (persontype IS NULL OR "
+           "upper(persontype) IN ('SC', 'IN', 'EM')), band int CONSTRAINT \"band range\" CHECK (band * 2 < 5), "
+           "note text NOT NULL DEFAULT 'x')")
+
+
+@pytest.mark.parametrize("change", ["unnamed check", "named check", "not null"])
+def test_an_update_a_constraint_refuses_names_the_row(db_url: str, tmp_path: Path, change: str) -> None:
+    """Rows already in the table; the fixture changes one so that a CHECK (with a name of its own or not: SQLite
+    names the expression then) or NOT NULL refuses it. The error names the row, its line and the column, exits 2,
+    and nothing is written."""
+    p = Project(tmp_path, db_url)
+    p.sql(CHECKED)
+    rows = [(1, "sc", 0, "a"), (2, "EM", 1, "b"), (3, "IN", 2, "c")]
+
+    def write(rows: list[tuple]) -> None:
+        p.write("dev/person.yaml", "key: [id]\nrows:\n" + "".join(
+            f"  - {{id: {i}, persontype: {t}, band: {b}, note: {n}}}\n" for i, t, b, n in rows))
+    write(rows)
+    run(p)
+    before = p.rows("SELECT * FROM person ORDER BY id")
+    bad = {"unnamed check": (2, "XY", 1, "b"), "named check": (2, "EM", 7, "b"), "not null": (2, "EM", 1, "null")}
+    write([rows[0], bad[change], rows[2]])
+    result = cli(p, "run", "dev")
+    assert result.exit_code == 2, result.output
+    column = {"unnamed check": "persontype", "named check": "band", "not null": "note"}[change]
+    assert f"person.yaml:4, document 1, row 2, column '{column}'" in result.output, result.output
+    if change == "named check":
+        assert "check constraint 'band range'" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert p.rows("SELECT * FROM person ORDER BY id") == before

@@ -159,6 +159,12 @@ class Database(abc.ABC):
         """Every constraint and index of these tables, as the database defines them (seed/rerun.py)."""
         raise NotImplementedError
 
+    def check_constraint(self, table: TableName, name: str) -> tuple[str, list[str]] | None:
+        """The CHECK constraint ``name`` of ``table``: its expression, as SQL over the table's columns
+        unqualified, and the columns it reads; None when there is none by that name (or the adapter cannot
+        say)."""
+        return None
+
     def table_shapes(self, tables: Sequence[TableName]) -> list[TableShape]:
         """``table_shape`` of each table (an adapter may ask for them all at once)."""
         return [self.table_shape(t) for t in tables]

@@ -109,9 +109,11 @@ def _for_column(expr: str, column: str) -> str:
     return re.sub(r"\bVALUE\b", lambda _: quoted, expr)
 
 
-def sqlite_checks(sql: str) -> list[str]:
-    """The expressions of the CHECK clauses in a CREATE TABLE statement (quotes and comments skipped)."""
+def sqlite_checks(sql: str, named: str | None = None) -> Any:
+    """The expressions of the CHECK clauses in a CREATE TABLE statement (quotes and comments skipped); with
+    ``named``: the expression of the CHECK clause ``CONSTRAINT named CHECK (…)``, or None."""
     out: list[str] = []
+    names: list[str | None] = []
     i, n = 0, len(sql)
     while i < n:
         ch = sql[i]
@@ -134,10 +136,26 @@ def sqlite_checks(sql: str) -> list[str]:
                 end = _matching(sql, j)
                 if end is not None:
                     out.append(sql[j + 1:end])
+                    names.append(_constraint_name(sql[:i]))
                     i = end + 1
                     continue
         i += 1
+    if named is not None:
+        return next((expr for expr, name in zip(out, names) if name == named), None)
     return out
+
+
+def _constraint_name(before: str) -> str | None:
+    """The name of ``CONSTRAINT name`` just before a CHECK clause (``before``: the statement up to it)."""
+    import re
+
+    m = re.search(r"\bCONSTRAINT\s+(\"(?:[^\"]|\"\")+\"|`[^`]+`|\[[^\]]+\]|[\w$]+)\s*$", before, re.IGNORECASE)
+    if m is None:
+        return None
+    name = m[1]
+    if name[0] in "\"`[":
+        name = name[1:-1].replace('""', '"') if name[0] == '"' else name[1:-1]
+    return name
 
 
 def _skip_quoted(sql: str, i: int) -> int:

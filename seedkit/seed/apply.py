@@ -250,7 +250,7 @@ class Applier:
             tracker.chunked = direct or tracker.old is not None
         if direct and self.writer.direct(tp, fp, cols, rows, tr, tracker):
             return
-        if direct:  # the direct load failed on a duplicate key: stage again to say where
+        if direct:  # the direct load failed on a row it cannot name (a repeated key, …): stage again to say where
             rows = (item for _, _, it in self._groups(fp) for item in it)
             if tracker is not None:
                 tracker.reset()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from ..errors import DatabaseError, FixtureError
+from ..errors import DatabaseError, FixtureError, Location
 from .context import Context, Stage
 from .merge_sql import MergeSql
 from .plan import TablePlan
 from .rows import NestedRefs
+
+CHECK_VIOLATIONS = ("23514", "SQLITE_CONSTRAINT_CHECK")  # a row broke a CHECK constraint
+NULL_VIOLATIONS = ("23502", "SQLITE_CONSTRAINT_NOTNULL")  # a row left a NOT NULL column empty
 
 
 class Checks:
@@ -80,17 +83,48 @@ class Checks:
                            hint="build keys from the row number (e.g. f'user{n}@example.com'), not from Faker")
 
     def locate_row_violation(self, stage: Stage, src: str, exc: DatabaseError) -> None:
-        """An INSERT from the staged rows broke NOT NULL: say which fixture row left the column empty."""
-        column = getattr(exc, "column_name", None)
-        if exc.sqlstate != "23502" or column not in stage.columns:
+        """An INSERT or UPDATE from the staged rows broke NOT NULL or a CHECK constraint: say which fixture
+        row left the column empty, or holds the values the check refuses. When no row can be named, the
+        error names the fixture."""
+        if exc.sqlstate not in CHECK_VIOLATIONS + NULL_VIOLATIONS:
             return
-        q = self.ctx.d.quote
-        d = self.ctx.d
-        row = d.fetchone(f"SELECT src._n FROM ({src}) src WHERE src.{q(column)} IS NULL ORDER BY src._n LIMIT 1")
+        if exc.sqlstate in CHECK_VIOLATIONS:
+            self.locate_check_violation(stage, src, exc)
+        column = getattr(exc, "column_name", None)
+        if exc.sqlstate in NULL_VIOLATIONS and column in stage.columns:
+            q = self.ctx.d.quote
+            d = self.ctx.d
+            row = d.fetchone(f"SELECT src._n FROM ({src}) src WHERE src.{q(column)} IS NULL ORDER BY src._n LIMIT 1")
+            if row is not None:
+                raise FixtureError(f"{column!r} is null, and {stage.fixture.table.name}.{column} is NOT NULL",
+                                   location=stage.fixture.fixture.row_location(stage.row_number(row[0]), column),
+                                   hint="give the column a value (an empty CSV cell is NULL)") from None
+        if exc.location is None:  # (as a load straight into the table says it: ``Writer.locate``)
+            fx = stage.fixture.fixture
+            exc.message = f"{stage.fixture.table.name}: {exc.message}"
+            exc.location = Location(file=fx.source, line=fx.location.line, document=fx.location.document)
+
+    def locate_check_violation(self, stage: Stage, src: str, exc: DatabaseError) -> None:
+        """The first staged row the table's CHECK constraint refuses (its expression is false there: NULL
+        passes, as in the table), when every column it reads is one the fixture gives. Else, or when the
+        expression cannot be evaluated over the staged rows, the database's error stands as it is."""
+        d, table = self.ctx.d, stage.fixture.table.name
+        name = getattr(exc, "constraint_name", None)
+        check = d.check_constraint(table, name) if name else None
+        if check is None or not check[1] or not set(check[1]) <= set(stage.columns):
+            return
+        expression, columns = check
+        try:
+            with d.transaction():  # a savepoint: the expression may fail on some row (it says nothing then)
+                row = d.fetchone(f"SELECT src._n FROM ({src}) src WHERE NOT ({expression}) ORDER BY src._n LIMIT 1")
+        except DatabaseError:
+            return
         if row is not None:
-            raise FixtureError(f"{column!r} is null, and {stage.fixture.table.name}.{column} is NOT NULL",
-                               location=stage.fixture.fixture.row_location(stage.row_number(row[0]), column),
-                               hint="give the column a value (an empty CSV cell is NULL)") from None
+            what = "a check constraint" if name == expression else f"check constraint {name!r}"  # (SQLite: unnamed)
+            raise FixtureError(f"{table}: the row breaks {what}: CHECK ({expression})",
+                               location=stage.fixture.fixture.row_location(
+                                   stage.row_number(row[0]), columns[0] if len(columns) == 1 else None),
+                               hint="give the row values the check accepts") from None
 
     def fresh_clash(self, tp: TablePlan, stage: Stage, fresh_from: int) -> bool:
         """Rows past the end of the last run whose key the table already holds (perhaps from a row

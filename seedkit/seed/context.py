@@ -14,7 +14,9 @@ from .plan import FixturePlan, Plan, RefTarget, TablePlan
 if TYPE_CHECKING:  # pragma: no cover
     from .skip_tracker import Tracker
 
-ROW_VIOLATIONS = ("23502",)  # NOT NULL: a row of the fixture left the column empty, and COPY says which
+# NOT NULL (a row of the fixture left the column empty) and CHECK (a row's values break the table's or a
+# domain's check): COPY says which row
+ROW_VIOLATIONS = ("23502", "23514")
 UNIQUE_VIOLATIONS = ("23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 Progress = Callable[[str, int, "int | None"], None]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..db.catalog import Table
 from ..errors import DatabaseError, Location
-from .checks import Checks
+from .checks import CHECK_VIOLATIONS, NULL_VIOLATIONS, Checks
 from .context import UNIQUE_VIOLATIONS, Context, Stage
 from .early import enabled as early_enabled
 from .fingerprints import Fingerprints
@@ -49,7 +49,9 @@ class Writer:
                     n = self.loader.load_formatted(target, cols, fp, cols, {}, rows, tracker,
                                                    self.fingerprints.formatter)
         except DatabaseError as exc:
-            if exc.sqlstate not in UNIQUE_VIOLATIONS:
+            # a repeated key, or a row a NOT NULL or CHECK refused where the load cannot say which (SQLite's
+            # inserts): the staged rows say where
+            if exc.sqlstate not in UNIQUE_VIOLATIONS and exc.sqlstate not in CHECK_VIOLATIONS + NULL_VIOLATIONS:
                 raise self.locate(exc, fp) from None
             return False
         tr.inserted += n
@@ -252,8 +254,13 @@ class Writer:
             self.sync_sequences(table, insert_cols)
         if changed and compare and not self.ctx.dry_run:
             sets = ", ".join(f"{q(c)} = src.{q(c)}" for c in compare)
-            _, hashes = self.fingerprints.write(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
-                                    f"WHERE {self.sql.key_join(key)} AND ({differs})", table.name)
+            try:
+                with d.transaction():  # a savepoint: a row breaking NOT NULL or a CHECK is then located
+                    _, hashes = self.fingerprints.write(f"UPDATE {target} AS t SET {sets} FROM ({src}) src "
+                                                        f"WHERE {self.sql.key_join(key)} AND ({differs})", table.name)
+            except DatabaseError as exc:
+                self.checks.locate_row_violation(stage, src, exc)
+                raise
             delta[1] += hashes
             self.sync_sequences(table, compare)  # an id may have changed too
         if (missing or (changed and compare) or early[0]) and not self.ctx.dry_run:
@@ -357,21 +364,25 @@ class Writer:
         # rows staged up to ``tracker.applied`` were updated while the rest streamed (seed/early.py), under
         # savepoints of this run's own that the check below covers too
         rest = self.sql.src(stage, where=f"s._n > {int(tracker.applied)}") if tracker.applied else src
-        with d.transaction():  # a savepoint: undone when another session wrote the tables meanwhile
-            row = d.fetchone(self.one_update(tp, stage, rest, compare, version, src))
-            assert row is not None
-            moved = int(row[1]) - int(row[2]) + tracker.early_hashes
-            # (read after the update, not at its start: a row another session changed while the update waited
-            # for it is then seen as a commit since the scan)
-            now = d.fetchone(f"SELECT {d.snapshot_sql()}")
-            assert now is not None
-            if not self.fingerprints.unchanged_since_scan(tracker, now[0], (0, moved)):
-                raise Restage  # the skipped rows are not what the last run left (a scan now sees this update)
-            if row[3]:  # a reference that does not resolve: the run stops here (nothing stays written)
-                self.checks.raise_unresolved(stage, src)
-            changed = int(row[0]) + tracker.early_rows
-            if changed:
-                self.fingerprints.counted(table.name, changed)
+        try:
+            with d.transaction():  # a savepoint: undone when another session wrote the tables meanwhile
+                row = d.fetchone(self.one_update(tp, stage, rest, compare, version, src))
+                assert row is not None
+                moved = int(row[1]) - int(row[2]) + tracker.early_hashes
+                # (read after the update, not at its start: a row another session changed while the update waited
+                # for it is then seen as a commit since the scan)
+                now = d.fetchone(f"SELECT {d.snapshot_sql()}")
+                assert now is not None
+                if not self.fingerprints.unchanged_since_scan(tracker, now[0], (0, moved)):
+                    raise Restage  # the skipped rows are not what the last run left (a scan now sees this update)
+                if row[3]:  # a reference that does not resolve: the run stops here (nothing stays written)
+                    self.checks.raise_unresolved(stage, src)
+                changed = int(row[0]) + tracker.early_rows
+                if changed:
+                    self.fingerprints.counted(table.name, changed)
+        except DatabaseError as exc:  # (a row breaking NOT NULL or a CHECK is located, as by the plain update)
+            self.checks.locate_row_violation(stage, src, exc)
+            raise
         if changed:
             self.fingerprints.wrote(table.name, (0, moved))
             self.sync_sequences(table, compare)  # an id may have changed too

@@ -137,6 +137,7 @@ def translate(exc: psycopg.Error) -> DatabaseError:
     err.copy_line = int(m[1]) if m else None  # type: ignore[attr-defined]
     err.copy_column = m[2] if m and m[2] else None  # type: ignore[attr-defined]
     err.column_name = diag.column_name if diag else None  # type: ignore[attr-defined]
+    err.constraint_name = diag.constraint_name if diag else None  # type: ignore[attr-defined]
     return err
 
 
@@ -356,6 +357,16 @@ class PostgresDatabase(Database):
             "i.indisready) ORDER BY i.indrelid, i.indexrelid) FROM pg_index i "
             "WHERE i.indrelid = ANY(%(t)s::regclass[]))::text", {"t": [self.qualified(t) for t in tables]})
         return list(row or ())
+
+    def check_constraint(self, table: TableName, name: str) -> tuple[str, list[str]] | None:
+        # (on the table itself: a partition inherits its parent's under the same name)
+        row = self.fetchone(
+            "SELECT pg_get_expr(c.conbin, c.conrelid), (SELECT array_agg(a.attname::text ORDER BY a.attnum) "
+            "FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)) "
+            "FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.conname = %s AND c.contype = 'c' "
+            "AND c.convalidated",  # (NOT VALID: rows the table holds may break it, and the run keeps them)
+            [self.qualified(table), name])
+        return (row[0], list(row[1] or [])) if row is not None and row[0] else None
 
     def table_shapes(self, tables: Sequence[TableName]) -> list[TableShape]:
         return pg_fingerprints.table_shapes(self, [self.qualified(t) for t in tables])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,15 @@ from .catalog import introspect
 
 def translate(exc: sqlite3.Error) -> DatabaseError:
     code = getattr(exc, "sqlite_errorname", None)
-    return DatabaseError(str(exc), sqlstate=code)
+    err = DatabaseError(str(exc), sqlstate=code)
+    # which constraint a row broke, as PostgreSQL's error fields say it (seed/checks.py): "CHECK constraint failed:
+    # NAME" (the expression as written when it has no name), "NOT NULL constraint failed: TABLE.COLUMN"
+    text = str(exc)
+    err.constraint_name = (text.partition("CHECK constraint failed: ")[2].strip() or None  # type: ignore[attr-defined]
+                           if code == "SQLITE_CONSTRAINT_CHECK" else None)
+    err.column_name = (text.partition("NOT NULL constraint failed: ")[2].rpartition(".")[2].strip() or None  # type: ignore[attr-defined]
+                       if code == "SQLITE_CONSTRAINT_NOTNULL" else None)
+    return err
 
 
 class SQLiteDatabase(Database):
@@ -202,6 +211,21 @@ class SQLiteDatabase(Database):
         with_triggers = {name for (name,) in self.fetchall("SELECT DISTINCT tbl_name FROM sqlite_master "
                                                            "WHERE type = 'trigger'")}
         return [t for t in tables if t.name in with_triggers]
+
+    def check_constraint(self, table: TableName, name: str) -> tuple[str, list[str]] | None:
+        from ...schema.checks import sqlite_checks
+
+        row = self.fetchone("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table.name])
+        if row is None or not row[0]:
+            return None
+        # SQLite names the expression as written when the constraint has no name of its own
+        expression = name if name in sqlite_checks(row[0]) else sqlite_checks(row[0], named=name)
+        if not expression:
+            return None
+        columns = self.catalog().tables[table].columns if table in self.catalog().tables else {}
+        # (the columns the expression reads: the table's whose names it holds as a word, quoted or not)
+        return expression, [c for c in columns if re.search(
+            r"(?<![\w$])" + re.escape(c) + r"(?![\w$])", expression, re.IGNORECASE)]
 
     def relation_exists(self, table: TableName) -> bool:
         row = self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table.name])
