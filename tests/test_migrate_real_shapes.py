@@ -1,6 +1,7 @@
 """Shapes found by running the runner on real public migration histories (crates.io: 285 Diesel folder
-migrations; supabase/auth: 70 golang-migrate style up-only pairs). Each test is our own small
-reproduction of something that broke, or had to be checked, on those histories."""
+migrations; supabase/auth: 70 golang-migrate style up-only pairs; mattermost/mattermost: its PostgreSQL
+golang-migrate style pairs, applied by its own runner, morph). Each test is our own small reproduction
+of something that broke, or had to be checked, on those histories."""
 
 from __future__ import annotations
 
@@ -219,3 +220,43 @@ def test_dbmate_names_with_a_dash_after_the_version(project: Project) -> None:
     assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
         "00000000000000_initial-schema", "00000000000001_auth-schema", "10000000000000_demote-postgres"]
     assert {"a", "b", "c"} <= tables(project)
+
+
+def pair(project: Project, name: str, up: str, down: str | None = None) -> None:
+    project.migrations_dir.joinpath(f"{name}.up.sql").write_text(up, encoding="utf-8")
+    if down is not None:
+        project.migrations_dir.joinpath(f"{name}.down.sql").write_text(down, encoding="utf-8")
+
+
+@pytest.mark.postgres
+def test_morphs_nontransactional_first_line_turns_the_transaction_off(pg_project: Project) -> None:
+    """mattermost marks each CREATE/DROP INDEX CONCURRENTLY pair with morph's first line
+    '-- morph:nontransactional' (its last statement often without a semicolon); seedkit refused them all."""
+    pair(pg_project, "000001_widgets", "CREATE TABLE widgets (id int, owner text);\n", "DROP TABLE widgets;\n")
+    pair(pg_project, "000002_widgets_owner_idx",
+         "-- morph:nontransactional\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_owner ON widgets (owner)\n",
+         "-- morph:nontransactional\nDROP INDEX CONCURRENTLY IF EXISTS widgets_owner;\n"
+         "DROP INDEX CONCURRENTLY IF EXISTS widgets_owner_old;\n")
+    assert pg_project.migrate("lint").returncode == 0
+    assert pg_project.migrate("verify").returncode == 0
+    up = pg_project.migrate("up")
+    assert up.returncode == 0, up.stderr
+    assert "applied 000002_widgets_owner_idx (1 statement, no transaction" in up.stdout
+    down = pg_project.migrate("down")
+    assert down.returncode == 0, down.stderr
+    assert "rolled back 000002_widgets_owner_idx (2 statements, no transaction" in down.stdout
+    assert pg_project.migrate("up").returncode == 0
+
+
+@pytest.mark.postgres
+def test_morphs_marker_counts_only_on_the_first_line(pg_project: Project) -> None:
+    """morph reads the marker at the start of the file only; further down it is an ordinary comment."""
+    pair(pg_project, "000001_widgets", "CREATE TABLE widgets (id int, owner text);\n")
+    pair(pg_project, "000002_widgets_owner_idx",
+         "-- index for lookups\n-- morph:nontransactional\n"
+         "CREATE INDEX CONCURRENTLY widgets_owner ON widgets (owner);\n")
+    up = pg_project.migrate("up")
+    assert up.returncode == 2
+    assert "000002_widgets_owner_idx.up.sql:3:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction" \
+        in up.stderr
+    assert "widgets" not in tables(pg_project)

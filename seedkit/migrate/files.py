@@ -8,8 +8,10 @@ Accepted entries in the migrations folder (detected per entry, so layouts can be
 - ``VERSION_name/up.sql`` + ``down.sql``: a folder (Diesel's layout; dashes in VERSION are ignored).
 
 In the pair and folder layouts a first-line comment ``-- seedkit: transaction=false`` turns the
-transaction off for that file. Versions compare numerically; two entries with the same version are an
-error. Anything that is not ``*.sql`` or a folder starting with a digit is ignored (README, .gitkeep).
+transaction off for that file, and so does morph's ``-- morph:nontransactional`` (the runner that
+golang-migrate style pairs such as mattermost's were written for; like morph, only at the very start).
+Versions compare numerically; two entries with the same version are an error. Anything that is not
+``*.sql`` or a folder starting with a digit is ignored (README, .gitkeep).
 
 The checksum is the sha256 of the migration's text with line endings normalised to ``\\n`` (and a
 UTF-8 byte-order mark dropped), so a checkout on Windows does not look like an edited migration. For
@@ -43,6 +45,8 @@ _FOLDER = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*))?$")
 # A section marker: "-- migrate:up" or "-- migrate:down", then options such as "transaction:false".
 _MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
+# morph (mattermost's runner) runs a file without a transaction when its text starts with this
+_MORPH_NONTRANSACTIONAL = "-- morph:nontransactional"
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]+$")
 # what a line that may hold a marker holds (the lines _MARKER can match all hold it, matched alike)
 _CANDIDATE = re.compile(r"migrate:", re.IGNORECASE)
@@ -275,8 +279,11 @@ def _first_sql_line(lines: list[str], stop: int) -> int:
 
 
 def _directive_section(path: Path, text: str) -> Section:
-    """A whole file as a section; a first-line ``-- seedkit: transaction=false`` turns the transaction off."""
+    """A whole file as a section; a first-line ``-- seedkit: transaction=false`` (or morph's
+    ``-- morph:nontransactional``) turns the transaction off."""
     first = text.split("\n", 1)[0].strip()
+    if first.startswith(_MORPH_NONTRANSACTIONAL):
+        return Section(sql=text, path=path, line_offset=1, transactional=False)
     transactional = True
     m = _DIRECTIVE.match(first)
     body = m["body"].strip() if m else ""
