@@ -260,3 +260,19 @@ def test_morphs_marker_counts_only_on_the_first_line(pg_project: Project) -> Non
     assert "000002_widgets_owner_idx.up.sql:3:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction" \
         in up.stderr
     assert "widgets" not in tables(pg_project)
+
+
+@pytest.mark.postgres
+def test_a_pair_wrapped_in_begin_commit_is_told_to_drop_them(pg_project: Project) -> None:
+    """golang-migrate runs each file as one query, so its histories often wrap a file in BEGIN; … COMMIT;.
+    seedkit refuses them before anything runs; the hint said to keep the migration to one statement."""
+    pair(pg_project, "000001_widgets", "BEGIN;\nCREATE TABLE widgets (id int);\nCREATE INDEX w_id ON widgets (id);\n"
+         "COMMIT;\n", "DROP TABLE widgets;\n")
+    up = pg_project.migrate("up")
+    assert up.returncode == 2
+    assert "000001_widgets.up.sql:1:1: transaction control (BEGIN) cannot run inside a transaction" in up.stderr
+    assert "hint: remove the transaction control (BEGIN, COMMIT, …): seedkit already runs the section in one " \
+           "transaction; to manage transactions yourself instead, make its first line " \
+           "'-- seedkit: transaction=false'" in up.stderr
+    assert "one statement" not in up.stderr
+    assert "widgets" not in tables(pg_project)
