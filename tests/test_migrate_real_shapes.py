@@ -276,3 +276,27 @@ def test_a_pair_wrapped_in_begin_commit_is_told_to_drop_them(pg_project: Project
            "'-- seedkit: transaction=false'" in up.stderr
     assert "one statement" not in up.stderr
     assert "widgets" not in tables(pg_project)
+
+
+
+@pytest.mark.parametrize("layout", ["pair", "folder", "file"])
+def test_rolling_back_a_migration_without_down_says_what_to_add_in_its_layout(project: Project,
+                                                                              layout: str) -> None:
+    """mattermost's newest pairs may lack their .down.sql in a checkout; the hint spoke of a
+    '-- migrate:down' section, which a pair cannot have."""
+    pair(project, "000001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    if layout == "pair":
+        pair(project, "000002_add-widget-colour_v6.0", "ALTER TABLE widgets ADD COLUMN colour text;\n")
+        advice = "add 000002_add-widget-colour_v6.0.down.sql next to 000002_add-widget-colour_v6.0.up.sql"
+    elif layout == "folder":
+        folder(project, "2024-01-01-000000_colour", "ALTER TABLE widgets ADD COLUMN colour text;\n")
+        advice = "add down.sql to 2024-01-01-000000_colour/"
+    else:
+        (project.migrations_dir / "000002_colour.sql").write_text(
+            "-- migrate:up\nALTER TABLE widgets ADD COLUMN colour text;\n", encoding="utf-8")
+        advice = "add a '-- migrate:down' section"
+    assert project.migrate("up").returncode == 0
+    down = project.migrate("down")
+    assert down.returncode == 2
+    assert f"hint: {advice}, or roll forward with a new migration instead" in down.stderr
+    assert "widgets" in tables(project)

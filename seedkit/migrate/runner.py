@@ -169,6 +169,15 @@ def _flag_hint(m: Migration, direction: str, reason: str = "") -> str:
             f"'-- seedkit: transaction=false' {advice}")
 
 
+def _add_down_advice(m: Migration) -> str:
+    """How to give ``m`` a down section, in its own layout."""
+    if m.layout == "pair":
+        return f"add {m.path.name[: -len('.up.sql')]}.down.sql next to {m.path.name}"
+    if m.layout == "folder":
+        return f"add down.sql to {m.path.parent.name}/"
+    return "add a '-- migrate:down' section"
+
+
 def parse_target(value: str | int) -> int:
     text = str(value).strip().replace("-", "")
     if not text.isdigit():
@@ -733,8 +742,8 @@ class Runner:
                     names += f" and {len(no_down) - 5} more"
                 raise MigrationFileError(f"cannot roll back: no down section in {names}; nothing was run",
                                          location=Location(file=display_path(no_down[0].entry)),
-                                         hint="add a '-- migrate:down' section (or a down.sql), or roll "
-                                              "forward with a new migration instead")
+                                         hint=f"{_add_down_advice(no_down[0])}, or roll forward with a new "
+                                              "migration instead")
             plans = [plan_section(m, m.down, self.db.dialect, server, "down")  # type: ignore[arg-type]
                      for m in migrations]
             self._refuse_history_changes(plans)
