@@ -300,3 +300,25 @@ def test_rolling_back_a_migration_without_down_says_what_to_add_in_its_layout(pr
     assert down.returncode == 2
     assert f"hint: {advice}, or roll forward with a new migration instead" in down.stderr
     assert "widgets" in tables(project)
+
+
+@pytest.mark.postgres
+def test_a_database_morph_migrated_is_imported_from_its_db_migrations_table(tmp_path: Path, pg_url: str) -> None:
+    """mattermost's databases were migrated by morph, which keeps one db_migrations row per applied
+    migration with a bigint version: dbmate's shape, read with --table (docs/migrations.md says so)."""
+    p = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    pair(p, "000001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    pair(p, "000002_widgets_owner_idx", "-- morph:nontransactional\nCREATE INDEX CONCURRENTLY w_id ON widgets (id)\n",
+         "DROP INDEX IF EXISTS w_id;\n")
+    pair(p, "000004_gadgets", "CREATE TABLE gadgets (id int);\n", "DROP TABLE gadgets;\n")
+    p.sql("CREATE TABLE widgets (id int); CREATE INDEX w_id ON widgets (id);"
+          "CREATE TABLE db_migrations (version bigint PRIMARY KEY, name varchar(64) NOT NULL);"
+          "INSERT INTO db_migrations VALUES (1, 'widgets'), (2, 'widgets_owner_idx');")
+    r = p.migrate("import", "--from", "dbmate", "--table", "db_migrations")
+    assert r.returncode == 0, r.stderr
+    assert "recorded 2 migration(s) from dbmate (db_migrations) without running them; 1 pending" in r.stdout
+    up = p.migrate("up")
+    assert up.returncode == 0, up.stderr
+    assert [line.split(" (")[0] for line in up.stdout.splitlines() if line.startswith("applied")] == [
+        "applied 000004_gadgets"]
+    assert p.migrate("verify").returncode == 0  # the imported CONCURRENTLY pair respects its flag
