@@ -322,3 +322,17 @@ def test_a_database_morph_migrated_is_imported_from_its_db_migrations_table(tmp_
     assert [line.split(" (")[0] for line in up.stdout.splitlines() if line.startswith("applied")] == [
         "applied 000004_gadgets"]
     assert p.migrate("verify").returncode == 0  # the imported CONCURRENTLY pair respects its flag
+
+
+@pytest.mark.parametrize("directive", ["-- morph:nontransactional", "-- seedkit: transaction=false"])
+def test_a_repeatable_with_a_no_transaction_directive_names_that_directive(project: Project,
+                                                                          directive: str) -> None:
+    """Repeatables always run in a transaction; the hint named seedkit's directive even for morph's."""
+    repeatable = project.migrations_dir / "repeatable"
+    repeatable.mkdir()
+    (repeatable / "widget_view.sql").write_text(f"{directive}\nCREATE VIEW widget_view AS SELECT 1 AS x;\n",
+                                                encoding="utf-8")
+    result = project.migrate("up")
+    assert result.returncode == 2
+    assert "repeatable/widget_view.sql:1: a repeatable migration always runs in a transaction" in result.stderr
+    assert f"hint: remove '{directive}': a failed re-apply must roll back" in result.stderr
