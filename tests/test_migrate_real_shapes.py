@@ -336,3 +336,41 @@ def test_a_repeatable_with_a_no_transaction_directive_names_that_directive(proje
     assert result.returncode == 2
     assert "repeatable/widget_view.sql:1: a repeatable migration always runs in a transaction" in result.stderr
     assert f"hint: remove '{directive}': a failed re-apply must roll back" in result.stderr
+
+
+@pytest.mark.parametrize(("newest", "created"), [
+    ("000150_add_colour.up.sql", ["000151_add_widgets.up.sql", "000151_add_widgets.down.sql"]),
+    ("20240301120000_add_colour.up.sql", ["20250102030405_add_widgets.up.sql",
+                                          "20250102030405_add_widgets.down.sql"]),
+    ("0007_add_colour.sql", ["0008_add_widgets.sql"]),
+    ("20240301120000_add_colour.sql", ["20250102030405_add_widgets.sql"]),
+])
+def test_a_new_migration_follows_the_folders_newest_one(tmp_path: Path, newest: str, created: list[str]) -> None:
+    """mattermost numbers its pairs 000001 … 000150 (golang-migrate's create -seq); 'migrate new' wrote
+    a dbmate file versioned by the clock next to them."""
+    from datetime import datetime, timezone
+
+    from seedkit.migrate.files import write_new
+
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / newest).write_text("-- migrate:up\nSELECT 1;\n" if newest.count(".") == 1 else "SELECT 1;\n",
+                                     encoding="utf-8")
+    if newest.endswith(".up.sql"):
+        (migrations / newest.replace(".up.sql", ".down.sql")).write_text("SELECT 1;\n", encoding="utf-8")
+    path = write_new(migrations, "add widgets", now=datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    assert path.name == created[0]
+    assert sorted(p.name for p in migrations.iterdir()) == sorted([newest, *created]
+                                                                   + ([newest.replace(".up.sql", ".down.sql")]
+                                                                      if newest.endswith(".up.sql") else []))
+
+
+def test_migrate_new_in_a_sequential_pair_folder_names_both_files_and_up_applies_them(project: Project) -> None:
+    pair(project, "000150_add_colour", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    result = project.migrate("new", "add widgets")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("created ") and "migrations/000151_add_widgets.up.sql and " in result.stdout
+    assert result.stdout.rstrip().endswith("migrations/000151_add_widgets.down.sql")
+    up = project.migrate("up")
+    assert up.returncode == 0, up.stderr
+    assert "applied 000151_add_widgets (0 statements" in up.stdout

@@ -453,16 +453,31 @@ TEMPLATE = """-- migrate:up
 
 
 def write_new(directory: Path, name: str, *, now: datetime | None = None) -> Path:
-    """Write ``YYYYMMDDHHMMSS_name.sql`` (UTC) with both sections; refuse to reuse a version."""
+    """Write ``YYYYMMDDHHMMSS_name.sql`` (UTC) with both sections; refuse to reuse a version.
+
+    A folder whose newest migration follows another convention is followed instead: a sequential
+    version (fewer than 14 digits, golang-migrate's ``create -seq``: ``000151`` after ``000150``) goes
+    on from it, zero-padded to the same width, and a pair (``.up.sql``/``.down.sql``) gets a pair.
+    The path returned is the file (or the pair's up file) to edit first."""
     cleaned = new_name(name)
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
     directory.mkdir(parents=True, exist_ok=True)
-    existing = {m.number: m for m in discover(directory)}
-    if int(stamp) in existing:
-        taken = display_path(existing[int(stamp)].entry)
-        raise MigrationFileError(f"version {stamp} already exists: {taken}",
+    migrations = discover(directory)
+    existing = {m.number: m for m in migrations}
+    newest = max(migrations, key=lambda m: (m.order, m.number)) if migrations else None
+    version = stamp
+    if newest is not None and newest.version.isdigit() and len(newest.version) < 14:
+        version = str(newest.number + 1).zfill(len(newest.version))
+    if int(version) in existing:
+        taken = display_path(existing[int(version)].entry)
+        raise MigrationFileError(f"version {version} already exists: {taken}",
                                  hint="wait a second and run the command again")
-    path = directory / f"{stamp}_{cleaned}.sql"
+    if newest is not None and newest.layout == "pair":
+        up, down = directory / f"{version}_{cleaned}.up.sql", directory / f"{version}_{cleaned}.down.sql"
+        up.write_text("", encoding="utf-8")
+        down.write_text("", encoding="utf-8")
+        return up
+    path = directory / f"{version}_{cleaned}.sql"
     path.write_text(TEMPLATE, encoding="utf-8")
     return path
 
