@@ -1,6 +1,7 @@
 """Shapes found by running the runner on real public migration histories (crates.io: 285 Diesel folder
-migrations; supabase/auth: 70 golang-migrate style up-only pairs). Each test is our own small
-reproduction of something that broke, or had to be checked, on those histories."""
+migrations; supabase/auth: 70 golang-migrate style up-only pairs; mattermost/mattermost: its PostgreSQL
+golang-migrate style pairs, applied by its own runner, morph). Each test is our own small reproduction
+of something that broke, or had to be checked, on those histories."""
 
 from __future__ import annotations
 
@@ -219,3 +220,157 @@ def test_dbmate_names_with_a_dash_after_the_version(project: Project) -> None:
     assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
         "00000000000000_initial-schema", "00000000000001_auth-schema", "10000000000000_demote-postgres"]
     assert {"a", "b", "c"} <= tables(project)
+
+
+def pair(project: Project, name: str, up: str, down: str | None = None) -> None:
+    project.migrations_dir.joinpath(f"{name}.up.sql").write_text(up, encoding="utf-8")
+    if down is not None:
+        project.migrations_dir.joinpath(f"{name}.down.sql").write_text(down, encoding="utf-8")
+
+
+@pytest.mark.postgres
+def test_morphs_nontransactional_first_line_turns_the_transaction_off(pg_project: Project) -> None:
+    """mattermost marks each CREATE/DROP INDEX CONCURRENTLY pair with morph's first line
+    '-- morph:nontransactional' (its last statement often without a semicolon); seedkit refused them all."""
+    pair(pg_project, "000001_widgets", "CREATE TABLE widgets (id int, owner text);\n", "DROP TABLE widgets;\n")
+    pair(pg_project, "000002_widgets_owner_idx",
+         "-- morph:nontransactional\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_owner ON widgets (owner)\n",
+         "-- morph:nontransactional\nDROP INDEX CONCURRENTLY IF EXISTS widgets_owner;\n"
+         "DROP INDEX CONCURRENTLY IF EXISTS widgets_owner_old;\n")
+    assert pg_project.migrate("lint").returncode == 0
+    assert pg_project.migrate("verify").returncode == 0
+    up = pg_project.migrate("up")
+    assert up.returncode == 0, up.stderr
+    assert "applied 000002_widgets_owner_idx (1 statement, no transaction" in up.stdout
+    down = pg_project.migrate("down")
+    assert down.returncode == 0, down.stderr
+    assert "rolled back 000002_widgets_owner_idx (2 statements, no transaction" in down.stdout
+    assert pg_project.migrate("up").returncode == 0
+
+
+@pytest.mark.postgres
+def test_morphs_marker_counts_only_on_the_first_line(pg_project: Project) -> None:
+    """morph reads the marker at the start of the file only; further down it is an ordinary comment."""
+    pair(pg_project, "000001_widgets", "CREATE TABLE widgets (id int, owner text);\n")
+    pair(pg_project, "000002_widgets_owner_idx",
+         "-- index for lookups\n-- morph:nontransactional\n"
+         "CREATE INDEX CONCURRENTLY widgets_owner ON widgets (owner);\n")
+    up = pg_project.migrate("up")
+    assert up.returncode == 2
+    assert "000002_widgets_owner_idx.up.sql:3:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction" \
+        in up.stderr
+    assert "widgets" not in tables(pg_project)
+
+
+@pytest.mark.postgres
+def test_a_pair_wrapped_in_begin_commit_is_told_to_drop_them(pg_project: Project) -> None:
+    """golang-migrate runs each file as one query, so its histories often wrap a file in BEGIN; … COMMIT;.
+    seedkit refuses them before anything runs; the hint said to keep the migration to one statement."""
+    pair(pg_project, "000001_widgets", "BEGIN;\nCREATE TABLE widgets (id int);\nCREATE INDEX w_id ON widgets (id);\n"
+         "COMMIT;\n", "DROP TABLE widgets;\n")
+    up = pg_project.migrate("up")
+    assert up.returncode == 2
+    assert "000001_widgets.up.sql:1:1: transaction control (BEGIN) cannot run inside a transaction" in up.stderr
+    assert "hint: remove the transaction control (BEGIN, COMMIT, …): seedkit already runs the section in one " \
+           "transaction; to manage transactions yourself instead, make its first line " \
+           "'-- seedkit: transaction=false'" in up.stderr
+    assert "one statement" not in up.stderr
+    assert "widgets" not in tables(pg_project)
+
+
+
+@pytest.mark.parametrize("layout", ["pair", "folder", "file"])
+def test_rolling_back_a_migration_without_down_says_what_to_add_in_its_layout(project: Project,
+                                                                              layout: str) -> None:
+    """mattermost's newest pairs may lack their .down.sql in a checkout; the hint spoke of a
+    '-- migrate:down' section, which a pair cannot have."""
+    pair(project, "000001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    if layout == "pair":
+        pair(project, "000002_add-widget-colour_v6.0", "ALTER TABLE widgets ADD COLUMN colour text;\n")
+        advice = "add 000002_add-widget-colour_v6.0.down.sql next to 000002_add-widget-colour_v6.0.up.sql"
+    elif layout == "folder":
+        folder(project, "2024-01-01-000000_colour", "ALTER TABLE widgets ADD COLUMN colour text;\n")
+        advice = "add down.sql to 2024-01-01-000000_colour/"
+    else:
+        (project.migrations_dir / "000002_colour.sql").write_text(
+            "-- migrate:up\nALTER TABLE widgets ADD COLUMN colour text;\n", encoding="utf-8")
+        advice = "add a '-- migrate:down' section"
+    assert project.migrate("up").returncode == 0
+    down = project.migrate("down")
+    assert down.returncode == 2
+    assert f"hint: {advice}, or roll forward with a new migration instead" in down.stderr
+    assert "widgets" in tables(project)
+
+
+@pytest.mark.postgres
+def test_a_database_morph_migrated_is_imported_from_its_db_migrations_table(tmp_path: Path, pg_url: str) -> None:
+    """mattermost's databases were migrated by morph, which keeps one db_migrations row per applied
+    migration with a bigint version: dbmate's shape, read with --table (docs/migrations.md says so)."""
+    p = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    pair(p, "000001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    pair(p, "000002_widgets_owner_idx", "-- morph:nontransactional\nCREATE INDEX CONCURRENTLY w_id ON widgets (id)\n",
+         "DROP INDEX IF EXISTS w_id;\n")
+    pair(p, "000004_gadgets", "CREATE TABLE gadgets (id int);\n", "DROP TABLE gadgets;\n")
+    p.sql("CREATE TABLE widgets (id int); CREATE INDEX w_id ON widgets (id);"
+          "CREATE TABLE db_migrations (version bigint PRIMARY KEY, name varchar(64) NOT NULL);"
+          "INSERT INTO db_migrations VALUES (1, 'widgets'), (2, 'widgets_owner_idx');")
+    r = p.migrate("import", "--from", "dbmate", "--table", "db_migrations")
+    assert r.returncode == 0, r.stderr
+    assert "recorded 2 migration(s) from dbmate (db_migrations) without running them; 1 pending" in r.stdout
+    up = p.migrate("up")
+    assert up.returncode == 0, up.stderr
+    assert [line.split(" (")[0] for line in up.stdout.splitlines() if line.startswith("applied")] == [
+        "applied 000004_gadgets"]
+    assert p.migrate("verify").returncode == 0  # the imported CONCURRENTLY pair respects its flag
+
+
+@pytest.mark.parametrize("directive", ["-- morph:nontransactional", "-- seedkit: transaction=false"])
+def test_a_repeatable_with_a_no_transaction_directive_names_that_directive(project: Project,
+                                                                          directive: str) -> None:
+    """Repeatables always run in a transaction; the hint named seedkit's directive even for morph's."""
+    repeatable = project.migrations_dir / "repeatable"
+    repeatable.mkdir()
+    (repeatable / "widget_view.sql").write_text(f"{directive}\nCREATE VIEW widget_view AS SELECT 1 AS x;\n",
+                                                encoding="utf-8")
+    result = project.migrate("up")
+    assert result.returncode == 2
+    assert "repeatable/widget_view.sql:1: a repeatable migration always runs in a transaction" in result.stderr
+    assert f"hint: remove '{directive}': a failed re-apply must roll back" in result.stderr
+
+
+@pytest.mark.parametrize(("newest", "created"), [
+    ("000150_add_colour.up.sql", ["000151_add_widgets.up.sql", "000151_add_widgets.down.sql"]),
+    ("20240301120000_add_colour.up.sql", ["20250102030405_add_widgets.up.sql",
+                                          "20250102030405_add_widgets.down.sql"]),
+    ("0007_add_colour.sql", ["0008_add_widgets.sql"]),
+    ("20240301120000_add_colour.sql", ["20250102030405_add_widgets.sql"]),
+])
+def test_a_new_migration_follows_the_folders_newest_one(tmp_path: Path, newest: str, created: list[str]) -> None:
+    """mattermost numbers its pairs 000001 … 000150 (golang-migrate's create -seq); 'migrate new' wrote
+    a dbmate file versioned by the clock next to them."""
+    from datetime import datetime, timezone
+
+    from seedkit.migrate.files import write_new
+
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / newest).write_text("-- migrate:up\nSELECT 1;\n" if newest.count(".") == 1 else "SELECT 1;\n",
+                                     encoding="utf-8")
+    if newest.endswith(".up.sql"):
+        (migrations / newest.replace(".up.sql", ".down.sql")).write_text("SELECT 1;\n", encoding="utf-8")
+    path = write_new(migrations, "add widgets", now=datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    assert path.name == created[0]
+    assert sorted(p.name for p in migrations.iterdir()) == sorted([newest, *created]
+                                                                   + ([newest.replace(".up.sql", ".down.sql")]
+                                                                      if newest.endswith(".up.sql") else []))
+
+
+def test_migrate_new_in_a_sequential_pair_folder_names_both_files_and_up_applies_them(project: Project) -> None:
+    pair(project, "000150_add_colour", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    result = project.migrate("new", "add widgets")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("created ") and "migrations/000151_add_widgets.up.sql and " in result.stdout
+    assert result.stdout.rstrip().endswith("migrations/000151_add_widgets.down.sql")
+    up = project.migrate("up")
+    assert up.returncode == 0, up.stderr
+    assert "applied 000151_add_widgets (0 statements" in up.stdout

@@ -47,7 +47,9 @@ def new_cmd(ctx: typer.Context,
             repeatable: bool = typer.Option(False, "--repeatable", help="Create a repeatable migration "
                                             "(re-applied whenever it changes) instead of a versioned one.")) -> None:
     path = api.new(state(ctx).config(), name, repeatable=repeatable)
-    out(f"created {api.files.display_path(path)}")
+    down = path.with_name(path.name[: -len(".up.sql")] + ".down.sql") if path.name.endswith(".up.sql") else None
+    also = f" and {api.files.display_path(down)}" if down is not None and down.is_file() else ""
+    out(f"created {api.files.display_path(path)}{also}")
 
 
 @migrate_app.command("up", help=_doc(api.up))

@@ -67,9 +67,11 @@ def runner(config: Config | None = None, *, env: str | None = None,
 
 
 def new(config: Config | None, name: str, *, repeatable: bool = False) -> Path:
-    """Create a migration file YYYYMMDDHHMMSS_NAME.sql (UTC time) with an up and a down section;
-    with --repeatable, a repeatable migration NAME.sql in migrations/repeatable/ instead (re-applied
-    by up after the versioned migrations whenever it changes)."""
+    """Create a migration file YYYYMMDDHHMMSS_NAME.sql (UTC time) with an up and a down section.
+    The folder's newest migration is followed: after a sequential version (000150) comes the next
+    number (000151), and after a pair (.up.sql/.down.sql) a pair. With --repeatable, a
+    repeatable migration NAME.sql in migrations/repeatable/ instead (re-applied by up after the
+    versioned migrations whenever it changes)."""
     config = _config(config)
     if repeatable:
         return _repeatable.write_new(config.repeatable_dir, name)

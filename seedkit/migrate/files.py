@@ -8,8 +8,10 @@ Accepted entries in the migrations folder (detected per entry, so layouts can be
 - ``VERSION_name/up.sql`` + ``down.sql``: a folder (Diesel's layout; dashes in VERSION are ignored).
 
 In the pair and folder layouts a first-line comment ``-- seedkit: transaction=false`` turns the
-transaction off for that file. Versions compare numerically; two entries with the same version are an
-error. Anything that is not ``*.sql`` or a folder starting with a digit is ignored (README, .gitkeep).
+transaction off for that file, and so does morph's ``-- morph:nontransactional`` (the runner that
+golang-migrate style pairs such as mattermost's were written for; like morph, only at the very start).
+Versions compare numerically; two entries with the same version are an error. Anything that is not
+``*.sql`` or a folder starting with a digit is ignored (README, .gitkeep).
 
 The checksum is the sha256 of the migration's text with line endings normalised to ``\\n`` (and a
 UTF-8 byte-order mark dropped), so a checkout on Windows does not look like an edited migration. For
@@ -43,6 +45,8 @@ _FOLDER = re.compile(rf"^{_VERSION}(?:[_-](?P<name>.*))?$")
 # A section marker: "-- migrate:up" or "-- migrate:down", then options such as "transaction:false".
 _MARKER = re.compile(r"^--\s*migrate:(?P<which>up|down)\b(?P<options>.*)$", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^--\s*seedkit:\s*(?P<body>.*)$", re.IGNORECASE)
+# morph (mattermost's runner) runs a file without a transaction when its text starts with this
+_MORPH_NONTRANSACTIONAL = "-- morph:nontransactional"
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]+$")
 # what a line that may hold a marker holds (the lines _MARKER can match all hold it, matched alike)
 _CANDIDATE = re.compile(r"migrate:", re.IGNORECASE)
@@ -275,8 +279,11 @@ def _first_sql_line(lines: list[str], stop: int) -> int:
 
 
 def _directive_section(path: Path, text: str) -> Section:
-    """A whole file as a section; a first-line ``-- seedkit: transaction=false`` turns the transaction off."""
+    """A whole file as a section; a first-line ``-- seedkit: transaction=false`` (or morph's
+    ``-- morph:nontransactional``) turns the transaction off."""
     first = text.split("\n", 1)[0].strip()
+    if first.startswith(_MORPH_NONTRANSACTIONAL):
+        return Section(sql=text, path=path, line_offset=1, transactional=False)
     transactional = True
     m = _DIRECTIVE.match(first)
     body = m["body"].strip() if m else ""
@@ -446,16 +453,31 @@ TEMPLATE = """-- migrate:up
 
 
 def write_new(directory: Path, name: str, *, now: datetime | None = None) -> Path:
-    """Write ``YYYYMMDDHHMMSS_name.sql`` (UTC) with both sections; refuse to reuse a version."""
+    """Write ``YYYYMMDDHHMMSS_name.sql`` (UTC) with both sections; refuse to reuse a version.
+
+    A folder whose newest migration follows another convention is followed instead: a sequential
+    version (fewer than 14 digits, golang-migrate's ``create -seq``: ``000151`` after ``000150``) goes
+    on from it, zero-padded to the same width, and a pair (``.up.sql``/``.down.sql``) gets a pair.
+    The path returned is the file (or the pair's up file) to edit first."""
     cleaned = new_name(name)
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
     directory.mkdir(parents=True, exist_ok=True)
-    existing = {m.number: m for m in discover(directory)}
-    if int(stamp) in existing:
-        taken = display_path(existing[int(stamp)].entry)
-        raise MigrationFileError(f"version {stamp} already exists: {taken}",
+    migrations = discover(directory)
+    existing = {m.number: m for m in migrations}
+    newest = max(migrations, key=lambda m: (m.order, m.number)) if migrations else None
+    version = stamp
+    if newest is not None and newest.version.isdigit() and len(newest.version) < 14:
+        version = str(newest.number + 1).zfill(len(newest.version))
+    if int(version) in existing:
+        taken = display_path(existing[int(version)].entry)
+        raise MigrationFileError(f"version {version} already exists: {taken}",
                                  hint="wait a second and run the command again")
-    path = directory / f"{stamp}_{cleaned}.sql"
+    if newest is not None and newest.layout == "pair":
+        up, down = directory / f"{version}_{cleaned}.up.sql", directory / f"{version}_{cleaned}.down.sql"
+        up.write_text("", encoding="utf-8")
+        down.write_text("", encoding="utf-8")
+        return up
+    path = directory / f"{version}_{cleaned}.sql"
     path.write_text(TEMPLATE, encoding="utf-8")
     return path
 

@@ -57,9 +57,10 @@ def load(path: Path) -> Repeatable:
     text = _read(path)
     section = _directive_section(path, text)
     if not section.transactional:
+        directive = text.split("\n", 1)[0].strip()  # '-- seedkit: transaction=false' or morph's
         raise MigrationFileError("a repeatable migration always runs in a transaction",
                                  location=Location(file=display_path(path), line=1),
-                                 hint="remove 'transaction=false': a failed re-apply must roll back to the "
+                                 hint=f"remove '{directive}': a failed re-apply must roll back to the "
                                       "previous definition; put statements that need no transaction in a "
                                       "versioned migration")
     return Repeatable(name=path.name[: -len(".sql")], path=path, section=section, checksum=checksum(text))

@@ -139,7 +139,7 @@ def checked_plan(m: Migration, section: Section, statements: list[Statement], di
                     f"{reason} cannot run inside a transaction, and the {direction} section of migration "
                     f"{m.label} runs in one; nothing was run",
                     location=Location(file=display_path(section.path), line=stmt.line, column=stmt.column),
-                    hint=_flag_hint(m, direction))
+                    hint=_flag_hint(m, direction, reason))
     for stmt in statements:
         what = copies_with_client(stmt, dialect)
         if what:
@@ -153,13 +153,29 @@ def checked_plan(m: Migration, section: Section, statements: list[Statement], di
     return Planned(m, section, statements, direction)
 
 
-def _flag_hint(m: Migration, direction: str) -> str:
+def _flag_hint(m: Migration, direction: str, reason: str = "") -> str:
+    if reason.startswith("transaction control"):
+        # golang-migrate style files often wrap themselves in BEGIN; … COMMIT;: that is what seedkit
+        # already does, and one statement per migration would be the wrong advice
+        marker = (f"change its marker line to '-- migrate:{direction} transaction:false'" if m.layout == "file"
+                  else "make its first line '-- seedkit: transaction=false'")
+        return ("remove the transaction control (BEGIN, COMMIT, …): seedkit already runs the section in one "
+                f"transaction; to manage transactions yourself instead, {marker}")
     advice = "(and keep such a migration to that one statement: a failure half-way cannot be rolled back)"
     if m.layout == "file":
         return (f"run this section outside a transaction: change its marker line to "
                 f"'-- migrate:{direction} transaction:false' {advice}")
     return ("run this file outside a transaction: make its first line "
             f"'-- seedkit: transaction=false' {advice}")
+
+
+def _add_down_advice(m: Migration) -> str:
+    """How to give ``m`` a down section, in its own layout."""
+    if m.layout == "pair":
+        return f"add {m.path.name[: -len('.up.sql')]}.down.sql next to {m.path.name}"
+    if m.layout == "folder":
+        return f"add down.sql to {m.path.parent.name}/"
+    return "add a '-- migrate:down' section"
 
 
 def parse_target(value: str | int) -> int:
@@ -726,8 +742,8 @@ class Runner:
                     names += f" and {len(no_down) - 5} more"
                 raise MigrationFileError(f"cannot roll back: no down section in {names}; nothing was run",
                                          location=Location(file=display_path(no_down[0].entry)),
-                                         hint="add a '-- migrate:down' section (or a down.sql), or roll "
-                                              "forward with a new migration instead")
+                                         hint=f"{_add_down_advice(no_down[0])}, or roll forward with a new "
+                                              "migration instead")
             plans = [plan_section(m, m.down, self.db.dialect, server, "down")  # type: ignore[arg-type]
                      for m in migrations]
             self._refuse_history_changes(plans)
