@@ -10,9 +10,10 @@ Runs, one after the other against the same throwaway server (or ``--database``):
   against dbmate.
 
 Each prints its own table as it goes; at the end this prints every target, what was measured, the
-load average before and after, and the time a fixed pure-Python loop took before and after (the
-machine may be shared, or a virtual machine whose CPU speed drifts: compare the ratios, not the
-seconds, and compare runs only at a like probe).
+load average before and after, and three probes before and after: a pure-Python loop, making a
+million rows like the bulk cases' and a bare interpreter start (the machine may be shared, or a
+virtual machine whose speed drifts: compare the ratios, not the seconds, and compare runs only at
+like probes).
 
     python bench/all.py [--rows 1000000] [--repeat 3] [--database URL] [--dbmate PATH]
 """
@@ -32,14 +33,31 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # a script: the repository root, for tests.support
 from tests.support.pgcluster import server  # noqa: E402
 
-PROBE = "import time; t = time.perf_counter(); sum(range(30_000_000)); print(time.perf_counter() - t)"
+PROBES = {  # what one core gives this run: a pure loop, the same rows the bulk cases make, a process start
+    "loop": "sum(range(30_000_000))",
+    "rows": "[(f'user{n}@example.com', f'User Number {n}', 18 + n % 70) for n in range(1_000_000)]",
+    "start": None,
+}
 
 
-def cpu_probe() -> float:
-    """Seconds a fixed pure-Python loop takes in a bare interpreter, the fastest of three: what one core
-    gives this run's client-side work (the server-side work moves less with it)."""
-    return min(float(subprocess.run([sys.executable, "-S", "-c", PROBE], capture_output=True, text=True,
-                                    check=True).stdout) for _ in range(3))
+def cpu_probe() -> str:
+    """Seconds each probe takes in a bare interpreter, the fastest of three. On a virtual machine whose
+    speed drifts, the loop alone can look fast while making rows (memory) and starting a process do
+    not: the client-side cases follow the last two (the server-side work moves less with them)."""
+    out = []
+    for name, code in PROBES.items():
+        runs = []
+        for _ in range(3):
+            if code is None:
+                t = time.perf_counter()
+                subprocess.run([sys.executable, "-c", "pass"], check=True)  # (with site, as every case starts)
+                runs.append(time.perf_counter() - t)
+            else:
+                timed = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
+                runs.append(float(subprocess.run([sys.executable, "-S", "-c", timed], capture_output=True,
+                                                 text=True, check=True).stdout))
+        out.append(f"{name} {min(runs):.3f}")
+    return ", ".join(out) + " s"
 
 
 def main() -> None:
@@ -71,7 +89,7 @@ def main() -> None:
     probe_after = cpu_probe()
     print(f"\n=== every target, one run ({time.perf_counter() - started:.0f} s; load average "
           f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, {os.cpu_count()} CPUs; "
-          f"CPU probe {probe_before:.2f} s before, {probe_after:.2f} s after)\n")
+          f"CPU probes before: {probe_before}; after: {probe_after})\n")
     width = max((len(f"{i['bench']}: {i['case']}") for i in items), default=10)
     for i in items:
         mark = "✓" if i["ok"] else "✗"
