@@ -109,11 +109,14 @@ def _for_column(expr: str, column: str) -> str:
     return re.sub(r"\bVALUE\b", lambda _: quoted, expr)
 
 
-def sqlite_checks(sql: str, named: str | None = None) -> Any:
-    """The expressions of the CHECK clauses in a CREATE TABLE statement (quotes and comments skipped); with
-    ``named``: the expression of the CHECK clause ``CONSTRAINT named CHECK (…)``, or None."""
-    out: list[str] = []
-    names: list[str | None] = []
+def sqlite_checks(sql: str) -> list[str]:
+    """The expressions of the CHECK clauses in a CREATE TABLE statement (quotes and comments skipped)."""
+    return [expr for _, expr in sqlite_check_clauses(sql)]
+
+
+def sqlite_check_clauses(sql: str) -> list[tuple[str | None, str]]:
+    """(name of ``CONSTRAINT name`` before it or None, expression) of every CHECK clause of a CREATE TABLE."""
+    out: list[tuple[str | None, str]] = []
     i, n = 0, len(sql)
     while i < n:
         ch = sql[i]
@@ -135,13 +138,10 @@ def sqlite_checks(sql: str, named: str | None = None) -> Any:
             if j < n and sql[j] == "(":
                 end = _matching(sql, j)
                 if end is not None:
-                    out.append(sql[j + 1:end])
-                    names.append(_constraint_name(sql[:i]))
+                    out.append((_constraint_name(sql[:i]), sql[j + 1:end]))
                     i = end + 1
                     continue
         i += 1
-    if named is not None:
-        return next((expr for expr, name in zip(out, names) if name == named), None)
     return out
 
 

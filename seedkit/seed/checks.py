@@ -5,11 +5,19 @@ from __future__ import annotations
 from ..errors import DatabaseError, FixtureError, Location
 from .context import Context, Stage
 from .merge_sql import MergeSql
-from .plan import TablePlan
+from .plan import FixturePlan, TablePlan
 from .rows import NestedRefs
 
 CHECK_VIOLATIONS = ("23514", "SQLITE_CONSTRAINT_CHECK")  # a row broke a CHECK constraint
 NULL_VIOLATIONS = ("23502", "SQLITE_CONSTRAINT_NOTNULL")  # a row left a NOT NULL column empty
+
+
+def name_fixture(exc: DatabaseError, fp: FixturePlan) -> DatabaseError:
+    """A database error about a fixture whose row cannot be named: the table, and the fixture's place."""
+    exc.message = f"{fp.table.name}: {exc.message}"
+    exc.location = exc.location or Location(file=fp.fixture.source, line=fp.fixture.location.line,
+                                            document=fp.fixture.location.document)
+    return exc
 
 
 class Checks:
@@ -99,10 +107,8 @@ class Checks:
                 raise FixtureError(f"{column!r} is null, and {stage.fixture.table.name}.{column} is NOT NULL",
                                    location=stage.fixture.fixture.row_location(stage.row_number(row[0]), column),
                                    hint="give the column a value (an empty CSV cell is NULL)") from None
-        if exc.location is None:  # (as a load straight into the table says it: ``Writer.locate``)
-            fx = stage.fixture.fixture
-            exc.message = f"{stage.fixture.table.name}: {exc.message}"
-            exc.location = Location(file=fx.source, line=fx.location.line, document=fx.location.document)
+        if exc.location is None:
+            name_fixture(exc, stage.fixture)
 
     def locate_check_violation(self, stage: Stage, src: str, exc: DatabaseError) -> None:
         """The first staged row the table's CHECK constraint refuses (its expression is false there: NULL

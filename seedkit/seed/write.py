@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..db.catalog import Table
-from ..errors import DatabaseError, Location
-from .checks import CHECK_VIOLATIONS, NULL_VIOLATIONS, Checks
+from ..errors import DatabaseError
+from .checks import CHECK_VIOLATIONS, NULL_VIOLATIONS, Checks, name_fixture
 from .context import UNIQUE_VIOLATIONS, Context, Stage
 from .early import enabled as early_enabled
 from .fingerprints import Fingerprints
@@ -63,10 +63,7 @@ class Writer:
         return True
 
     def locate(self, exc: DatabaseError, fp: FixturePlan) -> DatabaseError:
-        exc.message = f"{fp.table.name}: {exc.message}"
-        exc.location = exc.location or Location(file=fp.fixture.source, line=fp.fixture.location.line,
-                                                document=fp.fixture.location.document)
-        return exc
+        return name_fixture(exc, fp)
 
     def insert_all(self, tp: TablePlan, stage: Stage, tr: TableReport) -> None:
         """The table is empty: every row is new, so skip classifying and insert what resolves. Rows inserted

@@ -213,16 +213,17 @@ class SQLiteDatabase(Database):
         return [t for t in tables if t.name in with_triggers]
 
     def check_constraint(self, table: TableName, name: str) -> tuple[str, list[str]] | None:
-        from ...schema.checks import sqlite_checks
+        from ...schema.checks import sqlite_check_clauses
 
         row = self.fetchone("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table.name])
         if row is None or not row[0]:
             return None
         # SQLite names the expression as written when the constraint has no name of its own
-        expression = name if name in sqlite_checks(row[0]) else sqlite_checks(row[0], named=name)
+        expression = next((expr for own, expr in sqlite_check_clauses(row[0]) if name in (own, expr)), None)
         if not expression:
             return None
-        columns = self.catalog().tables[table].columns if table in self.catalog().tables else {}
+        found = self.catalog().tables.get(table)
+        columns = found.columns if found is not None else {}
         # (the columns the expression reads: the table's whose names it holds as a word, quoted or not)
         return expression, [c for c in columns if re.search(
             r"(?<![\w$])" + re.escape(c) + r"(?![\w$])", expression, re.IGNORECASE)]
