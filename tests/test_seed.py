@@ -510,3 +510,19 @@ def test_an_update_a_constraint_refuses_names_the_row(db_url: str, tmp_path: Pat
         assert "check constraint 'band range'" in result.output, result.output
     assert "Traceback" not in result.output
     assert p.rows("SELECT * FROM person ORDER BY id") == before
+
+
+def test_a_csv_row_a_check_refuses_names_its_line(db_url: str, tmp_path: Path) -> None:
+    """The same for a CSV fixture: into the empty table, then as an update; the row's line, exit 2, nothing written."""
+    p = Project(tmp_path, db_url)
+    p.sql(CHECKED)
+    p.write("dev/person.csv", "id,persontype,band\n1,sc,0\n2,XY,1\n")
+    first = cli(p, "run", "dev")
+    assert first.exit_code == 2 and "person.csv:3" in first.output and "row 2" in first.output, first.output
+    assert p.rows("SELECT count(*) FROM person") == [(0,)]
+    p.write("dev/person.csv", "id,persontype,band\n1,sc,0\n2,EM,1\n")
+    run(p)
+    p.write("dev/person.csv", "id,persontype,band\n1,sc,0\n2,EM,9\n")
+    again = cli(p, "run", "dev")
+    assert again.exit_code == 2 and "person.csv:3" in again.output and "column 'band'" in again.output, again.output
+    assert p.rows("SELECT band FROM person ORDER BY id") == [(0,), (1,)]
