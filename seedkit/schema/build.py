@@ -226,7 +226,8 @@ def _scalar(kind: str, col: Column, dialect: str, rule: Rule | None) -> dict[str
 
 
 def _apply_rule(out: dict[str, Any], kind: str, rule: Rule) -> None:
-    if rule.values is not None and kind in ("text", "enum", "int", "numeric", "float"):
+    # an inexact list (``upper(c) IN ('S')`` also takes 's') would refuse values the database accepts
+    if rule.values is not None and rule.values_exact and kind in ("text", "enum", "int", "numeric", "float"):
         allowed = [_json_value(v) for v in rule.values]
         if "enum" in out:
             allowed = [v for v in out["enum"] if v in allowed]

@@ -1,10 +1,12 @@
 """Simple CHECK constraints, read from the database and turned into per-column rules.
 
 Only what maps onto a single column is kept: ranges (``qty >= 1 AND qty <= 100``, ``BETWEEN``),
-``IN`` lists (and PostgreSQL's ``= ANY (ARRAY[…])`` spelling of them), and text length
-(``length(code) <= 20``, ``char_length``). Anything else (``OR`` of different shapes, several columns,
-function calls) is left to the database, which still enforces it. The expression text is parsed with
-pglast (PostgreSQL's own parser), for SQLite too: a CHECK expression is ordinary SQL.
+``IN`` lists (and PostgreSQL's ``= ANY (ARRAY[…])`` spelling of them), text length
+(``length(code) <= 20``, ``char_length``), an ``IN`` list under ``upper(col)`` / ``lower(col)`` whose
+values are already in that case, and any of these ``OR col IS NULL``. Anything else (``OR`` of
+different shapes, several columns, other function calls) is left to the database, which still enforces
+it. The expression text is parsed with pglast (PostgreSQL's own parser), for SQLite too: a CHECK
+expression is ordinary SQL.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class Rule:
     exclusive_minimum: bool = False
     exclusive_maximum: bool = False
     values: tuple[Any, ...] | None = None  # IN list
+    # False when the check accepts more than ``values`` (``upper(c) IN ('S')`` also takes 's'): the list is
+    # safe to generate from, but must not be used to refuse a value (the fixtures' JSON Schema)
+    values_exact: bool = True
     min_length: int | None = None
     max_length: int | None = None
 
@@ -40,7 +45,8 @@ class Rule:
             out = replace(out, maximum=other.maximum, exclusive_maximum=other.exclusive_maximum)
         if other.values is not None:
             values = other.values if out.values is None else tuple(v for v in out.values if v in other.values)
-            out = replace(out, values=values)
+            exact = other.values_exact and (out.values is None or out.values_exact)
+            out = replace(out, values=values, values_exact=exact)
         if other.min_length is not None and (out.min_length is None or other.min_length > out.min_length):
             out = replace(out, min_length=other.min_length)
         if other.max_length is not None and (out.max_length is None or other.max_length < out.max_length):
@@ -224,14 +230,57 @@ def _conjuncts(node: Any) -> list[tuple[str, Rule]]:
     if _is(node, "BoolExpr"):
         if _enum(node.boolop) == "AND_EXPR":
             return [pair for arg in node.args for pair in _conjuncts(arg)]
-        if _enum(node.boolop) == "OR_EXPR":  # a = 'x' OR a = 'y': an IN list
-            parts = [_conjuncts(arg) for arg in node.args]
-            if all(len(p) == 1 and p[0][1].values is not None for p in parts) and len(
-                    {p[0][0] for p in parts}) == 1:
-                return [(parts[0][0][0], Rule(values=tuple(v for p in parts for v in p[0][1].values or ())))]
+        if _enum(node.boolop) == "OR_EXPR":
+            return _disjuncts(node.args)
         return []
     one = _simple(node)
     return [one] if one else []
+
+
+def _disjuncts(args: list[Any]) -> list[tuple[str, Rule]]:
+    """``a = 'x' OR a = 'y'``: an IN list; ``a IS NULL OR <rule on a>``: that rule.
+
+    A rule is what generated values are drawn from, so it may be narrower than the check but never wider:
+    ``a IS NULL`` branches are dropped only when every other branch is wholly understood and is about
+    ``a`` alone (a non-NULL value then has to satisfy one of them), and several branches only join as
+    one IN list.
+    """
+    null_of = [_null_column(arg) for arg in args]
+    rest = [arg for arg, col in zip(args, null_of) if col is None]
+    parts = [_whole(arg) for arg in rest]
+    if not rest or any(p is None for p in parts):
+        return []
+    columns = {column for p in parts for column, _ in p or ()} | {c for c in null_of if c is not None}
+    if len(columns) != 1:
+        return []
+    column = columns.pop()
+    if len(parts) == 1:
+        rule = Rule()
+        for _, one in parts[0] or ():
+            rule = rule.merge(one)
+        return [(column, rule)]
+    if all(p is not None and len(p) == 1 and p[0][1].values is not None for p in parts):
+        return [(column, Rule(values=tuple(v for p in parts for v in p[0][1].values or ()),  # type: ignore[index]
+                              values_exact=all(p[0][1].values_exact for p in parts)))]  # type: ignore[index]
+    return []
+
+
+def _whole(node: Any) -> list[tuple[str, Rule]] | None:
+    """The rules of ``node`` when every part of it is understood (an OR branch may not drop a part, as
+    an AND may: the database still checks the dropped part of an AND, but a rule made from half a branch
+    could allow a value the whole branch refuses); None otherwise."""
+    if _is(node, "BoolExpr") and _enum(node.boolop) == "AND_EXPR":
+        parts = [_whole(arg) for arg in node.args]
+        return None if any(p is None for p in parts) else [pair for p in parts for pair in p or ()]
+    found = _conjuncts(node)
+    return found or None
+
+
+def _null_column(node: Any) -> str | None:
+    """``col IS NULL`` → col (``IS NOT NULL`` is another shape: None)."""
+    if _is(node, "NullTest") and _enum(node.nulltesttype) == "IS_NULL":
+        return _column(node.arg)
+    return None
 
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
@@ -255,6 +304,9 @@ def _simple(node: Any) -> tuple[str, Rule] | None:
             rule = {"<": Rule(max_length=value - 1), "<=": Rule(max_length=value), ">": Rule(min_length=value + 1),
                     ">=": Rule(min_length=value), "=": Rule(min_length=value, max_length=value)}[op]
             return length_of, rule
+        cased = _cased_column(left, [value]) if op == "=" else None
+        if cased is not None:
+            return cased
         column = _column(left)
         if column is None:
             return None
@@ -280,9 +332,14 @@ def _simple(node: Any) -> tuple[str, Rule] | None:
         items = array.elements
     else:
         return None
-    column = _column(node.lexpr)
     values = [_const(v) for v in items or ()]
-    if column is None or not values or any(v is _NONE for v in values):
+    if not values or any(v is _NONE for v in values):
+        return None
+    cased = _cased_column(node.lexpr, values)
+    if cased is not None:
+        return cased
+    column = _column(node.lexpr)
+    if column is None:
         return None
     return column, Rule(values=tuple(values))
 
@@ -301,6 +358,27 @@ def _column(node: Any) -> str | None:
     if _is(node, "ColumnRef") and node.fields and _is(node.fields[-1], "String"):
         return node.fields[-1].sval
     return None
+
+
+_CASES = {"upper": str.upper, "lower": str.lower}
+
+
+def _cased_column(node: Any, values: list[Any]) -> tuple[str, Rule] | None:
+    """``upper(col)`` (or ``lower``) compared with ``values``: those values, when each is text already in
+    that case (``upper('SC') = 'SC'``, so writing them satisfies the check; a lower-case value in an
+    ``upper(…)`` list can never match, and its upper-case form is a guess: left to the database). The
+    check also takes other cases of them (``sc``), so the list is not exact."""
+    node = _uncast(node)
+    if not (_is(node, "FuncCall") and len(node.args or ()) == 1):
+        return None
+    names = [n.sval.lower() for n in node.funcname]
+    case = _CASES.get(names[-1]) if names[:-1] in ([], ["pg_catalog"]) else None
+    column = _column(node.args[0])
+    if case is None or column is None:
+        return None
+    if not all(isinstance(v, str) and case(v) == v for v in values):
+        return None
+    return column, Rule(values=tuple(values), values_exact=False)
 
 
 def _length_column(node: Any) -> str | None:
