@@ -3,6 +3,8 @@
 Most schema changes are instant on a small table and take a long lock on a big one; teams keep
 rediscovering this in production. ``lint_sql`` parses the up section of a PostgreSQL migration with
 pglast (the PostgreSQL parser itself) and reports findings located at ``line:col`` in the file.
+Down sections are parsed too, and only parsed (``check_down_section``): one that is not PostgreSQL
+would otherwise fail only at ``migrate down``, in the middle of a rollback.
 
 What the linter knows while it walks a migration:
 
@@ -56,6 +58,14 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
     from .sections import lint_section as lint  # pglast is loaded here, on first use
 
     return lint(sql, path=path, transactional=transactional, line_offset=line_offset, schema=schema)
+
+
+def check_down_section(sql: str, *, path: str, line_offset: int = 0) -> tuple[list[Finding], list[Suppressed]]:
+    """Parse the down section of one PostgreSQL migration: a ``down-syntax-error`` finding where it does
+    not parse (rolling back would fail there), with the suppressed ones. Nothing else is checked."""
+    from .sections import check_down_section as check  # pglast is loaded here, on first use
+
+    return check(sql, path=path, line_offset=line_offset)
 
 
 def effective_levels(config: Config | None = None, *, warnings_as_errors: bool = False) -> dict[str, str]:
@@ -137,8 +147,10 @@ def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = No
     """Lint migrations in version order; facts from earlier ones inform later ones.
 
     ``dialect`` is the database the migrations are for (a file's own ``dialect=`` hint wins);
-    SQLite migrations are skipped with a note. With ``report_versions``, only those migrations are
-    reported; the others are still read so that what they created is known.
+    SQLite migrations are skipped with a note. A PostgreSQL migration's down section is parsed
+    (``check_down_section``), unless its own opening comments say it is SQLite. With
+    ``report_versions``, only those migrations are reported; the others are still read so that what
+    they created is known.
     """
     schema = SchemaState()
     report = LintReport()
@@ -153,6 +165,13 @@ def lint_migrations(migrations: Sequence[Migration], *, dialect: str | None = No
             findings, suppressed = lint_section(section.sql, path=path, transactional=section.transactional,
                                                 line_offset=section.line_offset - 1, schema=schema)
             result.findings, result.suppressed = findings, suppressed
+            down = m.down
+            # The down section is only parsed: it runs on rollback, and fails there if it is not PostgreSQL.
+            if shown and down is not None and (file_dialect(down.sql) or "postgresql") != "sqlite":
+                findings, suppressed = check_down_section(down.sql, path=display_path(down.path),
+                                                          line_offset=down.line_offset - 1)
+                result.findings += findings
+                result.suppressed += suppressed
         if shown:
             report.files.append(result)
     # Repeatable migrations run after every versioned one, on tables that exist by then.
@@ -183,7 +202,8 @@ def lint_paths(paths: Sequence[Path | str] | None = None, *, config: Config | No
     FILE:LINE:COL RULE LEVEL MESSAGE with a hint; the exit code is 3 when an error-level finding
     remains (as for every check). Each rule's level comes from the [lint] table of seedkit.toml
     (rule = "error", "warning" or "off"); --warnings-as-errors turns warnings into errors. Silence
-    one finding with '-- seedkit:nolint RULE reason' on or directly above the statement. SQLite
+    one finding with '-- seedkit:nolint RULE reason' on or directly above the statement. Down
+    sections are only parsed: one that is not PostgreSQL is a down-syntax-error. SQLite
     migrations (the configured database, or a '-- seedkit: dialect=sqlite' comment) are skipped
     with a note. With pending, only migrations the database has not applied are reported.
     """
@@ -246,5 +266,5 @@ def _pending(config: Config, *, env: str | None = None, database_url: str | None
 
 __all__ = ["ERROR", "FINDINGS_EXIT", "JSON_SCHEMA", "LEVELS", "META_RULES", "OFF", "RULES", "WARNING",
            "FileResult", "Finding", "LintReport", "Rule", "SchemaState", "Suppressed", "apply_levels",
-           "config_dialect", "effective_levels", "file_dialect", "lint_migrations", "lint_paths",
-           "lint_section", "lint_sql", "pending_versions", "register"]
+           "check_down_section", "config_dialect", "effective_levels", "file_dialect", "lint_migrations",
+           "lint_paths", "lint_section", "lint_sql", "pending_versions", "register"]

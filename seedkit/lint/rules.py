@@ -83,6 +83,10 @@ _DEFAULTS = [
     Rule("syntax-error", ERROR,
          "The migration does not parse as PostgreSQL; nothing after the error was checked.",
          "fix the SQL (or, for a SQLite migration, mark it '-- seedkit: dialect=sqlite')"),
+    Rule("down-syntax-error", ERROR,
+         "A down section does not parse as PostgreSQL; rolling the migration back will fail.",
+         "fix the down section's SQL now, not during a rollback (or, for a SQLite migration, mark it "
+         "'-- seedkit: dialect=sqlite')"),
     Rule("nolint-missing-reason", ERROR,
          "A seedkit:nolint comment must say why the finding is acceptable.",
          "write '-- seedkit:nolint RULE reason', e.g. "

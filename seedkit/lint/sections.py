@@ -11,12 +11,12 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.parser import ParseError, parse_plpgsql_json
 
-from .checker import _Checker, _is_comment
+from .checker import _Checker, _is_comment, _safe_scan
 from .nolint import _apply_suppressions, _directives
 from .report import Finding, Suppressed
 from .rules import ERROR, RULES
 from .schema import SchemaState, _MigrationState
-from .source import _Source, _Stmt
+from .source import _Raw, _Source, _Stmt
 
 
 def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int = 0,
@@ -27,9 +27,8 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
     try:
         parsed = parse_sql(sql)
     except ParseError as exc:
-        offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+        offset, message = _error_at(exc)
         line, col = src.position(offset)
-        message = str(exc.args[0]) if exc.args else str(exc)
         return [Finding(path, line, col, "syntax-error", ERROR, message, RULES["syntax-error"].hint)], []
 
     checker = _Checker(src, _MigrationState(transactional=transactional), schema)
@@ -58,6 +57,51 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
                     checker.check(inner)
 
     return _apply_suppressions(src, checker.raw, _directives(src, tokens, do_bodies))
+
+
+def check_down_section(sql: str, *, path: str, line_offset: int = 0) -> tuple[list[Finding], list[Suppressed]]:
+    """Parse a down section, as ``lint_section`` parses an up section, and check nothing else: a
+    ``down-syntax-error`` finding where it does not parse (located in the down section's own file), which
+    ``-- seedkit:nolint down-syntax-error reason`` on or above that statement suppresses."""
+    src = _Source(sql, path, line_offset)
+    try:
+        parse_sql(sql)
+    except ParseError as exc:
+        offset, message = _error_at(exc)
+        tokens = _safe_scan(sql)
+        raw = [_Raw(offset, "down-syntax-error", f"down section does not parse: {message}",
+                    _statement_span(src, tokens, offset))]
+    else:
+        if "nolint" not in sql.lower():  # nothing to suppress, nothing to call unused
+            return [], []
+        raw, tokens = [], _safe_scan(sql)
+    # Only the down section's own suppressions count: no other rule looks at a down section.
+    directives = [d for d in _directives(src, tokens, ()) if "down-syntax-error" in d.rules]
+    return _apply_suppressions(src, raw, directives)
+
+
+def _error_at(exc: ParseError) -> tuple[int, str]:
+    """The section offset the parser stopped at, and its message."""
+    offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    return offset, str(exc.args[0]) if exc.args else str(exc)
+
+
+def _statement_span(src: _Source, tokens: list[Any], offset: int) -> tuple[int, int]:
+    """First and last file line of the statement around ``offset`` (from the ``;`` before it to the one
+    after), for ``seedkit:nolint``: the statement does not parse, so only the scanner can tell."""
+    code = [t for t in tokens if not _is_comment(t)]
+    start = stop = offset
+    for tok in reversed(code):
+        if tok.start < offset:
+            if tok.name == "ASCII_59":
+                break
+            start = tok.start
+    for tok in code:
+        if tok.start >= offset:
+            stop = tok.start
+            if tok.name == "ASCII_59":
+                break
+    return src.position(start)[0], src.position(stop)[0]
 
 
 def _do_body(src: _Source, stmt: _Stmt, node: ast.DoStmt) -> tuple[int, int] | None:
