@@ -374,3 +374,40 @@ def test_migrate_new_in_a_sequential_pair_folder_names_both_files_and_up_applies
     up = project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert "applied 000151_add_widgets (0 statements" in up.stdout
+
+
+@pytest.mark.parametrize("layout", ["pair", "folder"])
+def test_adding_the_missing_down_file_of_an_applied_migration_lets_down_roll_it_back(project: Project,
+                                                                                      layout: str) -> None:
+    """supabase/auth ships up files only: down says to add the missing .down.sql, and doing so made down,
+    up and verify refuse the migration as "changed after it was applied" (the checksum covers the down
+    file too). Adding a down file that was not there is not an edit of what was applied; editing it
+    afterwards, or removing it, still is."""
+    pair(project, "000001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    if layout == "pair":
+        pair(project, "000002_colour", "ALTER TABLE widgets ADD COLUMN colour text;\n")
+        down_file = project.migrations_dir / "000002_colour.down.sql"
+    else:
+        folder(project, "2024-01-01-000000_colour", "ALTER TABLE widgets ADD COLUMN colour text;\n",
+               metadata="run_in_transaction = true\n")
+        down_file = project.migrations_dir / "2024-01-01-000000_colour" / "down.sql"
+    assert project.migrate("up").returncode == 0
+    assert project.migrate("down").returncode == 2  # no down section yet: says to add one
+    down_file.write_text("ALTER TABLE widgets DROP COLUMN colour;\n", encoding="utf-8")
+    for command in ("verify", "up"):
+        r = project.migrate(command)
+        assert r.returncode == 0, r.stderr
+    status = project.migrate("status", "--exit-code")
+    assert status.returncode == 0 and "changed" not in status.stdout, status.stdout
+    down = project.migrate("down")
+    assert down.returncode == 0, down.stderr
+    assert "colour" not in {r[0] for r in project.rows(
+        "SELECT name FROM pragma_table_info('widgets')" if project.url.startswith("sqlite") else
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'widgets'")}
+    assert project.migrate("up").returncode == 0
+    # once applied with its down file, editing or removing that file is a change again
+    down_file.write_text("ALTER TABLE widgets DROP COLUMN colour CASCADE;\n", encoding="utf-8")
+    assert project.migrate("verify").returncode == 3
+    down_file.unlink()
+    changed = project.migrate("verify")
+    assert changed.returncode == 3 and "was changed after it was applied" in changed.stderr

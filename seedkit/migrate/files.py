@@ -15,7 +15,8 @@ Versions compare numerically; two entries with the same version are an error. An
 
 The checksum is the sha256 of the migration's text with line endings normalised to ``\\n`` (and a
 UTF-8 byte-order mark dropped), so a checkout on Windows does not look like an edited migration. For
-a pair or folder it covers the up file, then the down file when there is one.
+a pair or folder it covers the up file, then the down file when there is one. Adding the down file
+of an applied pair or folder that had none is not a change (``Migration.checksum_before_down``).
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ class Migration:
     def transactional(self) -> bool:
         """Whether the up section runs inside a transaction."""
         return self.up.transactional
+
+    def checksum_before_down(self) -> str | None:
+        """For a pair or folder that has a down file, the checksum the entry had without it; else None.
+
+        Adding the down file an applied migration lacked (the only way to roll back an up-only
+        history) is not an edit of what was applied: validation accepts this checksum too. Only
+        called when the recorded checksum differs, so the up path does no extra work.
+        """
+        if self.down is None or self.layout == "file":
+            return None
+        texts = [self.up.sql]
+        metadata = self.path.parent / "metadata.toml"
+        if self.layout == "folder" and metadata.is_file():
+            texts.append(_read(metadata))
+        return checksum(*texts)
 
     @property
     def paths(self) -> tuple[Path, ...]:
