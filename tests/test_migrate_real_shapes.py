@@ -411,3 +411,33 @@ def test_adding_the_missing_down_file_of_an_applied_migration_lets_down_roll_it_
     down_file.unlink()
     changed = project.migrate("verify")
     assert changed.returncode == 3 and "was changed after it was applied" in changed.stderr
+
+
+TEMPLATED = 'CREATE TABLE {{ index .Options "Namespace" }}.widgets (id int);\n'
+TEMPLATED_DO = 'DO $$ BEGIN\n  ALTER TABLE {{ index .Options "Namespace" }}.widgets ADD COLUMN c text;\nEND $$;\n'
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("up_sql", "where"), [(TEMPLATED, ":1:14:"), (TEMPLATED_DO, ":2:15:")])
+def test_a_go_template_placeholder_is_named_by_up(pg_project: Project, up_sql: str, where: str) -> None:
+    """supabase/auth's files hold {{ index .Options "Namespace" }}, which its runner (gobuffalo/pop)
+    renders before running them; up said only 'syntax error at or near "{"', with a hint about the
+    rollback, and never that seedkit does no templating."""
+    pair(pg_project, "00_init", up_sql)
+    up = pg_project.migrate("up")
+    assert up.returncode == 1
+    assert f'00_init.up.sql{where} syntax error at or near "{{"' in up.stderr
+    assert "hint: '{{ … }}' is a template placeholder" in up.stderr
+    assert "render the files into plain SQL first" in up.stderr
+    assert "the whole migration was rolled back" in up.stderr
+
+
+@pytest.mark.postgres
+def test_a_go_template_placeholder_is_named_by_lint(pg_project: Project) -> None:
+    """lint's syntax-error hint suggested marking the file as SQLite."""
+    pair(pg_project, "00_init", TEMPLATED)
+    lint = pg_project.migrate("lint")
+    assert lint.returncode == 3
+    assert '00_init.up.sql:1:14 syntax-error error syntax error at or near "{"' in lint.stdout
+    assert "hint: '{{ … }}' is a template placeholder" in lint.stdout
+    assert "sqlite" not in lint.stdout.lower()

@@ -150,6 +150,16 @@ def checksum(*texts: str) -> str:
     return digest.hexdigest()
 
 
+TEMPLATE_HINT = ("'{{ … }}' is a template placeholder (a Go template, filled in by the runner these files were "
+                 "written for, such as gobuffalo/pop); seedkit runs the SQL as written, with no templating: "
+                 "render the files into plain SQL first (e.g. with sed, into a copy) and migrate those")
+
+
+def template_hint(sql: str, message: str) -> str | None:
+    """The hint for a syntax error at a ``{{ … }}`` template placeholder, else None (error paths only)."""
+    return TEMPLATE_HINT if 'at or near "{"' in message and "{{" in sql else None
+
+
 def display_path(path: Path) -> str:
     """A path as people want to read it: relative to the working directory when inside it."""
     full = os.path.abspath(path)
@@ -498,5 +508,6 @@ def write_new(directory: Path, name: str, *, now: datetime | None = None) -> Pat
     return path
 
 
-__all__ = ["DOWN_MARKER", "UP_MARKER", "Migration", "Section", "checksum", "discover", "display_path",
-           "load_entry", "load_paths", "new_name", "normalise", "parse_single", "write_new"]
+__all__ = ["DOWN_MARKER", "TEMPLATE_HINT", "UP_MARKER", "Migration", "Section", "checksum", "discover",
+           "display_path", "load_entry", "load_paths", "new_name", "normalise", "parse_single", "template_hint",
+           "write_new"]
