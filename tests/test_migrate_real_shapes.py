@@ -441,3 +441,20 @@ def test_a_go_template_placeholder_is_named_by_lint(pg_project: Project) -> None
     assert '00_init.up.sql:1:14 syntax-error error syntax error at or near "{"' in lint.stdout
     assert "hint: '{{ … }}' is a template placeholder" in lint.stdout
     assert "sqlite" not in lint.stdout.lower()
+
+
+@pytest.mark.parametrize("command", [("status",), ("status", "--json"), ("verify",), ("baseline", "001"),
+                                     ("up",), ("down",)])
+def test_another_runners_table_under_seedkits_history_name_is_named_by_every_command(
+        project: Project, command: tuple[str, ...]) -> None:
+    """supabase/auth's runner (gobuffalo/pop) keeps auth.schema_migrations (one version column), and its
+    role's search_path is auth, so seedkit's default schema_migrations is that table. up and down said
+    whose table it was; status, verify and baseline said only 'column "name" does not exist'."""
+    pair(project, "001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    project.sql("CREATE TABLE schema_migrations (version varchar(255) NOT NULL PRIMARY KEY);"
+                "INSERT INTO schema_migrations VALUES ('001');")
+    r = project.migrate(*command)
+    assert r.returncode == 1, r.stderr
+    assert "exists but is not a seedkit history table (missing columns: name, checksum," in r.stderr
+    assert "hint: set [migrations] table in seedkit.toml to another name" in r.stderr
+    assert "does not exist" not in r.stderr
