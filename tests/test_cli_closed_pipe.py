@@ -50,3 +50,16 @@ def test_a_report_with_its_reader_gone_keeps_its_exit_code(project: Project, arg
     for fast in (True, False):
         r = closed_stdout(project, *args, fast=fast)
         assert (r.returncode, r.stderr) == (expected, ""), (fast, r.stderr)
+
+
+@pytest.mark.postgres
+def test_lint_diff_with_its_reader_gone_keeps_its_exit_code(tmp_path: Path, pg_url: str) -> None:
+    """``seedkit migrate lint --diff | head`` writes the diff itself, not through the output path."""
+    p = Project.with_migrations(tmp_path, pg_url, url_variable="APP_DATABASE_URL")
+    p.single("001", "t", "CREATE TABLE t (x integer);")
+    p.single("002", "t_x", "CREATE INDEX t_x ON t (x);")
+    diff = p.migrate("lint", "--diff")
+    assert diff.returncode == 3 and "CONCURRENTLY" in diff.stdout, diff.stdout
+    r = closed_stdout(p, "migrate", "lint", "--diff")
+    assert (r.returncode, r.stderr) == (3, "")
+    assert "CONCURRENTLY" not in (p.migrations_dir / "002_t_x.sql").read_text(encoding="utf-8")
