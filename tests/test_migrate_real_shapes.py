@@ -374,3 +374,87 @@ def test_migrate_new_in_a_sequential_pair_folder_names_both_files_and_up_applies
     up = project.migrate("up")
     assert up.returncode == 0, up.stderr
     assert "applied 000151_add_widgets (0 statements" in up.stdout
+
+
+@pytest.mark.parametrize("layout", ["pair", "folder"])
+def test_adding_the_missing_down_file_of_an_applied_migration_lets_down_roll_it_back(project: Project,
+                                                                                      layout: str) -> None:
+    """supabase/auth ships up files only: down says to add the missing .down.sql, and doing so made down,
+    up and verify refuse the migration as "changed after it was applied" (the checksum covers the down
+    file too). Adding a down file that was not there is not an edit of what was applied; editing it
+    afterwards, or removing it, still is."""
+    pair(project, "000001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    if layout == "pair":
+        pair(project, "000002_colour", "ALTER TABLE widgets ADD COLUMN colour text;\n")
+        down_file = project.migrations_dir / "000002_colour.down.sql"
+    else:
+        folder(project, "2024-01-01-000000_colour", "ALTER TABLE widgets ADD COLUMN colour text;\n",
+               metadata="run_in_transaction = true\n")
+        down_file = project.migrations_dir / "2024-01-01-000000_colour" / "down.sql"
+    assert project.migrate("up").returncode == 0
+    assert project.migrate("down").returncode == 2  # no down section yet: says to add one
+    down_file.write_text("ALTER TABLE widgets DROP COLUMN colour;\n", encoding="utf-8")
+    for command in ("verify", "up"):
+        r = project.migrate(command)
+        assert r.returncode == 0, r.stderr
+    status = project.migrate("status", "--exit-code")
+    assert status.returncode == 0 and "changed" not in status.stdout, status.stdout
+    down = project.migrate("down")
+    assert down.returncode == 0, down.stderr
+    assert "colour" not in {r[0] for r in project.rows(
+        "SELECT name FROM pragma_table_info('widgets')" if project.url.startswith("sqlite") else
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'widgets'")}
+    assert project.migrate("up").returncode == 0
+    # once applied with its down file, editing or removing that file is a change again
+    down_file.write_text("ALTER TABLE widgets DROP COLUMN colour CASCADE;\n", encoding="utf-8")
+    assert project.migrate("verify").returncode == 3
+    down_file.unlink()
+    changed = project.migrate("verify")
+    assert changed.returncode == 3 and "was changed after it was applied" in changed.stderr
+
+
+TEMPLATED = 'CREATE TABLE {{ index .Options "Namespace" }}.widgets (id int);\n'
+TEMPLATED_DO = 'DO $$ BEGIN\n  ALTER TABLE {{ index .Options "Namespace" }}.widgets ADD COLUMN c text;\nEND $$;\n'
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("up_sql", "where"), [(TEMPLATED, ":1:14:"), (TEMPLATED_DO, ":2:15:")])
+def test_a_go_template_placeholder_is_named_by_up(pg_project: Project, up_sql: str, where: str) -> None:
+    """supabase/auth's files hold {{ index .Options "Namespace" }}, which its runner (gobuffalo/pop)
+    renders before running them; up said only 'syntax error at or near "{"', with a hint about the
+    rollback, and never that seedkit does no templating."""
+    pair(pg_project, "00_init", up_sql)
+    up = pg_project.migrate("up")
+    assert up.returncode == 1
+    assert f'00_init.up.sql{where} syntax error at or near "{{"' in up.stderr
+    assert "hint: '{{ … }}' is a template placeholder" in up.stderr
+    assert "render the files into plain SQL first" in up.stderr
+    assert "the whole migration was rolled back" in up.stderr
+
+
+@pytest.mark.postgres
+def test_a_go_template_placeholder_is_named_by_lint(pg_project: Project) -> None:
+    """lint's syntax-error hint suggested marking the file as SQLite."""
+    pair(pg_project, "00_init", TEMPLATED)
+    lint = pg_project.migrate("lint")
+    assert lint.returncode == 3
+    assert '00_init.up.sql:1:14 syntax-error error syntax error at or near "{"' in lint.stdout
+    assert "hint: '{{ … }}' is a template placeholder" in lint.stdout
+    assert "sqlite" not in lint.stdout.lower()
+
+
+@pytest.mark.parametrize("command", [("status",), ("status", "--json"), ("verify",), ("baseline", "001"),
+                                     ("up",), ("down",)])
+def test_another_runners_table_under_seedkits_history_name_is_named_by_every_command(
+        project: Project, command: tuple[str, ...]) -> None:
+    """supabase/auth's runner (gobuffalo/pop) keeps auth.schema_migrations (one version column), and its
+    role's search_path is auth, so seedkit's default schema_migrations is that table. up and down said
+    whose table it was; status, verify and baseline said only 'column "name" does not exist'."""
+    pair(project, "001_widgets", "CREATE TABLE widgets (id int);\n", "DROP TABLE widgets;\n")
+    project.sql("CREATE TABLE schema_migrations (version varchar(255) NOT NULL PRIMARY KEY);"
+                "INSERT INTO schema_migrations VALUES ('001');")
+    r = project.migrate(*command)
+    assert r.returncode == 1, r.stderr
+    assert "exists but is not a seedkit history table (missing columns: name, checksum," in r.stderr
+    assert "hint: set [migrations] table in seedkit.toml to another name" in r.stderr
+    assert "does not exist" not in r.stderr

@@ -8,6 +8,7 @@ and reports errors exactly as the Typer application does, through the same funct
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 import traceback
@@ -35,8 +36,23 @@ def echo(text: str, *, err: bool = False) -> None:
     text += "\n"
     if not _isatty(stream):
         text = _ANSI.sub("", text)
-    stream.write(text)
-    stream.flush()
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        _reader_gone(stream)
+
+
+def _reader_gone(stream: Any) -> None:
+    """The pipe's reader left (``seedkit migrate status | head -1``): the rest of the output goes to
+    the null device, so the command still does all it was asked and exits with its own code, and
+    Python's flush at exit finds nothing to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file: nothing to redirect
+        pass
 
 
 def err(text: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.parser import ParseError, parse_plpgsql_json
 
+from ..migrate.files import template_hint
 from .checker import _Checker, _is_comment, _safe_scan
 from .nolint import _apply_suppressions, _directives
 from .report import Finding, Suppressed
@@ -29,7 +30,8 @@ def lint_section(sql: str, *, path: str, transactional: bool, line_offset: int =
     except ParseError as exc:
         offset, message = _error_at(exc)
         line, col = src.position(offset)
-        return [Finding(path, line, col, "syntax-error", ERROR, message, RULES["syntax-error"].hint)], []
+        hint = template_hint(sql, message) or RULES["syntax-error"].hint
+        return [Finding(path, line, col, "syntax-error", ERROR, message, hint)], []
 
     checker = _Checker(src, _MigrationState(transactional=transactional), schema)
     tokens = checker.tokens

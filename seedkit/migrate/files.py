@@ -15,7 +15,8 @@ Versions compare numerically; two entries with the same version are an error. An
 
 The checksum is the sha256 of the migration's text with line endings normalised to ``\\n`` (and a
 UTF-8 byte-order mark dropped), so a checkout on Windows does not look like an edited migration. For
-a pair or folder it covers the up file, then the down file when there is one.
+a pair or folder it covers the up file, then the down file when there is one. Adding the down file
+of an applied pair or folder that had none is not a change (``Migration.checksum_before_down``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,21 @@ class Migration:
         """Whether the up section runs inside a transaction."""
         return self.up.transactional
 
+    def checksum_before_down(self) -> str | None:
+        """For a pair or folder that has a down file, the checksum the entry had without it; else None.
+
+        Adding the down file an applied migration lacked (the only way to roll back an up-only
+        history) is not an edit of what was applied: validation accepts this checksum too. Only
+        called when the recorded checksum differs, so the up path does no extra work.
+        """
+        if self.down is None or self.layout == "file":
+            return None
+        texts = [self.up.sql]
+        metadata = self.path.parent / "metadata.toml"
+        if self.layout == "folder" and metadata.is_file():
+            texts.append(_read(metadata))
+        return checksum(*texts)
+
     @property
     def paths(self) -> tuple[Path, ...]:
         if self.down_path is None or self.down_path == self.path:
@@ -132,6 +148,16 @@ def checksum(*texts: str) -> str:
             digest.update(b"\0")
         digest.update(normalise(text).encode("utf-8"))
     return digest.hexdigest()
+
+
+TEMPLATE_HINT = ("'{{ … }}' is a template placeholder (a Go template, filled in by the runner these files were "
+                 "written for, such as gobuffalo/pop); seedkit runs the SQL as written, with no templating: "
+                 "render the files into plain SQL first (e.g. with sed, into a copy) and migrate those")
+
+
+def template_hint(sql: str, message: str) -> str | None:
+    """The hint for a syntax error at a ``{{ … }}`` template placeholder, else None (error paths only)."""
+    return TEMPLATE_HINT if 'at or near "{"' in message and "{{" in sql else None
 
 
 def display_path(path: Path) -> str:
@@ -482,5 +508,6 @@ def write_new(directory: Path, name: str, *, now: datetime | None = None) -> Pat
     return path
 
 
-__all__ = ["DOWN_MARKER", "UP_MARKER", "Migration", "Section", "checksum", "discover", "display_path",
-           "load_entry", "load_paths", "new_name", "normalise", "parse_single", "write_new"]
+__all__ = ["DOWN_MARKER", "TEMPLATE_HINT", "UP_MARKER", "Migration", "Section", "checksum", "discover",
+           "display_path", "load_entry", "load_paths", "new_name", "normalise", "parse_single", "template_hint",
+           "write_new"]

@@ -87,14 +87,9 @@ class History:
     def ensure(self) -> None:
         """Create the tables on first use; refuse a same-named table that is not ours."""
         if self.exists():
-            cur = self.db.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
-            have = {d[0] for d in cur.description}
-            missing = [c for c in self.COLUMNS if c not in have]
-            if missing:
-                raise DatabaseError(
-                    f"table {self.name} exists but is not a seedkit history table "
-                    f"(missing columns: {', '.join(missing)})",
-                    hint="set [migrations] table in seedkit.toml to another name")
+            foreign = self._not_ours()
+            if foreign is not None:
+                raise foreign
         ts, big, ident = self.db.history_types
         self.db.execute(f"""CREATE TABLE IF NOT EXISTS {self.table} (
             version text PRIMARY KEY,
@@ -115,11 +110,32 @@ class History:
             by_whom text,
             detail text)""")
 
+    def _not_ours(self) -> DatabaseError | None:
+        """The error for an existing same-named table that is not a seedkit history table (another
+        runner's: pop's, golang-migrate's ``schema_migrations``), else None."""
+        cur = self.db.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
+        have = {d[0] for d in cur.description}
+        missing = [c for c in self.COLUMNS if c not in have]
+        if not missing:
+            return None
+        return DatabaseError(f"table {self.name} exists but is not a seedkit history table "
+                             f"(missing columns: {', '.join(missing)})",
+                             hint="set [migrations] table in seedkit.toml to another name")
+
     def rows(self) -> dict[str, HistoryRow]:
         if not self.exists():
             return {}
-        rows = (_row(r) for r in self.db.fetchall(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table}"))
-        return {row.version: row for row in rows}
+        try:
+            fetched = self.db.fetchall(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table}")
+        except DatabaseError as exc:  # status, verify, baseline read it without ensure(): say whose it is
+            try:
+                foreign = self._not_ours()
+            except DatabaseError:
+                foreign = None
+            if foreign is None:
+                raise
+            raise foreign from exc
+        return {row.version: row for row in map(_row, fetched)}
 
     def get(self, version: str) -> HistoryRow | None:
         r = self.db.fetchone(f"SELECT {', '.join(self.COLUMNS)} FROM {self.table} WHERE version = {self.p}",

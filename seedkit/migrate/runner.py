@@ -52,7 +52,7 @@ from ..errors import (
 )
 from ..urls import DatabaseURL
 from . import repeatable, split_cache
-from .files import Migration, Section, display_path, version_order
+from .files import Migration, Section, display_path, template_hint, version_order
 from .history import APPLIED, FAILED, RUNNING, History, HistoryRow, who
 from .progress import _StatementWatch, first_line
 from .repeatable import Repeatable
@@ -697,6 +697,9 @@ class Runner:
         transaction = "rolled back" if planned.transactional else "stopped"
         message = f"{exc.message}{sqlstate}; migration {m.label} {transaction}"
         hint = exc.hint
+        placeholder = template_hint(section.sql, exc.message)
+        if placeholder:
+            hint = f"{hint}; {placeholder}" if hint else placeholder
         if planned.transactional:
             hint = (f"{hint}; " if hint else "") + \
                 "the whole migration was rolled back; earlier migrations stay applied"

@@ -66,7 +66,7 @@ def find_problems(migrations: list[Migration], rows: dict[str, HistoryRow], *,
             problems.append(Problem("failed", m.version, m.name,
                                     f"non-transactional migration {m.label} {state}{detail}{err}; "
                                     "the database may be half-way", display_path(m.entry)))
-        elif row.checksum != m.checksum:
+        elif row.checksum != m.checksum and row.checksum != m.checksum_before_down():
             problems.append(Problem("changed", m.version, m.name,
                                     f"migration {m.label} was changed after it was applied "
                                     f"(checksum {m.checksum[:12]}, applied {row.checksum[:12]})",
