@@ -33,8 +33,8 @@ def write(path: Path, text: str) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A PostgreSQL project (working directory) whose migrations' down sections all parse."""
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PostgreSQL project folder (working directory) whose migrations' down sections all parse."""
     for name in ("DATABASE_URL", "TEST_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -81,9 +81,9 @@ def assert_clean() -> None:
     assert result.output.splitlines()[-1] == "3 migrations checked: 0 errors, 0 warnings"
 
 
-def test_mysql_down_in_a_single_file_is_an_error_located_in_the_down_section(project: Path) -> None:
+def test_mysql_down_in_a_single_file_is_an_error_located_in_the_down_section(folder: Path) -> None:
     assert_clean()
-    write(project / "migrations" / "20240101000001_users.sql", """
+    write(folder / "migrations" / "20240101000001_users.sql", """
         -- migrate:up
         CREATE TABLE users (id bigint PRIMARY KEY, name text);
 
@@ -101,9 +101,9 @@ def test_mysql_down_in_a_single_file_is_an_error_located_in_the_down_section(pro
     assert lines[-1] == "3 migrations checked: 1 error, 0 warnings"
 
 
-def test_mysql_down_file_of_a_pair_is_located_in_the_down_file(project: Path) -> None:
+def test_mysql_down_file_of_a_pair_is_located_in_the_down_file(folder: Path) -> None:
     assert_clean()
-    write(project / "migrations" / "20240101000002_email.down.sql", """
+    write(folder / "migrations" / "20240101000002_email.down.sql", """
         -- golang-migrate keeps MySQL and PostgreSQL folders side by side; this one came from the other
         ALTER TABLE `users` DROP COLUMN `email`;
     """)
@@ -114,16 +114,16 @@ def test_mysql_down_file_of_a_pair_is_located_in_the_down_file(project: Path) ->
     assert [(f["path"], f["errors"]) for f in data["files"]][1] == ("migrations/20240101000002_email.up.sql", 1)
 
 
-def test_mysql_down_file_of_a_folder_is_located_in_down_sql(project: Path) -> None:
+def test_mysql_down_file_of_a_folder_is_located_in_down_sql(folder: Path) -> None:
     assert_clean()
-    write(project / "migrations" / "2024-01-01-000003_nick" / "down.sql", "SELECT 1;\n" + MYSQL_DOWN)
+    write(folder / "migrations" / "2024-01-01-000003_nick" / "down.sql", "SELECT 1;\n" + MYSQL_DOWN)
     data = lint_json()
     assert located(data) == [("migrations/2024-01-01-000003_nick/down.sql", 2, 19, "down-syntax-error", "error")]
 
 
-def test_a_missing_semicolon_in_a_down_section_is_found(project: Path) -> None:
+def test_a_missing_semicolon_in_a_down_section_is_found(folder: Path) -> None:
     """Seen in a real Diesel history: two statements run together, which PostgreSQL refuses."""
-    write(project / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
+    write(folder / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
         ALTER TABLE users DROP CONSTRAINT users_nick_key
         ALTER TABLE users DROP COLUMN nick;
     """)
@@ -131,8 +131,8 @@ def test_a_missing_semicolon_in_a_down_section_is_found(project: Path) -> None:
     assert located(data) == [("migrations/2024-01-01-000003_nick/down.sql", 2, 1, "down-syntax-error", "error")]
 
 
-def test_empty_comment_only_and_missing_down_sections_give_nothing(project: Path) -> None:
-    mig = project / "migrations"
+def test_empty_comment_only_and_missing_down_sections_give_nothing(folder: Path) -> None:
+    mig = folder / "migrations"
     write(mig / "20240101000001_users.sql", """
         -- migrate:up
         CREATE TABLE users (id bigint PRIMARY KEY, name text);
@@ -149,8 +149,8 @@ def test_empty_comment_only_and_missing_down_sections_give_nothing(project: Path
     assert located(data) == [("migrations/20240101000005_bio.down.sql", 3, 19, "down-syntax-error", "error")]
 
 
-def test_an_up_and_a_down_syntax_error_are_both_reported(project: Path) -> None:
-    write(project / "migrations" / "20240101000001_users.sql", """
+def test_an_up_and_a_down_syntax_error_are_both_reported(folder: Path) -> None:
+    write(folder / "migrations" / "20240101000001_users.sql", """
         -- migrate:up
         CREATE TABLE users (id bigint PRIMARY KEY, name text) ENGINE=InnoDB;
 
@@ -161,8 +161,8 @@ def test_an_up_and_a_down_syntax_error_are_both_reported(project: Path) -> None:
     assert [(f["line"], f["rule"]) for f in data["findings"]] == [(2, "syntax-error"), (5, "down-syntax-error")]
 
 
-def test_nolint_on_the_statement_suppresses_it_with_its_reason(project: Path) -> None:
-    write(project / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
+def test_nolint_on_the_statement_suppresses_it_with_its_reason(folder: Path) -> None:
+    write(folder / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
         SELECT 1;
         -- seedkit:nolint down-syntax-error kept from the MySQL port; we never roll back past 2024
         ALTER TABLE users
@@ -176,8 +176,8 @@ def test_nolint_on_the_statement_suppresses_it_with_its_reason(project: Path) ->
     assert suppressed["reason"] == "kept from the MySQL port; we never roll back past 2024"
 
 
-def test_nolint_elsewhere_does_not_suppress_and_its_own_mistakes_are_reported(project: Path) -> None:
-    write(project / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
+def test_nolint_elsewhere_does_not_suppress_and_its_own_mistakes_are_reported(folder: Path) -> None:
+    write(folder / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
         -- seedkit:nolint down-syntax-error the first statement is fine, this suppresses nothing
         SELECT 1;
 
@@ -185,7 +185,7 @@ def test_nolint_elsewhere_does_not_suppress_and_its_own_mistakes_are_reported(pr
     """)
     data = lint_json()
     assert [(f["line"], f["rule"]) for f in data["findings"]] == [(1, "nolint-unused"), (4, "down-syntax-error")]
-    write(project / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
+    write(folder / "migrations" / "2024-01-01-000003_nick" / "down.sql", """
         -- seedkit:nolint down-syntax-error
         ALTER TABLE users MODIFY COLUMN name varchar(64);
     """)
@@ -194,10 +194,10 @@ def test_nolint_elsewhere_does_not_suppress_and_its_own_mistakes_are_reported(pr
     assert [s["rule"] for s in data["suppressed"]] == ["down-syntax-error"]
 
 
-def test_nolint_of_other_rules_in_a_down_section_stays_silent(project: Path) -> None:
+def test_nolint_of_other_rules_in_a_down_section_stays_silent(folder: Path) -> None:
     """Only down-syntax-error looks at a down section: a suppression there of another rule was never
     checked before and is not reported now."""
-    write(project / "migrations" / "20240101000002_email.down.sql", """
+    write(folder / "migrations" / "20240101000002_email.down.sql", """
         -- seedkit:nolint drop-column the column was added by the up section
         ALTER TABLE users DROP COLUMN email;
 
@@ -211,9 +211,9 @@ def test_nolint_of_other_rules_in_a_down_section_stays_silent(project: Path) -> 
 
 @pytest.mark.parametrize(("level", "exit_code", "shown"), [("warning", 0, "warning"), ("off", 0, None),
                                                            ("error", 3, "error")])
-def test_lint_levels_apply(project: Path, level: str, exit_code: int, shown: str | None) -> None:
-    write(project / "migrations" / "20240101000002_email.down.sql", MYSQL_DOWN)
-    with (project / "seedkit.toml").open("a", encoding="utf-8") as f:
+def test_lint_levels_apply(folder: Path, level: str, exit_code: int, shown: str | None) -> None:
+    write(folder / "migrations" / "20240101000002_email.down.sql", MYSQL_DOWN)
+    with (folder / "seedkit.toml").open("a", encoding="utf-8") as f:
         f.write(f'\n[lint]\ndown-syntax-error = "{level}"\n')
     data = lint_json()
     assert data["summary"]["exit_code"] == exit_code
@@ -222,7 +222,7 @@ def test_lint_levels_apply(project: Path, level: str, exit_code: int, shown: str
     assert strict.exit_code == (0 if level == "off" else 3), strict.output
 
 
-def test_rules_list_names_the_down_check(project: Path) -> None:
+def test_rules_list_names_the_down_check(folder: Path) -> None:
     result = lint("--rules")
     assert result.exit_code == 0
     row = next(line for line in result.output.splitlines() if line.startswith("down-syntax-error "))
@@ -237,19 +237,19 @@ SQLITE_DOWN = """
 """
 
 
-def test_sqlite_project_down_sections_are_not_read_as_postgresql(project: Path) -> None:
-    write(project / "migrations" / "20240101000002_email.down.sql", SQLITE_DOWN)
-    write(project / "migrations" / "2024-01-01-000003_nick" / "down.sql", SQLITE_DOWN)
+def test_sqlite_project_down_sections_are_not_read_as_postgresql(folder: Path) -> None:
+    write(folder / "migrations" / "20240101000002_email.down.sql", SQLITE_DOWN)
+    write(folder / "migrations" / "2024-01-01-000003_nick" / "down.sql", SQLITE_DOWN)
     assert lint().exit_code == 3  # on PostgreSQL, this is not PostgreSQL
-    (project / "seedkit.toml").write_text('[database]\nurl = "sqlite:///app.db"\n', encoding="utf-8")
+    (folder / "seedkit.toml").write_text('[database]\nurl = "sqlite:///app.db"\n', encoding="utf-8")
     result = lint()
     assert result.exit_code == 0, result.output
     assert "down-syntax-error" not in result.output
     assert lint("--dialect", "sqlite").exit_code == 0
 
 
-def test_a_sqlite_hint_on_the_migration_or_its_down_file_skips_the_down_section(project: Path) -> None:
-    mig = project / "migrations"
+def test_a_sqlite_hint_on_the_migration_or_its_down_file_skips_the_down_section(folder: Path) -> None:
+    mig = folder / "migrations"
 
     def layouts(hint: str) -> None:
         write(mig / "20240101000001_users.sql", f"-- migrate:up\n{hint}"
