@@ -29,6 +29,7 @@ from seedkit.lint import (
     lint_section,
     lint_sql,
 )
+from tests.support import offline_postgres_folder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -446,14 +447,7 @@ def write(path: Path, text: str) -> Path:
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder (working directory) with a PostgreSQL configuration and three layouts."""
-    for name in ("DATABASE_URL", "TEST_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    write(tmp_path / "seedkit.toml", """
-        [database]
-        url = "postgresql://app:secret@127.0.0.1:1/app"
-        connect_timeout = 0
-    """)
+    offline_postgres_folder(tmp_path, monkeypatch)
     mig = tmp_path / "migrations"
     write(mig / "20240101000001_users.sql", """
         -- migrate:up

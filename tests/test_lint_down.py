@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from seedkit.cli import app
 from seedkit.lint import JSON_SCHEMA, RULES, file_dialect, lint_migrations
 from seedkit.migrate.files import discover
+from tests.support import offline_postgres_folder, write_files
 
 CORPUS = Path(__file__).resolve().parent / "lint_corpus"
 
@@ -27,22 +28,14 @@ MYSQL_DOWN = "ALTER TABLE users MODIFY COLUMN name varchar(64);\n"  # MODIFY is 
 
 
 def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    write_files(path.parent, {path.name: text})
     return path
 
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A PostgreSQL project folder (working directory) whose migrations' down sections all parse."""
-    for name in ("DATABASE_URL", "TEST_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    write(tmp_path / "seedkit.toml", """
-        [database]
-        url = "postgresql://app:secret@127.0.0.1:1/app"
-        connect_timeout = 0
-    """)
+    offline_postgres_folder(tmp_path, monkeypatch)
     mig = tmp_path / "migrations"
     write(mig / "20240101000001_users.sql", """
         -- migrate:up

@@ -55,11 +55,11 @@ from tests.support.processes import (
     spawn,
     wait_for,
 )
-from tests.support.project import Project, pg_projects, write_files
+from tests.support.project import Project, offline_postgres_folder, pg_projects, write_files
 
 __all__ = [
     "Checksums", "LocalServer", "Project", "advisory_locks", "backends", "checksums", "create_pg_database",
-    "drop_pg_database", "joined", "kill", "no_traceback", "pg_checksums", "pg_database", "pg_projects", "process_env",
-    "run_on_a_terminal", "seedkit", "seedkit_command", "spawn", "sqlite_checksums", "sqlite_path", "wait_backends_gone",
-    "wait_for", "with_db", "write_files",
+    "drop_pg_database", "joined", "kill", "no_traceback", "offline_postgres_folder", "pg_checksums", "pg_database",
+    "pg_projects", "process_env", "run_on_a_terminal", "seedkit", "seedkit_command", "spawn", "sqlite_checksums",
+    "sqlite_path", "wait_backends_gone", "wait_for", "with_db", "write_files",
 ]

@@ -50,6 +50,19 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
 
 
+def offline_postgres_folder(root: Path, monkeypatch: Any) -> None:
+    """Make ``root`` the working directory of a PostgreSQL project whose server is never reached (what lint
+    reads): its ``seedkit.toml`` names a port nobody listens on, and no URL comes from the environment."""
+    for name in ("DATABASE_URL", "TEST_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(root)
+    write_files(root, {"seedkit.toml": """
+        [database]
+        url = "postgresql://app:secret@127.0.0.1:1/app"
+        connect_timeout = 0
+    """})
+
+
 class Project:
     """A seedkit project in ``root`` whose database is ``url``; see the module docstring."""
 
