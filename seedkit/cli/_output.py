@@ -36,6 +36,11 @@ def echo(text: str, *, err: bool = False) -> None:
     text += "\n"
     if not _isatty(stream):
         text = _ANSI.sub("", text)
+    write(stream, text)
+
+
+def write(stream: Any, text: str) -> None:
+    """Write ``text`` as it is and flush; a reader that left early is not an error (``_reader_gone``)."""
     try:
         stream.write(text)
         stream.flush()

@@ -11,7 +11,7 @@ from ..config import Config
 from ..lint import fix as fixmod
 from ..migrate.files import display_path
 from ._app import out
-from ._output import _reader_gone
+from ._output import write as write_out
 
 
 def run_fix(config: Config, paths: list[Path] | None, *, env: str | None, database: str | None,
@@ -24,11 +24,7 @@ def run_fix(config: Config, paths: list[Path] | None, *, env: str | None, databa
     if diff:
         text = report.diff()
         if text:
-            try:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            except BrokenPipeError:
-                _reader_gone(sys.stdout)
+            write_out(sys.stdout, text)
     for u in report.unfixed:
         out(f"{u.finding.path}:{u.finding.line}:{u.finding.column} {u.finding.rule} not fixed: {u.reason}")
     verb = "would fix" if diff else "fixed"

@@ -80,6 +80,7 @@ class Migration:
     down: Section | None
     checksum: str
     down_path: Path | None = None  # the file holding the down section (same as path for "file")
+    meta: str | None = None  # a folder's metadata.toml, as read (part of the checksum)
 
     @property
     def up_sql(self) -> str:
@@ -107,11 +108,7 @@ class Migration:
         """
         if self.down is None or self.layout == "file":
             return None
-        texts = [self.up.sql]
-        metadata = self.path.parent / "metadata.toml"
-        if self.layout == "folder" and metadata.is_file():
-            texts.append(_read(metadata))
-        return checksum(*texts)
+        return _entry_checksum(self.up.sql, None, self.meta)
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -158,6 +155,12 @@ TEMPLATE_HINT = ("'{{ … }}' is a template placeholder (a Go template, filled i
 def template_hint(sql: str, message: str) -> str | None:
     """The hint for a syntax error at a ``{{ … }}`` template placeholder, else None (error paths only)."""
     return TEMPLATE_HINT if 'at or near "{"' in message and "{{" in sql else None
+
+
+def _entry_checksum(up: str, down: str | None, meta: str | None) -> str:
+    """A pair's or folder's checksum: its up file, then its down file and a folder's metadata.toml when
+    there are."""
+    return checksum(up, *([down] if down is not None else []), *([meta] if meta is not None else []))
 
 
 def display_path(path: Path) -> str:
@@ -371,15 +374,15 @@ def load_entry(path: Path) -> Migration | None:
         up = _directive_section(up_file, _read(up_file))
         down = _directive_section(down_file, _read(down_file)) if down_file.is_file() else None
         metadata = path / "metadata.toml"
-        texts = [up.sql, *([down.sql] if down else [])]
+        meta_text = None
         if metadata.is_file():  # Diesel's per-migration settings: run_in_transaction = false
-            meta_text = _read(metadata)
+            meta_text = _read(metadata)  # part of what was applied: editing it later is a change
             if not _diesel_transactional(metadata, meta_text):
                 up = dataclasses.replace(up, transactional=False)
                 down = dataclasses.replace(down, transactional=False) if down else None
-            texts.append(meta_text)  # part of what was applied: editing it later is a change
         return Migration(version=version, number=number, name=m["name"] or "", layout="folder", path=up_file,
-                         up=up, down=down, down_path=down_file if down else None, checksum=checksum(*texts))
+                         up=up, down=down, down_path=down_file if down else None, meta=meta_text,
+                         checksum=_entry_checksum(up.sql, down.sql if down else None, meta_text))
     if not name.lower().endswith(".sql"):
         return None
     pair = _PAIR.match(name)
@@ -396,7 +399,7 @@ def load_entry(path: Path) -> Migration | None:
         down = _directive_section(down_file, _read(down_file)) if down_file.is_file() else None
         return Migration(version=version, number=number, name=pair["name"] or "", layout="pair", path=path,
                          up=up, down=down, down_path=down_file if down else None,
-                         checksum=checksum(up.sql, *([down.sql] if down else [])))
+                         checksum=_entry_checksum(up.sql, down.sql if down else None, None))
     single = _SINGLE.match(name)
     if not single:
         raise _entry_error(path, "a .sql file whose name does not start with a version",
