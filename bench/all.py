@@ -9,7 +9,9 @@ Runs, one after the other against the same throwaway server (or ``--database``):
 - ``migrate_bench.py``: generated migrations against raw statements, and crates.io's history
   against dbmate.
 
-Each prints its own table as it goes; at the end this prints every target, what was measured, the
+Before each, the server ends its checkpoint and the machine goes quiet (``settle``: the writes a
+million-row bench left behind would otherwise run under the next bench's small cases). Each prints
+its own table as it goes; at the end this prints every target, what was measured, the
 load average before and after, and three probes before and after: a pure-Python loop, making a
 million rows like the bulk cases' and a bare interpreter start (the machine may be shared, or a
 virtual machine whose speed drifts: compare the ratios, not the seconds, and compare runs only at
@@ -60,6 +62,41 @@ def cpu_probe() -> str:
     return ", ".join(out) + " s"
 
 
+def cpu_busy(seconds: float = 0.5) -> float:
+    """The share of all CPUs busy over ``seconds`` (from /proc/stat; 0.0 where it cannot be read)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(url: str, *, limit: float = 90.0) -> str:
+    """Before each bench: the server ends the checkpoint the bench before had it spread over minutes
+    (its writes of a million-row table would otherwise run under the next bench's small cases), no
+    autovacuum worker is left running, and the machine's CPUs are quiet (≤ 10 % busy), or ``limit``
+    seconds pass. Both sides of every ratio are measured after it; it says how long it waited."""
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("CHECKPOINT")
+        while time.perf_counter() - started < limit:
+            workers = c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                                ).fetchone()[0]  # type: ignore[index]
+            busy = cpu_busy()
+            if not workers and busy <= 0.10:
+                return f"settled in {time.perf_counter() - started:.1f} s"
+        return (f"not settled after {limit:.0f} s ({workers} autovacuum worker(s), CPUs {busy:.0%} busy): "
+                "the machine is shared; compare this run's ratios with care")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -79,7 +116,7 @@ def main() -> None:
             [str(BENCH / "migrate_bench.py"), *common, *(["--dbmate", args.dbmate] if args.dbmate else [])],
         ]
         for cmd in runs:
-            print(f"\n=== {Path(cmd[0]).name}", flush=True)
+            print(f"\n=== {Path(cmd[0]).name} ({settle(url)})", flush=True)
             done = subprocess.run([sys.executable, *cmd], check=False)
             if done.returncode != 0:
                 print(f"{Path(cmd[0]).name} exited {done.returncode}", flush=True)
